@@ -1,0 +1,332 @@
+//! How services call each other without depending on each other's crates.
+//!
+//! Each service registers the interfaces it provides on the shared [`Hub`] when the server
+//! starts; callers look them up when they need them (so start-up order does not matter) and get
+//! an AWS-shaped error if the provider is missing.
+//!
+//! Events do not go through the hub: a service raises an event by enqueueing a [`BusEvent`] on
+//! the store's [`EVENTS_INGRESS_QUEUE`], in the same store commit as the state change that caused
+//! it (an outbox), and the EventBridge crate drains that queue.
+
+use crate::{AwsError, AwsResult, RequestContext, time::Timestamp};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// The durable queue (in the state store) that every event for an event bus goes through.
+pub const EVENTS_INGRESS_QUEUE: &str = "events.ingress";
+
+/// One event on its way to a bus. `event` is the full EventBridge event
+/// (`version`, `id`, `detail-type`, `source`, `account`, `time`, `region`, `resources`, `detail`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BusEvent {
+    pub account: String,
+    pub region: String,
+    /// Bus name (`default` for AWS service events).
+    pub bus: String,
+    pub event: Value,
+}
+
+impl BusEvent {
+    /// An AWS service event for the account's and region's default bus, with a fresh id and time.
+    pub fn aws_service_event(
+        account: &str,
+        region: &str,
+        source: &str,
+        detail_type: &str,
+        resources: Vec<String>,
+        detail: Value,
+    ) -> BusEvent {
+        let event = serde_json::json!({
+            "version": "0",
+            "id": crate::ids::uuid(),
+            "detail-type": detail_type,
+            "source": source,
+            "account": account,
+            "time": crate::time::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "region": region,
+            "resources": resources,
+            "detail": detail,
+        });
+        BusEvent { account: account.into(), region: region.into(), bus: "default".into(), event }
+    }
+}
+
+/// A matched rule's target being invoked by EventBridge delivery.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetInvocation {
+    pub account: String,
+    pub region: String,
+    pub target_arn: String,
+    pub role_arn: Option<String>,
+    pub rule_arn: String,
+    /// What the target receives, already shaped by Input / InputPath / InputTransformer.
+    pub input: Value,
+    /// The server's endpoint URL, for targets that hand it on (builds).
+    pub endpoint: String,
+}
+
+/// A kind of EventBridge target (keyed by the ARN's service: `codepipeline`, `codebuild`).
+#[async_trait]
+pub trait TargetInvoker: Send + Sync {
+    /// Invokes the target; returns a short description of what was started (an execution or
+    /// build id) for delivery logs. An error is retried by delivery with backoff.
+    async fn invoke(&self, invocation: &TargetInvocation) -> AwsResult<String>;
+}
+
+/// Metadata of a stored S3 object.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub version_id: Option<String>,
+    pub last_modified: Option<Timestamp>,
+}
+
+/// Extra attributes for an object written by another service (pipeline S3 deploy).
+#[derive(Clone, Debug, Default)]
+pub struct PutObjectOptions {
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub canned_acl: Option<String>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// S3 as other services use it (pipeline artifacts, build sources and artifacts, deploys).
+#[async_trait]
+pub trait ObjectStoreApi: Send + Sync {
+    async fn put_object_file(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        source: &Path,
+        options: PutObjectOptions,
+    ) -> AwsResult<ObjectInfo>;
+    /// Writes the object's bytes to `dest` (created or replaced).
+    async fn get_object_to_file(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        dest: &Path,
+    ) -> AwsResult<ObjectInfo>;
+    async fn head_object(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> AwsResult<Option<ObjectInfo>>;
+    async fn bucket_exists(&self, ctx: &RequestContext, bucket: &str) -> AwsResult<bool>;
+}
+
+/// CloudWatch Logs as builds use it.
+#[async_trait]
+pub trait LogSink: Send + Sync {
+    /// Creates the group and stream if they do not exist.
+    async fn ensure_stream(&self, account: &str, region: &str, group: &str, stream: &str) -> AwsResult<()>;
+    /// Appends events (epoch milliseconds, message) in order.
+    async fn append(
+        &self,
+        account: &str,
+        region: &str,
+        group: &str,
+        stream: &str,
+        events: Vec<(i64, String)>,
+    ) -> AwsResult<()>;
+}
+
+/// Temporary or long-term credentials.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    pub expiration: Option<Timestamp>,
+    pub account: String,
+    /// The principal: `arn:aws:sts::<acct>:assumed-role/<role>/<session>` or a user/root ARN.
+    pub arn: String,
+}
+
+/// STS as other services use it (builds get the project's role credentials) and as the
+/// request authenticator uses it (temporary keys verify like configured ones).
+#[async_trait]
+pub trait CredentialIssuer: Send + Sync {
+    async fn assume_role(
+        &self,
+        account: &str,
+        role_arn: &str,
+        session_name: &str,
+        duration_seconds: u32,
+    ) -> AwsResult<Credentials>;
+    /// Credentials issued earlier for this access key id, if they are still valid.
+    async fn lookup(&self, access_key_id: &str) -> AwsResult<Option<Credentials>>;
+}
+
+/// A CodeCommit repository as other services see it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RepositoryInfo {
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+    pub clone_url_http: String,
+    pub default_branch: Option<String>,
+    /// The bare repository on disk.
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub commit_id: String,
+    pub message: String,
+    pub author_name: String,
+    pub author_date: Timestamp,
+    pub committer_date: Timestamp,
+}
+
+/// CodeCommit as pipelines and builds use it.
+#[async_trait]
+pub trait GitRepositories: Send + Sync {
+    async fn repository(&self, ctx: &RequestContext, name: &str) -> AwsResult<RepositoryInfo>;
+    /// The commit a branch points at (BranchDoesNotExistException if none).
+    async fn resolve_branch(&self, ctx: &RequestContext, repo: &str, branch: &str) -> AwsResult<String>;
+    async fn commit(&self, ctx: &RequestContext, repo: &str, commit_id: &str) -> AwsResult<CommitInfo>;
+    /// Writes a zip of the commit's tree (no `.git`) to `dest`: CodePipeline's CODE_ZIP.
+    async fn export_zip(&self, ctx: &RequestContext, repo: &str, commit_id: &str, dest: &Path) -> AwsResult<()>;
+}
+
+/// Where a pipeline artifact lives.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ArtifactLocation {
+    pub name: String,
+    pub bucket: String,
+    pub key: String,
+}
+
+/// A build started by a CodePipeline CodeBuild action.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PipelineBuildRequest {
+    pub project_name: String,
+    /// The primary input (becomes CODEBUILD_SRC_DIR) then the others
+    /// (CODEBUILD_SRC_DIR_<name>).
+    pub inputs: Vec<ArtifactLocation>,
+    /// The first output is the primary artifact; others map to secondary-artifacts by name.
+    pub outputs: Vec<ArtifactLocation>,
+    /// From the action's EnvironmentVariables configuration: (name, value, type).
+    pub environment_variables: Vec<(String, String, String)>,
+    pub buildspec_override: Option<String>,
+    /// The source revision (commit id) for CODEBUILD_RESOLVED_SOURCE_VERSION.
+    pub source_revision: Option<String>,
+    /// `codepipeline/<pipeline name>`.
+    pub initiator: String,
+}
+
+/// The state of a build as a pipeline follows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuildOutcome {
+    pub build_id: String,
+    pub build_arn: String,
+    /// IN_PROGRESS, SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED.
+    pub status: String,
+    pub exported_variables: Vec<(String, String)>,
+    /// A one-line summary for failures (failing phase, command and exit code).
+    pub message: Option<String>,
+    pub log_url: Option<String>,
+}
+
+/// CodeBuild as pipelines use it.
+#[async_trait]
+pub trait BuildRunner: Send + Sync {
+    async fn start_pipeline_build(&self, ctx: &RequestContext, request: PipelineBuildRequest) -> AwsResult<BuildOutcome>;
+    async fn build_outcome(&self, ctx: &RequestContext, build_id: &str) -> AwsResult<BuildOutcome>;
+    async fn stop_build(&self, ctx: &RequestContext, build_id: &str) -> AwsResult<()>;
+}
+
+/// What a provider adds to a build's environment.
+#[derive(Clone, Debug, Default)]
+pub struct BuildEnvironmentAdditions {
+    /// Variables to set (the build's own and the user's variables take precedence).
+    pub variables: Vec<(String, String)>,
+    /// Directories to put first on PATH (e.g. one holding a `docker` command).
+    pub path_prepend: Vec<PathBuf>,
+}
+
+/// Something that prepares tools for builds before their commands run: ECR provides a
+/// `docker` that builds with podman and pushes to codeyard's registry.
+#[async_trait]
+pub trait BuildEnvironmentProvider: Send + Sync {
+    /// Called once per build with the build's own scratch directory (empty, under the data
+    /// dir). `privileged` is the project's privilegedMode.
+    async fn prepare(&self, ctx: &RequestContext, scratch_dir: &Path, privileged: bool) -> AwsResult<BuildEnvironmentAdditions>;
+}
+
+/// The registry of cross-service interfaces, filled in at start-up.
+#[derive(Default)]
+pub struct Hub {
+    objects: OnceLock<Arc<dyn ObjectStoreApi>>,
+    logs: OnceLock<Arc<dyn LogSink>>,
+    credentials: OnceLock<Arc<dyn CredentialIssuer>>,
+    git: OnceLock<Arc<dyn GitRepositories>>,
+    builds: OnceLock<Arc<dyn BuildRunner>>,
+    targets: RwLock<HashMap<String, Arc<dyn TargetInvoker>>>,
+    build_env: RwLock<Vec<Arc<dyn BuildEnvironmentProvider>>>,
+}
+
+fn missing(what: &str) -> AwsError {
+    AwsError::internal(format!("{what} is not available in this server"))
+}
+
+impl Hub {
+    pub fn set_objects(&self, v: Arc<dyn ObjectStoreApi>) {
+        let _ = self.objects.set(v);
+    }
+    pub fn set_logs(&self, v: Arc<dyn LogSink>) {
+        let _ = self.logs.set(v);
+    }
+    pub fn set_credentials(&self, v: Arc<dyn CredentialIssuer>) {
+        let _ = self.credentials.set(v);
+    }
+    pub fn set_git(&self, v: Arc<dyn GitRepositories>) {
+        let _ = self.git.set(v);
+    }
+    pub fn set_builds(&self, v: Arc<dyn BuildRunner>) {
+        let _ = self.builds.set(v);
+    }
+    /// Registers the invoker for targets whose ARN names `arn_service` (`codepipeline`, ...).
+    pub fn register_target(&self, arn_service: &str, v: Arc<dyn TargetInvoker>) {
+        self.targets.write().unwrap().insert(arn_service.to_string(), v);
+    }
+
+    pub fn objects(&self) -> AwsResult<Arc<dyn ObjectStoreApi>> {
+        self.objects.get().cloned().ok_or_else(|| missing("S3"))
+    }
+    pub fn logs(&self) -> AwsResult<Arc<dyn LogSink>> {
+        self.logs.get().cloned().ok_or_else(|| missing("CloudWatch Logs"))
+    }
+    pub fn credentials(&self) -> AwsResult<Arc<dyn CredentialIssuer>> {
+        self.credentials.get().cloned().ok_or_else(|| missing("STS"))
+    }
+    pub fn git(&self) -> AwsResult<Arc<dyn GitRepositories>> {
+        self.git.get().cloned().ok_or_else(|| missing("CodeCommit"))
+    }
+    pub fn builds(&self) -> AwsResult<Arc<dyn BuildRunner>> {
+        self.builds.get().cloned().ok_or_else(|| missing("CodeBuild"))
+    }
+    pub fn add_build_environment(&self, v: Arc<dyn BuildEnvironmentProvider>) {
+        self.build_env.write().unwrap().push(v);
+    }
+    pub fn build_environments(&self) -> Vec<Arc<dyn BuildEnvironmentProvider>> {
+        self.build_env.read().unwrap().clone()
+    }
+    /// The invoker for a target ARN's service, if one is registered.
+    pub fn target(&self, arn_service: &str) -> Option<Arc<dyn TargetInvoker>> {
+        self.targets.read().unwrap().get(arn_service).cloned()
+    }
+}

@@ -1,0 +1,58 @@
+//! codeyard-core: the vocabulary every crate shares and nothing else.
+//!
+//! * [`AwsError`]: an error as AWS names it (code, message, HTTP status). Domain crates return
+//!   it; the wire crate renders it in the protocol's shape.
+//! * [`RequestContext`]: who is calling (account, region, access key) and how the server is
+//!   reached (endpoint), filled in by the wire layer from the SigV4 credential scope.
+//! * [`arn`], [`time`], [`ids`]: ARNs built as AWS builds them, AWS timestamp encodings, ids.
+//! * [`hub`]: the late-bound interfaces through which services call each other
+//!   (events, pipelines, builds, objects, logs, credentials, git) without depending on each
+//!   other's crates.
+
+pub mod arn;
+pub mod error;
+pub mod hub;
+pub mod ids;
+pub mod time;
+
+pub use error::{AwsError, AwsResult};
+pub use hub::Hub;
+
+/// The account used when a request does not map to another one.
+pub const DEFAULT_ACCOUNT: &str = "000000000000";
+/// The region used when a request carries no credential scope.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Who is calling and where the server is reached. Built by the wire layer for every request.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    pub account: String,
+    pub region: String,
+    /// The access key id from the credential scope ("" when the request was unsigned).
+    pub access_key: String,
+    /// The ARN of the caller (root, or an assumed-role session).
+    pub caller_arn: String,
+    pub request_id: String,
+    /// Base URL clients use to reach this server, e.g. `http://localhost:4566`
+    /// (taken from the request's Host header when there is one).
+    pub endpoint: String,
+}
+
+impl RequestContext {
+    /// A context for work the server does on its own behalf (delivery, engines, tests).
+    pub fn internal(account: &str, region: &str, endpoint: &str) -> Self {
+        RequestContext {
+            account: account.to_string(),
+            region: region.to_string(),
+            access_key: String::new(),
+            caller_arn: format!("arn:aws:iam::{account}:root"),
+            request_id: ids::request_id(),
+            endpoint: endpoint.to_string(),
+        }
+    }
+
+    /// The `host:port` part of the endpoint.
+    pub fn host(&self) -> &str {
+        self.endpoint.split("://").nth(1).unwrap_or(&self.endpoint).trim_end_matches('/')
+    }
+}

@@ -1,0 +1,114 @@
+//! The `codeyard` command line.
+
+use clap::{Parser, Subcommand};
+use codeyard_server::{AccessKey, AuthMode, Options};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "codeyard", version, about = "The AWS DevOps toolchain on your own machine, really running.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CODEYARD_BIND", default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "CODEYARD_PORT", default_value_t = 4566)]
+    port: u16,
+    /// Where state, repositories, objects and builds live (default: ~/.local/share/codeyard).
+    #[arg(long, env = "CODEYARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// `open` accepts any access key; `enforce` verifies every SigV4 signature.
+    #[arg(long, env = "CODEYARD_AUTH", default_value = "open", value_parser = ["open", "enforce"])]
+    auth: String,
+    /// Access keys for `--auth enforce`: `ID:SECRET[:ACCOUNT]`, comma separated.
+    #[arg(long, env = "CODEYARD_ACCESS_KEYS", default_value = "")]
+    access_keys: String,
+    /// The URL clients use to reach the server (default http://localhost:<port>).
+    #[arg(long, env = "CODEYARD_PUBLIC_ENDPOINT")]
+    public_endpoint: Option<String>,
+    /// Builds that run at once; more wait in QUEUED.
+    #[arg(long, env = "CODEYARD_BUILD_CONCURRENCY", default_value_t = 4)]
+    build_concurrency: usize,
+    /// Check every API answer against AWS's models and count violations (for tests).
+    #[arg(long, env = "CODEYARD_STRICT_MODELS")]
+    strict_models: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every API on one port until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Print the table of supported operations per service (Markdown).
+    Ops,
+}
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("codeyard")
+}
+
+fn options(a: &ServeArgs) -> anyhow::Result<Options> {
+    let mut o = Options::new(a.data_dir.clone().unwrap_or_else(default_data_dir));
+    o.bind = a.bind;
+    o.port = a.port;
+    o.auth = if a.auth == "enforce" { AuthMode::Enforce } else { AuthMode::Open };
+    for spec in a.access_keys.split(',').filter(|s| !s.trim().is_empty()) {
+        let parts: Vec<&str> = spec.trim().split(':').collect();
+        if parts.len() < 2 {
+            anyhow::bail!("access key '{spec}' is not ID:SECRET[:ACCOUNT]");
+        }
+        o.access_keys.push(AccessKey {
+            id: parts[0].into(),
+            secret: parts[1].into(),
+            account: parts.get(2).map(|s| s.to_string()).unwrap_or_else(|| codeyard_core::DEFAULT_ACCOUNT.into()),
+        });
+    }
+    if o.auth == AuthMode::Enforce && o.access_keys.is_empty() {
+        anyhow::bail!("--auth enforce needs --access-keys (or CODEYARD_ACCESS_KEYS)");
+    }
+    o.public_endpoint = a.public_endpoint.clone();
+    o.build_concurrency = a.build_concurrency;
+    o.strict_models = a.strict_models;
+    Ok(o)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CODEYARD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let server = codeyard_server::start(options(&args)?).await?;
+            // One line on stdout that scripts and tests wait for.
+            println!("codeyard listening on {} ({})", server.endpoint, server.addr);
+            let token = server.platform.shutdown.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                token.cancel();
+            });
+            server.wait().await;
+            Ok(())
+        }
+        Command::Ops => {
+            print!("{}", codeyard_server::coverage_markdown().await?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The harness every end-to-end test uses: a real codeyard server (in-process, on a free
+//! port, in a fresh data dir, with strict model checks on) and aws-sdk-rust configuration
+//! pointed at it.
+#![allow(dead_code)]
+
+use codeyard_server::{Options, RunningServer};
+use std::path::PathBuf;
+
+pub const REGION: &str = "eu-west-1";
+pub const ACCOUNT: &str = "000000000000";
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub endpoint: String,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A fresh server in a fresh data dir.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_path_buf();
+        let mut t = Self::start_in(path, |_| {}).await;
+        t._dir = Some(dir);
+        t
+    }
+
+    /// A server on an existing data dir (restart tests), with options adjusted by `tweak`.
+    pub async fn start_in(data_dir: PathBuf, tweak: impl FnOnce(&mut Options)) -> TestServer {
+        let _ = tracing_init();
+        let mut opts = Options::new(&data_dir);
+        opts.port = 0;
+        opts.strict_models = true;
+        tweak(&mut opts);
+        let server = codeyard_server::start(opts).await.expect("server starts");
+        let endpoint = format!("http://localhost:{}", server.addr.port());
+        TestServer { server: Some(server), endpoint, data_dir, _dir: None }
+    }
+
+    /// SDK configuration with test credentials and region eu-west-1.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.sdk_config_with("test", "test").await
+    }
+
+    pub async fn sdk_config_with(&self, key: &str, secret: &str) -> aws_config::SdkConfig {
+        let creds = aws_credential_types::Credentials::new(key, secret, None, None, "codeyard-tests");
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(creds)
+            .load()
+            .await
+    }
+
+    /// Fails the test if any answer so far did not fit AWS's model.
+    pub fn assert_no_model_violations(&self) {
+        let app = &self.server.as_ref().expect("running").app;
+        let v = app.violations.lock().unwrap();
+        assert!(v.is_empty(), "answers that do not fit AWS's models: {v:#?}");
+    }
+
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        self.data_dir.clone()
+    }
+}
+
+fn tracing_init() -> Result<(), ()> {
+    tracing_subscriber_init();
+    Ok(())
+}
+
+fn tracing_subscriber_init() {
+    // Quiet by default; CODEYARD_LOG=debug shows the server's log in test output.
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("CODEYARD_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
+    });
+}
+
+/// A codeyard server as a separate process (crash and restart tests: `kill -9` needs one).
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub endpoint: String,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    pub fn spawn(data_dir: &std::path::Path, extra_args: &[&str]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codeyard"))
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("codeyard starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("listening line");
+        // "codeyard listening on http://localhost:PORT (127.0.0.1:PORT)"
+        let endpoint = line.split_whitespace().nth(3).expect("endpoint in listening line").to_string();
+        let port = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        ServerProcess { child, endpoint, port }
+    }
+
+    /// `kill -9`.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the aws CLI against `endpoint`; returns (exit ok, stdout, stderr).
+pub fn aws_cli(endpoint: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new("aws")
+        .args(args)
+        .args(["--endpoint-url", endpoint, "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_PAGER", "")
+        .output()
+        .expect("aws CLI runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}

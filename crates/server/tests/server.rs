@@ -1,0 +1,32 @@
+//! The server itself: health, protocol dispatch, AWS-shaped errors for what is unknown.
+
+mod common;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_names_version_and_services() {
+    let t = TestServer::start().await;
+    let body: serde_json::Value =
+        reqwest::get(format!("{}/_codeyard/health", t.endpoint)).await.unwrap().json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], codeyard_server::VERSION);
+    assert!(body["services"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_json_target_is_a_4xx_naming_it() {
+    let t = TestServer::start().await;
+    let r = reqwest::Client::new()
+        .post(&t.endpoint)
+        .header("x-amz-target", "NoSuchService_2020.DoThing")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().contains_key("x-amzn-requestid"));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["__type"], "UnknownOperationException");
+    assert!(body["message"].as_str().unwrap().contains("DoThing"));
+}

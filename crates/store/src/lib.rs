@@ -1,0 +1,187 @@
+//! codeyard-store: the state store every service keeps its resources in.
+//!
+//! The model is deliberately small so that a second backend (Postgres) is a matter of one more
+//! implementation of [`StateStore`], checked by the same [`conformance`] suite:
+//!
+//! * **Documents**: JSON values under `(namespace, key)`, each with a version that grows on
+//!   every write. Namespaces are `"<service>/<account>/<region>/<kind>"` by convention, so a
+//!   listing never crosses accounts or regions.
+//! * **Batches**: puts, deletes and queue pushes committed atomically, each put or delete
+//!   optionally conditional ([`Expect`]). A condition that fails aborts the whole batch with
+//!   [`StoreError::Conflict`], so "create if absent" and compare-and-swap need no locks.
+//! * **Queues**: durable work items (the outbox pattern). A state change and the work it causes
+//!   are committed together; workers lease items, and an item whose worker died becomes visible
+//!   again after the lease: delivery is at least once.
+//! * **Counters**: monotonic per name (build numbers).
+
+mod sqlite;
+pub mod conformance;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use codeyard_core::AwsError;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition of a batch did not hold: (namespace, key) of the first failed one.
+    #[error("conflict on {0}/{1}")]
+    Conflict(String, String),
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for AwsError {
+    fn from(e: StoreError) -> Self {
+        AwsError::internal(e)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A stored document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Doc {
+    pub key: String,
+    pub value: Value,
+    pub version: i64,
+}
+
+impl Doc {
+    pub fn parse<T: DeserializeOwned>(&self) -> StoreResult<T> {
+        serde_json::from_value(self.value.clone()).map_err(|e| StoreError::Backend(format!("decode {}: {e}", self.key)))
+    }
+}
+
+/// A condition on the current state of one document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expect {
+    /// No condition.
+    Any,
+    /// The document must not exist.
+    Absent,
+    /// The document must exist (any version).
+    Present,
+    /// The document must exist with exactly this version.
+    Version(i64),
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Put { ns: String, key: String, value: Value, expect: Expect },
+    Delete { ns: String, key: String, expect: Expect },
+    /// Push a work item on a durable queue.
+    Enqueue { queue: String, payload: Value, delay: Duration },
+}
+
+/// An atomic set of operations.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn put(mut self, ns: impl Into<String>, key: impl Into<String>, value: impl Serialize, expect: Expect) -> Self {
+        let value = serde_json::to_value(value).expect("document serializes");
+        self.ops.push(Op::Put { ns: ns.into(), key: key.into(), value, expect });
+        self
+    }
+    pub fn delete(mut self, ns: impl Into<String>, key: impl Into<String>, expect: Expect) -> Self {
+        self.ops.push(Op::Delete { ns: ns.into(), key: key.into(), expect });
+        self
+    }
+    pub fn enqueue(mut self, queue: impl Into<String>, payload: impl Serialize) -> Self {
+        let payload = serde_json::to_value(payload).expect("payload serializes");
+        self.ops.push(Op::Enqueue { queue: queue.into(), payload, delay: Duration::ZERO });
+        self
+    }
+    pub fn enqueue_delayed(mut self, queue: impl Into<String>, payload: impl Serialize, delay: Duration) -> Self {
+        let payload = serde_json::to_value(payload).expect("payload serializes");
+        self.ops.push(Op::Enqueue { queue: queue.into(), payload, delay });
+        self
+    }
+    /// Raise an event on an event bus in this commit (see `codeyard_core::hub::BusEvent`).
+    pub fn publish_event(self, event: codeyard_core::hub::BusEvent) -> Self {
+        self.enqueue(codeyard_core::hub::EVENTS_INGRESS_QUEUE, event)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A leased queue item.
+#[derive(Clone, Debug)]
+pub struct QueueItem {
+    pub id: i64,
+    pub queue: String,
+    pub payload: Value,
+    /// How many times it has been leased before this lease (0 on the first delivery).
+    pub attempts: u32,
+}
+
+/// The state store contract. Every backend passes [`conformance::run_all`].
+///
+/// * Reads see every batch committed before they started.
+/// * `commit` is atomic and durable when it returns: after a crash either all of a batch is
+///   there or none of it.
+/// * `list` returns documents of one namespace ordered by key, starting after `start_after`.
+/// * `lease` hands each ready item to one caller at a time; an item not acked or released
+///   within `lease` becomes ready again (at-least-once).
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    async fn get(&self, ns: &str, key: &str) -> StoreResult<Option<Doc>>;
+    async fn list(&self, ns: &str, prefix: &str, start_after: Option<&str>, limit: usize) -> StoreResult<Vec<Doc>>;
+    /// Namespaces starting with `prefix` (e.g. every account/region of one service).
+    async fn namespaces(&self, prefix: &str) -> StoreResult<Vec<String>>;
+    async fn commit(&self, batch: Batch) -> StoreResult<()>;
+    async fn lease(&self, queue: &str, max: usize, lease: Duration) -> StoreResult<Vec<QueueItem>>;
+    /// Acknowledge (remove) an item.
+    async fn ack(&self, id: i64) -> StoreResult<()>;
+    /// Make the item ready again after `delay` (a retry with backoff).
+    async fn release(&self, id: i64, delay: Duration) -> StoreResult<()>;
+    /// Items still in a queue (for observability and tests).
+    async fn queue_len(&self, queue: &str) -> StoreResult<usize>;
+    /// Increments and returns the counter (the first call returns 1).
+    async fn next_counter(&self, name: &str) -> StoreResult<i64>;
+}
+
+pub type SharedStore = Arc<dyn StateStore>;
+
+/// Typed conveniences over any [`StateStore`].
+#[async_trait]
+pub trait StateStoreExt: StateStore {
+    async fn get_as<T: DeserializeOwned + Send>(&self, ns: &str, key: &str) -> StoreResult<Option<(T, i64)>> {
+        match self.get(ns, key).await? {
+            Some(d) => Ok(Some((d.parse()?, d.version))),
+            None => Ok(None),
+        }
+    }
+    /// Every document of a namespace (paged internally), ordered by key.
+    async fn list_all_as<T: DeserializeOwned + Send>(&self, ns: &str) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.list(ns, "", after.as_deref(), 1000).await?;
+            let done = page.len() < 1000;
+            for d in &page {
+                out.push(d.parse()?);
+            }
+            after = page.last().map(|d| d.key.clone());
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+    async fn put_as<T: Serialize + Sync>(&self, ns: &str, key: &str, value: &T) -> StoreResult<()> {
+        self.commit(Batch::new().put(ns, key, value, Expect::Any)).await
+    }
+}
+
+impl<S: StateStore + ?Sized> StateStoreExt for S {}
