@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use codeyard_wire::{AccessKey, AuthMode};
 
+pub mod client;
+pub mod demo;
+
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// How to run a server.

@@ -45,6 +45,22 @@ enum Command {
     Serve(ServeArgs),
     /// Print the table of supported operations per service (Markdown).
     Ops,
+    /// Run the AWS DevOps demonstration: create the seed topology, push the sample service,
+    /// follow the pipeline live. Exit code 0 when the pipeline succeeded.
+    Demo {
+        /// Stop after the run instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+        /// Use this codeyard endpoint (default: one on localhost:4566, or an embedded server).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Data dir for the embedded server (default: a fresh temporary one).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
 }
 
 fn default_data_dir() -> PathBuf {
@@ -105,6 +121,16 @@ async fn main() -> anyhow::Result<()> {
             });
             server.wait().await;
             Ok(())
+        }
+        Command::Demo { exit, endpoint, data_dir, timeout } => {
+            let code = codeyard_server::demo::run(codeyard_server::demo::DemoOptions {
+                endpoint,
+                data_dir,
+                exit,
+                timeout: std::time::Duration::from_secs(timeout),
+            })
+            .await?;
+            std::process::exit(code);
         }
         Command::Ops => {
             print!("{}", codeyard_server::coverage_markdown().await?);

@@ -30,3 +30,13 @@ async fn unknown_json_target_is_a_4xx_naming_it() {
     assert_eq!(body["__type"], "UnknownOperationException");
     assert!(body["message"].as_str().unwrap().contains("DoThing"));
 }
+
+/// The README's operations table is generated (`scripts/update-readme-ops.sh`), never hand-kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn readme_operations_table_matches_the_code() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let begin = readme.find("<!-- ops:begin -->\n").expect("ops:begin marker") + "<!-- ops:begin -->\n".len();
+    let end = readme.find("<!-- ops:end -->").expect("ops:end marker");
+    let generated = codeyard_server::coverage_markdown().await.unwrap();
+    assert_eq!(&readme[begin..end], generated, "README's operations table is stale: run scripts/update-readme-ops.sh");
+}

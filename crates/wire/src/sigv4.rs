@@ -134,6 +134,38 @@ pub enum VerifyError {
     Malformed(String),
 }
 
+/// Computes the signature a request with these parts must carry (the client side of
+/// [`verify`]; codeyard's own commands sign with it).
+pub fn compute_signature(
+    sig: &SigV4,
+    secret: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &http::HeaderMap,
+    payload_hash: &str,
+) -> String {
+    let mut canonical_headers = String::new();
+    for name in &sig.signed_headers {
+        let values: Vec<String> = headers
+            .get_all(name.as_str())
+            .iter()
+            .map(|v| v.to_str().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        canonical_headers.push_str(&format!("{}:{}\n", name, values.join(",")));
+    }
+    let canonical_request = format!(
+        "{method}\n{}\n{}\n{canonical_headers}\n{}\n{payload_hash}",
+        canonical_uri(path, &sig.service),
+        canonical_query(query, sig.presigned),
+        sig.signed_headers.join(";"),
+    );
+    let scope = format!("{}/{}/{}/aws4_request", sig.date, sig.region, sig.service);
+    let string_to_sign =
+        format!("AWS4-HMAC-SHA256\n{}\n{scope}\n{}", sig.amz_date, sha256_hex(canonical_request.as_bytes()));
+    sign(secret, &sig.date, &sig.region, &sig.service, &string_to_sign)
+}
+
 /// Verifies `sig` against the request. `payload_hash` is the hex SHA-256 of the body, or the
 /// `x-amz-content-sha256` value for streaming/unsigned payloads.
 pub fn verify(
@@ -148,28 +180,10 @@ pub fn verify(
     if sig.amz_date.len() < 8 {
         return Err(VerifyError::Malformed("missing X-Amz-Date".into()));
     }
-    let mut canonical_headers = String::new();
-    for name in &sig.signed_headers {
-        let values: Vec<String> = headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| v.to_str().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        if values.is_empty() {
-            return Err(VerifyError::Malformed(format!("signed header {name} is missing")));
-        }
-        canonical_headers.push_str(&format!("{}:{}\n", name, values.join(",")));
+    if let Some(name) = sig.signed_headers.iter().find(|n| headers.get(n.as_str()).is_none()) {
+        return Err(VerifyError::Malformed(format!("signed header {name} is missing")));
     }
-    let canonical_request = format!(
-        "{method}\n{}\n{}\n{canonical_headers}\n{}\n{payload_hash}",
-        canonical_uri(path, &sig.service),
-        canonical_query(query, sig.presigned),
-        sig.signed_headers.join(";"),
-    );
-    let scope = format!("{}/{}/{}/aws4_request", sig.date, sig.region, sig.service);
-    let string_to_sign =
-        format!("AWS4-HMAC-SHA256\n{}\n{scope}\n{}", sig.amz_date, sha256_hex(canonical_request.as_bytes()));
-    let expected = sign(secret, &sig.date, &sig.region, &sig.service, &string_to_sign);
+    let expected = compute_signature(sig, secret, method, path, query, headers, payload_hash);
     if constant_time_eq(expected.as_bytes(), sig.signature.as_bytes()) { Ok(()) } else { Err(VerifyError::Mismatch) }
 }
 

@@ -137,3 +137,56 @@ pub fn aws_cli(endpoint: &str, args: &[&str]) -> (bool, String, String) {
         .expect("aws CLI runs");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
+
+/// Runs `terraform <args>` in `dir` with `var.endpoint` set to the server's endpoint.
+/// `init` uses the provider mirror at /opt/tf-plugins. Returns (exit code, combined output).
+pub fn terraform(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> (i32, String) {
+    let mut cmd = std::process::Command::new("terraform");
+    cmd.current_dir(dir).args(args).arg("-no-color").arg("-input=false");
+    if args.first() == Some(&"init") {
+        if std::path::Path::new("/opt/tf-plugins").is_dir() {
+            cmd.arg("-plugin-dir=/opt/tf-plugins");
+        }
+    } else if matches!(args.first(), Some(&"apply") | Some(&"plan") | Some(&"destroy")) {
+        cmd.arg(format!("-var=endpoint={endpoint}"));
+    }
+    cmd.env("TF_IN_AUTOMATION", "1").env("CHECKPOINT_DISABLE", "1").env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = cmd.output().expect("terraform runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Copies a Terraform configuration from `crates/server/tests/terraform/<name>` into a fresh
+/// temporary directory and runs `terraform init` there.
+pub fn terraform_workspace(name: &str) -> tempfile::TempDir {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/terraform").join(name);
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let (code, out) = terraform(dir.path(), "", &["init"]);
+    assert_eq!(code, 0, "terraform init failed:\n{out}");
+    dir
+}
+
+/// The provider block every test configuration uses (paste into main.tf):
+///
+/// ```hcl
+/// variable "endpoint" { type = string }
+/// provider "aws" {
+///   region = "eu-west-1"
+///   access_key = "test"
+///   secret_key = "test"
+///   skip_credentials_validation = true
+///   skip_metadata_api_check = true
+///   skip_requesting_account_id = true
+///   s3_use_path_style = true
+///   endpoints { iam = var.endpoint  sts = var.endpoint  logs = var.endpoint  s3 = var.endpoint
+///               codecommit = var.endpoint  codebuild = var.endpoint  codepipeline = var.endpoint
+///               events = var.endpoint  ecr = var.endpoint }
+/// }
+/// ```
+pub const TERRAFORM_PROVIDER_DOC: () = ();

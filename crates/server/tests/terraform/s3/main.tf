@@ -1,0 +1,100 @@
+variable "endpoint" { type = string }
+
+provider "aws" {
+  region                      = "eu-west-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  s3_use_path_style           = true
+  endpoints {
+    s3  = var.endpoint
+    sts = var.endpoint
+    iam = var.endpoint
+  }
+}
+
+resource "aws_s3_bucket" "artifacts" {
+  bucket        = "codeyard-tf-artifacts"
+  force_destroy = true
+  tags = {
+    team = "platform"
+    env  = "test"
+  }
+}
+
+resource "aws_s3_bucket_versioning" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_policy" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "DenyInsecure"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = ["arn:aws:s3:::codeyard-tf-artifacts", "arn:aws:s3:::codeyard-tf-artifacts/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
+  })
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    id     = "expire-old"
+    status = "Enabled"
+    filter {
+      prefix = "tmp/"
+    }
+    expiration {
+      days = 30
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 7
+    }
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "artifacts" {
+  bucket                  = aws_s3_bucket.artifacts.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_object" "readme" {
+  bucket       = aws_s3_bucket.artifacts.id
+  key          = "docs/readme.txt"
+  content      = "hello from terraform"
+  content_type = "text/plain"
+  tags = {
+    kind = "doc"
+  }
+  depends_on = [aws_s3_bucket_versioning.artifacts]
+}
+
+output "etag" {
+  value = aws_s3_object.readme.etag
+}
+
+output "version_id" {
+  value = aws_s3_object.readme.version_id
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what codeyard's demo and tests need on a fresh Debian machine (idempotent, quiet
+# when everything is there already): podman (+ the podman-docker `docker` command), buildah,
+# skopeo and a static busybox for image builds inside builds, git, zip tools, a JDK for the
+# sample service, and the aws CLI.
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have podman   || need_apt+=(podman)
+[ -x /usr/bin/docker ] || need_apt+=(podman-docker)
+have buildah  || need_apt+=(buildah)
+have skopeo   || need_apt+=(skopeo)
+[ -x /bin/busybox ] || have busybox || need_apt+=(busybox-static)
+have git      || need_apt+=(git)
+have zip      || need_apt+=(zip)
+have unzip    || need_apt+=(unzip)
+have javac    || need_apt+=(default-jdk-headless)
+have python3  || need_apt+=(python3 python3-pip)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! have aws; then
+  echo "installing the aws CLI (pip)" >&2
+  python3 -m pip install -q awscli
+fi
+if ! have terraform; then
+  echo "warning: terraform is not installed; the Terraform tests and the acceptance run need it" >&2
+fi
