@@ -1,8 +1,45 @@
-//! codeyard-codepipeline (not yet implemented).
+//! codeyard-codepipeline: AWS CodePipeline that really runs its pipelines.
+//!
+//! * [`api`]: the awsJson API (`CodePipeline_20150709.*`), a thin adapter over the domain.
+//! * [`model`]: AWS's pipeline declaration (round-tripped unchanged) and the stored documents:
+//!   pipelines (`codepipeline/<account>/<region>/pipelines`) and executions (`.../executions`,
+//!   keyed `<pipeline>/<execution id>`, each carrying the declaration it started with, its
+//!   stage progress and every action run).
+//! * [`validate`]: CreatePipeline's structural checks (InvalidStructureException and friends);
+//!   [`action_types`]: the providers codeyard runs and their configuration keys.
+//! * [`engine`]: the scheduler, driven by the durable queue `codepipeline.work` (execution
+//!   modes SUPERSEDED / QUEUED / PARALLEL, stage transitions, runOrder groups, stop, retry).
+//! * [`actions`]: the providers (CodeCommit and S3 sources, CodeBuild, S3 deploy, manual
+//!   approval) written against the hub's interfaces only.
+//! * [`target`]: the pipeline as an EventBridge target; [`poller`]: PollForSourceChanges.
+//! * [`doctor`]: the "nothing will ever start this pipeline" check (server log and `codeyard doctor`).
+//! * [`events`]: the three CodePipeline state-change events on the default bus.
+
+pub mod action_types;
+pub mod actions;
+pub mod api;
+pub mod doctor;
+pub mod engine;
+pub mod events;
+pub mod model;
+pub mod poller;
+pub mod target;
+pub mod validate;
+pub mod variables;
+
+pub use doctor::{cli_doctor, doctor_report};
 
 use codeyard_wire::{Platform, Registry};
+use std::sync::Arc;
 
-/// Registers this crate's services and background workers.
-pub async fn register(_registry: &mut Registry, _platform: &Platform) -> anyhow::Result<()> {
+/// Registers the API, the EventBridge target and the engine's workers.
+pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
+    let engine = engine::Engine::new(platform.clone());
+    registry.add_aws(Arc::new(api::CodePipelineService { engine: engine.clone() }));
+    platform.hub.register_target("codepipeline", Arc::new(target::PipelineTarget { engine: engine.clone() }));
+    engine.spawn_workers();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

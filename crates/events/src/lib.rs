@@ -1,8 +1,45 @@
-//! codeyard-events (not yet implemented).
+//! codeyard-events: Amazon EventBridge. Buses, rules and targets, the complete event-pattern
+//! language, durable delivery to targets, and scheduled rules.
+//!
+//! Layout (domain first, the wire last):
+//! * [`pattern`]: the pattern language, a pure compiler and matcher with AWS's validation
+//!   messages;
+//! * [`cache`]: compiled rules per bus, indexed by the exact values they require, so matching
+//!   stays cheap with thousands of rules;
+//! * [`schedule`]: `rate(...)` / `cron(...)` parsing and next-fire computation;
+//! * [`transform`]: Input, InputPath and InputTransformer;
+//! * [`model`]: stored documents and their namespaces; [`rules`]: the operations on them;
+//! * [`delivery`]: the ingress fan-out, the delivery worker (retries with backoff, delivery
+//!   records) and the scheduler, all on durable store queues;
+//! * [`api`]: the `AWSEvents` awsJson adapter; [`http`]: `/_codeyard/events/deliveries` and
+//!   [`cli_events`].
+//!
+//! Flow: every event (PutEvents, other services' outboxes) is a `BusEvent` on the store queue
+//! `events.ingress`; the ingress worker matches it against the bus's enabled rules and
+//! enqueues one `events.delivery` item per (rule, target); the delivery worker invokes the
+//! target through `platform.hub.target(<ARN service>)` (CodePipeline and CodeBuild register
+//! theirs), forwards to a bus for an event bus ARN, and records every attempt.
+
+pub mod api;
+pub mod cache;
+pub mod delivery;
+pub mod http;
+pub mod model;
+pub mod pattern;
+pub mod rules;
+pub mod schedule;
+pub mod transform;
+
+pub use http::cli_events;
 
 use codeyard_wire::{Platform, Registry};
+use std::sync::Arc;
 
-/// Registers this crate's services and background workers.
-pub async fn register(_registry: &mut Registry, _platform: &Platform) -> anyhow::Result<()> {
+/// Registers the EventBridge API, the observability endpoint and the background workers.
+pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
+    let events = Arc::new(rules::Events::new(platform.store.clone()));
+    registry.add_aws(Arc::new(api::EventsApi { events: events.clone() }));
+    registry.add_http(Arc::new(http::EventsHttp { platform: platform.clone() }));
+    delivery::spawn_workers(events, platform.clone());
     Ok(())
 }

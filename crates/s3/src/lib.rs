@@ -1,8 +1,271 @@
-//! codeyard-s3 (not yet implemented).
+//! codeyard-s3: Amazon S3 on the shared port (path-style, `http://localhost:4566/<bucket>/<key>`)
+//! and the object store other services keep artifacts in.
+//!
+//! Layers, outside in:
+//!
+//! * [`S3Http`] is the [`HttpService`] the server registers last: it takes every request no
+//!   other surface claimed and hands it to s3s, which speaks the REST-XML protocol (routing,
+//!   XML, headers, SigV4 verification, error bodies). Bodies stream both ways.
+//!   Authentication: with `--auth enforce` s3s verifies SigV4 (header and presigned) against
+//!   `platform.auth` ([`PlatformAuth`]). In open mode any key is accepted, so the adapter
+//!   removes the signature before s3s sees it and decodes `aws-chunked` bodies itself
+//!   ([`chunked`]).
+//! * [`api::Api`] implements s3s's `S3` trait: DTOs in, DTOs out, protocol-level checks.
+//! * [`engine::Engine`] is the domain: buckets, versions and delete markers, listings,
+//!   multipart uploads, over metadata in the state store ([`meta`]) and bytes in
+//!   [`blobs::BlobStore`] (object_store: the local filesystem under `<data_dir>/s3`, or an
+//!   S3-compatible service with `CODEYARD_S3_BACKEND=s3://bucket[/prefix]`).
+//! * [`HubObjects`] is the same engine as [`ObjectStoreApi`] for CodePipeline and CodeBuild.
+//!
+//! Durability: bytes first (unique blob, fsync, rename), then the metadata commit that makes
+//! them visible; start-up removes blobs nothing references (see [`engine`]).
 
-use codeyard_wire::{Platform, Registry};
+pub mod api;
+pub mod blobs;
+mod body;
+pub mod chunked;
+pub mod engine;
+pub mod meta;
 
-/// Registers this crate's services and background workers.
-pub async fn register(_registry: &mut Registry, _platform: &Platform) -> anyhow::Result<()> {
+use async_trait::async_trait;
+use axum::body::Body;
+use codeyard_core::hub::{ObjectInfo, ObjectStoreApi, PutObjectOptions};
+use codeyard_core::{AwsError, AwsResult, RequestContext};
+use codeyard_store::Batch;
+use codeyard_wire::{AuthMode, Authenticator, HttpService, Platform, Registry};
+use engine::Engine;
+use futures::TryStreamExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Registers S3 (last among the HTTP services) and the object store on the hub.
+pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
+    let blobs = blobs::BlobStore::open(&platform.config.data_dir)?;
+    let engine = Arc::new(Engine { store: platform.store.clone(), blobs });
+    let removed = engine.collect_garbage().await?;
+    if removed > 0 {
+        tracing::info!(removed, "removed unreferenced S3 blobs left by interrupted writes");
+    }
+    let mut builder = s3s::service::S3ServiceBuilder::new(api::Api { engine: engine.clone() });
+    if platform.config.auth == AuthMode::Enforce {
+        builder.set_auth(PlatformAuth { auth: platform.auth.clone() });
+    }
+    registry.add_http(Arc::new(S3Http { service: builder.build(), mode: platform.config.auth }));
+    platform.hub.set_objects(Arc::new(HubObjects { engine }));
     Ok(())
+}
+
+/// s3s's secret lookup, answered by the server's authenticator (configured keys, then keys
+/// issued by STS).
+struct PlatformAuth {
+    auth: Arc<Authenticator>,
+}
+
+#[async_trait]
+impl s3s::auth::S3Auth for PlatformAuth {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
+        match self.auth.lookup(access_key).await {
+            Some((secret, _)) => Ok(s3s::auth::SecretKey::from(secret)),
+            None => Err(s3s::s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")),
+        }
+    }
+}
+
+pub struct S3Http {
+    service: s3s::service::S3Service,
+    mode: AuthMode,
+}
+
+/// Query parameters of a presigned URL (SigV4 and SigV2).
+const PRESIGN_PARAMS: [&str; 10] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Signature",
+    "Expires",
+];
+
+/// Open mode: drops the signature (so s3s treats the request as trusted and unsigned) and
+/// decodes an aws-chunked body, keeping its trailers for the checksum check.
+fn open_mode_request(parts: &mut http::request::Parts, body: Body) -> s3s::Body {
+    parts.headers.remove(http::header::AUTHORIZATION);
+    if let Some(q) = parts.uri.query() {
+        if q.contains("X-Amz-Signature=") || q.contains("Signature=") {
+            let kept: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| !PRESIGN_PARAMS.contains(&k.as_ref()))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let mut pq = parts.uri.path().to_string();
+            if !kept.is_empty() {
+                // Keep valueless sub-resources (`?uploads`) valueless.
+                let encoded: Vec<String> = kept
+                    .iter()
+                    .map(|(k, v)| {
+                        let k = url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>();
+                        if v.is_empty() { k } else { format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()) }
+                    })
+                    .collect();
+                pq = format!("{pq}?{}", encoded.join("&"));
+            }
+            if let Ok(uri) = pq.parse() {
+                parts.uri = uri;
+            }
+        }
+    }
+    let streaming = parts
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("STREAMING-"));
+    parts.headers.remove("x-amz-content-sha256");
+    if !streaming {
+        return s3s::Body::http_body_unsync(body);
+    }
+    if let Some(len) = parts.headers.get("x-amz-decoded-content-length").cloned() {
+        parts.headers.insert(http::header::CONTENT_LENGTH, len);
+    }
+    if let Some(ce) = parts.headers.get(http::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
+        let rest: Vec<&str> = ce.split(',').map(str::trim).filter(|p| !p.eq_ignore_ascii_case("aws-chunked") && !p.is_empty()).collect();
+        if rest.is_empty() {
+            parts.headers.remove(http::header::CONTENT_ENCODING);
+        } else if let Ok(v) = http::HeaderValue::from_str(&rest.join(",")) {
+            parts.headers.insert(http::header::CONTENT_ENCODING, v);
+        }
+    }
+    let trailers = api::OpenTrailers::default();
+    parts.extensions.insert(trailers.clone());
+    let raw = body.into_data_stream().map_err(|e| Box::new(e) as body::StdError);
+    let decoded = chunked::decode(raw, trailers);
+    s3s::Body::from(Box::pin(body::ObjectBody::unknown_length(Box::pin(decoded))) as s3s::stream::DynByteStream)
+}
+
+#[async_trait]
+impl HttpService for S3Http {
+    fn name(&self) -> &'static str {
+        "s3"
+    }
+
+    /// S3 is registered last and takes every request nobody else claimed.
+    fn claims(&self, _parts: &http::request::Parts) -> bool {
+        true
+    }
+
+    async fn handle(&self, ctx: RequestContext, req: http::Request<Body>) -> http::Response<Body> {
+        let (mut parts, body) = req.into_parts();
+        let body = match self.mode {
+            AuthMode::Open => open_mode_request(&mut parts, body),
+            AuthMode::Enforce => s3s::Body::http_body_unsync(body),
+        };
+        parts.extensions.insert(ctx);
+        match self.service.call(http::Request::from_parts(parts, body)).await {
+            Ok(resp) => resp.map(Body::new),
+            Err(e) => {
+                tracing::error!(error = ?e, "s3s failed to answer");
+                http::Response::builder()
+                    .status(500)
+                    .header("content-type", "application/xml")
+                    .body(Body::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>"))
+                    .unwrap()
+            }
+        }
+    }
+}
+
+/// S3 for other services: the same engine, files in and out.
+pub struct HubObjects {
+    engine: Arc<Engine>,
+}
+
+fn aws_error(e: s3s::S3Error) -> AwsError {
+    let status = e.status_code().map(|s| s.as_u16()).unwrap_or(500);
+    AwsError::new(status, e.code().as_str(), e.message().unwrap_or("S3 error").to_string())
+}
+
+fn info(bucket: &str, o: &meta::ObjectDoc) -> ObjectInfo {
+    ObjectInfo {
+        bucket: bucket.into(),
+        key: o.key.clone(),
+        etag: format!("\"{}\"", o.etag),
+        size: o.size,
+        version_id: (o.version_id != "null").then(|| o.version_id.clone()),
+        last_modified: Some(codeyard_core::time::from_epoch_millis(o.last_modified_ms)),
+    }
+}
+
+#[async_trait]
+impl ObjectStoreApi for HubObjects {
+    async fn put_object_file(&self, _ctx: &RequestContext, bucket: &str, key: &str, source: &Path, options: PutObjectOptions) -> AwsResult<ObjectInfo> {
+        engine::validate_key(key).map_err(aws_error)?;
+        self.engine.bucket(bucket).await.map_err(aws_error)?;
+        let file = tokio::fs::File::open(source).await.map_err(|e| AwsError::internal(format!("{}: {e}", source.display())))?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+        let written = self.engine.blobs.write(stream, s3s::checksum::ChecksumHasher::default()).await.map_err(AwsError::internal)?;
+        let doc = meta::ObjectDoc {
+            key: key.into(),
+            blobs: vec![written.blob.clone()],
+            size: written.blob.size,
+            etag: hex::encode(written.md5),
+            last_modified_ms: meta::now_ms(),
+            headers: meta::StoredHeaders {
+                content_type: options.content_type,
+                cache_control: options.cache_control,
+                acl: options.canned_acl,
+                ..Default::default()
+            },
+            metadata: options.metadata.into_iter().collect(),
+            ..Default::default()
+        };
+        match self.engine.commit_version(bucket, doc, Batch::new()).await {
+            Ok(o) => Ok(info(bucket, &o)),
+            Err(e) => {
+                self.engine.blobs.delete(&[written.blob]).await;
+                Err(aws_error(e))
+            }
+        }
+    }
+
+    async fn get_object_to_file(&self, _ctx: &RequestContext, bucket: &str, key: &str, version_id: Option<&str>, dest: &Path) -> AwsResult<ObjectInfo> {
+        use tokio::io::AsyncWriteExt;
+        let o = self.engine.get_version(bucket, key, version_id).await.map_err(aws_error)?;
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(dir).await.map_err(AwsError::internal)?;
+        let tmp = dir.join(format!(".{}.{}.part", dest.file_name().and_then(|n| n.to_str()).unwrap_or("object"), uuid::Uuid::new_v4().simple()));
+        let result = async {
+            let mut f = tokio::fs::File::create(&tmp).await?;
+            let mut stream = self.engine.blobs.read(&o.blobs, 0..o.size);
+            while let Some(chunk) = stream.try_next().await.map_err(std::io::Error::other)? {
+                f.write_all(&chunk).await?;
+            }
+            f.sync_all().await?;
+            drop(f);
+            tokio::fs::rename(&tmp, dest).await
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(AwsError::internal(format!("writing {}: {e}", dest.display())));
+        }
+        Ok(info(bucket, &o))
+    }
+
+    async fn head_object(&self, _ctx: &RequestContext, bucket: &str, key: &str, version_id: Option<&str>) -> AwsResult<Option<ObjectInfo>> {
+        match self.engine.get_version(bucket, key, version_id).await {
+            Ok(o) => Ok(Some(info(bucket, &o))),
+            Err(e) if matches!(e.code().as_str(), "NoSuchKey" | "NoSuchVersion" | "MethodNotAllowed") => Ok(None),
+            Err(e) => Err(aws_error(e)),
+        }
+    }
+
+    async fn bucket_exists(&self, _ctx: &RequestContext, bucket: &str) -> AwsResult<bool> {
+        match self.engine.bucket(bucket).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code().as_str() == "NoSuchBucket" => Ok(false),
+            Err(e) => Err(aws_error(e)),
+        }
+    }
 }

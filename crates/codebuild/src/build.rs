@@ -1,0 +1,277 @@
+//! A build as stored, and as the API shows it.
+
+use codeyard_core::{arn::arn, time};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// One phase of a build (phases are appended as the build reaches them).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PhaseRecord {
+    pub phase_type: String,
+    pub status: Option<String>,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    /// (statusCode, message)
+    pub contexts: Vec<(String, String)>,
+}
+
+/// Inputs and outputs of a build started by a CodePipeline action.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+pub struct PipelineContext {
+    pub inputs: Vec<codeyard_core::hub::ArtifactLocation>,
+    pub outputs: Vec<codeyard_core::hub::ArtifactLocation>,
+    pub source_revision: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// `<project>:<uuid>`
+    pub id: String,
+    pub arn: String,
+    pub uuid: String,
+    pub account: String,
+    pub region: String,
+    pub project_name: String,
+    pub build_number: i64,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub current_phase: String,
+    pub build_status: String,
+    pub build_complete: bool,
+    pub source_version: Option<String>,
+    pub resolved_source_version: Option<String>,
+    pub phases: Vec<PhaseRecord>,
+    /// The effective configuration (project merged with StartBuild overrides), model-shaped.
+    pub source: Value,
+    pub secondary_sources: Vec<Value>,
+    pub secondary_source_versions: Vec<Value>,
+    pub artifacts_config: Value,
+    pub secondary_artifacts_config: Vec<Value>,
+    pub cache: Value,
+    pub environment: Value,
+    pub service_role: String,
+    pub logs_config: Value,
+    pub log_group: String,
+    pub log_stream: String,
+    pub timeout_minutes: i64,
+    pub queued_timeout_minutes: i64,
+    pub encryption_key: Option<String>,
+    pub initiator: String,
+    /// Where artifacts went: model-shaped BuildArtifacts.
+    pub artifacts: Value,
+    pub secondary_artifacts: Vec<Value>,
+    pub exported: Vec<(String, String)>,
+    pub report_arns: Vec<String>,
+    pub buildspec_override: Option<String>,
+    pub pipeline: Option<PipelineContext>,
+    /// The StartBuild input this build came from (RetryBuild starts it again).
+    pub request: Value,
+    /// One line on why it failed, for pipelines and `codeyard logs`.
+    pub message: Option<String>,
+    /// Endpoint clients used when starting the build (AWS_ENDPOINT_URL for its commands).
+    pub endpoint: String,
+}
+
+pub fn build_arn(region: &str, account: &str, id: &str) -> String {
+    arn("codebuild", region, account, &format!("build/{id}"))
+}
+
+fn ts(ms: i64) -> Value {
+    time::epoch_json(&time::from_epoch_millis(ms))
+}
+
+pub fn deep_link(region: &str, group: &str, stream: &str) -> String {
+    let enc = |s: &str| s.replace('/', "%2F");
+    format!(
+        "https://console.aws.amazon.com/cloudwatch/home?region={region}#logEvent:group={};stream={}",
+        enc(group),
+        enc(stream)
+    )
+}
+
+impl BuildRecord {
+    pub fn logs_enabled(&self) -> bool {
+        self.logs_config["cloudWatchLogs"]["status"].as_str() != Some("DISABLED")
+    }
+
+    pub fn phase_mut(&mut self, phase_type: &str) -> Option<&mut PhaseRecord> {
+        self.phases
+            .iter_mut()
+            .rev()
+            .find(|p| p.phase_type == phase_type)
+    }
+
+    /// The model's `Build`.
+    pub fn to_api(&self) -> Value {
+        let phases: Vec<Value> = self
+            .phases
+            .iter()
+            .map(|p| {
+                let mut v = json!({"phaseType": p.phase_type, "startTime": ts(p.start_ms)});
+                if let Some(s) = &p.status {
+                    v["phaseStatus"] = json!(s);
+                }
+                if let Some(e) = p.end_ms {
+                    v["endTime"] = ts(e);
+                    v["durationInSeconds"] = json!(((e - p.start_ms).max(0) + 500) / 1000);
+                }
+                if p.end_ms.is_some() {
+                    let ctx: Vec<Value> = if p.contexts.is_empty() {
+                        vec![json!({"statusCode": "", "message": ""})]
+                    } else {
+                        p.contexts
+                            .iter()
+                            .map(|(c, m)| json!({"statusCode": c, "message": m}))
+                            .collect()
+                    };
+                    v["contexts"] = json!(ctx);
+                }
+                v
+            })
+            .collect();
+        let mut logs = json!({
+            "groupName": self.log_group,
+            "streamName": self.log_stream,
+            "deepLink": deep_link(&self.region, &self.log_group, &self.log_stream),
+            "cloudWatchLogsArn": arn("logs", &self.region, &self.account, &format!("log-group:{}:log-stream:{}", self.log_group, self.log_stream)),
+            "cloudWatchLogs": self.logs_config.get("cloudWatchLogs").cloned().unwrap_or(json!({"status": "ENABLED"})),
+            "s3Logs": self.logs_config.get("s3Logs").cloned().unwrap_or(json!({"status": "DISABLED"})),
+        });
+        if !self.logs_enabled() {
+            logs = json!({"cloudWatchLogs": logs["cloudWatchLogs"], "s3Logs": logs["s3Logs"]});
+        }
+        let mut b = json!({
+            "id": self.id,
+            "arn": self.arn,
+            "buildNumber": self.build_number,
+            "startTime": ts(self.start_ms),
+            "currentPhase": self.current_phase,
+            "buildStatus": self.build_status,
+            "projectName": self.project_name,
+            "phases": phases,
+            "source": self.source,
+            "secondarySources": self.secondary_sources,
+            "secondarySourceVersions": self.secondary_source_versions,
+            "artifacts": self.artifacts,
+            "secondaryArtifacts": self.secondary_artifacts,
+            "cache": self.cache,
+            "environment": self.environment,
+            "serviceRole": self.service_role,
+            "logs": logs,
+            "timeoutInMinutes": self.timeout_minutes,
+            "queuedTimeoutInMinutes": self.queued_timeout_minutes,
+            "buildComplete": self.build_complete,
+            "initiator": self.initiator,
+            "exportedEnvironmentVariables": self.exported.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+            "reportArns": self.report_arns,
+        });
+        if let Some(e) = self.end_ms {
+            b["endTime"] = ts(e);
+        }
+        if let Some(v) = &self.source_version {
+            b["sourceVersion"] = json!(v);
+        }
+        if let Some(v) = &self.resolved_source_version {
+            b["resolvedSourceVersion"] = json!(v);
+        }
+        if let Some(k) = &self.encryption_key {
+            b["encryptionKey"] = json!(k);
+        }
+        b
+    }
+
+    /// `detail` of a "CodeBuild Build State Change" event.
+    pub fn state_event_detail(&self) -> Value {
+        json!({
+            "build-status": self.build_status,
+            "project-name": self.project_name,
+            "build-id": self.arn,
+            "additional-information": self.additional_information(),
+            "current-phase": self.current_phase,
+            "current-phase-context": "[]",
+            "version": "1",
+        })
+    }
+
+    /// `detail` of a "CodeBuild Build Phase Change" event for a phase that just ended.
+    pub fn phase_event_detail(&self, p: &PhaseRecord) -> Value {
+        let fmt = |ms: i64| {
+            time::from_epoch_millis(ms)
+                .format("%b %-d, %Y %-I:%M:%S %p")
+                .to_string()
+        };
+        let end = p.end_ms.unwrap_or(p.start_ms);
+        let ctx: Vec<Value> = p
+            .contexts
+            .iter()
+            .map(|(c, m)| json!({"statusCode": c, "message": m}))
+            .collect();
+        json!({
+            "completed-phase": p.phase_type,
+            "project-name": self.project_name,
+            "build-id": self.arn,
+            "completed-phase-context": serde_json::to_string(&ctx).unwrap_or_default(),
+            "additional-information": self.additional_information(),
+            "completed-phase-status": p.status.clone().unwrap_or_default(),
+            "completed-phase-duration-seconds": ((end - p.start_ms).max(0) + 500) / 1000,
+            "version": "1",
+            "completed-phase-start": fmt(p.start_ms),
+            "completed-phase-end": fmt(end),
+        })
+    }
+
+    fn additional_information(&self) -> Value {
+        let fmt = |ms: i64| {
+            time::from_epoch_millis(ms)
+                .format("%b %-d, %Y %-I:%M:%S %p")
+                .to_string()
+        };
+        let phases: Vec<Value> = self
+            .phases
+            .iter()
+            .map(|p| {
+                let mut v = json!({"start-time": fmt(p.start_ms), "phase-type": p.phase_type});
+                if let Some(e) = p.end_ms {
+                    v["end-time"] = json!(fmt(e));
+                    v["duration-in-seconds"] = json!(((e - p.start_ms).max(0) + 500) / 1000);
+                }
+                if let Some(s) = &p.status {
+                    v["phase-status"] = json!(s);
+                }
+                v
+            })
+            .collect();
+        let mut info = json!({
+            "artifact": {"location": self.artifacts.get("location").cloned().unwrap_or(json!(""))},
+            "environment": {
+                "image": self.environment["image"], "privileged-mode": self.environment["privilegedMode"],
+                "compute-type": self.environment["computeType"], "type": self.environment["type"],
+                "environment-variables": self.environment["environmentVariables"],
+            },
+            "timeout-in-minutes": self.timeout_minutes,
+            "build-complete": self.build_complete,
+            "initiator": self.initiator,
+            "build-start-time": fmt(self.start_ms),
+            "source": self.source,
+            "logs": {"group-name": self.log_group, "stream-name": self.log_stream,
+                     "deep-link": deep_link(&self.region, &self.log_group, &self.log_stream)},
+            "phases": phases,
+            "queued-timeout-in-minutes": self.queued_timeout_minutes,
+        });
+        if let Some(v) = &self.source_version {
+            info["source-version"] = json!(v);
+        }
+        info
+    }
+
+    pub fn outcome(&self) -> codeyard_core::hub::BuildOutcome {
+        codeyard_core::hub::BuildOutcome {
+            build_id: self.id.clone(),
+            build_arn: self.arn.clone(),
+            status: self.build_status.clone(),
+            exported_variables: self.exported.clone(),
+            message: self.message.clone(),
+            log_url: Some(deep_link(&self.region, &self.log_group, &self.log_stream)),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! What CodeBuild offers other services through the hub: builds for CodePipeline's CodeBuild
+//! action ([`PipelineBuilds`]) and projects as EventBridge targets ([`ProjectTarget`]).
+
+use crate::build::PipelineContext;
+use crate::runner::Engine;
+use async_trait::async_trait;
+use codeyard_core::hub::{
+    BuildOutcome, BuildRunner, PipelineBuildRequest, TargetInvocation, TargetInvoker,
+};
+use codeyard_core::{AwsError, AwsResult, RequestContext, arn::Arn};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub struct PipelineBuilds {
+    pub engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl BuildRunner for PipelineBuilds {
+    async fn start_pipeline_build(
+        &self,
+        ctx: &RequestContext,
+        request: PipelineBuildRequest,
+    ) -> AwsResult<BuildOutcome> {
+        let vars: Vec<Value> = request
+            .environment_variables
+            .iter()
+            .map(|(n, v, t)| json!({"name": n, "value": v, "type": t}))
+            .collect();
+        let mut input =
+            json!({"projectName": request.project_name, "environmentVariablesOverride": vars});
+        if let Some(b) = &request.buildspec_override {
+            input["buildspecOverride"] = json!(b);
+        }
+        let pipeline = PipelineContext {
+            inputs: request.inputs.clone(),
+            outputs: request.outputs.clone(),
+            source_revision: request.source_revision.clone(),
+        };
+        let b = self
+            .engine
+            .start(ctx, &input, Some(pipeline), &request.initiator)
+            .await?;
+        Ok(b.outcome())
+    }
+
+    async fn build_outcome(&self, ctx: &RequestContext, build_id: &str) -> AwsResult<BuildOutcome> {
+        match self
+            .engine
+            .load_build(&ctx.account, &ctx.region, build_id)
+            .await?
+        {
+            Some(b) => Ok(b.outcome()),
+            None => Err(AwsError::client(
+                "ResourceNotFoundException",
+                format!("Build {build_id} does not exist"),
+            )),
+        }
+    }
+
+    async fn stop_build(&self, _ctx: &RequestContext, build_id: &str) -> AwsResult<()> {
+        self.engine.stop(build_id).await;
+        Ok(())
+    }
+}
+
+/// StartBuild members an event's (transformed) input may carry, as on AWS.
+const OVERRIDES: &[&str] = &[
+    "sourceVersion",
+    "artifactsOverride",
+    "secondaryArtifactsOverride",
+    "environmentVariablesOverride",
+    "sourceTypeOverride",
+    "sourceLocationOverride",
+    "gitCloneDepthOverride",
+    "buildspecOverride",
+    "secondarySourcesOverride",
+    "secondarySourcesVersionOverride",
+    "timeoutInMinutesOverride",
+    "queuedTimeoutInMinutesOverride",
+    "imageOverride",
+    "computeTypeOverride",
+    "environmentTypeOverride",
+    "privilegedModeOverride",
+    "cacheOverride",
+    "serviceRoleOverride",
+    "logsConfigOverride",
+];
+
+pub struct ProjectTarget {
+    pub engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl TargetInvoker for ProjectTarget {
+    async fn invoke(&self, inv: &TargetInvocation) -> AwsResult<String> {
+        let arn = Arn::parse(&inv.target_arn).ok_or_else(|| {
+            AwsError::validation(format!("invalid target ARN {}", inv.target_arn))
+        })?;
+        let mut input = json!({"projectName": arn.resource_name()});
+        if let Value::Object(given) = &inv.input {
+            for k in OVERRIDES {
+                if let Some(v) = given.get(*k) {
+                    input[*k] = v.clone();
+                }
+            }
+        }
+        let ctx = RequestContext::internal(&inv.account, &inv.region, &inv.endpoint);
+        let rule = inv.rule_arn.rsplit('/').next().unwrap_or("rule");
+        let b = self
+            .engine
+            .start(&ctx, &input, None, &format!("events/{rule}"))
+            .await?;
+        Ok(b.id)
+    }
+}

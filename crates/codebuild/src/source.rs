@@ -1,0 +1,195 @@
+//! DOWNLOAD_SOURCE: getting a build's sources and its buildspec.
+//!
+//! CodeCommit sources are cloned from the repository's bare directory on this machine (found
+//! through the hub by the name at the end of the clone URL), so a build needs no credentials
+//! and works the same under `--auth enforce`; `origin` is then set to the clone URL the project
+//! names, as on AWS. S3 sources and pipeline artifacts are zips fetched through the hub.
+
+use crate::artifacts;
+use crate::runner::scratch_file;
+use codeyard_core::RequestContext;
+use codeyard_wire::Platform;
+use serde_json::Value;
+use std::path::Path;
+
+pub struct Fetched {
+    pub resolved: Option<String>,
+}
+
+/// The repository name in a CodeCommit clone URL (`.../v1/repos/<name>`), or the location
+/// itself when it is a bare name.
+pub fn repository_name(location: &str) -> &str {
+    match location.split_once("/v1/repos/") {
+        Some((_, rest)) => rest.split(['/', '?']).next().unwrap_or(rest),
+        None => location.rsplit('/').next().unwrap_or(location),
+    }
+}
+
+fn is_commit_id(v: &str) -> bool {
+    v.len() == 40 && v.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+async fn git(args: &[&str], cwd: Option<&Path>) -> Result<String, String> {
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null());
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git {} failed: {}",
+            args.first().unwrap_or(&""),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub async fn fetch(
+    platform: &Platform,
+    ctx: &RequestContext,
+    source: &Value,
+    version: Option<&str>,
+    dest: &Path,
+    workspace: &Path,
+) -> Result<Fetched, String> {
+    std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
+    let location = source["location"].as_str().unwrap_or("");
+    match source["type"].as_str().unwrap_or("") {
+        "NO_SOURCE" => Ok(Fetched { resolved: None }),
+        "S3" => {
+            let (bucket, key) = location
+                .trim_start_matches("arn:aws:s3:::")
+                .split_once('/')
+                .ok_or_else(|| format!("invalid S3 source location {location}"))?;
+            let resolved =
+                fetch_s3_zip(platform, ctx, bucket, key, version, dest, workspace).await?;
+            Ok(Fetched { resolved })
+        }
+        "CODECOMMIT" => {
+            let name = repository_name(location);
+            let git_hub = platform.hub.git().map_err(|e| e.message)?;
+            let repo = git_hub
+                .repository(ctx, name)
+                .await
+                .map_err(|e| format!("CodeCommit repository {name}: {}", e.message))?;
+            let depth = source["gitCloneDepth"]
+                .as_i64()
+                .filter(|d| (1..=25).contains(d));
+            let version = version.map(|v| v.strip_prefix("refs/heads/").unwrap_or(v));
+            let url = format!("file://{}", repo.path.display());
+            let dest_s = dest.display().to_string();
+            let mut args: Vec<String> = vec!["clone".into(), "-q".into()];
+            match version {
+                Some(v) if is_commit_id(v) => {}
+                Some(v) => {
+                    args.extend([
+                        "--branch".into(),
+                        v.strip_prefix("refs/tags/").unwrap_or(v).to_string(),
+                    ]);
+                    if let Some(d) = depth {
+                        args.extend(["--depth".into(), d.to_string()]);
+                    }
+                }
+                None => {
+                    if let Some(d) = depth {
+                        args.extend(["--depth".into(), d.to_string()]);
+                    }
+                }
+            }
+            args.extend([url, dest_s]);
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            git(&argv, None).await?;
+            if let Some(v) = version.filter(|v| is_commit_id(v)) {
+                git(&["checkout", "-q", v], Some(dest)).await?;
+            }
+            git(&["remote", "set-url", "origin", location], Some(dest)).await?;
+            let head = git(&["rev-parse", "HEAD"], Some(dest))
+                .await
+                .map_err(|_| format!("CodeCommit repository {name} has no commits to build"))?;
+            Ok(Fetched {
+                resolved: Some(head),
+            })
+        }
+        other => Err(format!(
+            "codeyard builds do not support source type {other} yet"
+        )),
+    }
+}
+
+/// Downloads a zip object and extracts it into `dest`; returns the object's version id.
+pub async fn fetch_s3_zip(
+    platform: &Platform,
+    ctx: &RequestContext,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    dest: &Path,
+    workspace: &Path,
+) -> Result<Option<String>, String> {
+    let objects = platform.hub.objects().map_err(|e| e.message)?;
+    let tmp = scratch_file(workspace, "source.zip");
+    let info = objects
+        .get_object_to_file(ctx, bucket, key, version, &tmp)
+        .await
+        .map_err(|e| format!("cannot get s3://{bucket}/{key}: {}", e.message))?;
+    let (tmp2, dest2) = (tmp.clone(), dest.to_path_buf());
+    tokio::task::spawn_blocking(move || artifacts::extract_zip(&tmp2, &dest2))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("s3://{bucket}/{key} is not a zip archive: {e}"))?;
+    let _ = std::fs::remove_file(tmp);
+    Ok(info.version_id)
+}
+
+/// Inline YAML, an S3 object ARN, or a path relative to the source root (default buildspec.yml).
+pub async fn buildspec_text(
+    platform: &Platform,
+    ctx: &RequestContext,
+    buildspec: Option<&str>,
+    src_dir: &Path,
+    workspace: &Path,
+) -> Result<String, String> {
+    let spec = buildspec
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("buildspec.yml");
+    if spec.contains('\n') || spec.starts_with("version") {
+        return Ok(spec.to_string());
+    }
+    if let Some(rest) = spec.strip_prefix("arn:aws:s3:::") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .ok_or_else(|| format!("invalid buildspec location {spec}"))?;
+        let objects = platform.hub.objects().map_err(|e| e.message)?;
+        let tmp = scratch_file(workspace, "buildspec.yml");
+        objects
+            .get_object_to_file(ctx, bucket, key, None, &tmp)
+            .await
+            .map_err(|e| format!("cannot get buildspec {spec}: {}", e.message))?;
+        return std::fs::read_to_string(&tmp).map_err(|e| e.to_string());
+    }
+    let path = src_dir.join(spec);
+    std::fs::read_to_string(&path).map_err(|e| format!("stat {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repository_names() {
+        assert_eq!(
+            super::repository_name("https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/demo"),
+            "demo"
+        );
+        assert_eq!(
+            super::repository_name("http://localhost:4566/v1/repos/demo"),
+            "demo"
+        );
+    }
+}

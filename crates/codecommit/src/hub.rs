@@ -1,0 +1,103 @@
+//! CodeCommit as pipelines and builds use it ([`GitRepositories`]).
+
+use crate::{CodeCommit, content, git};
+use async_trait::async_trait;
+use codeyard_core::hub::{CommitInfo, GitRepositories, RepositoryInfo};
+use codeyard_core::{AwsError, AwsResult, RequestContext};
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct Git(pub Arc<CodeCommit>);
+
+#[async_trait]
+impl GitRepositories for Git {
+    async fn repository(&self, ctx: &RequestContext, name: &str) -> AwsResult<RepositoryInfo> {
+        let r = self.0.repos.get(ctx, name).await?;
+        Ok(RepositoryInfo {
+            clone_url_http: r.clone_url_http(&ctx.endpoint),
+            arn: r.arn(),
+            path: self.0.repos.dir(&r),
+            name: r.name,
+            id: r.id,
+            default_branch: r.default_branch,
+        })
+    }
+
+    async fn resolve_branch(
+        &self,
+        ctx: &RequestContext,
+        repo: &str,
+        branch: &str,
+    ) -> AwsResult<String> {
+        let r = self.0.repos.get(ctx, repo).await?;
+        git::ref_value(&self.0.repos.dir(&r), &format!("refs/heads/{branch}"))
+            .await?
+            .ok_or_else(|| {
+                AwsError::client(
+                    "BranchDoesNotExistException",
+                    format!("Branch {branch} does not exist."),
+                )
+            })
+    }
+
+    async fn commit(
+        &self,
+        ctx: &RequestContext,
+        repo: &str,
+        commit_id: &str,
+    ) -> AwsResult<CommitInfo> {
+        let r = self.0.repos.get(ctx, repo).await?;
+        let c = content::read_commit(&self.0.repos.dir(&r), commit_id)
+            .await?
+            .ok_or_else(|| {
+                AwsError::client(
+                    "CommitIdDoesNotExistException",
+                    format!("Could not find commit {commit_id}."),
+                )
+            })?;
+        let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+        Ok(CommitInfo {
+            commit_id: c.id,
+            message: c.message,
+            author_name: c.author.name,
+            author_date: at(c.author.time),
+            committer_date: at(c.committer.time),
+        })
+    }
+
+    async fn export_zip(
+        &self,
+        ctx: &RequestContext,
+        repo: &str,
+        commit_id: &str,
+        dest: &Path,
+    ) -> AwsResult<()> {
+        let r = self.0.repos.get(ctx, repo).await?;
+        let dir = self.0.repos.dir(&r);
+        if content::read_commit(&dir, commit_id).await?.is_none() {
+            return Err(AwsError::client(
+                "CommitIdDoesNotExistException",
+                format!("Could not find commit {commit_id}."),
+            ));
+        }
+        // Written next to the destination and renamed, so a reader never sees half a zip.
+        let tmp = dest.with_extension(format!("tmp-{}", codeyard_core::ids::hex(8)));
+        let out = git::run(
+            &dir,
+            &[
+                "archive",
+                "--format=zip",
+                "-o",
+                &tmp.to_string_lossy(),
+                commit_id,
+            ],
+        )
+        .await?;
+        if !out.ok {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(AwsError::internal(format!("git archive: {}", out.stderr)));
+        }
+        tokio::fs::rename(&tmp, dest).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,391 @@
+//! The action providers: what one action run does, through the hub's interfaces only
+//! (CodeCommit's [`GitRepositories`], S3's [`ObjectStoreApi`], CodeBuild's [`BuildRunner`]).
+//!
+//! Every provider is written to be run again after a restart: a source fetches the same
+//! revision into the same key, a deploy writes the same objects, a build already started is
+//! followed by its id (recorded with [`Engine::checkpoint`] right after it started).
+//!
+//! [`GitRepositories`]: codeyard_core::hub::GitRepositories
+//! [`ObjectStoreApi`]: codeyard_core::hub::ObjectStoreApi
+//! [`BuildRunner`]: codeyard_core::hub::BuildRunner
+
+use crate::engine::Engine;
+use crate::model::{ActionDeclaration, ActionRun, Execution, SourceRevision};
+use codeyard_core::hub::{ArtifactLocation, PipelineBuildRequest, PutObjectOptions};
+use codeyard_core::{AwsError, AwsResult, RequestContext, ids};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What an action run ended with.
+#[derive(Clone, Debug, Default)]
+pub struct ActionOutcome {
+    pub succeeded: bool,
+    pub summary: Option<String>,
+    /// (code, message) for failures.
+    pub error: Option<(String, String)>,
+    pub external_id: Option<String>,
+    pub external_url: Option<String>,
+    pub output_variables: BTreeMap<String, String>,
+    /// (revision id, summary, url) carried by the output artifacts.
+    pub artifact_revision: Option<(String, Option<String>, Option<String>)>,
+    pub source_revision: Option<SourceRevision>,
+}
+
+impl ActionOutcome {
+    pub fn failed(message: impl Into<String>) -> Self {
+        let message = message.into();
+        ActionOutcome { succeeded: false, error: Some(("JobFailed".into(), message)), ..Default::default() }
+    }
+}
+
+/// Runs one action to its end. `resume` is true when the run was started by an earlier task
+/// (or process) that is gone.
+pub async fn run(
+    engine: &Arc<Engine>,
+    account: &str,
+    region: &str,
+    exec: &Execution,
+    run: &ActionRun,
+    decl: &ActionDeclaration,
+    resume: bool,
+) -> ActionOutcome {
+    let ctx = engine.platform.internal_context(account, region);
+    let id = &decl.action_type_id;
+    let result = match (id.category.as_str(), id.provider.as_str()) {
+        ("Source", "CodeCommit") => codecommit_source(engine, &ctx, exec, run, decl).await,
+        ("Source", "S3") => s3_source(engine, &ctx, exec, run, decl).await,
+        ("Build" | "Test", "CodeBuild") => codebuild(engine, &ctx, exec, run, decl, resume).await,
+        ("Deploy", "S3") => s3_deploy(engine, &ctx, run).await,
+        _ => Err(AwsError::client("JobFailed", format!("codeyard does not run {}/{} actions", id.category, id.provider))),
+    };
+    result.unwrap_or_else(|e| ActionOutcome::failed(e.message))
+}
+
+/// A scratch path under the data dir, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(engine: &Engine, suffix: &str) -> AwsResult<Scratch> {
+        let dir = engine.platform.config.data_dir.join("codepipeline").join("tmp");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir.join(format!("{}{suffix}", ids::uuid()))))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config<'a>(run: &'a ActionRun, key: &str) -> Option<&'a str> {
+    run.resolved_configuration.get(key).map(String::as_str)
+}
+
+fn zip_options() -> PutObjectOptions {
+    PutObjectOptions { content_type: Some("application/zip".into()), ..Default::default() }
+}
+
+pub fn commit_url(region: &str, repo: &str, commit: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repo}/commit/{commit}?region={region}")
+}
+
+async fn codecommit_source(
+    engine: &Engine,
+    ctx: &RequestContext,
+    exec: &Execution,
+    run: &ActionRun,
+    decl: &ActionDeclaration,
+) -> AwsResult<ActionOutcome> {
+    let git = engine.platform.hub.git()?;
+    let objects = engine.platform.hub.objects()?;
+    let repo = config(run, "RepositoryName").unwrap_or_default();
+    let branch = config(run, "BranchName").unwrap_or_default();
+    // In PARALLEL mode AWS takes the branch head when the action runs, not the pushed commit.
+    let commit_id = match exec.revision_overrides.get(&decl.name) {
+        Some(c) if exec.execution_mode != "PARALLEL" => c.clone(),
+        _ => git.resolve_branch(ctx, repo, branch).await?,
+    };
+    let commit = git.commit(ctx, repo, &commit_id).await?;
+    let out = run.output_artifacts.first().ok_or_else(|| AwsError::internal("source action without output artifact"))?;
+    let scratch = Scratch::new(engine, ".zip")?;
+    if config(run, "OutputArtifactFormat") == Some("CODEBUILD_CLONE_REF") {
+        let info = git.repository(ctx, repo).await?;
+        let pointer = serde_json::json!({
+            "AccountId": ctx.account,
+            "FullRepositoryName": repo,
+            "CloneUrl": info.clone_url_http,
+            "CommitId": commit_id,
+            "BranchName": branch,
+        });
+        write_atomic(&scratch.0, pointer.to_string().as_bytes())?;
+        let opts = PutObjectOptions { content_type: Some("application/json".into()), ..Default::default() };
+        objects.put_object_file(ctx, &out.bucket, &out.key, &scratch.0, opts).await?;
+    } else {
+        git.export_zip(ctx, repo, &commit_id, &scratch.0).await?;
+        objects.put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options()).await?;
+    }
+    let url = commit_url(&ctx.region, repo, &commit_id);
+    let summary = commit.message.trim_end().to_string();
+    let mut vars = BTreeMap::new();
+    vars.insert("CommitId".into(), commit_id.clone());
+    vars.insert("CommitMessage".into(), summary.clone());
+    vars.insert("RepositoryName".into(), repo.to_string());
+    vars.insert("BranchName".into(), branch.to_string());
+    vars.insert("AuthorDate".into(), commit.author_date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    vars.insert("CommitterDate".into(), commit.committer_date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let short_summary: String = summary.chars().take(2048).collect();
+    Ok(ActionOutcome {
+        succeeded: true,
+        summary: (!short_summary.is_empty()).then(|| short_summary.clone()),
+        external_id: Some(commit_id.clone()),
+        external_url: Some(url.clone()),
+        output_variables: vars,
+        artifact_revision: Some((commit_id.clone(), Some(short_summary.clone()), Some(url.clone()))),
+        source_revision: Some(SourceRevision {
+            action_name: decl.name.clone(),
+            revision_id: commit_id,
+            revision_summary: (!short_summary.is_empty()).then_some(short_summary),
+            revision_url: Some(url),
+        }),
+        error: None,
+    })
+}
+
+async fn s3_source(
+    engine: &Engine,
+    ctx: &RequestContext,
+    exec: &Execution,
+    run: &ActionRun,
+    decl: &ActionDeclaration,
+) -> AwsResult<ActionOutcome> {
+    let objects = engine.platform.hub.objects()?;
+    let bucket = config(run, "S3Bucket").unwrap_or_default();
+    let key = config(run, "S3ObjectKey").unwrap_or_default();
+    let version = exec.revision_overrides.get(&decl.name).map(String::as_str);
+    let Some(info) = objects.head_object(ctx, bucket, key, version).await? else {
+        return Ok(ActionOutcome::failed(format!("The object s3://{bucket}/{key} does not exist")));
+    };
+    let out = run.output_artifacts.first().ok_or_else(|| AwsError::internal("source action without output artifact"))?;
+    let scratch = Scratch::new(engine, ".zip")?;
+    let got = objects.get_object_to_file(ctx, bucket, key, info.version_id.as_deref(), &scratch.0).await?;
+    objects.put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options()).await?;
+    let revision = got.version_id.clone().unwrap_or_else(|| got.etag.trim_matches('"').to_string());
+    let mut vars = BTreeMap::new();
+    vars.insert("ObjectKey".into(), key.to_string());
+    vars.insert("ETag".into(), got.etag.trim_matches('"').to_string());
+    if let Some(v) = &got.version_id {
+        vars.insert("VersionId".into(), v.clone());
+    }
+    let summary = format!("s3://{bucket}/{key}");
+    Ok(ActionOutcome {
+        succeeded: true,
+        summary: Some(summary.clone()),
+        external_id: Some(revision.clone()),
+        external_url: None,
+        output_variables: vars,
+        artifact_revision: Some((revision.clone(), Some(summary.clone()), None)),
+        source_revision: Some(SourceRevision {
+            action_name: decl.name.clone(),
+            revision_id: revision,
+            revision_summary: Some(summary),
+            revision_url: None,
+        }),
+        error: None,
+    })
+}
+
+/// `EnvironmentVariables`: `[{"name","value","type"}]`.
+fn environment_variables(json: Option<&str>) -> AwsResult<Vec<(String, String, String)>> {
+    let Some(json) = json else { return Ok(Vec::new()) };
+    let list: Vec<serde_json::Value> = serde_json::from_str(json)
+        .map_err(|e| AwsError::client("JobFailed", format!("EnvironmentVariables is not a JSON list: {e}")))?;
+    Ok(list
+        .iter()
+        .map(|v| {
+            (
+                codeyard_wire::str_of(v, "name").to_string(),
+                codeyard_wire::str_of(v, "value").to_string(),
+                codeyard_wire::opt_str(v, "type").unwrap_or_else(|| "PLAINTEXT".into()),
+            )
+        })
+        .collect())
+}
+
+async fn codebuild(
+    engine: &Arc<Engine>,
+    ctx: &RequestContext,
+    exec: &Execution,
+    run: &ActionRun,
+    decl: &ActionDeclaration,
+    resume: bool,
+) -> AwsResult<ActionOutcome> {
+    let builds = engine.platform.hub.builds()?;
+    let mut outcome = match (&run.external_execution_id, resume) {
+        (Some(build_id), true) => builds.build_outcome(ctx, build_id).await?,
+        _ => {
+            // The primary source first, then the others in declaration order.
+            let primary = config(run, "PrimarySource").map(str::to_string);
+            let mut inputs: Vec<ArtifactLocation> = run.input_artifacts.clone();
+            if let Some(p) = &primary {
+                inputs.sort_by_key(|a| &a.name != p);
+            }
+            let source_revision = inputs.first().and_then(|a| exec.artifacts.get(&a.name)).and_then(|p| p.revision.clone());
+            let request = PipelineBuildRequest {
+                project_name: config(run, "ProjectName").unwrap_or_default().to_string(),
+                inputs,
+                outputs: run.output_artifacts.clone(),
+                environment_variables: environment_variables(config(run, "EnvironmentVariables"))?,
+                buildspec_override: config(run, "BuildspecOverride").map(str::to_string),
+                source_revision,
+                initiator: format!("codepipeline/{}", exec.pipeline),
+            };
+            let started = builds.start_pipeline_build(ctx, request).await?;
+            engine
+                .checkpoint(&ctx.account, &ctx.region, exec, &run.action_execution_id, &started.build_id, started.log_url.clone())
+                .await?;
+            started
+        }
+    };
+    let mut wait = engine.build_poll;
+    while outcome.status == "IN_PROGRESS" {
+        if engine.platform.shutdown.is_cancelled() {
+            // Left InProgress on purpose: the next start follows the build again.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 3 / 2).min(Duration::from_secs(2));
+        outcome = builds.build_outcome(ctx, &outcome.build_id).await?;
+    }
+    let primary_revision = run
+        .input_artifacts
+        .iter()
+        .find(|a| Some(a.name.as_str()) == config(run, "PrimarySource"))
+        .or(run.input_artifacts.first())
+        .and_then(|a| exec.artifacts.get(&a.name))
+        .and_then(|p| p.revision.clone().map(|r| (r, p.revision_summary.clone(), p.revision_url.clone())));
+    let _ = decl;
+    let succeeded = outcome.status == "SUCCEEDED";
+    Ok(ActionOutcome {
+        succeeded,
+        summary: if succeeded { None } else { outcome.message.clone() },
+        error: (!succeeded).then(|| {
+            (
+                "JobFailed".to_string(),
+                outcome.message.clone().unwrap_or_else(|| format!("Build {} ended with status {}", outcome.build_id, outcome.status)),
+            )
+        }),
+        external_id: Some(outcome.build_id.clone()),
+        external_url: outcome.log_url.clone(),
+        output_variables: outcome.exported_variables.iter().cloned().collect(),
+        artifact_revision: primary_revision,
+        source_revision: None,
+    })
+}
+
+async fn s3_deploy(engine: &Engine, ctx: &RequestContext, run: &ActionRun) -> AwsResult<ActionOutcome> {
+    let objects = engine.platform.hub.objects()?;
+    let bucket = config(run, "BucketName").unwrap_or_default().to_string();
+    let extract = config(run, "Extract").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let object_key = config(run, "ObjectKey").map(|k| k.trim_matches('/').to_string());
+    let input = run.input_artifacts.first().ok_or_else(|| AwsError::internal("deploy action without input artifact"))?;
+    if !objects.bucket_exists(ctx, &bucket).await? {
+        return Ok(ActionOutcome::failed(format!("The bucket {bucket} does not exist")));
+    }
+    let options = || PutObjectOptions {
+        content_type: None,
+        cache_control: config(run, "CacheControl").map(str::to_string),
+        canned_acl: config(run, "CannedACL").map(str::to_string),
+        metadata: Default::default(),
+    };
+    let zip = Scratch::new(engine, ".zip")?;
+    objects.get_object_to_file(ctx, &input.bucket, &input.key, None, &zip.0).await?;
+    let mut written = 0usize;
+    if extract {
+        let dir = Scratch::new(engine, ".d")?;
+        let files = unzip(&zip.0, &dir.0).await?;
+        for rel in &files {
+            let key = match &object_key {
+                Some(p) if !p.is_empty() => format!("{p}/{rel}"),
+                _ => rel.clone(),
+            };
+            let mut opts = options();
+            opts.content_type = Some(content_type(rel).into());
+            objects.put_object_file(ctx, &bucket, &key, &dir.0.join(rel), opts).await?;
+            written += 1;
+        }
+    } else {
+        let key = object_key.clone().unwrap_or_default();
+        let mut opts = options();
+        opts.content_type = Some("application/zip".into());
+        objects.put_object_file(ctx, &bucket, &key, &zip.0, opts).await?;
+        written = 1;
+    }
+    let target = match &object_key {
+        Some(k) if !k.is_empty() => format!("s3://{bucket}/{k}"),
+        _ => format!("s3://{bucket}"),
+    };
+    Ok(ActionOutcome {
+        succeeded: true,
+        summary: Some(format!("Deployed {written} object(s) to {target}")),
+        external_url: Some(format!("https://s3.console.aws.amazon.com/s3/buckets/{bucket}")),
+        ..Default::default()
+    })
+}
+
+/// Unzips into `dir`; returns the relative paths of the files (entries escaping `dir` are refused).
+async fn unzip(zip_path: &Path, dir: &Path) -> AwsResult<Vec<String>> {
+    let (zip_path, dir) = (zip_path.to_path_buf(), dir.to_path_buf());
+    tokio::task::spawn_blocking(move || -> AwsResult<Vec<String>> {
+        let file = std::fs::File::open(&zip_path)?;
+        let mut archive = zip::ZipArchive::new(file)
+            .map_err(|e| AwsError::client("JobFailed", format!("The input artifact is not a zip: {e}")))?;
+        let mut out = Vec::new();
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).map_err(|e| AwsError::client("JobFailed", format!("zip: {e}")))?;
+            let Some(rel) = entry.enclosed_name() else { continue };
+            if entry.is_dir() {
+                continue;
+            }
+            let dest = dir.join(&rel);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut f = std::fs::File::create(&dest)?;
+            std::io::copy(&mut entry, &mut f)?;
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(AwsError::internal)?
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("").to_ascii_lowercase().as_str() {
+        "html" | "htm" => "text/html",
+        "css" => "text/css",
+        "js" => "application/javascript",
+        "json" => "application/json",
+        "txt" => "text/plain",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "svg" => "image/svg+xml",
+        "jar" => "application/java-archive",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Writes a file atomically (temp file, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,874 @@
+//! The execution engine.
+//!
+//! State lives in the store only: one document per execution (`executions/<pipeline>/<id>`)
+//! holding every stage's progress and every action run. The engine is a scheduler over those
+//! documents, driven by the durable queue [`WORK_QUEUE`]: every state change commits a "tick"
+//! for its pipeline in the same batch, and the worker loop runs [`Engine::tick`], which looks
+//! at all live executions of the pipeline together (execution modes and stage occupancy are
+//! decisions across executions) and moves each as far as it can:
+//!
+//! * an execution waits for the first stage it has not passed; it enters it when the inbound
+//!   transition is enabled and (SUPERSEDED, QUEUED) no other execution is in that stage;
+//!   in SUPERSEDED mode only the newest waiting execution stays, older waiting ones become
+//!   `Superseded`; QUEUED lets the oldest in; PARALLEL lets all in;
+//! * in a stage, the lowest runOrder group whose actions have not all succeeded runs; a
+//!   failed action fails the stage and the execution once nothing in the group is running.
+//!
+//! Actions run as tokio tasks ([`crate::actions`]) that record their result through
+//! [`Engine::complete`] (which commits the next tick). All updates of one pipeline's
+//! executions happen under a per-pipeline lock, and every write is also a compare-and-swap on
+//! the document version. After a restart the first tick finds InProgress runs with no task and
+//! resumes them: a build is followed again by its id, other actions run again (they are
+//! idempotent: same source revision, same object keys), approvals keep waiting.
+
+use crate::actions::{self, ActionOutcome};
+use crate::events;
+use crate::model::{ActionDeclaration, ActionRun, Execution, PipelineDoc, ProducedArtifact, StageRun, StopRequest, status};
+use crate::variables;
+use codeyard_core::hub::{ArtifactLocation, BusEvent};
+use codeyard_core::time::now;
+use codeyard_core::{AwsError, AwsResult, ids};
+use codeyard_store::{Batch, Expect, StateStoreExt};
+use codeyard_wire::Platform;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The durable queue of pipeline ticks.
+pub const WORK_QUEUE: &str = "codepipeline.work";
+
+pub fn ns(account: &str, region: &str, kind: &str) -> String {
+    format!("codepipeline/{account}/{region}/{kind}")
+}
+
+pub fn exec_key(pipeline: &str, id: &str) -> String {
+    format!("{pipeline}/{id}")
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tick {
+    pub account: String,
+    pub region: String,
+    pub pipeline: String,
+}
+
+/// How an execution is started.
+#[derive(Clone, Debug, Default)]
+pub struct StartRequest {
+    pub trigger_type: String,
+    pub trigger_detail: String,
+    pub variables: Vec<(String, String)>,
+    pub revision_overrides: BTreeMap<String, String>,
+    pub client_request_token: Option<String>,
+}
+
+pub struct Engine {
+    pub platform: Platform,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Action runs that have a live task in this process.
+    running: Mutex<HashSet<String>>,
+    wake: Notify,
+    /// How soon a running build is first looked at again (the interval then grows to 2 s):
+    /// short builds are noticed at once, long ones cost little.
+    pub build_poll: Duration,
+}
+
+pub type Loaded = (Execution, i64);
+
+impl Engine {
+    pub fn new(platform: Platform) -> Arc<Engine> {
+        Arc::new(Engine {
+            platform,
+            locks: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashSet::new()),
+            wake: Notify::new(),
+            build_poll: Duration::from_millis(50),
+        })
+    }
+
+    pub async fn lock(&self, account: &str, region: &str, pipeline: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self
+            .locks
+            .lock()
+            .unwrap()
+            .entry(format!("{account}/{region}/{pipeline}"))
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone();
+        m.lock_owned().await
+    }
+
+    /// Commits a batch and wakes the worker (the batch usually carries a tick).
+    pub async fn commit(&self, batch: Batch) -> AwsResult<()> {
+        self.platform.store.commit(batch).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    pub fn tick_batch(batch: Batch, account: &str, region: &str, pipeline: &str) -> Batch {
+        batch.enqueue(
+            WORK_QUEUE,
+            Tick { account: account.into(), region: region.into(), pipeline: pipeline.into() },
+        )
+    }
+
+    pub async fn pipeline(&self, account: &str, region: &str, name: &str) -> AwsResult<Option<(PipelineDoc, i64)>> {
+        Ok(self.platform.store.get_as::<PipelineDoc>(&ns(account, region, "pipelines"), name).await?)
+    }
+
+    pub async fn execution(&self, account: &str, region: &str, pipeline: &str, id: &str) -> AwsResult<Option<Loaded>> {
+        Ok(self.platform.store.get_as::<Execution>(&ns(account, region, "executions"), &exec_key(pipeline, id)).await?)
+    }
+
+    /// Every execution of a pipeline, oldest first.
+    pub async fn executions(&self, account: &str, region: &str, pipeline: &str) -> AwsResult<Vec<Loaded>> {
+        let namespace = ns(account, region, "executions");
+        let prefix = format!("{pipeline}/");
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.platform.store.list(&namespace, &prefix, after.as_deref(), 500).await?;
+            let done = page.len() < 500;
+            for d in &page {
+                out.push((d.parse::<Execution>()?, d.version));
+            }
+            after = page.last().map(|d| d.key.clone());
+            if done {
+                break;
+            }
+        }
+        out.sort_by_key(|(e, _)| e.seq);
+        Ok(out)
+    }
+
+    /// The executions of a pipeline that are not over, oldest first. Finished ones are skipped
+    /// before they are decoded: a pipeline's history grows, its live set does not.
+    pub async fn live_executions(&self, account: &str, region: &str, pipeline: &str) -> AwsResult<Vec<Loaded>> {
+        let namespace = ns(account, region, "executions");
+        let prefix = format!("{pipeline}/");
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.platform.store.list(&namespace, &prefix, after.as_deref(), 500).await?;
+            let done = page.len() < 500;
+            for d in &page {
+                let st = d.value.get("status").and_then(|v| v.as_str()).unwrap_or("");
+                if st == status::IN_PROGRESS || st == status::STOPPING {
+                    out.push((d.parse::<Execution>()?, d.version));
+                }
+            }
+            after = page.last().map(|d| d.key.clone());
+            if done {
+                break;
+            }
+        }
+        out.sort_by_key(|(e, _)| e.seq);
+        Ok(out)
+    }
+
+    /// Starts an execution: stores it InProgress and queues its first tick. Idempotent on the
+    /// client request token.
+    pub async fn start_execution(
+        &self,
+        account: &str,
+        region: &str,
+        pipe: &PipelineDoc,
+        req: StartRequest,
+    ) -> AwsResult<String> {
+        let decl = &pipe.declaration;
+        let token_ns = ns(account, region, "request-tokens");
+        let token_key = req.client_request_token.as_ref().map(|t| format!("{}/{t}", decl.name));
+        if let Some(k) = &token_key {
+            if let Some((id, _)) = self.platform.store.get_as::<String>(&token_ns, k).await? {
+                return Ok(id);
+            }
+        }
+        // Declared defaults, overridden by the request.
+        let mut vars: Vec<(String, String)> = Vec::new();
+        for v in decl.variables.iter().flatten() {
+            let given = req.variables.iter().find(|(n, _)| n == &v.name).map(|(_, x)| x.clone());
+            match given.or_else(|| v.default_value.clone()) {
+                Some(value) => vars.push((v.name.clone(), value)),
+                None => {
+                    return Err(AwsError::validation(format!(
+                        "Variable '{}' has no default value and no value was given",
+                        v.name
+                    )));
+                }
+            }
+        }
+        for (n, _) in &req.variables {
+            if !decl.variables.iter().flatten().any(|v| &v.name == n) {
+                return Err(AwsError::validation(format!("Variable '{n}' is not declared in pipeline '{}'", decl.name)));
+            }
+        }
+        let id = ids::uuid();
+        let seq = self.platform.store.next_counter("codepipeline.execution-seq").await?;
+        let t = now();
+        let exec = Execution {
+            id: id.clone(),
+            pipeline: decl.name.clone(),
+            pipeline_arn: pipe.arn.clone(),
+            pipeline_version: decl.version.unwrap_or(1),
+            declaration: decl.clone(),
+            seq,
+            status: status::IN_PROGRESS.into(),
+            status_summary: None,
+            trigger_type: req.trigger_type.clone(),
+            trigger_detail: req.trigger_detail.clone(),
+            execution_mode: decl.execution_mode().to_string(),
+            start_time: t,
+            last_update_time: t,
+            client_request_token: req.client_request_token.clone(),
+            variables: vars,
+            revision_overrides: req.revision_overrides.clone(),
+            source_revisions: Vec::new(),
+            stages: BTreeMap::new(),
+            runs: Vec::new(),
+            artifacts: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
+            stop: None,
+        };
+        let mut batch = Batch::new()
+            .put(ns(account, region, "executions"), exec_key(&decl.name, &id), &exec, Expect::Absent)
+            .publish_event(events::pipeline(&exec, "STARTED"));
+        if let Some(k) = &token_key {
+            batch = batch.put(&token_ns, k, &id, Expect::Absent);
+        }
+        batch = Self::tick_batch(batch, account, region, &decl.name);
+        match self.commit(batch).await {
+            Ok(()) => Ok(id),
+            Err(_) if token_key.is_some() => {
+                // A concurrent request with the same token won.
+                let k = token_key.unwrap();
+                match self.platform.store.get_as::<String>(&token_ns, &k).await? {
+                    Some((id, _)) => Ok(id),
+                    None => Err(AwsError::client("ConflictException", "Concurrent start with the same clientRequestToken")),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs the worker loop until shutdown; also resumes work left by a previous process.
+    pub fn spawn_workers(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.recover().await {
+                tracing::error!(error = %e, "codepipeline: recovery scan failed");
+            }
+            me.work_loop().await;
+        });
+        let me = self.clone();
+        tokio::spawn(async move { crate::poller::run(me).await });
+    }
+
+    /// Queues a tick for every pipeline with a live execution (after a restart).
+    async fn recover(&self) -> AwsResult<()> {
+        let store = &self.platform.store;
+        let mut batch = Batch::new();
+        for namespace in store.namespaces("codepipeline/").await? {
+            let parts: Vec<&str> = namespace.split('/').collect();
+            if parts.len() != 4 || parts[3] != "executions" {
+                continue;
+            }
+            let mut seen = BTreeSet::new();
+            for e in store.list_all_as::<Execution>(&namespace).await? {
+                if !e.is_terminal() && seen.insert(e.pipeline.clone()) {
+                    tracing::info!(pipeline = %e.pipeline, execution = %e.id, "codepipeline: resuming execution after restart");
+                    batch = Self::tick_batch(batch, parts[1], parts[2], &e.pipeline);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.commit(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn work_loop(self: Arc<Self>) {
+        let shutdown = self.platform.shutdown.clone();
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let items = match self.platform.store.lease(WORK_QUEUE, 256, Duration::from_secs(120)).await {
+                Ok(items) => items,
+                Err(e) => {
+                    tracing::error!(error = %e, "codepipeline: lease failed");
+                    Vec::new()
+                }
+            };
+            if items.is_empty() {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            let mut ticks: BTreeMap<Tick, Vec<i64>> = BTreeMap::new();
+            for item in items {
+                match serde_json::from_value::<Tick>(item.payload.clone()) {
+                    Ok(t) => ticks.entry(t).or_default().push(item.id),
+                    Err(_) => {
+                        let _ = self.platform.store.ack(item.id).await;
+                    }
+                }
+            }
+            for (t, item_ids) in ticks {
+                let result = self.tick(&t.account, &t.region, &t.pipeline).await;
+                for id in item_ids {
+                    let _ = match &result {
+                        Ok(()) => self.platform.store.ack(id).await,
+                        Err(e) => {
+                            tracing::warn!(pipeline = %t.pipeline, error = %e, "codepipeline: tick failed, retrying");
+                            self.platform.store.release(id, Duration::from_secs(1)).await
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// Moves every live execution of a pipeline as far as it can go now.
+    pub async fn tick(self: &Arc<Self>, account: &str, region: &str, pipeline: &str) -> AwsResult<()> {
+        let _guard = self.lock(account, region, pipeline).await;
+        let Some((pipe, _)) = self.pipeline(account, region, pipeline).await? else {
+            return Ok(());
+        };
+        let loaded = self.live_executions(account, region, pipeline).await?;
+        let mut live: Vec<Work> = loaded
+            .into_iter()
+            .map(|(exec, version)| Work { original: exec.clone(), exec, version, events: Vec::new(), starts: Vec::new(), stops: Vec::new() })
+            .collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        for _ in 0..32 {
+            let mut changed = false;
+            for w in live.iter_mut() {
+                changed |= progress(w);
+            }
+            changed |= admit(&pipe, &mut live);
+            if !changed {
+                break;
+            }
+        }
+        let ns_exec = ns(account, region, "executions");
+        let mut batch = Batch::new();
+        for w in &live {
+            if w.exec != w.original {
+                let mut e = w.exec.clone();
+                e.last_update_time = now();
+                batch = batch.put(&ns_exec, exec_key(pipeline, &e.id), &e, Expect::Version(w.version));
+                for ev in &w.events {
+                    batch = batch.publish_event(ev.clone());
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.commit(batch).await?;
+        }
+        let ctx = self.platform.internal_context(account, region);
+        for w in &live {
+            for build_id in &w.stops {
+                if let Ok(builds) = self.platform.hub.builds() {
+                    let _ = builds.stop_build(&ctx, build_id).await;
+                }
+            }
+            if w.exec.is_terminal() {
+                continue;
+            }
+            // New runs and, after a restart, runs that lost their task.
+            for run in w.exec.runs.iter().filter(|r| r.current && r.status == status::IN_PROGRESS) {
+                let Some(decl) = action_decl(&w.exec, &run.stage, &run.action) else { continue };
+                if decl.action_type_id.category == "Approval" {
+                    continue;
+                }
+                let fresh = w.starts.contains(&run.action_execution_id);
+                if !self.running.lock().unwrap().insert(run.action_execution_id.clone()) {
+                    continue;
+                }
+                let me = self.clone();
+                let exec = w.exec.clone();
+                let run = run.clone();
+                let decl = decl.clone();
+                let (account, region) = (account.to_string(), region.to_string());
+                tokio::spawn(async move {
+                    let outcome = actions::run(&me, &account, &region, &exec, &run, &decl, !fresh).await;
+                    if let Err(e) = me.complete(&account, &region, &exec.pipeline, &exec.id, &run.action_execution_id, outcome).await {
+                        tracing::error!(error = %e, action = %run.action, "codepipeline: recording an action result failed");
+                    }
+                    me.running.lock().unwrap().remove(&run.action_execution_id);
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `f` to an execution under the pipeline lock and commits it with a tick.
+    pub async fn update_execution<T>(
+        &self,
+        account: &str,
+        region: &str,
+        pipeline: &str,
+        id: &str,
+        f: impl FnOnce(&mut Execution, &mut Vec<BusEvent>) -> AwsResult<T>,
+    ) -> AwsResult<T> {
+        let _guard = self.lock(account, region, pipeline).await;
+        let Some((mut exec, version)) = self.execution(account, region, pipeline, id).await? else {
+            return Err(AwsError::client(
+                "PipelineExecutionNotFoundException",
+                format!("Pipeline execution ID {id} does not exist in pipeline {pipeline}"),
+            ));
+        };
+        let before = exec.clone();
+        let mut evs = Vec::new();
+        let out = f(&mut exec, &mut evs)?;
+        if exec != before {
+            exec.last_update_time = now();
+            let mut batch = Batch::new().put(ns(account, region, "executions"), exec_key(pipeline, id), &exec, Expect::Version(version));
+            for e in evs {
+                batch = batch.publish_event(e);
+            }
+            self.commit(Self::tick_batch(batch, account, region, pipeline)).await?;
+        }
+        Ok(out)
+    }
+
+    /// Records an external id for a running action (so a restart can follow the build).
+    pub async fn checkpoint(
+        &self,
+        account: &str,
+        region: &str,
+        exec: &Execution,
+        run_id: &str,
+        external_id: &str,
+        url: Option<String>,
+    ) -> AwsResult<()> {
+        self.update_execution(account, region, &exec.pipeline, &exec.id, |e, _| {
+            if let Some(r) = e.run_by_id_mut(run_id) {
+                r.external_execution_id = Some(external_id.to_string());
+                r.external_execution_url = url;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records an action's result; the next tick moves the execution on.
+    pub async fn complete(
+        &self,
+        account: &str,
+        region: &str,
+        pipeline: &str,
+        exec_id: &str,
+        run_id: &str,
+        outcome: ActionOutcome,
+    ) -> AwsResult<()> {
+        let r = self
+            .update_execution(account, region, pipeline, exec_id, |e, evs| {
+                apply_outcome(e, run_id, outcome, evs);
+                Ok(())
+            })
+            .await;
+        match r {
+            // The pipeline (and its executions) may have been deleted meanwhile.
+            Err(e) if e.code == "PipelineExecutionNotFoundException" => Ok(()),
+            other => other,
+        }
+    }
+}
+
+fn action_decl<'a>(exec: &'a Execution, stage: &str, action: &str) -> Option<&'a ActionDeclaration> {
+    exec.declaration.stages.iter().find(|s| s.name == stage)?.actions.iter().find(|a| a.name == action)
+}
+
+pub fn apply_outcome(e: &mut Execution, run_id: &str, outcome: ActionOutcome, evs: &mut Vec<BusEvent>) {
+    let Some(run) = e.run_by_id_mut(run_id) else { return };
+    if run.status != status::IN_PROGRESS {
+        return; // abandoned or already recorded
+    }
+    let t = now();
+    run.status = if outcome.succeeded { status::SUCCEEDED } else { status::FAILED }.to_string();
+    run.last_update_time = t;
+    run.summary = outcome.summary.clone().or(run.summary.take());
+    if let Some(id) = outcome.external_id.clone() {
+        run.external_execution_id = Some(id);
+    }
+    if let Some(u) = outcome.external_url.clone() {
+        run.external_execution_url = Some(u);
+    }
+    if let Some((code, msg)) = outcome.error.clone() {
+        run.error_code = Some(code);
+        run.error_message = Some(msg);
+    }
+    run.output_variables = outcome.output_variables.clone();
+    let run = run.clone();
+    let Some(decl) = action_decl(e, &run.stage, &run.action).cloned() else { return };
+    if outcome.succeeded {
+        for loc in &run.output_artifacts {
+            let (revision, revision_summary, revision_url) = outcome.artifact_revision.clone().unwrap_or_default();
+            e.artifacts.insert(
+                loc.name.clone(),
+                ProducedArtifact {
+                    location: loc.clone(),
+                    revision: (!revision.is_empty()).then_some(revision),
+                    revision_summary,
+                    revision_url,
+                    created: t,
+                },
+            );
+        }
+        if let Some(ns) = &decl.namespace {
+            e.namespaces.insert(ns.clone(), outcome.output_variables.clone());
+        }
+        if let Some(sr) = outcome.source_revision {
+            e.source_revisions.retain(|s| s.action_name != sr.action_name);
+            e.source_revisions.push(sr);
+        }
+    }
+    let result = serde_json::json!({
+        "external-execution-id": run.external_execution_id,
+        "external-execution-summary": run.summary.clone().or(run.error_message.clone()),
+        "external-execution-url": run.external_execution_url,
+    });
+    evs.push(events::action(e, &run.stage, &decl, if outcome.succeeded { "SUCCEEDED" } else { "FAILED" }, Some(result)));
+}
+
+/// One live execution being moved by a tick.
+struct Work {
+    original: Execution,
+    exec: Execution,
+    version: i64,
+    events: Vec<BusEvent>,
+    /// Action runs created by this tick.
+    starts: Vec<String>,
+    /// Builds to stop (abandoned actions).
+    stops: Vec<String>,
+}
+
+fn set_exec_status(w: &mut Work, st: &str, summary: Option<String>, event_state: &str) {
+    w.exec.status = st.to_string();
+    if summary.is_some() {
+        w.exec.status_summary = summary;
+    }
+    w.events.push(events::pipeline(&w.exec, event_state));
+}
+
+fn set_stage_status(w: &mut Work, stage: &str, st: &str, event_state: &str) {
+    let entry = w.exec.stages.entry(stage.to_string()).or_default();
+    entry.status = Some(st.to_string());
+    w.events.push(events::stage(&w.exec, stage, event_state));
+}
+
+/// Moves one execution inside the stage it is in. Returns whether anything changed.
+fn progress(w: &mut Work) -> bool {
+    if w.exec.is_terminal() {
+        return false;
+    }
+    let Some(fi) = w.exec.frontier() else {
+        set_exec_status(w, status::SUCCEEDED, None, "SUCCEEDED");
+        return true;
+    };
+    let stage = w.exec.declaration.stages[fi].clone();
+    let srun = w.exec.stage(&stage.name);
+    let Some(st) = srun.status.clone() else {
+        // Waiting to enter: a stop request ends it here.
+        if w.exec.stop.is_some() {
+            set_exec_status(w, status::STOPPED, None, "STOPPED");
+            return true;
+        }
+        return false;
+    };
+    if st != status::IN_PROGRESS && st != status::STOPPING {
+        // Failed or Stopped stage of a live execution cannot happen; end it rather than spin.
+        set_exec_status(w, status::FAILED, Some(format!("Stage {} is {st}", stage.name)), "FAILED");
+        return true;
+    }
+    let mut changed = false;
+    if let Some(stop) = w.exec.stop.clone() {
+        let mut in_progress = 0;
+        for r in w.exec.runs.iter_mut().filter(|r| r.current && r.stage == stage.name && r.status == status::IN_PROGRESS) {
+            if stop.abandon {
+                r.status = status::ABANDONED.into();
+                r.last_update_time = now();
+                r.summary = Some(stop.reason.clone().unwrap_or_else(|| "Abandoned by StopPipelineExecution".into()));
+                if let Some(id) = &r.external_execution_id {
+                    if stage.actions.iter().any(|a| a.name == r.action && a.action_type_id.provider == "CodeBuild") {
+                        w.stops.push(id.clone());
+                    }
+                }
+                changed = true;
+            } else {
+                in_progress += 1;
+            }
+        }
+        if stop.abandon {
+            let abandoned: Vec<ActionRun> =
+                w.exec.runs.iter().filter(|r| r.current && r.stage == stage.name && r.status == status::ABANDONED).cloned().collect();
+            for r in abandoned.iter().filter(|r| w.original.runs.iter().any(|o| o.action_execution_id == r.action_execution_id && o.status == status::IN_PROGRESS)) {
+                if let Some(d) = stage.actions.iter().find(|a| a.name == r.action) {
+                    w.events.push(events::action(&w.exec, &stage.name, d, "ABANDONED", None));
+                }
+            }
+        }
+        if in_progress == 0 {
+            set_stage_status(w, &stage.name, status::STOPPED, "STOPPED");
+            set_exec_status(w, status::STOPPED, None, "STOPPED");
+            return true;
+        }
+        if st != status::STOPPING {
+            w.exec.stages.get_mut(&stage.name).unwrap().status = Some(status::STOPPING.into());
+            changed = true;
+        }
+        return changed;
+    }
+    let mut orders: Vec<i64> = stage.actions.iter().map(|a| a.run_order).collect();
+    orders.sort();
+    orders.dedup();
+    for order in orders {
+        let group: Vec<&ActionDeclaration> = stage.actions.iter().filter(|a| a.run_order == order).collect();
+        for a in &group {
+            if w.exec.current_run(&stage.name, &a.name).is_none() {
+                let run = new_run(&w.exec, &stage.name, a);
+                if run.status == status::IN_PROGRESS {
+                    w.events.push(events::action(&w.exec, &stage.name, a, "STARTED", None));
+                    w.starts.push(run.action_execution_id.clone());
+                } else {
+                    w.events.push(events::action(&w.exec, &stage.name, a, "FAILED", None));
+                }
+                w.exec.runs.push(run);
+                changed = true;
+            }
+        }
+        let runs: Vec<&ActionRun> = group.iter().filter_map(|a| w.exec.current_run(&stage.name, &a.name)).collect();
+        if runs.iter().any(|r| r.status == status::IN_PROGRESS) {
+            return changed;
+        }
+        if let Some(failed) = runs.iter().find(|r| r.status != status::SUCCEEDED) {
+            let summary = format!(
+                "Action {} in stage {} failed: {}",
+                failed.action,
+                stage.name,
+                failed.error_message.clone().or(failed.summary.clone()).unwrap_or_else(|| failed.status.clone())
+            );
+            set_stage_status(w, &stage.name, status::FAILED, "FAILED");
+            set_exec_status(w, status::FAILED, Some(summary), "FAILED");
+            return true;
+        }
+    }
+    set_stage_status(w, &stage.name, status::SUCCEEDED, "SUCCEEDED");
+    if w.exec.frontier().is_none() {
+        set_exec_status(w, status::SUCCEEDED, None, "SUCCEEDED");
+    }
+    true
+}
+
+/// Decides which waiting executions enter their next stage (execution modes, transitions).
+fn admit(pipe: &PipelineDoc, live: &mut [Work]) -> bool {
+    let mut changed = false;
+    // Stages occupied by an execution now.
+    let mut occupied: HashSet<String> = HashSet::new();
+    for w in live.iter() {
+        if w.exec.is_terminal() {
+            continue;
+        }
+        if let Some(fi) = w.exec.frontier() {
+            let name = &w.exec.declaration.stages[fi].name;
+            if matches!(w.exec.stage(name).status.as_deref(), Some(status::IN_PROGRESS) | Some(status::STOPPING)) {
+                occupied.insert(name.clone());
+            }
+        }
+    }
+    // Waiting executions by the stage they wait for, oldest first (live is sorted by seq).
+    let mut waiting: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, w) in live.iter().enumerate() {
+        if w.exec.is_terminal() || w.exec.stop.is_some() {
+            continue;
+        }
+        if let Some(fi) = w.exec.frontier() {
+            let name = &w.exec.declaration.stages[fi].name;
+            if w.exec.stage(name).status.is_none() {
+                waiting.entry(name.clone()).or_default().push(i);
+            }
+        }
+    }
+    for (stage, idxs) in waiting {
+        let mode = live[*idxs.last().unwrap()].exec.execution_mode.clone();
+        let first_stage = pipe.declaration.stages.first().is_some_and(|s| s.name == stage);
+        let open = first_stage || pipe.transition_enabled(&stage);
+        match mode.as_str() {
+            "PARALLEL" => {
+                if open {
+                    for i in idxs {
+                        enter(&mut live[i], &stage);
+                        changed = true;
+                    }
+                }
+            }
+            "QUEUED" => {
+                if open && !occupied.contains(&stage) {
+                    enter(&mut live[idxs[0]], &stage);
+                    changed = true;
+                }
+            }
+            _ => {
+                let (newest, older) = idxs.split_last().unwrap();
+                for &i in older {
+                    let w = &mut live[i];
+                    set_exec_status(
+                        w,
+                        status::SUPERSEDED,
+                        Some("This execution was superseded by a newer one waiting for the same stage".into()),
+                        "SUPERSEDED",
+                    );
+                    changed = true;
+                }
+                if open && !occupied.contains(&stage) {
+                    enter(&mut live[*newest], &stage);
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
+}
+
+fn enter(w: &mut Work, stage: &str) {
+    let s = w.exec.stages.entry(stage.to_string()).or_insert_with(StageRun::default);
+    s.status = Some(status::IN_PROGRESS.into());
+    s.entered_at = Some(now());
+    w.events.push(events::stage(&w.exec, stage, "STARTED"));
+}
+
+/// Prepares a run of an action: input and output artifact locations, resolved configuration.
+/// A configuration that does not resolve gives a run that failed at once.
+fn new_run(exec: &Execution, stage: &str, a: &ActionDeclaration) -> ActionRun {
+    let t = now();
+    let mut run = ActionRun {
+        action_execution_id: ids::uuid(),
+        stage: stage.to_string(),
+        action: a.name.clone(),
+        current: true,
+        status: status::IN_PROGRESS.into(),
+        start_time: t,
+        last_update_time: t,
+        input_artifacts: Vec::new(),
+        output_artifacts: Vec::new(),
+        resolved_configuration: BTreeMap::new(),
+        external_execution_id: None,
+        external_execution_url: None,
+        summary: None,
+        error_code: None,
+        error_message: None,
+        output_variables: BTreeMap::new(),
+        token: None,
+    };
+    let fail = |mut run: ActionRun, msg: String| {
+        run.status = status::FAILED.into();
+        run.error_code = Some("JobFailed".into());
+        run.error_message = Some(msg);
+        run
+    };
+    for i in &a.input_artifacts {
+        match exec.artifacts.get(&i.name) {
+            Some(p) => run.input_artifacts.push(p.location.clone()),
+            None => return fail(run, format!("Input artifact {} was not produced in this execution", i.name)),
+        }
+    }
+    let region = exec.pipeline_arn.split(':').nth(3).unwrap_or("");
+    let Some(bucket) = exec.declaration.artifact_bucket(a.region.as_deref().unwrap_or(region)) else {
+        return fail(run, "The pipeline has no artifact store".into());
+    };
+    for o in &a.output_artifacts {
+        run.output_artifacts.push(ArtifactLocation {
+            name: o.name.clone(),
+            bucket: bucket.clone(),
+            key: artifact_key(&exec.pipeline, &o.name),
+        });
+    }
+    let lookup = |namespace: &str, var: &str| -> Option<String> {
+        match namespace {
+            "codepipeline" if var == "PipelineExecutionId" => Some(exec.id.clone()),
+            "variables" => exec.variables.iter().find(|(n, _)| n == var).map(|(_, v)| v.clone()),
+            other => exec.namespaces.get(other).and_then(|m| m.get(var)).cloned(),
+        }
+    };
+    match variables::resolve_map(&a.configuration.clone().unwrap_or_default(), &lookup) {
+        Ok(c) => run.resolved_configuration = c,
+        Err(msg) => return fail(run, msg),
+    }
+    if a.action_type_id.category == "Approval" {
+        run.token = Some(ids::uuid());
+    }
+    run
+}
+
+/// `<pipeline name, 20 chars>/<artifact name, 10 chars>/<7 random characters>`, as AWS lays
+/// artifacts out in the artifact bucket.
+pub fn artifact_key(pipeline: &str, artifact: &str) -> String {
+    let p: String = pipeline.chars().take(20).collect();
+    let a: String = artifact.chars().take(10).collect();
+    format!("{p}/{a}/{}", ids::alnum(7))
+}
+
+/// Marks an execution for a stop (API side of StopPipelineExecution).
+pub fn request_stop(e: &mut Execution, abandon: bool, reason: Option<String>, evs: &mut Vec<BusEvent>) -> AwsResult<()> {
+    match e.status.as_str() {
+        status::IN_PROGRESS => {}
+        status::STOPPING if abandon => {}
+        status::STOPPING => {
+            return Err(AwsError::client(
+                "DuplicatedStopRequestException",
+                format!("Execution {} is already being stopped", e.id),
+            ));
+        }
+        other => {
+            return Err(AwsError::client(
+                "PipelineExecutionNotStoppableException",
+                format!("Execution {} is {other} and cannot be stopped", e.id),
+            ));
+        }
+    }
+    e.stop = Some(StopRequest { abandon, reason });
+    e.status = status::STOPPING.into();
+    evs.push(events::pipeline(e, "STOPPING"));
+    Ok(())
+}
+
+/// Re-opens a failed or stopped stage (API side of RetryStageExecution).
+pub fn retry_stage(e: &mut Execution, stage: &str, all_actions: bool, evs: &mut Vec<BusEvent>) -> AwsResult<()> {
+    let Some(fi) = e.declaration.stages.iter().position(|s| s.name == stage) else {
+        return Err(AwsError::client(
+            "StageNotFoundException",
+            format!("Stage {stage} does not exist in pipeline {} version {}", e.pipeline, e.pipeline_version),
+        ));
+    };
+    let st = e.stage(stage).status;
+    let retryable = matches!(e.status.as_str(), status::FAILED | status::STOPPED)
+        && matches!(st.as_deref(), Some(status::FAILED) | Some(status::STOPPED))
+        && e.frontier() == Some(fi);
+    if !retryable {
+        return Err(AwsError::client(
+            "StageNotRetryableException",
+            format!("Stage {stage} of execution {} cannot be retried: it is not failed or stopped", e.id),
+        ));
+    }
+    for r in e.runs.iter_mut().filter(|r| r.current && r.stage == stage) {
+        if all_actions || r.status != status::SUCCEEDED {
+            r.current = false;
+        }
+    }
+    e.stop = None;
+    e.status = status::IN_PROGRESS.into();
+    e.status_summary = None;
+    let s = e.stages.entry(stage.to_string()).or_default();
+    s.status = Some(status::IN_PROGRESS.into());
+    s.manual_retries += 1;
+    evs.push(events::pipeline(e, "RESUMED"));
+    evs.push(events::stage(e, stage, "RESUMED"));
+    Ok(())
+}

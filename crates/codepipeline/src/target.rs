@@ -1,0 +1,66 @@
+//! The pipeline as an EventBridge target: a matched rule starts an execution with trigger
+//! `CloudWatchEvent` and the rule's ARN as trigger detail. When the event is CodeCommit's
+//! "Repository State Change" for the branch a source action follows, the execution takes the
+//! pushed commit (not whatever the branch points at when the action runs).
+
+use crate::api::pipeline_not_found;
+use crate::engine::{Engine, StartRequest};
+use async_trait::async_trait;
+use codeyard_core::arn::Arn;
+use codeyard_core::hub::{TargetInvocation, TargetInvoker};
+use codeyard_core::{AwsError, AwsResult};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub struct PipelineTarget {
+    pub engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl TargetInvoker for PipelineTarget {
+    async fn invoke(&self, inv: &TargetInvocation) -> AwsResult<String> {
+        let arn = Arn::parse(&inv.target_arn)
+            .filter(|a| a.service == "codepipeline")
+            .ok_or_else(|| AwsError::client("InvalidArnException", format!("{} is not a pipeline ARN", inv.target_arn)))?;
+        let account = if arn.account.is_empty() { inv.account.clone() } else { arn.account.clone() };
+        let region = if arn.region.is_empty() { inv.region.clone() } else { arn.region.clone() };
+        let name = arn.resource.clone();
+        let (pipe, _) = self.engine.pipeline(&account, &region, &name).await?.ok_or_else(|| pipeline_not_found(&account, &name))?;
+        let overrides = pushed_commits(&pipe.declaration, &inv.input);
+        let id = self
+            .engine
+            .start_execution(
+                &account,
+                &region,
+                &pipe,
+                StartRequest {
+                    trigger_type: "CloudWatchEvent".into(),
+                    trigger_detail: inv.rule_arn.clone(),
+                    revision_overrides: overrides,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(format!("pipeline execution {id}"))
+    }
+}
+
+/// Source action -> commit, for a CodeCommit push event on a branch a source action follows.
+fn pushed_commits(decl: &crate::model::PipelineDeclaration, event: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let detail = event.get("detail").unwrap_or(&Value::Null);
+    let (Some(repo), Some(reference), Some(commit)) = (
+        detail.get("repositoryName").and_then(Value::as_str),
+        detail.get("referenceName").and_then(Value::as_str),
+        detail.get("commitId").and_then(Value::as_str),
+    ) else {
+        return out;
+    };
+    for a in decl.stages.first().map(|s| s.actions.as_slice()).unwrap_or_default() {
+        if a.action_type_id.provider == "CodeCommit" && a.config("RepositoryName") == Some(repo) && a.config("BranchName") == Some(reference) {
+            out.insert(a.name.clone(), commit.to_string());
+        }
+    }
+    out
+}

@@ -1,0 +1,389 @@
+//! Getting events to targets, durably.
+//!
+//! 1. **Ingress worker** drains `events.ingress` (PutEvents, other services' outboxes, the
+//!    scheduler, bus-to-bus forwarding). For each event it finds the bus's matching enabled
+//!    rules (compiled cache) and enqueues one delivery item per (rule, target) on
+//!    `events.delivery`, in one store commit together with a "done" marker for the ingress
+//!    item; the ingress item is acked after that commit. A crash between commit and ack
+//!    re-leases the item, finds its marker and acks it: no event is lost and none is fanned out
+//!    twice.
+//! 2. **Delivery worker** drains `events.delivery`: shapes the input, invokes the target
+//!    (`platform.hub.target(<arn service>)`, an event bus ARN forwards), records the attempt,
+//!    and acks, or releases the item with exponential backoff while attempts remain.
+//!    At-least-once: an attempt interrupted by a crash is made again after the lease expires.
+//! 3. **Scheduler** fires scheduled rules on time by publishing "Scheduled Event"s.
+
+use crate::model::*;
+use crate::rules::{Events, event_time};
+use crate::schedule::Schedule;
+use crate::transform::{DeliveryFacts, InputShape, shape_input};
+use codeyard_core::hub::{BusEvent, EVENTS_INGRESS_QUEUE, TargetInvocation};
+use codeyard_core::{AwsError, arn::Arn, time};
+use codeyard_store::{Batch, Expect, QueueItem, StateStoreExt};
+use codeyard_wire::Platform;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Ingress items fanned out recently, by item id modulo this (see module docs).
+const MARKER_SLOTS: i64 = 4096;
+const MARKER_NS: &str = "events/_system/ingress-done";
+const IDLE_POLL: Duration = Duration::from_millis(100);
+// Short leases: after a kill -9 the items a dead process held come back this soon.
+const INGRESS_LEASE: Duration = Duration::from_secs(5);
+const DELIVERY_LEASE: Duration = Duration::from_secs(30);
+/// Attempts when the target has no RetryPolicy (AWS's default is 185 over 24 h; a local tool
+/// gives up sooner).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Starts the workers; they stop on `platform.shutdown`.
+pub fn spawn_workers(events: Arc<Events>, platform: Platform) {
+    tokio::spawn(ingress_loop(events.clone(), platform.clone()));
+    tokio::spawn(delivery_loop(platform.clone()));
+    tokio::spawn(scheduler_loop(events, platform));
+}
+
+async fn ingress_loop(events: Arc<Events>, platform: Platform) {
+    loop {
+        let busy = match ingress_once(&events, &platform).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "events ingress");
+                false
+            }
+        };
+        if !busy {
+            tokio::select! {
+                _ = platform.shutdown.cancelled() => return,
+                _ = events.ingress_ready.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        } else if platform.shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Fans out one leased batch of ingress items. Returns how many items were handled.
+pub async fn ingress_once(events: &Events, platform: &Platform) -> Result<usize, AwsError> {
+    let store = &platform.store;
+    let items = store.lease(EVENTS_INGRESS_QUEUE, 200, INGRESS_LEASE).await?;
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let mut batch = Batch::new();
+    let mut done = Vec::with_capacity(items.len());
+    for item in &items {
+        let slot = format!("{:04}", item.id % MARKER_SLOTS);
+        if item.attempts > 0 {
+            // Leased before: fanned out already if its marker is there.
+            if let Some((marker, _)) = store.get_as::<i64>(MARKER_NS, &slot).await? {
+                if marker == item.id {
+                    done.push(item.id);
+                    continue;
+                }
+            }
+        }
+        for d in fan_out(events, item).await? {
+            batch = batch.enqueue(DELIVERY_QUEUE, d);
+        }
+        batch = batch.put(MARKER_NS, slot, item.id, Expect::Any);
+        done.push(item.id);
+    }
+    if !batch.is_empty() {
+        store.commit(batch).await?;
+    }
+    for id in done {
+        store.ack(id).await?;
+    }
+    Ok(items.len())
+}
+
+async fn fan_out(events: &Events, item: &QueueItem) -> Result<Vec<DeliveryItem>, AwsError> {
+    let ev: BusEvent = match serde_json::from_value(item.payload.clone()) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "events ingress: dropping a malformed event");
+            return Ok(Vec::new());
+        }
+    };
+    let ingestion_time = event_time(&time::now());
+    let mut out = Vec::new();
+    for live in events.cache.matching(&ev.account, &ev.region, &ev.bus, &ev.event).await? {
+        for target in &live.rule.targets {
+            out.push(DeliveryItem {
+                account: ev.account.clone(),
+                region: ev.region.clone(),
+                bus: ev.bus.clone(),
+                rule: live.rule.name.clone(),
+                rule_arn: live.rule.arn.clone(),
+                target: target.clone(),
+                event: ev.event.clone(),
+                ingestion_time: ingestion_time.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn delivery_loop(platform: Platform) {
+    loop {
+        let n = match delivery_once(&platform).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "events delivery");
+                0
+            }
+        };
+        if n == 0 {
+            tokio::select! {
+                _ = platform.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        } else if platform.shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Makes one leased batch of deliveries, concurrently.
+pub async fn delivery_once(platform: &Platform) -> Result<usize, AwsError> {
+    let items = platform.store.lease(DELIVERY_QUEUE, 32, DELIVERY_LEASE).await?;
+    let n = items.len();
+    let mut set = tokio::task::JoinSet::new();
+    for item in items {
+        let p = platform.clone();
+        set.spawn(async move {
+            if let Err(e) = deliver(&p, item).await {
+                tracing::warn!(error = %e, "events delivery bookkeeping");
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    Ok(n)
+}
+
+/// Why an attempt failed, and whether trying again can help.
+struct Failure {
+    message: String,
+    retryable: bool,
+}
+
+async fn deliver(platform: &Platform, item: QueueItem) -> Result<(), AwsError> {
+    let d: DeliveryItem = match serde_json::from_value(item.payload.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "events delivery: dropping a malformed item");
+            return platform.store.ack(item.id).await.map_err(Into::into);
+        }
+    };
+    let attempt = item.attempts + 1;
+    let target_arn = target_str(&d.target, "Arn").unwrap_or("").to_string();
+    let input = shape(&d);
+    let outcome = invoke(platform, &d, &target_arn, &input).await;
+    let max_attempts = d
+        .target
+        .get("RetryPolicy")
+        .and_then(|r| r.get("MaximumRetryAttempts"))
+        .and_then(Value::as_u64)
+        .map(|n| n as u32 + 1)
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    let (status, detail) = match &outcome {
+        Ok(desc) => ("delivered", desc.clone()),
+        Err(f) if f.retryable && attempt < max_attempts => ("retrying", f.message.clone()),
+        Err(f) => ("failed", f.message.clone()),
+    };
+    if status != "delivered" {
+        tracing::warn!(rule = %d.rule, target = %target_arn, attempt, status, detail = %detail, "events delivery");
+    }
+    record(platform, &d, &target_arn, attempt, status, &detail, &input).await?;
+    if status == "retrying" {
+        let backoff = Duration::from_secs(1u64 << (attempt - 1).min(16)).min(MAX_BACKOFF);
+        platform.store.release(item.id, backoff).await?;
+    } else {
+        platform.store.ack(item.id).await?;
+    }
+    Ok(())
+}
+
+fn shape(d: &DeliveryItem) -> Value {
+    let t = &d.target;
+    let transformer = t.get("InputTransformer");
+    let paths: Option<BTreeMap<String, String>> = transformer
+        .and_then(|x| x.get("InputPathsMap"))
+        .and_then(|m| serde_json::from_value(m.clone()).ok());
+    let shape = InputShape {
+        input: target_str(t, "Input"),
+        input_path: target_str(t, "InputPath"),
+        paths_map: paths.as_ref(),
+        template: transformer.and_then(|x| x.get("InputTemplate")).and_then(Value::as_str),
+    };
+    let facts = DeliveryFacts { rule_arn: &d.rule_arn, rule_name: &d.rule, ingestion_time: &d.ingestion_time };
+    shape_input(&shape, &d.event, &facts)
+}
+
+async fn invoke(platform: &Platform, d: &DeliveryItem, target_arn: &str, input: &Value) -> Result<String, Failure> {
+    let Some(arn) = Arn::parse(target_arn) else {
+        return Err(Failure { message: format!("target ARN {target_arn} is not valid"), retryable: false });
+    };
+    // An event bus target forwards the original event to that bus.
+    if arn.service == "events" {
+        if let Some(bus) = arn.resource.strip_prefix("event-bus/") {
+            let ev = BusEvent { account: arn.account.clone(), region: arn.region.clone(), bus: bus.to_string(), event: d.event.clone() };
+            return match platform.store.commit(Batch::new().publish_event(ev)).await {
+                Ok(()) => Ok(format!("forwarded to event bus {bus}")),
+                Err(e) => Err(Failure { message: format!("forwarding to event bus {bus}: {e}"), retryable: true }),
+            };
+        }
+    }
+    let Some(invoker) = platform.hub.target(&arn.service) else {
+        return Err(Failure {
+            message: format!("target type not supported by codeyard: {} ({target_arn}); the event was not delivered", arn.service),
+            retryable: false,
+        });
+    };
+    let invocation = TargetInvocation {
+        account: d.account.clone(),
+        region: d.region.clone(),
+        target_arn: target_arn.to_string(),
+        role_arn: target_str(&d.target, "RoleArn").map(str::to_string),
+        rule_arn: d.rule_arn.clone(),
+        input: input.clone(),
+        endpoint: platform.config.public_endpoint.clone(),
+    };
+    invoker.invoke(&invocation).await.map_err(|e| Failure {
+        // Throttling and server-side failures are worth retrying; a missing pipeline is not.
+        retryable: e.status >= 500 || e.code.contains("Throttl") || e.code.contains("ConcurrentModification"),
+        message: format!("{}: {}", e.code, e.message),
+    })
+}
+
+async fn record(platform: &Platform, d: &DeliveryItem, target_arn: &str, attempt: u32, status: &str, detail: &str, input: &Value) -> Result<(), AwsError> {
+    let store = &platform.store;
+    let key_base = rule_key(&d.bus, &d.rule);
+    let seq = store.next_counter(&format!("events.deliveries/{}/{}/{key_base}", d.account, d.region)).await?;
+    let rec = DeliveryRecord {
+        seq,
+        time: time::iso8601(&time::now()),
+        account: d.account.clone(),
+        region: d.region.clone(),
+        bus: d.bus.clone(),
+        rule: d.rule.clone(),
+        target_id: target_str(&d.target, "Id").unwrap_or("").to_string(),
+        target_arn: target_arn.to_string(),
+        event_id: d.event.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
+        attempt,
+        status: status.to_string(),
+        detail: detail.to_string(),
+        input: input.clone(),
+    };
+    let key = format!("{key_base}|{:03}", seq % DELIVERY_LOG_SIZE);
+    store.put_as(&ns(&d.account, &d.region, "deliveries"), &key, &rec).await?;
+    Ok(())
+}
+
+/// Recent delivery records, newest first, optionally for one rule (any bus, account, region).
+pub async fn recent_deliveries(platform: &Platform, rule: Option<&str>, bus: Option<&str>) -> Result<Vec<DeliveryRecord>, AwsError> {
+    let mut out: Vec<DeliveryRecord> = Vec::new();
+    for n in platform.store.namespaces("events/").await? {
+        if !n.ends_with("/deliveries") {
+            continue;
+        }
+        let prefix = match (bus, rule) {
+            (Some(b), Some(r)) => format!("{}|", rule_key(b, r)),
+            _ => String::new(),
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let page = platform.store.list(&n, &prefix, after.as_deref(), 1000).await?;
+            for doc in &page {
+                let r: DeliveryRecord = doc.parse()?;
+                if rule.is_none_or(|x| x == r.rule) && bus.is_none_or(|b| b == r.bus) {
+                    out.push(r);
+                }
+            }
+            after = page.last().map(|d| d.key.clone());
+            if page.len() < 1000 {
+                break;
+            }
+        }
+    }
+    out.sort_by(|a, b| b.time.cmp(&a.time).then(b.seq.cmp(&a.seq)));
+    Ok(out)
+}
+
+// --------------------------------------------------------------------------------- scheduler
+
+async fn scheduler_loop(events: Arc<Events>, platform: Platform) {
+    loop {
+        if let Err(e) = fire_due(&events, &platform).await {
+            tracing::warn!(error = %e, "events scheduler");
+        }
+        tokio::select! {
+            _ = platform.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Publishes a "Scheduled Event" for every scheduled rule that is due.
+pub async fn fire_due(events: &Events, platform: &Platform) -> Result<usize, AwsError> {
+    let store = &platform.store;
+    let now = time::now();
+    let mut fired = 0;
+    for n in store.namespaces("events/").await? {
+        let Some(rest) = n.strip_suffix("/schedules") else { continue };
+        let mut parts = rest.splitn(3, '/').skip(1);
+        let (Some(account), Some(region)) = (parts.next(), parts.next()) else { continue };
+        for doc in store.list(&n, "", None, 10_000).await? {
+            let mut s: ScheduleDoc = doc.parse()?;
+            let Ok(schedule) = Schedule::parse(&s.expression) else { continue };
+            let anchor = time::from_epoch_millis(s.anchor_ms);
+            let Some(next) = schedule.next_after(anchor, time::from_epoch_millis(s.last_fired_ms)) else { continue };
+            if next > now {
+                continue;
+            }
+            let rule = match events.get_rule(account, region, &s.bus, &s.rule).await {
+                Ok(r) => r,
+                Err(_) => continue,
+            };
+            // After downtime, fire once for the missed runs rather than once per missed run.
+            s.last_fired_ms = now.timestamp_millis();
+            let mut batch = Batch::new().put(&n, &doc.key, &s, Expect::Version(doc.version));
+            if rule.enabled() {
+                // A scheduled event goes to its own rule's targets only (no pattern matching).
+                let event = json!({
+                    "version": "0",
+                    "id": codeyard_core::ids::uuid(),
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.events",
+                    "account": account,
+                    "time": event_time(&next),
+                    "region": region,
+                    "resources": [rule.arn],
+                    "detail": {},
+                });
+                for target in &rule.targets {
+                    batch = batch.enqueue(
+                        DELIVERY_QUEUE,
+                        DeliveryItem {
+                            account: account.into(),
+                            region: region.into(),
+                            bus: s.bus.clone(),
+                            rule: rule.name.clone(),
+                            rule_arn: rule.arn.clone(),
+                            target: target.clone(),
+                            event: event.clone(),
+                            ingestion_time: event_time(&now),
+                        },
+                    );
+                }
+                fired += 1;
+            }
+            store.commit(batch).await?;
+        }
+    }
+    Ok(fired)
+}

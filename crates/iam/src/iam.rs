@@ -1,0 +1,766 @@
+//! IAM's domain: roles (with their inline policies and the managed policies attached to them)
+//! and customer managed policies (with up to five versions), stored per account.
+//!
+//! Storage: `iam/<account>/roles` and `iam/<account>/policies`, keyed by the lower-cased name
+//! (IAM names are unique regardless of case). A role document carries its inline policies and
+//! the ARNs attached to it; a policy document carries its versions and its attachment count.
+//! Attaching or detaching changes both documents in one batch conditioned on both versions, so a
+//! concurrent DeleteRole or DeletePolicy can never leave a dangling attachment; a lost race is
+//! retried.
+
+use crate::policy_document::{DocumentKind, validate};
+use codeyard_core::time::Timestamp;
+use codeyard_core::{AwsError, AwsResult, ids};
+use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How many managed policies a role may have attached (IAM's default quota).
+pub const MAX_ATTACHED_PER_ROLE: usize = 10;
+/// How many versions a managed policy keeps.
+pub const MAX_POLICY_VERSIONS: usize = 5;
+pub const MAX_TAGS: usize = 50;
+const CONFLICT_RETRIES: usize = 8;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub created: Timestamp,
+    pub assume_role_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    pub permissions_boundary: Option<String>,
+    pub tags: Vec<Tag>,
+    /// Inline policies by name, in name order.
+    pub inline_policies: BTreeMap<String, String>,
+    /// ARNs of attached managed policies, in attachment order.
+    pub attached: Vec<String>,
+    pub last_used: Option<(Timestamp, String)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    pub id: String,
+    pub document: String,
+    pub created: Timestamp,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ManagedPolicy {
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub description: Option<String>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub default_version: String,
+    /// Oldest first.
+    pub versions: Vec<PolicyVersion>,
+    /// The number the next version gets (`v<n>`); never reused.
+    pub next_version: u32,
+    pub attachment_count: i64,
+    pub tags: Vec<Tag>,
+}
+
+impl ManagedPolicy {
+    pub fn version(&self, id: &str) -> Option<&PolicyVersion> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+}
+
+pub struct NewRole {
+    pub name: String,
+    pub path: Option<String>,
+    pub assume_role_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i64>,
+    pub permissions_boundary: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+pub struct NewPolicy {
+    pub name: String,
+    pub path: Option<String>,
+    pub document: String,
+    pub description: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+/// Which policies ListPolicies returns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scope {
+    All,
+    Aws,
+    Local,
+}
+
+fn roles_ns(account: &str) -> String {
+    format!("iam/{account}/roles")
+}
+fn policies_ns(account: &str) -> String {
+    format!("iam/{account}/policies")
+}
+fn key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+pub fn no_such_role(name: &str) -> AwsError {
+    AwsError::new(
+        404,
+        "NoSuchEntity",
+        format!("The role with name {name} cannot be found."),
+    )
+}
+fn no_such_policy(arn: &str) -> AwsError {
+    AwsError::new(404, "NoSuchEntity", format!("Policy {arn} was not found."))
+}
+fn delete_conflict(message: &str) -> AwsError {
+    AwsError::new(409, "DeleteConflict", message)
+}
+fn limit_exceeded(message: impl Into<String>) -> AwsError {
+    AwsError::new(409, "LimitExceeded", message)
+}
+fn invalid_input(message: impl Into<String>) -> AwsError {
+    AwsError::client("InvalidInput", message)
+}
+
+fn is_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(..))
+}
+
+/// Tags merged as TagRole does: a key that exists gets the new value.
+pub fn merge_tags(existing: &mut Vec<Tag>, new: Vec<Tag>) {
+    for t in new {
+        match existing.iter_mut().find(|e| e.key == t.key) {
+            Some(e) => e.value = t.value,
+            None => existing.push(t),
+        }
+    }
+}
+
+/// The IAM store of one server. Cheap to clone.
+#[derive(Clone)]
+pub struct Iam {
+    store: SharedStore,
+}
+
+impl Iam {
+    pub fn new(store: SharedStore) -> Self {
+        Iam { store }
+    }
+
+    // ------------------------------------------------------------------ roles
+
+    pub async fn create_role(&self, account: &str, new: NewRole) -> AwsResult<Role> {
+        validate(&new.assume_role_policy, DocumentKind::Trust)?;
+        if new.tags.len() > MAX_TAGS {
+            return Err(limit_exceeded(format!(
+                "Cannot exceed quota for TagsPerRole: {MAX_TAGS}"
+            )));
+        }
+        let path = new.path.unwrap_or_else(|| "/".into());
+        let role = Role {
+            arn: format!("arn:aws:iam::{account}:role{path}{}", new.name),
+            id: format!("AROA{}", ids::upper_alnum(17)),
+            path,
+            created: codeyard_core::time::now(),
+            assume_role_policy: new.assume_role_policy,
+            description: new.description,
+            max_session_duration: new.max_session_duration.unwrap_or(3600),
+            permissions_boundary: new.permissions_boundary,
+            tags: new.tags,
+            inline_policies: BTreeMap::new(),
+            attached: Vec::new(),
+            last_used: None,
+            name: new.name,
+        };
+        match self
+            .store
+            .commit(Batch::new().put(roles_ns(account), key(&role.name), &role, Expect::Absent))
+            .await
+        {
+            Ok(()) => Ok(role),
+            Err(e) if is_conflict(&e) => Err(AwsError::new(
+                409,
+                "EntityAlreadyExists",
+                format!("Role with name {} already exists.", role.name),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn role_versioned(&self, account: &str, name: &str) -> AwsResult<(Role, i64)> {
+        self.store
+            .get_as::<Role>(&roles_ns(account), &key(name))
+            .await?
+            .ok_or_else(|| no_such_role(name))
+    }
+
+    pub async fn get_role(&self, account: &str, name: &str) -> AwsResult<Role> {
+        Ok(self.role_versioned(account, name).await?.0)
+    }
+
+    /// Finds a role by its ARN (AssumeRole, builds).
+    pub async fn role_by_arn(&self, account: &str, arn: &str) -> AwsResult<Option<Role>> {
+        let name = arn.rsplit('/').next().unwrap_or("");
+        if name.is_empty() {
+            return Ok(None);
+        }
+        let found = self
+            .store
+            .get_as::<Role>(&roles_ns(account), &key(name))
+            .await?;
+        Ok(found.map(|(r, _)| r).filter(|r| r.arn == arn))
+    }
+
+    /// Read-modify-write of one role with compare-and-swap, retried on a lost race.
+    async fn update_role<T>(
+        &self,
+        account: &str,
+        name: &str,
+        mut change: impl FnMut(&mut Role) -> AwsResult<T>,
+    ) -> AwsResult<T> {
+        for _ in 0..CONFLICT_RETRIES {
+            let (mut role, version) = self.role_versioned(account, name).await?;
+            let out = change(&mut role)?;
+            let batch = Batch::new().put(
+                roles_ns(account),
+                key(name),
+                &role,
+                Expect::Version(version),
+            );
+            match self.store.commit(batch).await {
+                Ok(()) => return Ok(out),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AwsError::new(
+            409,
+            "ConcurrentModification",
+            format!("The role {name} is being modified; try again."),
+        ))
+    }
+
+    pub async fn update_role_settings(
+        &self,
+        account: &str,
+        name: &str,
+        description: Option<String>,
+        max_session_duration: Option<i64>,
+    ) -> AwsResult<()> {
+        self.update_role(account, name, |r| {
+            if let Some(d) = &description {
+                r.description = Some(d.clone());
+            }
+            if let Some(m) = max_session_duration {
+                r.max_session_duration = m;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_assume_role_policy(
+        &self,
+        account: &str,
+        name: &str,
+        document: String,
+    ) -> AwsResult<()> {
+        validate(&document, DocumentKind::Trust)?;
+        self.update_role(account, name, |r| {
+            r.assume_role_policy = document.clone();
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn record_role_use(&self, account: &str, name: &str, region: &str) -> AwsResult<()> {
+        let now = codeyard_core::time::now();
+        self.update_role(account, name, |r| {
+            r.last_used = Some((now, region.to_string()));
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_role(&self, account: &str, name: &str) -> AwsResult<()> {
+        for _ in 0..CONFLICT_RETRIES {
+            let (role, version) = self.role_versioned(account, name).await?;
+            if !role.inline_policies.is_empty() {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must delete policies first.",
+                ));
+            }
+            if !role.attached.is_empty() {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must detach all policies first.",
+                ));
+            }
+            match self
+                .store
+                .commit(Batch::new().delete(roles_ns(account), key(name), Expect::Version(version)))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AwsError::new(
+            409,
+            "ConcurrentModification",
+            format!("The role {name} is being modified; try again."),
+        ))
+    }
+
+    /// Every role of the account whose path starts with `path_prefix`, ordered by name.
+    pub async fn list_roles(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+    ) -> AwsResult<Vec<Role>> {
+        let roles: Vec<Role> = self.store.list_all_as(&roles_ns(account)).await?;
+        Ok(roles
+            .into_iter()
+            .filter(|r| path_prefix.is_none_or(|p| r.path.starts_with(p)))
+            .collect())
+    }
+
+    pub async fn tag_role(&self, account: &str, name: &str, tags: Vec<Tag>) -> AwsResult<()> {
+        self.update_role(account, name, |r| {
+            let mut merged = r.tags.clone();
+            merge_tags(&mut merged, tags.clone());
+            if merged.len() > MAX_TAGS {
+                return Err(limit_exceeded(format!(
+                    "Cannot exceed quota for TagsPerRole: {MAX_TAGS}"
+                )));
+            }
+            r.tags = merged;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn untag_role(&self, account: &str, name: &str, keys: &[String]) -> AwsResult<()> {
+        self.update_role(account, name, |r| {
+            r.tags.retain(|t| !keys.contains(&t.key));
+            Ok(())
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------------ inline policies
+
+    pub async fn put_role_policy(
+        &self,
+        account: &str,
+        role: &str,
+        policy: &str,
+        document: String,
+    ) -> AwsResult<()> {
+        validate(&document, DocumentKind::Identity)?;
+        self.update_role(account, role, |r| {
+            // The name keeps the case it was first stored with.
+            let existing = r
+                .inline_policies
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(policy))
+                .cloned();
+            r.inline_policies.insert(
+                existing.unwrap_or_else(|| policy.to_string()),
+                document.clone(),
+            );
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn get_role_policy(
+        &self,
+        account: &str,
+        role: &str,
+        policy: &str,
+    ) -> AwsResult<(String, String, String)> {
+        let r = self.get_role(account, role).await?;
+        r.inline_policies
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(policy))
+            .map(|(k, v)| (r.name.clone(), k.clone(), v.clone()))
+            .ok_or_else(|| no_such_role_policy(policy))
+    }
+
+    pub async fn delete_role_policy(
+        &self,
+        account: &str,
+        role: &str,
+        policy: &str,
+    ) -> AwsResult<()> {
+        self.update_role(account, role, |r| {
+            let existing = r
+                .inline_policies
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(policy))
+                .cloned();
+            match existing {
+                Some(k) => {
+                    r.inline_policies.remove(&k);
+                    Ok(())
+                }
+                None => Err(no_such_role_policy(policy)),
+            }
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------------ managed policies
+
+    pub async fn create_policy(&self, account: &str, new: NewPolicy) -> AwsResult<ManagedPolicy> {
+        validate(&new.document, DocumentKind::Identity)?;
+        if new.tags.len() > MAX_TAGS {
+            return Err(limit_exceeded(format!(
+                "Cannot exceed quota for TagsPerPolicy: {MAX_TAGS}"
+            )));
+        }
+        let now = codeyard_core::time::now();
+        let path = new.path.unwrap_or_else(|| "/".into());
+        let policy = ManagedPolicy {
+            arn: format!("arn:aws:iam::{account}:policy{path}{}", new.name),
+            id: format!("ANPA{}", ids::upper_alnum(17)),
+            path,
+            description: new.description,
+            created: now,
+            updated: now,
+            default_version: "v1".into(),
+            versions: vec![PolicyVersion {
+                id: "v1".into(),
+                document: new.document,
+                created: now,
+            }],
+            next_version: 2,
+            attachment_count: 0,
+            tags: new.tags,
+            name: new.name,
+        };
+        match self
+            .store
+            .commit(Batch::new().put(
+                policies_ns(account),
+                key(&policy.name),
+                &policy,
+                Expect::Absent,
+            ))
+            .await
+        {
+            Ok(()) => Ok(policy),
+            Err(e) if is_conflict(&e) => Err(AwsError::new(
+                409,
+                "EntityAlreadyExists",
+                format!(
+                    "A policy called {} already exists. Duplicate names are not allowed.",
+                    policy.name
+                ),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The policy an ARN names in this account, with its store version.
+    async fn policy_versioned(
+        &self,
+        account: &str,
+        arn: &str,
+    ) -> AwsResult<Option<(ManagedPolicy, i64)>> {
+        let Some(name) = policy_name_of(account, arn) else {
+            return Ok(None);
+        };
+        let found = self
+            .store
+            .get_as::<ManagedPolicy>(&policies_ns(account), &key(name))
+            .await?;
+        Ok(found.filter(|(p, _)| p.arn == arn))
+    }
+
+    pub async fn get_policy(&self, account: &str, arn: &str) -> AwsResult<ManagedPolicy> {
+        Ok(self
+            .policy_versioned(account, arn)
+            .await?
+            .ok_or_else(|| no_such_policy(arn))?
+            .0)
+    }
+
+    async fn update_policy<T>(
+        &self,
+        account: &str,
+        arn: &str,
+        mut change: impl FnMut(&mut ManagedPolicy) -> AwsResult<T>,
+    ) -> AwsResult<T> {
+        for _ in 0..CONFLICT_RETRIES {
+            let (mut policy, version) = self
+                .policy_versioned(account, arn)
+                .await?
+                .ok_or_else(|| no_such_policy(arn))?;
+            let out = change(&mut policy)?;
+            let batch = Batch::new().put(
+                policies_ns(account),
+                key(&policy.name),
+                &policy,
+                Expect::Version(version),
+            );
+            match self.store.commit(batch).await {
+                Ok(()) => return Ok(out),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AwsError::new(
+            409,
+            "ConcurrentModification",
+            format!("The policy {arn} is being modified; try again."),
+        ))
+    }
+
+    pub async fn create_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        document: String,
+        set_default: bool,
+    ) -> AwsResult<PolicyVersion> {
+        validate(&document, DocumentKind::Identity)?;
+        self.update_policy(account, arn, |p| {
+            if p.versions.len() >= MAX_POLICY_VERSIONS {
+                return Err(limit_exceeded(format!(
+                    "A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version."
+                )));
+            }
+            let now = codeyard_core::time::now();
+            let v = PolicyVersion { id: format!("v{}", p.next_version), document: document.clone(), created: now };
+            p.next_version += 1;
+            p.versions.push(v.clone());
+            if set_default {
+                p.default_version = v.id.clone();
+            }
+            p.updated = now;
+            Ok(v)
+        })
+        .await
+    }
+
+    pub async fn delete_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        version_id: &str,
+    ) -> AwsResult<()> {
+        self.update_policy(account, arn, |p| {
+            if p.version(version_id).is_none() {
+                return Err(no_such_version(arn, version_id));
+            }
+            if p.default_version == version_id {
+                return Err(delete_conflict(
+                    "Cannot delete the default version of a policy.",
+                ));
+            }
+            p.versions.retain(|v| v.id != version_id);
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_default_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        version_id: &str,
+    ) -> AwsResult<()> {
+        self.update_policy(account, arn, |p| {
+            if p.version(version_id).is_none() {
+                return Err(no_such_version(arn, version_id));
+            }
+            p.default_version = version_id.to_string();
+            p.updated = codeyard_core::time::now();
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn get_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        version_id: &str,
+    ) -> AwsResult<(ManagedPolicy, PolicyVersion)> {
+        let p = self.get_policy(account, arn).await?;
+        let v = p
+            .version(version_id)
+            .cloned()
+            .ok_or_else(|| no_such_version(arn, version_id))?;
+        Ok((p, v))
+    }
+
+    pub async fn delete_policy(&self, account: &str, arn: &str) -> AwsResult<()> {
+        for _ in 0..CONFLICT_RETRIES {
+            let (policy, version) = self
+                .policy_versioned(account, arn)
+                .await?
+                .ok_or_else(|| no_such_policy(arn))?;
+            if policy.attachment_count > 0 {
+                return Err(delete_conflict(
+                    "Cannot delete a policy attached to entities.",
+                ));
+            }
+            if policy.versions.len() > 1 {
+                return Err(delete_conflict(
+                    "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
+                ));
+            }
+            match self
+                .store
+                .commit(Batch::new().delete(
+                    policies_ns(account),
+                    key(&policy.name),
+                    Expect::Version(version),
+                ))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AwsError::new(
+            409,
+            "ConcurrentModification",
+            format!("The policy {arn} is being modified; try again."),
+        ))
+    }
+
+    /// Customer managed policies (codeyard has no AWS managed ones), ordered by name.
+    pub async fn list_policies(
+        &self,
+        account: &str,
+        scope: Scope,
+        only_attached: bool,
+        path_prefix: Option<&str>,
+    ) -> AwsResult<Vec<ManagedPolicy>> {
+        if scope == Scope::Aws {
+            return Ok(Vec::new());
+        }
+        let all: Vec<ManagedPolicy> = self.store.list_all_as(&policies_ns(account)).await?;
+        Ok(all
+            .into_iter()
+            .filter(|p| !only_attached || p.attachment_count > 0)
+            .filter(|p| path_prefix.is_none_or(|pre| p.path.starts_with(pre)))
+            .collect())
+    }
+
+    // ------------------------------------------------------------------ attachments
+
+    pub async fn attach_role_policy(&self, account: &str, role: &str, arn: &str) -> AwsResult<()> {
+        for _ in 0..CONFLICT_RETRIES {
+            let (mut r, rv) = self.role_versioned(account, role).await?;
+            let (mut p, pv) = self.policy_versioned(account, arn).await?.ok_or_else(|| {
+                AwsError::new(
+                    404,
+                    "NoSuchEntity",
+                    format!("Policy {arn} does not exist or is not attachable."),
+                )
+            })?;
+            if r.attached.iter().any(|a| a == arn) {
+                return Ok(()); // Attaching twice is not an error in IAM.
+            }
+            if r.attached.len() >= MAX_ATTACHED_PER_ROLE {
+                return Err(limit_exceeded(format!(
+                    "Cannot exceed quota for PoliciesPerRole: {MAX_ATTACHED_PER_ROLE}"
+                )));
+            }
+            r.attached.push(arn.to_string());
+            p.attachment_count += 1;
+            let batch = Batch::new()
+                .put(roles_ns(account), key(&r.name), &r, Expect::Version(rv))
+                .put(policies_ns(account), key(&p.name), &p, Expect::Version(pv));
+            match self.store.commit(batch).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AwsError::new(
+            409,
+            "ConcurrentModification",
+            format!("The role {role} is being modified; try again."),
+        ))
+    }
+
+    pub async fn detach_role_policy(&self, account: &str, role: &str, arn: &str) -> AwsResult<()> {
+        for _ in 0..CONFLICT_RETRIES {
+            let (mut r, rv) = self.role_versioned(account, role).await?;
+            if !r.attached.iter().any(|a| a == arn) {
+                return Err(no_such_policy(arn));
+            }
+            r.attached.retain(|a| a != arn);
+            let mut batch =
+                Batch::new().put(roles_ns(account), key(&r.name), &r, Expect::Version(rv));
+            if let Some((mut p, pv)) = self.policy_versioned(account, arn).await? {
+                p.attachment_count = (p.attachment_count - 1).max(0);
+                batch = batch.put(policies_ns(account), key(&p.name), &p, Expect::Version(pv));
+            }
+            match self.store.commit(batch).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AwsError::new(
+            409,
+            "ConcurrentModification",
+            format!("The role {role} is being modified; try again."),
+        ))
+    }
+}
+
+fn no_such_role_policy(policy: &str) -> AwsError {
+    AwsError::new(
+        404,
+        "NoSuchEntity",
+        format!("The role policy with name {policy} cannot be found."),
+    )
+}
+
+fn no_such_version(arn: &str, version_id: &str) -> AwsError {
+    AwsError::new(
+        404,
+        "NoSuchEntity",
+        format!("Policy {arn} version {version_id} does not exist or is not attachable."),
+    )
+}
+
+/// The policy name in `arn:aws:iam::<account>:policy/<path><name>`, if the ARN is one of this
+/// account's policies.
+fn policy_name_of<'a>(account: &str, arn: &'a str) -> Option<&'a str> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (acct, resource) = rest.split_once(':')?;
+    if acct != account || !resource.starts_with("policy/") {
+        return None;
+    }
+    resource.rsplit('/').next().filter(|n| !n.is_empty())
+}
+
+/// Checks an ARN parameter's shape as IAM does before looking it up.
+pub fn check_policy_arn(arn: &str) -> AwsResult<()> {
+    if codeyard_core::arn::Arn::parse(arn).is_none() {
+        return Err(invalid_input(format!("ARN {arn} is not valid.")));
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+# The Foundation's Terraform check: caller identity, roles with inline and managed policies,
+# an attachment, and a log group with retention and tags. `tag_value` is changed by the test
+# to prove that a tag change is an in-place update.
+variable "endpoint" { type = string }
+variable "tag_value" {
+  type    = string
+  default = "one"
+}
+
+provider "aws" {
+  region                   = "eu-west-1"
+  access_key               = "test"
+  secret_key               = "test"
+  skip_metadata_api_check  = true
+  s3_use_path_style        = true
+  endpoints {
+    iam  = var.endpoint
+    sts  = var.endpoint
+    logs = var.endpoint
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
+locals {
+  tags = { Deployment = "foundation", Changing = var.tag_value }
+}
+
+resource "aws_iam_role" "build" {
+  name        = "foundation-build-role"
+  description = "role for builds"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "codebuild.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role" "pipeline" {
+  name = "foundation-pipeline-role"
+  path = "/service/"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "codepipeline.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+}
+
+resource "aws_iam_role_policy" "build_logs" {
+  name = "foundation-build-logs"
+  role = aws_iam_role.build.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Effect = "Allow", Action = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], Resource = ["*"] },
+    ]
+  })
+}
+
+resource "aws_iam_policy" "artifacts" {
+  name        = "foundation-artifacts"
+  description = "read and write pipeline artifacts"
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = ["s3:GetObject", "s3:PutObject"], Resource = ["arn:aws:s3:::artifacts/*"] }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "pipeline_artifacts" {
+  role       = aws_iam_role.pipeline.name
+  policy_arn = aws_iam_policy.artifacts.arn
+}
+
+resource "aws_cloudwatch_log_group" "builds" {
+  name              = "/foundation/builds"
+  retention_in_days = 7
+  tags              = local.tags
+}
+
+output "account_id" { value = data.aws_caller_identity.current.account_id }
+output "caller_arn" { value = data.aws_caller_identity.current.arn }
+output "build_role_arn" { value = aws_iam_role.build.arn }
+output "log_group_arn" { value = aws_cloudwatch_log_group.builds.arn }
