@@ -83,14 +83,8 @@ pub fn spawn_pump(
     }))
 }
 
-/// Signs nothing: an unsigned-but-scoped request, enough for a server in open auth mode.
-fn auth_header(region: &str, service: &str) -> String {
-    let date = chrono::Utc::now().format("%Y%m%d");
-    format!(
-        "AWS4-HMAC-SHA256 Credential=codeyard-cli/{date}/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0"
-    )
-}
-
+/// One awsJson call, SigV4-signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default
+/// `test`/`test`), so it works against a server in `--auth enforce` mode too.
 async fn call(
     client: &reqwest::Client,
     endpoint: &str,
@@ -99,16 +93,66 @@ async fn call(
     target: &str,
     body: serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
+    use codeyard_wire::sigv4;
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into());
+    let token = std::env::var("AWS_SESSION_TOKEN").ok();
+    let url = reqwest::Url::parse(endpoint)?;
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("localhost")),
+        None => url.host_str().unwrap_or("localhost").to_string(),
+    };
+    let now = chrono::Utc::now();
+    let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let body = body.to_string();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    headers.insert("host", http::HeaderValue::from_str(&host)?);
+    headers.insert("x-amz-date", http::HeaderValue::from_str(&amz_date)?);
+    headers.insert("x-amz-target", http::HeaderValue::from_str(target)?);
+    let mut signed = vec![
+        "content-type".to_string(),
+        "host".into(),
+        "x-amz-date".into(),
+        "x-amz-target".into(),
+    ];
+    if let Some(t) = &token {
+        headers.insert("x-amz-security-token", http::HeaderValue::from_str(t)?);
+        signed.push("x-amz-security-token".into());
+    }
+    let sig = sigv4::SigV4 {
+        access_key: key.clone(),
+        date: now.format("%Y%m%d").to_string(),
+        region: region.to_string(),
+        service: service.to_string(),
+        signed_headers: signed.clone(),
+        signature: String::new(),
+        amz_date,
+        presigned: false,
+    };
+    let signature = sigv4::compute_signature(
+        &sig,
+        &secret,
+        "POST",
+        "/",
+        "",
+        &headers,
+        &sigv4::sha256_hex(body.as_bytes()),
+    );
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={key}/{}/{region}/{service}/aws4_request, SignedHeaders={}, Signature={signature}",
+        sig.date,
+        signed.join(";")
+    );
+    headers.remove("host"); // reqwest sends the same Host itself
     let resp = client
-        .post(endpoint)
-        .header("x-amz-target", target)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("authorization", auth_header(region, service))
-        .header(
-            "x-amz-date",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string(),
-        )
-        .body(body.to_string())
+        .post(url)
+        .headers(headers)
+        .header("authorization", auth)
+        .body(body)
         .send()
         .await?;
     let status = resp.status();

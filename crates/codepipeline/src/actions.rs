@@ -36,7 +36,11 @@ pub struct ActionOutcome {
 impl ActionOutcome {
     pub fn failed(message: impl Into<String>) -> Self {
         let message = message.into();
-        ActionOutcome { succeeded: false, error: Some(("JobFailed".into(), message)), ..Default::default() }
+        ActionOutcome {
+            succeeded: false,
+            error: Some(("JobFailed".into(), message)),
+            ..Default::default()
+        }
     }
 }
 
@@ -58,7 +62,13 @@ pub async fn run(
         ("Source", "S3") => s3_source(engine, &ctx, exec, run, decl).await,
         ("Build" | "Test", "CodeBuild") => codebuild(engine, &ctx, exec, run, decl, resume).await,
         ("Deploy", "S3") => s3_deploy(engine, &ctx, run).await,
-        _ => Err(AwsError::client("JobFailed", format!("codeyard does not run {}/{} actions", id.category, id.provider))),
+        _ => Err(AwsError::client(
+            "JobFailed",
+            format!(
+                "codeyard does not run {}/{} actions",
+                id.category, id.provider
+            ),
+        )),
     };
     result.unwrap_or_else(|e| ActionOutcome::failed(e.message))
 }
@@ -68,7 +78,12 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(engine: &Engine, suffix: &str) -> AwsResult<Scratch> {
-        let dir = engine.platform.config.data_dir.join("codepipeline").join("tmp");
+        let dir = engine
+            .platform
+            .config
+            .data_dir
+            .join("codepipeline")
+            .join("tmp");
         std::fs::create_dir_all(&dir)?;
         Ok(Scratch(dir.join(format!("{}{suffix}", ids::uuid()))))
     }
@@ -86,11 +101,16 @@ fn config<'a>(run: &'a ActionRun, key: &str) -> Option<&'a str> {
 }
 
 fn zip_options() -> PutObjectOptions {
-    PutObjectOptions { content_type: Some("application/zip".into()), ..Default::default() }
+    PutObjectOptions {
+        content_type: Some("application/zip".into()),
+        ..Default::default()
+    }
 }
 
 pub fn commit_url(region: &str, repo: &str, commit: &str) -> String {
-    format!("https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repo}/commit/{commit}?region={region}")
+    format!(
+        "https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repo}/commit/{commit}?region={region}"
+    )
 }
 
 async fn codecommit_source(
@@ -110,7 +130,10 @@ async fn codecommit_source(
         _ => git.resolve_branch(ctx, repo, branch).await?,
     };
     let commit = git.commit(ctx, repo, &commit_id).await?;
-    let out = run.output_artifacts.first().ok_or_else(|| AwsError::internal("source action without output artifact"))?;
+    let out = run
+        .output_artifacts
+        .first()
+        .ok_or_else(|| AwsError::internal("source action without output artifact"))?;
     let scratch = Scratch::new(engine, ".zip")?;
     if config(run, "OutputArtifactFormat") == Some("CODEBUILD_CLONE_REF") {
         let info = git.repository(ctx, repo).await?;
@@ -122,11 +145,18 @@ async fn codecommit_source(
             "BranchName": branch,
         });
         write_atomic(&scratch.0, pointer.to_string().as_bytes())?;
-        let opts = PutObjectOptions { content_type: Some("application/json".into()), ..Default::default() };
-        objects.put_object_file(ctx, &out.bucket, &out.key, &scratch.0, opts).await?;
+        let opts = PutObjectOptions {
+            content_type: Some("application/json".into()),
+            ..Default::default()
+        };
+        objects
+            .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, opts)
+            .await?;
     } else {
         git.export_zip(ctx, repo, &commit_id, &scratch.0).await?;
-        objects.put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options()).await?;
+        objects
+            .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options())
+            .await?;
     }
     let url = commit_url(&ctx.region, repo, &commit_id);
     let summary = commit.message.trim_end().to_string();
@@ -135,8 +165,18 @@ async fn codecommit_source(
     vars.insert("CommitMessage".into(), summary.clone());
     vars.insert("RepositoryName".into(), repo.to_string());
     vars.insert("BranchName".into(), branch.to_string());
-    vars.insert("AuthorDate".into(), commit.author_date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    vars.insert("CommitterDate".into(), commit.committer_date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    vars.insert(
+        "AuthorDate".into(),
+        commit
+            .author_date
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    vars.insert(
+        "CommitterDate".into(),
+        commit
+            .committer_date
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
     let short_summary: String = summary.chars().take(2048).collect();
     Ok(ActionOutcome {
         succeeded: true,
@@ -144,7 +184,11 @@ async fn codecommit_source(
         external_id: Some(commit_id.clone()),
         external_url: Some(url.clone()),
         output_variables: vars,
-        artifact_revision: Some((commit_id.clone(), Some(short_summary.clone()), Some(url.clone()))),
+        artifact_revision: Some((
+            commit_id.clone(),
+            Some(short_summary.clone()),
+            Some(url.clone()),
+        )),
         source_revision: Some(SourceRevision {
             action_name: decl.name.clone(),
             revision_id: commit_id,
@@ -167,13 +211,25 @@ async fn s3_source(
     let key = config(run, "S3ObjectKey").unwrap_or_default();
     let version = exec.revision_overrides.get(&decl.name).map(String::as_str);
     let Some(info) = objects.head_object(ctx, bucket, key, version).await? else {
-        return Ok(ActionOutcome::failed(format!("The object s3://{bucket}/{key} does not exist")));
+        return Ok(ActionOutcome::failed(format!(
+            "The object s3://{bucket}/{key} does not exist"
+        )));
     };
-    let out = run.output_artifacts.first().ok_or_else(|| AwsError::internal("source action without output artifact"))?;
+    let out = run
+        .output_artifacts
+        .first()
+        .ok_or_else(|| AwsError::internal("source action without output artifact"))?;
     let scratch = Scratch::new(engine, ".zip")?;
-    let got = objects.get_object_to_file(ctx, bucket, key, info.version_id.as_deref(), &scratch.0).await?;
-    objects.put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options()).await?;
-    let revision = got.version_id.clone().unwrap_or_else(|| got.etag.trim_matches('"').to_string());
+    let got = objects
+        .get_object_to_file(ctx, bucket, key, info.version_id.as_deref(), &scratch.0)
+        .await?;
+    objects
+        .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options())
+        .await?;
+    let revision = got
+        .version_id
+        .clone()
+        .unwrap_or_else(|| got.etag.trim_matches('"').to_string());
     let mut vars = BTreeMap::new();
     vars.insert("ObjectKey".into(), key.to_string());
     vars.insert("ETag".into(), got.etag.trim_matches('"').to_string());
@@ -200,9 +256,15 @@ async fn s3_source(
 
 /// `EnvironmentVariables`: `[{"name","value","type"}]`.
 fn environment_variables(json: Option<&str>) -> AwsResult<Vec<(String, String, String)>> {
-    let Some(json) = json else { return Ok(Vec::new()) };
-    let list: Vec<serde_json::Value> = serde_json::from_str(json)
-        .map_err(|e| AwsError::client("JobFailed", format!("EnvironmentVariables is not a JSON list: {e}")))?;
+    let Some(json) = json else {
+        return Ok(Vec::new());
+    };
+    let list: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| {
+        AwsError::client(
+            "JobFailed",
+            format!("EnvironmentVariables is not a JSON list: {e}"),
+        )
+    })?;
     Ok(list
         .iter()
         .map(|v| {
@@ -233,7 +295,10 @@ async fn codebuild(
             if let Some(p) = &primary {
                 inputs.sort_by_key(|a| &a.name != p);
             }
-            let source_revision = inputs.first().and_then(|a| exec.artifacts.get(&a.name)).and_then(|p| p.revision.clone());
+            let source_revision = inputs
+                .first()
+                .and_then(|a| exec.artifacts.get(&a.name))
+                .and_then(|p| p.revision.clone());
             let request = PipelineBuildRequest {
                 project_name: config(run, "ProjectName").unwrap_or_default().to_string(),
                 inputs,
@@ -245,7 +310,14 @@ async fn codebuild(
             };
             let started = builds.start_pipeline_build(ctx, request).await?;
             engine
-                .checkpoint(&ctx.account, &ctx.region, exec, &run.action_execution_id, &started.build_id, started.log_url.clone())
+                .checkpoint(
+                    &ctx.account,
+                    &ctx.region,
+                    exec,
+                    &run.action_execution_id,
+                    &started.build_id,
+                    started.log_url.clone(),
+                )
                 .await?;
             started
         }
@@ -266,16 +338,29 @@ async fn codebuild(
         .find(|a| Some(a.name.as_str()) == config(run, "PrimarySource"))
         .or(run.input_artifacts.first())
         .and_then(|a| exec.artifacts.get(&a.name))
-        .and_then(|p| p.revision.clone().map(|r| (r, p.revision_summary.clone(), p.revision_url.clone())));
+        .and_then(|p| {
+            p.revision
+                .clone()
+                .map(|r| (r, p.revision_summary.clone(), p.revision_url.clone()))
+        });
     let _ = decl;
     let succeeded = outcome.status == "SUCCEEDED";
     Ok(ActionOutcome {
         succeeded,
-        summary: if succeeded { None } else { outcome.message.clone() },
+        summary: if succeeded {
+            None
+        } else {
+            outcome.message.clone()
+        },
         error: (!succeeded).then(|| {
             (
                 "JobFailed".to_string(),
-                outcome.message.clone().unwrap_or_else(|| format!("Build {} ended with status {}", outcome.build_id, outcome.status)),
+                outcome.message.clone().unwrap_or_else(|| {
+                    format!(
+                        "Build {} ended with status {}",
+                        outcome.build_id, outcome.status
+                    )
+                }),
             )
         }),
         external_id: Some(outcome.build_id.clone()),
@@ -286,14 +371,23 @@ async fn codebuild(
     })
 }
 
-async fn s3_deploy(engine: &Engine, ctx: &RequestContext, run: &ActionRun) -> AwsResult<ActionOutcome> {
+async fn s3_deploy(
+    engine: &Engine,
+    ctx: &RequestContext,
+    run: &ActionRun,
+) -> AwsResult<ActionOutcome> {
     let objects = engine.platform.hub.objects()?;
     let bucket = config(run, "BucketName").unwrap_or_default().to_string();
     let extract = config(run, "Extract").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let object_key = config(run, "ObjectKey").map(|k| k.trim_matches('/').to_string());
-    let input = run.input_artifacts.first().ok_or_else(|| AwsError::internal("deploy action without input artifact"))?;
+    let input = run
+        .input_artifacts
+        .first()
+        .ok_or_else(|| AwsError::internal("deploy action without input artifact"))?;
     if !objects.bucket_exists(ctx, &bucket).await? {
-        return Ok(ActionOutcome::failed(format!("The bucket {bucket} does not exist")));
+        return Ok(ActionOutcome::failed(format!(
+            "The bucket {bucket} does not exist"
+        )));
     }
     let options = || PutObjectOptions {
         content_type: None,
@@ -302,7 +396,9 @@ async fn s3_deploy(engine: &Engine, ctx: &RequestContext, run: &ActionRun) -> Aw
         metadata: Default::default(),
     };
     let zip = Scratch::new(engine, ".zip")?;
-    objects.get_object_to_file(ctx, &input.bucket, &input.key, None, &zip.0).await?;
+    objects
+        .get_object_to_file(ctx, &input.bucket, &input.key, None, &zip.0)
+        .await?;
     let mut written = 0usize;
     if extract {
         let dir = Scratch::new(engine, ".d")?;
@@ -314,14 +410,18 @@ async fn s3_deploy(engine: &Engine, ctx: &RequestContext, run: &ActionRun) -> Aw
             };
             let mut opts = options();
             opts.content_type = Some(content_type(rel).into());
-            objects.put_object_file(ctx, &bucket, &key, &dir.0.join(rel), opts).await?;
+            objects
+                .put_object_file(ctx, &bucket, &key, &dir.0.join(rel), opts)
+                .await?;
             written += 1;
         }
     } else {
         let key = object_key.clone().unwrap_or_default();
         let mut opts = options();
         opts.content_type = Some("application/zip".into());
-        objects.put_object_file(ctx, &bucket, &key, &zip.0, opts).await?;
+        objects
+            .put_object_file(ctx, &bucket, &key, &zip.0, opts)
+            .await?;
         written = 1;
     }
     let target = match &object_key {
@@ -331,7 +431,9 @@ async fn s3_deploy(engine: &Engine, ctx: &RequestContext, run: &ActionRun) -> Aw
     Ok(ActionOutcome {
         succeeded: true,
         summary: Some(format!("Deployed {written} object(s) to {target}")),
-        external_url: Some(format!("https://s3.console.aws.amazon.com/s3/buckets/{bucket}")),
+        external_url: Some(format!(
+            "https://s3.console.aws.amazon.com/s3/buckets/{bucket}"
+        )),
         ..Default::default()
     })
 }
@@ -341,12 +443,17 @@ async fn unzip(zip_path: &Path, dir: &Path) -> AwsResult<Vec<String>> {
     let (zip_path, dir) = (zip_path.to_path_buf(), dir.to_path_buf());
     tokio::task::spawn_blocking(move || -> AwsResult<Vec<String>> {
         let file = std::fs::File::open(&zip_path)?;
-        let mut archive = zip::ZipArchive::new(file)
-            .map_err(|e| AwsError::client("JobFailed", format!("The input artifact is not a zip: {e}")))?;
+        let mut archive = zip::ZipArchive::new(file).map_err(|e| {
+            AwsError::client("JobFailed", format!("The input artifact is not a zip: {e}"))
+        })?;
         let mut out = Vec::new();
         for i in 0..archive.len() {
-            let mut entry = archive.by_index(i).map_err(|e| AwsError::client("JobFailed", format!("zip: {e}")))?;
-            let Some(rel) = entry.enclosed_name() else { continue };
+            let mut entry = archive
+                .by_index(i)
+                .map_err(|e| AwsError::client("JobFailed", format!("zip: {e}")))?;
+            let Some(rel) = entry.enclosed_name() else {
+                continue;
+            };
             if entry.is_dir() {
                 continue;
             }
@@ -365,7 +472,13 @@ async fn unzip(zip_path: &Path, dir: &Path) -> AwsResult<Vec<String>> {
 }
 
 fn content_type(path: &str) -> &'static str {
-    match path.rsplit('.').next().unwrap_or("").to_ascii_lowercase().as_str() {
+    match path
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "html" | "htm" => "text/html",
         "css" => "text/css",
         "js" => "application/javascript",

@@ -46,25 +46,44 @@ fn ts(t: &Timestamp) -> Value {
 }
 
 pub fn pipeline_not_found(account: &str, name: &str) -> AwsError {
-    AwsError::client("PipelineNotFoundException", format!("Account '{account}' does not have a pipeline with name '{name}'"))
+    AwsError::client(
+        "PipelineNotFoundException",
+        format!("Account '{account}' does not have a pipeline with name '{name}'"),
+    )
 }
 
 /// Drops null members so answers carry only what is known (the model has no nullable members).
 fn compact(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, compact(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, compact(v)))
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.into_iter().map(compact).collect()),
         other => other,
     }
 }
 
 /// A page of `items` from an index-valued `nextToken`.
-fn page(items: Vec<Value>, input: &Value, default_max: usize) -> AwsResult<(Vec<Value>, Option<String>)> {
+fn page(
+    items: Vec<Value>,
+    input: &Value,
+    default_max: usize,
+) -> AwsResult<(Vec<Value>, Option<String>)> {
     let start = match opt_str(input, "nextToken") {
-        Some(t) => t.parse::<usize>().map_err(|_| AwsError::client("InvalidNextTokenException", "The next token is not valid"))?,
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            AwsError::client("InvalidNextTokenException", "The next token is not valid")
+        })?,
         None => 0,
     };
-    let max = input.get("maxResults").and_then(Value::as_u64).map(|m| m as usize).unwrap_or(default_max).max(1);
+    let max = input
+        .get("maxResults")
+        .and_then(Value::as_u64)
+        .map(|m| m as usize)
+        .unwrap_or(default_max)
+        .max(1);
     let end = (start + max).min(items.len());
     let next = (end < items.len()).then(|| end.to_string());
     Ok((items.into_iter().skip(start).take(max).collect(), next))
@@ -72,10 +91,18 @@ fn page(items: Vec<Value>, input: &Value, default_max: usize) -> AwsResult<(Vec<
 
 fn parse_tags(input: &Value) -> AwsResult<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for t in input.get("tags").and_then(Value::as_array).into_iter().flatten() {
+    for t in input
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = str_of(t, "key").to_string();
         if key.starts_with("aws:") {
-            return Err(AwsError::client("InvalidTagsException", "Tag keys starting with 'aws:' are reserved"));
+            return Err(AwsError::client(
+                "InvalidTagsException",
+                "Tag keys starting with 'aws:' are reserved",
+            ));
         }
         out.push((key, str_of(t, "value").to_string()));
     }
@@ -83,7 +110,11 @@ fn parse_tags(input: &Value) -> AwsResult<Vec<(String, String)>> {
 }
 
 fn tags_json(tags: &BTreeMap<String, String>) -> Value {
-    Value::Array(tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect())
+    Value::Array(
+        tags.iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect(),
+    )
 }
 
 impl CodePipelineService {
@@ -92,13 +123,19 @@ impl CodePipelineService {
     }
 
     async fn load(&self, ctx: &RequestContext, name: &str) -> AwsResult<(PipelineDoc, i64)> {
-        self.engine.pipeline(&ctx.account, &ctx.region, name).await?.ok_or_else(|| pipeline_not_found(&ctx.account, name))
+        self.engine
+            .pipeline(&ctx.account, &ctx.region, name)
+            .await?
+            .ok_or_else(|| pipeline_not_found(&ctx.account, name))
     }
 
     fn declaration(input: &Value) -> AwsResult<PipelineDeclaration> {
-        let mut decl: PipelineDeclaration = serde_json::from_value(input.get("pipeline").cloned().unwrap_or(Value::Null))
-            .map_err(|e| AwsError::validation(format!("The pipeline declaration is not valid: {e}")))?;
-        decl.execution_mode.get_or_insert_with(|| "SUPERSEDED".into());
+        let mut decl: PipelineDeclaration = serde_json::from_value(
+            input.get("pipeline").cloned().unwrap_or(Value::Null),
+        )
+        .map_err(|e| AwsError::validation(format!("The pipeline declaration is not valid: {e}")))?;
+        decl.execution_mode
+            .get_or_insert_with(|| "SUPERSEDED".into());
         decl.pipeline_type.get_or_insert_with(|| "V1".into());
         validate::pipeline(&decl)?;
         Ok(decl)
@@ -109,7 +146,10 @@ impl CodePipelineService {
         decl.version = Some(1);
         let tags = parse_tags(&input)?;
         if tags.len() > 50 {
-            return Err(AwsError::client("TooManyTagsException", "A pipeline can have at most 50 tags"));
+            return Err(AwsError::client(
+                "TooManyTagsException",
+                "A pipeline can have at most 50 tags",
+            ));
         }
         let t = now();
         let doc = PipelineDoc {
@@ -122,12 +162,25 @@ impl CodePipelineService {
             polled_revisions: BTreeMap::new(),
         };
         let batch = Batch::new()
-            .put(ns(&ctx.account, &ctx.region, "pipelines"), &decl.name, &doc, Expect::Absent)
-            .put(ns(&ctx.account, &ctx.region, "pipeline-versions"), format!("{}/1", decl.name), &decl, Expect::Any);
+            .put(
+                ns(&ctx.account, &ctx.region, "pipelines"),
+                &decl.name,
+                &doc,
+                Expect::Absent,
+            )
+            .put(
+                ns(&ctx.account, &ctx.region, "pipeline-versions"),
+                format!("{}/1", decl.name),
+                &decl,
+                Expect::Any,
+            );
         if let Err(codeyard_store::StoreError::Conflict(..)) = self.store().commit(batch).await {
             return Err(AwsError::client(
                 "PipelineNameInUseException",
-                format!("A pipeline with the name '{}' already exists in account '{}'", decl.name, ctx.account),
+                format!(
+                    "A pipeline with the name '{}' already exists in account '{}'",
+                    decl.name, ctx.account
+                ),
             ));
         }
         // AWS starts a pipeline when it is created.
@@ -136,16 +189,28 @@ impl CodePipelineService {
                 &ctx.account,
                 &ctx.region,
                 &doc,
-                StartRequest { trigger_type: "CreatePipeline".into(), trigger_detail: ctx.caller_arn.clone(), ..Default::default() },
+                StartRequest {
+                    trigger_type: "CreatePipeline".into(),
+                    trigger_detail: ctx.caller_arn.clone(),
+                    ..Default::default()
+                },
             )
             .await?;
-        doctor::warn_later(self.engine.clone(), ctx.account.clone(), ctx.region.clone(), decl.name.clone());
+        doctor::warn_later(
+            self.engine.clone(),
+            ctx.account.clone(),
+            ctx.region.clone(),
+            decl.name.clone(),
+        );
         Ok(json!({"pipeline": decl, "tags": tags_json(&doc.tags)}))
     }
 
     async fn update(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let mut decl = Self::declaration(&input)?;
-        let _guard = self.engine.lock(&ctx.account, &ctx.region, &decl.name).await;
+        let _guard = self
+            .engine
+            .lock(&ctx.account, &ctx.region, &decl.name)
+            .await;
         let (mut doc, version) = self.load(ctx, &decl.name).await?;
         let next = doc.declaration.version.unwrap_or(1) + 1;
         decl.version = Some(next);
@@ -155,10 +220,25 @@ impl CodePipelineService {
         let names: Vec<String> = decl.stages.iter().map(|s| s.name.clone()).collect();
         doc.transitions.retain(|k, _| names.contains(k));
         let batch = Batch::new()
-            .put(ns(&ctx.account, &ctx.region, "pipelines"), &decl.name, &doc, Expect::Version(version))
-            .put(ns(&ctx.account, &ctx.region, "pipeline-versions"), format!("{}/{next}", decl.name), &decl, Expect::Any);
+            .put(
+                ns(&ctx.account, &ctx.region, "pipelines"),
+                &decl.name,
+                &doc,
+                Expect::Version(version),
+            )
+            .put(
+                ns(&ctx.account, &ctx.region, "pipeline-versions"),
+                format!("{}/{next}", decl.name),
+                &decl,
+                Expect::Any,
+            );
         self.store().commit(batch).await?;
-        doctor::warn_later(self.engine.clone(), ctx.account.clone(), ctx.region.clone(), decl.name.clone());
+        doctor::warn_later(
+            self.engine.clone(),
+            ctx.account.clone(),
+            ctx.region.clone(),
+            decl.name.clone(),
+        );
         Ok(json!({"pipeline": decl}))
     }
 
@@ -166,13 +246,25 @@ impl CodePipelineService {
         let name = str_of(&input, "name");
         let _guard = self.engine.lock(&ctx.account, &ctx.region, name).await;
         let (_, version) = self.load(ctx, name).await?;
-        let mut batch = Batch::new().delete(ns(&ctx.account, &ctx.region, "pipelines"), name, Expect::Version(version));
+        let mut batch = Batch::new().delete(
+            ns(&ctx.account, &ctx.region, "pipelines"),
+            name,
+            Expect::Version(version),
+        );
         let exec_ns = ns(&ctx.account, &ctx.region, "executions");
-        for d in self.store().list(&exec_ns, &format!("{name}/"), None, 100_000).await? {
+        for d in self
+            .store()
+            .list(&exec_ns, &format!("{name}/"), None, 100_000)
+            .await?
+        {
             batch = batch.delete(&exec_ns, d.key, Expect::Any);
         }
         let ver_ns = ns(&ctx.account, &ctx.region, "pipeline-versions");
-        for d in self.store().list(&ver_ns, &format!("{name}/"), None, 100_000).await? {
+        for d in self
+            .store()
+            .list(&ver_ns, &format!("{name}/"), None, 100_000)
+            .await?
+        {
             batch = batch.delete(&ver_ns, d.key, Expect::Any);
         }
         self.store().commit(batch).await?;
@@ -183,17 +275,23 @@ impl CodePipelineService {
         let name = str_of(&input, "name");
         let (doc, _) = self.load(ctx, name).await?;
         let mut decl = doc.declaration.clone();
-        if let Some(v) = input.get("version").and_then(Value::as_i64) {
-            if Some(v) != decl.version {
-                decl = self
-                    .store()
-                    .get_as::<PipelineDeclaration>(&ns(&ctx.account, &ctx.region, "pipeline-versions"), &format!("{name}/{v}"))
-                    .await?
-                    .map(|(d, _)| d)
-                    .ok_or_else(|| {
-                        AwsError::client("PipelineVersionNotFoundException", format!("Pipeline {name} has no version {v}"))
-                    })?;
-            }
+        if let Some(v) = input.get("version").and_then(Value::as_i64)
+            && Some(v) != decl.version
+        {
+            decl = self
+                .store()
+                .get_as::<PipelineDeclaration>(
+                    &ns(&ctx.account, &ctx.region, "pipeline-versions"),
+                    &format!("{name}/{v}"),
+                )
+                .await?
+                .map(|(d, _)| d)
+                .ok_or_else(|| {
+                    AwsError::client(
+                        "PipelineVersionNotFoundException",
+                        format!("Pipeline {name} has no version {v}"),
+                    )
+                })?;
         }
         Ok(json!({
             "pipeline": decl,
@@ -202,7 +300,10 @@ impl CodePipelineService {
     }
 
     async fn list(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
-        let docs: Vec<PipelineDoc> = self.store().list_all_as(&ns(&ctx.account, &ctx.region, "pipelines")).await?;
+        let docs: Vec<PipelineDoc> = self
+            .store()
+            .list_all_as(&ns(&ctx.account, &ctx.region, "pipelines"))
+            .await?;
         let items = docs
             .iter()
             .map(|d| {
@@ -228,17 +329,35 @@ impl CodePipelineService {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|v| (str_of(v, "name").to_string(), str_of(v, "value").to_string()))
+            .map(|v| {
+                (
+                    str_of(v, "name").to_string(),
+                    str_of(v, "value").to_string(),
+                )
+            })
             .collect();
         if !variables.is_empty() && doc.declaration.pipeline_type() != "V2" {
-            return Err(AwsError::validation("Pipeline variables are only supported for pipelines of type V2"));
+            return Err(AwsError::validation(
+                "Pipeline variables are only supported for pipelines of type V2",
+            ));
         }
         let mut overrides = BTreeMap::new();
-        for o in input.get("sourceRevisions").and_then(Value::as_array).into_iter().flatten() {
+        for o in input
+            .get("sourceRevisions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let action = str_of(o, "actionName");
-            let source = doc.declaration.stages.first().and_then(|s| s.actions.iter().find(|a| a.name == action));
+            let source = doc
+                .declaration
+                .stages
+                .first()
+                .and_then(|s| s.actions.iter().find(|a| a.name == action));
             let Some(source) = source else {
-                return Err(AwsError::validation(format!("Source action '{action}' does not exist in pipeline '{name}'")));
+                return Err(AwsError::validation(format!(
+                    "Source action '{action}' does not exist in pipeline '{name}'"
+                )));
             };
             let kind = str_of(o, "revisionType");
             let fits = matches!(
@@ -275,26 +394,41 @@ impl CodePipelineService {
         let name = str_of(&input, "pipelineName");
         self.load(ctx, name).await?;
         let id = str_of(&input, "pipelineExecutionId");
-        let abandon = input.get("abandon").and_then(Value::as_bool).unwrap_or(false);
+        let abandon = input
+            .get("abandon")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let reason = opt_str(&input, "reason");
         self.engine
-            .update_execution(&ctx.account, &ctx.region, name, id, |e, evs| engine::request_stop(e, abandon, reason, evs))
+            .update_execution(&ctx.account, &ctx.region, name, id, |e, evs| {
+                engine::request_stop(e, abandon, reason, evs)
+            })
             .await?;
         Ok(json!({"pipelineExecutionId": id}))
     }
 
     async fn execution(&self, ctx: &RequestContext, name: &str, id: &str) -> AwsResult<Execution> {
         self.load(ctx, name).await?;
-        self.engine.execution(&ctx.account, &ctx.region, name, id).await?.map(|(e, _)| e).ok_or_else(|| {
-            AwsError::client(
-                "PipelineExecutionNotFoundException",
-                format!("Pipeline execution ID {id} does not exist in pipeline {name}"),
-            )
-        })
+        self.engine
+            .execution(&ctx.account, &ctx.region, name, id)
+            .await?
+            .map(|(e, _)| e)
+            .ok_or_else(|| {
+                AwsError::client(
+                    "PipelineExecutionNotFoundException",
+                    format!("Pipeline execution ID {id} does not exist in pipeline {name}"),
+                )
+            })
     }
 
     async fn get_execution(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
-        let e = self.execution(ctx, str_of(&input, "pipelineName"), str_of(&input, "pipelineExecutionId")).await?;
+        let e = self
+            .execution(
+                ctx,
+                str_of(&input, "pipelineName"),
+                str_of(&input, "pipelineExecutionId"),
+            )
+            .await?;
         let artifact_revisions: Vec<Value> = e
             .artifacts
             .iter()
@@ -310,7 +444,11 @@ impl CodePipelineService {
                 })
             })
             .collect();
-        let variables: Vec<Value> = e.variables.iter().map(|(n, v)| json!({"name": n, "resolvedValue": v})).collect();
+        let variables: Vec<Value> = e
+            .variables
+            .iter()
+            .map(|(n, v)| json!({"name": n, "resolvedValue": v}))
+            .collect();
         Ok(compact(json!({"pipelineExecution": {
             "pipelineName": e.pipeline,
             "pipelineVersion": e.pipeline_version,
@@ -328,8 +466,13 @@ impl CodePipelineService {
     async fn list_executions(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let name = str_of(&input, "pipelineName");
         self.load(ctx, name).await?;
-        let succeeded_in = input.pointer("/filter/succeededInStage/stageName").and_then(Value::as_str);
-        let mut execs = self.engine.executions(&ctx.account, &ctx.region, name).await?;
+        let succeeded_in = input
+            .pointer("/filter/succeededInStage/stageName")
+            .and_then(Value::as_str);
+        let mut execs = self
+            .engine
+            .executions(&ctx.account, &ctx.region, name)
+            .await?;
         execs.reverse();
         let items = execs
             .iter()
@@ -359,7 +502,9 @@ impl CodePipelineService {
             })
             .collect();
         let (list, next) = page(items, &input, 100)?;
-        Ok(compact(json!({"pipelineExecutionSummaries": list, "nextToken": next})))
+        Ok(compact(
+            json!({"pipelineExecutionSummaries": list, "nextToken": next}),
+        ))
     }
 
     async fn list_action_executions(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
@@ -371,12 +516,23 @@ impl CodePipelineService {
             .and_then(Value::as_str);
         let execs: Vec<Execution> = match filter_id {
             Some(id) => vec![self.execution(ctx, name, id).await?],
-            None => self.engine.executions(&ctx.account, &ctx.region, name).await?.into_iter().map(|(e, _)| e).collect(),
+            None => self
+                .engine
+                .executions(&ctx.account, &ctx.region, name)
+                .await?
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect(),
         };
         let mut details: Vec<(Timestamp, Value)> = Vec::new();
         for e in &execs {
             for r in &e.runs {
-                let Some(decl) = e.declaration.stages.iter().find(|s| s.name == r.stage).and_then(|s| s.actions.iter().find(|a| a.name == r.action))
+                let Some(decl) = e
+                    .declaration
+                    .stages
+                    .iter()
+                    .find(|s| s.name == r.stage)
+                    .and_then(|s| s.actions.iter().find(|a| a.name == r.action))
                 else {
                     continue;
                 };
@@ -385,8 +541,12 @@ impl CodePipelineService {
                         list.iter().map(|a| json!({"name": a.name, "s3location": {"bucket": a.bucket, "key": a.key}})).collect(),
                     )
                 };
-                let error = r.error_message.as_ref().map(|m| json!({"code": r.error_code, "message": m}));
-                let output_variables = if decl.namespace.is_some() && !r.output_variables.is_empty() {
+                let error = r
+                    .error_message
+                    .as_ref()
+                    .map(|m| json!({"code": r.error_code, "message": m}));
+                let output_variables = if decl.namespace.is_some() && !r.output_variables.is_empty()
+                {
                     json!(r.output_variables)
                 } else {
                     Value::Null
@@ -423,22 +583,32 @@ impl CodePipelineService {
                 details.push((r.start_time, compact(detail)));
             }
         }
-        details.sort_by(|a, b| b.0.cmp(&a.0));
+        details.sort_by_key(|d| std::cmp::Reverse(d.0));
         let (list, next) = page(details.into_iter().map(|(_, v)| v).collect(), &input, 100)?;
-        Ok(compact(json!({"actionExecutionDetails": list, "nextToken": next})))
+        Ok(compact(
+            json!({"actionExecutionDetails": list, "nextToken": next}),
+        ))
     }
 
     async fn state(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let name = str_of(&input, "name");
         let (doc, _) = self.load(ctx, name).await?;
-        let execs: Vec<Execution> =
-            self.engine.executions(&ctx.account, &ctx.region, name).await?.into_iter().map(|(e, _)| e).collect();
+        let execs: Vec<Execution> = self
+            .engine
+            .executions(&ctx.account, &ctx.region, name)
+            .await?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
         let mut stages = Vec::new();
         for (i, s) in doc.declaration.stages.iter().enumerate() {
             let mut st = Map::new();
             st.insert("stageName".into(), json!(s.name));
             if i > 0 {
-                let t = doc.transitions.get(&s.name).cloned().unwrap_or(Transition { enabled: true, ..Default::default() });
+                let t = doc.transitions.get(&s.name).cloned().unwrap_or(Transition {
+                    enabled: true,
+                    ..Default::default()
+                });
                 st.insert(
                     "inboundTransitionState".into(),
                     compact(json!({
@@ -449,7 +619,11 @@ impl CodePipelineService {
                     })),
                 );
             }
-            if let Some(e) = execs.iter().rev().find(|e| e.stage(&s.name).status.is_some()) {
+            if let Some(e) = execs
+                .iter()
+                .rev()
+                .find(|e| e.stage(&s.name).status.is_some())
+            {
                 st.insert(
                     "latestExecution".into(),
                     json!({"pipelineExecutionId": e.id, "status": e.stage(&s.name).status, "type": "STANDARD"}),
@@ -457,7 +631,12 @@ impl CodePipelineService {
             }
             let waiting: Vec<&Execution> = execs
                 .iter()
-                .filter(|e| !e.is_terminal() && i > 0 && e.frontier() == Some(i) && e.stage(&s.name).status.is_none())
+                .filter(|e| {
+                    !e.is_terminal()
+                        && i > 0
+                        && e.frontier() == Some(i)
+                        && e.stage(&s.name).status.is_none()
+                })
                 .collect();
             if let Some(e) = waiting.last() {
                 st.insert("inboundExecution".into(), json!({"pipelineExecutionId": e.id, "status": "InProgress", "type": "STANDARD"}));
@@ -474,10 +653,18 @@ impl CodePipelineService {
                 state.insert("actionName".into(), json!(a.name));
                 let latest = execs
                     .iter()
-                    .flat_map(|e| e.runs.iter().filter(|r| r.stage == s.name && r.action == a.name).map(move |r| (e, r)))
+                    .flat_map(|e| {
+                        e.runs
+                            .iter()
+                            .filter(|r| r.stage == s.name && r.action == a.name)
+                            .map(move |r| (e, r))
+                    })
                     .max_by_key(|(_, r)| r.start_time);
                 if let Some((e, r)) = latest {
-                    let error = r.error_message.as_ref().map(|m| json!({"code": r.error_code, "message": m}));
+                    let error = r
+                        .error_message
+                        .as_ref()
+                        .map(|m| json!({"code": r.error_code, "message": m}));
                     state.insert(
                         "latestExecution".into(),
                         compact(json!({
@@ -521,7 +708,10 @@ impl CodePipelineService {
         let id = str_of(&input, "pipelineExecutionId");
         let (doc, _) = self.load(ctx, name).await?;
         if !doc.declaration.stages.iter().any(|s| s.name == stage) {
-            return Err(AwsError::client("StageNotFoundException", format!("Stage {stage} does not exist in pipeline {name}")));
+            return Err(AwsError::client(
+                "StageNotFoundException",
+                format!("Stage {stage} does not exist in pipeline {name}"),
+            ));
         }
         let all = str_of(&input, "retryMode") == "ALL_ACTIONS";
         let target = self.execution(ctx, name, id).await?;
@@ -538,7 +728,9 @@ impl CodePipelineService {
             ));
         }
         self.engine
-            .update_execution(&ctx.account, &ctx.region, name, id, |e, evs| engine::retry_stage(e, stage, all, evs))
+            .update_execution(&ctx.account, &ctx.region, name, id, |e, evs| {
+                engine::retry_stage(e, stage, all, evs)
+            })
             .await?;
         Ok(json!({"pipelineExecutionId": id}))
     }
@@ -550,10 +742,16 @@ impl CodePipelineService {
         let token = str_of(&input, "token");
         let (doc, _) = self.load(ctx, name).await?;
         let Some(sdecl) = doc.declaration.stages.iter().find(|s| s.name == stage) else {
-            return Err(AwsError::client("StageNotFoundException", format!("Stage {stage} does not exist in pipeline {name}")));
+            return Err(AwsError::client(
+                "StageNotFoundException",
+                format!("Stage {stage} does not exist in pipeline {name}"),
+            ));
         };
         if !sdecl.actions.iter().any(|a| a.name == action) {
-            return Err(AwsError::client("ActionNotFoundException", format!("Action {action} does not exist in stage {stage}")));
+            return Err(AwsError::client(
+                "ActionNotFoundException",
+                format!("Action {action} does not exist in stage {stage}"),
+            ));
         }
         let holder = self
             .engine
@@ -561,15 +759,25 @@ impl CodePipelineService {
             .await?
             .into_iter()
             .map(|(e, _)| e)
-            .find(|e| e.runs.iter().any(|r| r.stage == stage && r.action == action && r.token.as_deref() == Some(token)));
+            .find(|e| {
+                e.runs.iter().any(|r| {
+                    r.stage == stage && r.action == action && r.token.as_deref() == Some(token)
+                })
+            });
         let Some(holder) = holder else {
             return Err(AwsError::client(
                 "InvalidApprovalTokenException",
-                format!("The approval token {token} is not valid for action {action} in stage {stage}"),
+                format!(
+                    "The approval token {token} is not valid for action {action} in stage {stage}"
+                ),
             ));
         };
         let approved = str_of(input.get("result").unwrap_or(&Value::Null), "status") == "Approved";
-        let summary = input.pointer("/result/summary").and_then(Value::as_str).unwrap_or("").to_string();
+        let summary = input
+            .pointer("/result/summary")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let caller = ctx.caller_arn.clone();
         let at = now();
         self.engine
@@ -601,20 +809,30 @@ impl CodePipelineService {
         Ok(json!({"approvedAt": ts(&at)}))
     }
 
-    async fn transition(&self, ctx: &RequestContext, input: Value, enable: bool) -> AwsResult<Value> {
+    async fn transition(
+        &self,
+        ctx: &RequestContext,
+        input: Value,
+        enable: bool,
+    ) -> AwsResult<Value> {
         let name = str_of(&input, "pipelineName");
         let stage = str_of(&input, "stageName");
         let _guard = self.engine.lock(&ctx.account, &ctx.region, name).await;
         let (mut doc, version) = self.load(ctx, name).await?;
         let Some(idx) = doc.declaration.stages.iter().position(|s| s.name == stage) else {
-            return Err(AwsError::client("StageNotFoundException", format!("Stage {stage} does not exist in pipeline {name}")));
+            return Err(AwsError::client(
+                "StageNotFoundException",
+                format!("Stage {stage} does not exist in pipeline {name}"),
+            ));
         };
         // The outbound transition of a stage is the inbound transition of the next one.
         let target = if str_of(&input, "transitionType") == "Outbound" {
             match doc.declaration.stages.get(idx + 1) {
                 Some(s) => s.name.clone(),
                 None => {
-                    return Err(AwsError::validation(format!("Stage {stage} is the last stage and has no outbound transition")));
+                    return Err(AwsError::validation(format!(
+                        "Stage {stage} is the last stage and has no outbound transition"
+                    )));
                 }
             }
         } else {
@@ -626,11 +844,22 @@ impl CodePipelineService {
                 enabled: enable,
                 last_changed_by: Some(ctx.caller_arn.clone()),
                 last_changed_at: Some(now()),
-                disabled_reason: if enable { None } else { opt_str(&input, "reason") },
+                disabled_reason: if enable {
+                    None
+                } else {
+                    opt_str(&input, "reason")
+                },
             },
         );
-        let batch = Batch::new().put(ns(&ctx.account, &ctx.region, "pipelines"), name, &doc, Expect::Version(version));
-        self.engine.commit(Engine::tick_batch(batch, &ctx.account, &ctx.region, name)).await?;
+        let batch = Batch::new().put(
+            ns(&ctx.account, &ctx.region, "pipelines"),
+            name,
+            &doc,
+            Expect::Version(version),
+        );
+        self.engine
+            .commit(Engine::tick_batch(batch, &ctx.account, &ctx.region, name))
+            .await?;
         Ok(json!({}))
     }
 
@@ -667,7 +896,10 @@ impl CodePipelineService {
         let Some(spec) = action_types::find(&id).filter(|_| !action_types::not_yet_run(&id)) else {
             return Err(AwsError::client(
                 "ActionTypeNotFoundException",
-                format!("Action type {}/{}/{}/{} does not exist", id.category, id.owner, id.provider, id.version),
+                format!(
+                    "Action type {}/{}/{}/{} does not exist",
+                    id.category, id.owner, id.provider, id.version
+                ),
             ));
         };
         Ok(json!({"actionType": {
@@ -689,7 +921,9 @@ impl CodePipelineService {
         let arn = str_of(input, "resourceArn");
         let parsed = Arn::parse(arn)
             .filter(|a| a.service == "codepipeline")
-            .ok_or_else(|| AwsError::client("InvalidArnException", format!("The ARN {arn} is not valid")))?;
+            .ok_or_else(|| {
+                AwsError::client("InvalidArnException", format!("The ARN {arn} is not valid"))
+            })?;
         let name = parsed.resource.clone();
         self.engine.pipeline(&parsed.account, &parsed.region, &name).await?.ok_or_else(|| {
             AwsError::client(
@@ -706,10 +940,18 @@ impl CodePipelineService {
                 doc.tags.insert(k, v);
             }
             if doc.tags.len() > 50 {
-                return Err(AwsError::client("TooManyTagsException", "A pipeline can have at most 50 tags"));
+                return Err(AwsError::client(
+                    "TooManyTagsException",
+                    "A pipeline can have at most 50 tags",
+                ));
             }
         } else {
-            for k in input.get("tagKeys").and_then(Value::as_array).into_iter().flatten() {
+            for k in input
+                .get("tagKeys")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 doc.tags.remove(k.as_str().unwrap_or(""));
             }
         }
@@ -718,9 +960,17 @@ impl CodePipelineService {
             (a.account, a.region)
         };
         let name = doc.declaration.name.clone();
-        let batch = Batch::new().put(ns(&account, &region, "pipelines"), &name, &doc, Expect::Version(version));
+        let batch = Batch::new().put(
+            ns(&account, &region, "pipelines"),
+            &name,
+            &doc,
+            Expect::Version(version),
+        );
         self.store().commit(batch).await.map_err(|_| {
-            AwsError::client("ConcurrentModificationException", "The pipeline changed while its tags were being updated")
+            AwsError::client(
+                "ConcurrentModificationException",
+                "The pipeline changed while its tags were being updated",
+            )
         })?;
         Ok(json!({}))
     }

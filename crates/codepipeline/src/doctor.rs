@@ -17,11 +17,15 @@ pub const WARN_DELAY: Duration = Duration::from_secs(10);
 
 /// Source actions that neither poll nor are started by anything but a rule.
 pub fn silent_sources(decl: &PipelineDeclaration) -> Vec<String> {
-    let Some(first) = decl.stages.first() else { return Vec::new() };
+    let Some(first) = decl.stages.first() else {
+        return Vec::new();
+    };
     first
         .actions
         .iter()
-        .filter(|a| a.action_type_id.provider == "CodeCommit" && !poller::polls(decl.pipeline_type(), a))
+        .filter(|a| {
+            a.action_type_id.provider == "CodeCommit" && !poller::polls(decl.pipeline_type(), a)
+        })
         .map(|a| a.name.clone())
         .collect()
 }
@@ -36,13 +40,32 @@ pub fn finding(pipeline: &str, actions: &[String]) -> String {
 /// Whether an enabled EventBridge rule has a target naming `arn`. Reads the events crate's rule
 /// documents (`events/<account>/<region>/rules`: `state`, `targets[].Arn`, as PutRule and
 /// PutTargets stored them).
-async fn rule_targets(engine: &Engine, account: &str, region: &str, arn: &str) -> bool {
+pub(crate) async fn rule_targets(engine: &Engine, account: &str, region: &str, arn: &str) -> bool {
     let namespace = format!("events/{account}/{region}/rules");
-    let Ok(rules) = engine.platform.store.list(&namespace, "", None, 100_000).await else { return false };
+    let Ok(rules) = engine
+        .platform
+        .store
+        .list(&namespace, "", None, 100_000)
+        .await
+    else {
+        return false;
+    };
     rules.iter().any(|d| {
-        let enabled = d.value.get("state").and_then(Value::as_str).is_some_and(|s| s != "DISABLED");
-        let targets = d.value.get("targets").and_then(Value::as_array).into_iter().flatten();
-        enabled && targets.clone().any(|t| t.get("Arn").and_then(Value::as_str) == Some(arn))
+        let enabled = d
+            .value
+            .get("state")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s != "DISABLED");
+        let targets = d
+            .value
+            .get("targets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        enabled
+            && targets
+                .clone()
+                .any(|t| t.get("Arn").and_then(Value::as_str) == Some(arn))
     })
 }
 
@@ -53,7 +76,9 @@ pub fn warn_later(engine: Arc<Engine>, account: String, region: String, name: St
             _ = tokio::time::sleep(WARN_DELAY) => {}
             _ = engine.platform.shutdown.cancelled() => return,
         }
-        let Ok(Some((pipe, _))) = engine.pipeline(&account, &region, &name).await else { return };
+        let Ok(Some((pipe, _))) = engine.pipeline(&account, &region, &name).await else {
+            return;
+        };
         let silent = silent_sources(&pipe.declaration);
         if silent.is_empty() {
             return;
@@ -75,7 +100,12 @@ struct Client {
 }
 
 impl Client {
-    async fn call(&self, service: &str, target: &str, body: Value) -> anyhow::Result<Result<Value, (String, String)>> {
+    async fn call(
+        &self,
+        service: &str,
+        target: &str,
+        body: Value,
+    ) -> anyhow::Result<Result<Value, (String, String)>> {
         let body = body.to_string();
         let t = chrono::Utc::now();
         let amz_date = t.format("%Y%m%dT%H%M%SZ").to_string();
@@ -91,13 +121,19 @@ impl Client {
             date: date.clone(),
             region: self.region.clone(),
             service: service.into(),
-            signed_headers: vec!["content-type".into(), "host".into(), "x-amz-date".into(), "x-amz-target".into()],
+            signed_headers: vec![
+                "content-type".into(),
+                "host".into(),
+                "x-amz-date".into(),
+                "x-amz-target".into(),
+            ],
             signature: String::new(),
             amz_date: amz_date.clone(),
             presigned: false,
         };
         let payload_hash = sigv4::sha256_hex(body.as_bytes());
-        let signature = sigv4::compute_signature(&sig, &self.secret, "POST", "/", "", &headers, &payload_hash);
+        let signature =
+            sigv4::compute_signature(&sig, &self.secret, "POST", "/", "", &headers, &payload_hash);
         let auth = format!(
             "AWS4-HMAC-SHA256 Credential={}/{date}/{}/{service}/aws4_request, SignedHeaders={}, Signature={signature}",
             self.key,
@@ -119,14 +155,32 @@ impl Client {
         if ok {
             Ok(Ok(v))
         } else {
-            let code = v.get("__type").and_then(Value::as_str).unwrap_or("").rsplit('#').next().unwrap_or("").to_string();
-            Ok(Err((code, v.get("message").and_then(Value::as_str).unwrap_or("").to_string())))
+            let code = v
+                .get("__type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .rsplit('#')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            Ok(Err((
+                code,
+                v.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            )))
         }
     }
 }
 
 fn url_parts(endpoint: &str) -> String {
-    endpoint.split("://").nth(1).unwrap_or(endpoint).trim_end_matches('/').to_string()
+    endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or(endpoint)
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// `codeyard doctor`: lists pipelines that a push will never start, in the region of the
@@ -134,7 +188,9 @@ fn url_parts(endpoint: &str) -> String {
 /// finding and returns the exit code (0: nothing found, 1: findings, 2: could not check).
 pub async fn cli_doctor(endpoint: &str) -> anyhow::Result<i32> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let region = env("AWS_REGION").or(env("AWS_DEFAULT_REGION")).unwrap_or_else(|| codeyard_core::DEFAULT_REGION.into());
+    let region = env("AWS_REGION")
+        .or(env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| codeyard_core::DEFAULT_REGION.into());
     let findings = doctor_report(endpoint, &region).await?;
     if findings.is_empty() {
         println!("codeyard doctor: no problems found in region {region}");
@@ -143,7 +199,11 @@ pub async fn cli_doctor(endpoint: &str) -> anyhow::Result<i32> {
     for f in &findings {
         println!("WARNING {f}");
     }
-    Ok(if findings.iter().any(|f| f.starts_with("could not")) { 2 } else { 1 })
+    Ok(if findings.iter().any(|f| f.starts_with("could not")) {
+        2
+    } else {
+        1
+    })
 }
 
 /// The findings of [`cli_doctor`] for one region, asked over the server's APIs.
@@ -168,43 +228,83 @@ async fn doctor_findings(client: &Client) -> anyhow::Result<Vec<String>> {
             Some(t) => json!({"nextToken": t}),
             None => json!({}),
         };
-        let page = match client.call("codepipeline", "CodePipeline_20150709.ListPipelines", body).await? {
+        let page = match client
+            .call("codepipeline", "CodePipeline_20150709.ListPipelines", body)
+            .await?
+        {
             Ok(v) => v,
             Err((code, msg)) => anyhow::bail!("ListPipelines failed: {code}: {msg}"),
         };
-        for p in page.get("pipelines").and_then(Value::as_array).into_iter().flatten() {
+        for p in page
+            .get("pipelines")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             names.extend(p.get("name").and_then(Value::as_str).map(str::to_string));
         }
-        token = page.get("nextToken").and_then(Value::as_str).map(str::to_string);
+        token = page
+            .get("nextToken")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if token.is_none() {
             break;
         }
     }
     for name in names {
-        let Ok(got) = client.call("codepipeline", "CodePipeline_20150709.GetPipeline", json!({"name": name})).await? else {
+        let Ok(got) = client
+            .call(
+                "codepipeline",
+                "CodePipeline_20150709.GetPipeline",
+                json!({"name": name}),
+            )
+            .await?
+        else {
             continue;
         };
-        let Ok(decl) = serde_json::from_value::<PipelineDeclaration>(got["pipeline"].clone()) else { continue };
+        let Ok(decl) = serde_json::from_value::<PipelineDeclaration>(got["pipeline"].clone())
+        else {
+            continue;
+        };
         let silent = silent_sources(&decl);
         if silent.is_empty() {
             continue;
         }
-        let arn = got.pointer("/metadata/pipelineArn").and_then(Value::as_str).unwrap_or("").to_string();
-        let rules = client.call("events", "AWSEvents.ListRuleNamesByTarget", json!({"TargetArn": arn})).await?;
+        let arn = got
+            .pointer("/metadata/pipelineArn")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let rules = client
+            .call(
+                "events",
+                "AWSEvents.ListRuleNamesByTarget",
+                json!({"TargetArn": arn}),
+            )
+            .await?;
         let rules = match rules {
             Ok(v) => v,
             Err((code, msg)) => {
-                out.push(format!("could not check the EventBridge rules of pipeline '{name}': {code}: {msg}"));
+                out.push(format!(
+                    "could not check the EventBridge rules of pipeline '{name}': {code}: {msg}"
+                ));
                 continue;
             }
         };
         let mut enabled = false;
-        for rule in rules.get("RuleNames").and_then(Value::as_array).into_iter().flatten() {
-            let r = client.call("events", "AWSEvents.DescribeRule", json!({"Name": rule})).await?;
-            if let Ok(r) = r {
-                if r.get("State").and_then(Value::as_str) == Some("ENABLED") {
-                    enabled = true;
-                }
+        for rule in rules
+            .get("RuleNames")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let r = client
+                .call("events", "AWSEvents.DescribeRule", json!({"Name": rule}))
+                .await?;
+            if let Ok(r) = r
+                && r.get("State").and_then(Value::as_str) == Some("ENABLED")
+            {
+                enabled = true;
             }
         }
         if !enabled {

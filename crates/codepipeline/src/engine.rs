@@ -23,7 +23,9 @@
 
 use crate::actions::{self, ActionOutcome};
 use crate::events;
-use crate::model::{ActionDeclaration, ActionRun, Execution, PipelineDoc, ProducedArtifact, StageRun, StopRequest, status};
+use crate::model::{
+    ActionDeclaration, ActionRun, Execution, PipelineDoc, ProducedArtifact, StopRequest, status,
+};
 use crate::variables;
 use codeyard_core::hub::{ArtifactLocation, BusEvent};
 use codeyard_core::time::now;
@@ -88,7 +90,12 @@ impl Engine {
         })
     }
 
-    pub async fn lock(&self, account: &str, region: &str, pipeline: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub async fn lock(
+        &self,
+        account: &str,
+        region: &str,
+        pipeline: &str,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
         let m = self
             .locks
             .lock()
@@ -109,26 +116,58 @@ impl Engine {
     pub fn tick_batch(batch: Batch, account: &str, region: &str, pipeline: &str) -> Batch {
         batch.enqueue(
             WORK_QUEUE,
-            Tick { account: account.into(), region: region.into(), pipeline: pipeline.into() },
+            Tick {
+                account: account.into(),
+                region: region.into(),
+                pipeline: pipeline.into(),
+            },
         )
     }
 
-    pub async fn pipeline(&self, account: &str, region: &str, name: &str) -> AwsResult<Option<(PipelineDoc, i64)>> {
-        Ok(self.platform.store.get_as::<PipelineDoc>(&ns(account, region, "pipelines"), name).await?)
+    pub async fn pipeline(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> AwsResult<Option<(PipelineDoc, i64)>> {
+        Ok(self
+            .platform
+            .store
+            .get_as::<PipelineDoc>(&ns(account, region, "pipelines"), name)
+            .await?)
     }
 
-    pub async fn execution(&self, account: &str, region: &str, pipeline: &str, id: &str) -> AwsResult<Option<Loaded>> {
-        Ok(self.platform.store.get_as::<Execution>(&ns(account, region, "executions"), &exec_key(pipeline, id)).await?)
+    pub async fn execution(
+        &self,
+        account: &str,
+        region: &str,
+        pipeline: &str,
+        id: &str,
+    ) -> AwsResult<Option<Loaded>> {
+        Ok(self
+            .platform
+            .store
+            .get_as::<Execution>(&ns(account, region, "executions"), &exec_key(pipeline, id))
+            .await?)
     }
 
     /// Every execution of a pipeline, oldest first.
-    pub async fn executions(&self, account: &str, region: &str, pipeline: &str) -> AwsResult<Vec<Loaded>> {
+    pub async fn executions(
+        &self,
+        account: &str,
+        region: &str,
+        pipeline: &str,
+    ) -> AwsResult<Vec<Loaded>> {
         let namespace = ns(account, region, "executions");
         let prefix = format!("{pipeline}/");
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.platform.store.list(&namespace, &prefix, after.as_deref(), 500).await?;
+            let page = self
+                .platform
+                .store
+                .list(&namespace, &prefix, after.as_deref(), 500)
+                .await?;
             let done = page.len() < 500;
             for d in &page {
                 out.push((d.parse::<Execution>()?, d.version));
@@ -144,13 +183,22 @@ impl Engine {
 
     /// The executions of a pipeline that are not over, oldest first. Finished ones are skipped
     /// before they are decoded: a pipeline's history grows, its live set does not.
-    pub async fn live_executions(&self, account: &str, region: &str, pipeline: &str) -> AwsResult<Vec<Loaded>> {
+    pub async fn live_executions(
+        &self,
+        account: &str,
+        region: &str,
+        pipeline: &str,
+    ) -> AwsResult<Vec<Loaded>> {
         let namespace = ns(account, region, "executions");
         let prefix = format!("{pipeline}/");
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.platform.store.list(&namespace, &prefix, after.as_deref(), 500).await?;
+            let page = self
+                .platform
+                .store
+                .list(&namespace, &prefix, after.as_deref(), 500)
+                .await?;
             let done = page.len() < 500;
             for d in &page {
                 let st = d.value.get("status").and_then(|v| v.as_str()).unwrap_or("");
@@ -178,16 +226,23 @@ impl Engine {
     ) -> AwsResult<String> {
         let decl = &pipe.declaration;
         let token_ns = ns(account, region, "request-tokens");
-        let token_key = req.client_request_token.as_ref().map(|t| format!("{}/{t}", decl.name));
-        if let Some(k) = &token_key {
-            if let Some((id, _)) = self.platform.store.get_as::<String>(&token_ns, k).await? {
-                return Ok(id);
-            }
+        let token_key = req
+            .client_request_token
+            .as_ref()
+            .map(|t| format!("{}/{t}", decl.name));
+        if let Some(k) = &token_key
+            && let Some((id, _)) = self.platform.store.get_as::<String>(&token_ns, k).await?
+        {
+            return Ok(id);
         }
         // Declared defaults, overridden by the request.
         let mut vars: Vec<(String, String)> = Vec::new();
         for v in decl.variables.iter().flatten() {
-            let given = req.variables.iter().find(|(n, _)| n == &v.name).map(|(_, x)| x.clone());
+            let given = req
+                .variables
+                .iter()
+                .find(|(n, _)| n == &v.name)
+                .map(|(_, x)| x.clone());
             match given.or_else(|| v.default_value.clone()) {
                 Some(value) => vars.push((v.name.clone(), value)),
                 None => {
@@ -200,11 +255,18 @@ impl Engine {
         }
         for (n, _) in &req.variables {
             if !decl.variables.iter().flatten().any(|v| &v.name == n) {
-                return Err(AwsError::validation(format!("Variable '{n}' is not declared in pipeline '{}'", decl.name)));
+                return Err(AwsError::validation(format!(
+                    "Variable '{n}' is not declared in pipeline '{}'",
+                    decl.name
+                )));
             }
         }
         let id = ids::uuid();
-        let seq = self.platform.store.next_counter("codepipeline.execution-seq").await?;
+        let seq = self
+            .platform
+            .store
+            .next_counter("codepipeline.execution-seq")
+            .await?;
         let t = now();
         let exec = Execution {
             id: id.clone(),
@@ -231,7 +293,12 @@ impl Engine {
             stop: None,
         };
         let mut batch = Batch::new()
-            .put(ns(account, region, "executions"), exec_key(&decl.name, &id), &exec, Expect::Absent)
+            .put(
+                ns(account, region, "executions"),
+                exec_key(&decl.name, &id),
+                &exec,
+                Expect::Absent,
+            )
             .publish_event(events::pipeline(&exec, "STARTED"));
         if let Some(k) = &token_key {
             batch = batch.put(&token_ns, k, &id, Expect::Absent);
@@ -244,7 +311,10 @@ impl Engine {
                 let k = token_key.unwrap();
                 match self.platform.store.get_as::<String>(&token_ns, &k).await? {
                     Some((id, _)) => Ok(id),
-                    None => Err(AwsError::client("ConflictException", "Concurrent start with the same clientRequestToken")),
+                    None => Err(AwsError::client(
+                        "ConflictException",
+                        "Concurrent start with the same clientRequestToken",
+                    )),
                 }
             }
             Err(e) => Err(e),
@@ -293,7 +363,12 @@ impl Engine {
             if shutdown.is_cancelled() {
                 return;
             }
-            let items = match self.platform.store.lease(WORK_QUEUE, 256, Duration::from_secs(120)).await {
+            let items = match self
+                .platform
+                .store
+                .lease(WORK_QUEUE, 256, Duration::from_secs(120))
+                .await
+            {
                 Ok(items) => items,
                 Err(e) => {
                     tracing::error!(error = %e, "codepipeline: lease failed");
@@ -324,7 +399,10 @@ impl Engine {
                         Ok(()) => self.platform.store.ack(id).await,
                         Err(e) => {
                             tracing::warn!(pipeline = %t.pipeline, error = %e, "codepipeline: tick failed, retrying");
-                            self.platform.store.release(id, Duration::from_secs(1)).await
+                            self.platform
+                                .store
+                                .release(id, Duration::from_secs(1))
+                                .await
                         }
                     };
                 }
@@ -333,7 +411,12 @@ impl Engine {
     }
 
     /// Moves every live execution of a pipeline as far as it can go now.
-    pub async fn tick(self: &Arc<Self>, account: &str, region: &str, pipeline: &str) -> AwsResult<()> {
+    pub async fn tick(
+        self: &Arc<Self>,
+        account: &str,
+        region: &str,
+        pipeline: &str,
+    ) -> AwsResult<()> {
         let _guard = self.lock(account, region, pipeline).await;
         let Some((pipe, _)) = self.pipeline(account, region, pipeline).await? else {
             return Ok(());
@@ -341,7 +424,14 @@ impl Engine {
         let loaded = self.live_executions(account, region, pipeline).await?;
         let mut live: Vec<Work> = loaded
             .into_iter()
-            .map(|(exec, version)| Work { original: exec.clone(), exec, version, events: Vec::new(), starts: Vec::new(), stops: Vec::new() })
+            .map(|(exec, version)| Work {
+                original: exec.clone(),
+                exec,
+                version,
+                events: Vec::new(),
+                starts: Vec::new(),
+                stops: Vec::new(),
+            })
             .collect();
         if live.is_empty() {
             return Ok(());
@@ -362,7 +452,12 @@ impl Engine {
             if w.exec != w.original {
                 let mut e = w.exec.clone();
                 e.last_update_time = now();
-                batch = batch.put(&ns_exec, exec_key(pipeline, &e.id), &e, Expect::Version(w.version));
+                batch = batch.put(
+                    &ns_exec,
+                    exec_key(pipeline, &e.id),
+                    &e,
+                    Expect::Version(w.version),
+                );
                 for ev in &w.events {
                     batch = batch.publish_event(ev.clone());
                 }
@@ -382,13 +477,25 @@ impl Engine {
                 continue;
             }
             // New runs and, after a restart, runs that lost their task.
-            for run in w.exec.runs.iter().filter(|r| r.current && r.status == status::IN_PROGRESS) {
-                let Some(decl) = action_decl(&w.exec, &run.stage, &run.action) else { continue };
+            for run in w
+                .exec
+                .runs
+                .iter()
+                .filter(|r| r.current && r.status == status::IN_PROGRESS)
+            {
+                let Some(decl) = action_decl(&w.exec, &run.stage, &run.action) else {
+                    continue;
+                };
                 if decl.action_type_id.category == "Approval" {
                     continue;
                 }
                 let fresh = w.starts.contains(&run.action_execution_id);
-                if !self.running.lock().unwrap().insert(run.action_execution_id.clone()) {
+                if !self
+                    .running
+                    .lock()
+                    .unwrap()
+                    .insert(run.action_execution_id.clone())
+                {
                     continue;
                 }
                 let me = self.clone();
@@ -397,8 +504,19 @@ impl Engine {
                 let decl = decl.clone();
                 let (account, region) = (account.to_string(), region.to_string());
                 tokio::spawn(async move {
-                    let outcome = actions::run(&me, &account, &region, &exec, &run, &decl, !fresh).await;
-                    if let Err(e) = me.complete(&account, &region, &exec.pipeline, &exec.id, &run.action_execution_id, outcome).await {
+                    let outcome =
+                        actions::run(&me, &account, &region, &exec, &run, &decl, !fresh).await;
+                    if let Err(e) = me
+                        .complete(
+                            &account,
+                            &region,
+                            &exec.pipeline,
+                            &exec.id,
+                            &run.action_execution_id,
+                            outcome,
+                        )
+                        .await
+                    {
                         tracing::error!(error = %e, action = %run.action, "codepipeline: recording an action result failed");
                     }
                     me.running.lock().unwrap().remove(&run.action_execution_id);
@@ -429,11 +547,17 @@ impl Engine {
         let out = f(&mut exec, &mut evs)?;
         if exec != before {
             exec.last_update_time = now();
-            let mut batch = Batch::new().put(ns(account, region, "executions"), exec_key(pipeline, id), &exec, Expect::Version(version));
+            let mut batch = Batch::new().put(
+                ns(account, region, "executions"),
+                exec_key(pipeline, id),
+                &exec,
+                Expect::Version(version),
+            );
             for e in evs {
                 batch = batch.publish_event(e);
             }
-            self.commit(Self::tick_batch(batch, account, region, pipeline)).await?;
+            self.commit(Self::tick_batch(batch, account, region, pipeline))
+                .await?;
         }
         Ok(out)
     }
@@ -482,17 +606,39 @@ impl Engine {
     }
 }
 
-fn action_decl<'a>(exec: &'a Execution, stage: &str, action: &str) -> Option<&'a ActionDeclaration> {
-    exec.declaration.stages.iter().find(|s| s.name == stage)?.actions.iter().find(|a| a.name == action)
+fn action_decl<'a>(
+    exec: &'a Execution,
+    stage: &str,
+    action: &str,
+) -> Option<&'a ActionDeclaration> {
+    exec.declaration
+        .stages
+        .iter()
+        .find(|s| s.name == stage)?
+        .actions
+        .iter()
+        .find(|a| a.name == action)
 }
 
-pub fn apply_outcome(e: &mut Execution, run_id: &str, outcome: ActionOutcome, evs: &mut Vec<BusEvent>) {
-    let Some(run) = e.run_by_id_mut(run_id) else { return };
+pub fn apply_outcome(
+    e: &mut Execution,
+    run_id: &str,
+    outcome: ActionOutcome,
+    evs: &mut Vec<BusEvent>,
+) {
+    let Some(run) = e.run_by_id_mut(run_id) else {
+        return;
+    };
     if run.status != status::IN_PROGRESS {
         return; // abandoned or already recorded
     }
     let t = now();
-    run.status = if outcome.succeeded { status::SUCCEEDED } else { status::FAILED }.to_string();
+    run.status = if outcome.succeeded {
+        status::SUCCEEDED
+    } else {
+        status::FAILED
+    }
+    .to_string();
     run.last_update_time = t;
     run.summary = outcome.summary.clone().or(run.summary.take());
     if let Some(id) = outcome.external_id.clone() {
@@ -507,10 +653,13 @@ pub fn apply_outcome(e: &mut Execution, run_id: &str, outcome: ActionOutcome, ev
     }
     run.output_variables = outcome.output_variables.clone();
     let run = run.clone();
-    let Some(decl) = action_decl(e, &run.stage, &run.action).cloned() else { return };
+    let Some(decl) = action_decl(e, &run.stage, &run.action).cloned() else {
+        return;
+    };
     if outcome.succeeded {
         for loc in &run.output_artifacts {
-            let (revision, revision_summary, revision_url) = outcome.artifact_revision.clone().unwrap_or_default();
+            let (revision, revision_summary, revision_url) =
+                outcome.artifact_revision.clone().unwrap_or_default();
             e.artifacts.insert(
                 loc.name.clone(),
                 ProducedArtifact {
@@ -523,10 +672,12 @@ pub fn apply_outcome(e: &mut Execution, run_id: &str, outcome: ActionOutcome, ev
             );
         }
         if let Some(ns) = &decl.namespace {
-            e.namespaces.insert(ns.clone(), outcome.output_variables.clone());
+            e.namespaces
+                .insert(ns.clone(), outcome.output_variables.clone());
         }
         if let Some(sr) = outcome.source_revision {
-            e.source_revisions.retain(|s| s.action_name != sr.action_name);
+            e.source_revisions
+                .retain(|s| s.action_name != sr.action_name);
             e.source_revisions.push(sr);
         }
     }
@@ -535,7 +686,17 @@ pub fn apply_outcome(e: &mut Execution, run_id: &str, outcome: ActionOutcome, ev
         "external-execution-summary": run.summary.clone().or(run.error_message.clone()),
         "external-execution-url": run.external_execution_url,
     });
-    evs.push(events::action(e, &run.stage, &decl, if outcome.succeeded { "SUCCEEDED" } else { "FAILED" }, Some(result)));
+    evs.push(events::action(
+        e,
+        &run.stage,
+        &decl,
+        if outcome.succeeded {
+            "SUCCEEDED"
+        } else {
+            "FAILED"
+        },
+        Some(result),
+    ));
 }
 
 /// One live execution being moved by a tick.
@@ -585,21 +746,38 @@ fn progress(w: &mut Work) -> bool {
     };
     if st != status::IN_PROGRESS && st != status::STOPPING {
         // Failed or Stopped stage of a live execution cannot happen; end it rather than spin.
-        set_exec_status(w, status::FAILED, Some(format!("Stage {} is {st}", stage.name)), "FAILED");
+        set_exec_status(
+            w,
+            status::FAILED,
+            Some(format!("Stage {} is {st}", stage.name)),
+            "FAILED",
+        );
         return true;
     }
     let mut changed = false;
     if let Some(stop) = w.exec.stop.clone() {
         let mut in_progress = 0;
-        for r in w.exec.runs.iter_mut().filter(|r| r.current && r.stage == stage.name && r.status == status::IN_PROGRESS) {
+        for r in w
+            .exec
+            .runs
+            .iter_mut()
+            .filter(|r| r.current && r.stage == stage.name && r.status == status::IN_PROGRESS)
+        {
             if stop.abandon {
                 r.status = status::ABANDONED.into();
                 r.last_update_time = now();
-                r.summary = Some(stop.reason.clone().unwrap_or_else(|| "Abandoned by StopPipelineExecution".into()));
-                if let Some(id) = &r.external_execution_id {
-                    if stage.actions.iter().any(|a| a.name == r.action && a.action_type_id.provider == "CodeBuild") {
-                        w.stops.push(id.clone());
-                    }
+                r.summary = Some(
+                    stop.reason
+                        .clone()
+                        .unwrap_or_else(|| "Abandoned by StopPipelineExecution".into()),
+                );
+                if let Some(id) = &r.external_execution_id
+                    && stage
+                        .actions
+                        .iter()
+                        .any(|a| a.name == r.action && a.action_type_id.provider == "CodeBuild")
+                {
+                    w.stops.push(id.clone());
                 }
                 changed = true;
             } else {
@@ -607,11 +785,22 @@ fn progress(w: &mut Work) -> bool {
             }
         }
         if stop.abandon {
-            let abandoned: Vec<ActionRun> =
-                w.exec.runs.iter().filter(|r| r.current && r.stage == stage.name && r.status == status::ABANDONED).cloned().collect();
-            for r in abandoned.iter().filter(|r| w.original.runs.iter().any(|o| o.action_execution_id == r.action_execution_id && o.status == status::IN_PROGRESS)) {
+            let abandoned: Vec<ActionRun> = w
+                .exec
+                .runs
+                .iter()
+                .filter(|r| r.current && r.stage == stage.name && r.status == status::ABANDONED)
+                .cloned()
+                .collect();
+            for r in abandoned.iter().filter(|r| {
+                w.original.runs.iter().any(|o| {
+                    o.action_execution_id == r.action_execution_id
+                        && o.status == status::IN_PROGRESS
+                })
+            }) {
                 if let Some(d) = stage.actions.iter().find(|a| a.name == r.action) {
-                    w.events.push(events::action(&w.exec, &stage.name, d, "ABANDONED", None));
+                    w.events
+                        .push(events::action(&w.exec, &stage.name, d, "ABANDONED", None));
                 }
             }
         }
@@ -630,21 +819,30 @@ fn progress(w: &mut Work) -> bool {
     orders.sort();
     orders.dedup();
     for order in orders {
-        let group: Vec<&ActionDeclaration> = stage.actions.iter().filter(|a| a.run_order == order).collect();
+        let group: Vec<&ActionDeclaration> = stage
+            .actions
+            .iter()
+            .filter(|a| a.run_order == order)
+            .collect();
         for a in &group {
             if w.exec.current_run(&stage.name, &a.name).is_none() {
                 let run = new_run(&w.exec, &stage.name, a);
                 if run.status == status::IN_PROGRESS {
-                    w.events.push(events::action(&w.exec, &stage.name, a, "STARTED", None));
+                    w.events
+                        .push(events::action(&w.exec, &stage.name, a, "STARTED", None));
                     w.starts.push(run.action_execution_id.clone());
                 } else {
-                    w.events.push(events::action(&w.exec, &stage.name, a, "FAILED", None));
+                    w.events
+                        .push(events::action(&w.exec, &stage.name, a, "FAILED", None));
                 }
                 w.exec.runs.push(run);
                 changed = true;
             }
         }
-        let runs: Vec<&ActionRun> = group.iter().filter_map(|a| w.exec.current_run(&stage.name, &a.name)).collect();
+        let runs: Vec<&ActionRun> = group
+            .iter()
+            .filter_map(|a| w.exec.current_run(&stage.name, &a.name))
+            .collect();
         if runs.iter().any(|r| r.status == status::IN_PROGRESS) {
             return changed;
         }
@@ -653,7 +851,11 @@ fn progress(w: &mut Work) -> bool {
                 "Action {} in stage {} failed: {}",
                 failed.action,
                 stage.name,
-                failed.error_message.clone().or(failed.summary.clone()).unwrap_or_else(|| failed.status.clone())
+                failed
+                    .error_message
+                    .clone()
+                    .or(failed.summary.clone())
+                    .unwrap_or_else(|| failed.status.clone())
             );
             set_stage_status(w, &stage.name, status::FAILED, "FAILED");
             set_exec_status(w, status::FAILED, Some(summary), "FAILED");
@@ -678,7 +880,10 @@ fn admit(pipe: &PipelineDoc, live: &mut [Work]) -> bool {
         }
         if let Some(fi) = w.exec.frontier() {
             let name = &w.exec.declaration.stages[fi].name;
-            if matches!(w.exec.stage(name).status.as_deref(), Some(status::IN_PROGRESS) | Some(status::STOPPING)) {
+            if matches!(
+                w.exec.stage(name).status.as_deref(),
+                Some(status::IN_PROGRESS) | Some(status::STOPPING)
+            ) {
                 occupied.insert(name.clone());
             }
         }
@@ -698,7 +903,11 @@ fn admit(pipe: &PipelineDoc, live: &mut [Work]) -> bool {
     }
     for (stage, idxs) in waiting {
         let mode = live[*idxs.last().unwrap()].exec.execution_mode.clone();
-        let first_stage = pipe.declaration.stages.first().is_some_and(|s| s.name == stage);
+        let first_stage = pipe
+            .declaration
+            .stages
+            .first()
+            .is_some_and(|s| s.name == stage);
         let open = first_stage || pipe.transition_enabled(&stage);
         match mode.as_str() {
             "PARALLEL" => {
@@ -738,7 +947,7 @@ fn admit(pipe: &PipelineDoc, live: &mut [Work]) -> bool {
 }
 
 fn enter(w: &mut Work, stage: &str) {
-    let s = w.exec.stages.entry(stage.to_string()).or_insert_with(StageRun::default);
+    let s = w.exec.stages.entry(stage.to_string()).or_default();
     s.status = Some(status::IN_PROGRESS.into());
     s.entered_at = Some(now());
     w.events.push(events::stage(&w.exec, stage, "STARTED"));
@@ -776,11 +985,22 @@ fn new_run(exec: &Execution, stage: &str, a: &ActionDeclaration) -> ActionRun {
     for i in &a.input_artifacts {
         match exec.artifacts.get(&i.name) {
             Some(p) => run.input_artifacts.push(p.location.clone()),
-            None => return fail(run, format!("Input artifact {} was not produced in this execution", i.name)),
+            None => {
+                return fail(
+                    run,
+                    format!(
+                        "Input artifact {} was not produced in this execution",
+                        i.name
+                    ),
+                );
+            }
         }
     }
     let region = exec.pipeline_arn.split(':').nth(3).unwrap_or("");
-    let Some(bucket) = exec.declaration.artifact_bucket(a.region.as_deref().unwrap_or(region)) else {
+    let Some(bucket) = exec
+        .declaration
+        .artifact_bucket(a.region.as_deref().unwrap_or(region))
+    else {
         return fail(run, "The pipeline has no artifact store".into());
     };
     for o in &a.output_artifacts {
@@ -793,7 +1013,11 @@ fn new_run(exec: &Execution, stage: &str, a: &ActionDeclaration) -> ActionRun {
     let lookup = |namespace: &str, var: &str| -> Option<String> {
         match namespace {
             "codepipeline" if var == "PipelineExecutionId" => Some(exec.id.clone()),
-            "variables" => exec.variables.iter().find(|(n, _)| n == var).map(|(_, v)| v.clone()),
+            "variables" => exec
+                .variables
+                .iter()
+                .find(|(n, _)| n == var)
+                .map(|(_, v)| v.clone()),
             other => exec.namespaces.get(other).and_then(|m| m.get(var)).cloned(),
         }
     };
@@ -816,7 +1040,12 @@ pub fn artifact_key(pipeline: &str, artifact: &str) -> String {
 }
 
 /// Marks an execution for a stop (API side of StopPipelineExecution).
-pub fn request_stop(e: &mut Execution, abandon: bool, reason: Option<String>, evs: &mut Vec<BusEvent>) -> AwsResult<()> {
+pub fn request_stop(
+    e: &mut Execution,
+    abandon: bool,
+    reason: Option<String>,
+    evs: &mut Vec<BusEvent>,
+) -> AwsResult<()> {
     match e.status.as_str() {
         status::IN_PROGRESS => {}
         status::STOPPING if abandon => {}
@@ -840,11 +1069,19 @@ pub fn request_stop(e: &mut Execution, abandon: bool, reason: Option<String>, ev
 }
 
 /// Re-opens a failed or stopped stage (API side of RetryStageExecution).
-pub fn retry_stage(e: &mut Execution, stage: &str, all_actions: bool, evs: &mut Vec<BusEvent>) -> AwsResult<()> {
+pub fn retry_stage(
+    e: &mut Execution,
+    stage: &str,
+    all_actions: bool,
+    evs: &mut Vec<BusEvent>,
+) -> AwsResult<()> {
     let Some(fi) = e.declaration.stages.iter().position(|s| s.name == stage) else {
         return Err(AwsError::client(
             "StageNotFoundException",
-            format!("Stage {stage} does not exist in pipeline {} version {}", e.pipeline, e.pipeline_version),
+            format!(
+                "Stage {stage} does not exist in pipeline {} version {}",
+                e.pipeline, e.pipeline_version
+            ),
         ));
     };
     let st = e.stage(stage).status;
@@ -854,7 +1091,10 @@ pub fn retry_stage(e: &mut Execution, stage: &str, all_actions: bool, evs: &mut 
     if !retryable {
         return Err(AwsError::client(
             "StageNotRetryableException",
-            format!("Stage {stage} of execution {} cannot be retried: it is not failed or stopped", e.id),
+            format!(
+                "Stage {stage} of execution {} cannot be retried: it is not failed or stopped",
+                e.id
+            ),
         ));
     }
     for r in e.runs.iter_mut().filter(|r| r.current && r.stage == stage) {

@@ -16,7 +16,10 @@ fn base(exec: &Execution) -> serde_json::Map<String, Value> {
 
 fn region_account(exec: &Execution) -> (String, String) {
     let parts: Vec<&str> = exec.pipeline_arn.split(':').collect();
-    (parts.get(3).unwrap_or(&"").to_string(), parts.get(4).unwrap_or(&"").to_string())
+    (
+        parts.get(3).unwrap_or(&"").to_string(),
+        parts.get(4).unwrap_or(&"").to_string(),
+    )
 }
 
 /// `state`: STARTED, SUCCEEDED, RESUMED, FAILED, CANCELED, SUPERSEDED, STOPPING, STOPPED.
@@ -56,7 +59,13 @@ pub fn stage(exec: &Execution, stage: &str, state: &str) -> BusEvent {
 }
 
 /// `state`: STARTED, SUCCEEDED, FAILED, CANCELED, ABANDONED.
-pub fn action(exec: &Execution, stage: &str, a: &ActionDeclaration, state: &str, result: Option<Value>) -> BusEvent {
+pub fn action(
+    exec: &Execution,
+    stage: &str,
+    a: &ActionDeclaration,
+    state: &str,
+    result: Option<Value>,
+) -> BusEvent {
     let (region, account) = region_account(exec);
     let mut d = base(exec);
     d.insert("stage".into(), json!(stage));

@@ -35,8 +35,15 @@ use std::sync::Arc;
 /// Registers the API, the EventBridge target and the engine's workers.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
     let engine = engine::Engine::new(platform.clone());
-    registry.add_aws(Arc::new(api::CodePipelineService { engine: engine.clone() }));
-    platform.hub.register_target("codepipeline", Arc::new(target::PipelineTarget { engine: engine.clone() }));
+    registry.add_aws(Arc::new(api::CodePipelineService {
+        engine: engine.clone(),
+    }));
+    platform.hub.register_target(
+        "codepipeline",
+        Arc::new(target::PipelineTarget {
+            engine: engine.clone(),
+        }),
+    );
     engine.spawn_workers();
     Ok(())
 }

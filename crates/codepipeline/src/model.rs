@@ -116,7 +116,10 @@ fn one() -> i64 {
 
 impl ActionDeclaration {
     pub fn config(&self, key: &str) -> Option<&str> {
-        self.configuration.as_ref().and_then(|c| c.get(key)).map(String::as_str)
+        self.configuration
+            .as_ref()
+            .and_then(|c| c.get(key))
+            .map(String::as_str)
     }
 }
 
@@ -132,7 +135,10 @@ impl PipelineDeclaration {
         if let Some(s) = &self.artifact_store {
             return Some(s.location.clone());
         }
-        self.artifact_stores.as_ref().and_then(|m| m.get(region).or_else(|| m.values().next())).map(|s| s.location.clone())
+        self.artifact_stores
+            .as_ref()
+            .and_then(|m| m.get(region).or_else(|| m.values().next()))
+            .map(|s| s.location.clone())
     }
 }
 
@@ -283,19 +289,24 @@ impl Execution {
         self.stages.get(name).cloned().unwrap_or_default()
     }
     pub fn current_run(&self, stage: &str, action: &str) -> Option<&ActionRun> {
-        self.runs.iter().rev().find(|r| r.current && r.stage == stage && r.action == action)
+        self.runs
+            .iter()
+            .rev()
+            .find(|r| r.current && r.stage == stage && r.action == action)
     }
     pub fn current_run_mut(&mut self, stage: &str, action: &str) -> Option<&mut ActionRun> {
-        self.runs.iter_mut().rev().find(|r| r.current && r.stage == stage && r.action == action)
+        self.runs
+            .iter_mut()
+            .rev()
+            .find(|r| r.current && r.stage == stage && r.action == action)
     }
     pub fn run_by_id_mut(&mut self, id: &str) -> Option<&mut ActionRun> {
         self.runs.iter_mut().find(|r| r.action_execution_id == id)
     }
     /// The index of the stage the execution is in or waits for: the first not Succeeded.
     pub fn frontier(&self) -> Option<usize> {
-        self.declaration
-            .stages
-            .iter()
-            .position(|s| self.stages.get(&s.name).and_then(|r| r.status.as_deref()) != Some(status::SUCCEEDED))
+        self.declaration.stages.iter().position(|s| {
+            self.stages.get(&s.name).and_then(|r| r.status.as_deref()) != Some(status::SUCCEEDED)
+        })
     }
 }

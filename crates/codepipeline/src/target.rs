@@ -22,11 +22,28 @@ impl TargetInvoker for PipelineTarget {
     async fn invoke(&self, inv: &TargetInvocation) -> AwsResult<String> {
         let arn = Arn::parse(&inv.target_arn)
             .filter(|a| a.service == "codepipeline")
-            .ok_or_else(|| AwsError::client("InvalidArnException", format!("{} is not a pipeline ARN", inv.target_arn)))?;
-        let account = if arn.account.is_empty() { inv.account.clone() } else { arn.account.clone() };
-        let region = if arn.region.is_empty() { inv.region.clone() } else { arn.region.clone() };
+            .ok_or_else(|| {
+                AwsError::client(
+                    "InvalidArnException",
+                    format!("{} is not a pipeline ARN", inv.target_arn),
+                )
+            })?;
+        let account = if arn.account.is_empty() {
+            inv.account.clone()
+        } else {
+            arn.account.clone()
+        };
+        let region = if arn.region.is_empty() {
+            inv.region.clone()
+        } else {
+            arn.region.clone()
+        };
         let name = arn.resource.clone();
-        let (pipe, _) = self.engine.pipeline(&account, &region, &name).await?.ok_or_else(|| pipeline_not_found(&account, &name))?;
+        let (pipe, _) = self
+            .engine
+            .pipeline(&account, &region, &name)
+            .await?
+            .ok_or_else(|| pipeline_not_found(&account, &name))?;
         let overrides = pushed_commits(&pipe.declaration, &inv.input);
         let id = self
             .engine
@@ -47,7 +64,10 @@ impl TargetInvoker for PipelineTarget {
 }
 
 /// Source action -> commit, for a CodeCommit push event on a branch a source action follows.
-fn pushed_commits(decl: &crate::model::PipelineDeclaration, event: &Value) -> BTreeMap<String, String> {
+fn pushed_commits(
+    decl: &crate::model::PipelineDeclaration,
+    event: &Value,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let detail = event.get("detail").unwrap_or(&Value::Null);
     let (Some(repo), Some(reference), Some(commit)) = (
@@ -57,8 +77,16 @@ fn pushed_commits(decl: &crate::model::PipelineDeclaration, event: &Value) -> BT
     ) else {
         return out;
     };
-    for a in decl.stages.first().map(|s| s.actions.as_slice()).unwrap_or_default() {
-        if a.action_type_id.provider == "CodeCommit" && a.config("RepositoryName") == Some(repo) && a.config("BranchName") == Some(reference) {
+    for a in decl
+        .stages
+        .first()
+        .map(|s| s.actions.as_slice())
+        .unwrap_or_default()
+    {
+        if a.action_type_id.provider == "CodeCommit"
+            && a.config("RepositoryName") == Some(repo)
+            && a.config("BranchName") == Some(reference)
+        {
             out.insert(a.name.clone(), commit.to_string());
         }
     }

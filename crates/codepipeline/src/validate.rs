@@ -20,7 +20,11 @@ fn action_decl(msg: impl Into<String>) -> AwsError {
 /// botocore's patterns are not anchored, so the wire layer lets `bad name!` through; AWS
 /// requires the whole name to match (`[A-Za-z0-9.@\-_]+`).
 fn check_name(what: &str, field: &str, value: &str, extra: &str) -> AwsResult<()> {
-    if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c) || extra.contains(c)) {
+    if !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c) || extra.contains(c))
+    {
         return Ok(());
     }
     Err(AwsError::validation(format!(
@@ -33,17 +37,37 @@ fn names(p: &PipelineDeclaration) -> AwsResult<()> {
     for s in &p.stages {
         check_name("stage name", "pipeline.stages.member.name", &s.name, ".@")?;
         for a in &s.actions {
-            check_name("action name", "pipeline.stages.member.actions.member.name", &a.name, ".@")?;
+            check_name(
+                "action name",
+                "pipeline.stages.member.actions.member.name",
+                &a.name,
+                ".@",
+            )?;
             for art in a.input_artifacts.iter().chain(a.output_artifacts.iter()) {
-                check_name("artifact name", "pipeline.stages.member.actions.member.outputArtifacts.member.name", &art.name, "")?;
+                check_name(
+                    "artifact name",
+                    "pipeline.stages.member.actions.member.outputArtifacts.member.name",
+                    &art.name,
+                    "",
+                )?;
             }
             if let Some(ns) = &a.namespace {
-                check_name("namespace", "pipeline.stages.member.actions.member.namespace", ns, "@")?;
+                check_name(
+                    "namespace",
+                    "pipeline.stages.member.actions.member.namespace",
+                    ns,
+                    "@",
+                )?;
             }
         }
     }
     for v in p.variables.iter().flatten() {
-        check_name("variable name", "pipeline.variables.member.name", &v.name, "@")?;
+        check_name(
+            "variable name",
+            "pipeline.variables.member.name",
+            &v.name,
+            "@",
+        )?;
     }
     Ok(())
 }
@@ -52,30 +76,42 @@ pub fn pipeline(p: &PipelineDeclaration) -> AwsResult<()> {
     names(p)?;
     match (&p.artifact_store, &p.artifact_stores) {
         (Some(_), Some(_)) => {
-            return Err(structure("Either artifactStore or artifactStores may be specified, but not both"));
+            return Err(structure(
+                "Either artifactStore or artifactStores may be specified, but not both",
+            ));
         }
-        (None, None) => return Err(structure("Pipeline must have an artifactStore or artifactStores")),
+        (None, None) => {
+            return Err(structure(
+                "Pipeline must have an artifactStore or artifactStores",
+            ));
+        }
         _ => {}
     }
-    let v2 = p.pipeline_type() == "V2";
-    if !v2 {
+    // AWS answers InvalidStructureException for V2-only features in a V1 pipeline
+    // ("Triggers on tag can only be used with V2 pipelines").
+    if p.pipeline_type() != "V2" {
         if p.execution_mode() != "SUPERSEDED" {
-            return Err(AwsError::validation(format!(
-                "Execution mode {} is only supported for pipelines of type V2",
+            return Err(structure(format!(
+                "Execution mode {} can only be used with V2 pipelines",
                 p.execution_mode()
             )));
         }
         if p.variables.as_ref().is_some_and(|v| !v.is_empty()) {
-            return Err(AwsError::validation("Pipeline variables are only supported for pipelines of type V2"));
+            return Err(structure(
+                "Pipeline variables can only be used with V2 pipelines",
+            ));
         }
         if p.triggers.as_ref().is_some_and(|v| !v.is_empty()) {
-            return Err(AwsError::validation("Pipeline triggers are only supported for pipelines of type V2"));
+            return Err(structure("Triggers can only be used with V2 pipelines"));
         }
     }
     let mut names = HashSet::new();
     for v in p.variables.iter().flatten() {
         if !names.insert(v.name.as_str()) {
-            return Err(structure(format!("Pipeline variable names must be unique: '{}' is declared twice", v.name)));
+            return Err(structure(format!(
+                "Pipeline variable names must be unique: '{}' is declared twice",
+                v.name
+            )));
         }
     }
     if p.stages.len() < 2 {
@@ -90,7 +126,10 @@ pub fn pipeline(p: &PipelineDeclaration) -> AwsResult<()> {
     // Every output first, so the "produced earlier" check can say what is wrong.
     for (si, stage) in p.stages.iter().enumerate() {
         if !stage_names.insert(stage.name.as_str()) {
-            return Err(structure(format!("Stage names must be unique within a pipeline: '{}'", stage.name)));
+            return Err(structure(format!(
+                "Stage names must be unique within a pipeline: '{}'",
+                stage.name
+            )));
         }
         if stage.actions.is_empty() {
             return Err(AwsError::client(
@@ -101,7 +140,10 @@ pub fn pipeline(p: &PipelineDeclaration) -> AwsResult<()> {
         let mut action_names = HashSet::new();
         for a in &stage.actions {
             if !action_names.insert(a.name.as_str()) {
-                return Err(structure(format!("Action names must be unique within a stage: '{}' in stage '{}'", a.name, stage.name)));
+                return Err(structure(format!(
+                    "Action names must be unique within a stage: '{}' in stage '{}'",
+                    a.name, stage.name
+                )));
             }
             let is_source = a.action_type_id.category == "Source";
             if si == 0 && !is_source {
@@ -118,13 +160,18 @@ pub fn pipeline(p: &PipelineDeclaration) -> AwsResult<()> {
             }
             for o in &a.output_artifacts {
                 if produced.insert(o.name.clone(), (si, a.run_order)).is_some() {
-                    return Err(structure(format!("Output artifact name '{}' must be unique within a pipeline", o.name)));
+                    return Err(structure(format!(
+                        "Output artifact name '{}' must be unique within a pipeline",
+                        o.name
+                    )));
                 }
             }
-            if let Some(ns) = &a.namespace {
-                if !namespaces.insert(ns.clone()) {
-                    return Err(structure(format!("Namespace '{ns}' is used by more than one action")));
-                }
+            if let Some(ns) = &a.namespace
+                && !namespaces.insert(ns.clone())
+            {
+                return Err(structure(format!(
+                    "Namespace '{ns}' is used by more than one action"
+                )));
             }
         }
     }
@@ -223,16 +270,19 @@ fn action(
     };
     bool_key("PollForSourceChanges")?;
     bool_key("Extract")?;
-    if let Some(f) = config.get("OutputArtifactFormat") {
-        if f != "CODE_ZIP" && f != "CODEBUILD_CLONE_REF" {
-            return Err(action_decl(format!(
-                "Action configuration for action '{}': OutputArtifactFormat must be CODE_ZIP or CODEBUILD_CLONE_REF",
-                a.name
-            )));
-        }
+    if let Some(f) = config.get("OutputArtifactFormat")
+        && f != "CODE_ZIP"
+        && f != "CODEBUILD_CLONE_REF"
+    {
+        return Err(action_decl(format!(
+            "Action configuration for action '{}': OutputArtifactFormat must be CODE_ZIP or CODEBUILD_CLONE_REF",
+            a.name
+        )));
     }
     if id.category == "Deploy" && id.provider == "S3" {
-        let extract = config.get("Extract").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let extract = config
+            .get("Extract")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if !extract && !config.contains_key("ObjectKey") {
             return Err(action_decl(format!(
                 "Action configuration for action '{}' is missing required configuration 'ObjectKey' (required when Extract is false)",
@@ -254,17 +304,23 @@ fn action(
                 a.name
             )));
         }
-        if let Some(ev) = config.get("EnvironmentVariables") {
-            if !variables::has_references(ev) && serde_json::from_str::<Vec<serde_json::Value>>(ev).is_err() {
-                return Err(action_decl(format!(
-                    "Action configuration for action '{}': EnvironmentVariables must be a JSON list of {{name, value, type}}",
-                    a.name
-                )));
-            }
+        if let Some(ev) = config.get("EnvironmentVariables")
+            && !variables::has_references(ev)
+            && serde_json::from_str::<Vec<serde_json::Value>>(ev).is_err()
+        {
+            return Err(action_decl(format!(
+                "Action configuration for action '{}': EnvironmentVariables must be a JSON list of {{name, value, type}}",
+                a.name
+            )));
         }
     }
     // Variable references must name a namespace of the pipeline, `codepipeline` or `variables`.
-    let declared: HashSet<&str> = p.variables.iter().flatten().map(|v| v.name.as_str()).collect();
+    let declared: HashSet<&str> = p
+        .variables
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
     for value in config.values() {
         for (ns, var) in variables::references(value) {
             let ok = match ns.as_str() {

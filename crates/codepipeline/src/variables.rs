@@ -24,7 +24,10 @@ pub fn has_references(value: &str) -> bool {
 }
 
 /// Replaces every reference; a reference with no value is an error naming it.
-pub fn resolve(value: &str, lookup: &dyn Fn(&str, &str) -> Option<String>) -> Result<String, String> {
+pub fn resolve(
+    value: &str,
+    lookup: &dyn Fn(&str, &str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("#{") {
@@ -53,7 +56,10 @@ pub fn resolve_map(
     config: &BTreeMap<String, String>,
     lookup: &dyn Fn(&str, &str) -> Option<String>,
 ) -> Result<BTreeMap<String, String>, String> {
-    config.iter().map(|(k, v)| Ok((k.clone(), resolve(v, lookup)?))).collect()
+    config
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), resolve(v, lookup)?)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -67,9 +73,26 @@ mod tests {
             ("Src", "CommitId") => Some("abc".to_string()),
             _ => None,
         };
-        assert_eq!(resolve("id=#{codepipeline.PipelineExecutionId}/#{Src.CommitId}", &look).unwrap(), "id=e-1/abc");
-        assert_eq!(resolve("plain #{nodot} text", &look).unwrap(), "plain #{nodot} text");
-        assert!(resolve("#{variables.x}", &look).unwrap_err().contains("variables.x"));
-        assert_eq!(references("a #{ns.v} b #{variables.w}"), vec![("ns".into(), "v".into()), ("variables".into(), "w".into())]);
+        assert_eq!(
+            resolve(
+                "id=#{codepipeline.PipelineExecutionId}/#{Src.CommitId}",
+                &look
+            )
+            .unwrap(),
+            "id=e-1/abc"
+        );
+        assert_eq!(
+            resolve("plain #{nodot} text", &look).unwrap(),
+            "plain #{nodot} text"
+        );
+        assert!(
+            resolve("#{variables.x}", &look)
+                .unwrap_err()
+                .contains("variables.x")
+        );
+        assert_eq!(
+            references("a #{ns.v} b #{variables.w}"),
+            vec![("ns".into(), "v".into()), ("variables".into(), "w".into())]
+        );
     }
 }

@@ -50,11 +50,13 @@ const OPERATIONS: &[&str] = &[
     "ListTagsForResource",
 ];
 
-const REPOSITORY_NAME_PATTERN: &str = "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*";
+const REPOSITORY_NAME_PATTERN: &str =
+    "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*";
 
 fn valid_repository_name(name: &str) -> bool {
-    static RE: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(&format!("^{REPOSITORY_NAME_PATTERN}$")).expect("name regex"));
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(&format!("^{REPOSITORY_NAME_PATTERN}$")).expect("name regex")
+    });
     (2..=256).contains(&name.len()) && RE.is_match(name)
 }
 
@@ -69,7 +71,11 @@ fn invalid(m: impl Into<String>) -> AwsError {
 /// The repository an input names, in the registry it names (or the caller's).
 fn repo_ref(ctx: &RequestContext, input: &Value) -> RepoRef {
     let account = s(input, "registryId").unwrap_or(&ctx.account);
-    RepoRef::new(account, &ctx.region, s(input, "repositoryName").unwrap_or_default())
+    RepoRef::new(
+        account,
+        &ctx.region,
+        s(input, "repositoryName").unwrap_or_default(),
+    )
 }
 
 pub fn repository_json(ctx: &RequestContext, r: &Repository) -> Value {
@@ -90,19 +96,31 @@ pub fn repository_json(ctx: &RequestContext, r: &Repository) -> Value {
 }
 
 fn tags_json(tags: &[Tag]) -> Value {
-    Value::Array(tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect())
+    Value::Array(
+        tags.iter()
+            .map(|t| json!({"Key": t.key, "Value": t.value}))
+            .collect(),
+    )
 }
 
 fn parse_tags(v: Option<&Value>) -> AwsResult<Vec<Tag>> {
     let mut out: Vec<Tag> = Vec::new();
     for t in v.and_then(Value::as_array).into_iter().flatten() {
-        let key = s(t, "Key").ok_or_else(|| AwsError::client("InvalidTagParameterException", "A tag key is required"))?;
+        let key = s(t, "Key").ok_or_else(|| {
+            AwsError::client("InvalidTagParameterException", "A tag key is required")
+        })?;
         let value = s(t, "Value").unwrap_or_default();
         out.retain(|x| x.key != key);
-        out.push(Tag { key: key.into(), value: value.into() });
+        out.push(Tag {
+            key: key.into(),
+            value: value.into(),
+        });
     }
     if out.len() > 50 {
-        return Err(AwsError::client("TooManyTagsException", "A repository can have at most 50 tags"));
+        return Err(AwsError::client(
+            "TooManyTagsException",
+            "A repository can have at most 50 tags",
+        ));
     }
     Ok(out)
 }
@@ -145,14 +163,29 @@ fn describe_id(id: &Value) -> String {
 }
 
 /// Offset-based paging over an already ordered list.
-fn page<T: Clone>(items: &[T], input: &Value, default_max: usize) -> AwsResult<(Vec<T>, Option<String>)> {
+fn page<T: Clone>(
+    items: &[T],
+    input: &Value,
+    default_max: usize,
+) -> AwsResult<(Vec<T>, Option<String>)> {
     let start = match s(input, "nextToken") {
-        Some(t) => t.parse::<usize>().map_err(|_| invalid("Invalid parameter at 'nextToken' failed to satisfy constraint: 'invalid token'"))?,
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            invalid(
+                "Invalid parameter at 'nextToken' failed to satisfy constraint: 'invalid token'",
+            )
+        })?,
         None => 0,
     };
-    let max = input.get("maxResults").and_then(Value::as_u64).map(|m| m as usize).unwrap_or(default_max);
+    let max = input
+        .get("maxResults")
+        .and_then(Value::as_u64)
+        .map(|m| m as usize)
+        .unwrap_or(default_max);
     let end = (start + max).min(items.len());
-    let slice = items.get(start.min(items.len())..end).unwrap_or_default().to_vec();
+    let slice = items
+        .get(start.min(items.len())..end)
+        .unwrap_or_default()
+        .to_vec();
     Ok((slice, (end < items.len()).then(|| end.to_string())))
 }
 
@@ -170,7 +203,12 @@ impl EcrApi {
                 let mut e = json!({"encryptionType": kind});
                 if kind.starts_with("KMS") {
                     let key = s(given, "kmsKey").map(str::to_string);
-                    e["kmsKey"] = json!(key.unwrap_or_else(|| codeyard_core::arn::arn("kms", &r.region, &r.account, "alias/aws/ecr")));
+                    e["kmsKey"] = json!(key.unwrap_or_else(|| codeyard_core::arn::arn(
+                        "kms",
+                        &r.region,
+                        &r.account,
+                        "alias/aws/ecr"
+                    )));
                 }
                 e
             }
@@ -182,9 +220,14 @@ impl EcrApi {
             region: r.region.clone(),
             arn: repository_arn(&r.account, &r.region, &r.name),
             created_at: now(),
-            tag_mutability: s(input, "imageTagMutability").unwrap_or("MUTABLE").to_string(),
+            tag_mutability: s(input, "imageTagMutability")
+                .unwrap_or("MUTABLE")
+                .to_string(),
             mutability_exclusions: input.get("imageTagMutabilityExclusionFilters").cloned(),
-            scan_on_push: input.pointer("/imageScanningConfiguration/scanOnPush").and_then(Value::as_bool).unwrap_or(false),
+            scan_on_push: input
+                .pointer("/imageScanningConfiguration/scanOnPush")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             encryption,
             tags: parse_tags(input.get("tags"))?,
             policy: None,
@@ -219,7 +262,10 @@ impl EcrApi {
     async fn list_images(&self, ctx: &RequestContext, input: &Value) -> AwsResult<Value> {
         let r = repo_ref(ctx, input);
         self.ecr.repository(&r).await?;
-        let status = input.pointer("/filter/tagStatus").and_then(Value::as_str).unwrap_or("ANY");
+        let status = input
+            .pointer("/filter/tagStatus")
+            .and_then(Value::as_str)
+            .unwrap_or("ANY");
         let mut ids = Vec::new();
         for v in self.ecr.images(&r).await? {
             if v.tags.is_empty() {
@@ -227,7 +273,11 @@ impl EcrApi {
                     ids.push(image_id_json(&v.image.digest, None));
                 }
             } else if status != "UNTAGGED" {
-                ids.extend(v.tags.iter().map(|t| image_id_json(&v.image.digest, Some(t))));
+                ids.extend(
+                    v.tags
+                        .iter()
+                        .map(|t| image_id_json(&v.image.digest, Some(t))),
+                );
             }
         }
         let (items, next) = page(&ids, input, 1000)?;
@@ -239,24 +289,34 @@ impl EcrApi {
     }
 
     /// Finds the image an ImageIdentifier names; Err((failureCode, reason)).
-    fn find<'a>(views: &'a [ImageView], id: &Value) -> Result<&'a ImageView, (&'static str, String)> {
+    fn find<'a>(
+        views: &'a [ImageView],
+        id: &Value,
+    ) -> Result<&'a ImageView, (&'static str, String)> {
         let digest = s(id, "imageDigest");
         let tag = s(id, "imageTag");
         if digest.is_none() && tag.is_none() {
-            return Err(("MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null".into()));
+            return Err((
+                "MissingDigestAndTag",
+                "Invalid request parameters: both tag and digest cannot be null".into(),
+            ));
         }
-        if let Some(d) = digest {
-            if !manifest::valid_digest(d) {
-                return Err(("InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'".into()));
-            }
+        if let Some(d) = digest
+            && !manifest::valid_digest(d)
+        {
+            return Err(("InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'".into()));
         }
         let by_digest = digest.and_then(|d| views.iter().find(|v| v.image.digest == d));
         let by_tag = tag.and_then(|t| views.iter().find(|v| v.tags.iter().any(|x| x == t)));
         match (digest, tag, by_digest, by_tag) {
-            (Some(_), Some(_), Some(a), Some(b)) if a.image.digest != b.image.digest => {
-                Err(("ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not map to the given digest".into()))
-            }
-            (Some(_), Some(_), Some(_), None) => Err(("ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not map to the given digest".into())),
+            (Some(_), Some(_), Some(a), Some(b)) if a.image.digest != b.image.digest => Err((
+                "ImageTagDoesNotMatchDigest",
+                "Invalid request parameters: given tag does not map to the given digest".into(),
+            )),
+            (Some(_), Some(_), Some(_), None) => Err((
+                "ImageTagDoesNotMatchDigest",
+                "Invalid request parameters: given tag does not map to the given digest".into(),
+            )),
             (Some(_), _, Some(v), _) => Ok(v),
             (None, Some(_), _, Some(v)) => Ok(v),
             _ => Err(("ImageNotFound", "Requested image not found".into())),
@@ -290,7 +350,10 @@ impl EcrApi {
                 out
             }
             None => {
-                let status = input.pointer("/filter/tagStatus").and_then(Value::as_str).unwrap_or("ANY");
+                let status = input
+                    .pointer("/filter/tagStatus")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ANY");
                 views
                     .iter()
                     .filter(|v| match status {
@@ -314,12 +377,23 @@ impl EcrApi {
         let r = repo_ref(ctx, input);
         self.ecr.repository(&r).await?;
         let views = self.ecr.images(&r).await?;
-        let accepted: Option<Vec<&str>> = input.get("acceptedMediaTypes").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect());
+        let accepted: Option<Vec<&str>> = input
+            .get("acceptedMediaTypes")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect());
         let (mut images, mut failures) = (Vec::new(), Vec::new());
-        for id in input.get("imageIds").and_then(Value::as_array).into_iter().flatten() {
+        for id in input
+            .get("imageIds")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             match Self::find(&views, id) {
                 Ok(v) => {
-                    if accepted.as_ref().is_some_and(|a| !a.contains(&v.image.media_type.as_str())) {
+                    if accepted
+                        .as_ref()
+                        .is_some_and(|a| !a.contains(&v.image.media_type.as_str()))
+                    {
                         failures.push(json!({"imageId": id, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"}));
                         continue;
                     }
@@ -332,7 +406,8 @@ impl EcrApi {
                         "imageManifestMediaType": v.image.media_type,
                     }));
                 }
-                Err((code, reason)) => failures.push(json!({"imageId": id, "failureCode": code, "failureReason": reason})),
+                Err((code, reason)) => failures
+                    .push(json!({"imageId": id, "failureCode": code, "failureReason": reason})),
             }
         }
         Ok(json!({"images": images, "failures": failures}))
@@ -342,27 +417,36 @@ impl EcrApi {
         let r = repo_ref(ctx, input);
         self.ecr.repository(&r).await?;
         let (mut deleted, mut failures) = (Vec::new(), Vec::new());
-        for id in input.get("imageIds").and_then(Value::as_array).into_iter().flatten() {
+        for id in input
+            .get("imageIds")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let views = self.ecr.images(&r).await?;
             let v = match Self::find(&views, id) {
                 Ok(v) => v.clone(),
                 Err((code, reason)) => {
-                    failures.push(json!({"imageId": id, "failureCode": code, "failureReason": reason}));
+                    failures
+                        .push(json!({"imageId": id, "failureCode": code, "failureReason": reason}));
                     continue;
                 }
             };
             // A tag alone removes the tag; the image goes with its last tag.
-            if let (None, Some(tag)) = (s(id, "imageDigest"), s(id, "imageTag")) {
-                if v.tags.len() > 1 {
-                    self.ecr.untag(&r, tag).await?;
-                    deleted.push(image_id_json(&v.image.digest, Some(tag)));
-                    continue;
-                }
+            if let (None, Some(tag)) = (s(id, "imageDigest"), s(id, "imageTag"))
+                && v.tags.len() > 1
+            {
+                self.ecr.untag(&r, tag).await?;
+                deleted.push(image_id_json(&v.image.digest, Some(tag)));
+                continue;
             }
             match self.ecr.delete_image(&r, &v.image.digest).await? {
                 Ok(tags) if tags.is_empty() => deleted.push(image_id_json(&v.image.digest, None)),
-                Ok(tags) => deleted.extend(tags.iter().map(|t| image_id_json(&v.image.digest, Some(t)))),
-                Err((code, reason)) => failures.push(json!({"imageId": id, "failureCode": code, "failureReason": reason})),
+                Ok(tags) => {
+                    deleted.extend(tags.iter().map(|t| image_id_json(&v.image.digest, Some(t))))
+                }
+                Err((code, reason)) => failures
+                    .push(json!({"imageId": id, "failureCode": code, "failureReason": reason})),
             }
         }
         Ok(json!({"imageIds": deleted, "failures": failures}))
@@ -378,11 +462,17 @@ impl EcrApi {
         if tag.is_none() && self.ecr.image(&r, &digest).await?.is_some() {
             return Err(AwsError::client(
                 "ImageAlreadyExistsException",
-                format!("Image with digest '{digest}' already exists in the repository with name '{}' in registry with id '{}'", r.name, r.account),
+                format!(
+                    "Image with digest '{digest}' already exists in the repository with name '{}' in registry with id '{}'",
+                    r.name, r.account
+                ),
             ));
         }
         let declared = s(input, "imageManifestMediaType");
-        let result = self.ecr.put_manifest(&r, bytes, declared, tag, s(input, "imageDigest"), true).await;
+        let result = self
+            .ecr
+            .put_manifest(&r, bytes, declared, tag, s(input, "imageDigest"), true)
+            .await;
         let (image, _) = result.map_err(|e| put_error_to_aws(&r, tag, &digest, e))?;
         Ok(json!({"image": {
             "registryId": r.account,
@@ -393,9 +483,17 @@ impl EcrApi {
         }}))
     }
 
-    async fn get_authorization_token(&self, ctx: &RequestContext, input: &Value) -> AwsResult<Value> {
+    async fn get_authorization_token(
+        &self,
+        ctx: &RequestContext,
+        input: &Value,
+    ) -> AwsResult<Value> {
         let registries: Vec<String> = match input.get("registryIds").and_then(Value::as_array) {
-            Some(ids) if !ids.is_empty() => ids.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(ids) if !ids.is_empty() => ids
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             _ => vec![ctx.account.clone()],
         };
         let mut data = Vec::new();
@@ -413,7 +511,10 @@ impl EcrApi {
     async fn layers_missing(&self, r: &RepoRef, digest: &str) -> AwsError {
         AwsError::client(
             "LayersNotFoundException",
-            format!("The image layer '{digest}' does not exist in the repository with name '{}' in the registry with id '{}'", r.name, r.account),
+            format!(
+                "The image layer '{digest}' does not exist in the repository with name '{}' in the registry with id '{}'",
+                r.name, r.account
+            ),
         )
     }
 
@@ -424,14 +525,22 @@ impl EcrApi {
         if self.ecr.blob_in_repo(&r, digest).await?.is_none() {
             return Err(self.layers_missing(&r, digest).await);
         }
-        Ok(json!({"downloadUrl": format!("{}/v2/{}/blobs/{digest}", ctx.endpoint.trim_end_matches('/'), r.name), "layerDigest": digest}))
+        Ok(
+            json!({"downloadUrl": format!("{}/v2/{}/blobs/{digest}", ctx.endpoint.trim_end_matches('/'), r.name), "layerDigest": digest}),
+        )
     }
 
     async fn batch_check_layers(&self, ctx: &RequestContext, input: &Value) -> AwsResult<Value> {
         let r = repo_ref(ctx, input);
         self.ecr.repository(&r).await?;
         let (mut layers, mut failures) = (Vec::new(), Vec::new());
-        for d in input.get("layerDigests").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        for d in input
+            .get("layerDigests")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             if !manifest::valid_digest(d) {
                 failures.push(json!({"layerDigest": d, "failureCode": "InvalidLayerDigest", "failureReason": "Invalid layer digest"}));
                 continue;
@@ -449,7 +558,10 @@ impl EcrApi {
         if self.ecr.upload(r, &id).await?.is_none() {
             return Err(AwsError::client(
                 "UploadNotFoundException",
-                format!("Upload with id '{id}' does not exist in the repository with name '{}' in the registry with id '{}'", r.name, r.account),
+                format!(
+                    "Upload with id '{id}' does not exist in the repository with name '{}' in the registry with id '{}'",
+                    r.name, r.account
+                ),
             ));
         }
         Ok(id)
@@ -462,51 +574,93 @@ impl EcrApi {
         let blob = base64::engine::general_purpose::STANDARD
             .decode(s(input, "layerPartBlob").unwrap_or_default())
             .map_err(|_| invalid("layerPartBlob is not valid base64"))?;
-        let first = input.get("partFirstByte").and_then(Value::as_u64).unwrap_or(0);
-        let last = input.get("partLastByte").and_then(Value::as_u64).unwrap_or(0);
+        let first = input
+            .get("partFirstByte")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let last = input
+            .get("partLastByte")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let have = self.ecr.blobs.upload_size(&id).await?.unwrap_or(0);
         if first != have || last + 1 != first + blob.len() as u64 {
             return Err(AwsError::client(
                 "InvalidLayerPartException",
-                format!("The part's first byte {first} and last byte {last} do not follow the {have} bytes received so far"),
+                format!(
+                    "The part's first byte {first} and last byte {last} do not follow the {have} bytes received so far"
+                ),
             ));
         }
-        let size = self.ecr.blobs.append(&id, futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(blob))])).await?;
-        Ok(json!({"registryId": r.account, "repositoryName": r.name, "uploadId": id, "lastByteReceived": size.saturating_sub(1)}))
+        let size = self
+            .ecr
+            .blobs
+            .append(
+                &id,
+                futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(blob))]),
+            )
+            .await?;
+        Ok(
+            json!({"registryId": r.account, "repositoryName": r.name, "uploadId": id, "lastByteReceived": size.saturating_sub(1)}),
+        )
     }
 
     async fn complete_layer_upload(&self, ctx: &RequestContext, input: &Value) -> AwsResult<Value> {
         let r = repo_ref(ctx, input);
         self.ecr.repository(&r).await?;
         let id = self.upload_for(&r, input).await?;
-        let digest = input.pointer("/layerDigests/0").and_then(Value::as_str).unwrap_or_default().to_string();
+        let digest = input
+            .pointer("/layerDigests/0")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if self.ecr.blobs.upload_size(&id).await?.unwrap_or(0) == 0 {
-            return Err(AwsError::client("EmptyUploadException", format!("The upload with id '{id}' contains no layer parts")));
+            return Err(AwsError::client(
+                "EmptyUploadException",
+                format!("The upload with id '{id}' contains no layer parts"),
+            ));
         }
         if self.ecr.blob_in_repo(&r, &digest).await?.is_some() {
             self.ecr.cancel_upload(&id).await?;
             return Err(AwsError::client(
                 "LayerAlreadyExistsException",
-                format!("The image layer '{digest}' already exists in the repository with name '{}' in the registry with id '{}'", r.name, r.account),
+                format!(
+                    "The image layer '{digest}' already exists in the repository with name '{}' in the registry with id '{}'",
+                    r.name, r.account
+                ),
             ));
         }
         match self.ecr.finish_upload(&r, &id, &digest).await? {
-            Ok(_) => Ok(json!({"registryId": r.account, "repositoryName": r.name, "uploadId": id, "layerDigest": digest})),
-            Err(actual) => Err(AwsError::client("InvalidLayerException", format!("Calculated digest {actual} does not match the digest {digest} given"))),
+            Ok(_) => Ok(
+                json!({"registryId": r.account, "repositoryName": r.name, "uploadId": id, "layerDigest": digest}),
+            ),
+            Err(actual) => Err(AwsError::client(
+                "InvalidLayerException",
+                format!("Calculated digest {actual} does not match the digest {digest} given"),
+            )),
         }
     }
 
-    async fn lifecycle_op(&self, ctx: &RequestContext, op: &str, input: &Value) -> AwsResult<Value> {
+    async fn lifecycle_op(
+        &self,
+        ctx: &RequestContext,
+        op: &str,
+        input: &Value,
+    ) -> AwsResult<Value> {
         let r = repo_ref(ctx, input);
         let not_found = || {
             AwsError::client(
                 "LifecyclePolicyNotFoundException",
-                format!("Lifecycle policy does not exist for the repository with name '{}' in the registry with id '{}'", r.name, r.account),
+                format!(
+                    "Lifecycle policy does not exist for the repository with name '{}' in the registry with id '{}'",
+                    r.name, r.account
+                ),
             )
         };
         let repo = match op {
             "PutLifecyclePolicy" => {
-                let text = s(input, "lifecyclePolicyText").unwrap_or_default().to_string();
+                let text = s(input, "lifecyclePolicyText")
+                    .unwrap_or_default()
+                    .to_string();
                 lifecycle::validate(&text).map_err(|m| invalid(format!("Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: '{m}'")))?;
                 let repo = self
                     .ecr
@@ -516,7 +670,9 @@ impl EcrApi {
                     })
                     .await?;
                 self.ecr.apply_lifecycle(&r).await?;
-                return Ok(json!({"registryId": r.account, "repositoryName": r.name, "lifecyclePolicyText": repo.lifecycle_policy}));
+                return Ok(
+                    json!({"registryId": r.account, "repositoryName": r.name, "lifecyclePolicyText": repo.lifecycle_policy}),
+                );
             }
             "GetLifecyclePolicy" => self.ecr.repository(&r).await?.0,
             _ => {
@@ -534,7 +690,8 @@ impl EcrApi {
             }
         };
         let text = repo.lifecycle_policy.clone().ok_or_else(not_found)?;
-        let mut out = json!({"registryId": r.account, "repositoryName": r.name, "lifecyclePolicyText": text});
+        let mut out =
+            json!({"registryId": r.account, "repositoryName": r.name, "lifecyclePolicyText": text});
         if let Some(t) = &repo.lifecycle_evaluated_at {
             out["lastEvaluatedAt"] = epoch_json(t);
         }
@@ -546,7 +703,10 @@ impl EcrApi {
         let not_found = || {
             AwsError::client(
                 "RepositoryPolicyNotFoundException",
-                format!("Repository policy does not exist for the repository with name '{}' in the registry with id '{}'", r.name, r.account),
+                format!(
+                    "Repository policy does not exist for the repository with name '{}' in the registry with id '{}'",
+                    r.name, r.account
+                ),
             )
         };
         let text = match op {
@@ -554,7 +714,9 @@ impl EcrApi {
                 let text = s(input, "policyText").unwrap_or_default().to_string();
                 let doc: Value = serde_json::from_str(&text).map_err(|_| invalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'"))?;
                 if doc.get("Statement").is_none() {
-                    return Err(invalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'"));
+                    return Err(invalid(
+                        "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'",
+                    ));
                 }
                 self.ecr
                     .update_repository(&r, |repo| {
@@ -564,9 +726,21 @@ impl EcrApi {
                     .await?;
                 text
             }
-            "GetRepositoryPolicy" => self.ecr.repository(&r).await?.0.policy.ok_or_else(not_found)?,
+            "GetRepositoryPolicy" => self
+                .ecr
+                .repository(&r)
+                .await?
+                .0
+                .policy
+                .ok_or_else(not_found)?,
             _ => {
-                let text = self.ecr.repository(&r).await?.0.policy.ok_or_else(not_found)?;
+                let text = self
+                    .ecr
+                    .repository(&r)
+                    .await?
+                    .0
+                    .policy
+                    .ok_or_else(not_found)?;
                 self.ecr
                     .update_repository(&r, |repo| {
                         repo.policy = None;
@@ -581,11 +755,18 @@ impl EcrApi {
 
     fn arn_repo(&self, ctx: &RequestContext, input: &Value) -> AwsResult<RepoRef> {
         let text = s(input, "resourceArn").unwrap_or_default();
-        let arn = Arn::parse(text).filter(|a| a.service == "ecr" && a.resource.starts_with("repository/"));
+        let arn = Arn::parse(text)
+            .filter(|a| a.service == "ecr" && a.resource.starts_with("repository/"));
         let Some(arn) = arn else {
-            return Err(invalid(format!("Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN {text}'")));
+            return Err(invalid(format!(
+                "Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN {text}'"
+            )));
         };
-        let region = if arn.region.is_empty() { ctx.region.clone() } else { arn.region.clone() };
+        let region = if arn.region.is_empty() {
+            ctx.region.clone()
+        } else {
+            arn.region.clone()
+        };
         Ok(RepoRef::new(&arn.account, &region, arn.resource_name()))
     }
 }
@@ -594,21 +775,33 @@ impl EcrApi {
 pub fn put_error_to_aws(r: &RepoRef, tag: Option<&str>, digest: &str, e: PutError) -> AwsError {
     match e {
         PutError::RepositoryNotFound => crate::domain::repository_not_found(r),
-        PutError::Invalid(m) => invalid(format!("Invalid parameter at 'ImageManifest' failed to satisfy constraint: '{m}'")),
-        PutError::DigestMismatch(actual) => {
-            AwsError::client("ImageDigestDoesNotMatchException", format!("Provided digest does not match the digest '{actual}' of the manifest"))
-        }
+        PutError::Invalid(m) => invalid(format!(
+            "Invalid parameter at 'ImageManifest' failed to satisfy constraint: '{m}'"
+        )),
+        PutError::DigestMismatch(actual) => AwsError::client(
+            "ImageDigestDoesNotMatchException",
+            format!("Provided digest does not match the digest '{actual}' of the manifest"),
+        ),
         PutError::BlobsMissing(d) => AwsError::client(
             "LayersNotFoundException",
-            format!("Layers with digests '{d:?}' required for pushing image into repository with name '{}' in the registry with id '{}' do not exist", r.name, r.account),
+            format!(
+                "Layers with digests '{d:?}' required for pushing image into repository with name '{}' in the registry with id '{}' do not exist",
+                r.name, r.account
+            ),
         ),
         PutError::ManifestsMissing(d) => AwsError::client(
             "ReferencedImagesNotFoundException",
-            format!("Manifests with digests '{d:?}' referenced by the image do not exist in the repository with name '{}'", r.name),
+            format!(
+                "Manifests with digests '{d:?}' referenced by the image do not exist in the repository with name '{}'",
+                r.name
+            ),
         ),
         PutError::TagImmutable(t) => AwsError::client(
             "ImageTagAlreadyExistsException",
-            format!("The image tag '{t}' already exists in the '{}' repository and cannot be overwritten because the repository is immutable.", r.name),
+            format!(
+                "The image tag '{t}' already exists in the '{}' repository and cannot be overwritten because the repository is immutable.",
+                r.name
+            ),
         ),
         PutError::AlreadyExists => AwsError::client(
             "ImageAlreadyExistsException",
@@ -660,11 +853,17 @@ impl AwsService for EcrApi {
             }
             "UploadLayerPart" => self.upload_layer_part(ctx, input).await,
             "CompleteLayerUpload" => self.complete_layer_upload(ctx, input).await,
-            "PutLifecyclePolicy" | "GetLifecyclePolicy" | "DeleteLifecyclePolicy" => self.lifecycle_op(ctx, operation, input).await,
-            "SetRepositoryPolicy" | "GetRepositoryPolicy" | "DeleteRepositoryPolicy" => self.policy_op(ctx, operation, input).await,
+            "PutLifecyclePolicy" | "GetLifecyclePolicy" | "DeleteLifecyclePolicy" => {
+                self.lifecycle_op(ctx, operation, input).await
+            }
+            "SetRepositoryPolicy" | "GetRepositoryPolicy" | "DeleteRepositoryPolicy" => {
+                self.policy_op(ctx, operation, input).await
+            }
             "PutImageTagMutability" => {
                 let r = repo_ref(ctx, input);
-                let value = s(input, "imageTagMutability").unwrap_or("MUTABLE").to_string();
+                let value = s(input, "imageTagMutability")
+                    .unwrap_or("MUTABLE")
+                    .to_string();
                 let filters = input.get("imageTagMutabilityExclusionFilters").cloned();
                 let repo = self
                     .ecr
@@ -682,16 +881,23 @@ impl AwsService for EcrApi {
             }
             "PutImageScanningConfiguration" => {
                 let r = repo_ref(ctx, input);
-                let scan = input.pointer("/imageScanningConfiguration/scanOnPush").and_then(Value::as_bool).unwrap_or(false);
+                let scan = input
+                    .pointer("/imageScanningConfiguration/scanOnPush")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 self.ecr
                     .update_repository(&r, |repo| {
                         repo.scan_on_push = scan;
                         Ok(())
                     })
                     .await?;
-                Ok(json!({"registryId": r.account, "repositoryName": r.name, "imageScanningConfiguration": {"scanOnPush": scan}}))
+                Ok(
+                    json!({"registryId": r.account, "repositoryName": r.name, "imageScanningConfiguration": {"scanOnPush": scan}}),
+                )
             }
-            "DescribeRegistry" => Ok(json!({"registryId": ctx.account, "replicationConfiguration": {"rules": []}})),
+            "DescribeRegistry" => {
+                Ok(json!({"registryId": ctx.account, "replicationConfiguration": {"rules": []}}))
+            }
             "TagResource" => {
                 let r = self.arn_repo(ctx, input)?;
                 let new = parse_tags(input.get("tags"))?;
@@ -702,7 +908,10 @@ impl AwsService for EcrApi {
                             repo.tags.push(t.clone());
                         }
                         if repo.tags.len() > 50 {
-                            return Err(AwsError::client("TooManyTagsException", "A repository can have at most 50 tags"));
+                            return Err(AwsError::client(
+                                "TooManyTagsException",
+                                "A repository can have at most 50 tags",
+                            ));
                         }
                         Ok(())
                     })
@@ -711,7 +920,14 @@ impl AwsService for EcrApi {
             }
             "UntagResource" => {
                 let r = self.arn_repo(ctx, input)?;
-                let keys: Vec<String> = input.get("tagKeys").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+                let keys: Vec<String> = input
+                    .get("tagKeys")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect();
                 self.ecr
                     .update_repository(&r, |repo| {
                         repo.tags.retain(|t| !keys.contains(&t.key));

@@ -51,7 +51,10 @@ impl BlobStore {
         std::fs::create_dir_all(root.join("blobs/sha256"))?;
         std::fs::create_dir_all(root.join("uploads"))?;
         let store = LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
-        Ok(BlobStore { store, hashers: Mutex::new(HashMap::new()) })
+        Ok(BlobStore {
+            store,
+            hashers: Mutex::new(HashMap::new()),
+        })
     }
 
     fn upload_file(&self, id: &str) -> AwsResult<PathBuf> {
@@ -76,7 +79,11 @@ impl BlobStore {
     }
 
     /// Opens a blob, optionally a byte range of it (`start..=end`, end clamped).
-    pub async fn open_read(&self, digest: &str, range: Option<(u64, Option<u64>)>) -> AwsResult<Option<BlobRead>> {
+    pub async fn open_read(
+        &self,
+        digest: &str,
+        range: Option<(u64, Option<u64>)>,
+    ) -> AwsResult<Option<BlobRead>> {
         let opts = GetOptions {
             range: range.map(|(s, e)| match e {
                 Some(e) => GetRange::Bounded(s..e + 1),
@@ -85,7 +92,11 @@ impl BlobStore {
             ..Default::default()
         };
         match self.store.get_opts(&blob_path(digest), opts).await {
-            Ok(r) => Ok(Some(BlobRead { total: r.meta.size, range: r.range.clone(), stream: r.into_stream() })),
+            Ok(r) => Ok(Some(BlobRead {
+                total: r.meta.size,
+                range: r.range.clone(),
+                stream: r.into_stream(),
+            })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(io(e)),
         }
@@ -96,7 +107,10 @@ impl BlobStore {
         if self.size(digest).await?.is_some() {
             return Ok(());
         }
-        self.store.put(&blob_path(digest), bytes.into()).await.map_err(io)?;
+        self.store
+            .put(&blob_path(digest), bytes.into())
+            .await
+            .map_err(io)?;
         Ok(())
     }
 
@@ -124,7 +138,10 @@ impl BlobStore {
     pub async fn start_upload(&self, id: &str) -> AwsResult<()> {
         let path = self.upload_file(id)?;
         tokio::fs::File::create(&path).await.map_err(io)?;
-        self.hashers.lock().unwrap().insert(id.to_string(), (0, Sha256::new()));
+        self.hashers
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (0, Sha256::new()));
         Ok(())
     }
 
@@ -144,7 +161,11 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         let path = self.upload_file(id)?;
-        let mut file = tokio::fs::OpenOptions::new().append(true).open(&path).await.map_err(io)?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(io)?;
         let mut size = file.metadata().await.map_err(io)?.len();
         let mut hasher = {
             let mut map = self.hashers.lock().unwrap();
@@ -154,7 +175,9 @@ impl BlobStore {
             }
         };
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| AwsError::client("BLOB_UPLOAD_INVALID", format!("upload body: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                AwsError::client("BLOB_UPLOAD_INVALID", format!("upload body: {e}"))
+            })?;
             if let Some(h) = hasher.as_mut() {
                 h.update(&chunk);
             }
@@ -163,7 +186,10 @@ impl BlobStore {
         }
         file.flush().await.map_err(io)?;
         if let Some(h) = hasher {
-            self.hashers.lock().unwrap().insert(id.to_string(), (size, h));
+            self.hashers
+                .lock()
+                .unwrap()
+                .insert(id.to_string(), (size, h));
         }
         Ok(size)
     }
@@ -199,7 +225,10 @@ impl BlobStore {
         if self.size(digest).await?.is_some() {
             self.discard_upload(id).await?;
         } else {
-            self.store.rename(&upload_path(id), &blob_path(digest)).await.map_err(io)?;
+            self.store
+                .rename(&upload_path(id), &blob_path(digest))
+                .await
+                .map_err(io)?;
         }
         Ok(Ok(size))
     }
@@ -223,25 +252,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = BlobStore::open(dir.path().to_path_buf()).unwrap();
         b.start_upload("u1").await.unwrap();
-        let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))]);
+        let chunks = futures::stream::iter(vec![
+            Ok::<_, std::io::Error>(Bytes::from_static(b"hello ")),
+            Ok(Bytes::from_static(b"world")),
+        ]);
         assert_eq!(b.append("u1", chunks).await.unwrap(), 11);
         let digest = crate::manifest::sha256_digest(b"hello world");
         // A wrong digest discards the upload.
         b.start_upload("u2").await.unwrap();
-        b.append("u2", futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))])).await.unwrap();
+        b.append(
+            "u2",
+            futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]),
+        )
+        .await
+        .unwrap();
         assert!(b.finish_upload("u2", &digest).await.unwrap().is_err());
         assert_eq!(b.upload_size("u2").await.unwrap(), None);
         // The right one lands under its digest; ranges read part of it.
         assert_eq!(b.finish_upload("u1", &digest).await.unwrap(), Ok(11));
         assert_eq!(b.size(&digest).await.unwrap(), Some(11));
-        let r = b.open_read(&digest, Some((6, Some(100)))).await.unwrap().unwrap();
+        let r = b
+            .open_read(&digest, Some((6, Some(100))))
+            .await
+            .unwrap()
+            .unwrap();
         let bytes: Vec<Bytes> = r.stream.map(|c| c.unwrap()).collect().await;
         assert_eq!(bytes.concat(), b"world");
         // A restart loses the running hash; the file is rehashed.
         let b2 = BlobStore::open(dir.path().to_path_buf()).unwrap();
         b2.start_upload("u3").await.unwrap();
         b2.hashers.lock().unwrap().clear();
-        b2.append("u3", futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello world"))])).await.unwrap();
+        b2.append(
+            "u3",
+            futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(
+                b"hello world",
+            ))]),
+        )
+        .await
+        .unwrap();
         assert_eq!(b2.finish_upload("u3", &digest).await.unwrap(), Ok(11));
         assert_eq!(b2.list().await.unwrap().len(), 1);
     }

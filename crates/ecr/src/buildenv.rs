@@ -79,7 +79,13 @@ exec podman "${args[@]}"
 }
 
 /// Writes `docker` and its configuration into `dir`; returns the bin dir and the variables.
-pub fn write_kit(dir: &Path, registry: &str, containers_dir: &Path, account: &str, region: &str) -> std::io::Result<DockerKit> {
+pub fn write_kit(
+    dir: &Path,
+    registry: &str,
+    containers_dir: &Path,
+    account: &str,
+    region: &str,
+) -> std::io::Result<DockerKit> {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin)?;
     std::fs::create_dir_all(containers_dir)?;
@@ -89,13 +95,22 @@ pub fn write_kit(dir: &Path, registry: &str, containers_dir: &Path, account: &st
         Ok(p)
     };
     let storage = write("storage.conf", &storage_conf(containers_dir))?;
-    let registries = write("registries.conf", &registries_conf(registry, account, region))?;
+    let registries = write(
+        "registries.conf",
+        &registries_conf(registry, account, region),
+    )?;
     let containers = write("containers.conf", containers_conf())?;
     // podman and buildah refuse to start when REGISTRY_AUTH_FILE names a missing file.
     let auth = write("auth.json", "{\"auths\":{}}")?;
     let variables: Vec<(String, String)> = vec![
-        ("CONTAINERS_STORAGE_CONF".into(), storage.display().to_string()),
-        ("CONTAINERS_REGISTRIES_CONF".into(), registries.display().to_string()),
+        (
+            "CONTAINERS_STORAGE_CONF".into(),
+            storage.display().to_string(),
+        ),
+        (
+            "CONTAINERS_REGISTRIES_CONF".into(),
+            registries.display().to_string(),
+        ),
         ("CONTAINERS_CONF".into(), containers.display().to_string()),
         ("REGISTRY_AUTH_FILE".into(), auth.display().to_string()),
         ("BUILDAH_ISOLATION".into(), "chroot".into()),
@@ -108,7 +123,10 @@ pub fn write_kit(dir: &Path, registry: &str, containers_dir: &Path, account: &st
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
     }
-    Ok(DockerKit { bin_dir: bin, variables })
+    Ok(DockerKit {
+        bin_dir: bin,
+        variables,
+    })
 }
 
 /// Whether a real Docker engine answers.
@@ -126,19 +144,34 @@ fn docker_engine_reachable() -> bool {
 
 #[async_trait]
 impl BuildEnvironmentProvider for PodmanDocker {
-    async fn prepare(&self, ctx: &RequestContext, scratch_dir: &Path, _privileged: bool) -> AwsResult<BuildEnvironmentAdditions> {
+    async fn prepare(
+        &self,
+        ctx: &RequestContext,
+        scratch_dir: &Path,
+        _privileged: bool,
+    ) -> AwsResult<BuildEnvironmentAdditions> {
         if docker_engine_reachable() {
             return Ok(BuildEnvironmentAdditions::default());
         }
         let dir = scratch_dir.join("docker");
-        let (registry, containers, account, region) = (self.registry_host.clone(), self.containers_dir.clone(), ctx.account.clone(), ctx.region.clone());
-        let kit = tokio::task::spawn_blocking(move || write_kit(&dir, &registry, &containers, &account, &region))
-            .await
-            .map_err(AwsError::internal)?
-            .map_err(|e| AwsError::internal(format!("preparing docker for the build: {e}")))?;
+        let (registry, containers, account, region) = (
+            self.registry_host.clone(),
+            self.containers_dir.clone(),
+            ctx.account.clone(),
+            ctx.region.clone(),
+        );
+        let kit = tokio::task::spawn_blocking(move || {
+            write_kit(&dir, &registry, &containers, &account, &region)
+        })
+        .await
+        .map_err(AwsError::internal)?
+        .map_err(|e| AwsError::internal(format!("preparing docker for the build: {e}")))?;
         let mut variables = kit.variables;
         variables.push(("CODEYARD_REGISTRY".into(), self.registry_host.clone()));
-        Ok(BuildEnvironmentAdditions { variables, path_prepend: vec![kit.bin_dir] })
+        Ok(BuildEnvironmentAdditions {
+            variables,
+            path_prepend: vec![kit.bin_dir],
+        })
     }
 }
 
@@ -149,7 +182,14 @@ mod tests {
     #[test]
     fn wrapper_maps_aws_names() {
         let dir = tempfile::tempdir().unwrap();
-        let kit = write_kit(dir.path(), "localhost:4566", &dir.path().join("c"), "000000000000", "eu-west-1").unwrap();
+        let kit = write_kit(
+            dir.path(),
+            "localhost:4566",
+            &dir.path().join("c"),
+            "000000000000",
+            "eu-west-1",
+        )
+        .unwrap();
         let script = std::fs::read_to_string(kit.bin_dir.join("docker")).unwrap();
         // Run only the mapping function of the script.
         let func = script.split("args=()").next().unwrap().to_string();
@@ -161,8 +201,21 @@ mod tests {
             .output()
             .unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(text, "localhost:4566\nlocalhost:4566/app:latest\nBASE=localhost:4566/b:1\nplain:tag", "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(kit.variables.iter().any(|(k, v)| k == "BUILDAH_ISOLATION" && v == "chroot"));
-        assert!(std::fs::read_to_string(dir.path().join("storage.conf")).unwrap().contains("vfs"));
+        assert_eq!(
+            text,
+            "localhost:4566\nlocalhost:4566/app:latest\nBASE=localhost:4566/b:1\nplain:tag",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            kit.variables
+                .iter()
+                .any(|(k, v)| k == "BUILDAH_ISOLATION" && v == "chroot")
+        );
+        assert!(
+            std::fs::read_to_string(dir.path().join("storage.conf"))
+                .unwrap()
+                .contains("vfs")
+        );
     }
 }

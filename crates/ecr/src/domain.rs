@@ -120,7 +120,11 @@ pub struct RepoRef {
 
 impl RepoRef {
     pub fn new(account: &str, region: &str, name: &str) -> Self {
-        RepoRef { account: account.into(), region: region.into(), name: name.into() }
+        RepoRef {
+            account: account.into(),
+            region: region.into(),
+            name: name.into(),
+        }
     }
     fn ns(&self, kind: &str) -> String {
         format!("ecr/{}/{}/{kind}/{}", self.account, self.region, self.name)
@@ -152,7 +156,11 @@ pub enum Reference {
 
 impl Reference {
     pub fn parse(s: &str) -> Reference {
-        if s.contains(':') { Reference::Digest(s.to_string()) } else { Reference::Tag(s.to_string()) }
+        if s.contains(':') {
+            Reference::Digest(s.to_string())
+        } else {
+            Reference::Tag(s.to_string())
+        }
     }
 }
 
@@ -179,7 +187,10 @@ impl From<AwsError> for PutError {
 pub fn repository_not_found(r: &RepoRef) -> AwsError {
     AwsError::client(
         "RepositoryNotFoundException",
-        format!("The repository with name '{}' does not exist in the registry with id '{}'", r.name, r.account),
+        format!(
+            "The repository with name '{}' does not exist in the registry with id '{}'",
+            r.name, r.account
+        ),
     )
 }
 
@@ -197,7 +208,10 @@ pub struct Ecr {
 
 fn conflict(e: StoreError) -> AwsError {
     match e {
-        StoreError::Conflict(..) => AwsError::client("ConcurrentModification", "the repository changed during the request; retry"),
+        StoreError::Conflict(..) => AwsError::client(
+            "ConcurrentModification",
+            "the repository changed during the request; retry",
+        ),
         other => other.into(),
     }
 }
@@ -206,14 +220,25 @@ impl Ecr {
     // ---------------------------------------------------------------- repositories
 
     pub async fn repository(&self, r: &RepoRef) -> AwsResult<(Repository, i64)> {
-        self.store.get_as::<Repository>(&r.repos_ns(), &r.name).await?.ok_or_else(|| repository_not_found(r))
+        self.store
+            .get_as::<Repository>(&r.repos_ns(), &r.name)
+            .await?
+            .ok_or_else(|| repository_not_found(r))
     }
 
     pub async fn try_repository(&self, r: &RepoRef) -> AwsResult<Option<Repository>> {
-        Ok(self.store.get_as::<Repository>(&r.repos_ns(), &r.name).await?.map(|(r, _)| r))
+        Ok(self
+            .store
+            .get_as::<Repository>(&r.repos_ns(), &r.name)
+            .await?
+            .map(|(r, _)| r))
     }
 
-    pub async fn list_repositories(&self, account: &str, region: &str) -> AwsResult<Vec<Repository>> {
+    pub async fn list_repositories(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> AwsResult<Vec<Repository>> {
         Ok(self.store.list_all_as(&repos_ns(account, region)).await?)
     }
 
@@ -223,7 +248,10 @@ impl Ecr {
         let mut out = Vec::new();
         for ns in self.store.namespaces(&format!("ecr/{account}/")).await? {
             let parts: Vec<&str> = ns.splitn(4, '/').collect();
-            if parts.len() == 4 && parts[3] == "repositories" && self.store.get(&ns, name).await?.is_some() {
+            if parts.len() == 4
+                && parts[3] == "repositories"
+                && self.store.get(&ns, name).await?.is_some()
+            {
                 out.push(parts[2].to_string());
             }
         }
@@ -232,11 +260,18 @@ impl Ecr {
 
     pub async fn create_repository(&self, repo: Repository) -> AwsResult<Repository> {
         let ns = repos_ns(&repo.account, &repo.region);
-        match self.store.commit(Batch::new().put(&ns, &repo.name, &repo, Expect::Absent)).await {
+        match self
+            .store
+            .commit(Batch::new().put(&ns, &repo.name, &repo, Expect::Absent))
+            .await
+        {
             Ok(()) => Ok(repo),
             Err(StoreError::Conflict(..)) => Err(AwsError::client(
                 "RepositoryAlreadyExistsException",
-                format!("The repository with name '{}' already exists in the registry with id '{}'", repo.name, repo.account),
+                format!(
+                    "The repository with name '{}' already exists in the registry with id '{}'",
+                    repo.name, repo.account
+                ),
             )),
             Err(e) => Err(e.into()),
         }
@@ -250,7 +285,11 @@ impl Ecr {
         for _ in 0..5 {
             let (mut repo, version) = self.repository(r).await?;
             change(&mut repo)?;
-            match self.store.commit(Batch::new().put(r.repos_ns(), &r.name, &repo, Expect::Version(version))).await {
+            match self
+                .store
+                .commit(Batch::new().put(r.repos_ns(), &r.name, &repo, Expect::Version(version)))
+                .await
+            {
                 Ok(()) => return Ok(repo),
                 Err(StoreError::Conflict(..)) => continue,
                 Err(e) => return Err(e.into()),
@@ -298,21 +337,32 @@ impl Ecr {
     // ---------------------------------------------------------------- layers
 
     pub async fn layer(&self, r: &RepoRef, digest: &str) -> AwsResult<Option<LayerRecord>> {
-        Ok(self.store.get_as::<LayerRecord>(&r.layers_ns(), digest).await?.map(|(l, _)| l))
+        Ok(self
+            .store
+            .get_as::<LayerRecord>(&r.layers_ns(), digest)
+            .await?
+            .map(|(l, _)| l))
     }
 
     /// A blob's size if the repository may use it: uploaded or mounted into it, or referenced
     /// by one of its images.
     pub async fn blob_in_repo(&self, r: &RepoRef, digest: &str) -> AwsResult<Option<u64>> {
-        if self.layer(r, digest).await?.is_some() || self.store.get(&r.images_ns(), digest).await?.is_some() {
+        if self.layer(r, digest).await?.is_some()
+            || self.store.get(&r.images_ns(), digest).await?.is_some()
+        {
             return self.blobs.size(digest).await;
         }
         Ok(None)
     }
 
     pub async fn add_layer(&self, r: &RepoRef, digest: &str, size: u64) -> AwsResult<()> {
-        let rec = LayerRecord { size, added_at: now() };
-        self.store.commit(Batch::new().put(r.layers_ns(), digest, &rec, Expect::Any)).await?;
+        let rec = LayerRecord {
+            size,
+            added_at: now(),
+        };
+        self.store
+            .commit(Batch::new().put(r.layers_ns(), digest, &rec, Expect::Any))
+            .await?;
         Ok(())
     }
 
@@ -321,22 +371,50 @@ impl Ecr {
     pub async fn start_upload(&self, r: &RepoRef) -> AwsResult<String> {
         let id = ids::uuid();
         self.blobs.start_upload(&id).await?;
-        let rec = UploadRecord { account: r.account.clone(), region: r.region.clone(), repository: r.name.clone(), created_at: now() };
-        self.store.commit(Batch::new().put(UPLOADS_NS, &id, &rec, Expect::Absent)).await?;
+        let rec = UploadRecord {
+            account: r.account.clone(),
+            region: r.region.clone(),
+            repository: r.name.clone(),
+            created_at: now(),
+        };
+        self.store
+            .commit(Batch::new().put(UPLOADS_NS, &id, &rec, Expect::Absent))
+            .await?;
         Ok(id)
     }
 
     pub async fn upload(&self, r: &RepoRef, id: &str) -> AwsResult<Option<UploadRecord>> {
-        let rec = self.store.get_as::<UploadRecord>(UPLOADS_NS, id).await?.map(|(u, _)| u);
-        Ok(rec.filter(|u| u.account == r.account && u.region == r.region && u.repository == r.name))
+        let rec = self
+            .store
+            .get_as::<UploadRecord>(UPLOADS_NS, id)
+            .await?
+            .map(|(u, _)| u);
+        Ok(
+            rec.filter(|u| {
+                u.account == r.account && u.region == r.region && u.repository == r.name
+            }),
+        )
     }
 
     /// Finishes an upload: Ok(size) or Err(actual digest) when the bytes do not match.
-    pub async fn finish_upload(&self, r: &RepoRef, id: &str, digest: &str) -> AwsResult<Result<u64, String>> {
+    pub async fn finish_upload(
+        &self,
+        r: &RepoRef,
+        id: &str,
+        digest: &str,
+    ) -> AwsResult<Result<u64, String>> {
         let result = self.blobs.finish_upload(id, digest).await?;
         let mut batch = Batch::new().delete(UPLOADS_NS, id, Expect::Any);
         if let Ok(size) = result {
-            batch = batch.put(r.layers_ns(), digest, LayerRecord { size, added_at: now() }, Expect::Any);
+            batch = batch.put(
+                r.layers_ns(),
+                digest,
+                LayerRecord {
+                    size,
+                    added_at: now(),
+                },
+                Expect::Any,
+            );
         }
         self.store.commit(batch).await?;
         Ok(result)
@@ -344,22 +422,36 @@ impl Ecr {
 
     pub async fn cancel_upload(&self, id: &str) -> AwsResult<()> {
         self.blobs.discard_upload(id).await?;
-        self.store.commit(Batch::new().delete(UPLOADS_NS, id, Expect::Any)).await?;
+        self.store
+            .commit(Batch::new().delete(UPLOADS_NS, id, Expect::Any))
+            .await?;
         Ok(())
     }
 
     // ---------------------------------------------------------------- images
 
     pub async fn image(&self, r: &RepoRef, digest: &str) -> AwsResult<Option<ImageRecord>> {
-        Ok(self.store.get_as::<ImageRecord>(&r.images_ns(), digest).await?.map(|(i, _)| i))
+        Ok(self
+            .store
+            .get_as::<ImageRecord>(&r.images_ns(), digest)
+            .await?
+            .map(|(i, _)| i))
     }
 
     pub async fn tag(&self, r: &RepoRef, tag: &str) -> AwsResult<Option<String>> {
-        Ok(self.store.get_as::<TagRecord>(&r.tags_ns(), tag).await?.map(|(t, _)| t.digest))
+        Ok(self
+            .store
+            .get_as::<TagRecord>(&r.tags_ns(), tag)
+            .await?
+            .map(|(t, _)| t.digest))
     }
 
     /// Resolves a tag or digest to an image of the repository.
-    pub async fn resolve(&self, r: &RepoRef, reference: &Reference) -> AwsResult<Option<ImageRecord>> {
+    pub async fn resolve(
+        &self,
+        r: &RepoRef,
+        reference: &Reference,
+    ) -> AwsResult<Option<ImageRecord>> {
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
             Reference::Tag(t) => match self.tag(r, t).await? {
@@ -378,12 +470,26 @@ impl Ecr {
             let t: TagRecord = d.1;
             tags.entry(t.digest).or_default().push(d.0);
         }
-        let mut out: Vec<ImageView> = images.into_iter().map(|i| ImageView { tags: tags.remove(&i.digest).unwrap_or_default(), image: i }).collect();
-        out.sort_by(|a, b| b.image.pushed_at.cmp(&a.image.pushed_at).then_with(|| a.image.digest.cmp(&b.image.digest)));
+        let mut out: Vec<ImageView> = images
+            .into_iter()
+            .map(|i| ImageView {
+                tags: tags.remove(&i.digest).unwrap_or_default(),
+                image: i,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.image
+                .pushed_at
+                .cmp(&a.image.pushed_at)
+                .then_with(|| a.image.digest.cmp(&b.image.digest))
+        });
         Ok(out)
     }
 
-    async fn store_docs<T: serde::de::DeserializeOwned>(&self, ns: &str) -> AwsResult<Vec<(String, T)>> {
+    async fn store_docs<T: serde::de::DeserializeOwned>(
+        &self,
+        ns: &str,
+    ) -> AwsResult<Vec<(String, T)>> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -404,7 +510,10 @@ impl Ecr {
     }
 
     pub async fn manifest_bytes(&self, digest: &str) -> AwsResult<Bytes> {
-        self.blobs.read_all(digest).await?.ok_or_else(|| AwsError::internal(format!("manifest {digest} is missing from storage")))
+        self.blobs
+            .read_all(digest)
+            .await?
+            .ok_or_else(|| AwsError::internal(format!("manifest {digest} is missing from storage")))
     }
 
     /// Stores a manifest, optionally tagging it: the one path both PutImage and a registry PUT
@@ -424,17 +533,18 @@ impl Ecr {
             None => return Err(PutError::RepositoryNotFound),
         };
         let digest = manifest::sha256_digest(&bytes);
-        if let Some(e) = expected_digest {
-            if e != digest {
-                return Err(PutError::DigestMismatch(digest));
-            }
+        if let Some(e) = expected_digest
+            && e != digest
+        {
+            return Err(PutError::DigestMismatch(digest));
         }
-        if let Some(t) = tag {
-            if !manifest::valid_tag(t) {
-                return Err(PutError::Invalid(format!("invalid tag '{t}'")));
-            }
+        if let Some(t) = tag
+            && !manifest::valid_tag(t)
+        {
+            return Err(PutError::Invalid(format!("invalid tag '{t}'")));
         }
-        let parsed: ParsedManifest = manifest::parse(&bytes, declared).map_err(PutError::Invalid)?;
+        let parsed: ParsedManifest =
+            manifest::parse(&bytes, declared).map_err(PutError::Invalid)?;
         // Everything referenced must be in the repository already.
         let mut missing = Vec::new();
         for b in &parsed.blobs {
@@ -476,22 +586,34 @@ impl Ecr {
         }
         let mut events = Vec::new();
         if let Some(t) = tag {
-            let current = self.store.get_as::<TagRecord>(&r.tags_ns(), t).await.map_err(AwsError::from)?;
-            match &current {
-                Some((cur, _)) if cur.digest == digest => {
-                    if strict_exists && existing.is_some() {
-                        return Err(PutError::AlreadyExists);
-                    }
-                }
-                Some(_) if repo.immutable() => return Err(PutError::TagImmutable(t.to_string())),
-                _ => {}
+            let current = self
+                .store
+                .get_as::<TagRecord>(&r.tags_ns(), t)
+                .await
+                .map_err(AwsError::from)?;
+            let same = current
+                .as_ref()
+                .is_some_and(|(cur, _)| cur.digest == digest);
+            if same && strict_exists && existing.is_some() {
+                return Err(PutError::AlreadyExists);
+            }
+            // IMMUTABLE: a tag may be pushed again with the same manifest, never moved.
+            if current.is_some() && !same && repo.immutable() {
+                return Err(PutError::TagImmutable(t.to_string()));
             }
             let expect = match &current {
                 Some((_, v)) => Expect::Version(*v),
                 None => Expect::Absent,
             };
             if current.as_ref().is_none_or(|(c, _)| c.digest != digest) {
-                batch = batch.put(r.tags_ns(), t, TagRecord { digest: digest.clone() }, expect);
+                batch = batch.put(
+                    r.tags_ns(),
+                    t,
+                    TagRecord {
+                        digest: digest.clone(),
+                    },
+                    expect,
+                );
             }
             events.push(image_event(&repo, "PUSH", &digest, Some(t)));
         }
@@ -508,35 +630,57 @@ impl Ecr {
         }
         match self.store.commit(batch).await {
             Ok(()) => {}
-            Err(StoreError::Conflict(..)) => return Err(PutError::Internal(AwsError::client("ConcurrentModification", "the tag moved during the request; retry"))),
+            Err(StoreError::Conflict(..)) => {
+                return Err(PutError::Internal(AwsError::client(
+                    "ConcurrentModification",
+                    "the tag moved during the request; retry",
+                )));
+            }
             Err(e) => return Err(PutError::Internal(e.into())),
         }
-        if repo.lifecycle_policy.is_some() {
-            if let Err(e) = self.apply_lifecycle(r).await {
-                tracing::warn!(repository = %r.name, error = %e, "lifecycle policy evaluation failed");
-            }
+        if repo.lifecycle_policy.is_some()
+            && let Err(e) = self.apply_lifecycle(r).await
+        {
+            tracing::warn!(repository = %r.name, error = %e, "lifecycle policy evaluation failed");
         }
         Ok((record, events))
     }
 
     /// Removes a tag (the image stays).
     pub async fn untag(&self, r: &RepoRef, tag: &str) -> AwsResult<bool> {
-        let Some((t, v)) = self.store.get_as::<TagRecord>(&r.tags_ns(), tag).await? else { return Ok(false) };
+        let Some((t, v)) = self.store.get_as::<TagRecord>(&r.tags_ns(), tag).await? else {
+            return Ok(false);
+        };
         let repo = self.repository(r).await?.0;
-        let batch = Batch::new().delete(r.tags_ns(), tag, Expect::Version(v)).publish_event(image_event(&repo, "DELETE", &t.digest, Some(tag)));
+        let batch = Batch::new()
+            .delete(r.tags_ns(), tag, Expect::Version(v))
+            .publish_event(image_event(&repo, "DELETE", &t.digest, Some(tag)));
         self.store.commit(batch).await.map_err(conflict)?;
         Ok(true)
     }
 
     /// Deletes an image and every tag on it. Err(code, reason) as BatchDeleteImage reports.
-    pub async fn delete_image(&self, r: &RepoRef, digest: &str) -> AwsResult<Result<Vec<String>, (String, String)>> {
+    pub async fn delete_image(
+        &self,
+        r: &RepoRef,
+        digest: &str,
+    ) -> AwsResult<Result<Vec<String>, (String, String)>> {
         let repo = self.repository(r).await?.0;
         let views = self.images(r).await?;
         let Some(view) = views.iter().find(|v| v.image.digest == digest) else {
-            return Ok(Err(("ImageNotFound".into(), "Requested image not found".into())));
+            return Ok(Err((
+                "ImageNotFound".into(),
+                "Requested image not found".into(),
+            )));
         };
-        if views.iter().any(|v| v.image.children.iter().any(|c| c == digest)) {
-            return Ok(Err(("ImageReferencedByManifestList".into(), "Requested image is referenced by a manifest list".into())));
+        if views
+            .iter()
+            .any(|v| v.image.children.iter().any(|c| c == digest))
+        {
+            return Ok(Err((
+                "ImageReferencedByManifestList".into(),
+                "Requested image is referenced by a manifest list".into(),
+            )));
         }
         let mut batch = Batch::new().delete(r.images_ns(), digest, Expect::Any);
         for t in &view.tags {
@@ -555,15 +699,22 @@ impl Ecr {
     /// Runs the repository's lifecycle policy now; returns the digests it expired.
     pub async fn apply_lifecycle(&self, r: &RepoRef) -> AwsResult<Vec<String>> {
         let repo = self.repository(r).await?.0;
-        let Some(text) = &repo.lifecycle_policy else { return Ok(Vec::new()) };
+        let Some(text) = &repo.lifecycle_policy else {
+            return Ok(Vec::new());
+        };
         let policy = lifecycle::validate(text).map_err(AwsError::validation)?;
         let views = self.images(r).await?;
         // Images inside an index are kept with it; rules look at top-level images only.
-        let children: HashSet<&String> = views.iter().flat_map(|v| v.image.children.iter()).collect();
+        let children: HashSet<&String> =
+            views.iter().flat_map(|v| v.image.children.iter()).collect();
         let candidates: Vec<lifecycle::Candidate> = views
             .iter()
             .filter(|v| !children.contains(&v.image.digest))
-            .map(|v| lifecycle::Candidate { digest: v.image.digest.clone(), tags: v.tags.clone(), pushed_at: v.image.pushed_at })
+            .map(|v| lifecycle::Candidate {
+                digest: v.image.digest.clone(),
+                tags: v.tags.clone(),
+                pushed_at: v.image.pushed_at,
+            })
             .collect();
         let expired = lifecycle::evaluate(&policy, &candidates, now());
         for d in &expired {
@@ -580,7 +731,10 @@ impl Ecr {
     /// Images of the repository whose subject is `digest` (OCI referrers).
     pub async fn referrers(&self, r: &RepoRef, digest: &str) -> AwsResult<Vec<ImageRecord>> {
         let images: Vec<ImageRecord> = self.store.list_all_as(&r.images_ns()).await?;
-        Ok(images.into_iter().filter(|i| i.subject.as_deref() == Some(digest)).collect())
+        Ok(images
+            .into_iter()
+            .filter(|i| i.subject.as_deref() == Some(digest))
+            .collect())
     }
 
     // ---------------------------------------------------------------- tokens
@@ -588,8 +742,14 @@ impl Ecr {
     pub async fn issue_token(&self, account: &str, region: &str) -> AwsResult<(String, Timestamp)> {
         let token = ids::alnum(96);
         let expires_at = now() + chrono::Duration::hours(TOKEN_HOURS);
-        let rec = TokenRecord { account: account.into(), region: region.into(), expires_at };
-        self.store.commit(Batch::new().put(TOKENS_NS, &token, &rec, Expect::Absent)).await?;
+        let rec = TokenRecord {
+            account: account.into(),
+            region: region.into(),
+            expires_at,
+        };
+        self.store
+            .commit(Batch::new().put(TOKENS_NS, &token, &rec, Expect::Absent))
+            .await?;
         Ok((token, expires_at))
     }
 
@@ -597,7 +757,12 @@ impl Ecr {
         if token.is_empty() || token.len() > 512 {
             return Ok(None);
         }
-        Ok(self.store.get_as::<TokenRecord>(TOKENS_NS, token).await?.map(|(t, _)| t).filter(|t| t.expires_at > now()))
+        Ok(self
+            .store
+            .get_as::<TokenRecord>(TOKENS_NS, token)
+            .await?
+            .map(|(t, _)| t)
+            .filter(|t| t.expires_at > now()))
     }
 
     // ---------------------------------------------------------------- garbage collection
@@ -681,7 +846,14 @@ pub fn image_event(repo: &Repository, action: &str, digest: &str, tag: Option<&s
     if let Some(t) = tag {
         detail["image-tag"] = json!(t);
     }
-    BusEvent::aws_service_event(&repo.account, &repo.region, "aws.ecr", "ECR Image Action", vec![repo.arn.clone()], detail)
+    BusEvent::aws_service_event(
+        &repo.account,
+        &repo.region,
+        "aws.ecr",
+        "ECR Image Action",
+        vec![repo.arn.clone()],
+        detail,
+    )
 }
 
 pub fn repository_arn(account: &str, region: &str, name: &str) -> String {
@@ -720,7 +892,13 @@ mod tests {
 
     async fn blob(ecr: &Ecr, r: &RepoRef, bytes: &'static [u8]) -> String {
         let id = ecr.start_upload(r).await.unwrap();
-        ecr.blobs.append(&id, futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(bytes))])).await.unwrap();
+        ecr.blobs
+            .append(
+                &id,
+                futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(bytes))]),
+            )
+            .await
+            .unwrap();
         let d = manifest::sha256_digest(bytes);
         ecr.finish_upload(r, &id, &d).await.unwrap().unwrap();
         d
@@ -739,26 +917,78 @@ mod tests {
         let (ecr, r) = setup(dir.path(), "IMMUTABLE").await;
         let c = blob(&ecr, &r, b"{}").await;
         let l = blob(&ecr, &r, b"layer").await;
-        let (img, events) = ecr.put_manifest(&r, manifest_for(&c, &l, ""), None, Some("v1"), None, false).await.unwrap();
+        let (img, events) = ecr
+            .put_manifest(&r, manifest_for(&c, &l, ""), None, Some("v1"), None, false)
+            .await
+            .unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event["detail"]["action-type"], "PUSH");
         assert_eq!(events[0].event["detail"]["image-tag"], "v1");
         assert_eq!(events[0].event["detail-type"], "ECR Image Action");
-        let queued = ecr.store.lease(codeyard_core::hub::EVENTS_INGRESS_QUEUE, 10, std::time::Duration::from_secs(30)).await.unwrap();
+        let queued = ecr
+            .store
+            .lease(
+                codeyard_core::hub::EVENTS_INGRESS_QUEUE,
+                10,
+                std::time::Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
         assert_eq!(queued.len(), 1, "the event is committed with the image");
         // The same push again is fine; another manifest under the tag is not.
-        ecr.put_manifest(&r, manifest_for(&c, &l, ""), None, Some("v1"), None, false).await.unwrap();
-        let moved = ecr.put_manifest(&r, manifest_for(&c, &l, r#","annotations":{"x":"y"}"#), None, Some("v1"), None, false).await;
+        ecr.put_manifest(&r, manifest_for(&c, &l, ""), None, Some("v1"), None, false)
+            .await
+            .unwrap();
+        let moved = ecr
+            .put_manifest(
+                &r,
+                manifest_for(&c, &l, r#","annotations":{"x":"y"}"#),
+                None,
+                Some("v1"),
+                None,
+                false,
+            )
+            .await;
         assert!(matches!(moved, Err(PutError::TagImmutable(_))));
         assert_eq!(ecr.tag(&r, "v1").await.unwrap(), Some(img.digest.clone()));
         // Missing blobs are refused.
-        let missing = ecr.put_manifest(&r, manifest_for(&c, &manifest::sha256_digest(b"nope"), ""), None, Some("v2"), None, false).await;
+        let missing = ecr
+            .put_manifest(
+                &r,
+                manifest_for(&c, &manifest::sha256_digest(b"nope"), ""),
+                None,
+                Some("v2"),
+                None,
+                false,
+            )
+            .await;
         assert!(matches!(missing, Err(PutError::BlobsMissing(_))));
         // Delete raises DELETE; the blobs then go with garbage collection.
         ecr.delete_image(&r, &img.digest).await.unwrap().unwrap();
-        let queued = ecr.store.lease(codeyard_core::hub::EVENTS_INGRESS_QUEUE, 10, std::time::Duration::from_secs(30)).await.unwrap();
-        assert!(queued.iter().any(|q| q.payload["event"]["detail"]["action-type"] == "DELETE"));
-        assert_eq!(ecr.collect_garbage(chrono::Duration::hours(1)).await.unwrap(), 0, "recent uploads are kept");
-        assert_eq!(ecr.collect_garbage(chrono::Duration::zero()).await.unwrap(), 3);
+        let queued = ecr
+            .store
+            .lease(
+                codeyard_core::hub::EVENTS_INGRESS_QUEUE,
+                10,
+                std::time::Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        assert!(
+            queued
+                .iter()
+                .any(|q| q.payload["event"]["detail"]["action-type"] == "DELETE")
+        );
+        assert_eq!(
+            ecr.collect_garbage(chrono::Duration::hours(1))
+                .await
+                .unwrap(),
+            0,
+            "recent uploads are kept"
+        );
+        assert_eq!(
+            ecr.collect_garbage(chrono::Duration::zero()).await.unwrap(),
+            3
+        );
     }
 }

@@ -30,16 +30,32 @@ const GC_GRACE_HOURS: i64 = 1;
 
 /// Registers this crate's services and background workers.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
-    let blobs = Arc::new(blobs::BlobStore::open(platform.config.data_dir.join("registry"))?);
-    let ecr = Arc::new(domain::Ecr { store: platform.store.clone(), blobs });
+    let blobs = Arc::new(blobs::BlobStore::open(
+        platform.config.data_dir.join("registry"),
+    )?);
+    let ecr = Arc::new(domain::Ecr {
+        store: platform.store.clone(),
+        blobs,
+    });
     registry.add_aws(Arc::new(api::EcrApi { ecr: ecr.clone() }));
-    registry.add_http(Arc::new(distribution::Distribution { ecr: ecr.clone(), auth: platform.config.auth }));
-
-    let registry_host = platform.internal_context(codeyard_core::DEFAULT_ACCOUNT, codeyard_core::DEFAULT_REGION).host().to_string();
-    platform.hub.add_build_environment(Arc::new(buildenv::PodmanDocker {
-        registry_host,
-        containers_dir: platform.config.data_dir.join("ecr").join("containers"),
+    registry.add_http(Arc::new(distribution::Distribution {
+        ecr: ecr.clone(),
+        auth: platform.config.auth,
     }));
+
+    let registry_host = platform
+        .internal_context(
+            codeyard_core::DEFAULT_ACCOUNT,
+            codeyard_core::DEFAULT_REGION,
+        )
+        .host()
+        .to_string();
+    platform
+        .hub
+        .add_build_environment(Arc::new(buildenv::PodmanDocker {
+            registry_host,
+            containers_dir: platform.config.data_dir.join("ecr").join("containers"),
+        }));
 
     let shutdown = platform.shutdown.clone();
     tokio::spawn(async move {
@@ -48,7 +64,10 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(GC_EVERY) => {}
             }
-            match ecr.collect_garbage(chrono::Duration::hours(GC_GRACE_HOURS)).await {
+            match ecr
+                .collect_garbage(chrono::Duration::hours(GC_GRACE_HOURS))
+                .await
+            {
                 Ok(n) if n > 0 => tracing::info!(blobs = n, "registry garbage collected"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "registry garbage collection failed"),

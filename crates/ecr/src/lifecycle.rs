@@ -55,14 +55,25 @@ pub struct Candidate {
 
 /// Parses and checks a policy; the error is the reason AWS would give.
 pub fn validate(text: &str) -> Result<Policy, String> {
-    let policy: Policy = serde_json::from_str(text).map_err(|e| format!("Lifecycle policy validation failure: {e}"))?;
+    let policy: Policy = serde_json::from_str(text)
+        .map_err(|e| format!("Lifecycle policy validation failure: {e}"))?;
     if policy.rules.is_empty() {
         return Err("Lifecycle policy validation failure: object has missing required properties ([\"rules\"])".into());
     }
     let mut priorities = HashSet::new();
-    let max_priority = policy.rules.iter().map(|r| r.rule_priority).max().unwrap_or(0);
+    let max_priority = policy
+        .rules
+        .iter()
+        .map(|r| r.rule_priority)
+        .max()
+        .unwrap_or(0);
     for r in &policy.rules {
-        let fail = |m: &str| Err(format!("Lifecycle policy validation failure: rule {}: {m}", r.rule_priority));
+        let fail = |m: &str| {
+            Err(format!(
+                "Lifecycle policy validation failure: rule {}: {m}",
+                r.rule_priority
+            ))
+        };
         if r.rule_priority < 1 {
             return fail("rulePriority must be a positive integer");
         }
@@ -76,7 +87,9 @@ pub fn validate(text: &str) -> Result<Policy, String> {
         match s.tag_status.as_str() {
             "tagged" => {
                 if s.tag_prefix_list.is_empty() && s.tag_pattern_list.is_empty() {
-                    return fail("tagPrefixList or tagPatternList is required when tagStatus is tagged");
+                    return fail(
+                        "tagPrefixList or tagPatternList is required when tagStatus is tagged",
+                    );
                 }
                 if !s.tag_prefix_list.is_empty() && !s.tag_pattern_list.is_empty() {
                     return fail("tagPrefixList and tagPatternList cannot both be set");
@@ -84,7 +97,9 @@ pub fn validate(text: &str) -> Result<Policy, String> {
             }
             "untagged" | "any" => {
                 if !s.tag_prefix_list.is_empty() || !s.tag_pattern_list.is_empty() {
-                    return fail("tagPrefixList and tagPatternList are only allowed when tagStatus is tagged");
+                    return fail(
+                        "tagPrefixList and tagPatternList are only allowed when tagStatus is tagged",
+                    );
                 }
                 if s.tag_status == "any" && r.rule_priority != max_priority {
                     return fail("a rule with tagStatus any must have the highest rulePriority");
@@ -93,9 +108,13 @@ pub fn validate(text: &str) -> Result<Policy, String> {
             other => return fail(&format!("unknown tagStatus {other}")),
         }
         match s.count_type.as_str() {
-            "imageCountMoreThan" if s.count_unit.is_some() => return fail("countUnit is not allowed with imageCountMoreThan"),
+            "imageCountMoreThan" if s.count_unit.is_some() => {
+                return fail("countUnit is not allowed with imageCountMoreThan");
+            }
             "imageCountMoreThan" => {}
-            "sinceImagePushed" if s.count_unit.as_deref() != Some("days") => return fail("countUnit must be days with sinceImagePushed"),
+            "sinceImagePushed" if s.count_unit.as_deref() != Some("days") => {
+                return fail("countUnit must be days with sinceImagePushed");
+            }
             "sinceImagePushed" => {}
             other => return fail(&format!("unknown countType {other}")),
         }
@@ -115,7 +134,9 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     let mut rest = text;
     for (i, p) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(p) else { return false };
+            let Some(r) = rest.strip_prefix(p) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 {
             return rest.ends_with(p);
@@ -135,8 +156,12 @@ fn selects(s: &Selection, image: &Candidate) -> bool {
         _ => {
             // Every prefix (or pattern) of the list must match one of the image's tags.
             !image.tags.is_empty()
-                && s.tag_prefix_list.iter().all(|p| image.tags.iter().any(|t| t.starts_with(p.as_str())))
-                && s.tag_pattern_list.iter().all(|p| image.tags.iter().any(|t| glob_match(p, t)))
+                && s.tag_prefix_list
+                    .iter()
+                    .all(|p| image.tags.iter().any(|t| t.starts_with(p.as_str())))
+                && s.tag_pattern_list
+                    .iter()
+                    .all(|p| image.tags.iter().any(|t| glob_match(p, t)))
         }
     }
 }
@@ -148,8 +173,15 @@ pub fn evaluate(policy: &Policy, images: &[Candidate], now: DateTime<Utc>) -> Ve
     let mut claimed: HashSet<&str> = HashSet::new();
     let mut expired = Vec::new();
     for rule in rules {
-        let mut matched: Vec<&Candidate> = images.iter().filter(|i| !claimed.contains(i.digest.as_str()) && selects(&rule.selection, i)).collect();
-        matched.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest)));
+        let mut matched: Vec<&Candidate> = images
+            .iter()
+            .filter(|i| !claimed.contains(i.digest.as_str()) && selects(&rule.selection, i))
+            .collect();
+        matched.sort_by(|a, b| {
+            b.pushed_at
+                .cmp(&a.pushed_at)
+                .then_with(|| a.digest.cmp(&b.digest))
+        });
         let n = rule.selection.count_number;
         for (i, image) in matched.iter().enumerate() {
             claimed.insert(image.digest.as_str());
@@ -170,7 +202,13 @@ mod tests {
     use super::*;
 
     fn img(d: &str, tags: &[&str], age_days: i64) -> Candidate {
-        Candidate { digest: d.into(), tags: tags.iter().map(|s| s.to_string()).collect(), pushed_at: Utc::now() - chrono::Duration::days(age_days) - chrono::Duration::seconds(d.len() as i64) }
+        Candidate {
+            digest: d.into(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            pushed_at: Utc::now()
+                - chrono::Duration::days(age_days)
+                - chrono::Duration::seconds(d.len() as i64),
+        }
     }
 
     #[test]
@@ -181,7 +219,14 @@ mod tests {
               {"rulePriority":2,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":1},"action":{"type":"expire"}}]}"#,
         )
         .unwrap();
-        let images = vec![img("a", &["v1"], 3), img("b", &["v2"], 2), img("c", &["v3"], 0), img("d", &[], 5), img("e", &[], 0), img("f", &["latest"], 9)];
+        let images = vec![
+            img("a", &["v1"], 3),
+            img("b", &["v2"], 2),
+            img("c", &["v3"], 0),
+            img("d", &[], 5),
+            img("e", &[], 0),
+            img("f", &["latest"], 9),
+        ];
         let mut out = evaluate(&p, &images, Utc::now());
         out.sort();
         assert_eq!(out, vec!["a".to_string(), "d".to_string()]);
@@ -192,6 +237,10 @@ mod tests {
         assert!(validate("{}").is_err());
         assert!(validate(r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#).is_err());
         assert!(validate(r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePushed","countNumber":1},"action":{"type":"expire"}}]}"#).is_err());
-        assert!(glob_match("prod*", "prod-1") && glob_match("*-rc*", "v1-rc2") && !glob_match("prod*", "dev"));
+        assert!(
+            glob_match("prod*", "prod-1")
+                && glob_match("*-rc*", "v1-rc2")
+                && !glob_match("prod*", "dev")
+        );
     }
 }

@@ -44,9 +44,13 @@ fn main() {
         for i in 1..n {
             let p = if i % 100 == 0 {
                 unindexed += 1;
-                format!(r#"{{"source":[{{"prefix":"svc-{i}."}}],"detail":{{"n":[{{"numeric":[">",{i}]}}]}}}}"#)
+                format!(
+                    r#"{{"source":[{{"prefix":"svc-{i}."}}],"detail":{{"n":[{{"numeric":[">",{i}]}}]}}}}"#
+                )
             } else {
-                format!(r#"{{"source":["svc-{i}"],"detail-type":["thing changed"],"detail":{{"state":["on"]}}}}"#)
+                format!(
+                    r#"{{"source":["svc-{i}"],"detail-type":["thing changed"],"detail":{{"state":["on"]}}}}"#
+                )
             };
             bus.upsert(rule(i, p));
         }
@@ -58,6 +62,10 @@ fn main() {
         }
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(matched, iterations);
-        println!("| {n} | {unindexed} | 1 | {:.0} | {:.2} |", iterations as f64 / secs, secs * 1e6 / iterations as f64);
+        println!(
+            "| {n} | {unindexed} | 1 | {:.0} | {:.2} |",
+            iterations as f64 / secs,
+            secs * 1e6 / iterations as f64
+        );
     }
 }

@@ -73,7 +73,12 @@ impl AwsService for EventsApi {
             "ListRules" => {
                 ev.require_bus(a, r, &bus).await?;
                 let prefix = str_of(&input, "NamePrefix");
-                let rules: Vec<Rule> = ev.rules_on(a, r, &bus).await?.into_iter().filter(|x| x.name.starts_with(prefix)).collect();
+                let rules: Vec<Rule> = ev
+                    .rules_on(a, r, &bus)
+                    .await?
+                    .into_iter()
+                    .filter(|x| x.name.starts_with(prefix))
+                    .collect();
                 let (page, next) = paginate(rules, &input, |x| x.name.clone())?;
                 let list: Vec<Value> = page.iter().map(|x| Value::Object(rule_json(x))).collect();
                 Ok(with_token(json!({"Rules": list}), next))
@@ -83,12 +88,15 @@ impl AwsService for EventsApi {
                 Ok(json!({}))
             }
             "EnableRule" | "DisableRule" => {
-                ev.set_state(a, r, &bus, str_of(&input, "Name"), op == "EnableRule").await?;
+                ev.set_state(a, r, &bus, str_of(&input, "Name"), op == "EnableRule")
+                    .await?;
                 Ok(json!({}))
             }
             "PutTargets" => {
                 let targets = input["Targets"].as_array().cloned().unwrap_or_default();
-                let failed = ev.put_targets(a, r, &bus, str_of(&input, "Rule"), targets).await?;
+                let failed = ev
+                    .put_targets(a, r, &bus, str_of(&input, "Rule"), targets)
+                    .await?;
                 let entries: Vec<Value> =
                     failed.iter().map(|(id, code, msg)| json!({"TargetId": id, "ErrorCode": code, "ErrorMessage": msg})).collect();
                 Ok(json!({"FailedEntryCount": entries.len(), "FailedEntries": entries}))
@@ -96,14 +104,25 @@ impl AwsService for EventsApi {
             "ListTargetsByRule" => {
                 let name = str_of(&input, "Rule");
                 let rule = ev.get_rule(a, r, &bus, name).await.map_err(|_| {
-                    AwsError::client("ResourceNotFoundException", format!("Rule {name} does not exist."))
+                    AwsError::client(
+                        "ResourceNotFoundException",
+                        format!("Rule {name} does not exist."),
+                    )
                 })?;
-                let (page, next) = paginate(rule.targets, &input, |t| target_str(t, "Id").unwrap_or("").to_string())?;
+                let (page, next) = paginate(rule.targets, &input, |t| {
+                    target_str(t, "Id").unwrap_or("").to_string()
+                })?;
                 Ok(with_token(json!({"Targets": page}), next))
             }
             "RemoveTargets" => {
-                let ids: Vec<String> = input["Ids"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
-                ev.remove_targets(a, r, &bus, str_of(&input, "Rule"), &ids).await?;
+                let ids: Vec<String> = input["Ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                ev.remove_targets(a, r, &bus, str_of(&input, "Rule"), &ids)
+                    .await?;
                 Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
             }
             "ListRuleNamesByTarget" => {
@@ -113,7 +132,11 @@ impl AwsService for EventsApi {
                     .rules_on(a, r, &bus)
                     .await?
                     .into_iter()
-                    .filter(|x| x.targets.iter().any(|t| target_str(t, "Arn") == Some(target)))
+                    .filter(|x| {
+                        x.targets
+                            .iter()
+                            .any(|t| target_str(t, "Arn") == Some(target))
+                    })
                     .map(|x| x.name)
                     .collect();
                 let (page, next) = paginate(names, &input, |n| n.clone())?;
@@ -128,18 +151,28 @@ impl AwsService for EventsApi {
                         source: opt_str(e, "Source"),
                         detail_type: opt_str(e, "DetailType"),
                         detail: opt_str(e, "Detail"),
-                        resources: e["Resources"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+                        resources: e["Resources"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect(),
                         time: e.get("Time").and_then(time::parse_json),
                         bus: bus_name(e.get("EventBusName").and_then(Value::as_str)),
                     })
                     .collect();
                 let results = ev.put_events(a, r, entries).await?;
-                let failed = results.iter().filter(|x| matches!(x, PutEventResult::Failed(..))).count();
+                let failed = results
+                    .iter()
+                    .filter(|x| matches!(x, PutEventResult::Failed(..)))
+                    .count();
                 let out: Vec<Value> = results
                     .into_iter()
                     .map(|x| match x {
                         PutEventResult::Ok(id) => json!({"EventId": id}),
-                        PutEventResult::Failed(code, msg) => json!({"ErrorCode": code, "ErrorMessage": msg}),
+                        PutEventResult::Failed(code, msg) => {
+                            json!({"ErrorCode": code, "ErrorMessage": msg})
+                        }
                     })
                     .collect();
                 Ok(json!({"FailedEntryCount": failed, "Entries": out}))
@@ -161,7 +194,16 @@ impl AwsService for EventsApi {
                         extra.insert(k.to_string(), v.clone());
                     }
                 }
-                let b = ev.create_bus(a, r, name, opt_str(&input, "Description"), tags_in(&input["Tags"]), extra).await?;
+                let b = ev
+                    .create_bus(
+                        a,
+                        r,
+                        name,
+                        opt_str(&input, "Description"),
+                        tags_in(&input["Tags"]),
+                        extra,
+                    )
+                    .await?;
                 let mut out = json!({"EventBusArn": b.arn});
                 if let Some(d) = &b.description {
                     out["Description"] = json!(d);
@@ -182,7 +224,12 @@ impl AwsService for EventsApi {
             }
             "ListEventBuses" => {
                 let prefix = str_of(&input, "NamePrefix");
-                let buses: Vec<EventBus> = ev.list_buses(a, r).await?.into_iter().filter(|b| b.name.starts_with(prefix)).collect();
+                let buses: Vec<EventBus> = ev
+                    .list_buses(a, r)
+                    .await?
+                    .into_iter()
+                    .filter(|b| b.name.starts_with(prefix))
+                    .collect();
                 let (page, next) = paginate(buses, &input, |b| b.name.clone())?;
                 let list: Vec<Value> = page.iter().map(|b| Value::Object(bus_json(b))).collect();
                 Ok(with_token(json!({"EventBuses": list}), next))
@@ -192,12 +239,25 @@ impl AwsService for EventsApi {
                 Ok(json!({}))
             }
             "TagResource" => {
-                ev.change_tags(a, r, str_of(&input, "ResourceARN"), tags_in(&input["Tags"]), Vec::new()).await?;
+                ev.change_tags(
+                    a,
+                    r,
+                    str_of(&input, "ResourceARN"),
+                    tags_in(&input["Tags"]),
+                    Vec::new(),
+                )
+                .await?;
                 Ok(json!({}))
             }
             "UntagResource" => {
-                let keys: Vec<String> = input["TagKeys"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
-                ev.change_tags(a, r, str_of(&input, "ResourceARN"), BTreeMap::new(), keys).await?;
+                let keys: Vec<String> = input["TagKeys"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                ev.change_tags(a, r, str_of(&input, "ResourceARN"), BTreeMap::new(), keys)
+                    .await?;
                 Ok(json!({}))
             }
             "ListTagsForResource" => {
@@ -213,12 +273,19 @@ fn tags_in(v: &Value) -> BTreeMap<String, String> {
     v.as_array()
         .into_iter()
         .flatten()
-        .filter_map(|t| Some((t.get("Key")?.as_str()?.to_string(), t.get("Value")?.as_str()?.to_string())))
+        .filter_map(|t| {
+            Some((
+                t.get("Key")?.as_str()?.to_string(),
+                t.get("Value")?.as_str()?.to_string(),
+            ))
+        })
         .collect()
 }
 
 fn tags_out(tags: &BTreeMap<String, String>) -> Vec<Value> {
-    tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect()
+    tags.iter()
+        .map(|(k, v)| json!({"Key": k, "Value": v}))
+        .collect()
 }
 
 fn rule_json(r: &Rule) -> Map<String, Value> {
@@ -250,26 +317,49 @@ fn bus_json(b: &EventBus) -> Map<String, Value> {
         m.insert("Description".into(), json!(d));
     }
     if b.created_ms > 0 {
-        m.insert("CreationTime".into(), time::epoch_json(&time::from_epoch_millis(b.created_ms)));
-        m.insert("LastModifiedTime".into(), time::epoch_json(&time::from_epoch_millis(b.modified_ms)));
+        m.insert(
+            "CreationTime".into(),
+            time::epoch_json(&time::from_epoch_millis(b.created_ms)),
+        );
+        m.insert(
+            "LastModifiedTime".into(),
+            time::epoch_json(&time::from_epoch_millis(b.modified_ms)),
+        );
     }
     m
 }
 
 /// Pages a name-ordered list: `NextToken` is the last key returned, `Limit` at most 100.
-fn paginate<T>(items: Vec<T>, input: &Value, key: impl Fn(&T) -> String) -> AwsResult<(Vec<T>, Option<String>)> {
-    let limit = input.get("Limit").and_then(Value::as_u64).unwrap_or(100).clamp(1, 100) as usize;
+fn paginate<T>(
+    items: Vec<T>,
+    input: &Value,
+    key: impl Fn(&T) -> String,
+) -> AwsResult<(Vec<T>, Option<String>)> {
+    let limit = input
+        .get("Limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(100)
+        .clamp(1, 100) as usize;
     let start = match input.get("NextToken").and_then(Value::as_str) {
         Some(tok) => {
-            let after = String::from_utf8(decode_token(tok).ok_or_else(|| AwsError::validation("The NextToken provided is invalid."))?)
-                .map_err(|_| AwsError::validation("The NextToken provided is invalid."))?;
-            items.iter().position(|x| key(x) == after).map(|i| i + 1).unwrap_or(items.len())
+            let after = String::from_utf8(
+                decode_token(tok)
+                    .ok_or_else(|| AwsError::validation("The NextToken provided is invalid."))?,
+            )
+            .map_err(|_| AwsError::validation("The NextToken provided is invalid."))?;
+            items
+                .iter()
+                .position(|x| key(x) == after)
+                .map(|i| i + 1)
+                .unwrap_or(items.len())
         }
         None => 0,
     };
     let total = items.len();
     let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
-    let next = (start + page.len() < total).then(|| page.last().map(|x| encode_token(key(x).as_bytes()))).flatten();
+    let next = (start + page.len() < total)
+        .then(|| page.last().map(|x| encode_token(key(x).as_bytes())))
+        .flatten();
     Ok((page, next))
 }
 
@@ -288,5 +378,8 @@ fn decode_token(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -28,9 +28,16 @@ pub struct LiveRule {
 
 impl LiveRule {
     pub fn new(rule: Rule) -> LiveRule {
-        let pattern = rule.event_pattern.as_deref().and_then(|p| Pattern::parse(p).ok());
+        let pattern = rule
+            .event_pattern
+            .as_deref()
+            .and_then(|p| Pattern::parse(p).ok());
         let index_key = pattern.as_ref().and_then(Pattern::index_key);
-        LiveRule { rule, pattern, index_key }
+        LiveRule {
+            rule,
+            pattern,
+            index_key,
+        }
     }
 }
 
@@ -62,7 +69,9 @@ impl BusRules {
     }
 
     pub fn remove(&mut self, name: &str) {
-        let Some(old) = self.rules.remove(name) else { return };
+        let Some(old) = self.rules.remove(name) else {
+            return;
+        };
         match &old.index_key {
             Some((path, values)) => {
                 if let Some(by_value) = self.index.get_mut(path) {
@@ -107,7 +116,9 @@ impl BusRules {
         let mut out: Vec<Arc<LiveRule>> = candidates
             .into_iter()
             .filter_map(|n| self.rules.get(n))
-            .filter(|r| r.rule.enabled() && r.pattern.as_ref().is_some_and(|p| p.matches_flat(&flat)))
+            .filter(|r| {
+                r.rule.enabled() && r.pattern.as_ref().is_some_and(|p| p.matches_flat(&flat))
+            })
             .cloned()
             .collect();
         out.sort_by(|a, b| a.rule.name.cmp(&b.rule.name));
@@ -125,11 +136,19 @@ pub struct RuleCache {
 
 impl RuleCache {
     pub fn new(store: SharedStore) -> RuleCache {
-        RuleCache { store, buses: Default::default() }
+        RuleCache {
+            store,
+            buses: Default::default(),
+        }
     }
 
     /// The bus's compiled rules, loaded from the store the first time.
-    pub async fn bus(&self, account: &str, region: &str, bus: &str) -> AwsResult<Arc<RwLock<BusRules>>> {
+    pub async fn bus(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+    ) -> AwsResult<Arc<RwLock<BusRules>>> {
         let key = (account.to_string(), region.to_string(), bus.to_string());
         let mut buses = self.buses.lock().await;
         if let Some(b) = buses.get(&key) {
@@ -140,7 +159,16 @@ impl RuleCache {
         let mut rules = BusRules::default();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list(&ns(account, region, "rules"), &prefix, after.as_deref(), 1000).await.map_err(AwsError::from)?;
+            let page = self
+                .store
+                .list(
+                    &ns(account, region, "rules"),
+                    &prefix,
+                    after.as_deref(),
+                    1000,
+                )
+                .await
+                .map_err(AwsError::from)?;
             for d in &page {
                 rules.upsert(d.parse::<Rule>().map_err(AwsError::from)?);
             }
@@ -161,7 +189,13 @@ impl RuleCache {
         Ok(())
     }
 
-    pub async fn remove(&self, account: &str, region: &str, bus: &str, name: &str) -> AwsResult<()> {
+    pub async fn remove(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+    ) -> AwsResult<()> {
         let b = self.bus(account, region, bus).await?;
         b.write().unwrap().remove(name);
         Ok(())
@@ -169,11 +203,20 @@ impl RuleCache {
 
     /// Forgets a deleted bus.
     pub async fn drop_bus(&self, account: &str, region: &str, bus: &str) {
-        self.buses.lock().await.remove(&(account.to_string(), region.to_string(), bus.to_string()));
+        self.buses
+            .lock()
+            .await
+            .remove(&(account.to_string(), region.to_string(), bus.to_string()));
     }
 
     /// The matching enabled rules for an event on a bus.
-    pub async fn matching(&self, account: &str, region: &str, bus: &str, event: &Value) -> AwsResult<Vec<Arc<LiveRule>>> {
+    pub async fn matching(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        event: &Value,
+    ) -> AwsResult<Vec<Arc<LiveRule>>> {
         let b = self.bus(account, region, bus).await?;
         let found = b.read().unwrap().matching(event);
         Ok(found)

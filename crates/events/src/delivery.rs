@@ -69,7 +69,9 @@ async fn ingress_loop(events: Arc<Events>, platform: Platform) {
 /// Fans out one leased batch of ingress items. Returns how many items were handled.
 pub async fn ingress_once(events: &Events, platform: &Platform) -> Result<usize, AwsError> {
     let store = &platform.store;
-    let items = store.lease(EVENTS_INGRESS_QUEUE, 200, INGRESS_LEASE).await?;
+    let items = store
+        .lease(EVENTS_INGRESS_QUEUE, 200, INGRESS_LEASE)
+        .await?;
     if items.is_empty() {
         return Ok(0);
     }
@@ -111,7 +113,11 @@ async fn fan_out(events: &Events, item: &QueueItem) -> Result<Vec<DeliveryItem>,
     };
     let ingestion_time = event_time(&time::now());
     let mut out = Vec::new();
-    for live in events.cache.matching(&ev.account, &ev.region, &ev.bus, &ev.event).await? {
+    for live in events
+        .cache
+        .matching(&ev.account, &ev.region, &ev.bus, &ev.event)
+        .await?
+    {
         for target in &live.rule.targets {
             out.push(DeliveryItem {
                 account: ev.account.clone(),
@@ -150,7 +156,10 @@ async fn delivery_loop(platform: Platform) {
 
 /// Makes one leased batch of deliveries, concurrently.
 pub async fn delivery_once(platform: &Platform) -> Result<usize, AwsError> {
-    let items = platform.store.lease(DELIVERY_QUEUE, 32, DELIVERY_LEASE).await?;
+    let items = platform
+        .store
+        .lease(DELIVERY_QUEUE, 32, DELIVERY_LEASE)
+        .await?;
     let n = items.len();
     let mut set = tokio::task::JoinSet::new();
     for item in items {
@@ -218,29 +227,54 @@ fn shape(d: &DeliveryItem) -> Value {
         input: target_str(t, "Input"),
         input_path: target_str(t, "InputPath"),
         paths_map: paths.as_ref(),
-        template: transformer.and_then(|x| x.get("InputTemplate")).and_then(Value::as_str),
+        template: transformer
+            .and_then(|x| x.get("InputTemplate"))
+            .and_then(Value::as_str),
     };
-    let facts = DeliveryFacts { rule_arn: &d.rule_arn, rule_name: &d.rule, ingestion_time: &d.ingestion_time };
+    let facts = DeliveryFacts {
+        rule_arn: &d.rule_arn,
+        rule_name: &d.rule,
+        ingestion_time: &d.ingestion_time,
+    };
     shape_input(&shape, &d.event, &facts)
 }
 
-async fn invoke(platform: &Platform, d: &DeliveryItem, target_arn: &str, input: &Value) -> Result<String, Failure> {
+async fn invoke(
+    platform: &Platform,
+    d: &DeliveryItem,
+    target_arn: &str,
+    input: &Value,
+) -> Result<String, Failure> {
     let Some(arn) = Arn::parse(target_arn) else {
-        return Err(Failure { message: format!("target ARN {target_arn} is not valid"), retryable: false });
+        return Err(Failure {
+            message: format!("target ARN {target_arn} is not valid"),
+            retryable: false,
+        });
     };
     // An event bus target forwards the original event to that bus.
     if arn.service == "events" {
         if let Some(bus) = arn.resource.strip_prefix("event-bus/") {
-            let ev = BusEvent { account: arn.account.clone(), region: arn.region.clone(), bus: bus.to_string(), event: d.event.clone() };
+            let ev = BusEvent {
+                account: arn.account.clone(),
+                region: arn.region.clone(),
+                bus: bus.to_string(),
+                event: d.event.clone(),
+            };
             return match platform.store.commit(Batch::new().publish_event(ev)).await {
                 Ok(()) => Ok(format!("forwarded to event bus {bus}")),
-                Err(e) => Err(Failure { message: format!("forwarding to event bus {bus}: {e}"), retryable: true }),
+                Err(e) => Err(Failure {
+                    message: format!("forwarding to event bus {bus}: {e}"),
+                    retryable: true,
+                }),
             };
         }
     }
     let Some(invoker) = platform.hub.target(&arn.service) else {
         return Err(Failure {
-            message: format!("target type not supported by codeyard: {} ({target_arn}); the event was not delivered", arn.service),
+            message: format!(
+                "target type not supported by codeyard: {} ({target_arn}); the event was not delivered",
+                arn.service
+            ),
             retryable: false,
         });
     };
@@ -255,15 +289,30 @@ async fn invoke(platform: &Platform, d: &DeliveryItem, target_arn: &str, input: 
     };
     invoker.invoke(&invocation).await.map_err(|e| Failure {
         // Throttling and server-side failures are worth retrying; a missing pipeline is not.
-        retryable: e.status >= 500 || e.code.contains("Throttl") || e.code.contains("ConcurrentModification"),
+        retryable: e.status >= 500
+            || e.code.contains("Throttl")
+            || e.code.contains("ConcurrentModification"),
         message: format!("{}: {}", e.code, e.message),
     })
 }
 
-async fn record(platform: &Platform, d: &DeliveryItem, target_arn: &str, attempt: u32, status: &str, detail: &str, input: &Value) -> Result<(), AwsError> {
+async fn record(
+    platform: &Platform,
+    d: &DeliveryItem,
+    target_arn: &str,
+    attempt: u32,
+    status: &str,
+    detail: &str,
+    input: &Value,
+) -> Result<(), AwsError> {
     let store = &platform.store;
     let key_base = rule_key(&d.bus, &d.rule);
-    let seq = store.next_counter(&format!("events.deliveries/{}/{}/{key_base}", d.account, d.region)).await?;
+    let seq = store
+        .next_counter(&format!(
+            "events.deliveries/{}/{}/{key_base}",
+            d.account, d.region
+        ))
+        .await?;
     let rec = DeliveryRecord {
         seq,
         time: time::iso8601(&time::now()),
@@ -273,19 +322,30 @@ async fn record(platform: &Platform, d: &DeliveryItem, target_arn: &str, attempt
         rule: d.rule.clone(),
         target_id: target_str(&d.target, "Id").unwrap_or("").to_string(),
         target_arn: target_arn.to_string(),
-        event_id: d.event.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
+        event_id: d
+            .event
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         attempt,
         status: status.to_string(),
         detail: detail.to_string(),
         input: input.clone(),
     };
     let key = format!("{key_base}|{:03}", seq % DELIVERY_LOG_SIZE);
-    store.put_as(&ns(&d.account, &d.region, "deliveries"), &key, &rec).await?;
+    store
+        .put_as(&ns(&d.account, &d.region, "deliveries"), &key, &rec)
+        .await?;
     Ok(())
 }
 
 /// Recent delivery records, newest first, optionally for one rule (any bus, account, region).
-pub async fn recent_deliveries(platform: &Platform, rule: Option<&str>, bus: Option<&str>) -> Result<Vec<DeliveryRecord>, AwsError> {
+pub async fn recent_deliveries(
+    platform: &Platform,
+    rule: Option<&str>,
+    bus: Option<&str>,
+) -> Result<Vec<DeliveryRecord>, AwsError> {
     let mut out: Vec<DeliveryRecord> = Vec::new();
     for n in platform.store.namespaces("events/").await? {
         if !n.ends_with("/deliveries") {
@@ -297,7 +357,10 @@ pub async fn recent_deliveries(platform: &Platform, rule: Option<&str>, bus: Opt
         };
         let mut after: Option<String> = None;
         loop {
-            let page = platform.store.list(&n, &prefix, after.as_deref(), 1000).await?;
+            let page = platform
+                .store
+                .list(&n, &prefix, after.as_deref(), 1000)
+                .await?;
             for doc in &page {
                 let r: DeliveryRecord = doc.parse()?;
                 if rule.is_none_or(|x| x == r.rule) && bus.is_none_or(|b| b == r.bus) {
@@ -334,14 +397,23 @@ pub async fn fire_due(events: &Events, platform: &Platform) -> Result<usize, Aws
     let now = time::now();
     let mut fired = 0;
     for n in store.namespaces("events/").await? {
-        let Some(rest) = n.strip_suffix("/schedules") else { continue };
+        let Some(rest) = n.strip_suffix("/schedules") else {
+            continue;
+        };
         let mut parts = rest.splitn(3, '/').skip(1);
-        let (Some(account), Some(region)) = (parts.next(), parts.next()) else { continue };
+        let (Some(account), Some(region)) = (parts.next(), parts.next()) else {
+            continue;
+        };
         for doc in store.list(&n, "", None, 10_000).await? {
             let mut s: ScheduleDoc = doc.parse()?;
-            let Ok(schedule) = Schedule::parse(&s.expression) else { continue };
+            let Ok(schedule) = Schedule::parse(&s.expression) else {
+                continue;
+            };
             let anchor = time::from_epoch_millis(s.anchor_ms);
-            let Some(next) = schedule.next_after(anchor, time::from_epoch_millis(s.last_fired_ms)) else { continue };
+            let Some(next) = schedule.next_after(anchor, time::from_epoch_millis(s.last_fired_ms))
+            else {
+                continue;
+            };
             if next > now {
                 continue;
             }

@@ -20,7 +20,10 @@ pub struct EventsHttp {
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    url_decode_pairs(query.unwrap_or("")).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    url_decode_pairs(query.unwrap_or(""))
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
@@ -41,7 +44,10 @@ fn decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -77,12 +83,21 @@ impl HttpService for EventsHttp {
         if req.method() == http::Method::GET && path == "queues" {
             // Backlog of the two durable queues (benchmarks and "is anything stuck?").
             let store = &self.platform.store;
-            let ingress = store.queue_len(codeyard_core::hub::EVENTS_INGRESS_QUEUE).await.unwrap_or(0);
-            let delivery = store.queue_len(crate::model::DELIVERY_QUEUE).await.unwrap_or(0);
+            let ingress = store
+                .queue_len(codeyard_core::hub::EVENTS_INGRESS_QUEUE)
+                .await
+                .unwrap_or(0);
+            let delivery = store
+                .queue_len(crate::model::DELIVERY_QUEUE)
+                .await
+                .unwrap_or(0);
             return respond(200, json!({"ingress": ingress, "delivery": delivery}));
         }
         if req.method() != http::Method::GET || path != "deliveries" {
-            return respond(404, json!({"message": format!("no such endpoint: {} {}", req.method(), req.uri().path())}));
+            return respond(
+                404,
+                json!({"message": format!("no such endpoint: {} {}", req.method(), req.uri().path())}),
+            );
         }
         let q = req.uri().query();
         let rule = query_param(q, "rule");
@@ -103,13 +118,24 @@ pub async fn cli_events(endpoint: &str, rule: Option<&str>) -> anyhow::Result<()
     let body: serde_json::Value = reqwest::get(&url).await?.error_for_status()?.json().await?;
     let list: Vec<DeliveryRecord> = serde_json::from_value(body["deliveries"].clone())?;
     if list.is_empty() {
-        println!("no deliveries recorded{}", rule.map(|r| format!(" for rule {r}")).unwrap_or_default());
+        println!(
+            "no deliveries recorded{}",
+            rule.map(|r| format!(" for rule {r}")).unwrap_or_default()
+        );
         return Ok(());
     }
     for d in &list {
         println!(
             "{}  {:<9} rule {}/{} -> {} ({}) attempt {}  event {}\n    {}",
-            d.time, d.status, d.bus, d.rule, d.target_id, d.target_arn, d.attempt, d.event_id, d.detail
+            d.time,
+            d.status,
+            d.bus,
+            d.rule,
+            d.target_id,
+            d.target_arn,
+            d.attempt,
+            d.event_id,
+            d.detail
         );
     }
     Ok(())

@@ -38,8 +38,12 @@ use std::sync::Arc;
 /// Registers the EventBridge API, the observability endpoint and the background workers.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
     let events = Arc::new(rules::Events::new(platform.store.clone()));
-    registry.add_aws(Arc::new(api::EventsApi { events: events.clone() }));
-    registry.add_http(Arc::new(http::EventsHttp { platform: platform.clone() }));
+    registry.add_aws(Arc::new(api::EventsApi {
+        events: events.clone(),
+    }));
+    registry.add_http(Arc::new(http::EventsHttp {
+        platform: platform.clone(),
+    }));
     delivery::spawn_workers(events, platform.clone());
     Ok(())
 }

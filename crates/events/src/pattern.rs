@@ -168,7 +168,10 @@ impl Wildcard {
             return s == segs[0];
         }
         let (first, last) = (&segs[0], &segs[segs.len() - 1]);
-        if s.len() < first.len() + last.len() || !s.starts_with(first.as_str()) || !s.ends_with(last.as_str()) {
+        if s.len() < first.len() + last.len()
+            || !s.starts_with(first.as_str())
+            || !s.ends_with(last.as_str())
+        {
             return false;
         }
         let mut rest = &s[first.len()..s.len() - last.len()];
@@ -204,20 +207,36 @@ impl Cidr {
         };
         let (value, width, v6) = ip_bits(ip);
         if bits > width {
-            return err(format!("Malformed CIDR, mask bits must be between 0 and {width}"));
+            return err(format!(
+                "Malformed CIDR, mask bits must be between 0 and {width}"
+            ));
         }
-        let mask = if bits == 0 { 0 } else { (!0u128) << (width - bits) & width_mask(width) };
-        Ok(Cidr { net: value & mask, mask, v6 })
+        let mask = if bits == 0 {
+            0
+        } else {
+            (!0u128) << (width - bits) & width_mask(width)
+        };
+        Ok(Cidr {
+            net: value & mask,
+            mask,
+            v6,
+        })
     }
     fn contains(&self, s: &str) -> bool {
-        let Ok(ip) = s.parse::<IpAddr>() else { return false };
+        let Ok(ip) = s.parse::<IpAddr>() else {
+            return false;
+        };
         let (value, _, v6) = ip_bits(ip);
         v6 == self.v6 && value & self.mask == self.net
     }
 }
 
 fn width_mask(width: u32) -> u128 {
-    if width == 128 { !0 } else { (1u128 << width) - 1 }
+    if width == 128 {
+        !0
+    } else {
+        (1u128 << width) - 1
+    }
 }
 
 fn ip_bits(ip: IpAddr) -> (u128, u32, bool) {
@@ -232,13 +251,16 @@ fn ip_bits(ip: IpAddr) -> (u128, u32, bool) {
 impl Pattern {
     /// Parses and compiles a pattern given as JSON text (AWS's `EventPattern` string).
     pub fn parse(text: &str) -> Result<Pattern, PatternError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| PatternError(json_error_reason(text, &e)))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| PatternError(json_error_reason(text, &e)))?;
         Pattern::compile(&value)
     }
 
     /// Compiles a pattern already parsed as JSON.
     pub fn compile(value: &Value) -> Result<Pattern, PatternError> {
-        let Value::Object(obj) = value else { return err("Filter is not an object") };
+        let Value::Object(obj) = value else {
+            return err("Filter is not an object");
+        };
         if obj.is_empty() {
             return err("Empty objects are not allowed");
         }
@@ -299,21 +321,32 @@ impl Pattern {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 /// Compiles the members of one pattern object into alternatives (cross product of `$or`s).
-fn compile_object(obj: &serde_json::Map<String, Value>, prefix: &str) -> Result<Vec<Conjunction>, PatternError> {
+fn compile_object(
+    obj: &serde_json::Map<String, Value>,
+    prefix: &str,
+) -> Result<Vec<Conjunction>, PatternError> {
     let mut alts = vec![Conjunction::default()];
     for (key, value) in obj {
         let parts: Vec<Conjunction> = if key == "$or" {
-            let Value::Array(items) = value else { return err("Value of $or must be an array of objects") };
+            let Value::Array(items) = value else {
+                return err("Value of $or must be an array of objects");
+            };
             if items.len() < 2 {
                 return err("Or relationship array must contain at least two rule objects");
             }
             let mut out = Vec::new();
             for item in items {
-                let Value::Object(o) = item else { return err("Value of $or must be an array of objects") };
+                let Value::Object(o) = item else {
+                    return err("Value of $or must be an array of objects");
+                };
                 if o.is_empty() {
                     return err("Empty objects are not allowed");
                 }
@@ -333,8 +366,13 @@ fn compile_object(obj: &serde_json::Map<String, Value>, prefix: &str) -> Result<
                     if items.is_empty() {
                         return err("Empty arrays are not allowed");
                     }
-                    let matchers = items.iter().map(compile_match).collect::<Result<Vec<_>, _>>()?;
-                    vec![Conjunction { fields: vec![FieldTest { path, matchers }] }]
+                    let matchers = items
+                        .iter()
+                        .map(compile_match)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    vec![Conjunction {
+                        fields: vec![FieldTest { path, matchers }],
+                    }]
                 }
                 _ => return err(format!("\"{key}\" must be an object or an array")),
             }
@@ -386,14 +424,25 @@ fn compile_operator(op: &str, arg: &Value) -> Result<Matcher, PatternError> {
             let is_prefix = op == "prefix";
             let must_be_string = || err(format!("{op} match pattern must be a string"));
             match arg {
-                Value::String(s) => Ok(if is_prefix { Matcher::Prefix(s.clone()) } else { Matcher::Suffix(s.clone()) }),
+                Value::String(s) => Ok(if is_prefix {
+                    Matcher::Prefix(s.clone())
+                } else {
+                    Matcher::Suffix(s.clone())
+                }),
                 Value::Object(o) if o.len() == 1 => match o.get("equals-ignore-case") {
                     Some(Value::String(s)) => {
                         let s = s.to_lowercase();
-                        Ok(if is_prefix { Matcher::PrefixIgnoreCase(s) } else { Matcher::SuffixIgnoreCase(s) })
+                        Ok(if is_prefix {
+                            Matcher::PrefixIgnoreCase(s)
+                        } else {
+                            Matcher::SuffixIgnoreCase(s)
+                        })
                     }
                     Some(_) => err("equals-ignore-case match pattern must be a string"),
-                    None => err(format!("Unsupported {op} pattern: {}", o.keys().next().unwrap())),
+                    None => err(format!(
+                        "Unsupported {op} pattern: {}",
+                        o.keys().next().unwrap()
+                    )),
                 },
                 _ => must_be_string(),
             }
@@ -434,11 +483,21 @@ fn compile_anything_but(arg: &Value) -> Result<AnythingBut, PatternError> {
             for item in items {
                 match item {
                     Value::String(s) if numbers.is_empty() => strings.push(s.clone()),
-                    Value::Number(n) if strings.is_empty() => numbers.push(n.as_f64().unwrap_or(f64::NAN)),
-                    _ => return err("Inside anything but list, start|null|boolean is not supported."),
+                    Value::Number(n) if strings.is_empty() => {
+                        numbers.push(n.as_f64().unwrap_or(f64::NAN))
+                    }
+                    _ => {
+                        return err(
+                            "Inside anything but list, start|null|boolean is not supported.",
+                        );
+                    }
                 }
             }
-            Ok(if strings.is_empty() { AnythingBut::Numbers(numbers) } else { AnythingBut::Strings(strings) })
+            Ok(if strings.is_empty() {
+                AnythingBut::Numbers(numbers)
+            } else {
+                AnythingBut::Strings(strings)
+            })
         }
         Value::Object(o) => {
             if o.len() != 1 {
@@ -449,21 +508,33 @@ fn compile_anything_but(arg: &Value) -> Result<AnythingBut, PatternError> {
                 "prefix" | "suffix" => {
                     let one = |v: &Value| -> Result<String, PatternError> {
                         match v {
-                            Value::String(s) if s.is_empty() => err("Null prefix/suffix not allowed"),
+                            Value::String(s) if s.is_empty() => {
+                                err("Null prefix/suffix not allowed")
+                            }
                             Value::String(s) => Ok(s.clone()),
                             _ => err("prefix/suffix match pattern must be a string"),
                         }
                     };
                     let list = match value {
-                        Value::Array(items) if !items.is_empty() => items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+                        Value::Array(items) if !items.is_empty() => {
+                            items.iter().map(one).collect::<Result<Vec<_>, _>>()?
+                        }
                         Value::Array(_) => return err("Empty arrays are not allowed"),
                         Value::Object(_) => return err(SHAPE),
                         v => vec![one(v)?],
                     };
-                    Ok(if key == "prefix" { AnythingBut::Prefixes(list) } else { AnythingBut::Suffixes(list) })
+                    Ok(if key == "prefix" {
+                        AnythingBut::Prefixes(list)
+                    } else {
+                        AnythingBut::Suffixes(list)
+                    })
                 }
                 "equals-ignore-case" => {
-                    let bad = || err("Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.");
+                    let bad = || {
+                        err(
+                            "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
+                        )
+                    };
                     let list = match value {
                         Value::String(s) => vec![s.to_lowercase()],
                         Value::Array(items) if !items.is_empty() => {
@@ -488,7 +559,9 @@ fn compile_anything_but(arg: &Value) -> Result<AnythingBut, PatternError> {
                         }
                     };
                     let list = match value {
-                        Value::Array(items) if !items.is_empty() => items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+                        Value::Array(items) if !items.is_empty() => {
+                            items.iter().map(one).collect::<Result<Vec<_>, _>>()?
+                        }
                         Value::Array(_) => return err("Empty arrays are not allowed"),
                         v => vec![one(v)?],
                     };
@@ -502,7 +575,9 @@ fn compile_anything_but(arg: &Value) -> Result<AnythingBut, PatternError> {
 }
 
 fn compile_numeric(arg: &Value) -> Result<Matcher, PatternError> {
-    let Value::Array(items) = arg else { return err("Value of numeric must be an array.") };
+    let Value::Array(items) = arg else {
+        return err("Value of numeric must be an array.");
+    };
     if items.is_empty() {
         return err("Empty arrays are not allowed");
     }
@@ -510,7 +585,10 @@ fn compile_numeric(arg: &Value) -> Result<Matcher, PatternError> {
     let mut i = 0;
     while i < items.len() {
         let Some(op_text) = items[i].as_str() else {
-            return err(format!("Value of numeric must be an array of operator/number pairs, found {}", items[i]));
+            return err(format!(
+                "Value of numeric must be an array of operator/number pairs, found {}",
+                items[i]
+            ));
         };
         let Some(op) = NumOp::parse(op_text) else {
             return err(format!("Unrecognized numeric range operator: {op_text}"));
@@ -528,7 +606,9 @@ fn compile_numeric(arg: &Value) -> Result<Matcher, PatternError> {
             return err(format!("Value of {op_text} must be numeric"));
         };
         if !(-NUMERIC_LIMIT..=NUMERIC_LIMIT).contains(&n) {
-            return err(format!("Value of {op_text} must be numeric (between -5.0E9 and 5.0E9)"));
+            return err(format!(
+                "Value of {op_text} must be numeric (between -5.0E9 and 5.0E9)"
+            ));
         }
         if op == NumOp::Eq && items.len() > 2 {
             return err("Bad numeric range operator: =");
@@ -547,21 +627,37 @@ fn compile_numeric(arg: &Value) -> Result<Matcher, PatternError> {
 /// Describes a JSON syntax error the way AWS (Jackson) does, as closely as is practical.
 fn json_error_reason(text: &str, e: &serde_json::Error) -> String {
     // serde_json reports 1-based line/column of the offending character.
-    let offset: usize = text.split_inclusive('\n').take(e.line().saturating_sub(1)).map(str::len).sum::<usize>()
+    let offset: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
         + e.column().saturating_sub(1);
     let rest = text.get(offset..).unwrap_or("");
     let c = rest.chars().next();
     let msg = e.to_string();
     if msg.starts_with("key must be a string") {
         if let Some(c) = c {
-            return format!("Unexpected character ('{c}' (code {})): was expecting double-quote to start field name", c as u32);
+            return format!(
+                "Unexpected character ('{c}' (code {})): was expecting double-quote to start field name",
+                c as u32
+            );
         }
     }
     if let Some(c) = c {
-        if c.is_alphabetic() || msg.starts_with("expected ident") || msg.starts_with("expected value") {
+        if c.is_alphabetic()
+            || msg.starts_with("expected ident")
+            || msg.starts_with("expected value")
+        {
             // Jackson names the whole bad token.
-            let start = text[..offset].rfind(|ch: char| !ch.is_alphanumeric()).map(|i| i + 1).unwrap_or(0);
-            let token: String = text[start..].chars().take_while(|ch| ch.is_alphanumeric() || *ch == '_').collect();
+            let start = text[..offset]
+                .rfind(|ch: char| !ch.is_alphanumeric())
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            let token: String = text[start..]
+                .chars()
+                .take_while(|ch| ch.is_alphanumeric() || *ch == '_')
+                .collect();
             if !token.is_empty() {
                 return format!(
                     "Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
@@ -588,7 +684,10 @@ pub struct FlatEvent<'a> {
 
 impl<'a> FlatEvent<'a> {
     pub fn new(event: &'a Value) -> FlatEvent<'a> {
-        let mut f = FlatEvent { fields: HashMap::new(), next_array: 0 };
+        let mut f = FlatEvent {
+            fields: HashMap::new(),
+            next_array: 0,
+        };
         f.walk(event, String::new(), Vec::new());
         f
     }
@@ -620,7 +719,8 @@ impl<'a> FlatEvent<'a> {
 }
 
 fn compatible(a: &Trail, b: &Trail) -> bool {
-    a.iter().all(|(id, i)| b.iter().all(|(id2, j)| id != id2 || i == j))
+    a.iter()
+        .all(|(id, i)| b.iter().all(|(id2, j)| id != id2 || i == j))
 }
 
 impl Conjunction {
@@ -632,7 +732,10 @@ impl Conjunction {
             let mut opts = Vec::new();
             match values {
                 None => {
-                    if f.matchers.iter().any(|m| matches!(m, Matcher::Exists(false))) {
+                    if f.matchers
+                        .iter()
+                        .any(|m| matches!(m, Matcher::Exists(false)))
+                    {
                         opts.push(None);
                     }
                 }
@@ -689,12 +792,18 @@ impl Matcher {
             Matcher::Null => v.is_null(),
             Matcher::Prefix(p) => v.as_str().is_some_and(|s| s.starts_with(p.as_str())),
             Matcher::Suffix(p) => v.as_str().is_some_and(|s| s.ends_with(p.as_str())),
-            Matcher::PrefixIgnoreCase(p) => v.as_str().is_some_and(|s| s.to_lowercase().starts_with(p.as_str())),
-            Matcher::SuffixIgnoreCase(p) => v.as_str().is_some_and(|s| s.to_lowercase().ends_with(p.as_str())),
+            Matcher::PrefixIgnoreCase(p) => v
+                .as_str()
+                .is_some_and(|s| s.to_lowercase().starts_with(p.as_str())),
+            Matcher::SuffixIgnoreCase(p) => v
+                .as_str()
+                .is_some_and(|s| s.to_lowercase().ends_with(p.as_str())),
             Matcher::EqualsIgnoreCase(p) => v.as_str().is_some_and(|s| s.to_lowercase() == *p),
             Matcher::Wildcard(w) => v.as_str().is_some_and(|s| w.matches(s)),
             Matcher::Numeric(conds) => match v {
-                Value::Number(n) => n.as_f64().is_some_and(|x| conds.iter().all(|(op, b)| op.holds(x, *b))),
+                Value::Number(n) => n
+                    .as_f64()
+                    .is_some_and(|x| conds.iter().all(|(op, b)| op.holds(x, *b))),
                 _ => false,
             },
             Matcher::Cidr(c) => v.as_str().is_some_and(|s| c.contains(s)),
@@ -714,8 +823,12 @@ impl AnythingBut {
                 let x = n.as_f64();
                 !list.iter().any(|b| Some(*b) == x)
             }
-            (AnythingBut::Prefixes(list), Value::String(s)) => !list.iter().any(|p| s.starts_with(p.as_str())),
-            (AnythingBut::Suffixes(list), Value::String(s)) => !list.iter().any(|p| s.ends_with(p.as_str())),
+            (AnythingBut::Prefixes(list), Value::String(s)) => {
+                !list.iter().any(|p| s.starts_with(p.as_str()))
+            }
+            (AnythingBut::Suffixes(list), Value::String(s)) => {
+                !list.iter().any(|p| s.ends_with(p.as_str()))
+            }
             (AnythingBut::IgnoreCase(list), Value::String(s)) => {
                 let s = s.to_lowercase();
                 !list.iter().any(|p| *p == s)
@@ -752,15 +865,39 @@ mod tests {
     #[test]
     fn operators() {
         assert!(m(json!({"a": [{"prefix": "ab"}]}), json!({"a": "abc"})));
-        assert!(m(json!({"a": [{"suffix": {"equals-ignore-case": ".PNG"}}]}), json!({"a": "x.png"})));
-        assert!(m(json!({"a": [{"wildcard": "a*c*e"}]}), json!({"a": "abcde"})));
-        assert!(!m(json!({"a": [{"wildcard": "a*c*e"}]}), json!({"a": "abcd"})));
+        assert!(m(
+            json!({"a": [{"suffix": {"equals-ignore-case": ".PNG"}}]}),
+            json!({"a": "x.png"})
+        ));
+        assert!(m(
+            json!({"a": [{"wildcard": "a*c*e"}]}),
+            json!({"a": "abcde"})
+        ));
+        assert!(!m(
+            json!({"a": [{"wildcard": "a*c*e"}]}),
+            json!({"a": "abcd"})
+        ));
         assert!(m(json!({"a": [{"wildcard": "a\\*"}]}), json!({"a": "a*"})));
-        assert!(m(json!({"a": [{"numeric": [">", 0, "<=", 5]}]}), json!({"a": 5})));
-        assert!(!m(json!({"a": [{"numeric": [">", 0, "<=", 5]}]}), json!({"a": "3"})));
-        assert!(m(json!({"a": [{"cidr": "10.0.0.0/24"}]}), json!({"a": "10.0.0.7"})));
-        assert!(m(json!({"a": [{"cidr": "2001:db8::/32"}]}), json!({"a": "2001:db8:1::1"})));
-        assert!(m(json!({"a": [{"anything-but": ["x"]}]}), json!({"a": null})));
+        assert!(m(
+            json!({"a": [{"numeric": [">", 0, "<=", 5]}]}),
+            json!({"a": 5})
+        ));
+        assert!(!m(
+            json!({"a": [{"numeric": [">", 0, "<=", 5]}]}),
+            json!({"a": "3"})
+        ));
+        assert!(m(
+            json!({"a": [{"cidr": "10.0.0.0/24"}]}),
+            json!({"a": "10.0.0.7"})
+        ));
+        assert!(m(
+            json!({"a": [{"cidr": "2001:db8::/32"}]}),
+            json!({"a": "2001:db8:1::1"})
+        ));
+        assert!(m(
+            json!({"a": [{"anything-but": ["x"]}]}),
+            json!({"a": null})
+        ));
         assert!(!m(json!({"a": [{"anything-but": ["x"]}]}), json!({})));
         assert!(m(json!({"a": [{"exists": false}]}), json!({"b": 1})));
         assert!(!m(json!({"a": [{"exists": true}]}), json!({"a": {"b": 1}})));
@@ -780,22 +917,46 @@ mod tests {
 
     #[test]
     fn aws_messages() {
-        assert_eq!(reason(r#"{"int": 42}"#), "\"int\" must be an object or an array");
+        assert_eq!(
+            reason(r#"{"int": 42}"#),
+            "\"int\" must be an object or an array"
+        );
         assert_eq!(reason(r#"{"r": []}"#), "Empty arrays are not allowed");
-        assert_eq!(reason(r#"{"a": [{"NUMERIC": ["=", 5]}]}"#), "Unrecognized match type NUMERIC");
-        assert_eq!(reason(r#"{"a": [{"numeric": [">", 0, ">", 0]}]}"#), "Bad numeric range operator: >");
-        assert_eq!(reason(r#"{"a": [{"numeric": [">", 0, "<"]}]}"#), "Value of < must be numeric");
-        assert_eq!(reason(r#"{"a": [{"wildcard": "a**"}]}"#), "Consecutive wildcard characters at pos 2");
-        assert_eq!(reason(r#"{"a": [{"cidr": "bad"}]}"#), "Malformed CIDR, one '/' required");
+        assert_eq!(
+            reason(r#"{"a": [{"NUMERIC": ["=", 5]}]}"#),
+            "Unrecognized match type NUMERIC"
+        );
+        assert_eq!(
+            reason(r#"{"a": [{"numeric": [">", 0, ">", 0]}]}"#),
+            "Bad numeric range operator: >"
+        );
+        assert_eq!(
+            reason(r#"{"a": [{"numeric": [">", 0, "<"]}]}"#),
+            "Value of < must be numeric"
+        );
+        assert_eq!(
+            reason(r#"{"a": [{"wildcard": "a**"}]}"#),
+            "Consecutive wildcard characters at pos 2"
+        );
+        assert_eq!(
+            reason(r#"{"a": [{"cidr": "bad"}]}"#),
+            "Malformed CIDR, one '/' required"
+        );
         assert_eq!(reason(r#"["x"]"#), "Filter is not an object");
-        assert_eq!(reason("{'bad': 'q'}"), "Unexpected character (''' (code 39)): was expecting double-quote to start field name");
+        assert_eq!(
+            reason("{'bad': 'q'}"),
+            "Unexpected character (''' (code 39)): was expecting double-quote to start field name"
+        );
         assert!(reason("this is not json").starts_with("Unrecognized token 'this'"));
     }
 
     #[test]
     fn index_key_prefers_source() {
         let p = Pattern::compile(&json!({"detail-type": ["t"], "source": ["s1", "s2"]})).unwrap();
-        assert_eq!(p.index_key(), Some(("source".into(), vec!["s1".into(), "s2".into()])));
+        assert_eq!(
+            p.index_key(),
+            Some(("source".into(), vec!["s1".into(), "s2".into()]))
+        );
         let p = Pattern::compile(&json!({"source": [{"prefix": "s"}]})).unwrap();
         assert_eq!(p.index_key(), None);
     }

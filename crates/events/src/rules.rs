@@ -42,7 +42,10 @@ fn bus_not_found(bus: &str) -> AwsError {
 pub fn bus_name(given: Option<&str>) -> String {
     match given {
         None | Some("") => DEFAULT_BUS.to_string(),
-        Some(s) if s.starts_with("arn:") => s.rsplit_once("event-bus/").map(|(_, n)| n.to_string()).unwrap_or_else(|| s.to_string()),
+        Some(s) if s.starts_with("arn:") => s
+            .rsplit_once("event-bus/")
+            .map(|(_, n)| n.to_string())
+            .unwrap_or_else(|| s.to_string()),
         Some(s) => s.to_string(),
     }
 }
@@ -95,8 +98,17 @@ impl Events {
 
     // ------------------------------------------------------------------------------ buses
 
-    pub async fn get_bus(&self, account: &str, region: &str, name: &str) -> AwsResult<Option<EventBus>> {
-        let stored = self.store.get_as::<EventBus>(&ns(account, region, "buses"), name).await?.map(|(b, _)| b);
+    pub async fn get_bus(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> AwsResult<Option<EventBus>> {
+        let stored = self
+            .store
+            .get_as::<EventBus>(&ns(account, region, "buses"), name)
+            .await?
+            .map(|(b, _)| b);
         if stored.is_none() && name == DEFAULT_BUS {
             return Ok(Some(EventBus {
                 name: DEFAULT_BUS.into(),
@@ -111,8 +123,15 @@ impl Events {
         Ok(stored)
     }
 
-    pub async fn require_bus(&self, account: &str, region: &str, name: &str) -> AwsResult<EventBus> {
-        self.get_bus(account, region, name).await?.ok_or_else(|| bus_not_found(name))
+    pub async fn require_bus(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> AwsResult<EventBus> {
+        self.get_bus(account, region, name)
+            .await?
+            .ok_or_else(|| bus_not_found(name))
     }
 
     pub async fn create_bus(
@@ -126,10 +145,15 @@ impl Events {
     ) -> AwsResult<EventBus> {
         let _w = self.writer.lock().await;
         if name == DEFAULT_BUS || self.get_bus(account, region, name).await?.is_some() {
-            return Err(AwsError::client("ResourceAlreadyExistsException", format!("Event bus {name} already exists.")));
+            return Err(AwsError::client(
+                "ResourceAlreadyExistsException",
+                format!("Event bus {name} already exists."),
+            ));
         }
         if name.starts_with("aws.") {
-            return Err(AwsError::validation(format!("Event source {name} does not exist.")));
+            return Err(AwsError::validation(format!(
+                "Event source {name} does not exist."
+            )));
         }
         let now = ms_now();
         let bus = EventBus {
@@ -144,12 +168,20 @@ impl Events {
         self.store
             .commit(Batch::new().put(ns(account, region, "buses"), name, &bus, Expect::Absent))
             .await
-            .map_err(|_| AwsError::client("ResourceAlreadyExistsException", format!("Event bus {name} already exists.")))?;
+            .map_err(|_| {
+                AwsError::client(
+                    "ResourceAlreadyExistsException",
+                    format!("Event bus {name} already exists."),
+                )
+            })?;
         Ok(bus)
     }
 
     pub async fn list_buses(&self, account: &str, region: &str) -> AwsResult<Vec<EventBus>> {
-        let mut out: Vec<EventBus> = self.store.list_all_as(&ns(account, region, "buses")).await?;
+        let mut out: Vec<EventBus> = self
+            .store
+            .list_all_as(&ns(account, region, "buses"))
+            .await?;
         if !out.iter().any(|b| b.name == DEFAULT_BUS) {
             out.push(self.get_bus(account, region, DEFAULT_BUS).await?.unwrap());
         }
@@ -167,8 +199,16 @@ impl Events {
         let mut batch = Batch::new().delete(ns(account, region, "buses"), name, Expect::Any);
         for r in &rules {
             batch = batch
-                .delete(ns(account, region, "rules"), rule_key(name, &r.name), Expect::Any)
-                .delete(ns(account, region, "schedules"), rule_key(name, &r.name), Expect::Any);
+                .delete(
+                    ns(account, region, "rules"),
+                    rule_key(name, &r.name),
+                    Expect::Any,
+                )
+                .delete(
+                    ns(account, region, "schedules"),
+                    rule_key(name, &r.name),
+                    Expect::Any,
+                );
         }
         self.store.commit(batch).await?;
         self.cache.drop_bus(account, region, name).await;
@@ -182,7 +222,15 @@ impl Events {
         let mut after: Option<String> = None;
         let prefix = format!("{bus}|");
         loop {
-            let page = self.store.list(&ns(account, region, "rules"), &prefix, after.as_deref(), 1000).await?;
+            let page = self
+                .store
+                .list(
+                    &ns(account, region, "rules"),
+                    &prefix,
+                    after.as_deref(),
+                    1000,
+                )
+                .await?;
             for d in &page {
                 out.push(d.parse::<Rule>()?);
             }
@@ -193,12 +241,30 @@ impl Events {
         }
     }
 
-    async fn load_rule(&self, account: &str, region: &str, bus: &str, name: &str) -> AwsResult<Option<(Rule, i64)>> {
-        Ok(self.store.get_as::<Rule>(&ns(account, region, "rules"), &rule_key(bus, name)).await?)
+    async fn load_rule(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+    ) -> AwsResult<Option<(Rule, i64)>> {
+        Ok(self
+            .store
+            .get_as::<Rule>(&ns(account, region, "rules"), &rule_key(bus, name))
+            .await?)
     }
 
-    pub async fn get_rule(&self, account: &str, region: &str, bus: &str, name: &str) -> AwsResult<Rule> {
-        self.load_rule(account, region, bus, name).await?.map(|(r, _)| r).ok_or_else(|| rule_not_found(name, bus))
+    pub async fn get_rule(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+    ) -> AwsResult<Rule> {
+        self.load_rule(account, region, bus, name)
+            .await?
+            .map(|(r, _)| r)
+            .ok_or_else(|| rule_not_found(name, bus))
     }
 
     /// Creates or replaces a rule; returns its ARN.
@@ -213,14 +279,20 @@ impl Events {
                 .map_err(|e| AwsError::client("InvalidEventPatternException", e.message()))?;
         }
         if schedule.is_none() && !pattern_given {
-            return Err(AwsError::validation("Parameter(s) EventPattern or ScheduleExpression must be specified."));
+            return Err(AwsError::validation(
+                "Parameter(s) EventPattern or ScheduleExpression must be specified.",
+            ));
         }
         if schedule.is_some() && spec.bus != DEFAULT_BUS {
-            return Err(AwsError::validation("ScheduleExpression is supported only on the default event bus."));
+            return Err(AwsError::validation(
+                "ScheduleExpression is supported only on the default event bus.",
+            ));
         }
         let _w = self.writer.lock().await;
         self.require_bus(account, region, &spec.bus).await?;
-        let existing = self.load_rule(account, region, &spec.bus, &spec.name).await?;
+        let existing = self
+            .load_rule(account, region, &spec.bus, &spec.name)
+            .await?;
         let now = ms_now();
         let arn = rule_arn(region, account, &spec.bus, &spec.name);
         let (rule, expect) = match existing {
@@ -256,21 +328,32 @@ impl Events {
         let sched_ns = ns(account, region, "schedules");
         match &rule.schedule_expression {
             Some(expr) => {
-                let old = self.store.get_as::<ScheduleDoc>(&sched_ns, &key).await?.map(|(d, _)| d);
+                let old = self
+                    .store
+                    .get_as::<ScheduleDoc>(&sched_ns, &key)
+                    .await?
+                    .map(|(d, _)| d);
                 // Keep the clock when the expression did not change (an update of tags or
                 // description must not reset when the next run is due).
                 let doc = match old {
                     Some(d) if &d.expression == expr => d,
-                    _ => ScheduleDoc { bus: rule.bus.clone(), rule: rule.name.clone(), expression: expr.clone(), anchor_ms: now, last_fired_ms: now },
+                    _ => ScheduleDoc {
+                        bus: rule.bus.clone(),
+                        rule: rule.name.clone(),
+                        expression: expr.clone(),
+                        anchor_ms: now,
+                        last_fired_ms: now,
+                    },
                 };
                 batch = batch.put(&sched_ns, &key, &doc, Expect::Any);
             }
             None => batch = batch.delete(&sched_ns, &key, Expect::Any),
         }
         self.store.commit(batch).await.map_err(|e| match e {
-            codeyard_store::StoreError::Conflict(..) => {
-                AwsError::client("ConcurrentModificationException", "Another request changed the rule at the same time; retry.")
-            }
+            codeyard_store::StoreError::Conflict(..) => AwsError::client(
+                "ConcurrentModificationException",
+                "Another request changed the rule at the same time; retry.",
+            ),
             other => other.into(),
         })?;
         self.cache.upsert(account, region, rule).await?;
@@ -278,12 +361,22 @@ impl Events {
     }
 
     /// Deletes a rule. Refused while it has targets; a missing rule is not an error.
-    pub async fn delete_rule(&self, account: &str, region: &str, bus: &str, name: &str) -> AwsResult<()> {
+    pub async fn delete_rule(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+    ) -> AwsResult<()> {
         let _w = self.writer.lock().await;
         self.require_bus(account, region, bus).await?;
-        let Some((rule, version)) = self.load_rule(account, region, bus, name).await? else { return Ok(()) };
+        let Some((rule, version)) = self.load_rule(account, region, bus, name).await? else {
+            return Ok(());
+        };
         if !rule.targets.is_empty() {
-            return Err(AwsError::validation("Rule can't be deleted since it has targets."));
+            return Err(AwsError::validation(
+                "Rule can't be deleted since it has targets.",
+            ));
         }
         let key = rule_key(bus, name);
         self.store
@@ -297,21 +390,47 @@ impl Events {
     }
 
     /// Applies `change` to a stored rule (compare-and-swap) and refreshes the cache.
-    async fn update_rule(&self, account: &str, region: &str, bus: &str, name: &str, change: impl FnOnce(&mut Rule) -> AwsResult<()>) -> AwsResult<Rule> {
+    async fn update_rule(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+        change: impl FnOnce(&mut Rule) -> AwsResult<()>,
+    ) -> AwsResult<Rule> {
         let _w = self.writer.lock().await;
         self.require_bus(account, region, bus).await?;
-        let (mut rule, version) = self.load_rule(account, region, bus, name).await?.ok_or_else(|| rule_not_found(name, bus))?;
+        let (mut rule, version) = self
+            .load_rule(account, region, bus, name)
+            .await?
+            .ok_or_else(|| rule_not_found(name, bus))?;
         change(&mut rule)?;
         self.store
-            .commit(Batch::new().put(ns(account, region, "rules"), rule_key(bus, name), &rule, Expect::Version(version)))
+            .commit(Batch::new().put(
+                ns(account, region, "rules"),
+                rule_key(bus, name),
+                &rule,
+                Expect::Version(version),
+            ))
             .await?;
         self.cache.upsert(account, region, rule.clone()).await?;
         Ok(rule)
     }
 
-    pub async fn set_state(&self, account: &str, region: &str, bus: &str, name: &str, enabled: bool) -> AwsResult<()> {
+    pub async fn set_state(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+        enabled: bool,
+    ) -> AwsResult<()> {
         self.update_rule(account, region, bus, name, |r| {
-            r.state = if enabled { "ENABLED".into() } else { "DISABLED".into() };
+            r.state = if enabled {
+                "ENABLED".into()
+            } else {
+                "DISABLED".into()
+            };
             Ok(())
         })
         .await
@@ -319,7 +438,14 @@ impl Events {
     }
 
     /// Adds or replaces targets by Id. Returns per-entry failures (id, code, message).
-    pub async fn put_targets(&self, account: &str, region: &str, bus: &str, name: &str, targets: Vec<Value>) -> AwsResult<Vec<(String, String, String)>> {
+    pub async fn put_targets(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+        targets: Vec<Value>,
+    ) -> AwsResult<Vec<(String, String, String)>> {
         let mut failed = Vec::new();
         let mut accepted = Vec::new();
         for t in targets {
@@ -332,13 +458,20 @@ impl Events {
         self.update_rule(account, region, bus, name, |r| {
             for t in accepted {
                 let id = target_str(&t, "Id").unwrap_or("").to_string();
-                match r.targets.iter_mut().find(|x| target_str(x, "Id") == Some(id.as_str())) {
+                match r
+                    .targets
+                    .iter_mut()
+                    .find(|x| target_str(x, "Id") == Some(id.as_str()))
+                {
                     Some(slot) => *slot = t,
                     None => r.targets.push(t),
                 }
             }
             if r.targets.len() > MAX_TARGETS_PER_RULE {
-                return Err(AwsError::client("LimitExceededException", "The requested resource exceeds the maximum number allowed."));
+                return Err(AwsError::client(
+                    "LimitExceededException",
+                    "The requested resource exceeds the maximum number allowed.",
+                ));
             }
             Ok(())
         })
@@ -346,9 +479,19 @@ impl Events {
         Ok(failed)
     }
 
-    pub async fn remove_targets(&self, account: &str, region: &str, bus: &str, name: &str, ids: &[String]) -> AwsResult<()> {
+    pub async fn remove_targets(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+        ids: &[String],
+    ) -> AwsResult<()> {
         self.update_rule(account, region, bus, name, |r| {
-            r.targets.retain(|t| !ids.iter().any(|id| target_str(t, "Id") == Some(id.as_str())));
+            r.targets.retain(|t| {
+                !ids.iter()
+                    .any(|id| target_str(t, "Id") == Some(id.as_str()))
+            });
             Ok(())
         })
         .await
@@ -358,8 +501,15 @@ impl Events {
     // ------------------------------------------------------------------------------- tags
 
     /// The document an ARN names, for tagging: a rule or a bus.
-    async fn tag_target(&self, account: &str, region: &str, resource_arn: &str) -> AwsResult<TagTarget> {
-        let arn = Arn::parse(resource_arn).filter(|a| a.service == "events").ok_or_else(|| not_found(format!("Resource {resource_arn} does not exist.")))?;
+    async fn tag_target(
+        &self,
+        account: &str,
+        region: &str,
+        resource_arn: &str,
+    ) -> AwsResult<TagTarget> {
+        let arn = Arn::parse(resource_arn)
+            .filter(|a| a.service == "events")
+            .ok_or_else(|| not_found(format!("Resource {resource_arn} does not exist.")))?;
         if let Some(rest) = arn.resource.strip_prefix("rule/") {
             let (bus, name) = match rest.split_once('/') {
                 Some((b, n)) => (b.to_string(), n.to_string()),
@@ -372,17 +522,35 @@ impl Events {
             self.require_bus(account, region, bus).await?;
             return Ok(TagTarget::Bus(bus.to_string()));
         }
-        Err(not_found(format!("Resource {resource_arn} does not exist.")))
+        Err(not_found(format!(
+            "Resource {resource_arn} does not exist."
+        )))
     }
 
-    pub async fn tags(&self, account: &str, region: &str, resource_arn: &str) -> AwsResult<BTreeMap<String, String>> {
-        Ok(match self.tag_target(account, region, resource_arn).await? {
-            TagTarget::Rule(bus, name) => self.get_rule(account, region, &bus, &name).await?.tags,
-            TagTarget::Bus(bus) => self.require_bus(account, region, &bus).await?.tags,
-        })
+    pub async fn tags(
+        &self,
+        account: &str,
+        region: &str,
+        resource_arn: &str,
+    ) -> AwsResult<BTreeMap<String, String>> {
+        Ok(
+            match self.tag_target(account, region, resource_arn).await? {
+                TagTarget::Rule(bus, name) => {
+                    self.get_rule(account, region, &bus, &name).await?.tags
+                }
+                TagTarget::Bus(bus) => self.require_bus(account, region, &bus).await?.tags,
+            },
+        )
     }
 
-    pub async fn change_tags(&self, account: &str, region: &str, resource_arn: &str, add: BTreeMap<String, String>, remove: Vec<String>) -> AwsResult<()> {
+    pub async fn change_tags(
+        &self,
+        account: &str,
+        region: &str,
+        resource_arn: &str,
+        add: BTreeMap<String, String>,
+        remove: Vec<String>,
+    ) -> AwsResult<()> {
         match self.tag_target(account, region, resource_arn).await? {
             TagTarget::Rule(bus, name) => {
                 self.update_rule(account, region, &bus, &name, |r| {
@@ -398,7 +566,9 @@ impl Events {
                 b.tags.extend(add);
                 b.tags.retain(|k, _| !remove.contains(k));
                 b.modified_ms = ms_now();
-                self.store.put_as(&ns(account, region, "buses"), &bus, &b).await?;
+                self.store
+                    .put_as(&ns(account, region, "buses"), &bus, &b)
+                    .await?;
             }
         }
         Ok(())
@@ -407,26 +577,43 @@ impl Events {
     // ----------------------------------------------------------------------------- events
 
     /// Validates entries and puts the valid ones on the ingress queue in one commit.
-    pub async fn put_events(&self, account: &str, region: &str, entries: Vec<PutEventEntry>) -> AwsResult<Vec<PutEventResult>> {
+    pub async fn put_events(
+        &self,
+        account: &str,
+        region: &str,
+        entries: Vec<PutEventEntry>,
+    ) -> AwsResult<Vec<PutEventResult>> {
         let mut batch = Batch::new();
         let mut results = Vec::with_capacity(entries.len());
         // Bus existence, looked up once per call (the default bus always exists).
         let mut known: BTreeMap<String, bool> = BTreeMap::from([(DEFAULT_BUS.to_string(), true)]);
         for e in entries {
             let invalid = |m: &str| PutEventResult::Failed("InvalidArgument".into(), m.into());
-            let (Some(source), Some(detail_type), Some(detail)) = (&e.source, &e.detail_type, &e.detail) else {
-                let missing: Vec<&str> = [("Source", &e.source), ("DetailType", &e.detail_type), ("Detail", &e.detail)]
-                    .iter()
-                    .filter(|(_, v)| v.is_none())
-                    .map(|(n, _)| *n)
-                    .collect();
-                results.push(invalid(&format!("Parameter(s) {} must be specified.", missing.join(", "))));
+            let (Some(source), Some(detail_type), Some(detail)) =
+                (&e.source, &e.detail_type, &e.detail)
+            else {
+                let missing: Vec<&str> = [
+                    ("Source", &e.source),
+                    ("DetailType", &e.detail_type),
+                    ("Detail", &e.detail),
+                ]
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| *n)
+                .collect();
+                results.push(invalid(&format!(
+                    "Parameter(s) {} must be specified.",
+                    missing.join(", ")
+                )));
                 continue;
             };
             let detail: Value = match serde_json::from_str(detail) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
-                    results.push(PutEventResult::Failed("MalformedDetail".into(), "Detail is malformed.".into()));
+                    results.push(PutEventResult::Failed(
+                        "MalformedDetail".into(),
+                        "Detail is malformed.".into(),
+                    ));
                     continue;
                 }
             };
@@ -439,7 +626,10 @@ impl Events {
                 }
             };
             if !exists {
-                results.push(PutEventResult::Failed("ResourceNotFoundException".into(), format!("Event bus {} does not exist.", e.bus)));
+                results.push(PutEventResult::Failed(
+                    "ResourceNotFoundException".into(),
+                    format!("Event bus {} does not exist.", e.bus),
+                ));
                 continue;
             }
             let id = codeyard_core::ids::uuid();
@@ -454,7 +644,15 @@ impl Events {
                 "resources": e.resources,
                 "detail": detail,
             });
-            batch = batch.enqueue(EVENTS_INGRESS_QUEUE, BusEvent { account: account.into(), region: region.into(), bus: e.bus.clone(), event });
+            batch = batch.enqueue(
+                EVENTS_INGRESS_QUEUE,
+                BusEvent {
+                    account: account.into(),
+                    region: region.into(),
+                    bus: e.bus.clone(),
+                    event,
+                },
+            );
             results.push(PutEventResult::Ok(id));
         }
         if !batch.is_empty() {
@@ -475,9 +673,14 @@ fn check_target(t: &Value) -> AwsResult<()> {
     let id = target_str(t, "Id").unwrap_or("");
     let arn_text = target_str(t, "Arn").unwrap_or("");
     if Arn::parse(arn_text).is_none() {
-        return Err(AwsError::validation(format!("Parameter {arn_text} is not valid. Reason: Provided Arn is not in correct format.")));
+        return Err(AwsError::validation(format!(
+            "Parameter {arn_text} is not valid. Reason: Provided Arn is not in correct format."
+        )));
     }
-    let given = ["Input", "InputPath", "InputTransformer"].iter().filter(|k| t.get(**k).is_some()).count();
+    let given = ["Input", "InputPath", "InputTransformer"]
+        .iter()
+        .filter(|k| t.get(**k).is_some())
+        .count();
     if given > 1 {
         return Err(AwsError::validation(format!(
             "Only one of Input, InputPath, or InputTransformer must be provided for target {id}."
@@ -485,21 +688,33 @@ fn check_target(t: &Value) -> AwsResult<()> {
     }
     if let Some(input) = target_str(t, "Input") {
         if serde_json::from_str::<Value>(input).is_err() {
-            return Err(AwsError::validation(format!("Input for target {id} is not valid JSON text.")));
+            return Err(AwsError::validation(format!(
+                "Input for target {id} is not valid JSON text."
+            )));
         }
     }
     if let Some(path) = target_str(t, "InputPath") {
         if !transform::valid_path(path) {
-            return Err(AwsError::validation(format!("Invalid InputPath for target {id}: {path}")));
+            return Err(AwsError::validation(format!(
+                "Invalid InputPath for target {id}: {path}"
+            )));
         }
     }
-    if let Some(map) = t.get("InputTransformer").and_then(|x| x.get("InputPathsMap")).and_then(Value::as_object) {
+    if let Some(map) = t
+        .get("InputTransformer")
+        .and_then(|x| x.get("InputPathsMap"))
+        .and_then(Value::as_object)
+    {
         for (k, v) in map {
             if k.starts_with("aws.") {
-                return Err(AwsError::validation(format!("Input transformer key {k} is reserved: keys cannot start with \"aws.\".")));
+                return Err(AwsError::validation(format!(
+                    "Input transformer key {k} is reserved: keys cannot start with \"aws.\"."
+                )));
             }
             if !v.as_str().is_some_and(transform::valid_path) {
-                return Err(AwsError::validation(format!("Invalid InputPathsMap value for key {k} of target {id}.")));
+                return Err(AwsError::validation(format!(
+                    "Invalid InputPathsMap value for key {k} of target {id}."
+                )));
             }
         }
     }

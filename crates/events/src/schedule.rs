@@ -22,7 +22,9 @@ impl Schedule {
         let expr = expr.trim();
         if let Some(inner) = expr.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')) {
             let mut parts = inner.split_whitespace();
-            let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else { return Err(INVALID.into()) };
+            let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(INVALID.into());
+            };
             let n: i64 = n.parse().map_err(|_| INVALID.to_string())?;
             if n <= 0 {
                 return Err(INVALID.into());
@@ -37,7 +39,9 @@ impl Schedule {
             return Ok(Schedule::Rate(d));
         }
         if let Some(inner) = expr.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
-            return Cron::parse(inner).map(|c| Schedule::Cron(Box::new(c))).ok_or_else(|| INVALID.to_string());
+            return Cron::parse(inner)
+                .map(|c| Schedule::Cron(Box::new(c)))
+                .ok_or_else(|| INVALID.to_string());
         }
         Err(INVALID.into())
     }
@@ -90,7 +94,9 @@ const YEAR_MAX: u32 = 2199;
 
 fn names(field: usize) -> &'static [&'static str] {
     match field {
-        3 => &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+        3 => &[
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ],
         4 => &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
         _ => &[],
     }
@@ -100,7 +106,12 @@ fn names(field: usize) -> &'static [&'static str] {
 fn value(s: &str, field: usize, lo: u32, hi: u32) -> Option<u32> {
     let v = match s.parse::<u32>() {
         Ok(v) => v,
-        Err(_) => names(field).iter().position(|n| n.eq_ignore_ascii_case(s))? as u32 + lo,
+        Err(_) => {
+            names(field)
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(s))? as u32
+                + lo
+        }
     };
     (lo..=hi).contains(&v).then_some(v)
 }
@@ -142,15 +153,22 @@ impl Cron {
         let dom = match f[2] {
             "?" => DayOfMonth::Any,
             "L" => DayOfMonth::Last,
-            s if s.ends_with('W') => DayOfMonth::NearestWeekday(value(&s[..s.len() - 1], 2, 1, 31)?),
+            s if s.ends_with('W') => {
+                DayOfMonth::NearestWeekday(value(&s[..s.len() - 1], 2, 1, 31)?)
+            }
             s => DayOfMonth::Days(set(s, 2, 1, 31)?),
         };
         let dow = match f[4] {
             "?" => DayOfWeek::Any,
-            s if s.ends_with('L') && s.len() > 1 => DayOfWeek::Last(value(&s[..s.len() - 1], 4, 1, 7)?),
+            s if s.ends_with('L') && s.len() > 1 => {
+                DayOfWeek::Last(value(&s[..s.len() - 1], 4, 1, 7)?)
+            }
             s if s.contains('#') => {
                 let (d, n) = s.split_once('#')?;
-                DayOfWeek::Nth(value(d, 4, 1, 7)?, n.parse().ok().filter(|n| (1..=5).contains(n))?)
+                DayOfWeek::Nth(
+                    value(d, 4, 1, 7)?,
+                    n.parse().ok().filter(|n| (1..=5).contains(n))?,
+                )
             }
             s => DayOfWeek::Days(set(s, 4, 1, 7)?),
         };
@@ -176,7 +194,8 @@ impl Cron {
             DayOfMonth::Days(s) => s[d.day() as usize],
             DayOfMonth::Last => d.day() == last_day,
             DayOfMonth::NearestWeekday(n) => {
-                let target = NaiveDate::from_ymd_opt(d.year(), d.month(), (*n).min(last_day)).unwrap();
+                let target =
+                    NaiveDate::from_ymd_opt(d.year(), d.month(), (*n).min(last_day)).unwrap();
                 let wd = target.weekday().num_days_from_sunday();
                 let nearest = match wd {
                     6 if target.day() == 1 => target + Duration::days(2),
@@ -194,7 +213,10 @@ impl Cron {
             DayOfWeek::Last(w) => weekday == *w && d.day() + 7 > last_day,
             DayOfWeek::Nth(w, n) => weekday == *w && (d.day() - 1) / 7 + 1 == *n,
         };
-        dom_ok && dow_ok && self.months[d.month() as usize] && self.years.get(d.year() as usize).copied().unwrap_or(false)
+        dom_ok
+            && dow_ok
+            && self.months[d.month() as usize]
+            && self.years.get(d.year() as usize).copied().unwrap_or(false)
     }
 
     fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -205,7 +227,11 @@ impl Cron {
         // Walk days (at most until the last allowed year), then hours and minutes within a day.
         while day.year() as u32 <= YEAR_MAX {
             if self.day_matches(day) {
-                let (h0, m0) = if day == first_day { (start.hour(), start.minute()) } else { (0, 0) };
+                let (h0, m0) = if day == first_day {
+                    (start.hour(), start.minute())
+                } else {
+                    (0, 0)
+                };
                 for h in h0..24 {
                     if !self.hours[h as usize] {
                         continue;
@@ -213,7 +239,9 @@ impl Cron {
                     let mstart = if h == h0 { m0 } else { 0 };
                     for m in mstart..60 {
                         if self.minutes[m as usize] {
-                            return Utc.with_ymd_and_hms(day.year(), day.month(), day.day(), h, m, 0).single();
+                            return Utc
+                                .with_ymd_and_hms(day.year(), day.month(), day.day(), h, m, 0)
+                                .single();
                         }
                     }
                 }
@@ -246,7 +274,10 @@ mod tests {
         assert!(Schedule::parse("rate(2 weeks)").is_err());
         assert!(Schedule::parse("cron(0 12 * * ? *)").is_ok());
         assert!(Schedule::parse("cron(0/15 * ? * MON-FRI *)").is_ok());
-        assert!(Schedule::parse("cron(0 12 * * * *)").is_err(), "one of dom/dow must be ?");
+        assert!(
+            Schedule::parse("cron(0 12 * * * *)").is_err(),
+            "one of dom/dow must be ?"
+        );
         assert!(Schedule::parse("cron(0 12 * *)").is_err());
         assert!(Schedule::parse("cron(61 12 * * ? *)").is_err());
         assert!(Schedule::parse("every day").is_err());
@@ -255,14 +286,29 @@ mod tests {
     #[test]
     fn next_fire_times() {
         let rate = Schedule::parse("rate(5 minutes)").unwrap();
-        assert_eq!(rate.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T00:07:00Z")), Some(t("2024-01-01T00:10:00Z")));
+        assert_eq!(
+            rate.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T00:07:00Z")),
+            Some(t("2024-01-01T00:10:00Z"))
+        );
         let c = Schedule::parse("cron(0 12 * * ? *)").unwrap();
-        assert_eq!(c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T12:00:00Z")), Some(t("2024-01-02T12:00:00Z")));
+        assert_eq!(
+            c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T12:00:00Z")),
+            Some(t("2024-01-02T12:00:00Z"))
+        );
         let c = Schedule::parse("cron(15 10 ? * 6L 2024)").unwrap(); // last Friday
-        assert_eq!(c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T00:00:00Z")), Some(t("2024-01-26T10:15:00Z")));
+        assert_eq!(
+            c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T00:00:00Z")),
+            Some(t("2024-01-26T10:15:00Z"))
+        );
         let c = Schedule::parse("cron(0/10 * ? * MON-FRI *)").unwrap();
-        assert_eq!(c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-06T09:03:00Z")), Some(t("2024-01-08T00:00:00Z")));
+        assert_eq!(
+            c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-06T09:03:00Z")),
+            Some(t("2024-01-08T00:00:00Z"))
+        );
         let c = Schedule::parse("cron(0 0 L * ? *)").unwrap();
-        assert_eq!(c.next_after(t("2024-01-01T00:00:00Z"), t("2024-02-01T00:00:00Z")), Some(t("2024-02-29T00:00:00Z")));
+        assert_eq!(
+            c.next_after(t("2024-01-01T00:00:00Z"), t("2024-02-01T00:00:00Z")),
+            Some(t("2024-02-29T00:00:00Z"))
+        );
     }
 }

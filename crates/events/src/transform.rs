@@ -45,7 +45,8 @@ pub fn json_path<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
                 let inner = inner.trim();
                 if let Some(key) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
                     cur = cur.get(key)?;
-                } else if let Some(key) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                } else if let Some(key) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"'))
+                {
                     cur = cur.get(key)?;
                 } else {
                     cur = cur.get(inner.parse::<usize>().ok()?)?;
@@ -83,7 +84,12 @@ pub fn shape_input(shape: &InputShape<'_>, event: &Value, facts: &DeliveryFacts<
 
 /// Replaces `<name>` placeholders. In a JSON template a string value inside quotes is escaped
 /// for JSON; other values are inserted as their JSON text.
-pub fn render_template(template: &str, paths: &BTreeMap<String, String>, event: &Value, facts: &DeliveryFacts<'_>) -> String {
+pub fn render_template(
+    template: &str,
+    paths: &BTreeMap<String, String>,
+    event: &Value,
+    facts: &DeliveryFacts<'_>,
+) -> String {
     let json_template = matches!(template.trim_start().chars().next(), Some('{' | '[' | '"'));
     let mut out = String::with_capacity(template.len());
     // Whether the text so far ends inside a JSON string literal of the template.
@@ -131,10 +137,17 @@ pub fn render_template(template: &str, paths: &BTreeMap<String, String>, event: 
 }
 
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-fn resolve(name: &str, paths: &BTreeMap<String, String>, event: &Value, facts: &DeliveryFacts<'_>) -> Option<Value> {
+fn resolve(
+    name: &str,
+    paths: &BTreeMap<String, String>,
+    event: &Value,
+    facts: &DeliveryFacts<'_>,
+) -> Option<Value> {
     match name {
         "aws.events.rule-arn" => Some(Value::String(facts.rule_arn.into())),
         "aws.events.rule-name" => Some(Value::String(facts.rule_name.into())),
@@ -166,7 +179,11 @@ mod tests {
     use serde_json::json;
 
     fn facts() -> DeliveryFacts<'static> {
-        DeliveryFacts { rule_arn: "arn:r", rule_name: "r", ingestion_time: "2024-01-01T00:00:00Z" }
+        DeliveryFacts {
+            rule_arn: "arn:r",
+            rule_name: "r",
+            ingestion_time: "2024-01-01T00:00:00Z",
+        }
     }
 
     #[test]
@@ -181,28 +198,50 @@ mod tests {
     #[test]
     fn transformer_json_and_text() {
         let e = json!({"detail": {"repo": "r\"1", "n": 3, "o": {"x": 1}}});
-        let map: BTreeMap<String, String> =
-            [("repo".into(), "$.detail.repo".into()), ("n".into(), "$.detail.n".into()), ("o".into(), "$.detail.o".into())]
-                .into_iter()
-                .collect();
+        let map: BTreeMap<String, String> = [
+            ("repo".into(), "$.detail.repo".into()),
+            ("n".into(), "$.detail.n".into()),
+            ("o".into(), "$.detail.o".into()),
+        ]
+        .into_iter()
+        .collect();
         let shape = InputShape {
             paths_map: Some(&map),
-            template: Some(r#"{"name": "<repo>", "count": <n>, "obj": <o>, "rule": "<aws.events.rule-name>"}"#),
+            template: Some(
+                r#"{"name": "<repo>", "count": <n>, "obj": <o>, "rule": "<aws.events.rule-name>"}"#,
+            ),
             ..Default::default()
         };
-        assert_eq!(shape_input(&shape, &e, &facts()), json!({"name": "r\"1", "count": 3, "obj": {"x": 1}, "rule": "r"}));
-        let shape = InputShape { paths_map: Some(&map), template: Some("repo <repo> has <n>"), ..Default::default() };
+        assert_eq!(
+            shape_input(&shape, &e, &facts()),
+            json!({"name": "r\"1", "count": 3, "obj": {"x": 1}, "rule": "r"})
+        );
+        let shape = InputShape {
+            paths_map: Some(&map),
+            template: Some("repo <repo> has <n>"),
+            ..Default::default()
+        };
         assert_eq!(shape_input(&shape, &e, &facts()), json!("repo r\"1 has 3"));
-        let shape = InputShape { paths_map: Some(&map), template: Some(r#""repo <repo>""#), ..Default::default() };
+        let shape = InputShape {
+            paths_map: Some(&map),
+            template: Some(r#""repo <repo>""#),
+            ..Default::default()
+        };
         assert_eq!(shape_input(&shape, &e, &facts()), json!("repo r\"1"));
     }
 
     #[test]
     fn input_and_input_path() {
         let e = json!({"detail": {"a": 1}});
-        let s = InputShape { input: Some(r#"{"c": 1}"#), ..Default::default() };
+        let s = InputShape {
+            input: Some(r#"{"c": 1}"#),
+            ..Default::default()
+        };
         assert_eq!(shape_input(&s, &e, &facts()), json!({"c": 1}));
-        let s = InputShape { input_path: Some("$.detail"), ..Default::default() };
+        let s = InputShape {
+            input_path: Some("$.detail"),
+            ..Default::default()
+        };
         assert_eq!(shape_input(&s, &e, &facts()), json!({"a": 1}));
         assert_eq!(shape_input(&InputShape::default(), &e, &facts()), e);
     }

@@ -126,10 +126,8 @@ fn validate_statement(statement: &Value, kind: DocumentKind) -> Result<(), AwsEr
             }
         }
     }
-    if let Some(c) = s.get("Condition") {
-        if !c.is_object() {
-            return Err(malformed(SYNTAX));
-        }
+    if s.get("Condition").is_some_and(|c| !c.is_object()) {
+        return Err(malformed(SYNTAX));
     }
     Ok(())
 }

@@ -356,7 +356,7 @@ impl LogsService {
                 }
             }
         }
-        matched.sort_by(|a, b| (a.2.timestamp, a.1, a.2.seq).cmp(&(b.2.timestamp, b.1, b.2.seq)));
+        matched.sort_by_key(|(_, stream_index, e)| (e.timestamp, *stream_index, e.seq));
         let limit = input["limit"]
             .as_u64()
             .map_or(DEFAULT_EVENTS_LIMIT, |l| l as usize);

@@ -246,17 +246,15 @@ impl Logs {
         name: &str,
         days: Option<i64>,
     ) -> AwsResult<()> {
-        if let Some(d) = days {
-            if !RETENTION_DAYS.contains(&d) {
-                let list = RETENTION_DAYS
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(invalid(format!(
-                    "1 validation error detected: Value '{d}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [{list}]"
-                )));
-            }
+        if let Some(d) = days.filter(|d| !RETENTION_DAYS.contains(d)) {
+            let list = RETENTION_DAYS
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(invalid(format!(
+                "1 validation error detected: Value '{d}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [{list}]"
+            )));
         }
         self.update_group(s, name, |g| {
             g.retention_days = days;
@@ -427,12 +425,12 @@ impl Logs {
                 ));
             }
         }
-        if let (Some(first), Some(last)) = (events.first(), events.last()) {
-            if last.0 - first.0 > DAY_MS {
-                return Err(invalid(
-                    "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
-                ));
-            }
+        if let (Some(first), Some(last)) = (events.first(), events.last())
+            && last.0 - first.0 > DAY_MS
+        {
+            return Err(invalid(
+                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
+            ));
         }
         let g = self.group(s, group).await?;
         let now = codeyard_core::time::epoch_millis(&codeyard_core::time::now());
@@ -533,7 +531,7 @@ impl Logs {
         }
     }
 
-    /// Every event of a stream ordered by timestamp (ties in append order).
+    /// Every unexpired event of a stream ordered by timestamp (ties in append order).
     pub async fn stream_events(
         &self,
         s: Scope<'_>,
@@ -541,11 +539,24 @@ impl Logs {
         stream: &str,
     ) -> AwsResult<Vec<Event>> {
         let events_ns = s.events_ns(group, stream);
+        // Events older than the group's retention have expired: they are no longer returned
+        // (their storage is reclaimed when the stream or the group is deleted).
+        let retention = self
+            .store
+            .get_as::<LogGroup>(&s.groups_ns(), group)
+            .await?
+            .and_then(|(g, _)| g.retention_days);
+        let now = codeyard_core::time::epoch_millis(&codeyard_core::time::now());
+        let expired_before = retention.map_or(i64::MIN, |days| now - days * DAY_MS);
         let chunks: Vec<Chunk> = self.store.list_all_as(&events_ns).await?;
         let mut out = Vec::new();
         let mut seq = 0;
         for c in chunks {
             for StoredEvent(ts, ing, msg) in c.events {
+                if ts < expired_before {
+                    seq += 1;
+                    continue;
+                }
                 out.push(Event {
                     timestamp: ts,
                     ingestion: ing,
@@ -661,6 +672,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rejected.too_new_start, Some(1));
+        let events = l.stream_events(s, "g", "st").await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>(),
+            vec!["ok"]
+        );
+        // Events older than the retention period expire.
+        l.append(
+            s,
+            "g",
+            "st",
+            vec![(now - 2 * DAY_MS, "two days old".into())],
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(l.stream_events(s, "g", "st").await.unwrap().len(), 2);
+        l.set_retention(s, "g", Some(1)).await.unwrap();
         let events = l.stream_events(s, "g", "st").await.unwrap();
         assert_eq!(
             events

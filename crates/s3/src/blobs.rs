@@ -10,7 +10,9 @@
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, path::Path as StorePath};
+use object_store::{
+    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, path::Path as StorePath,
+};
 use s3s::checksum::ChecksumHasher;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -68,20 +70,34 @@ impl BlobStore {
         if let Ok(url) = std::env::var("CODEYARD_S3_BACKEND") {
             if let Some(rest) = url.strip_prefix("s3://") {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                let s3 = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+                let s3 = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()?;
                 let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
                     Arc::new(s3)
                 } else {
-                    Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.trim_end_matches('/')))
+                    Arc::new(object_store::prefix::PrefixStore::new(
+                        s3,
+                        prefix.trim_end_matches('/'),
+                    ))
                 };
-                return Ok(BlobStore { store, local_root: None });
+                return Ok(BlobStore {
+                    store,
+                    local_root: None,
+                });
             }
             anyhow::bail!("CODEYARD_S3_BACKEND must be s3://bucket[/prefix], not {url}");
         }
         let root = data_dir.join("s3");
         std::fs::create_dir_all(root.join("blobs"))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
-        Ok(BlobStore { store: Arc::new(fs), local_root: Some(root) })
+        // LocalFileSystem streams reads in 8 KiB pieces (one blocking task each); 1 MiB pieces
+        // make GET several times faster.
+        let chunked = object_store::chunked::ChunkedStore::new(Arc::new(fs), 1024 * 1024);
+        Ok(BlobStore {
+            store: Arc::new(chunked),
+            local_root: Some(root),
+        })
     }
 
     fn path(name: &str) -> StorePath {
@@ -90,7 +106,11 @@ impl BlobStore {
 
     /// Streams a body into a new blob, hashing it on the way (MD5 for the ETag, plus whatever
     /// checksums `hasher` has switched on). The blob is durable when this returns.
-    pub async fn write<S, E>(&self, body: S, mut hasher: ChecksumHasher) -> Result<Written, BlobError>
+    pub async fn write<S, E>(
+        &self,
+        body: S,
+        mut hasher: ChecksumHasher,
+    ) -> Result<Written, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -119,14 +139,20 @@ impl BlobStore {
             size += chunk.len() as u64;
             match writer.as_mut() {
                 Some(w) => {
-                    w.wait_for_capacity(4).await.map_err(|e| BlobError::Store(e.to_string()))?;
+                    w.wait_for_capacity(4)
+                        .await
+                        .map_err(|e| BlobError::Store(e.to_string()))?;
                     w.put(chunk);
                 }
                 None => {
                     buffered += chunk.len();
                     first.push(chunk);
                     if buffered > SINGLE_PUT_LIMIT {
-                        let upload = self.store.put_multipart(&path).await.map_err(|e| BlobError::Store(e.to_string()))?;
+                        let upload = self
+                            .store
+                            .put_multipart(&path)
+                            .await
+                            .map_err(|e| BlobError::Store(e.to_string()))?;
                         let mut w = WriteMultipart::new_with_chunk_size(upload, SINGLE_PUT_LIMIT);
                         for c in first.drain(..) {
                             w.put(c);
@@ -138,18 +164,31 @@ impl BlobStore {
         }
         match writer {
             Some(w) => {
-                w.finish().await.map_err(|e| BlobError::Store(e.to_string()))?;
+                w.finish()
+                    .await
+                    .map_err(|e| BlobError::Store(e.to_string()))?;
             }
             None => {
                 let payload: PutPayload = first.into_iter().collect();
-                self.store.put(&path, payload).await.map_err(|e| BlobError::Store(e.to_string()))?;
+                self.store
+                    .put(&path, payload)
+                    .await
+                    .map_err(|e| BlobError::Store(e.to_string()))?;
             }
         }
-        Ok(Written { blob: BlobRef { name, size }, md5: md5.finalize().into(), checksum: hasher.finalize() })
+        Ok(Written {
+            blob: BlobRef { name, size },
+            md5: md5.finalize().into(),
+            checksum: hasher.finalize(),
+        })
     }
 
     /// The bytes `range` of the concatenation of `blobs`, as a stream.
-    pub fn read(&self, blobs: &[BlobRef], range: std::ops::Range<u64>) -> BoxStream<'static, Result<Bytes, StdError>> {
+    pub fn read(
+        &self,
+        blobs: &[BlobRef],
+        range: std::ops::Range<u64>,
+    ) -> BoxStream<'static, Result<Bytes, StdError>> {
         let mut pieces = Vec::new();
         let mut offset = 0u64;
         for b in blobs {
@@ -167,10 +206,17 @@ impl BlobStore {
                 let store = store.clone();
                 async move {
                     let opts = object_store::GetOptions {
-                        range: if r.start == 0 && r.end == full { None } else { Some(r.into()) },
+                        range: if r.start == 0 && r.end == full {
+                            None
+                        } else {
+                            Some(r.into())
+                        },
                         ..Default::default()
                     };
-                    let got = store.get_opts(&path, opts).await.map_err(|e| Box::new(e) as StdError)?;
+                    let got = store
+                        .get_opts(&path, opts)
+                        .await
+                        .map_err(|e| Box::new(e) as StdError)?;
                     Ok::<_, StdError>(got.into_stream().map_err(|e| Box::new(e) as StdError))
                 }
             })

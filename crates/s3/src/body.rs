@@ -20,11 +20,17 @@ pub struct ObjectBody {
 
 impl ObjectBody {
     pub fn new(inner: BoxStream<'static, Result<Bytes, StdError>>, length: u64) -> Self {
-        ObjectBody { inner: SyncWrapper::new(inner), remaining: Some(length) }
+        ObjectBody {
+            inner: SyncWrapper::new(inner),
+            remaining: Some(length),
+        }
     }
 
     pub fn unknown_length(inner: BoxStream<'static, Result<Bytes, StdError>>) -> Self {
-        ObjectBody { inner: SyncWrapper::new(inner), remaining: None }
+        ObjectBody {
+            inner: SyncWrapper::new(inner),
+            remaining: None,
+        }
     }
 }
 

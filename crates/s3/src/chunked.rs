@@ -33,11 +33,21 @@ fn bad(msg: &str) -> StdError {
     format!("malformed aws-chunked body: {msg}").into()
 }
 
-pub fn decode<S>(inner: S, trailers: OpenTrailers) -> impl Stream<Item = Result<Bytes, StdError>> + Send + 'static
+pub fn decode<S>(
+    inner: S,
+    trailers: OpenTrailers,
+) -> impl Stream<Item = Result<Bytes, StdError>> + Send + 'static
 where
     S: Stream<Item = Result<Bytes, StdError>> + Send + Unpin + 'static,
 {
-    let d = Decoder { inner, buf: BytesMut::new(), phase: Phase::Header, eof: false, trailers, trailer_map: http::HeaderMap::new() };
+    let d = Decoder {
+        inner,
+        buf: BytesMut::new(),
+        phase: Phase::Header,
+        eof: false,
+        trailers,
+        trailer_map: http::HeaderMap::new(),
+    };
     futures::stream::unfold(d, |mut d| async move {
         match d.next_chunk().await {
             Ok(Some(b)) => Some((Ok(b), d)),
@@ -94,10 +104,18 @@ where
             match self.phase {
                 Phase::Done => return Ok(None),
                 Phase::Header => {
-                    let line = self.line().await?.ok_or_else(|| bad("body ended before the final chunk"))?;
+                    let line = self
+                        .line()
+                        .await?
+                        .ok_or_else(|| bad("body ended before the final chunk"))?;
                     let size = line.split(';').next().unwrap_or("").trim();
-                    let size = usize::from_str_radix(size, 16).map_err(|_| bad("bad chunk size"))?;
-                    self.phase = if size == 0 { Phase::Trailers } else { Phase::Data(size) };
+                    let size =
+                        usize::from_str_radix(size, 16).map_err(|_| bad("bad chunk size"))?;
+                    self.phase = if size == 0 {
+                        Phase::Trailers
+                    } else {
+                        Phase::Data(size)
+                    };
                 }
                 Phase::Data(remaining) => {
                     if self.buf.is_empty() && !self.fill().await? {
@@ -105,7 +123,11 @@ where
                     }
                     let n = remaining.min(self.buf.len());
                     let out = self.buf.split_to(n).freeze();
-                    self.phase = if n == remaining { Phase::DataEnd } else { Phase::Data(remaining - n) };
+                    self.phase = if n == remaining {
+                        Phase::DataEnd
+                    } else {
+                        Phase::Data(remaining - n)
+                    };
                     return Ok(Some(out));
                 }
                 Phase::DataEnd => {
@@ -120,25 +142,26 @@ where
                     self.buf.advance(2);
                     self.phase = Phase::Header;
                 }
-                Phase::Trailers => {
-                    match self.line().await? {
-                        Some(l) if !l.is_empty() => {
-                            if let Some((k, v)) = l.split_once(':') {
-                                let k = k.trim().to_ascii_lowercase();
-                                if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(v.trim())) {
-                                    self.trailer_map.insert(name, value);
-                                }
+                Phase::Trailers => match self.line().await? {
+                    Some(l) if !l.is_empty() => {
+                        if let Some((k, v)) = l.split_once(':') {
+                            let k = k.trim().to_ascii_lowercase();
+                            if let (Ok(name), Ok(value)) = (
+                                http::HeaderName::from_bytes(k.as_bytes()),
+                                http::HeaderValue::from_str(v.trim()),
+                            ) {
+                                self.trailer_map.insert(name, value);
                             }
-                        }
-                        _ => {
-                            if let Ok(mut slot) = self.trailers.0.lock() {
-                                *slot = Some(std::mem::take(&mut self.trailer_map));
-                            }
-                            self.phase = Phase::Done;
-                            return Ok(None);
                         }
                     }
-                }
+                    _ => {
+                        if let Ok(mut slot) = self.trailers.0.lock() {
+                            *slot = Some(std::mem::take(&mut self.trailer_map));
+                        }
+                        self.phase = Phase::Done;
+                        return Ok(None);
+                    }
+                },
             }
         }
     }
@@ -152,9 +175,15 @@ mod tests {
     async fn decodes_signed_chunks_and_trailers_split_anywhere() {
         let body = b"5;chunk-signature=abc\r\nhello\r\n6;chunk-signature=def\r\n world\r\n0;chunk-signature=x\r\nx-amz-checksum-crc32:AAAA\r\nx-amz-trailer-signature:zz\r\n\r\n";
         for split in [1usize, 3, 7, 1000] {
-            let pieces: Vec<Result<Bytes, StdError>> = body.chunks(split).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            let pieces: Vec<Result<Bytes, StdError>> = body
+                .chunks(split)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
             let t = OpenTrailers::default();
-            let out: Vec<Bytes> = decode(futures::stream::iter(pieces), t.clone()).map(|r| r.unwrap()).collect().await;
+            let out: Vec<Bytes> = decode(futures::stream::iter(pieces), t.clone())
+                .map(|r| r.unwrap())
+                .collect()
+                .await;
             assert_eq!(out.concat(), b"hello world");
             let got = t.0.lock().unwrap().clone().unwrap();
             assert_eq!(got.get("x-amz-checksum-crc32").unwrap(), "AAAA");
@@ -164,7 +193,10 @@ mod tests {
     #[tokio::test]
     async fn a_truncated_body_is_an_error() {
         let pieces: Vec<Result<Bytes, StdError>> = vec![Ok(Bytes::from_static(b"a\r\nhello"))];
-        let out: Vec<Result<Bytes, StdError>> = decode(futures::stream::iter(pieces), OpenTrailers::default()).collect().await;
+        let out: Vec<Result<Bytes, StdError>> =
+            decode(futures::stream::iter(pieces), OpenTrailers::default())
+                .collect()
+                .await;
         assert!(out.iter().any(|r| r.is_err()));
     }
 }

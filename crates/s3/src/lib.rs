@@ -41,16 +41,29 @@ use std::sync::Arc;
 /// Registers S3 (last among the HTTP services) and the object store on the hub.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
     let blobs = blobs::BlobStore::open(&platform.config.data_dir)?;
-    let engine = Arc::new(Engine { store: platform.store.clone(), blobs });
+    let engine = Arc::new(Engine {
+        store: platform.store.clone(),
+        blobs,
+    });
     let removed = engine.collect_garbage().await?;
     if removed > 0 {
-        tracing::info!(removed, "removed unreferenced S3 blobs left by interrupted writes");
+        tracing::info!(
+            removed,
+            "removed unreferenced S3 blobs left by interrupted writes"
+        );
     }
-    let mut builder = s3s::service::S3ServiceBuilder::new(api::Api { engine: engine.clone() });
+    let mut builder = s3s::service::S3ServiceBuilder::new(api::Api {
+        engine: engine.clone(),
+    });
     if platform.config.auth == AuthMode::Enforce {
-        builder.set_auth(PlatformAuth { auth: platform.auth.clone() });
+        builder.set_auth(PlatformAuth {
+            auth: platform.auth.clone(),
+        });
     }
-    registry.add_http(Arc::new(S3Http { service: builder.build(), mode: platform.config.auth }));
+    registry.add_http(Arc::new(S3Http {
+        service: builder.build(),
+        mode: platform.config.auth,
+    }));
     platform.hub.set_objects(Arc::new(HubObjects { engine }));
     Ok(())
 }
@@ -66,7 +79,10 @@ impl s3s::auth::S3Auth for PlatformAuth {
     async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
         match self.auth.lookup(access_key).await {
             Some((secret, _)) => Ok(s3s::auth::SecretKey::from(secret)),
-            None => Err(s3s::s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")),
+            None => Err(s3s::s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
         }
     }
 }
@@ -106,8 +122,17 @@ fn open_mode_request(parts: &mut http::request::Parts, body: Body) -> s3s::Body 
                 let encoded: Vec<String> = kept
                     .iter()
                     .map(|(k, v)| {
-                        let k = url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>();
-                        if v.is_empty() { k } else { format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()) }
+                        let k =
+                            url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>();
+                        if v.is_empty() {
+                            k
+                        } else {
+                            format!(
+                                "{k}={}",
+                                url::form_urlencoded::byte_serialize(v.as_bytes())
+                                    .collect::<String>()
+                            )
+                        }
                     })
                     .collect();
                 pq = format!("{pq}?{}", encoded.join("&"));
@@ -129,8 +154,16 @@ fn open_mode_request(parts: &mut http::request::Parts, body: Body) -> s3s::Body 
     if let Some(len) = parts.headers.get("x-amz-decoded-content-length").cloned() {
         parts.headers.insert(http::header::CONTENT_LENGTH, len);
     }
-    if let Some(ce) = parts.headers.get(http::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
-        let rest: Vec<&str> = ce.split(',').map(str::trim).filter(|p| !p.eq_ignore_ascii_case("aws-chunked") && !p.is_empty()).collect();
+    if let Some(ce) = parts
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        let rest: Vec<&str> = ce
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.eq_ignore_ascii_case("aws-chunked") && !p.is_empty())
+            .collect();
         if rest.is_empty() {
             parts.headers.remove(http::header::CONTENT_ENCODING);
         } else if let Ok(v) = http::HeaderValue::from_str(&rest.join(",")) {
@@ -139,9 +172,13 @@ fn open_mode_request(parts: &mut http::request::Parts, body: Body) -> s3s::Body 
     }
     let trailers = api::OpenTrailers::default();
     parts.extensions.insert(trailers.clone());
-    let raw = body.into_data_stream().map_err(|e| Box::new(e) as body::StdError);
+    let raw = body
+        .into_data_stream()
+        .map_err(|e| Box::new(e) as body::StdError);
     let decoded = chunked::decode(raw, trailers);
-    s3s::Body::from(Box::pin(body::ObjectBody::unknown_length(Box::pin(decoded))) as s3s::stream::DynByteStream)
+    s3s::Body::from(
+        Box::pin(body::ObjectBody::unknown_length(Box::pin(decoded))) as s3s::stream::DynByteStream,
+    )
 }
 
 #[async_trait]
@@ -162,7 +199,11 @@ impl HttpService for S3Http {
             AuthMode::Enforce => s3s::Body::http_body_unsync(body),
         };
         parts.extensions.insert(ctx);
-        match self.service.call(http::Request::from_parts(parts, body)).await {
+        match self
+            .service
+            .call(http::Request::from_parts(parts, body))
+            .await
+        {
             Ok(resp) => resp.map(Body::new),
             Err(e) => {
                 tracing::error!(error = ?e, "s3s failed to answer");
@@ -183,7 +224,11 @@ pub struct HubObjects {
 
 fn aws_error(e: s3s::S3Error) -> AwsError {
     let status = e.status_code().map(|s| s.as_u16()).unwrap_or(500);
-    AwsError::new(status, e.code().as_str(), e.message().unwrap_or("S3 error").to_string())
+    AwsError::new(
+        status,
+        e.code().as_str(),
+        e.message().unwrap_or("S3 error").to_string(),
+    )
 }
 
 fn info(bucket: &str, o: &meta::ObjectDoc) -> ObjectInfo {
@@ -199,12 +244,26 @@ fn info(bucket: &str, o: &meta::ObjectDoc) -> ObjectInfo {
 
 #[async_trait]
 impl ObjectStoreApi for HubObjects {
-    async fn put_object_file(&self, _ctx: &RequestContext, bucket: &str, key: &str, source: &Path, options: PutObjectOptions) -> AwsResult<ObjectInfo> {
+    async fn put_object_file(
+        &self,
+        _ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        source: &Path,
+        options: PutObjectOptions,
+    ) -> AwsResult<ObjectInfo> {
         engine::validate_key(key).map_err(aws_error)?;
         self.engine.bucket(bucket).await.map_err(aws_error)?;
-        let file = tokio::fs::File::open(source).await.map_err(|e| AwsError::internal(format!("{}: {e}", source.display())))?;
+        let file = tokio::fs::File::open(source)
+            .await
+            .map_err(|e| AwsError::internal(format!("{}: {e}", source.display())))?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-        let written = self.engine.blobs.write(stream, s3s::checksum::ChecksumHasher::default()).await.map_err(AwsError::internal)?;
+        let written = self
+            .engine
+            .blobs
+            .write(stream, s3s::checksum::ChecksumHasher::default())
+            .await
+            .map_err(AwsError::internal)?;
         let doc = meta::ObjectDoc {
             key: key.into(),
             blobs: vec![written.blob.clone()],
@@ -229,12 +288,34 @@ impl ObjectStoreApi for HubObjects {
         }
     }
 
-    async fn get_object_to_file(&self, _ctx: &RequestContext, bucket: &str, key: &str, version_id: Option<&str>, dest: &Path) -> AwsResult<ObjectInfo> {
+    async fn get_object_to_file(
+        &self,
+        _ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        dest: &Path,
+    ) -> AwsResult<ObjectInfo> {
         use tokio::io::AsyncWriteExt;
-        let o = self.engine.get_version(bucket, key, version_id).await.map_err(aws_error)?;
-        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        tokio::fs::create_dir_all(dir).await.map_err(AwsError::internal)?;
-        let tmp = dir.join(format!(".{}.{}.part", dest.file_name().and_then(|n| n.to_str()).unwrap_or("object"), uuid::Uuid::new_v4().simple()));
+        let o = self
+            .engine
+            .get_version(bucket, key, version_id)
+            .await
+            .map_err(aws_error)?;
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(AwsError::internal)?;
+        let tmp = dir.join(format!(
+            ".{}.{}.part",
+            dest.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("object"),
+            uuid::Uuid::new_v4().simple()
+        ));
         let result = async {
             let mut f = tokio::fs::File::create(&tmp).await?;
             let mut stream = self.engine.blobs.read(&o.blobs, 0..o.size);
@@ -248,15 +329,31 @@ impl ObjectStoreApi for HubObjects {
         .await;
         if let Err(e) = result {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(AwsError::internal(format!("writing {}: {e}", dest.display())));
+            return Err(AwsError::internal(format!(
+                "writing {}: {e}",
+                dest.display()
+            )));
         }
         Ok(info(bucket, &o))
     }
 
-    async fn head_object(&self, _ctx: &RequestContext, bucket: &str, key: &str, version_id: Option<&str>) -> AwsResult<Option<ObjectInfo>> {
+    async fn head_object(
+        &self,
+        _ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> AwsResult<Option<ObjectInfo>> {
         match self.engine.get_version(bucket, key, version_id).await {
             Ok(o) => Ok(Some(info(bucket, &o))),
-            Err(e) if matches!(e.code().as_str(), "NoSuchKey" | "NoSuchVersion" | "MethodNotAllowed") => Ok(None),
+            Err(e)
+                if matches!(
+                    e.code().as_str(),
+                    "NoSuchKey" | "NoSuchVersion" | "MethodNotAllowed"
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(aws_error(e)),
         }
     }

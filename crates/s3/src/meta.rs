@@ -78,6 +78,10 @@ pub struct ObjectDoc {
     /// Whether a copy of this version is in the versions namespace.
     #[serde(default)]
     pub archived: bool,
+    /// The multipart upload that produced this version (a repeated Complete of the same
+    /// upload answers with it, as AWS does).
+    #[serde(default)]
+    pub upload_id: Option<String>,
 }
 
 /// The representation headers stored with an object and returned on GET/HEAD.
@@ -150,7 +154,10 @@ fn rand_u32() -> u32 {
 pub fn next_seq() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let mut prev = LAST.load(Ordering::Relaxed);
     loop {
         let next = now.max(prev + 1);
@@ -162,5 +169,8 @@ pub fn next_seq() -> u64 {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }

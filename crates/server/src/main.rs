@@ -61,6 +61,28 @@ enum Command {
         #[arg(long, default_value_t = 900)]
         timeout: u64,
     },
+    /// Print a build's log from CloudWatch Logs (`--follow` tails it while it runs).
+    Logs {
+        /// The build id (`<project>:<uuid>`).
+        build_id: String,
+        #[arg(long, short)]
+        follow: bool,
+        #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
+        endpoint: String,
+    },
+    /// List recent EventBridge deliveries and failures (why did my pipeline not start?).
+    Events {
+        /// Only this rule's deliveries.
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
+        endpoint: String,
+    },
+    /// Check the topology for traps, e.g. a CodeCommit-sourced pipeline that nothing starts.
+    Doctor {
+        #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
+        endpoint: String,
+    },
 }
 
 fn default_data_dir() -> PathBuf {
@@ -132,6 +154,9 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             std::process::exit(code);
         }
+        Command::Logs { build_id, follow, endpoint } => codeyard_codebuild::cli_logs(&endpoint, &build_id, follow).await,
+        Command::Events { rule, endpoint } => codeyard_events::cli_events(&endpoint, rule.as_deref()).await,
+        Command::Doctor { endpoint } => std::process::exit(codeyard_codepipeline::cli_doctor(&endpoint).await?),
         Command::Ops => {
             print!("{}", codeyard_server::coverage_markdown().await?);
             Ok(())

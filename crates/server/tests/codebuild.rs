@@ -953,6 +953,21 @@ phases:
     assert!(first.contains("secret=***"), "the role's secret key is masked:\n{first}");
     assert!(first.contains("cached-before=none m2=none"), "{first}");
     assert!(logs[1].1.contains("cached-before=1 m2=1"), "{}", logs[1].1);
+    // The same with an S3 cache (cacheOverride): the second build restores what the first saved.
+    let s3_cache = aws_sdk_codebuild::types::ProjectCache::builder()
+        .r#type(aws_sdk_codebuild::types::CacheType::S3)
+        .location("from-build/cache")
+        .build()
+        .unwrap();
+    let mut s3_logs = Vec::new();
+    for _ in 0..2 {
+        let id = cb.start_build().project_name("with-role").cache_override(s3_cache.clone()).send().await.unwrap().build_value().unwrap().id().unwrap().to_string();
+        let b = wait_build(&cb, &id, Duration::from_secs(60)).await;
+        assert_eq!(b.build_status(), Some(&StatusType::Succeeded));
+        s3_logs.push(log_text(&t.endpoint, &b).await);
+    }
+    assert!(s3_logs[0].contains("cached-before=none m2=none"), "{}", s3_logs[0]);
+    assert!(s3_logs[1].contains("cached-before=3 m2=3"), "{}", s3_logs[1]);
     let s3 = s3_client(&t.endpoint).await;
     let obj = s3.get_object().bucket("from-build").key("hello.txt").send().await.unwrap();
     assert_eq!(obj.body.collect().await.unwrap().into_bytes().as_ref(), b"hello\n");
@@ -960,5 +975,46 @@ phases:
     unsafe { std::env::set_var("AWS_REGION", REGION) };
     codeyard_codebuild::cli_logs(&t.endpoint, id, true).await.unwrap();
     assert!(codeyard_codebuild::cli_logs(&t.endpoint, "with-role:nope", false).await.is_err());
+    t.assert_no_model_violations();
+}
+
+/// Under `--auth enforce` a build's commands authenticate with the role credentials STS issued
+/// for it, and `codeyard logs` signs its requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn builds_work_under_auth_enforce() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestServer::start_in(dir.path().to_path_buf(), |o| {
+        o.auth = codeyard_server::AuthMode::Enforce;
+        o.access_keys = vec![codeyard_server::AccessKey { id: "test".into(), secret: "test".into(), account: ACCOUNT.into() }];
+    })
+    .await;
+    let bad = Cb::new(&t.sdk_config_with("test", "wrong").await).list_projects().send().await;
+    assert!(bad.is_err(), "enforce mode refuses a wrong secret");
+    let cb = Cb::new(&t.sdk_config().await);
+    let iam = aws_sdk_iam::Client::new(&t.sdk_config().await);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = iam.create_role().role_name("enforced").assume_role_policy_document(trust).send().await.unwrap();
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - aws sts get-caller-identity --query Arn --output text\n      - aws codebuild list-projects --output text\n";
+    cb.create_project()
+        .name("enforced")
+        .source(no_source(spec))
+        .artifacts(no_artifacts())
+        .environment(environment())
+        .service_role(role.role().unwrap().arn())
+        .send()
+        .await
+        .unwrap();
+    let id = cb.start_build().project_name("enforced").send().await.unwrap().build_value().unwrap().id().unwrap().to_string();
+    let b = wait_build(&cb, &id, Duration::from_secs(60)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}");
+    assert!(log.contains("assumed-role/enforced/AWSCodeBuild-") && log.contains("enforced"), "{log}");
+    // SAFETY of the env vars: every test in this binary uses the same test/test key.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("AWS_REGION", REGION);
+    }
+    codeyard_codebuild::cli_logs(&t.endpoint, &id, false).await.unwrap();
     t.assert_no_model_violations();
 }

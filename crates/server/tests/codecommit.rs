@@ -448,6 +448,33 @@ async fn push_with_credential_helper_raises_one_event_per_ref() {
     g(&other, &["-c", "protocol.version=2", "fetch", "-q", "origin"]);
     assert_eq!(g(&other, &["rev-parse", "origin/main"]), tip);
 
+    // A gzip-compressed protocol v2 request (git compresses large fetch requests).
+    let mut raw = Vec::new();
+    raw.extend_from_slice(b"0014command=ls-refs\n");
+    raw.extend_from_slice(b"0001");
+    raw.extend_from_slice(b"0000");
+    let gz = {
+        let mut c = std::process::Command::new("gzip");
+        c.arg("-c").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), &raw).unwrap();
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap().stdout
+    };
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/git-upload-pack"))
+        .header("authorization", "Basic dGVzdDp4")
+        .header("git-protocol", "version=2")
+        .header("content-type", "application/x-git-upload-pack-request")
+        .header("content-encoding", "gzip")
+        .body(gz)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let listing = resp.text().await.unwrap();
+    assert!(listing.contains(&format!("{tip} refs/heads/main")), "{listing}");
+
     let got = events_settled(&events, 6).await;
     let summary: Vec<String> = got
         .iter()

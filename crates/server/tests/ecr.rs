@@ -574,6 +574,8 @@ async fn registry_requires_the_token_under_enforced_auth() {
     assert_eq!(ok.status(), 200);
     let wrong = http.get(format!("{}/v2/locked/tags/list", t.endpoint)).basic_auth("AWS", Some("not-a-token")).send().await.unwrap();
     assert_eq!(wrong.status(), 401);
+    let gc = http.post(format!("{}/_codeyard/ecr/gc?graceSeconds=0", t.endpoint)).send().await.unwrap();
+    assert_eq!(gc.status(), 401, "garbage collection on demand needs the token too");
     // skopeo with the token as a docker login would pass it.
     let pw = base64_decode(&token);
     let out = Command::new("skopeo")

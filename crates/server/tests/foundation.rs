@@ -112,6 +112,13 @@ async fn auth_enforce_refuses_wrong_signatures_and_accepts_right_ones() {
     let as_role = sdk_config(&ep, c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_string())).await;
     let me = aws_sdk_sts::Client::new(&as_role).get_caller_identity().send().await.unwrap();
     assert_eq!(me.arn(), Some("arn:aws:sts::000000000000:assumed-role/r/enforced"));
+    // The issued key and secret are not enough without the session token they belong to.
+    let tokenless = sdk_config(&ep, c.access_key_id(), c.secret_access_key(), None).await;
+    let e = aws_sdk_sts::Client::new(&tokenless).get_caller_identity().send().await.unwrap_err().into_service_error();
+    assert_eq!(aws_sdk_sts::error::ProvideErrorMetadata::code(&e), Some("InvalidClientTokenId"));
+    let wrong_token = sdk_config(&ep, c.access_key_id(), c.secret_access_key(), Some("IQoJnot-the-token".into())).await;
+    let e = aws_sdk_cloudwatchlogs::Client::new(&wrong_token).describe_log_groups().send().await.unwrap_err().into_service_error();
+    assert_eq!(aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata::code(&e), Some("UnrecognizedClientException"));
     let forged = sdk_config(&ep, c.access_key_id(), "forged-secret", Some(c.session_token().to_string())).await;
     let e = aws_sdk_sts::Client::new(&forged).get_caller_identity().send().await.unwrap_err().into_service_error();
     assert_eq!(aws_sdk_sts::error::ProvideErrorMetadata::code(&e), Some("SignatureDoesNotMatch"));

@@ -291,7 +291,18 @@ async fn authenticate(app: &Arc<App>, parts: &http::request::Parts, sig: Option<
         .unwrap_or_else(|| sigv4::sha256_hex(body));
     let query = parts.uri.query().unwrap_or("");
     match sigv4::verify(sig, &secret, parts.method.as_str(), parts.uri.path(), query, &parts.headers, &payload_hash) {
-        Ok(()) => Ok(identity),
+        Ok(()) => {
+            // Temporary keys are only valid together with the session token they were issued with.
+            if let Some(expected) = auth.session_token_of(&sig.access_key).await {
+                let presented = parts.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| {
+                    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "X-Amz-Security-Token").map(|(_, v)| v.into_owned())
+                });
+                if presented.as_deref() != Some(expected.as_str()) {
+                    return Err(unknown_key());
+                }
+            }
+            Ok(identity)
+        }
         Err(VerifyError::Mismatch) => Err(match protocol {
             Protocol::Json => AwsError::client(
                 "InvalidSignatureException",

@@ -82,6 +82,16 @@ impl Authenticator {
         None
     }
 
+    /// The session token a temporary (STS-issued) access key must be presented with; `None`
+    /// for configured long-term keys and unknown keys.
+    pub async fn session_token_of(&self, access_key: &str) -> Option<String> {
+        if self.keys.contains_key(access_key) {
+            return None;
+        }
+        let issuer = self.hub.credentials().ok()?;
+        issuer.lookup(access_key).await.ok().flatten()?.session_token
+    }
+
     /// The identity a request is attributed to in open mode: a known key's account, a
     /// 12-digit access key as the account id itself, or the default account.
     pub async fn identify_open(&self, access_key: &str) -> Identity {
