@@ -504,8 +504,32 @@ impl Engine {
                 let decl = decl.clone();
                 let (account, region) = (account.to_string(), region.to_string());
                 tokio::spawn(async move {
-                    let outcome =
-                        actions::run(&me, &account, &region, &exec, &run, &decl, !fresh).await;
+                    // The provider runs in a task of its own so that a panic fails the action
+                    // instead of leaving it InProgress.
+                    let provider = {
+                        let (me, account, region, exec, run) = (
+                            me.clone(),
+                            account.clone(),
+                            region.clone(),
+                            exec.clone(),
+                            run.clone(),
+                        );
+                        tokio::spawn(async move {
+                            actions::run(&me, &account, &region, &exec, &run, &decl, !fresh).await
+                        })
+                    };
+                    let outcome = match provider.await {
+                        Ok(outcome) => outcome,
+                        Err(e) if e.is_panic() => ActionOutcome::failed(format!(
+                            "codeyard: the {} action crashed",
+                            run.action
+                        )),
+                        // Cancelled: the server is shutting down; the next start resumes it.
+                        Err(_) => {
+                            me.running.lock().unwrap().remove(&run.action_execution_id);
+                            return;
+                        }
+                    };
                     if let Err(e) = me
                         .complete(
                             &account,

@@ -375,7 +375,7 @@ fn encode_token(b: &[u8]) -> String {
 }
 
 fn decode_token(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

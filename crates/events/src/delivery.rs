@@ -79,14 +79,13 @@ pub async fn ingress_once(events: &Events, platform: &Platform) -> Result<usize,
     let mut done = Vec::with_capacity(items.len());
     for item in &items {
         let slot = format!("{:04}", item.id % MARKER_SLOTS);
-        if item.attempts > 0 {
-            // Leased before: fanned out already if its marker is there.
-            if let Some((marker, _)) = store.get_as::<i64>(MARKER_NS, &slot).await? {
-                if marker == item.id {
-                    done.push(item.id);
-                    continue;
-                }
-            }
+        // Leased before: fanned out already if its marker is there.
+        if item.attempts > 0
+            && let Some((marker, _)) = store.get_as::<i64>(MARKER_NS, &slot).await?
+            && marker == item.id
+        {
+            done.push(item.id);
+            continue;
         }
         for d in fan_out(events, item).await? {
             batch = batch.enqueue(DELIVERY_QUEUE, d);
@@ -252,22 +251,22 @@ async fn invoke(
         });
     };
     // An event bus target forwards the original event to that bus.
-    if arn.service == "events" {
-        if let Some(bus) = arn.resource.strip_prefix("event-bus/") {
-            let ev = BusEvent {
-                account: arn.account.clone(),
-                region: arn.region.clone(),
-                bus: bus.to_string(),
-                event: d.event.clone(),
-            };
-            return match platform.store.commit(Batch::new().publish_event(ev)).await {
-                Ok(()) => Ok(format!("forwarded to event bus {bus}")),
-                Err(e) => Err(Failure {
-                    message: format!("forwarding to event bus {bus}: {e}"),
-                    retryable: true,
-                }),
-            };
-        }
+    if arn.service == "events"
+        && let Some(bus) = arn.resource.strip_prefix("event-bus/")
+    {
+        let ev = BusEvent {
+            account: arn.account.clone(),
+            region: arn.region.clone(),
+            bus: bus.to_string(),
+            event: d.event.clone(),
+        };
+        return match platform.store.commit(Batch::new().publish_event(ev)).await {
+            Ok(()) => Ok(format!("forwarded to event bus {bus}")),
+            Err(e) => Err(Failure {
+                message: format!("forwarding to event bus {bus}: {e}"),
+                retryable: true,
+            }),
+        };
     }
     let Some(invoker) = platform.hub.target(&arn.service) else {
         return Err(Failure {

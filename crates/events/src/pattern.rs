@@ -616,10 +616,10 @@ fn compile_numeric(arg: &Value) -> Result<Matcher, PatternError> {
         conds.push((op, n));
         i += 2;
     }
-    if let [(_, lo), (_, hi)] = conds.as_slice() {
-        if lo > hi {
-            return err("Bad numeric range: lower bound is greater than upper bound");
-        }
+    if let [(_, lo), (_, hi)] = conds.as_slice()
+        && lo > hi
+    {
+        return err("Bad numeric range: lower bound is greater than upper bound");
     }
     Ok(Matcher::Numeric(conds))
 }
@@ -636,13 +636,13 @@ fn json_error_reason(text: &str, e: &serde_json::Error) -> String {
     let rest = text.get(offset..).unwrap_or("");
     let c = rest.chars().next();
     let msg = e.to_string();
-    if msg.starts_with("key must be a string") {
-        if let Some(c) = c {
-            return format!(
-                "Unexpected character ('{c}' (code {})): was expecting double-quote to start field name",
-                c as u32
-            );
-        }
+    if msg.starts_with("key must be a string")
+        && let Some(c) = c
+    {
+        return format!(
+            "Unexpected character ('{c}' (code {})): was expecting double-quote to start field name",
+            c as u32
+        );
     }
     if let Some(c) = c {
         if c.is_alphabetic()
@@ -831,7 +831,7 @@ impl AnythingBut {
             }
             (AnythingBut::IgnoreCase(list), Value::String(s)) => {
                 let s = s.to_lowercase();
-                !list.iter().any(|p| *p == s)
+                !list.contains(&s)
             }
             (AnythingBut::Wildcards(list), Value::String(s)) => !list.iter().any(|w| w.matches(s)),
             _ => true,

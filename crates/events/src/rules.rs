@@ -686,15 +686,19 @@ fn check_target(t: &Value) -> AwsResult<()> {
             "Only one of Input, InputPath, or InputTransformer must be provided for target {id}."
         )));
     }
-    if let Some(input) = target_str(t, "Input") {
-        if serde_json::from_str::<Value>(input).is_err() {
+    if let Some(input) = target_str(t, "Input")
+        && serde_json::from_str::<Value>(input).is_err()
+    {
+        {
             return Err(AwsError::validation(format!(
                 "Input for target {id} is not valid JSON text."
             )));
         }
     }
-    if let Some(path) = target_str(t, "InputPath") {
-        if !transform::valid_path(path) {
+    if let Some(path) = target_str(t, "InputPath")
+        && !transform::valid_path(path)
+    {
+        {
             return Err(AwsError::validation(format!(
                 "Invalid InputPath for target {id}: {path}"
             )));

@@ -204,6 +204,7 @@ impl HttpService for S3Http {
             .call(http::Request::from_parts(parts, body))
             .await
         {
+            Ok(resp) if resp.status() == http::StatusCode::NOT_IMPLEMENTED => not_implemented_as_4xx(resp).await,
             Ok(resp) => resp.map(Body::new),
             Err(e) => {
                 tracing::error!(error = ?e, "s3s failed to answer");
@@ -215,6 +216,31 @@ impl HttpService for S3Http {
             }
         }
     }
+}
+
+/// s3s answers operations codeyard does not implement with 501 NotImplemented; codeyard's
+/// rule is a 4xx `UnknownOperationException` for those (a 5xx would make clients retry), so
+/// the answer is rewritten, keeping s3s's message (which names the operation).
+async fn not_implemented_as_4xx(resp: http::Response<s3s::Body>) -> http::Response<Body> {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = resp.into_parts();
+    let text = match body.collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).to_string(),
+        Err(_) => String::new(),
+    };
+    let message = text
+        .split("<Message>")
+        .nth(1)
+        .and_then(|m| m.split("</Message>").next())
+        .unwrap_or("This operation is not implemented by codeyard")
+        .to_string();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>UnknownOperationException</Code><Message>{message}</Message></Error>"
+    );
+    parts.status = http::StatusCode::BAD_REQUEST;
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    http::Response::from_parts(parts, Body::from(xml))
 }
 
 /// S3 for other services: the same engine, files in and out.

@@ -47,7 +47,9 @@ fn regex_cache() -> &'static Mutex<HashMap<String, Option<Regex>>> {
 
 fn pattern_matches(pattern: &str, s: &str) -> bool {
     let mut cache = regex_cache().lock().unwrap();
-    let re = cache.entry(pattern.to_string()).or_insert_with(|| Regex::new(pattern).ok());
+    // AWS validates with whole-value semantics (Java's `matches`): `[\w+=,.@-]+` refuses
+    // `bad name!` although it contains a match.
+    let re = cache.entry(pattern.to_string()).or_insert_with(|| Regex::new(&format!("^(?:{pattern})$")).ok());
     // Patterns Rust's regex cannot compile (Java-only syntax) are not enforced.
     re.as_ref().map(|r| r.is_match(s)).unwrap_or(true)
 }
@@ -505,6 +507,15 @@ mod tests {
         let p = validate_input(iam, "GetRole", &json!({"RoleName": long}));
         assert_eq!(p.len(), 1);
         assert!(p[0].message.contains("length less than or equal to 64"), "{}", p[0].message);
+    }
+
+    #[test]
+    fn patterns_match_whole_values() {
+        let iam = model("iam").unwrap();
+        let p = validate_input(iam, "GetRole", &json!({"RoleName": "bad name!"}));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].kind, ProblemKind::Pattern);
+        assert!(validate_input(iam, "GetRole", &json!({"RoleName": "good-name_1"})).is_empty());
     }
 
     #[test]
