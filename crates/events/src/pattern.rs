@@ -644,25 +644,24 @@ fn json_error_reason(text: &str, e: &serde_json::Error) -> String {
             c as u32
         );
     }
-    if let Some(c) = c {
-        if c.is_alphabetic()
+    // Jackson names the whole bad token.
+    if let Some(c) = c
+        && (c.is_alphabetic()
             || msg.starts_with("expected ident")
-            || msg.starts_with("expected value")
-        {
-            // Jackson names the whole bad token.
-            let start = text[..offset]
-                .rfind(|ch: char| !ch.is_alphanumeric())
-                .map(|i| i + 1)
-                .unwrap_or(0);
-            let token: String = text[start..]
-                .chars()
-                .take_while(|ch| ch.is_alphanumeric() || *ch == '_')
-                .collect();
-            if !token.is_empty() {
-                return format!(
-                    "Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
-                );
-            }
+            || msg.starts_with("expected value"))
+    {
+        let start = text[..offset]
+            .rfind(|ch: char| !ch.is_alphanumeric())
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let token: String = text[start..]
+            .chars()
+            .take_while(|ch| ch.is_alphanumeric() || *ch == '_')
+            .collect();
+        if !token.is_empty() {
+            return format!(
+                "Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
+            );
         }
     }
     if e.is_eof() {

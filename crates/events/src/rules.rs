@@ -689,20 +689,16 @@ fn check_target(t: &Value) -> AwsResult<()> {
     if let Some(input) = target_str(t, "Input")
         && serde_json::from_str::<Value>(input).is_err()
     {
-        {
-            return Err(AwsError::validation(format!(
-                "Input for target {id} is not valid JSON text."
-            )));
-        }
+        return Err(AwsError::validation(format!(
+            "Input for target {id} is not valid JSON text."
+        )));
     }
     if let Some(path) = target_str(t, "InputPath")
         && !transform::valid_path(path)
     {
-        {
-            return Err(AwsError::validation(format!(
-                "Invalid InputPath for target {id}: {path}"
-            )));
-        }
+        return Err(AwsError::validation(format!(
+            "Invalid InputPath for target {id}: {path}"
+        )));
     }
     if let Some(map) = t
         .get("InputTransformer")

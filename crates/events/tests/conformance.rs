@@ -56,13 +56,11 @@ fn every_conformance_case_has_the_aws_outcome() {
                     if let Some(want) = want.as_str()
                         && e.message() != want
                     {
-                        {
-                            failures.push(format!(
-                                "{case}: message {:?}, AWS says {:?}",
-                                e.message(),
-                                want
-                            ));
-                        }
+                        failures.push(format!(
+                            "{case}: message {:?}, AWS says {:?}",
+                            e.message(),
+                            want
+                        ));
                     }
                 }
             }

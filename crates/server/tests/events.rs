@@ -836,6 +836,15 @@ async fn put_events_forwarding_between_buses_and_input_shapes() {
         2,
         "the small order is not forwarded"
     );
+    // What `codeyard events` prints, and the queue backlog endpoint.
+    codeyard_events::cli_events(&t.endpoint, Some("big")).await.unwrap();
+    let q: Value = reqwest::get(format!("{}/_codeyard/events/queues", t.endpoint))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q, json!({"ingress": 0, "delivery": 0}));
     t.assert_no_model_violations();
 }
 

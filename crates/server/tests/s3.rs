@@ -759,3 +759,16 @@ async fn hub_object_store_for_other_services() {
     assert_eq!(h.version_id(), v2.version_id.as_deref());
     t.assert_no_model_violations();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unimplemented_operations_answer_a_4xx_naming_them() {
+    let t = TestServer::start().await;
+    let c = s3(&t).await;
+    make_bucket(&c, "unimpl").await;
+    c.put_object().bucket("unimpl").key("k").body(ByteStream::from_static(b"v")).send().await.unwrap();
+    let e = c.get_object_attributes().bucket("unimpl").key("k").object_attributes(ObjectAttributes::Etag).send().await.unwrap_err();
+    assert_eq!(status(&e), 400);
+    assert_eq!(code(&e), "UnknownOperationException");
+    assert!(e.message().unwrap_or("").contains("GetObjectAttributes"), "{e:?}");
+    t.assert_no_model_violations();
+}
