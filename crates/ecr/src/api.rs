@@ -826,6 +826,19 @@ impl AwsService for EcrApi {
         OPERATIONS
     }
 
+    /// ECR answers pattern violations (a bad repository name) with InvalidParameterException,
+    /// and other constraint violations with the generic ValidationException.
+    fn validation_error(&self, _operation: &str, problems: &[codeyard_wire::shapes::Problem]) -> AwsError {
+        match problems.iter().find(|p| p.kind == codeyard_wire::shapes::ProblemKind::Pattern) {
+            Some(p) => invalid(format!(
+                "Invalid parameter at '{}' failed to satisfy constraint: 'must satisfy regular expression '{}''",
+                p.member,
+                p.message.rsplit("pattern: ").next().unwrap_or_default()
+            )),
+            None => AwsError::validation(codeyard_wire::shapes::validation_message(problems)),
+        }
+    }
+
     async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> AwsResult<Value> {
         let input = &input;
         match operation {

@@ -336,7 +336,7 @@ fn parse_tagging_header(h: Option<&str>) -> S3Result<Vec<(String, String)>> {
 fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
     if tags.len() > 10 {
         return Err(s3err(
-            "BadRequest",
+            "InvalidTag",
             400,
             "Object tags cannot be greater than 10",
         ));
@@ -2238,8 +2238,8 @@ impl S3 for Api {
                     matches!(parsed, Range::Int { last: Some(last), .. } if last >= src.size);
                 if beyond {
                     return Err(s3err(
-                        "InvalidArgument",
-                        400,
+                        "InvalidRange",
+                        416,
                         format!(
                             "Range specified is not valid for source object of size: {}",
                             src.size

@@ -469,7 +469,21 @@ impl Engine {
                     .map(|x| x.0);
                 match o {
                     Some(o) if !o.delete_marker => return Ok(o),
-                    _ => return Err(no_key()),
+                    Some(marker) => {
+                        // As AWS: the 404 says a delete marker is the current version.
+                        let mut e = no_key();
+                        let mut h = http::HeaderMap::new();
+                        h.insert(
+                            "x-amz-delete-marker",
+                            http::HeaderValue::from_static("true"),
+                        );
+                        if let Ok(v) = http::HeaderValue::from_str(&marker.version_id) {
+                            h.insert("x-amz-version-id", v);
+                        }
+                        e.set_headers(h);
+                        return Err(e);
+                    }
+                    None => return Err(no_key()),
                 }
             }
             Some(v) => self.find_version(&b, key, v).await?,

@@ -204,7 +204,9 @@ impl HttpService for S3Http {
             .call(http::Request::from_parts(parts, body))
             .await
         {
-            Ok(resp) if resp.status() == http::StatusCode::NOT_IMPLEMENTED => not_implemented_as_4xx(resp).await,
+            Ok(resp) if resp.status() == http::StatusCode::NOT_IMPLEMENTED => {
+                not_implemented_as_4xx(resp).await
+            }
             Ok(resp) => resp.map(Body::new),
             Err(e) => {
                 tracing::error!(error = ?e, "s3s failed to answer");
@@ -239,7 +241,10 @@ async fn not_implemented_as_4xx(resp: http::Response<s3s::Body>) -> http::Respon
     );
     parts.status = http::StatusCode::BAD_REQUEST;
     parts.headers.remove(http::header::CONTENT_LENGTH);
-    parts.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
     http::Response::from_parts(parts, Body::from(xml))
 }
 

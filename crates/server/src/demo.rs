@@ -102,7 +102,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<i32> {
         println!("  using the codeyard server at {endpoint}");
     }
     let client = AwsClient::new(&endpoint, REGION, "test", "test");
-    let suffix = if embedded.is_some() { String::new() } else { format!("-{}", chrono::Utc::now().format("%H%M%S")) };
+    // A server that already holds an earlier demo run gets a fresh set of names.
+    let earlier = client.json("codecommit", "CodeCommit_20150413.GetRepository", json!({"repositoryName": Names::new("").repo})).await;
+    let suffix = if earlier.is_ok() { format!("-{}", chrono::Utc::now().format("%H%M%S")) } else { String::new() };
     let names = Names::new(&suffix);
     let registry_host = endpoint.split("://").nth(1).unwrap_or(&endpoint).to_string();
     let work = tempfile::tempdir()?;

@@ -481,7 +481,11 @@ async fn versioned_buckets_keep_every_version() {
     let del = c.delete_object().bucket(b).key("k").send().await.unwrap();
     assert_eq!(del.delete_marker(), Some(true));
     let marker = del.version_id().unwrap().to_string();
-    assert_eq!(code(&c.get_object().bucket(b).key("k").send().await.unwrap_err()), "NoSuchKey");
+    let e = c.get_object().bucket(b).key("k").send().await.unwrap_err();
+    assert_eq!(code(&e), "NoSuchKey");
+    let raw = e.raw_response().unwrap();
+    assert_eq!(raw.headers().get("x-amz-delete-marker"), Some("true"));
+    assert_eq!(raw.headers().get("x-amz-version-id"), Some(marker.as_str()));
     assert!(c.list_objects_v2().bucket(b).send().await.unwrap().contents().is_empty());
     let vs = c.list_object_versions().bucket(b).send().await.unwrap();
     assert_eq!(vs.versions().len(), 3);
