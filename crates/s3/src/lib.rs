@@ -38,6 +38,76 @@ use futures::TryStreamExt;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The S3 operations [`api::Api`] implements (the methods it overrides of s3s's `S3` trait);
+/// every other operation answers `UnknownOperationException` (400). Keep in step with `api.rs`.
+pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
+    "AbortMultipartUpload",
+    "CompleteMultipartUpload",
+    "CopyObject",
+    "CreateBucket",
+    "CreateMultipartUpload",
+    "DeleteBucket",
+    "DeleteBucketCors",
+    "DeleteBucketEncryption",
+    "DeleteBucketLifecycle",
+    "DeleteBucketOwnershipControls",
+    "DeleteBucketPolicy",
+    "DeleteBucketReplication",
+    "DeleteBucketTagging",
+    "DeleteBucketWebsite",
+    "DeleteObject",
+    "DeleteObjectTagging",
+    "DeleteObjects",
+    "DeletePublicAccessBlock",
+    "GetBucketAccelerateConfiguration",
+    "GetBucketAcl",
+    "GetBucketCors",
+    "GetBucketEncryption",
+    "GetBucketLifecycleConfiguration",
+    "GetBucketLocation",
+    "GetBucketLogging",
+    "GetBucketOwnershipControls",
+    "GetBucketPolicy",
+    "GetBucketReplication",
+    "GetBucketRequestPayment",
+    "GetBucketTagging",
+    "GetBucketVersioning",
+    "GetBucketWebsite",
+    "GetObject",
+    "GetObjectAcl",
+    "GetObjectLockConfiguration",
+    "GetObjectTagging",
+    "GetPublicAccessBlock",
+    "HeadBucket",
+    "HeadObject",
+    "ListBuckets",
+    "ListMultipartUploads",
+    "ListObjectVersions",
+    "ListObjects",
+    "ListObjectsV2",
+    "ListParts",
+    "PutBucketAccelerateConfiguration",
+    "PutBucketAcl",
+    "PutBucketCors",
+    "PutBucketEncryption",
+    "PutBucketLifecycleConfiguration",
+    "PutBucketLogging",
+    "PutBucketOwnershipControls",
+    "PutBucketPolicy",
+    "PutBucketReplication",
+    "PutBucketRequestPayment",
+    "PutBucketTagging",
+    "PutBucketVersioning",
+    "PutBucketWebsite",
+    "PutObject",
+    "PutObjectAcl",
+    "PutObjectLockConfiguration",
+    "PutObjectTagging",
+    "PutPublicAccessBlock",
+    "UploadPart",
+    "UploadPartCopy",
+];
+
 /// Registers S3 (last among the HTTP services) and the object store on the hub.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
     let blobs = blobs::BlobStore::open(&platform.config.data_dir)?;
@@ -185,6 +255,10 @@ fn open_mode_request(parts: &mut http::request::Parts, body: Body) -> s3s::Body 
 impl HttpService for S3Http {
     fn name(&self) -> &'static str {
         "s3"
+    }
+
+    fn api_coverage(&self) -> Option<(&'static str, &'static [&'static str])> {
+        Some(("s3", IMPLEMENTED_OPERATIONS))
     }
 
     /// S3 is registered last and takes every request nobody else claimed.

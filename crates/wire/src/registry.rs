@@ -160,6 +160,11 @@ pub trait HttpService: Send + Sync + 'static {
     /// Handles the request. `ctx` carries the SigV4 scope when the request had one; the
     /// service authenticates by its own scheme (git, registry, s3s) through `Platform::auth`.
     async fn handle(&self, ctx: RequestContext, req: http::Request<Body>) -> http::Response<Body>;
+    /// For an HTTP surface that is an AWS API (S3): its model name and the operations it
+    /// implements, for the table of supported operations.
+    fn api_coverage(&self) -> Option<(&'static str, &'static [&'static str])> {
+        None
+    }
 }
 
 /// Every registered service, built once at start-up.
@@ -194,13 +199,15 @@ impl Registry {
     /// the source of the README's table of supported operations.
     pub fn coverage(&self) -> Vec<(&'static str, String, bool)> {
         let mut rows = Vec::new();
-        for s in &self.aws {
-            let implemented = s.implemented();
-            let mut ops = s.model().operations.clone();
+        let apis = self.aws.iter().map(|s| (s.model_name(), s.implemented()));
+        let http_apis = self.http.iter().filter_map(|s| s.api_coverage());
+        for (name, implemented) in apis.chain(http_apis) {
+            let Some(model) = model(name) else { continue };
+            let mut ops = model.operations.clone();
             ops.sort();
             for op in ops {
                 let yes = implemented.contains(&op.as_str());
-                rows.push((s.model_name(), op, yes));
+                rows.push((name, op, yes));
             }
         }
         rows
