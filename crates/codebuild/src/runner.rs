@@ -848,12 +848,11 @@ impl Engine {
                 } else {
                     workspace.join(format!("src_{}", input.name))
                 };
-                crate::source::fetch_s3_zip(
+                crate::source::fetch_pipeline_input(
                     &self.platform,
                     ctx,
                     &input.bucket,
                     &input.key,
-                    None,
                     &dest,
                     workspace,
                 )

@@ -123,6 +123,44 @@ pub async fn fetch(
     }
 }
 
+/// Fetches one CodePipeline input artifact into `dest`: a zip (CODE_ZIP and build outputs) is
+/// extracted; a CodeCommit source with OutputArtifactFormat CODEBUILD_CLONE_REF stores a JSON
+/// pointer (`CloneUrl`, `CommitId`, ...) instead, and the build clones that commit with full
+/// git metadata, as on AWS. Returns the commit id for a clone.
+pub async fn fetch_pipeline_input(
+    platform: &Platform,
+    ctx: &RequestContext,
+    bucket: &str,
+    key: &str,
+    dest: &Path,
+    workspace: &Path,
+) -> Result<Option<String>, String> {
+    let objects = platform.hub.objects().map_err(|e| e.message)?;
+    let tmp = scratch_file(workspace, "artifact");
+    objects
+        .get_object_to_file(ctx, bucket, key, None, &tmp)
+        .await
+        .map_err(|e| format!("cannot get s3://{bucket}/{key}: {}", e.message))?;
+    let clone_ref = std::fs::read(&tmp)
+        .ok()
+        .filter(|bytes| bytes.first() == Some(&b'{'))
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .filter(|v| v["CloneUrl"].is_string() && v["CommitId"].is_string());
+    if let Some(pointer) = clone_ref {
+        let _ = std::fs::remove_file(&tmp);
+        let source = serde_json::json!({"type": "CODECOMMIT", "location": pointer["CloneUrl"]});
+        let fetched = fetch(platform, ctx, &source, pointer["CommitId"].as_str(), dest, workspace).await?;
+        return Ok(fetched.resolved);
+    }
+    let (tmp2, dest2) = (tmp.clone(), dest.to_path_buf());
+    tokio::task::spawn_blocking(move || artifacts::extract_zip(&tmp2, &dest2))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("s3://{bucket}/{key} is not a zip archive: {e}"))?;
+    let _ = std::fs::remove_file(tmp);
+    Ok(None)
+}
+
 /// Downloads a zip object and extracts it into `dest`; returns the object's version id.
 pub async fn fetch_s3_zip(
     platform: &Platform,

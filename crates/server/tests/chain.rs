@@ -51,3 +51,88 @@ async fn worked_example_terraform_applies_plans_clean_and_destroys() {
     assert!(cc.list_repositories().send().await.unwrap().repositories().is_empty());
     t.assert_no_model_violations();
 }
+
+/// A CodeCommit source with OutputArtifactFormat CODEBUILD_CLONE_REF hands the build a pointer,
+/// and the CodeBuild action clones that very commit with its git metadata (`.git` present).
+#[tokio::test(flavor = "multi_thread")]
+async fn clone_ref_source_builds_from_a_full_clone() {
+    use serde_json::json;
+    let t = TestServer::start().await;
+    let c = codeyard_server::client::AwsClient::new(&t.endpoint, REGION, "test", "test");
+    let repo = c.json("codecommit", "CodeCommit_20150413.CreateRepository", json!({"repositoryName": "cr"})).await.unwrap();
+    let clone_url = repo["repositoryMetadata"]["cloneUrlHttp"].as_str().unwrap().to_string();
+    c.s3("PUT", "/cr-artifacts", Vec::new()).await.unwrap();
+    // The build proves it has the commit's git metadata, then publishes what it saw.
+    let buildspec = "version: 0.2\nphases:\n  build:\n    commands:\n      - test -d .git\n      - git rev-parse HEAD > head.txt\nartifacts:\n  files:\n    - head.txt\n";
+    let work = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(work.path())
+            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "credential.helper="])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "master"]);
+    std::fs::write(work.path().join("buildspec.yml"), buildspec).unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "first"]);
+    git(&["push", "-q", &clone_url.replacen("://", "://u:p@", 1), "master"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    c.json(
+        "codebuild",
+        "CodeBuild_20161006.CreateProject",
+        json!({"name": "cr-build", "source": {"type": "CODEPIPELINE"}, "artifacts": {"type": "CODEPIPELINE"},
+               "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL"},
+               "serviceRole": format!("arn:aws:iam::{ACCOUNT}:role/none")}),
+    )
+    .await
+    .unwrap();
+    let action = |name: &str, category: &str, provider: &str, inputs: &[&str], outputs: &[&str], config: serde_json::Value| {
+        json!({"name": name, "actionTypeId": {"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+               "configuration": config,
+               "inputArtifacts": inputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>(),
+               "outputArtifacts": outputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>()})
+    };
+    c.json(
+        "codepipeline",
+        "CodePipeline_20150709.CreatePipeline",
+        json!({"pipeline": {"name": "cr", "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/none"),
+            "artifactStore": {"type": "S3", "location": "cr-artifacts"},
+            "stages": [
+                {"name": "Source", "actions": [action("Source", "Source", "CodeCommit", &[], &["src"],
+                    json!({"RepositoryName": "cr", "BranchName": "master", "PollForSourceChanges": "false", "OutputArtifactFormat": "CODEBUILD_CLONE_REF"}))]},
+                {"name": "Build", "actions": [action("Build", "Build", "CodeBuild", &["src"], &["out"], json!({"ProjectName": "cr-build"}))]},
+            ]}}),
+    )
+    .await
+    .unwrap();
+    // CreatePipeline starts an execution on the pushed commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let execution = loop {
+        let list = c.json("codepipeline", "CodePipeline_20150709.ListPipelineExecutions", json!({"pipelineName": "cr"})).await.unwrap();
+        let first = list["pipelineExecutionSummaries"][0].clone();
+        if first["status"].as_str().is_some_and(|s| s != "InProgress") {
+            break first;
+        }
+        assert!(std::time::Instant::now() < deadline, "execution did not end: {list}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(execution["status"], "Succeeded", "{execution}");
+    let actions = c
+        .json("codepipeline", "CodePipeline_20150709.ListActionExecutions", json!({"pipelineName": "cr"}))
+        .await
+        .unwrap();
+    let build = actions["actionExecutionDetails"].as_array().unwrap().iter().find(|a| a["actionName"] == "Build").unwrap().clone();
+    let out = &build["output"]["outputArtifacts"][0]["s3location"];
+    let (_, zip) = c.s3("GET", &format!("/{}/{}", out["bucket"].as_str().unwrap(), out["key"].as_str().unwrap()), Vec::new()).await.unwrap();
+    assert!(!zip.is_empty());
+    let builds = c
+        .json("codebuild", "CodeBuild_20161006.BatchGetBuilds", json!({"ids": [build["output"]["executionResult"]["externalExecutionId"]]}))
+        .await
+        .unwrap();
+    assert_eq!(builds["builds"][0]["resolvedSourceVersion"], commit.as_str(), "{builds}");
+    t.assert_no_model_violations();
+}
