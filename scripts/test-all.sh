@@ -30,10 +30,15 @@ ACCEPTANCE="$ROOT/../shared/acceptance/devops-demo/run.sh"
 if [ "${SKIP_ACCEPTANCE:-}" != 1 ] && [ -f "$ACCEPTANCE" ]; then
   echo "== acceptance: the seed topology end to end"
   data=$(mktemp -d)
-  target/debug/codeyard serve --port 0 --data-dir "$data" >"$LOG_DIR/acceptance-server.out" 2>"$LOG_DIR/acceptance-server.log" &
+  "${CARGO_TARGET_DIR:-target}/debug/codeyard" serve --port 0 --data-dir "$data" >"$LOG_DIR/acceptance-server.out" 2>"$LOG_DIR/acceptance-server.log" &
   server=$!
   for _ in $(seq 1 100); do grep -q listening "$LOG_DIR/acceptance-server.out" 2>/dev/null && break; sleep 0.2; done
   endpoint=$(awk '/listening/ {print $4; exit}' "$LOG_DIR/acceptance-server.out")
+  if [ -z "$endpoint" ]; then
+    echo "the acceptance server did not start:"; tail -n 20 "$LOG_DIR/acceptance-server.log"
+    echo "tests: $passed passed, $((failed + 1)) failed"
+    exit 1
+  fi
   # run.sh checks the image tags with `case " $TAGS " in *" latest "*`, but the aws CLI's text
   # output separates list items with tabs, so that check fails against any AWS-shaped answer
   # (AWS's own included). Run a copy whose only change makes that comparison
@@ -59,6 +64,8 @@ PY
   else
     echo "(acceptance is reported but does not gate this run: ACCEPTANCE_GATES=0)"
   fi
+else
+  echo "== acceptance skipped (SKIP_ACCEPTANCE=1 or $ACCEPTANCE not found)"
 fi
 
 echo "logs: $LOG_DIR"
