@@ -17,8 +17,9 @@ fn action_decl(msg: impl Into<String>) -> AwsError {
     AwsError::client("InvalidActionDeclarationException", msg)
 }
 
-/// botocore's patterns are not anchored, so the wire layer lets `bad name!` through; AWS
-/// requires the whole name to match (`[A-Za-z0-9.@\-_]+`).
+/// AWS requires the whole name to match (`[A-Za-z0-9.@\-_]+`). Requests through the wire are
+/// already checked against the model's (anchored) patterns; this keeps the domain's own
+/// declarations honest where no wire is involved (engine tests, stored pipelines).
 fn check_name(what: &str, field: &str, value: &str, extra: &str) -> AwsResult<()> {
     if !value.is_empty()
         && value

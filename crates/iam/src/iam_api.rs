@@ -59,10 +59,6 @@ impl AwsService for IamService {
         query_validation_error(problems)
     }
     async fn call(&self, ctx: &RequestContext, op: &str, input: Value) -> AwsResult<Value> {
-        let problems = crate::patterns::whole_value_problems(self.model(), op, &input);
-        if !problems.is_empty() {
-            return Err(self.validation_error(op, &problems));
-        }
         let acct = ctx.account.as_str();
         let iam = &self.iam;
         let role_name = str_of(&input, "RoleName");

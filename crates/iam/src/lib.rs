@@ -13,7 +13,6 @@
 
 pub mod iam;
 pub mod iam_api;
-mod patterns;
 pub mod policy_document;
 pub mod sts;
 pub mod sts_api;

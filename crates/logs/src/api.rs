@@ -49,10 +49,6 @@ impl AwsService for LogsService {
         invalid(validation_message(problems))
     }
     async fn call(&self, ctx: &RequestContext, op: &str, input: Value) -> AwsResult<Value> {
-        let problems = crate::patterns::whole_value_problems(self.model(), op, &input);
-        if !problems.is_empty() {
-            return Err(self.validation_error(op, &problems));
-        }
         let s = Scope {
             account: &ctx.account,
             region: &ctx.region,

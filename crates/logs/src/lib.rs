@@ -11,7 +11,6 @@
 
 pub mod api;
 pub mod filter;
-mod patterns;
 pub mod store;
 
 use async_trait::async_trait;
