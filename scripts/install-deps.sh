@@ -11,8 +11,15 @@ have podman   || need_apt+=(podman)
 [ -x /usr/bin/docker ] || need_apt+=(podman-docker)
 have buildah  || need_apt+=(buildah)
 have skopeo   || need_apt+=(skopeo)
+# The container executor: podman runs build containers with runc here (crun cannot set
+# rlimits on this kind of machine), catatonit is each build container's init, mmdebstrap builds
+# the stand-in for AWS's curated images (`codeyard images build-standard`).
+[ -x /usr/sbin/runc ] || have runc || need_apt+=(runc)
+[ -x /usr/bin/catatonit ] || [ -x /usr/libexec/podman/catatonit ] || need_apt+=(catatonit)
+have mmdebstrap || need_apt+=(mmdebstrap)
 [ -x /bin/busybox ] || have busybox || need_apt+=(busybox-static)
 have git      || need_apt+=(git)
+have pkill    || need_apt+=(procps)
 have zip      || need_apt+=(zip)
 have unzip    || need_apt+=(unzip)
 have javac    || need_apt+=(default-jdk-headless)

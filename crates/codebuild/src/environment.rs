@@ -63,6 +63,21 @@ const PASSED_THROUGH: &[&str] = &[
     "LOGNAME",
 ];
 
+/// Where the build's commands run, as far as their environment is concerned.
+pub enum Runs<'a> {
+    /// On this machine: its PATH and tools, keys in the environment.
+    Host,
+    /// In a container: the image's own PATH and tools, HOME `/root`, credentials from the
+    /// container credentials endpoint. `image_path` is the image's PATH, given when the build
+    /// is privileged (its `docker` command goes first on PATH).
+    Container {
+        credentials: &'a crate::credentials::Access,
+        image_path: Option<String>,
+    },
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 pub async fn assemble(
     platform: &Platform,
     ctx: &RequestContext,
@@ -70,20 +85,63 @@ pub async fn assemble(
     src_dir: &Path,
     home: &Path,
     scratch: &Path,
+    runs: Runs<'_>,
 ) -> Result<BuildEnv, String> {
     let mut env = BuildEnv::default();
+    let privileged = b.environment["privilegedMode"].as_bool().unwrap_or(false);
+    if let Runs::Container {
+        credentials,
+        image_path,
+    } = runs
+    {
+        // Only a privileged container gets a `docker` (as on AWS, where the daemon needs it).
+        if privileged {
+            env.set("PATH", image_path.as_deref().unwrap_or(DEFAULT_PATH));
+            apply_providers(platform, ctx, scratch, true, &mut env).await?;
+        }
+        container_basics(platform, b, src_dir, credentials, &mut env);
+        return finish_assembly(b, env);
+    }
     for k in PASSED_THROUGH {
         if let Ok(v) = std::env::var(k) {
             env.set(k, &v);
         }
     }
     if env.get("PATH").is_none() {
-        env.set(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        );
+        env.set("PATH", DEFAULT_PATH);
     }
-    let privileged = b.environment["privilegedMode"].as_bool().unwrap_or(false);
+    apply_providers(platform, ctx, scratch, privileged, &mut env).await?;
+    env.set("HOME", &home.display().to_string());
+    codebuild_variables(platform, b, src_dir, &mut env);
+    let creds = role_credentials(platform, b).await;
+    match creds {
+        Ok(c) => {
+            env.set("AWS_ACCESS_KEY_ID", &c.access_key_id);
+            env.set("AWS_SECRET_ACCESS_KEY", &c.secret_access_key);
+            env.secrets.push(c.secret_access_key.clone());
+            if let Some(t) = &c.session_token {
+                env.set("AWS_SESSION_TOKEN", t);
+                env.secrets.push(t.clone());
+            }
+        }
+        Err((id, secret, why)) => {
+            tracing::warn!(build = %b.id, "{why}");
+            env.warnings.push(format!("Warning: {why}"));
+            env.set("AWS_ACCESS_KEY_ID", &id);
+            env.set("AWS_SECRET_ACCESS_KEY", &secret);
+        }
+    }
+    finish_assembly(b, env)
+}
+
+/// What build environment providers add (ECR's `docker`): variables, and PATH entries first.
+async fn apply_providers(
+    platform: &Platform,
+    ctx: &RequestContext,
+    scratch: &Path,
+    privileged: bool,
+    env: &mut BuildEnv,
+) -> Result<(), String> {
     for (i, provider) in platform.hub.build_environments().into_iter().enumerate() {
         let dir = scratch.join(format!("provider-{i}"));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -104,7 +162,30 @@ pub async fn assemble(
             env.set("PATH", &parts.join(":"));
         }
     }
-    env.set("HOME", &home.display().to_string());
+    Ok(())
+}
+
+/// A container's own environment (PATH, JAVA_HOME, ...) comes from its image; the build adds
+/// CodeBuild's variables and the credentials endpoint.
+fn container_basics(
+    platform: &Platform,
+    b: &BuildRecord,
+    src_dir: &Path,
+    credentials: &crate::credentials::Access,
+    env: &mut BuildEnv,
+) {
+    env.set("HOME", "/root");
+    codebuild_variables(platform, b, src_dir, env);
+    env.set("AWS_CONTAINER_CREDENTIALS_FULL_URI", &credentials.full_uri);
+    env.set("AWS_CONTAINER_AUTHORIZATION_TOKEN", &credentials.token);
+    env.secrets.push(credentials.token.clone());
+    env.secrets.extend(credentials.secrets.iter().cloned());
+    if let Some(why) = &credentials.warning {
+        env.warnings.push(format!("Warning: {why}"));
+    }
+}
+
+fn codebuild_variables(platform: &Platform, b: &BuildRecord, src_dir: &Path, env: &mut BuildEnv) {
     env.set("CODEBUILD_BUILD_ARN", &b.arn);
     env.set("CODEBUILD_BUILD_ID", &b.id);
     env.set(
@@ -137,24 +218,10 @@ pub async fn assemble(
     );
     env.set("AWS_EC2_METADATA_DISABLED", "true");
     env.set("AWS_PAGER", "");
-    let creds = role_credentials(platform, b).await;
-    match creds {
-        Ok(c) => {
-            env.set("AWS_ACCESS_KEY_ID", &c.access_key_id);
-            env.set("AWS_SECRET_ACCESS_KEY", &c.secret_access_key);
-            env.secrets.push(c.secret_access_key.clone());
-            if let Some(t) = &c.session_token {
-                env.set("AWS_SESSION_TOKEN", t);
-                env.secrets.push(t.clone());
-            }
-        }
-        Err((id, secret, why)) => {
-            tracing::warn!(build = %b.id, "{why}");
-            env.warnings.push(format!("Warning: {why}"));
-            env.set("AWS_ACCESS_KEY_ID", &id);
-            env.set("AWS_SECRET_ACCESS_KEY", &secret);
-        }
-    }
+}
+
+/// The project's variables and StartBuild's overrides, on top of everything else.
+fn finish_assembly(b: &BuildRecord, mut env: BuildEnv) -> Result<BuildEnv, String> {
     let mut unsupported = Vec::new();
     for v in b.environment["environmentVariables"]
         .as_array()
@@ -181,7 +248,7 @@ pub async fn assemble(
 }
 
 /// The service role's temporary credentials, or (Err) a fallback key and why it was used.
-async fn role_credentials(
+pub(crate) async fn role_credentials(
     platform: &Platform,
     b: &BuildRecord,
 ) -> Result<codeyard_core::hub::Credentials, (String, String, String)> {
@@ -219,10 +286,16 @@ async fn role_credentials(
 }
 
 /// `env.git-credential-helper: yes`: git authenticates to CodeCommit with the build's role.
-pub fn git_credential_helper(env: &BuildEnv) -> std::io::Result<()> {
-    let home = env.get("HOME").unwrap_or("/root");
+/// The file goes into the build's own home directory on the host (`host_home`); where the
+/// commands' HOME is elsewhere (`/root` in a container) GIT_CONFIG_GLOBAL points git at it.
+pub fn git_credential_helper(env: &mut BuildEnv, host_home: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(host_home)?;
+    let file = host_home.join(".gitconfig");
+    if env.get("HOME") != Some(host_home.display().to_string().as_str()) {
+        env.set("GIT_CONFIG_GLOBAL", &file.display().to_string());
+    }
     std::fs::write(
-        Path::new(home).join(".gitconfig"),
+        file,
         "[credential]\n\thelper = !aws codecommit credential-helper $@\n\tUseHttpPath = true\n",
     )
 }

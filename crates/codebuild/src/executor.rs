@@ -43,6 +43,38 @@ pub enum Exit {
     Killed,
 }
 
+/// What PROVISIONING asks of a sandbox: the build environment of the project.
+#[derive(Clone, Debug, Default)]
+pub struct Provisioning {
+    /// `environment.image` as the project names it.
+    pub image: String,
+    pub privileged: bool,
+    /// `imagePullCredentialsType`: CODEBUILD or SERVICE_ROLE.
+    pub pull_credentials: String,
+}
+
+/// Where a sandbox's programs run, once provisioned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Placement {
+    /// On this machine, with its tools (the `local` executor, or `auto` falling back).
+    Host,
+    /// In a container of `image`; the sandbox root is also seen at `src_root`.
+    Container {
+        image: String,
+        image_id: String,
+        src_root: String,
+        /// The image's PATH, read for privileged builds (their `docker` goes first on it).
+        path: Option<String>,
+    },
+}
+
+/// Why a sandbox could not be provisioned: a CodeBuild phase context (code, message).
+#[derive(Clone, Debug)]
+pub struct ProvisionError {
+    pub code: String,
+    pub message: String,
+}
+
 /// A backend that runs builds.
 ///
 /// # Contract
@@ -59,6 +91,11 @@ pub enum Exit {
 ///   once.
 /// * **Teardown** is idempotent: it kills what is left, ends the output stream and frees the
 ///   workspace. Calling it twice, or after `kill`, is fine.
+/// * **Provisioning**: [`Sandbox::provision`] is called once, after `create` and before the
+///   first `run`; it may take long (an image pull) and reports where runs will happen. A
+///   backend whose `run` needs nothing provisioned keeps the default (the host).
+/// * **Paths**: programs see the sandbox root at its host path (invocations, scripts and the
+///   environment name host paths); a container backend may show it at a second path too.
 /// * **Concurrency**: sandboxes are independent; an executor serves many at once.
 #[async_trait::async_trait]
 pub trait Executor: Send + Sync {
@@ -73,6 +110,9 @@ pub trait Sandbox: Send + Sync {
     fn take_output(&self) -> Option<mpsc::UnboundedReceiver<String>>;
     /// Writes a line of the runtime's own (phase banners) into the output stream.
     fn note(&self, line: &str);
+    async fn provision(&self, _p: &Provisioning) -> Result<Placement, ProvisionError> {
+        Ok(Placement::Host)
+    }
     async fn run(&self, invocation: Invocation) -> std::io::Result<Exit>;
     fn kill(&self);
     async fn teardown(&self) -> std::io::Result<()>;
@@ -89,6 +129,24 @@ impl Executor for LocalExecutor {
     }
 
     async fn create(&self, spec: SandboxSpec) -> std::io::Result<Arc<dyn Sandbox>> {
+        let (reader, writer) = std::io::pipe()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("codebuild-output".into())
+            .spawn(move || pump_lines(reader, tx))?;
+        let sandbox = LocalSandbox::start(
+            spec,
+            std::fs::File::from(std::os::fd::OwnedFd::from(writer)),
+        )?;
+        *sandbox.output.lock().unwrap() = Some(rx);
+        Ok(Arc::new(sandbox))
+    }
+}
+
+impl LocalSandbox {
+    /// Starts the anchor of a host sandbox whose programs write to `writer` (the caller reads
+    /// the other end).
+    pub(crate) fn start(spec: SandboxSpec, writer: std::fs::File) -> std::io::Result<LocalSandbox> {
         std::fs::create_dir_all(&spec.root)?;
         let anchor = std::process::Command::new("sleep")
             .arg("infinity")
@@ -99,35 +157,30 @@ impl Executor for LocalExecutor {
             .process_group(0)
             .spawn()?;
         let pgid = anchor.id() as i32;
-        let (reader, writer) = std::io::pipe()?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        std::thread::Builder::new()
-            .name("codebuild-output".into())
-            .spawn(move || pump_lines(reader, tx))?;
-        Ok(Arc::new(LocalSandbox {
+        Ok(LocalSandbox {
             root: spec.root,
             pgid,
             anchor: Mutex::new(Some(anchor)),
             writer: Mutex::new(Some(writer)),
-            output: Mutex::new(Some(rx)),
+            output: Mutex::new(None),
             killed: CancellationToken::new(),
-        }))
+        })
     }
 }
 
 use std::os::unix::process::CommandExt;
 
-struct LocalSandbox {
+pub(crate) struct LocalSandbox {
     root: PathBuf,
     pgid: i32,
     anchor: Mutex<Option<std::process::Child>>,
-    writer: Mutex<Option<std::io::PipeWriter>>,
+    writer: Mutex<Option<std::fs::File>>,
     output: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     killed: CancellationToken,
 }
 
 /// Splits the pipe into lines, cutting very long ones, until every writer is gone.
-fn pump_lines(reader: std::io::PipeReader, tx: mpsc::UnboundedSender<String>) {
+pub(crate) fn pump_lines(reader: impl Read, tx: mpsc::UnboundedSender<String>) {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line: Vec<u8> = Vec::new();
     let mut truncated = false;
@@ -287,6 +340,10 @@ pub fn kill_orphans(build_id: &str) {
 }
 
 /// The conformance suite: every [`Executor`] backend runs [`conformance::run_all`].
+///
+/// Whether a process still runs is seen through a heartbeat file it appends to (in `scratch`,
+/// which the backend must make visible to its programs at the same path): process ids mean
+/// nothing across a container's pid namespace.
 pub mod conformance {
     use super::*;
     use std::time::{Duration, Instant};
@@ -300,36 +357,76 @@ pub mod conformance {
         }
     }
 
+    /// Every line to the end of the stream, without the backend's own `[Container]` notes
+    /// (provisioning may write some).
     async fn drain(rx: &mut mpsc::UnboundedReceiver<String>) -> Vec<String> {
         let mut out = Vec::new();
         while let Some(l) = rx.recv().await {
-            out.push(l);
+            if !l.starts_with("[Container] ") {
+                out.push(l);
+            }
         }
         out
     }
 
-    /// Whether a process exists and is not a zombie (in containers nobody may reap orphans).
-    fn alive(pid: i32) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z'),
-            Err(_) => false,
+    /// A shell fragment that starts a background process appending to `beat` forever.
+    fn heartbeat(beat: &Path) -> String {
+        format!(
+            "(while :; do echo . >> '{}'; sleep 0.05; done) >/dev/null 2>&1 &",
+            beat.display()
+        )
+    }
+
+    fn size(beat: &Path) -> u64 {
+        std::fs::metadata(beat).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether the heartbeat file grows within 400 ms.
+    async fn beating(beat: &Path) -> bool {
+        let before = size(beat);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        size(beat) > before
+    }
+
+    /// Waits up to `within` for the heartbeat to stop; true when it did.
+    async fn stops_beating(beat: &Path, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if !beating(beat).await {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
         }
     }
 
-    pub async fn output_is_ordered_and_exit_codes_propagate(exec: &dyn Executor, scratch: &Path) {
-        let root = scratch.join("order");
+    async fn sandbox(
+        exec: &dyn Executor,
+        id: &str,
+        root: &Path,
+        prov: &Provisioning,
+    ) -> Arc<dyn Sandbox> {
         let sb = exec
             .create(SandboxSpec {
-                build_id: "conf:order".into(),
-                root: root.clone(),
+                build_id: id.into(),
+                root: root.to_path_buf(),
             })
             .await
             .unwrap();
+        if let Err(e) = sb.provision(prov).await {
+            panic!("provisioning {id} failed: {}: {}", e.code, e.message);
+        }
+        sb
+    }
+
+    pub async fn output_is_ordered_and_exit_codes_propagate(
+        exec: &dyn Executor,
+        scratch: &Path,
+        prov: &Provisioning,
+    ) {
+        let root = scratch.join("order");
+        let sb = sandbox(exec, "conf:order", &root, prov).await;
         let mut rx = sb.take_output().unwrap();
         assert!(sb.take_output().is_none(), "output can be taken once");
         sb.note("banner 1");
@@ -351,6 +448,18 @@ pub mod conformance {
             .unwrap(),
             Exit::Code(0)
         );
+        std::fs::write(root.join("input.txt"), "from the host\n").unwrap();
+        assert_eq!(
+            sb.run(inv(&root, "cat input.txt; echo written > output.txt"))
+                .await
+                .unwrap(),
+            Exit::Code(0)
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("output.txt")).unwrap(),
+            "written\n",
+            "programs share the root with the host"
+        );
         sb.teardown().await.unwrap();
         sb.teardown().await.unwrap();
         let lines = drain(&mut rx).await;
@@ -362,33 +471,24 @@ pub mod conformance {
             lines[4].len() < MAX_LINE_BYTES + 40 && lines[4].ends_with("[line truncated]"),
             "long line is cut"
         );
+        assert_eq!(lines[5], "from the host");
         assert!(!root.exists(), "teardown frees the workspace");
     }
 
-    pub async fn kill_ends_everything_quickly(exec: &dyn Executor, scratch: &Path) {
+    pub async fn kill_ends_everything_quickly(
+        exec: &dyn Executor,
+        scratch: &Path,
+        prov: &Provisioning,
+    ) {
         let root = scratch.join("kill");
-        let sb = exec
-            .create(SandboxSpec {
-                build_id: "conf:kill".into(),
-                root: root.clone(),
-            })
-            .await
-            .unwrap();
+        let sb = sandbox(exec, "conf:kill", &root, prov).await;
         let mut rx = sb.take_output().unwrap();
-        let pidfile = scratch.join("kill.pid");
-        let script = format!(
-            "sleep 300 & echo $! > {}; echo started; sleep 300",
-            pidfile.display()
-        );
+        let beat = scratch.join("kill.beat");
+        let script = format!("{} echo started; sleep 300", heartbeat(&beat));
         let sb2 = sb.clone();
         let running = tokio::spawn(async move { sb2.run(inv(sb2.root(), &script)).await.unwrap() });
         while rx.recv().await.as_deref() != Some("started") {}
-        let bg: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert!(alive(bg));
+        assert!(beating(&beat).await, "the background process runs");
         let t = Instant::now();
         sb.kill();
         assert_eq!(running.await.unwrap(), Exit::Killed);
@@ -402,75 +502,61 @@ pub mod conformance {
             Exit::Killed,
             "runs after kill are refused"
         );
+        assert!(
+            stops_beating(&beat, Duration::from_secs(1)).await,
+            "a background process survived the kill"
+        );
         sb.teardown().await.unwrap();
-        // The background process was reaped by init; give it a moment to disappear.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while alive(bg) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(!alive(bg), "a background process survived the kill");
         tokio::time::timeout(Duration::from_secs(2), drain(&mut rx))
             .await
             .expect("output ends after teardown");
     }
 
-    pub async fn background_processes_do_not_block(exec: &dyn Executor, scratch: &Path) {
+    pub async fn background_processes_do_not_block(
+        exec: &dyn Executor,
+        scratch: &Path,
+        prov: &Provisioning,
+    ) {
         let root = scratch.join("bg");
-        let sb = exec
-            .create(SandboxSpec {
-                build_id: "conf:bg".into(),
-                root: root.clone(),
-            })
-            .await
-            .unwrap();
+        let sb = sandbox(exec, "conf:bg", &root, prov).await;
         let mut rx = sb.take_output().unwrap();
-        let pidfile = scratch.join("bg.pid");
         let t = Instant::now();
-        let script = format!(
-            "(sleep 0.3; echo from-background) & echo $! > {}; echo phase-1",
-            pidfile.display()
-        );
-        assert_eq!(sb.run(inv(&root, &script)).await.unwrap(), Exit::Code(0));
+        let script = "(sleep 1; echo from-background) & echo phase-1";
+        assert_eq!(sb.run(inv(&root, script)).await.unwrap(), Exit::Code(0));
         assert!(
-            t.elapsed() < Duration::from_millis(250),
-            "run waited for a background process"
+            t.elapsed() < Duration::from_millis(900),
+            "run waited for a background process ({:?})",
+            t.elapsed()
         );
         assert_eq!(
-            sb.run(inv(&root, "sleep 0.5; echo phase-2")).await.unwrap(),
+            sb.run(inv(&root, "sleep 1.5; echo phase-2")).await.unwrap(),
             Exit::Code(0)
         );
-        let lingering = format!("sleep 300 & echo $! > {}", pidfile.display());
-        assert_eq!(sb.run(inv(&root, &lingering)).await.unwrap(), Exit::Code(0));
-        let bg: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let beat = scratch.join("bg.beat");
+        assert_eq!(
+            sb.run(inv(&root, &heartbeat(&beat))).await.unwrap(),
+            Exit::Code(0)
+        );
+        assert!(
+            beating(&beat).await,
+            "a lingering process runs until teardown"
+        );
         sb.teardown().await.unwrap();
         let lines = drain(&mut rx).await;
         assert_eq!(lines, vec!["phase-1", "from-background", "phase-2"]);
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while alive(bg) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(!alive(bg), "teardown left a process running");
+        assert!(
+            stops_beating(&beat, Duration::from_secs(1)).await,
+            "teardown left a process running"
+        );
     }
 
-    pub async fn sandboxes_are_independent(exec: &dyn Executor, scratch: &Path) {
-        let a = exec
-            .create(SandboxSpec {
-                build_id: "conf:a".into(),
-                root: scratch.join("a"),
-            })
-            .await
-            .unwrap();
-        let b = exec
-            .create(SandboxSpec {
-                build_id: "conf:b".into(),
-                root: scratch.join("b"),
-            })
-            .await
-            .unwrap();
+    pub async fn sandboxes_are_independent(
+        exec: &dyn Executor,
+        scratch: &Path,
+        prov: &Provisioning,
+    ) {
+        let a = sandbox(exec, "conf:a", &scratch.join("a"), prov).await;
+        let b = sandbox(exec, "conf:b", &scratch.join("b"), prov).await;
         let mut rb = b.take_output().unwrap();
         let b2 = b.clone();
         let root_b = scratch.join("b");
@@ -486,11 +572,11 @@ pub mod conformance {
         assert_eq!(drain(&mut rb).await, vec!["b-done"]);
     }
 
-    pub async fn run_all(exec: &dyn Executor, scratch: &Path) {
-        output_is_ordered_and_exit_codes_propagate(exec, scratch).await;
-        kill_ends_everything_quickly(exec, scratch).await;
-        background_processes_do_not_block(exec, scratch).await;
-        sandboxes_are_independent(exec, scratch).await;
+    pub async fn run_all(exec: &dyn Executor, scratch: &Path, prov: &Provisioning) {
+        output_is_ordered_and_exit_codes_propagate(exec, scratch, prov).await;
+        kill_ends_everything_quickly(exec, scratch, prov).await;
+        background_processes_do_not_block(exec, scratch, prov).await;
+        sandboxes_are_independent(exec, scratch, prov).await;
     }
 }
 
@@ -499,6 +585,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn local_executor_conforms() {
         let dir = tempfile::tempdir().unwrap();
-        super::conformance::run_all(&super::LocalExecutor, dir.path()).await;
+        super::conformance::run_all(&super::LocalExecutor, dir.path(), &Default::default()).await;
     }
 }

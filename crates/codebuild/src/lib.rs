@@ -13,6 +13,12 @@
 //! * [`executor`] is where commands run: the [`executor::Executor`] trait (its doc comment is
 //!   the contract) with a conformance suite, and the `local` backend (a process group per build
 //!   under `<data_dir>/codebuild/builds/<uuid>`, killed whole on stop or timeout).
+//! * [`container`] is the `container` backend (one podman container of the project's image per
+//!   build, see its doc comment); [`images`] resolves `environment.image` (codeyard's ECR in
+//!   any URI form, the curated-name map, anything else as given); [`credentials`] serves the
+//!   container credentials endpoint builds in containers take their role credentials from;
+//!   [`standard`] builds the stand-in for AWS's curated images. [`register_with`] picks the
+//!   executor (`--executor local|container|auto`).
 //! * [`source`], [`upload`], [`cache`], [`reports`], [`environment`] are the build's I/O;
 //!   [`logs`] streams output to CloudWatch Logs and implements `codeyard logs`.
 //! * [`hubs`] offers builds to CodePipeline (`BuildRunner`) and projects as EventBridge targets.
@@ -24,9 +30,12 @@ pub mod artifacts;
 pub mod build;
 pub mod buildspec;
 pub mod cache;
+pub mod container;
+pub mod credentials;
 pub mod environment;
 pub mod executor;
 pub mod hubs;
+pub mod images;
 pub mod logs;
 pub mod project;
 pub mod reports;
@@ -34,6 +43,7 @@ pub mod runner;
 pub mod script;
 pub mod service;
 pub mod source;
+pub mod standard;
 pub mod upload;
 
 pub use logs::cli_logs;
@@ -41,11 +51,136 @@ pub use logs::cli_logs;
 use codeyard_wire::{Platform, Registry};
 use std::sync::Arc;
 
-/// Registers the CodeBuild API, the pipeline build runner, the EventBridge target, and ends
-/// builds a previous run of the server left in progress.
+/// Where builds run: `codeyard serve --executor` / `CODEYARD_EXECUTOR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecutorChoice {
+    /// On this machine, with its tools.
+    Local,
+    /// In a podman container of the project's image; never on the host.
+    Container,
+    /// Containers where podman works; the host where it does not, or for a curated image that
+    /// cannot be had (each such build's log says so).
+    Auto,
+}
+
+impl std::str::FromStr for ExecutorChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "local" => Ok(ExecutorChoice::Local),
+            "container" => Ok(ExecutorChoice::Container),
+            "auto" => Ok(ExecutorChoice::Auto),
+            other => Err(format!(
+                "unknown executor '{other}' (auto, container or local)"
+            )),
+        }
+    }
+}
+
+/// What was chosen at start-up, for the log and `/_codeyard/health`.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutorStatus {
+    /// What was asked for (`auto`, `container`, `local`).
+    pub requested: String,
+    /// What builds use (`container` or `local`).
+    pub executor: String,
+    /// The podman flag set chosen, or why containers are not used.
+    pub detail: String,
+    /// Global podman options of the build containers' storage (to inspect them by hand).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub podman_options: Option<Vec<String>>,
+}
+
+/// Where the container executor keeps its storage.
+pub fn containers_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("codebuild").join("containers")
+}
+
+/// Registers the CodeBuild API with the `local` executor (see [`register_with`]).
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
-    let engine = runner::Engine::new(platform.clone(), Arc::new(executor::LocalExecutor));
+    register_with(registry, platform, ExecutorChoice::Local)
+        .await
+        .map(|_| ())
+}
+
+/// Registers the CodeBuild API, the pipeline build runner, the EventBridge target and the
+/// container credentials endpoint; picks the executor; ends builds a previous run of the
+/// server left in progress (and removes their containers).
+pub async fn register_with(
+    registry: &mut Registry,
+    platform: &Platform,
+    choice: ExecutorChoice,
+) -> anyhow::Result<ExecutorStatus> {
+    let requested = format!("{choice:?}").to_lowercase();
+    let (executor, status, note): (Arc<dyn executor::Executor>, ExecutorStatus, Option<String>) =
+        match choice {
+            ExecutorChoice::Local => (
+                Arc::new(executor::LocalExecutor),
+                ExecutorStatus {
+                    requested,
+                    executor: "local".into(),
+                    detail: "builds run on this machine".into(),
+                    podman_options: None,
+                },
+                None,
+            ),
+            ExecutorChoice::Container | ExecutorChoice::Auto => {
+                let dir = containers_dir(&platform.config.data_dir);
+                std::fs::create_dir_all(&dir)?;
+                match container::Podman::detect(&dir).await {
+                    Ok(podman) => {
+                        match podman.remove_build_containers().await {
+                            Ok(0) => {}
+                            Ok(n) => {
+                                tracing::warn!("removed {n} build containers an earlier run left")
+                            }
+                            Err(e) => tracing::warn!("cannot list earlier build containers: {e}"),
+                        }
+                        let status = ExecutorStatus {
+                            requested,
+                            executor: "container".into(),
+                            detail: podman.description.clone(),
+                            podman_options: Some(podman.global.clone()),
+                        };
+                        let exec = container::ContainerExecutor {
+                            podman: Arc::new(podman),
+                            images: Arc::new(images::ImageResolver::new(
+                                &platform.config.public_endpoint,
+                                &platform.config.data_dir,
+                            )),
+                            host_fallback: choice == ExecutorChoice::Auto,
+                            extra_mounts: vec![],
+                            privileged_mounts: vec![
+                                platform.config.data_dir.join("ecr").join("containers"),
+                            ],
+                        };
+                        (Arc::new(exec), status, None)
+                    }
+                    Err(why) if choice == ExecutorChoice::Container => {
+                        anyhow::bail!("--executor container: {why}")
+                    }
+                    Err(why) => (
+                        Arc::new(executor::LocalExecutor),
+                        ExecutorStatus {
+                            requested,
+                            executor: "local".into(),
+                            detail: format!(
+                                "containers unavailable, builds run on this machine: {why}"
+                            ),
+                            podman_options: None,
+                        },
+                        Some(format!(
+                            "Warning: executor auto: {why}; this build runs on the host"
+                        )),
+                    ),
+                }
+            }
+        };
+    tracing::info!(executor = %status.executor, requested = %status.requested, "codebuild executor: {}", status.detail);
+    let engine = runner::Engine::with_note(platform.clone(), executor, note);
     engine.recover().await?;
+    registry.add_http(Arc::new(credentials::Service(engine.credentials.clone())));
     registry.add_aws(Arc::new(service::CodeBuildService {
         engine: engine.clone(),
     }));
@@ -63,5 +198,5 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
         shutdown.cancelled().await;
         engine.shutdown();
     });
-    Ok(())
+    Ok(status)
 }

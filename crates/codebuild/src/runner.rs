@@ -74,6 +74,10 @@ struct Control {
 pub struct Engine {
     pub platform: Platform,
     executor: Arc<dyn Executor>,
+    /// Serves the role credentials of builds in containers.
+    pub credentials: Arc<crate::credentials::CredentialsEndpoint>,
+    /// A line for every build's log (the executor `auto` fell back to the host, ...).
+    executor_note: Option<String>,
     slots: Arc<Semaphore>,
     running: Mutex<HashMap<String, Arc<Control>>>,
 }
@@ -87,8 +91,20 @@ enum PhaseResult {
 
 impl Engine {
     pub fn new(platform: Platform, executor: Arc<dyn Executor>) -> Arc<Engine> {
+        Self::with_note(platform, executor, None)
+    }
+
+    pub fn with_note(
+        platform: Platform,
+        executor: Arc<dyn Executor>,
+        executor_note: Option<String>,
+    ) -> Arc<Engine> {
         let slots = Arc::new(Semaphore::new(platform.config.build_concurrency.max(1)));
         Arc::new(Engine {
+            credentials: Arc::new(crate::credentials::CredentialsEndpoint::new(
+                platform.clone(),
+            )),
+            executor_note,
             platform,
             executor,
             slots,
@@ -607,6 +623,7 @@ impl Engine {
         let result = self
             .run_phases(&mut b, &sandbox, &control, &workspace, &masks)
             .await;
+        self.credentials.close(&b.uuid);
         timer.abort();
         watcher.abort();
         let _ = sandbox.teardown().await;
@@ -663,17 +680,59 @@ impl Engine {
         for d in [&src_dir, &home, &state_dir, &scratch] {
             std::fs::create_dir_all(d)?;
         }
-        let mut env =
-            match crate::environment::assemble(&self.platform, &ctx, b, &src_dir, &home, &scratch)
-                .await
-            {
-                Ok(env) => env,
-                Err(msg) => {
-                    self.finish(b, "FAILED", Some(("CLIENT_ERROR".into(), msg)), sb)
-                        .await?;
-                    return self.finalize(b, sb, "FAILED").await;
-                }
-            };
+        if let Some(n) = &self.executor_note {
+            sandbox.note(&logs::agent_line(n));
+        }
+        let provisioning = crate::executor::Provisioning {
+            image: b.environment["image"].as_str().unwrap_or("").to_string(),
+            privileged: b.environment["privilegedMode"].as_bool().unwrap_or(false),
+            pull_credentials: b.environment["imagePullCredentialsType"]
+                .as_str()
+                .unwrap_or("CODEBUILD")
+                .to_string(),
+        };
+        let placement = match sandbox.provision(&provisioning).await {
+            Ok(p) => p,
+            Err(e) => {
+                let status = Self::interrupt_status(control).unwrap_or("FAILED");
+                self.finish(b, status, Some((e.code, e.message)), sb)
+                    .await?;
+                return self.finalize(b, sb, status).await;
+            }
+        };
+        let access = match placement {
+            crate::executor::Placement::Container { .. } => Some(self.credentials.open(b).await),
+            crate::executor::Placement::Host => None,
+        };
+        let image_path = match &placement {
+            crate::executor::Placement::Container { path, .. } => path.clone(),
+            crate::executor::Placement::Host => None,
+        };
+        let runs = match &access {
+            Some(credentials) => crate::environment::Runs::Container {
+                credentials,
+                image_path,
+            },
+            None => crate::environment::Runs::Host,
+        };
+        let mut env = match crate::environment::assemble(
+            &self.platform,
+            &ctx,
+            b,
+            &src_dir,
+            &home,
+            &scratch,
+            runs,
+        )
+        .await
+        {
+            Ok(env) => env,
+            Err(msg) => {
+                self.finish(b, "FAILED", Some(("CLIENT_ERROR".into(), msg)), sb)
+                    .await?;
+                return self.finalize(b, sb, "FAILED").await;
+            }
+        };
         masks.lock().unwrap().extend(env.secrets.iter().cloned());
         for w in env.warnings.drain(..) {
             sandbox.note(&logs::agent_line(&w));
@@ -946,7 +1005,8 @@ impl Engine {
             env.warnings.push("run-as is not supported by the local executor: commands run as codeyard's own user".into());
         }
         if spec.git_credential_helper {
-            crate::environment::git_credential_helper(env).map_err(|e| client(e.to_string()))?;
+            crate::environment::git_credential_helper(env, &workspace.join("home"))
+                .map_err(|e| client(e.to_string()))?;
         }
         Ok(spec)
     }

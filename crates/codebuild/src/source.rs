@@ -149,7 +149,15 @@ pub async fn fetch_pipeline_input(
     if let Some(pointer) = clone_ref {
         let _ = std::fs::remove_file(&tmp);
         let source = serde_json::json!({"type": "CODECOMMIT", "location": pointer["CloneUrl"]});
-        let fetched = fetch(platform, ctx, &source, pointer["CommitId"].as_str(), dest, workspace).await?;
+        let fetched = fetch(
+            platform,
+            ctx,
+            &source,
+            pointer["CommitId"].as_str(),
+            dest,
+            workspace,
+        )
+        .await?;
         return Ok(fetched.resolved);
     }
     let (tmp2, dest2) = (tmp.clone(), dest.to_path_buf());

@@ -241,6 +241,9 @@ impl Publisher {
                         .cloned()
                         .unwrap_or_else(|| ZERO_OID.to_string());
                     if old != new {
+                        // A change git made that no request published (a crash between git
+                        // and the store, or a request that died): published now, once.
+                        tracing::warn!(repository = %repo.name, reference = %name, %old, %new, "publishing an unpublished ref change");
                         set(&mut state, &name, &new);
                         out.push(RefUpdate { name, old, new });
                     }
@@ -391,7 +394,7 @@ mod outbox_tests {
     use super::*;
     use codeyard_core::RequestContext;
     use codeyard_core::hub::EVENTS_INGRESS_QUEUE;
-    use codeyard_store::{SharedStore, SqliteStore, StateStore};
+    use codeyard_store::{SharedStore, SqliteStore};
     use std::path::Path;
     use std::sync::Arc;
 

@@ -15,6 +15,11 @@ pub const ZERO_OID: &str = "0000000000000000000000000000000000000000";
 pub fn command(repo: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.arg("--git-dir").arg(repo);
+    // No automatic gc: receive-pack starts a detached `gc --auto` after a push, which outlives
+    // the server (it is not our child any more, so it does not die with a killed server) and
+    // would repack and prune while the next server's start-up recovery removes temporary pack
+    // files: a path to objects that refs still name going missing.
+    cmd.args(["-c", "receive.autogc=false", "-c", "gc.auto=0"]);
     cmd.env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_TERMINAL_PROMPT", "0")
@@ -23,7 +28,28 @@ pub fn command(repo: &Path) -> Command {
         .env_remove("GIT_OBJECT_DIRECTORY")
         .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
         .kill_on_drop(true);
+    die_with_server(&mut cmd);
     cmd
+}
+
+/// Makes the kernel kill the child when the server dies, even by SIGKILL (where
+/// `kill_on_drop` never runs). A git that outlived its server could still move a ref after the
+/// next server reconciled the refs with the store, or hold a ref lock while it starts; with
+/// this, every git of a dead server is gone and its leftovers are only lock files and
+/// temporary objects, which [`crate::recovery`] removes at start-up. (The signal follows the
+/// spawning thread; git is spawned from the runtime's worker threads, which live as long as
+/// the server.)
+pub fn die_with_server(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe and touches nothing of the parent's state.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The result of a finished git command.

@@ -20,6 +20,10 @@
 //!   Repository State Change" event, committed to the store's event outbox together with a
 //!   per-repository record of the published ref values; start-up reconciles that record with
 //!   the refs on disk so a crash between git and the store loses no event and repeats none.
+//! * **Crash recovery** ([`recovery`]): git children die with the server; at start-up stale
+//!   ref locks and unfinished pushes are removed, refs naming missing objects are rolled back,
+//!   then every ref is reconciled with the store's record (one event per unpublished change),
+//!   each repair logged. A kill -9 at any instant is completed or rolled back.
 //! * **Hub** ([`hub`]): [`codeyard_core::hub::GitRepositories`] for pipelines and builds.
 
 pub mod api;
@@ -28,6 +32,7 @@ pub mod events;
 pub mod git;
 pub mod http;
 pub mod hub;
+pub mod recovery;
 pub mod repos;
 
 use codeyard_wire::{Platform, Registry};
@@ -55,6 +60,9 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     service
         .repos
         .remove_orphans()
+        .await
+        .map_err(|e| anyhow::anyhow!("codecommit start-up: {e}"))?;
+    recovery::repair_all(&service.repos)
         .await
         .map_err(|e| anyhow::anyhow!("codecommit start-up: {e}"))?;
     service

@@ -3,20 +3,42 @@
 //!
 //! Every provider is written to be run again after a restart: a source fetches the same
 //! revision into the same key, a deploy writes the same objects, a build already started is
-//! followed by its id (recorded with [`Engine::checkpoint`] right after it started).
+//! followed by its id (recorded with [`ActionHost::checkpoint`] right after it started).
+//!
+//! Providers see the engine only through [`ActionHost`], the few things they need from it;
+//! the engine implements it, so this module does not depend on the engine.
 //!
 //! [`GitRepositories`]: codeyard_core::hub::GitRepositories
 //! [`ObjectStoreApi`]: codeyard_core::hub::ObjectStoreApi
 //! [`BuildRunner`]: codeyard_core::hub::BuildRunner
 
-use crate::engine::Engine;
 use crate::model::{ActionDeclaration, ActionRun, Execution, SourceRevision};
-use codeyard_core::hub::{ArtifactLocation, PipelineBuildRequest, PutObjectOptions};
+use codeyard_core::hub::{ArtifactLocation, BuildOutcome, PipelineBuildRequest, PutObjectOptions};
 use codeyard_core::{AwsError, AwsResult, RequestContext, ids};
+use codeyard_wire::Platform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
+
+/// What an action provider needs from the engine that runs it.
+#[async_trait::async_trait]
+pub trait ActionHost: Send + Sync {
+    /// The platform: the hub's services, the data dir (scratch files), shutdown.
+    fn platform(&self) -> &Platform;
+    /// How soon a running build is first looked at again (the interval then grows to 2 s).
+    fn build_poll(&self) -> Duration;
+    /// Records the external id of a started action (a build) so that a restart follows it
+    /// instead of starting another.
+    async fn checkpoint(
+        &self,
+        account: &str,
+        region: &str,
+        exec: &Execution,
+        run_id: &str,
+        external_id: &str,
+        url: Option<String>,
+    ) -> AwsResult<()>;
+}
 
 /// What an action run ended with.
 #[derive(Clone, Debug, Default)]
@@ -47,7 +69,7 @@ impl ActionOutcome {
 /// Runs one action to its end. `resume` is true when the run was started by an earlier task
 /// (or process) that is gone.
 pub async fn run(
-    engine: &Arc<Engine>,
+    host: &dyn ActionHost,
     account: &str,
     region: &str,
     exec: &Execution,
@@ -55,13 +77,13 @@ pub async fn run(
     decl: &ActionDeclaration,
     resume: bool,
 ) -> ActionOutcome {
-    let ctx = engine.platform.internal_context(account, region);
+    let ctx = host.platform().internal_context(account, region);
     let id = &decl.action_type_id;
     let result = match (id.category.as_str(), id.provider.as_str()) {
-        ("Source", "CodeCommit") => codecommit_source(engine, &ctx, exec, run, decl).await,
-        ("Source", "S3") => s3_source(engine, &ctx, exec, run, decl).await,
-        ("Build" | "Test", "CodeBuild") => codebuild(engine, &ctx, exec, run, decl, resume).await,
-        ("Deploy", "S3") => s3_deploy(engine, &ctx, run).await,
+        ("Source", "CodeCommit") => codecommit_source(host, &ctx, exec, run, decl).await,
+        ("Source", "S3") => s3_source(host, &ctx, exec, run, decl).await,
+        ("Build" | "Test", "CodeBuild") => codebuild(host, &ctx, exec, run, decl, resume).await,
+        ("Deploy", "S3") => s3_deploy(host, &ctx, run).await,
         _ => Err(AwsError::client(
             "JobFailed",
             format!(
@@ -77,9 +99,9 @@ pub async fn run(
 struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(engine: &Engine, suffix: &str) -> AwsResult<Scratch> {
-        let dir = engine
-            .platform
+    fn new(host: &dyn ActionHost, suffix: &str) -> AwsResult<Scratch> {
+        let dir = host
+            .platform()
             .config
             .data_dir
             .join("codepipeline")
@@ -114,14 +136,14 @@ pub fn commit_url(region: &str, repo: &str, commit: &str) -> String {
 }
 
 async fn codecommit_source(
-    engine: &Engine,
+    host: &dyn ActionHost,
     ctx: &RequestContext,
     exec: &Execution,
     run: &ActionRun,
     decl: &ActionDeclaration,
 ) -> AwsResult<ActionOutcome> {
-    let git = engine.platform.hub.git()?;
-    let objects = engine.platform.hub.objects()?;
+    let git = host.platform().hub.git()?;
+    let objects = host.platform().hub.objects()?;
     let repo = config(run, "RepositoryName").unwrap_or_default();
     let branch = config(run, "BranchName").unwrap_or_default();
     // In PARALLEL mode AWS takes the branch head when the action runs, not the pushed commit.
@@ -134,7 +156,7 @@ async fn codecommit_source(
         .output_artifacts
         .first()
         .ok_or_else(|| AwsError::internal("source action without output artifact"))?;
-    let scratch = Scratch::new(engine, ".zip")?;
+    let scratch = Scratch::new(host, ".zip")?;
     if config(run, "OutputArtifactFormat") == Some("CODEBUILD_CLONE_REF") {
         let info = git.repository(ctx, repo).await?;
         let pointer = serde_json::json!({
@@ -200,13 +222,13 @@ async fn codecommit_source(
 }
 
 async fn s3_source(
-    engine: &Engine,
+    host: &dyn ActionHost,
     ctx: &RequestContext,
     exec: &Execution,
     run: &ActionRun,
     decl: &ActionDeclaration,
 ) -> AwsResult<ActionOutcome> {
-    let objects = engine.platform.hub.objects()?;
+    let objects = host.platform().hub.objects()?;
     let bucket = config(run, "S3Bucket").unwrap_or_default();
     let key = config(run, "S3ObjectKey").unwrap_or_default();
     let version = exec.revision_overrides.get(&decl.name).map(String::as_str);
@@ -219,7 +241,7 @@ async fn s3_source(
         .output_artifacts
         .first()
         .ok_or_else(|| AwsError::internal("source action without output artifact"))?;
-    let scratch = Scratch::new(engine, ".zip")?;
+    let scratch = Scratch::new(host, ".zip")?;
     let got = objects
         .get_object_to_file(ctx, bucket, key, info.version_id.as_deref(), &scratch.0)
         .await?;
@@ -277,15 +299,36 @@ fn environment_variables(json: Option<&str>) -> AwsResult<Vec<(String, String, S
         .collect())
 }
 
+/// A build's state as a pipeline cares about it. The hub carries CodeBuild's status as its
+/// wire string (IN_PROGRESS, SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED); it is read once,
+/// here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BuildState {
+    Running,
+    Succeeded,
+    /// Any other end: the action fails with the build's message.
+    Ended,
+}
+
+impl BuildState {
+    fn of(outcome: &BuildOutcome) -> BuildState {
+        match outcome.status.as_str() {
+            "IN_PROGRESS" => BuildState::Running,
+            "SUCCEEDED" => BuildState::Succeeded,
+            _ => BuildState::Ended,
+        }
+    }
+}
+
 async fn codebuild(
-    engine: &Arc<Engine>,
+    host: &dyn ActionHost,
     ctx: &RequestContext,
     exec: &Execution,
     run: &ActionRun,
     decl: &ActionDeclaration,
     resume: bool,
 ) -> AwsResult<ActionOutcome> {
-    let builds = engine.platform.hub.builds()?;
+    let builds = host.platform().hub.builds()?;
     let mut outcome = match (&run.external_execution_id, resume) {
         (Some(build_id), true) => builds.build_outcome(ctx, build_id).await?,
         _ => {
@@ -309,22 +352,21 @@ async fn codebuild(
                 initiator: format!("codepipeline/{}", exec.pipeline),
             };
             let started = builds.start_pipeline_build(ctx, request).await?;
-            engine
-                .checkpoint(
-                    &ctx.account,
-                    &ctx.region,
-                    exec,
-                    &run.action_execution_id,
-                    &started.build_id,
-                    started.log_url.clone(),
-                )
-                .await?;
+            host.checkpoint(
+                &ctx.account,
+                &ctx.region,
+                exec,
+                &run.action_execution_id,
+                &started.build_id,
+                started.log_url.clone(),
+            )
+            .await?;
             started
         }
     };
-    let mut wait = engine.build_poll;
-    while outcome.status == "IN_PROGRESS" {
-        if engine.platform.shutdown.is_cancelled() {
+    let mut wait = host.build_poll();
+    while BuildState::of(&outcome) == BuildState::Running {
+        if host.platform().shutdown.is_cancelled() {
             // Left InProgress on purpose: the next start follows the build again.
             std::future::pending::<()>().await;
         }
@@ -344,7 +386,7 @@ async fn codebuild(
                 .map(|r| (r, p.revision_summary.clone(), p.revision_url.clone()))
         });
     let _ = decl;
-    let succeeded = outcome.status == "SUCCEEDED";
+    let succeeded = BuildState::of(&outcome) == BuildState::Succeeded;
     Ok(ActionOutcome {
         succeeded,
         summary: if succeeded {
@@ -372,11 +414,11 @@ async fn codebuild(
 }
 
 async fn s3_deploy(
-    engine: &Engine,
+    host: &dyn ActionHost,
     ctx: &RequestContext,
     run: &ActionRun,
 ) -> AwsResult<ActionOutcome> {
-    let objects = engine.platform.hub.objects()?;
+    let objects = host.platform().hub.objects()?;
     let bucket = config(run, "BucketName").unwrap_or_default().to_string();
     let extract = config(run, "Extract").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let object_key = config(run, "ObjectKey").map(|k| k.trim_matches('/').to_string());
@@ -395,13 +437,13 @@ async fn s3_deploy(
         canned_acl: config(run, "CannedACL").map(str::to_string),
         metadata: Default::default(),
     };
-    let zip = Scratch::new(engine, ".zip")?;
+    let zip = Scratch::new(host, ".zip")?;
     objects
         .get_object_to_file(ctx, &input.bucket, &input.key, None, &zip.0)
         .await?;
     let mut written = 0usize;
     if extract {
-        let dir = Scratch::new(engine, ".d")?;
+        let dir = Scratch::new(host, ".d")?;
         let files = unzip(&zip.0, &dir.0).await?;
         for rel in &files {
             let key = match &object_key {

@@ -175,15 +175,44 @@ impl PipelineDoc {
 }
 
 /// Terminal and live statuses, as AWS spells them.
-pub mod status {
-    pub const IN_PROGRESS: &str = "InProgress";
-    pub const SUCCEEDED: &str = "Succeeded";
-    pub const FAILED: &str = "Failed";
-    pub const STOPPED: &str = "Stopped";
-    pub const STOPPING: &str = "Stopping";
-    pub const SUPERSEDED: &str = "Superseded";
-    pub const CANCELLED: &str = "Cancelled";
-    pub const ABANDONED: &str = "Abandoned";
+/// The status of an execution, a stage or an action run; stored and answered as AWS spells
+/// it (`InProgress`, ...), so documents written before this was an enum read the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    InProgress,
+    Succeeded,
+    Failed,
+    Stopped,
+    Stopping,
+    Superseded,
+    Cancelled,
+    Abandoned,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InProgress => "InProgress",
+            Status::Succeeded => "Succeeded",
+            Status::Failed => "Failed",
+            Status::Stopped => "Stopped",
+            Status::Stopping => "Stopping",
+            Status::Superseded => "Superseded",
+            Status::Cancelled => "Cancelled",
+            Status::Abandoned => "Abandoned",
+        }
+    }
+
+    /// Still moving: in progress or being stopped.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::InProgress | Status::Stopping)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -212,7 +241,7 @@ pub struct ActionRun {
     pub action: String,
     /// False once a stage retry replaced this run.
     pub current: bool,
-    pub status: String,
+    pub status: Status,
     pub start_time: Timestamp,
     pub last_update_time: Timestamp,
     pub input_artifacts: Vec<ArtifactLocation>,
@@ -232,7 +261,7 @@ pub struct ActionRun {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct StageRun {
     /// None until the execution entered the stage.
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub entered_at: Option<Timestamp>,
     #[serde(default)]
     pub manual_retries: u32,
@@ -256,7 +285,7 @@ pub struct Execution {
     pub declaration: PipelineDeclaration,
     /// Start order within the server (orders executions that started in the same millisecond).
     pub seq: i64,
-    pub status: String,
+    pub status: Status,
     pub status_summary: Option<String>,
     pub trigger_type: String,
     pub trigger_detail: String,
@@ -283,7 +312,7 @@ pub struct Execution {
 
 impl Execution {
     pub fn is_terminal(&self) -> bool {
-        !matches!(self.status.as_str(), status::IN_PROGRESS | status::STOPPING)
+        !self.status.is_live()
     }
     pub fn stage(&self, name: &str) -> StageRun {
         self.stages.get(name).cloned().unwrap_or_default()
@@ -306,7 +335,7 @@ impl Execution {
     /// The index of the stage the execution is in or waits for: the first not Succeeded.
     pub fn frontier(&self) -> Option<usize> {
         self.declaration.stages.iter().position(|s| {
-            self.stages.get(&s.name).and_then(|r| r.status.as_deref()) != Some(status::SUCCEEDED)
+            self.stages.get(&s.name).and_then(|r| r.status) != Some(Status::Succeeded)
         })
     }
 }

@@ -3,8 +3,8 @@
 //! "Repository State Change" for the branch a source action follows, the execution takes the
 //! pushed commit (not whatever the branch points at when the action runs).
 
-use crate::api::pipeline_not_found;
 use crate::engine::{Engine, StartRequest};
+use crate::errors::pipeline_not_found;
 use async_trait::async_trait;
 use codeyard_core::arn::Arn;
 use codeyard_core::hub::{TargetInvocation, TargetInvoker};

@@ -5,16 +5,19 @@
 //! * [`RequestContext`]: who is calling (account, region, access key) and how the server is
 //!   reached (endpoint), filled in by the wire layer from the SigV4 credential scope.
 //! * [`arn`], [`time`], [`ids`]: ARNs built as AWS builds them, AWS timestamp encodings, ids.
+//! * [`clock`]: where background work reads "now" (the system clock, or a test's).
 //! * [`hub`]: the late-bound interfaces through which services call each other
 //!   (events, pipelines, builds, objects, logs, credentials, git) without depending on each
 //!   other's crates.
 
 pub mod arn;
+pub mod clock;
 pub mod error;
 pub mod hub;
 pub mod ids;
 pub mod time;
 
+pub use clock::{Clock, SharedClock, SystemClock, TestClock};
 pub use error::{AwsError, AwsResult};
 pub use hub::Hub;
 

@@ -3,8 +3,10 @@
 //!
 //! Layout: `blobs/sha256/<hex>` holds the bytes of a digest, shared by every repository and
 //! account; `uploads/<id>` is an upload in progress. An upload is appended to on disk, hashed as
-//! it arrives, fsynced and then renamed into `blobs/` (a rename is atomic and copies nothing, so a
-//! 200 MB layer is written once). A blob is only ever visible complete.
+//! it arrives, then renamed into `blobs/` (a rename is atomic and copies nothing, so a
+//! 200 MB layer is written once). A blob is only ever visible complete. With
+//! `--durability power` (`codeyard_store::files`) the file is fsynced before the rename and the
+//! directory after it; by default the rename alone is what survives a killed server.
 
 use bytes::Bytes;
 use codeyard_core::{AwsError, AwsResult};
@@ -50,7 +52,8 @@ impl BlobStore {
     pub fn open(root: PathBuf) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root.join("blobs/sha256"))?;
         std::fs::create_dir_all(root.join("uploads"))?;
-        let store = LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
+        let store = LocalFileSystem::new_with_prefix(&root)?
+            .with_fsync(codeyard_store::files::fsync_files());
         Ok(BlobStore {
             store,
             hashers: Mutex::new(HashMap::new()),
@@ -220,7 +223,9 @@ impl BlobStore {
             self.discard_upload(id).await?;
             return Ok(Err(actual));
         }
-        file.sync_all().await.map_err(io)?;
+        if codeyard_store::files::fsync_files() {
+            file.sync_all().await.map_err(io)?;
+        }
         drop(file);
         if self.size(digest).await?.is_some() {
             self.discard_upload(id).await?;

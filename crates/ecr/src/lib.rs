@@ -1,6 +1,7 @@
 //! codeyard-ecr: Amazon ECR and the OCI registry behind it, as one store.
 //!
-//! * [`api`]: the ECR API (awsJson1.1) as a thin adapter over [`domain::Ecr`].
+//! * [`api`]: the ECR API (awsJson1.1): the generated `codeyard_api::ecr::EcrApi` trait as a
+//!   thin adapter over [`domain::Ecr`]; [`domain::EcrError`] gets ECR's error codes there.
 //! * [`distribution`]: the OCI Distribution API under `/v2/` on the shared port, which docker,
 //!   podman, buildah and skopeo push to and pull from. `repositoryUri` is
 //!   `<host:port>/<name>`, so what ECR describes is what clients use, as is.
@@ -37,7 +38,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
         store: platform.store.clone(),
         blobs,
     });
-    registry.add_aws(Arc::new(api::EcrApi { ecr: ecr.clone() }));
+    registry.add_aws(codeyard_api::ecr::service(api::EcrService { ecr: ecr.clone() }));
     registry.add_http(Arc::new(distribution::Distribution {
         ecr: ecr.clone(),
         auth: platform.config.auth,

@@ -1,373 +1,331 @@
-//! The EventBridge API (awsJson1.1, `AWSEvents.*`): a thin adapter from the model's JSON
-//! shapes to [`Events`] and back.
+//! The EventBridge API (awsJson1.1, `AWSEvents.*`): the generated [`EventsApi`] trait
+//! implemented over [`Events`]. Inputs arrive decoded into the model's types (the wire
+//! validated them first); every operation not defined here answers UnknownOperationException.
+//! Domain errors ([`EventsError`]) become AWS's codes at this edge.
 
-use crate::model::*;
+use crate::error::{EventsError, invalid};
+use crate::model;
 use crate::pattern::Pattern;
-use crate::rules::{Events, PutEventEntry, PutEventResult, RuleSpec, bus_name};
-use async_trait::async_trait;
-use codeyard_core::{AwsError, AwsResult, RequestContext, time};
-use codeyard_wire::{AwsService, opt_str, str_of};
-use serde_json::{Map, Value, json};
+use crate::rules::{EntryFailure, Events, PutEventEntry, PutEventResult, RuleSpec, bus_name};
+use codeyard_api::events::*;
+use codeyard_api::{Timestamp, Unit};
+use codeyard_core::{AwsError, AwsResult, RequestContext};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub struct EventsApi {
+pub struct EventsService {
     pub events: Arc<Events>,
 }
 
-const OPERATIONS: &[&str] = &[
-    "PutRule",
-    "DescribeRule",
-    "ListRules",
-    "DeleteRule",
-    "EnableRule",
-    "DisableRule",
-    "PutTargets",
-    "ListTargetsByRule",
-    "RemoveTargets",
-    "ListRuleNamesByTarget",
-    "PutEvents",
-    "TestEventPattern",
-    "CreateEventBus",
-    "DescribeEventBus",
-    "ListEventBuses",
-    "DeleteEventBus",
-    "TagResource",
-    "UntagResource",
-    "ListTagsForResource",
-];
+/// The optional CreateEventBus members kept as given and echoed by Create/DescribeEventBus.
+const BUS_EXTRA_MEMBERS: [&str; 3] = ["KmsKeyIdentifier", "DeadLetterConfig", "LogConfig"];
 
-#[async_trait]
-impl AwsService for EventsApi {
-    fn model_name(&self) -> &'static str {
-        "events"
+#[codeyard_api::service]
+impl EventsApi for EventsService {
+    async fn put_rule(&self, ctx: &RequestContext, input: PutRuleInput) -> AwsResult<PutRuleOutput> {
+        let spec = RuleSpec {
+            name: input.name,
+            bus: bus_name(input.event_bus_name.as_deref()),
+            event_pattern: input.event_pattern,
+            schedule_expression: input.schedule_expression,
+            state: input.state.map(|s| s.as_str().to_string()),
+            description: input.description,
+            role_arn: input.role_arn,
+            tags: tags_in(input.tags.unwrap_or_default()),
+        };
+        let arn = self.events.put_rule(&ctx.account, &ctx.region, spec).await?;
+        Ok(PutRuleOutput { rule_arn: Some(arn) })
     }
-    fn implemented(&self) -> &'static [&'static str] {
-        OPERATIONS
-    }
-    async fn call(&self, ctx: &RequestContext, op: &str, input: Value) -> AwsResult<Value> {
-        let (a, r) = (ctx.account.as_str(), ctx.region.as_str());
-        let ev = &self.events;
-        let bus = bus_name(input.get("EventBusName").and_then(Value::as_str));
-        match op {
-            "PutRule" => {
-                let spec = RuleSpec {
-                    name: str_of(&input, "Name").to_string(),
-                    bus,
-                    event_pattern: opt_str(&input, "EventPattern"),
-                    schedule_expression: opt_str(&input, "ScheduleExpression"),
-                    state: opt_str(&input, "State"),
-                    description: opt_str(&input, "Description"),
-                    role_arn: opt_str(&input, "RoleArn"),
-                    tags: tags_in(&input["Tags"]),
-                };
-                let arn = ev.put_rule(a, r, spec).await?;
-                Ok(json!({"RuleArn": arn}))
-            }
-            "DescribeRule" => {
-                let rule = ev.get_rule(a, r, &bus, str_of(&input, "Name")).await?;
-                let mut out = rule_json(&rule);
-                out.insert("CreatedBy".into(), json!(rule.created_by));
-                Ok(Value::Object(out))
-            }
-            "ListRules" => {
-                ev.require_bus(a, r, &bus).await?;
-                let prefix = str_of(&input, "NamePrefix");
-                let rules: Vec<Rule> = ev
-                    .rules_on(a, r, &bus)
-                    .await?
-                    .into_iter()
-                    .filter(|x| x.name.starts_with(prefix))
-                    .collect();
-                let (page, next) = paginate(rules, &input, |x| x.name.clone())?;
-                let list: Vec<Value> = page.iter().map(|x| Value::Object(rule_json(x))).collect();
-                Ok(with_token(json!({"Rules": list}), next))
-            }
-            "DeleteRule" => {
-                ev.delete_rule(a, r, &bus, str_of(&input, "Name")).await?;
-                Ok(json!({}))
-            }
-            "EnableRule" | "DisableRule" => {
-                ev.set_state(a, r, &bus, str_of(&input, "Name"), op == "EnableRule")
-                    .await?;
-                Ok(json!({}))
-            }
-            "PutTargets" => {
-                let targets = input["Targets"].as_array().cloned().unwrap_or_default();
-                let failed = ev
-                    .put_targets(a, r, &bus, str_of(&input, "Rule"), targets)
-                    .await?;
-                let entries: Vec<Value> =
-                    failed.iter().map(|(id, code, msg)| json!({"TargetId": id, "ErrorCode": code, "ErrorMessage": msg})).collect();
-                Ok(json!({"FailedEntryCount": entries.len(), "FailedEntries": entries}))
-            }
-            "ListTargetsByRule" => {
-                let name = str_of(&input, "Rule");
-                let rule = ev.get_rule(a, r, &bus, name).await.map_err(|_| {
-                    AwsError::client(
-                        "ResourceNotFoundException",
-                        format!("Rule {name} does not exist."),
-                    )
-                })?;
-                let (page, next) = paginate(rule.targets, &input, |t| {
-                    target_str(t, "Id").unwrap_or("").to_string()
-                })?;
-                Ok(with_token(json!({"Targets": page}), next))
-            }
-            "RemoveTargets" => {
-                let ids: Vec<String> = input["Ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                ev.remove_targets(a, r, &bus, str_of(&input, "Rule"), &ids)
-                    .await?;
-                Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
-            }
-            "ListRuleNamesByTarget" => {
-                ev.require_bus(a, r, &bus).await?;
-                let target = str_of(&input, "TargetArn");
-                let names: Vec<String> = ev
-                    .rules_on(a, r, &bus)
-                    .await?
-                    .into_iter()
-                    .filter(|x| {
-                        x.targets
-                            .iter()
-                            .any(|t| target_str(t, "Arn") == Some(target))
-                    })
-                    .map(|x| x.name)
-                    .collect();
-                let (page, next) = paginate(names, &input, |n| n.clone())?;
-                Ok(with_token(json!({"RuleNames": page}), next))
-            }
-            "PutEvents" => {
-                let entries: Vec<PutEventEntry> = input["Entries"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| PutEventEntry {
-                        source: opt_str(e, "Source"),
-                        detail_type: opt_str(e, "DetailType"),
-                        detail: opt_str(e, "Detail"),
-                        resources: e["Resources"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect(),
-                        time: e.get("Time").and_then(time::parse_json),
-                        bus: bus_name(e.get("EventBusName").and_then(Value::as_str)),
-                    })
-                    .collect();
-                let results = ev.put_events(a, r, entries).await?;
-                let failed = results
-                    .iter()
-                    .filter(|x| matches!(x, PutEventResult::Failed(..)))
-                    .count();
-                let out: Vec<Value> = results
-                    .into_iter()
-                    .map(|x| match x {
-                        PutEventResult::Ok(id) => json!({"EventId": id}),
-                        PutEventResult::Failed(code, msg) => {
-                            json!({"ErrorCode": code, "ErrorMessage": msg})
-                        }
-                    })
-                    .collect();
-                Ok(json!({"FailedEntryCount": failed, "Entries": out}))
-            }
-            "TestEventPattern" => {
-                let pattern = Pattern::parse(str_of(&input, "EventPattern"))
-                    .map_err(|e| AwsError::client("InvalidEventPatternException", e.message()))?;
-                let event: Value = match serde_json::from_str(str_of(&input, "Event")) {
-                    Ok(v @ Value::Object(_)) => v,
-                    _ => return Err(AwsError::validation("Parameter Event is not valid.")),
-                };
-                Ok(json!({"Result": pattern.matches(&event)}))
-            }
-            "CreateEventBus" => {
-                let name = str_of(&input, "Name");
-                let mut extra = BTreeMap::new();
-                for k in ["KmsKeyIdentifier", "DeadLetterConfig", "LogConfig"] {
-                    if let Some(v) = input.get(k) {
-                        extra.insert(k.to_string(), v.clone());
-                    }
-                }
-                let b = ev
-                    .create_bus(
-                        a,
-                        r,
-                        name,
-                        opt_str(&input, "Description"),
-                        tags_in(&input["Tags"]),
-                        extra,
-                    )
-                    .await?;
-                let mut out = json!({"EventBusArn": b.arn});
-                if let Some(d) = &b.description {
-                    out["Description"] = json!(d);
-                }
-                for (k, v) in &b.extra {
-                    out[k] = v.clone();
-                }
-                Ok(out)
-            }
-            "DescribeEventBus" => {
-                let name = bus_name(input.get("Name").and_then(Value::as_str));
-                let b = ev.require_bus(a, r, &name).await?;
-                let mut out = bus_json(&b);
-                for (k, v) in &b.extra {
-                    out.insert(k.clone(), v.clone());
-                }
-                Ok(Value::Object(out))
-            }
-            "ListEventBuses" => {
-                let prefix = str_of(&input, "NamePrefix");
-                let buses: Vec<EventBus> = ev
-                    .list_buses(a, r)
-                    .await?
-                    .into_iter()
-                    .filter(|b| b.name.starts_with(prefix))
-                    .collect();
-                let (page, next) = paginate(buses, &input, |b| b.name.clone())?;
-                let list: Vec<Value> = page.iter().map(|b| Value::Object(bus_json(b))).collect();
-                Ok(with_token(json!({"EventBuses": list}), next))
-            }
-            "DeleteEventBus" => {
-                ev.delete_bus(a, r, str_of(&input, "Name")).await?;
-                Ok(json!({}))
-            }
-            "TagResource" => {
-                ev.change_tags(
-                    a,
-                    r,
-                    str_of(&input, "ResourceARN"),
-                    tags_in(&input["Tags"]),
-                    Vec::new(),
-                )
-                .await?;
-                Ok(json!({}))
-            }
-            "UntagResource" => {
-                let keys: Vec<String> = input["TagKeys"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                ev.change_tags(a, r, str_of(&input, "ResourceARN"), BTreeMap::new(), keys)
-                    .await?;
-                Ok(json!({}))
-            }
-            "ListTagsForResource" => {
-                let tags = ev.tags(a, r, str_of(&input, "ResourceARN")).await?;
-                Ok(json!({"Tags": tags_out(&tags)}))
-            }
-            other => Err(AwsError::unknown_operation("EventBridge", other)),
-        }
-    }
-}
 
-fn tags_in(v: &Value) -> BTreeMap<String, String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            Some((
-                t.get("Key")?.as_str()?.to_string(),
-                t.get("Value")?.as_str()?.to_string(),
-            ))
+    async fn describe_rule(&self, ctx: &RequestContext, input: DescribeRuleInput) -> AwsResult<DescribeRuleOutput> {
+        let bus = bus_name(input.event_bus_name.as_deref());
+        let r = self.events.get_rule(&ctx.account, &ctx.region, &bus, &input.name).await?;
+        Ok(DescribeRuleOutput {
+            name: Some(r.name),
+            arn: Some(r.arn),
+            event_pattern: r.event_pattern,
+            schedule_expression: r.schedule_expression,
+            state: Some(RuleState::from(r.state.as_str())),
+            description: r.description,
+            role_arn: r.role_arn,
+            managed_by: None,
+            event_bus_name: Some(r.bus),
+            created_by: Some(r.created_by),
         })
-        .collect()
+    }
+
+    async fn list_rules(&self, ctx: &RequestContext, input: ListRulesInput) -> AwsResult<ListRulesOutput> {
+        let (a, r) = (ctx.account.as_str(), ctx.region.as_str());
+        let bus = bus_name(input.event_bus_name.as_deref());
+        self.events.require_bus(a, r, &bus).await?;
+        let prefix = input.name_prefix.as_deref().unwrap_or("");
+        let rules: Vec<model::Rule> =
+            self.events.rules_on(a, r, &bus).await?.into_iter().filter(|x| x.name.starts_with(prefix)).collect();
+        let (page, next_token) = paginate(rules, input.limit, input.next_token.as_deref(), |x| x.name.clone())?;
+        Ok(ListRulesOutput { rules: Some(page.iter().map(rule_shape).collect()), next_token })
+    }
+
+    async fn delete_rule(&self, ctx: &RequestContext, input: DeleteRuleInput) -> AwsResult<DeleteRuleOutput> {
+        let bus = bus_name(input.event_bus_name.as_deref());
+        self.events.delete_rule(&ctx.account, &ctx.region, &bus, &input.name).await?;
+        Ok(Unit {})
+    }
+
+    async fn enable_rule(&self, ctx: &RequestContext, input: EnableRuleInput) -> AwsResult<EnableRuleOutput> {
+        let bus = bus_name(input.event_bus_name.as_deref());
+        self.events.set_state(&ctx.account, &ctx.region, &bus, &input.name, true).await?;
+        Ok(Unit {})
+    }
+
+    async fn disable_rule(&self, ctx: &RequestContext, input: DisableRuleInput) -> AwsResult<DisableRuleOutput> {
+        let bus = bus_name(input.event_bus_name.as_deref());
+        self.events.set_state(&ctx.account, &ctx.region, &bus, &input.name, false).await?;
+        Ok(Unit {})
+    }
+
+    async fn put_targets(&self, ctx: &RequestContext, input: PutTargetsInput) -> AwsResult<PutTargetsOutput> {
+        let bus = bus_name(input.event_bus_name.as_deref());
+        // Rules keep their targets as the awsJson `Target` shapes they were given.
+        let targets = input.targets.into_iter().map(codeyard_api::encode).collect::<AwsResult<Vec<Value>>>()?;
+        let rejected = self.events.put_targets(&ctx.account, &ctx.region, &bus, &input.rule, targets).await?;
+        let failed_entries: Vec<PutTargetsResultEntry> = rejected
+            .into_iter()
+            .map(|t| PutTargetsResultEntry {
+                target_id: Some(t.id),
+                error_code: Some("ValidationException".into()),
+                error_message: Some(t.reason),
+            })
+            .collect();
+        Ok(PutTargetsOutput { failed_entry_count: Some(failed_entries.len() as i32), failed_entries: Some(failed_entries) })
+    }
+
+    async fn list_targets_by_rule(&self, ctx: &RequestContext, input: ListTargetsByRuleInput) -> AwsResult<ListTargetsByRuleOutput> {
+        let bus = bus_name(input.event_bus_name.as_deref());
+        let name = input.rule.as_str();
+        // ListTargetsByRule's message names no bus, unlike the other rule operations'.
+        let rule = self
+            .events
+            .get_rule(&ctx.account, &ctx.region, &bus, name)
+            .await
+            .map_err(|_| AwsError::client("ResourceNotFoundException", format!("Rule {name} does not exist.")))?;
+        let (page, next_token) = paginate(rule.targets, input.limit, input.next_token.as_deref(), |t| {
+            model::target_str(t, "Id").unwrap_or("").to_string()
+        })?;
+        let targets = page.into_iter().map(codeyard_api::decode::<Target>).collect::<AwsResult<Vec<_>>>()?;
+        Ok(ListTargetsByRuleOutput { targets: Some(targets), next_token })
+    }
+
+    async fn remove_targets(&self, ctx: &RequestContext, input: RemoveTargetsInput) -> AwsResult<RemoveTargetsOutput> {
+        let bus = bus_name(input.event_bus_name.as_deref());
+        self.events.remove_targets(&ctx.account, &ctx.region, &bus, &input.rule, &input.ids).await?;
+        Ok(RemoveTargetsOutput { failed_entry_count: Some(0), failed_entries: Some(Vec::new()) })
+    }
+
+    async fn list_rule_names_by_target(
+        &self,
+        ctx: &RequestContext,
+        input: ListRuleNamesByTargetInput,
+    ) -> AwsResult<ListRuleNamesByTargetOutput> {
+        let (a, r) = (ctx.account.as_str(), ctx.region.as_str());
+        let bus = bus_name(input.event_bus_name.as_deref());
+        self.events.require_bus(a, r, &bus).await?;
+        let target = input.target_arn.as_str();
+        let names: Vec<String> = self
+            .events
+            .rules_on(a, r, &bus)
+            .await?
+            .into_iter()
+            .filter(|x| x.targets.iter().any(|t| model::target_str(t, "Arn") == Some(target)))
+            .map(|x| x.name)
+            .collect();
+        let (page, next_token) = paginate(names, input.limit, input.next_token.as_deref(), |n| n.clone())?;
+        Ok(ListRuleNamesByTargetOutput { rule_names: Some(page), next_token })
+    }
+
+    async fn put_events(&self, ctx: &RequestContext, input: PutEventsInput) -> AwsResult<PutEventsOutput> {
+        let entries: Vec<PutEventEntry> = input
+            .entries
+            .into_iter()
+            .map(|e| PutEventEntry {
+                source: e.source,
+                detail_type: e.detail_type,
+                detail: e.detail,
+                resources: e.resources.unwrap_or_default(),
+                time: e.time.map(|t| t.0),
+                bus: bus_name(e.event_bus_name.as_deref()),
+            })
+            .collect();
+        let results = self.events.put_events(&ctx.account, &ctx.region, entries).await?;
+        let failed = results.iter().filter(|x| matches!(x, PutEventResult::Failed(..))).count();
+        let entries = results
+            .into_iter()
+            .map(|x| match x {
+                PutEventResult::Ok(id) => PutEventsResultEntry { event_id: Some(id), ..Default::default() },
+                PutEventResult::Failed(f) => {
+                    let (code, message) = entry_failure(f);
+                    PutEventsResultEntry { event_id: None, error_code: Some(code.into()), error_message: Some(message) }
+                }
+            })
+            .collect();
+        Ok(PutEventsOutput { failed_entry_count: Some(failed as i32), entries: Some(entries) })
+    }
+
+    async fn test_event_pattern(&self, _ctx: &RequestContext, input: TestEventPatternInput) -> AwsResult<TestEventPatternOutput> {
+        let pattern = Pattern::parse(&input.event_pattern).map_err(|e| EventsError::InvalidPattern(e.message()))?;
+        let event: Value = match serde_json::from_str(&input.event) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return Err(invalid("Parameter Event is not valid.").into()),
+        };
+        Ok(TestEventPatternOutput { result: Some(pattern.matches(&event)) })
+    }
+
+    async fn create_event_bus(&self, ctx: &RequestContext, input: CreateEventBusInput) -> AwsResult<CreateEventBusOutput> {
+        let given = [
+            input.kms_key_identifier.map(Value::String),
+            input.dead_letter_config.map(codeyard_api::encode).transpose()?,
+            input.log_config.map(codeyard_api::encode).transpose()?,
+        ];
+        let extra: BTreeMap<String, Value> =
+            BUS_EXTRA_MEMBERS.iter().zip(given).filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
+        let tags = tags_in(input.tags.unwrap_or_default());
+        let b = self.events.create_bus(&ctx.account, &ctx.region, &input.name, input.description, tags, extra).await?;
+        let extras = BusExtras::of(&b)?;
+        Ok(CreateEventBusOutput {
+            event_bus_arn: Some(b.arn),
+            description: b.description,
+            kms_key_identifier: extras.kms_key_identifier,
+            dead_letter_config: extras.dead_letter_config,
+            log_config: extras.log_config,
+        })
+    }
+
+    async fn describe_event_bus(&self, ctx: &RequestContext, input: DescribeEventBusInput) -> AwsResult<DescribeEventBusOutput> {
+        let name = bus_name(input.name.as_deref());
+        let b = self.events.require_bus(&ctx.account, &ctx.region, &name).await?;
+        let extras = BusExtras::of(&b)?;
+        let shape = bus_shape(&b);
+        Ok(DescribeEventBusOutput {
+            name: shape.name,
+            arn: shape.arn,
+            description: shape.description,
+            kms_key_identifier: extras.kms_key_identifier,
+            dead_letter_config: extras.dead_letter_config,
+            policy: None,
+            log_config: extras.log_config,
+            creation_time: shape.creation_time,
+            last_modified_time: shape.last_modified_time,
+        })
+    }
+
+    async fn list_event_buses(&self, ctx: &RequestContext, input: ListEventBusesInput) -> AwsResult<ListEventBusesOutput> {
+        let prefix = input.name_prefix.as_deref().unwrap_or("");
+        let buses: Vec<model::EventBus> =
+            self.events.list_buses(&ctx.account, &ctx.region).await?.into_iter().filter(|b| b.name.starts_with(prefix)).collect();
+        let (page, next_token) = paginate(buses, input.limit, input.next_token.as_deref(), |b| b.name.clone())?;
+        Ok(ListEventBusesOutput { event_buses: Some(page.iter().map(bus_shape).collect()), next_token })
+    }
+
+    async fn delete_event_bus(&self, ctx: &RequestContext, input: DeleteEventBusInput) -> AwsResult<DeleteEventBusOutput> {
+        self.events.delete_bus(&ctx.account, &ctx.region, &input.name).await?;
+        Ok(Unit {})
+    }
+
+    async fn tag_resource(&self, ctx: &RequestContext, input: TagResourceInput) -> AwsResult<TagResourceOutput> {
+        self.events.change_tags(&ctx.account, &ctx.region, &input.resource_arn, tags_in(input.tags), Vec::new()).await?;
+        Ok(Default::default())
+    }
+
+    async fn untag_resource(&self, ctx: &RequestContext, input: UntagResourceInput) -> AwsResult<UntagResourceOutput> {
+        self.events.change_tags(&ctx.account, &ctx.region, &input.resource_arn, BTreeMap::new(), input.tag_keys).await?;
+        Ok(Default::default())
+    }
+
+    async fn list_tags_for_resource(&self, ctx: &RequestContext, input: ListTagsForResourceInput) -> AwsResult<ListTagsForResourceOutput> {
+        let tags = self.events.tags(&ctx.account, &ctx.region, &input.resource_arn).await?;
+        Ok(ListTagsForResourceOutput { tags: Some(tags.into_iter().map(|(key, value)| Tag { key, value }).collect()) })
+    }
 }
 
-fn tags_out(tags: &BTreeMap<String, String>) -> Vec<Value> {
-    tags.iter()
-        .map(|(k, v)| json!({"Key": k, "Value": v}))
-        .collect()
+/// A refused PutEvents entry's ErrorCode and ErrorMessage, as EventBridge reports them.
+fn entry_failure(f: EntryFailure) -> (&'static str, String) {
+    match f {
+        EntryFailure::Missing(names) => ("InvalidArgument", format!("Parameter(s) {} must be specified.", names.join(", "))),
+        EntryFailure::MalformedDetail => ("MalformedDetail", "Detail is malformed.".into()),
+        EntryFailure::BusNotFound(bus) => ("ResourceNotFoundException", format!("Event bus {bus} does not exist.")),
+    }
 }
 
-fn rule_json(r: &Rule) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("Name".into(), json!(r.name));
-    m.insert("Arn".into(), json!(r.arn));
-    if let Some(p) = &r.event_pattern {
-        m.insert("EventPattern".into(), json!(p));
-    }
-    if let Some(s) = &r.schedule_expression {
-        m.insert("ScheduleExpression".into(), json!(s));
-    }
-    m.insert("State".into(), json!(r.state));
-    if let Some(d) = &r.description {
-        m.insert("Description".into(), json!(d));
-    }
-    if let Some(role) = &r.role_arn {
-        m.insert("RoleArn".into(), json!(role));
-    }
-    m.insert("EventBusName".into(), json!(r.bus));
-    m
+fn tags_in(tags: Vec<Tag>) -> BTreeMap<String, String> {
+    tags.into_iter().map(|t| (t.key, t.value)).collect()
 }
 
-fn bus_json(b: &EventBus) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("Name".into(), json!(b.name));
-    m.insert("Arn".into(), json!(b.arn));
-    if let Some(d) = &b.description {
-        m.insert("Description".into(), json!(d));
+fn rule_shape(r: &model::Rule) -> Rule {
+    Rule {
+        name: Some(r.name.clone()),
+        arn: Some(r.arn.clone()),
+        event_pattern: r.event_pattern.clone(),
+        state: Some(RuleState::from(r.state.as_str())),
+        description: r.description.clone(),
+        schedule_expression: r.schedule_expression.clone(),
+        role_arn: r.role_arn.clone(),
+        managed_by: None,
+        event_bus_name: Some(r.bus.clone()),
     }
-    if b.created_ms > 0 {
-        m.insert(
-            "CreationTime".into(),
-            time::epoch_json(&time::from_epoch_millis(b.created_ms)),
-        );
-        m.insert(
-            "LastModifiedTime".into(),
-            time::epoch_json(&time::from_epoch_millis(b.modified_ms)),
-        );
+}
+
+fn bus_shape(b: &model::EventBus) -> EventBus {
+    // The default bus was never created: it has no times.
+    let created = b.created_ms > 0;
+    EventBus {
+        name: Some(b.name.clone()),
+        arn: Some(b.arn.clone()),
+        description: b.description.clone(),
+        policy: None,
+        creation_time: created.then(|| Timestamp::from_millis(b.created_ms)),
+        last_modified_time: created.then(|| Timestamp::from_millis(b.modified_ms)),
     }
-    m
+}
+
+/// The stored optional members of a bus (see [`BUS_EXTRA_MEMBERS`]) in the model's types.
+#[derive(Default)]
+struct BusExtras {
+    kms_key_identifier: Option<String>,
+    dead_letter_config: Option<DeadLetterConfig>,
+    log_config: Option<LogConfig>,
+}
+
+impl BusExtras {
+    fn of(b: &model::EventBus) -> AwsResult<BusExtras> {
+        let member = |k: &str| b.extra.get(k).cloned();
+        Ok(BusExtras {
+            kms_key_identifier: member("KmsKeyIdentifier").and_then(|v| v.as_str().map(str::to_string)),
+            dead_letter_config: member("DeadLetterConfig").map(codeyard_api::decode).transpose()?,
+            log_config: member("LogConfig").map(codeyard_api::decode).transpose()?,
+        })
+    }
 }
 
 /// Pages a name-ordered list: `NextToken` is the last key returned, `Limit` at most 100.
 fn paginate<T>(
     items: Vec<T>,
-    input: &Value,
+    limit: Option<i32>,
+    next_token: Option<&str>,
     key: impl Fn(&T) -> String,
 ) -> AwsResult<(Vec<T>, Option<String>)> {
-    let limit = input
-        .get("Limit")
-        .and_then(Value::as_u64)
-        .unwrap_or(100)
-        .clamp(1, 100) as usize;
-    let start = match input.get("NextToken").and_then(Value::as_str) {
+    let limit = limit.and_then(|l| usize::try_from(l).ok()).unwrap_or(100).clamp(1, 100);
+    let start = match next_token {
         Some(tok) => {
-            let after = String::from_utf8(
-                decode_token(tok)
-                    .ok_or_else(|| AwsError::validation("The NextToken provided is invalid."))?,
-            )
-            .map_err(|_| AwsError::validation("The NextToken provided is invalid."))?;
-            items
-                .iter()
-                .position(|x| key(x) == after)
-                .map(|i| i + 1)
-                .unwrap_or(items.len())
+            let bad = || AwsError::from(invalid("The NextToken provided is invalid."));
+            let after = String::from_utf8(decode_token(tok).ok_or_else(bad)?).map_err(|_| bad())?;
+            items.iter().position(|x| key(x) == after).map(|i| i + 1).unwrap_or(items.len())
         }
         None => 0,
     };
     let total = items.len();
     let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
-    let next = (start + page.len() < total)
-        .then(|| page.last().map(|x| encode_token(key(x).as_bytes())))
-        .flatten();
+    let next = (start + page.len() < total).then(|| page.last().map(|x| encode_token(key(x).as_bytes()))).flatten();
     Ok((page, next))
-}
-
-fn with_token(mut v: Value, next: Option<String>) -> Value {
-    if let Some(t) = next {
-        v["NextToken"] = json!(t);
-    }
-    v
 }
 
 fn encode_token(b: &[u8]) -> String {
@@ -378,8 +336,23 @@ fn decode_token(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operations the wire serves come from this impl block, and IAM can authorize each.
+    #[test]
+    fn implemented_operations_come_from_the_impl_and_have_iam_actions() {
+        let implemented = codeyard_api::implemented_operations(OPERATIONS, EventsService::IMPLEMENTED_METHODS);
+        assert_eq!(implemented.len(), 19);
+        assert!(implemented.contains(&"PutRule") && implemented.contains(&"ListTagsForResource"));
+        assert!(!implemented.contains(&"CreateArchive"));
+        for op in implemented {
+            let info = EventsOperation::from_name(op).unwrap().info();
+            assert!(!info.iam.is_empty(), "{op} has no IAM action");
+        }
+    }
 }

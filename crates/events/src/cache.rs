@@ -12,8 +12,7 @@
 
 use crate::model::{Rule, ns};
 use crate::pattern::{FlatEvent, Pattern};
-use codeyard_core::{AwsError, AwsResult};
-use codeyard_store::SharedStore;
+use codeyard_store::{SharedStore, StoreResult};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -148,7 +147,7 @@ impl RuleCache {
         account: &str,
         region: &str,
         bus: &str,
-    ) -> AwsResult<Arc<RwLock<BusRules>>> {
+    ) -> StoreResult<Arc<RwLock<BusRules>>> {
         let key = (account.to_string(), region.to_string(), bus.to_string());
         let mut buses = self.buses.lock().await;
         if let Some(b) = buses.get(&key) {
@@ -167,10 +166,9 @@ impl RuleCache {
                     after.as_deref(),
                     1000,
                 )
-                .await
-                .map_err(AwsError::from)?;
+                .await?;
             for d in &page {
-                rules.upsert(d.parse::<Rule>().map_err(AwsError::from)?);
+                rules.upsert(d.parse::<Rule>()?);
             }
             after = page.last().map(|d| d.key.clone());
             if page.len() < 1000 {
@@ -183,7 +181,7 @@ impl RuleCache {
     }
 
     /// Records a stored rule change (call after the store commit, while holding the writer lock).
-    pub async fn upsert(&self, account: &str, region: &str, rule: Rule) -> AwsResult<()> {
+    pub async fn upsert(&self, account: &str, region: &str, rule: Rule) -> StoreResult<()> {
         let b = self.bus(account, region, &rule.bus).await?;
         b.write().unwrap().upsert(rule);
         Ok(())
@@ -195,7 +193,7 @@ impl RuleCache {
         region: &str,
         bus: &str,
         name: &str,
-    ) -> AwsResult<()> {
+    ) -> StoreResult<()> {
         let b = self.bus(account, region, bus).await?;
         b.write().unwrap().remove(name);
         Ok(())
@@ -216,7 +214,7 @@ impl RuleCache {
         region: &str,
         bus: &str,
         event: &Value,
-    ) -> AwsResult<Vec<Arc<LiveRule>>> {
+    ) -> StoreResult<Vec<Arc<LiveRule>>> {
         let b = self.bus(account, region, bus).await?;
         let found = b.read().unwrap().matching(event);
         Ok(found)

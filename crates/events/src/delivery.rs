@@ -287,12 +287,42 @@ async fn invoke(
         endpoint: platform.config.public_endpoint.clone(),
     };
     invoker.invoke(&invocation).await.map_err(|e| Failure {
-        // Throttling and server-side failures are worth retrying; a missing pipeline is not.
-        retryable: e.status >= 500
-            || e.code.contains("Throttl")
-            || e.code.contains("ConcurrentModification"),
+        retryable: TargetErrorKind::of(&e).retryable(),
         message: format!("{}: {}", e.code, e.message),
     })
+}
+
+/// What kind of failure a target reported. The hub's `TargetInvoker` answers the target
+/// service's own AWS error, so its code is read here and only here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetErrorKind {
+    /// The target asked to slow down (`ThrottlingException`, `Throttled`...).
+    Throttled,
+    /// Another change raced this one (`ConcurrentModificationException`).
+    Contended,
+    /// The target service failed (5xx).
+    ServerSide,
+    /// The target refused the request (a missing pipeline, a bad input): retrying cannot help.
+    Refused,
+}
+
+impl TargetErrorKind {
+    fn of(e: &AwsError) -> TargetErrorKind {
+        if e.status >= 500 {
+            TargetErrorKind::ServerSide
+        } else if e.code.contains("Throttl") {
+            TargetErrorKind::Throttled
+        } else if e.code.contains("ConcurrentModification") {
+            TargetErrorKind::Contended
+        } else {
+            TargetErrorKind::Refused
+        }
+    }
+
+    /// Throttling, races and server-side failures are worth retrying; a refusal is not.
+    fn retryable(self) -> bool {
+        self != TargetErrorKind::Refused
+    }
 }
 
 async fn record(
@@ -390,10 +420,10 @@ async fn scheduler_loop(events: Arc<Events>, platform: Platform) {
     }
 }
 
-/// Publishes a "Scheduled Event" for every scheduled rule that is due.
+/// Publishes a "Scheduled Event" for every scheduled rule that is due by the platform's clock.
 pub async fn fire_due(events: &Events, platform: &Platform) -> Result<usize, AwsError> {
     let store = &platform.store;
-    let now = time::now();
+    let now = platform.clock.now();
     let mut fired = 0;
     for n in store.namespaces("events/").await? {
         let Some(rest) = n.strip_suffix("/schedules") else {
@@ -457,4 +487,19 @@ pub async fn fire_due(events: &Events, platform: &Platform) -> Result<usize, Aws
         }
     }
     Ok(fired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_races_and_server_failures_are_retried_refusals_are_not() {
+        let kind = |status, code| TargetErrorKind::of(&AwsError::new(status, code, "m"));
+        assert_eq!(kind(400, "ThrottlingException"), TargetErrorKind::Throttled);
+        assert_eq!(kind(400, "ConcurrentModificationException"), TargetErrorKind::Contended);
+        assert_eq!(kind(503, "ServiceUnavailable"), TargetErrorKind::ServerSide);
+        assert_eq!(kind(400, "PipelineNotFoundException"), TargetErrorKind::Refused);
+        assert!(kind(400, "Throttled").retryable() && !kind(400, "ValidationException").retryable());
+    }
 }

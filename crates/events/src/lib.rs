@@ -9,9 +9,11 @@
 //! * [`schedule`]: `rate(...)` / `cron(...)` parsing and next-fire computation;
 //! * [`transform`]: Input, InputPath and InputTransformer;
 //! * [`model`]: stored documents and their namespaces; [`rules`]: the operations on them;
+//!   [`error`]: the domain's errors, turned into AWS's codes once at the API edge;
 //! * [`delivery`]: the ingress fan-out, the delivery worker (retries with backoff, delivery
 //!   records) and the scheduler, all on durable store queues;
-//! * [`api`]: the `AWSEvents` awsJson adapter; [`http`]: `/_codeyard/events/deliveries` and
+//! * [`api`]: the generated `codeyard_api::events::EventsApi` trait over [`rules`];
+//!   [`http`]: `/_codeyard/events/deliveries` and
 //!   [`cli_events`].
 //!
 //! Flow: every event (PutEvents, other services' outboxes) is a `BusEvent` on the store queue
@@ -23,6 +25,7 @@
 pub mod api;
 pub mod cache;
 pub mod delivery;
+pub mod error;
 pub mod http;
 pub mod model;
 pub mod pattern;
@@ -38,9 +41,7 @@ use std::sync::Arc;
 /// Registers the EventBridge API, the observability endpoint and the background workers.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
     let events = Arc::new(rules::Events::new(platform.store.clone()));
-    registry.add_aws(Arc::new(api::EventsApi {
-        events: events.clone(),
-    }));
+    registry.add_aws(codeyard_api::events::service(api::EventsService { events: events.clone() }));
     registry.add_http(Arc::new(http::EventsHttp {
         platform: platform.clone(),
     }));

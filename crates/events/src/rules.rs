@@ -9,7 +9,8 @@ use crate::pattern::Pattern;
 use crate::schedule::Schedule;
 use crate::transform;
 use codeyard_core::hub::{BusEvent, EVENTS_INGRESS_QUEUE};
-use codeyard_core::{AwsError, AwsResult, arn::Arn, time};
+use crate::error::{EventsError, EventsResult, invalid};
+use codeyard_core::{arn::Arn, time};
 use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -26,16 +27,8 @@ pub struct Events {
     pub ingress_ready: Arc<tokio::sync::Notify>,
 }
 
-pub fn not_found(msg: impl Into<String>) -> AwsError {
-    AwsError::client("ResourceNotFoundException", msg)
-}
-
-fn rule_not_found(name: &str, bus: &str) -> AwsError {
-    not_found(format!("Rule {name} does not exist on EventBus {bus}."))
-}
-
-fn bus_not_found(bus: &str) -> AwsError {
-    not_found(format!("Event bus {bus} does not exist."))
+fn rule_not_found(name: &str, bus: &str) -> EventsError {
+    EventsError::RuleNotFound { rule: name.to_string(), bus: bus.to_string() }
 }
 
 /// A bus given by name or ARN, as the `EventBusNameOrArn` members allow.
@@ -72,10 +65,25 @@ pub struct PutEventEntry {
     pub bus: String,
 }
 
-/// The outcome of one PutEvents entry.
+/// The outcome of one PutEvents entry: the event's id, or why the entry was refused.
 pub enum PutEventResult {
     Ok(String),
-    Failed(String, String),
+    Failed(EntryFailure),
+}
+
+/// Why one PutEvents entry was refused (the API edge gives each its ErrorCode).
+pub enum EntryFailure {
+    /// Source, DetailType or Detail absent (the names of the missing ones).
+    Missing(Vec<&'static str>),
+    /// Detail is not a JSON object.
+    MalformedDetail,
+    BusNotFound(String),
+}
+
+/// A PutTargets entry refused on its own, the others still applied.
+pub struct RejectedTarget {
+    pub id: String,
+    pub reason: String,
 }
 
 fn ms_now() -> i64 {
@@ -103,7 +111,7 @@ impl Events {
         account: &str,
         region: &str,
         name: &str,
-    ) -> AwsResult<Option<EventBus>> {
+    ) -> EventsResult<Option<EventBus>> {
         let stored = self
             .store
             .get_as::<EventBus>(&ns(account, region, "buses"), name)
@@ -128,10 +136,10 @@ impl Events {
         account: &str,
         region: &str,
         name: &str,
-    ) -> AwsResult<EventBus> {
+    ) -> EventsResult<EventBus> {
         self.get_bus(account, region, name)
             .await?
-            .ok_or_else(|| bus_not_found(name))
+            .ok_or_else(|| EventsError::BusNotFound(name.to_string()))
     }
 
     pub async fn create_bus(
@@ -142,18 +150,13 @@ impl Events {
         description: Option<String>,
         tags: BTreeMap<String, String>,
         extra: BTreeMap<String, Value>,
-    ) -> AwsResult<EventBus> {
+    ) -> EventsResult<EventBus> {
         let _w = self.writer.lock().await;
         if name == DEFAULT_BUS || self.get_bus(account, region, name).await?.is_some() {
-            return Err(AwsError::client(
-                "ResourceAlreadyExistsException",
-                format!("Event bus {name} already exists."),
-            ));
+            return Err(EventsError::BusExists(name.to_string()));
         }
         if name.starts_with("aws.") {
-            return Err(AwsError::validation(format!(
-                "Event source {name} does not exist."
-            )));
+            return Err(invalid(format!("Event source {name} does not exist.")));
         }
         let now = ms_now();
         let bus = EventBus {
@@ -168,16 +171,11 @@ impl Events {
         self.store
             .commit(Batch::new().put(ns(account, region, "buses"), name, &bus, Expect::Absent))
             .await
-            .map_err(|_| {
-                AwsError::client(
-                    "ResourceAlreadyExistsException",
-                    format!("Event bus {name} already exists."),
-                )
-            })?;
+            .map_err(|_| EventsError::BusExists(name.to_string()))?;
         Ok(bus)
     }
 
-    pub async fn list_buses(&self, account: &str, region: &str) -> AwsResult<Vec<EventBus>> {
+    pub async fn list_buses(&self, account: &str, region: &str) -> EventsResult<Vec<EventBus>> {
         let mut out: Vec<EventBus> = self
             .store
             .list_all_as(&ns(account, region, "buses"))
@@ -190,9 +188,9 @@ impl Events {
     }
 
     /// Deletes a custom bus and the rules on it. Deleting a missing bus succeeds, as on AWS.
-    pub async fn delete_bus(&self, account: &str, region: &str, name: &str) -> AwsResult<()> {
+    pub async fn delete_bus(&self, account: &str, region: &str, name: &str) -> EventsResult<()> {
         if name == DEFAULT_BUS {
-            return Err(AwsError::validation("Cannot delete event bus default."));
+            return Err(invalid("Cannot delete event bus default."));
         }
         let _w = self.writer.lock().await;
         let rules = self.rules_on(account, region, name).await?;
@@ -217,7 +215,7 @@ impl Events {
 
     // ------------------------------------------------------------------------------ rules
 
-    pub async fn rules_on(&self, account: &str, region: &str, bus: &str) -> AwsResult<Vec<Rule>> {
+    pub async fn rules_on(&self, account: &str, region: &str, bus: &str) -> EventsResult<Vec<Rule>> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         let prefix = format!("{bus}|");
@@ -247,7 +245,7 @@ impl Events {
         region: &str,
         bus: &str,
         name: &str,
-    ) -> AwsResult<Option<(Rule, i64)>> {
+    ) -> EventsResult<Option<(Rule, i64)>> {
         Ok(self
             .store
             .get_as::<Rule>(&ns(account, region, "rules"), &rule_key(bus, name))
@@ -260,7 +258,7 @@ impl Events {
         region: &str,
         bus: &str,
         name: &str,
-    ) -> AwsResult<Rule> {
+    ) -> EventsResult<Rule> {
         self.load_rule(account, region, bus, name)
             .await?
             .map(|(r, _)| r)
@@ -268,25 +266,21 @@ impl Events {
     }
 
     /// Creates or replaces a rule; returns its ARN.
-    pub async fn put_rule(&self, account: &str, region: &str, spec: RuleSpec) -> AwsResult<String> {
+    pub async fn put_rule(&self, account: &str, region: &str, spec: RuleSpec) -> EventsResult<String> {
         let schedule = match spec.schedule_expression.as_deref() {
-            Some(s) if !s.is_empty() => Some(Schedule::parse(s).map_err(AwsError::validation)?),
+            Some(s) if !s.is_empty() => Some(Schedule::parse(s).map_err(EventsError::Invalid)?),
             _ => None,
         };
         let pattern_given = spec.event_pattern.as_deref().is_some_and(|p| !p.is_empty());
         if pattern_given {
             Pattern::parse(spec.event_pattern.as_deref().unwrap())
-                .map_err(|e| AwsError::client("InvalidEventPatternException", e.message()))?;
+                .map_err(|e| EventsError::InvalidPattern(e.message()))?;
         }
         if schedule.is_none() && !pattern_given {
-            return Err(AwsError::validation(
-                "Parameter(s) EventPattern or ScheduleExpression must be specified.",
-            ));
+            return Err(invalid("Parameter(s) EventPattern or ScheduleExpression must be specified."));
         }
         if schedule.is_some() && spec.bus != DEFAULT_BUS {
-            return Err(AwsError::validation(
-                "ScheduleExpression is supported only on the default event bus.",
-            ));
+            return Err(invalid("ScheduleExpression is supported only on the default event bus."));
         }
         let _w = self.writer.lock().await;
         self.require_bus(account, region, &spec.bus).await?;
@@ -350,10 +344,7 @@ impl Events {
             None => batch = batch.delete(&sched_ns, &key, Expect::Any),
         }
         self.store.commit(batch).await.map_err(|e| match e {
-            codeyard_store::StoreError::Conflict(..) => AwsError::client(
-                "ConcurrentModificationException",
-                "Another request changed the rule at the same time; retry.",
-            ),
+            codeyard_store::StoreError::Conflict(..) => EventsError::Contended,
             other => other.into(),
         })?;
         self.cache.upsert(account, region, rule).await?;
@@ -367,16 +358,14 @@ impl Events {
         region: &str,
         bus: &str,
         name: &str,
-    ) -> AwsResult<()> {
+    ) -> EventsResult<()> {
         let _w = self.writer.lock().await;
         self.require_bus(account, region, bus).await?;
         let Some((rule, version)) = self.load_rule(account, region, bus, name).await? else {
             return Ok(());
         };
         if !rule.targets.is_empty() {
-            return Err(AwsError::validation(
-                "Rule can't be deleted since it has targets.",
-            ));
+            return Err(invalid("Rule can't be deleted since it has targets."));
         }
         let key = rule_key(bus, name);
         self.store
@@ -386,7 +375,7 @@ impl Events {
                     .delete(ns(account, region, "schedules"), &key, Expect::Any),
             )
             .await?;
-        self.cache.remove(account, region, bus, name).await
+        Ok(self.cache.remove(account, region, bus, name).await?)
     }
 
     /// Applies `change` to a stored rule (compare-and-swap) and refreshes the cache.
@@ -396,8 +385,8 @@ impl Events {
         region: &str,
         bus: &str,
         name: &str,
-        change: impl FnOnce(&mut Rule) -> AwsResult<()>,
-    ) -> AwsResult<Rule> {
+        change: impl FnOnce(&mut Rule) -> EventsResult<()>,
+    ) -> EventsResult<Rule> {
         let _w = self.writer.lock().await;
         self.require_bus(account, region, bus).await?;
         let (mut rule, version) = self
@@ -424,7 +413,7 @@ impl Events {
         bus: &str,
         name: &str,
         enabled: bool,
-    ) -> AwsResult<()> {
+    ) -> EventsResult<()> {
         self.update_rule(account, region, bus, name, |r| {
             r.state = if enabled {
                 "ENABLED".into()
@@ -437,7 +426,7 @@ impl Events {
         .map(|_| ())
     }
 
-    /// Adds or replaces targets by Id. Returns per-entry failures (id, code, message).
+    /// Adds or replaces targets by Id. Returns the entries refused.
     pub async fn put_targets(
         &self,
         account: &str,
@@ -445,14 +434,14 @@ impl Events {
         bus: &str,
         name: &str,
         targets: Vec<Value>,
-    ) -> AwsResult<Vec<(String, String, String)>> {
+    ) -> EventsResult<Vec<RejectedTarget>> {
         let mut failed = Vec::new();
         let mut accepted = Vec::new();
         for t in targets {
             let id = target_str(&t, "Id").unwrap_or("").to_string();
             match check_target(&t) {
                 Ok(()) => accepted.push(t),
-                Err(e) => failed.push((id, e.code, e.message)),
+                Err(reason) => failed.push(RejectedTarget { id, reason }),
             }
         }
         self.update_rule(account, region, bus, name, |r| {
@@ -468,10 +457,7 @@ impl Events {
                 }
             }
             if r.targets.len() > MAX_TARGETS_PER_RULE {
-                return Err(AwsError::client(
-                    "LimitExceededException",
-                    "The requested resource exceeds the maximum number allowed.",
-                ));
+                return Err(EventsError::TooManyTargets);
             }
             Ok(())
         })
@@ -486,7 +472,7 @@ impl Events {
         bus: &str,
         name: &str,
         ids: &[String],
-    ) -> AwsResult<()> {
+    ) -> EventsResult<()> {
         self.update_rule(account, region, bus, name, |r| {
             r.targets.retain(|t| {
                 !ids.iter()
@@ -506,10 +492,10 @@ impl Events {
         account: &str,
         region: &str,
         resource_arn: &str,
-    ) -> AwsResult<TagTarget> {
+    ) -> EventsResult<TagTarget> {
         let arn = Arn::parse(resource_arn)
             .filter(|a| a.service == "events")
-            .ok_or_else(|| not_found(format!("Resource {resource_arn} does not exist.")))?;
+            .ok_or_else(|| EventsError::ResourceNotFound(resource_arn.to_string()))?;
         if let Some(rest) = arn.resource.strip_prefix("rule/") {
             let (bus, name) = match rest.split_once('/') {
                 Some((b, n)) => (b.to_string(), n.to_string()),
@@ -522,9 +508,7 @@ impl Events {
             self.require_bus(account, region, bus).await?;
             return Ok(TagTarget::Bus(bus.to_string()));
         }
-        Err(not_found(format!(
-            "Resource {resource_arn} does not exist."
-        )))
+        Err(EventsError::ResourceNotFound(resource_arn.to_string()))
     }
 
     pub async fn tags(
@@ -532,7 +516,7 @@ impl Events {
         account: &str,
         region: &str,
         resource_arn: &str,
-    ) -> AwsResult<BTreeMap<String, String>> {
+    ) -> EventsResult<BTreeMap<String, String>> {
         Ok(
             match self.tag_target(account, region, resource_arn).await? {
                 TagTarget::Rule(bus, name) => {
@@ -550,7 +534,7 @@ impl Events {
         resource_arn: &str,
         add: BTreeMap<String, String>,
         remove: Vec<String>,
-    ) -> AwsResult<()> {
+    ) -> EventsResult<()> {
         match self.tag_target(account, region, resource_arn).await? {
             TagTarget::Rule(bus, name) => {
                 self.update_rule(account, region, &bus, &name, |r| {
@@ -582,17 +566,16 @@ impl Events {
         account: &str,
         region: &str,
         entries: Vec<PutEventEntry>,
-    ) -> AwsResult<Vec<PutEventResult>> {
+    ) -> EventsResult<Vec<PutEventResult>> {
         let mut batch = Batch::new();
         let mut results = Vec::with_capacity(entries.len());
         // Bus existence, looked up once per call (the default bus always exists).
         let mut known: BTreeMap<String, bool> = BTreeMap::from([(DEFAULT_BUS.to_string(), true)]);
         for e in entries {
-            let invalid = |m: &str| PutEventResult::Failed("InvalidArgument".into(), m.into());
             let (Some(source), Some(detail_type), Some(detail)) =
                 (&e.source, &e.detail_type, &e.detail)
             else {
-                let missing: Vec<&str> = [
+                let missing: Vec<&'static str> = [
                     ("Source", &e.source),
                     ("DetailType", &e.detail_type),
                     ("Detail", &e.detail),
@@ -601,19 +584,13 @@ impl Events {
                 .filter(|(_, v)| v.is_none())
                 .map(|(n, _)| *n)
                 .collect();
-                results.push(invalid(&format!(
-                    "Parameter(s) {} must be specified.",
-                    missing.join(", ")
-                )));
+                results.push(PutEventResult::Failed(EntryFailure::Missing(missing)));
                 continue;
             };
             let detail: Value = match serde_json::from_str(detail) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
-                    results.push(PutEventResult::Failed(
-                        "MalformedDetail".into(),
-                        "Detail is malformed.".into(),
-                    ));
+                    results.push(PutEventResult::Failed(EntryFailure::MalformedDetail));
                     continue;
                 }
             };
@@ -626,10 +603,7 @@ impl Events {
                 }
             };
             if !exists {
-                results.push(PutEventResult::Failed(
-                    "ResourceNotFoundException".into(),
-                    format!("Event bus {} does not exist.", e.bus),
-                ));
+                results.push(PutEventResult::Failed(EntryFailure::BusNotFound(e.bus.clone())));
                 continue;
             }
             let id = codeyard_core::ids::uuid();
@@ -668,37 +642,37 @@ enum TagTarget {
     Bus(String),
 }
 
-/// Checks one target of PutTargets (entry-level failures, as AWS reports them).
-fn check_target(t: &Value) -> AwsResult<()> {
+/// Checks one target of PutTargets: the reason it is refused (a ValidationException entry).
+fn check_target(t: &Value) -> Result<(), String> {
     let id = target_str(t, "Id").unwrap_or("");
     let arn_text = target_str(t, "Arn").unwrap_or("");
     if Arn::parse(arn_text).is_none() {
-        return Err(AwsError::validation(format!(
+        return Err(format!(
             "Parameter {arn_text} is not valid. Reason: Provided Arn is not in correct format."
-        )));
+        ));
     }
     let given = ["Input", "InputPath", "InputTransformer"]
         .iter()
         .filter(|k| t.get(**k).is_some())
         .count();
     if given > 1 {
-        return Err(AwsError::validation(format!(
+        return Err(format!(
             "Only one of Input, InputPath, or InputTransformer must be provided for target {id}."
-        )));
+        ));
     }
     if let Some(input) = target_str(t, "Input")
         && serde_json::from_str::<Value>(input).is_err()
     {
-        return Err(AwsError::validation(format!(
+        return Err(format!(
             "Input for target {id} is not valid JSON text."
-        )));
+        ));
     }
     if let Some(path) = target_str(t, "InputPath")
         && !transform::valid_path(path)
     {
-        return Err(AwsError::validation(format!(
+        return Err(format!(
             "Invalid InputPath for target {id}: {path}"
-        )));
+        ));
     }
     if let Some(map) = t
         .get("InputTransformer")
@@ -707,14 +681,14 @@ fn check_target(t: &Value) -> AwsResult<()> {
     {
         for (k, v) in map {
             if k.starts_with("aws.") {
-                return Err(AwsError::validation(format!(
+                return Err(format!(
                     "Input transformer key {k} is reserved: keys cannot start with \"aws.\"."
-                )));
+                ));
             }
             if !v.as_str().is_some_and(transform::valid_path) {
-                return Err(AwsError::validation(format!(
+                return Err(format!(
                     "Invalid InputPathsMap value for key {k} of target {id}."
-                )));
+                ));
             }
         }
     }

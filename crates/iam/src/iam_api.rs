@@ -1,334 +1,248 @@
-//! The IAM API (awsQuery) as a thin adapter: input JSON (decoded from the form by the wire
-//! layer) to domain calls, domain types to output JSON in the model's shapes.
+//! The IAM API (awsQuery): the generated [`IamApi`] trait implemented over [`crate::iam::Iam`].
+//! The wire decodes the form into the typed input and encodes the typed output as XML; this
+//! module maps between the model's shapes and the domain's records.
 
-use crate::iam::{
-    Iam, ManagedPolicy, NewPolicy, NewRole, PolicyVersion, Role, Scope, Tag, check_policy_arn,
-};
+use crate::iam::{self as domain, Iam, ManagedPolicy, NewPolicy, NewRole, Scope, check_policy_arn};
 use crate::policy_document::url_encode;
 use crate::query_validation_error;
-use async_trait::async_trait;
-use codeyard_core::time::epoch_json;
+use codeyard_api::iam::*;
+use codeyard_api::{Timestamp, Unit};
 use codeyard_core::{AwsError, AwsResult, RequestContext};
 use codeyard_wire::shapes::Problem;
-use codeyard_wire::{AwsService, opt_str, str_of};
-use serde_json::{Map, Value, json};
 
 pub struct IamService {
     pub iam: Iam,
 }
 
-const OPERATIONS: &[&str] = &[
-    "CreateRole",
-    "GetRole",
-    "UpdateRole",
-    "UpdateRoleDescription",
-    "UpdateAssumeRolePolicy",
-    "DeleteRole",
-    "ListRoles",
-    "TagRole",
-    "UntagRole",
-    "ListRoleTags",
-    "PutRolePolicy",
-    "GetRolePolicy",
-    "DeleteRolePolicy",
-    "ListRolePolicies",
-    "CreatePolicy",
-    "GetPolicy",
-    "GetPolicyVersion",
-    "CreatePolicyVersion",
-    "DeletePolicyVersion",
-    "SetDefaultPolicyVersion",
-    "ListPolicyVersions",
-    "DeletePolicy",
-    "ListPolicies",
-    "AttachRolePolicy",
-    "DetachRolePolicy",
-    "ListAttachedRolePolicies",
-    "ListInstanceProfilesForRole",
-];
+/// MaxItems when a listing does not say.
+const DEFAULT_MAX_ITEMS: usize = 100;
 
-#[async_trait]
-impl AwsService for IamService {
-    fn model_name(&self) -> &'static str {
-        "iam"
-    }
-    fn implemented(&self) -> &'static [&'static str] {
-        OPERATIONS
-    }
+#[codeyard_api::service]
+impl IamApi for IamService {
     fn validation_error(&self, _operation: &str, problems: &[Problem]) -> AwsError {
         query_validation_error(problems)
     }
-    async fn call(&self, ctx: &RequestContext, op: &str, input: Value) -> AwsResult<Value> {
-        let acct = ctx.account.as_str();
-        let iam = &self.iam;
-        let role_name = str_of(&input, "RoleName");
-        match op {
-            "CreateRole" => {
-                let role = iam
-                    .create_role(
-                        acct,
-                        NewRole {
-                            name: role_name.to_string(),
-                            path: opt_str(&input, "Path"),
-                            assume_role_policy: str_of(&input, "AssumeRolePolicyDocument")
-                                .to_string(),
-                            description: opt_str(&input, "Description"),
-                            max_session_duration: input["MaxSessionDuration"].as_i64(),
-                            permissions_boundary: opt_str(&input, "PermissionsBoundary"),
-                            tags: tags_in(&input["Tags"]),
-                        },
-                    )
-                    .await?;
-                Ok(json!({"Role": role_json(&role, RoleView::Created)}))
-            }
-            "GetRole" => Ok(
-                json!({"Role": role_json(&iam.get_role(acct, role_name).await?, RoleView::Full)}),
-            ),
-            "UpdateRole" => {
-                iam.update_role_settings(
-                    acct,
-                    role_name,
-                    opt_str(&input, "Description"),
-                    input["MaxSessionDuration"].as_i64(),
-                )
-                .await?;
-                Ok(json!({}))
-            }
-            "UpdateRoleDescription" => {
-                iam.update_role_settings(
-                    acct,
-                    role_name,
-                    Some(str_of(&input, "Description").to_string()),
-                    None,
-                )
-                .await?;
-                Ok(
-                    json!({"Role": role_json(&iam.get_role(acct, role_name).await?, RoleView::Full)}),
-                )
-            }
-            "UpdateAssumeRolePolicy" => {
-                iam.update_assume_role_policy(
-                    acct,
-                    role_name,
-                    str_of(&input, "PolicyDocument").to_string(),
-                )
-                .await?;
-                Ok(json!({}))
-            }
-            "DeleteRole" => {
-                iam.delete_role(acct, role_name).await?;
-                Ok(json!({}))
-            }
-            "ListRoles" => {
-                let roles = iam
-                    .list_roles(acct, opt_str(&input, "PathPrefix").as_deref())
-                    .await?;
-                let (items, marker) = page(roles, |r| r.name.to_ascii_lowercase(), &input)?;
-                let list: Vec<Value> = items
-                    .iter()
-                    .map(|r| role_json(r, RoleView::Listed))
-                    .collect();
-                Ok(paged(json!({"Roles": list}), marker))
-            }
-            "TagRole" => {
-                iam.tag_role(acct, role_name, tags_in(&input["Tags"]))
-                    .await?;
-                Ok(json!({}))
-            }
-            "UntagRole" => {
-                let keys: Vec<String> = input["TagKeys"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|k| k.as_str().map(str::to_string))
-                    .collect();
-                iam.untag_role(acct, role_name, &keys).await?;
-                Ok(json!({}))
-            }
-            "ListRoleTags" => {
-                let role = iam.get_role(acct, role_name).await?;
-                let (items, marker) = page(role.tags.clone(), |t| t.key.clone(), &input)?;
-                Ok(paged(json!({"Tags": tags_out(&items)}), marker))
-            }
-            "PutRolePolicy" => {
-                let document = str_of(&input, "PolicyDocument").to_string();
-                iam.put_role_policy(acct, role_name, str_of(&input, "PolicyName"), document)
-                    .await?;
-                Ok(json!({}))
-            }
-            "GetRolePolicy" => {
-                let (role, name, document) = iam
-                    .get_role_policy(acct, role_name, str_of(&input, "PolicyName"))
-                    .await?;
-                Ok(
-                    json!({"RoleName": role, "PolicyName": name, "PolicyDocument": url_encode(&document)}),
-                )
-            }
-            "DeleteRolePolicy" => {
-                iam.delete_role_policy(acct, role_name, str_of(&input, "PolicyName"))
-                    .await?;
-                Ok(json!({}))
-            }
-            "ListRolePolicies" => {
-                let role = iam.get_role(acct, role_name).await?;
-                let names: Vec<String> = role.inline_policies.keys().cloned().collect();
-                let (items, marker) = page(names, |n| n.clone(), &input)?;
-                Ok(paged(json!({"PolicyNames": items}), marker))
-            }
-            "CreatePolicy" => {
-                let policy = iam
-                    .create_policy(
-                        acct,
-                        NewPolicy {
-                            name: str_of(&input, "PolicyName").to_string(),
-                            path: opt_str(&input, "Path"),
-                            document: str_of(&input, "PolicyDocument").to_string(),
-                            description: opt_str(&input, "Description"),
-                            tags: tags_in(&input["Tags"]),
-                        },
-                    )
-                    .await?;
-                Ok(json!({"Policy": policy_json(&policy, true)}))
-            }
-            "GetPolicy" => {
-                let arn = policy_arn(&input)?;
-                Ok(json!({"Policy": policy_json(&iam.get_policy(acct, arn).await?, true)}))
-            }
-            "GetPolicyVersion" => {
-                let arn = policy_arn(&input)?;
-                let (policy, version) = iam
-                    .get_policy_version(acct, arn, str_of(&input, "VersionId"))
-                    .await?;
-                Ok(json!({"PolicyVersion": version_json(&policy, &version, true)}))
-            }
-            "CreatePolicyVersion" => {
-                let arn = policy_arn(&input)?;
-                let set_default = input["SetAsDefault"].as_bool().unwrap_or(false);
-                let version = iam
-                    .create_policy_version(
-                        acct,
-                        arn,
-                        str_of(&input, "PolicyDocument").to_string(),
-                        set_default,
-                    )
-                    .await?;
-                Ok(json!({"PolicyVersion": {
-                    "VersionId": version.id, "IsDefaultVersion": set_default, "CreateDate": epoch_json(&version.created)
-                }}))
-            }
-            "SetDefaultPolicyVersion" => {
-                let arn = policy_arn(&input)?;
-                iam.set_default_policy_version(acct, arn, str_of(&input, "VersionId"))
-                    .await?;
-                Ok(json!({}))
-            }
-            "DeletePolicyVersion" => {
-                let arn = policy_arn(&input)?;
-                iam.delete_policy_version(acct, arn, str_of(&input, "VersionId"))
-                    .await?;
-                Ok(json!({}))
-            }
-            "ListPolicyVersions" => {
-                let arn = policy_arn(&input)?;
-                let policy = iam.get_policy(acct, arn).await?;
-                // Newest first, as IAM lists them.
-                let mut versions = policy.versions.clone();
-                versions.reverse();
-                let (items, marker) = page_in_order(versions, |v| v.id.clone(), &input)?;
-                let list: Vec<Value> = items
-                    .iter()
-                    .map(|v| version_json(&policy, v, false))
-                    .collect();
-                Ok(paged(json!({"Versions": list}), marker))
-            }
-            "DeletePolicy" => {
-                let arn = policy_arn(&input)?;
-                iam.delete_policy(acct, arn).await?;
-                Ok(json!({}))
-            }
-            "ListPolicies" => {
-                let scope = match str_of(&input, "Scope") {
-                    "AWS" => Scope::Aws,
-                    "Local" => Scope::Local,
-                    _ => Scope::All,
-                };
-                let only_attached = input["OnlyAttached"].as_bool().unwrap_or(false);
-                let policies = iam
-                    .list_policies(
-                        acct,
-                        scope,
-                        only_attached,
-                        opt_str(&input, "PathPrefix").as_deref(),
-                    )
-                    .await?;
-                let (items, marker) = page(policies, |p| p.name.to_ascii_lowercase(), &input)?;
-                let list: Vec<Value> = items.iter().map(|p| policy_json(p, false)).collect();
-                Ok(paged(json!({"Policies": list}), marker))
-            }
-            "AttachRolePolicy" => {
-                let arn = policy_arn(&input)?;
-                iam.attach_role_policy(acct, role_name, arn).await?;
-                Ok(json!({}))
-            }
-            "DetachRolePolicy" => {
-                let arn = policy_arn(&input)?;
-                iam.detach_role_policy(acct, role_name, arn).await?;
-                Ok(json!({}))
-            }
-            "ListAttachedRolePolicies" => {
-                let role = iam.get_role(acct, role_name).await?;
-                let prefix = opt_str(&input, "PathPrefix");
-                let attached: Vec<(String, String, String)> = role
-                    .attached
-                    .iter()
-                    .map(|arn| {
-                        let resource = arn.split_once(":policy").map(|(_, r)| r).unwrap_or("/");
-                        let (path, name) = resource
-                            .rsplit_once('/')
-                            .map(|(p, n)| (format!("{p}/"), n))
-                            .unwrap_or(("/".into(), resource));
-                        (name.to_string(), arn.clone(), path)
-                    })
-                    .filter(|(_, _, path)| prefix.as_deref().is_none_or(|p| path.starts_with(p)))
-                    .collect();
-                let (items, marker) = page_in_order(attached, |a| a.1.clone(), &input)?;
-                let list: Vec<Value> = items
-                    .iter()
-                    .map(|(name, arn, _)| json!({"PolicyName": name, "PolicyArn": arn}))
-                    .collect();
-                Ok(paged(json!({"AttachedPolicies": list}), marker))
-            }
-            "ListInstanceProfilesForRole" => {
-                // codeyard has no instance profiles: the role must exist, the list is empty.
-                iam.get_role(acct, role_name).await?;
-                Ok(json!({"InstanceProfiles": [], "IsTruncated": false}))
-            }
-            _ => Err(AwsError::unknown_operation("IAM", op)),
-        }
+
+    async fn create_role(&self, ctx: &RequestContext, input: CreateRoleInput) -> AwsResult<CreateRoleOutput> {
+        let new = NewRole {
+            name: input.role_name,
+            path: input.path,
+            assume_role_policy: input.assume_role_policy_document,
+            description: input.description,
+            max_session_duration: input.max_session_duration.map(i64::from),
+            permissions_boundary: input.permissions_boundary,
+            tags: tags_in(input.tags),
+        };
+        let role = self.iam.create_role(&ctx.account, new).await?;
+        Ok(CreateRoleOutput { role: role_shape(&role, RoleView::Created) })
+    }
+
+    async fn get_role(&self, ctx: &RequestContext, input: GetRoleInput) -> AwsResult<GetRoleOutput> {
+        let role = self.iam.get_role(&ctx.account, &input.role_name).await?;
+        Ok(GetRoleOutput { role: role_shape(&role, RoleView::Full) })
+    }
+
+    async fn update_role(&self, ctx: &RequestContext, input: UpdateRoleInput) -> AwsResult<UpdateRoleOutput> {
+        let max = input.max_session_duration.map(i64::from);
+        self.iam.update_role_settings(&ctx.account, &input.role_name, input.description, max).await?;
+        Ok(UpdateRoleOutput {})
+    }
+
+    async fn update_role_description(&self, ctx: &RequestContext, input: UpdateRoleDescriptionInput) -> AwsResult<UpdateRoleDescriptionOutput> {
+        self.iam.update_role_settings(&ctx.account, &input.role_name, Some(input.description), None).await?;
+        let role = self.iam.get_role(&ctx.account, &input.role_name).await?;
+        Ok(UpdateRoleDescriptionOutput { role: Some(role_shape(&role, RoleView::Full)) })
+    }
+
+    async fn update_assume_role_policy(&self, ctx: &RequestContext, input: UpdateAssumeRolePolicyInput) -> AwsResult<UpdateAssumeRolePolicyOutput> {
+        self.iam.update_assume_role_policy(&ctx.account, &input.role_name, input.policy_document).await?;
+        Ok(Unit {})
+    }
+
+    async fn delete_role(&self, ctx: &RequestContext, input: DeleteRoleInput) -> AwsResult<DeleteRoleOutput> {
+        self.iam.delete_role(&ctx.account, &input.role_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_roles(&self, ctx: &RequestContext, input: ListRolesInput) -> AwsResult<ListRolesOutput> {
+        let roles = self.iam.list_roles(&ctx.account, input.path_prefix.as_deref()).await?;
+        let page = Page::of(input.marker, input.max_items);
+        let (items, marker) = page.by_key(roles, |r| r.name.to_ascii_lowercase());
+        Ok(ListRolesOutput {
+            roles: items.iter().map(|r| role_shape(r, RoleView::Listed)).collect(),
+            is_truncated: Some(marker.is_some()),
+            marker,
+        })
+    }
+
+    async fn tag_role(&self, ctx: &RequestContext, input: TagRoleInput) -> AwsResult<TagRoleOutput> {
+        self.iam.tag_role(&ctx.account, &input.role_name, tags_in(Some(input.tags))).await?;
+        Ok(Unit {})
+    }
+
+    async fn untag_role(&self, ctx: &RequestContext, input: UntagRoleInput) -> AwsResult<UntagRoleOutput> {
+        self.iam.untag_role(&ctx.account, &input.role_name, &input.tag_keys).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_role_tags(&self, ctx: &RequestContext, input: ListRoleTagsInput) -> AwsResult<ListRoleTagsOutput> {
+        let role = self.iam.get_role(&ctx.account, &input.role_name).await?;
+        let (items, marker) = Page::of(input.marker, input.max_items).by_key(role.tags, |t| t.key.clone());
+        Ok(ListRoleTagsOutput { tags: tags_out(&items), is_truncated: Some(marker.is_some()), marker })
+    }
+
+    async fn put_role_policy(&self, ctx: &RequestContext, input: PutRolePolicyInput) -> AwsResult<PutRolePolicyOutput> {
+        self.iam.put_role_policy(&ctx.account, &input.role_name, &input.policy_name, input.policy_document).await?;
+        Ok(Unit {})
+    }
+
+    async fn get_role_policy(&self, ctx: &RequestContext, input: GetRolePolicyInput) -> AwsResult<GetRolePolicyOutput> {
+        let (role_name, policy_name, document) = self.iam.get_role_policy(&ctx.account, &input.role_name, &input.policy_name).await?;
+        Ok(GetRolePolicyOutput { role_name, policy_name, policy_document: url_encode(&document) })
+    }
+
+    async fn delete_role_policy(&self, ctx: &RequestContext, input: DeleteRolePolicyInput) -> AwsResult<DeleteRolePolicyOutput> {
+        self.iam.delete_role_policy(&ctx.account, &input.role_name, &input.policy_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_role_policies(&self, ctx: &RequestContext, input: ListRolePoliciesInput) -> AwsResult<ListRolePoliciesOutput> {
+        let role = self.iam.get_role(&ctx.account, &input.role_name).await?;
+        let names: Vec<String> = role.inline_policies.keys().cloned().collect();
+        let (policy_names, marker) = Page::of(input.marker, input.max_items).by_key(names, |n| n.clone());
+        Ok(ListRolePoliciesOutput { policy_names, is_truncated: Some(marker.is_some()), marker })
+    }
+
+    async fn create_policy(&self, ctx: &RequestContext, input: CreatePolicyInput) -> AwsResult<CreatePolicyOutput> {
+        let new = NewPolicy {
+            name: input.policy_name,
+            path: input.path,
+            document: input.policy_document,
+            description: input.description,
+            tags: tags_in(input.tags),
+        };
+        let policy = self.iam.create_policy(&ctx.account, new).await?;
+        Ok(CreatePolicyOutput { policy: Some(policy_shape(&policy, true)) })
+    }
+
+    async fn get_policy(&self, ctx: &RequestContext, input: GetPolicyInput) -> AwsResult<GetPolicyOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        let policy = self.iam.get_policy(&ctx.account, &input.policy_arn).await?;
+        Ok(GetPolicyOutput { policy: Some(policy_shape(&policy, true)) })
+    }
+
+    async fn get_policy_version(&self, ctx: &RequestContext, input: GetPolicyVersionInput) -> AwsResult<GetPolicyVersionOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        let (policy, version) = self.iam.get_policy_version(&ctx.account, &input.policy_arn, &input.version_id).await?;
+        Ok(GetPolicyVersionOutput { policy_version: Some(version_shape(&policy, &version, true)) })
+    }
+
+    async fn create_policy_version(&self, ctx: &RequestContext, input: CreatePolicyVersionInput) -> AwsResult<CreatePolicyVersionOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        let set_default = input.set_as_default.unwrap_or(false);
+        let version = self.iam.create_policy_version(&ctx.account, &input.policy_arn, input.policy_document, set_default).await?;
+        Ok(CreatePolicyVersionOutput {
+            policy_version: Some(PolicyVersion {
+                version_id: Some(version.id),
+                is_default_version: Some(set_default),
+                create_date: Some(Timestamp(version.created)),
+                document: None,
+            }),
+        })
+    }
+
+    async fn set_default_policy_version(&self, ctx: &RequestContext, input: SetDefaultPolicyVersionInput) -> AwsResult<SetDefaultPolicyVersionOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        self.iam.set_default_policy_version(&ctx.account, &input.policy_arn, &input.version_id).await?;
+        Ok(Unit {})
+    }
+
+    async fn delete_policy_version(&self, ctx: &RequestContext, input: DeletePolicyVersionInput) -> AwsResult<DeletePolicyVersionOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        self.iam.delete_policy_version(&ctx.account, &input.policy_arn, &input.version_id).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_policy_versions(&self, ctx: &RequestContext, input: ListPolicyVersionsInput) -> AwsResult<ListPolicyVersionsOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        let policy = self.iam.get_policy(&ctx.account, &input.policy_arn).await?;
+        // Newest first, as IAM lists them.
+        let mut versions = policy.versions.clone();
+        versions.reverse();
+        let (items, marker) = Page::of(input.marker, input.max_items).in_order(versions, |v| v.id.clone())?;
+        Ok(ListPolicyVersionsOutput {
+            versions: Some(items.iter().map(|v| version_shape(&policy, v, false)).collect()),
+            is_truncated: Some(marker.is_some()),
+            marker,
+        })
+    }
+
+    async fn delete_policy(&self, ctx: &RequestContext, input: DeletePolicyInput) -> AwsResult<DeletePolicyOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        self.iam.delete_policy(&ctx.account, &input.policy_arn).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_policies(&self, ctx: &RequestContext, input: ListPoliciesInput) -> AwsResult<ListPoliciesOutput> {
+        let scope = match input.scope {
+            Some(PolicyScopeType::Aws) => Scope::Aws,
+            Some(PolicyScopeType::Local) => Scope::Local,
+            _ => Scope::All,
+        };
+        let only_attached = input.only_attached.unwrap_or(false);
+        let policies = self.iam.list_policies(&ctx.account, scope, only_attached, input.path_prefix.as_deref()).await?;
+        let (items, marker) = Page::of(input.marker, input.max_items).by_key(policies, |p| p.name.to_ascii_lowercase());
+        Ok(ListPoliciesOutput {
+            policies: Some(items.iter().map(|p| policy_shape(p, false)).collect()),
+            is_truncated: Some(marker.is_some()),
+            marker,
+        })
+    }
+
+    async fn attach_role_policy(&self, ctx: &RequestContext, input: AttachRolePolicyInput) -> AwsResult<AttachRolePolicyOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        self.iam.attach_role_policy(&ctx.account, &input.role_name, &input.policy_arn).await?;
+        Ok(Unit {})
+    }
+
+    async fn detach_role_policy(&self, ctx: &RequestContext, input: DetachRolePolicyInput) -> AwsResult<DetachRolePolicyOutput> {
+        check_policy_arn(&input.policy_arn)?;
+        self.iam.detach_role_policy(&ctx.account, &input.role_name, &input.policy_arn).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_attached_role_policies(&self, ctx: &RequestContext, input: ListAttachedRolePoliciesInput) -> AwsResult<ListAttachedRolePoliciesOutput> {
+        let role = self.iam.get_role(&ctx.account, &input.role_name).await?;
+        let prefix = input.path_prefix.as_deref();
+        let attached: Vec<(String, String, String)> = role
+            .attached
+            .iter()
+            .map(|arn| {
+                let resource = arn.split_once(":policy").map(|(_, r)| r).unwrap_or("/");
+                let (path, name) = resource.rsplit_once('/').map(|(p, n)| (format!("{p}/"), n)).unwrap_or(("/".into(), resource));
+                (name.to_string(), arn.clone(), path)
+            })
+            .filter(|(_, _, path)| prefix.is_none_or(|p| path.starts_with(p)))
+            .collect();
+        let (items, marker) = Page::of(input.marker, input.max_items).in_order(attached, |a| a.1.clone())?;
+        let attached_policies =
+            items.into_iter().map(|(name, arn, _)| AttachedPolicy { policy_name: Some(name), policy_arn: Some(arn) }).collect();
+        Ok(ListAttachedRolePoliciesOutput { attached_policies: Some(attached_policies), is_truncated: Some(marker.is_some()), marker })
+    }
+
+    async fn list_instance_profiles_for_role(&self, ctx: &RequestContext, input: ListInstanceProfilesForRoleInput) -> AwsResult<ListInstanceProfilesForRoleOutput> {
+        // codeyard has no instance profiles: the role must exist, the list is empty.
+        self.iam.get_role(&ctx.account, &input.role_name).await?;
+        Ok(ListInstanceProfilesForRoleOutput { instance_profiles: Vec::new(), is_truncated: Some(false), marker: None })
     }
 }
 
-fn policy_arn(input: &Value) -> AwsResult<&str> {
-    let arn = str_of(input, "PolicyArn");
-    check_policy_arn(arn)?;
-    Ok(arn)
+fn tags_in(tags: Option<Vec<Tag>>) -> Vec<domain::Tag> {
+    tags.into_iter().flatten().map(|t| domain::Tag { key: t.key, value: t.value }).collect()
 }
 
-pub fn tags_in(v: &Value) -> Vec<Tag> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|t| Tag {
-            key: str_of(t, "Key").to_string(),
-            value: str_of(t, "Value").to_string(),
-        })
-        .collect()
-}
-
-fn tags_out(tags: &[Tag]) -> Vec<Value> {
-    tags.iter()
-        .map(|t| json!({"Key": t.key, "Value": t.value}))
-        .collect()
+fn tags_out(tags: &[domain::Tag]) -> Vec<Tag> {
+    tags.iter().map(|t| Tag { key: t.key.clone(), value: t.value.clone() }).collect()
 }
 
 #[derive(PartialEq)]
@@ -341,127 +255,100 @@ enum RoleView {
     Listed,
 }
 
-fn role_json(r: &Role, view: RoleView) -> Value {
-    let mut o = Map::new();
-    o.insert("Path".into(), json!(r.path));
-    o.insert("RoleName".into(), json!(r.name));
-    o.insert("RoleId".into(), json!(r.id));
-    o.insert("Arn".into(), json!(r.arn));
-    o.insert("CreateDate".into(), epoch_json(&r.created));
-    o.insert(
-        "AssumeRolePolicyDocument".into(),
-        json!(url_encode(&r.assume_role_policy)),
-    );
-    if let Some(d) = &r.description {
-        o.insert("Description".into(), json!(d));
-    }
-    o.insert("MaxSessionDuration".into(), json!(r.max_session_duration));
-    if view != RoleView::Listed {
-        if let Some(b) = &r.permissions_boundary {
-            o.insert(
-                "PermissionsBoundary".into(),
-                json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b}),
-            );
-        }
-        if !r.tags.is_empty() {
-            o.insert("Tags".into(), json!(tags_out(&r.tags)));
-        }
-    }
-    if view == RoleView::Full {
-        let last_used = match &r.last_used {
-            Some((at, region)) if region.is_empty() => json!({"LastUsedDate": epoch_json(at)}),
-            Some((at, region)) => json!({"LastUsedDate": epoch_json(at), "Region": region}),
-            None => json!({}),
-        };
-        o.insert("RoleLastUsed".into(), last_used);
-    }
-    Value::Object(o)
-}
-
-fn policy_json(p: &ManagedPolicy, full: bool) -> Value {
-    let mut o = json!({
-        "PolicyName": p.name,
-        "PolicyId": p.id,
-        "Arn": p.arn,
-        "Path": p.path,
-        "DefaultVersionId": p.default_version,
-        "AttachmentCount": p.attachment_count,
-        "PermissionsBoundaryUsageCount": 0,
-        "IsAttachable": true,
-        "CreateDate": epoch_json(&p.created),
-        "UpdateDate": epoch_json(&p.updated),
+fn role_shape(r: &domain::Role, view: RoleView) -> Role {
+    let listed = view == RoleView::Listed;
+    // IAM answers `Policy` here, not the model's `PermissionsBoundaryPolicy`.
+    let permissions_boundary = r.permissions_boundary.as_ref().filter(|_| !listed).map(|arn| AttachedPermissionsBoundary {
+        permissions_boundary_type: Some(PermissionsBoundaryAttachmentType::Unknown("Policy".into())),
+        permissions_boundary_arn: Some(arn.clone()),
     });
-    if full {
-        if let Some(d) = &p.description {
-            o["Description"] = json!(d);
+    let role_last_used = (view == RoleView::Full).then(|| match &r.last_used {
+        Some((at, region)) => {
+            RoleLastUsed { last_used_date: Some(Timestamp(*at)), region: (!region.is_empty()).then(|| region.clone()) }
         }
-        if !p.tags.is_empty() {
-            o["Tags"] = json!(tags_out(&p.tags));
+        None => RoleLastUsed::default(),
+    });
+    Role {
+        path: r.path.clone(),
+        role_name: r.name.clone(),
+        role_id: r.id.clone(),
+        arn: r.arn.clone(),
+        create_date: Timestamp(r.created),
+        assume_role_policy_document: Some(url_encode(&r.assume_role_policy)),
+        description: r.description.clone(),
+        max_session_duration: Some(r.max_session_duration as i32),
+        permissions_boundary,
+        tags: (!listed && !r.tags.is_empty()).then(|| tags_out(&r.tags)),
+        role_last_used,
+    }
+}
+
+fn policy_shape(p: &ManagedPolicy, full: bool) -> Policy {
+    Policy {
+        policy_name: Some(p.name.clone()),
+        policy_id: Some(p.id.clone()),
+        arn: Some(p.arn.clone()),
+        path: Some(p.path.clone()),
+        default_version_id: Some(p.default_version.clone()),
+        attachment_count: Some(p.attachment_count as i32),
+        permissions_boundary_usage_count: Some(0),
+        is_attachable: Some(true),
+        description: p.description.clone().filter(|_| full),
+        create_date: Some(Timestamp(p.created)),
+        update_date: Some(Timestamp(p.updated)),
+        tags: (full && !p.tags.is_empty()).then(|| tags_out(&p.tags)),
+    }
+}
+
+fn version_shape(p: &ManagedPolicy, v: &domain::PolicyVersion, with_document: bool) -> PolicyVersion {
+    PolicyVersion {
+        document: with_document.then(|| url_encode(&v.document)),
+        version_id: Some(v.id.clone()),
+        is_default_version: Some(p.default_version == v.id),
+        create_date: Some(Timestamp(v.created)),
+    }
+}
+
+/// A listing's `Marker` and `MaxItems`.
+struct Page {
+    marker: Option<String>,
+    max: usize,
+}
+
+impl Page {
+    fn of(marker: Option<String>, max_items: Option<i32>) -> Self {
+        Page { marker, max: max_items.map_or(DEFAULT_MAX_ITEMS, |m| m.max(0) as usize) }
+    }
+
+    /// One page of a listing ordered by `key`: the items after the marker, at most MaxItems,
+    /// and the marker of the next page when there is one.
+    fn by_key<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+        let rest: Vec<T> = match &self.marker {
+            Some(m) => items.into_iter().filter(|i| key(i).as_str() > m.as_str()).collect(),
+            None => items,
+        };
+        self.cut(rest, key)
+    }
+
+    /// Like [`Page::by_key`] for listings in a fixed order that is not the key order: the
+    /// marker is the key of the last item returned.
+    fn in_order<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> AwsResult<(Vec<T>, Option<String>)> {
+        let start = match &self.marker {
+            Some(m) => match items.iter().position(|i| key(i) == *m) {
+                Some(pos) => pos + 1,
+                None => return Err(AwsError::client("InvalidInput", "Invalid Marker.")),
+            },
+            None => 0,
+        };
+        Ok(self.cut(items.into_iter().skip(start).collect(), key))
+    }
+
+    fn cut<T>(&self, mut rest: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+        if rest.len() > self.max {
+            rest.truncate(self.max);
+            let next = rest.last().map(&key);
+            return (rest, next);
         }
+        (rest, None)
     }
-    o
-}
-
-fn version_json(p: &ManagedPolicy, v: &PolicyVersion, with_document: bool) -> Value {
-    let mut o = json!({"VersionId": v.id, "IsDefaultVersion": p.default_version == v.id, "CreateDate": epoch_json(&v.created)});
-    if with_document {
-        o["Document"] = json!(url_encode(&v.document));
-    }
-    o
-}
-
-/// One page of a listing ordered by `key`: the items after `Marker`, at most `MaxItems`
-/// (default 100), and the marker of the next page when there is one.
-fn page<T>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> String,
-    input: &Value,
-) -> AwsResult<(Vec<T>, Option<String>)> {
-    let marker = opt_str(input, "Marker");
-    let max = input["MaxItems"].as_u64().unwrap_or(100) as usize;
-    let mut rest: Vec<T> = match &marker {
-        Some(m) => items
-            .into_iter()
-            .filter(|i| key(i).as_str() > m.as_str())
-            .collect(),
-        None => items,
-    };
-    if rest.len() > max {
-        rest.truncate(max);
-        let next = rest.last().map(&key);
-        return Ok((rest, next));
-    }
-    Ok((rest, None))
-}
-
-/// Like [`page`] for listings in a fixed order that is not the key order: the marker is the
-/// key of the last item returned.
-fn page_in_order<T>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> String,
-    input: &Value,
-) -> AwsResult<(Vec<T>, Option<String>)> {
-    let max = input["MaxItems"].as_u64().unwrap_or(100) as usize;
-    let start = match opt_str(input, "Marker") {
-        Some(m) => match items.iter().position(|i| key(i) == m) {
-            Some(pos) => pos + 1,
-            None => return Err(AwsError::client("InvalidInput", "Invalid Marker.")),
-        },
-        None => 0,
-    };
-    let mut rest: Vec<T> = items.into_iter().skip(start).collect();
-    if rest.len() > max {
-        rest.truncate(max);
-        let next = rest.last().map(&key);
-        return Ok((rest, next));
-    }
-    Ok((rest, None))
-}
-
-fn paged(mut out: Value, marker: Option<String>) -> Value {
-    out["IsTruncated"] = json!(marker.is_some());
-    if let Some(m) = marker {
-        out["Marker"] = json!(m);
-    }
-    out
 }

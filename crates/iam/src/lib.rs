@@ -8,8 +8,8 @@
 //!   `sts/credentials`; it is also the server's [`codeyard_core::hub::CredentialIssuer`], so
 //!   requests signed with issued keys verify under `--auth enforce` and are attributed to the
 //!   assumed-role ARN, and builds get their project role's credentials from it.
-//! * [`iam_api`], [`sts_api`]: the awsQuery adapters. The wire layer decodes forms into the
-//!   model's JSON shape and encodes answers as XML; these modules only map JSON to domain calls.
+//! * [`iam_api`], [`sts_api`]: the generated `codeyard_api::{iam, sts}` traits implemented over
+//!   the domain. The wire decodes forms into the typed inputs and encodes answers as XML.
 
 pub mod iam;
 pub mod iam_api;
@@ -27,8 +27,8 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let iam = iam::Iam::new(platform.store.clone());
     let sts = sts::Sts::new(platform.store.clone(), iam.clone());
     platform.hub.set_credentials(Arc::new(sts.clone()));
-    registry.add_aws(Arc::new(iam_api::IamService { iam }));
-    registry.add_aws(Arc::new(sts_api::StsService { sts }));
+    registry.add_aws(codeyard_api::iam::service(iam_api::IamService { iam }));
+    registry.add_aws(codeyard_api::sts::service(sts_api::StsService { sts }));
     Ok(())
 }
 

@@ -1,78 +1,60 @@
-//! The STS API (awsQuery) as a thin adapter over [`crate::sts::Sts`].
+//! The STS API (awsQuery): the generated [`StsApi`] trait implemented over [`crate::sts::Sts`].
 
 use crate::query_validation_error;
 use crate::sts::{Session, Sts};
-use async_trait::async_trait;
-use codeyard_core::time::epoch_json;
+use codeyard_api::sts::*;
+use codeyard_api::Timestamp;
 use codeyard_core::{AwsError, AwsResult, RequestContext};
 use codeyard_wire::shapes::Problem;
-use codeyard_wire::{AwsService, str_of};
-use serde_json::{Value, json};
 
 pub struct StsService {
     pub sts: Sts,
 }
 
-#[async_trait]
-impl AwsService for StsService {
-    fn model_name(&self) -> &'static str {
-        "sts"
-    }
-    fn implemented(&self) -> &'static [&'static str] {
-        &["GetCallerIdentity", "AssumeRole", "GetSessionToken"]
-    }
+/// GetSessionToken's default lifetime (12 hours), as AWS documents it.
+const DEFAULT_SESSION_TOKEN_SECONDS: i64 = 43_200;
+
+#[codeyard_api::service]
+impl StsApi for StsService {
     fn validation_error(&self, _operation: &str, problems: &[Problem]) -> AwsError {
         query_validation_error(problems)
     }
-    async fn call(&self, ctx: &RequestContext, op: &str, input: Value) -> AwsResult<Value> {
-        match op {
-            "GetCallerIdentity" => {
-                let user_id = match self.sts.session(&ctx.access_key).await? {
-                    Some(s) => s.user_id,
-                    None => ctx.account.clone(),
-                };
-                Ok(json!({"UserId": user_id, "Account": ctx.account, "Arn": ctx.caller_arn}))
-            }
-            "AssumeRole" => {
-                let session = self
-                    .sts
-                    .assume_role(
-                        &ctx.caller_arn,
-                        &ctx.region,
-                        str_of(&input, "RoleArn"),
-                        str_of(&input, "RoleSessionName"),
-                        input["DurationSeconds"].as_i64(),
-                        true,
-                    )
-                    .await?;
-                Ok(json!({
-                    "Credentials": credentials_json(&session),
-                    "AssumedRoleUser": {
-                        "AssumedRoleId": session.assumed_role_id.clone().unwrap_or_default(),
-                        "Arn": session.credentials.arn,
-                    },
-                    "PackedPolicySize": 0,
-                }))
-            }
-            "GetSessionToken" => {
-                let duration = input["DurationSeconds"].as_i64().unwrap_or(43200);
-                let session = self
-                    .sts
-                    .session_token(&ctx.account, &ctx.access_key, &ctx.caller_arn, duration)
-                    .await?;
-                Ok(json!({"Credentials": credentials_json(&session)}))
-            }
-            _ => Err(AwsError::unknown_operation("STS", op)),
-        }
+
+    async fn get_caller_identity(&self, ctx: &RequestContext, _input: GetCallerIdentityInput) -> AwsResult<GetCallerIdentityOutput> {
+        let user_id = match self.sts.session(&ctx.access_key).await? {
+            Some(s) => s.user_id,
+            None => ctx.account.clone(),
+        };
+        Ok(GetCallerIdentityOutput { user_id: Some(user_id), account: Some(ctx.account.clone()), arn: Some(ctx.caller_arn.clone()) })
+    }
+
+    async fn assume_role(&self, ctx: &RequestContext, input: AssumeRoleInput) -> AwsResult<AssumeRoleOutput> {
+        let duration = input.duration_seconds.map(i64::from);
+        let session = self.sts.assume_role(&ctx.caller_arn, &ctx.region, &input.role_arn, &input.role_session_name, duration, true).await?;
+        let assumed_role_user =
+            AssumedRoleUser { assumed_role_id: session.assumed_role_id.clone().unwrap_or_default(), arn: session.credentials.arn.clone() };
+        Ok(AssumeRoleOutput {
+            credentials: Some(credentials(&session)),
+            assumed_role_user: Some(assumed_role_user),
+            packed_policy_size: Some(0),
+            source_identity: None,
+        })
+    }
+
+    async fn get_session_token(&self, ctx: &RequestContext, input: GetSessionTokenInput) -> AwsResult<GetSessionTokenOutput> {
+        let duration = input.duration_seconds.map_or(DEFAULT_SESSION_TOKEN_SECONDS, i64::from);
+        let session = self.sts.session_token(&ctx.account, &ctx.access_key, &ctx.caller_arn, duration).await?;
+        Ok(GetSessionTokenOutput { credentials: Some(credentials(&session)) })
     }
 }
 
-fn credentials_json(s: &Session) -> Value {
+fn credentials(s: &Session) -> Credentials {
     let c = &s.credentials;
-    json!({
-        "AccessKeyId": c.access_key_id,
-        "SecretAccessKey": c.secret_access_key,
-        "SessionToken": c.session_token,
-        "Expiration": c.expiration.as_ref().map(epoch_json),
-    })
+    Credentials {
+        access_key_id: c.access_key_id.clone(),
+        secret_access_key: c.secret_access_key.clone(),
+        // Issued sessions always carry both; long-term keys never reach here.
+        session_token: c.session_token.clone().unwrap_or_default(),
+        expiration: Timestamp(c.expiration.unwrap_or_else(codeyard_core::time::now)),
+    }
 }

@@ -1,303 +1,167 @@
-//! The CloudWatch Logs API (awsJson1.1) as a thin adapter over [`crate::store::Logs`].
+//! The CloudWatch Logs API: the generated [`LogsApi`] trait implemented over
+//! [`crate::store::Logs`]. Inputs arrive decoded into the model's types (the wire validated
+//! them first); every operation not defined here answers UnknownOperationException.
 
 use crate::filter::FilterPattern;
-use crate::store::{Event, LogGroup, Logs, Scope, StreamMeta, group_not_found, invalid};
-use async_trait::async_trait;
+use crate::store::{Event, LogGroup, Logs, LogsError, Scope, StreamMeta};
+use codeyard_api::Unit;
+use codeyard_api::logs::*;
 use codeyard_core::{AwsError, AwsResult, RequestContext};
 use codeyard_wire::shapes::{Problem, validation_message};
-use codeyard_wire::{AwsService, opt_str, str_of};
-use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 
 pub struct LogsService {
     pub logs: Logs,
 }
 
-const OPERATIONS: &[&str] = &[
-    "CreateLogGroup",
-    "DeleteLogGroup",
-    "DescribeLogGroups",
-    "PutRetentionPolicy",
-    "DeleteRetentionPolicy",
-    "CreateLogStream",
-    "DeleteLogStream",
-    "DescribeLogStreams",
-    "PutLogEvents",
-    "GetLogEvents",
-    "FilterLogEvents",
-    "TagResource",
-    "UntagResource",
-    "ListTagsForResource",
-    "TagLogGroup",
-    "UntagLogGroup",
-    "ListTagsLogGroup",
-];
-
 /// GetLogEvents and FilterLogEvents return at most this many events by default.
 const DEFAULT_EVENTS_LIMIT: usize = 10_000;
+/// DescribeLogGroups and DescribeLogStreams return at most this many by default.
+const DEFAULT_DESCRIBE_LIMIT: usize = 50;
 
-#[async_trait]
-impl AwsService for LogsService {
-    fn model_name(&self) -> &'static str {
-        "logs"
-    }
-    fn implemented(&self) -> &'static [&'static str] {
-        OPERATIONS
-    }
+fn scope(ctx: &RequestContext) -> Scope<'_> {
+    Scope { account: &ctx.account, region: &ctx.region }
+}
+
+/// InvalidParameterException, CloudWatch Logs' answer to a request it refuses.
+fn invalid(message: impl Into<String>) -> AwsError {
+    LogsError::Invalid(message.into()).into()
+}
+
+fn limit_or(limit: Option<i32>, default: usize) -> usize {
+    limit.map_or(default, |l| l.max(0) as usize)
+}
+
+#[codeyard_api::service]
+impl LogsApi for LogsService {
     /// CloudWatch Logs answers constraint violations with InvalidParameterException.
     fn validation_error(&self, _operation: &str, problems: &[Problem]) -> AwsError {
         invalid(validation_message(problems))
     }
-    async fn call(&self, ctx: &RequestContext, op: &str, input: Value) -> AwsResult<Value> {
-        let s = Scope {
-            account: &ctx.account,
-            region: &ctx.region,
-        };
-        let logs = &self.logs;
-        match op {
-            "CreateLogGroup" => {
-                let name = str_of(&input, "logGroupName");
-                logs.create_group(
-                    s,
-                    name,
-                    opt_str(&input, "kmsKeyId"),
-                    opt_str(&input, "logGroupClass"),
-                    tag_map(&input["tags"]),
-                )
-                .await?;
-                Ok(json!({}))
-            }
-            "DeleteLogGroup" => {
-                logs.delete_group(s, str_of(&input, "logGroupName")).await?;
-                Ok(json!({}))
-            }
-            "DescribeLogGroups" => self.describe_groups(s, &input).await,
-            "PutRetentionPolicy" => {
-                logs.set_retention(
-                    s,
-                    str_of(&input, "logGroupName"),
-                    Some(input["retentionInDays"].as_i64().unwrap_or(0)),
-                )
-                .await?;
-                Ok(json!({}))
-            }
-            "DeleteRetentionPolicy" => {
-                logs.set_retention(s, str_of(&input, "logGroupName"), None)
-                    .await?;
-                Ok(json!({}))
-            }
-            "CreateLogStream" => {
-                logs.create_stream(
-                    s,
-                    str_of(&input, "logGroupName"),
-                    str_of(&input, "logStreamName"),
-                )
-                .await?;
-                Ok(json!({}))
-            }
-            "DeleteLogStream" => {
-                logs.delete_stream(
-                    s,
-                    str_of(&input, "logGroupName"),
-                    str_of(&input, "logStreamName"),
-                )
-                .await?;
-                Ok(json!({}))
-            }
-            "DescribeLogStreams" => self.describe_streams(s, &input).await,
-            "PutLogEvents" => {
-                let events: Vec<(i64, String)> = input["logEvents"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| {
-                        (
-                            e["timestamp"].as_i64().unwrap_or(0),
-                            str_of(e, "message").to_string(),
-                        )
-                    })
-                    .collect();
-                let (token, rejected) = logs
-                    .put_events(
-                        s,
-                        str_of(&input, "logGroupName"),
-                        str_of(&input, "logStreamName"),
-                        events,
-                    )
-                    .await?;
-                let mut out = json!({"nextSequenceToken": token});
-                if !rejected.is_empty() {
-                    let mut info = Map::new();
-                    if let Some(i) = rejected.too_new_start {
-                        info.insert("tooNewLogEventStartIndex".into(), json!(i));
-                    }
-                    if let Some(i) = rejected.too_old_end {
-                        info.insert("tooOldLogEventEndIndex".into(), json!(i));
-                    }
-                    if let Some(i) = rejected.expired_end {
-                        info.insert("expiredLogEventEndIndex".into(), json!(i));
-                    }
-                    out["rejectedLogEventsInfo"] = Value::Object(info);
-                }
-                Ok(out)
-            }
-            "GetLogEvents" => self.get_events(s, &input).await,
-            "FilterLogEvents" => self.filter_events(s, &input).await,
-            "TagResource" => {
-                let (scope_owner, group) = group_of_arn(ctx, str_of(&input, "resourceArn"))?;
-                logs.tag_group(scope_owner.scope(), &group, tag_map(&input["tags"]))
-                    .await?;
-                Ok(json!({}))
-            }
-            "UntagResource" => {
-                let (scope_owner, group) = group_of_arn(ctx, str_of(&input, "resourceArn"))?;
-                logs.untag_group(scope_owner.scope(), &group, &strings(&input["tagKeys"]))
-                    .await?;
-                Ok(json!({}))
-            }
-            "ListTagsForResource" => {
-                let (scope_owner, group) = group_of_arn(ctx, str_of(&input, "resourceArn"))?;
-                let g = logs.group(scope_owner.scope(), &group).await?;
-                Ok(json!({"tags": g.tags}))
-            }
-            "TagLogGroup" => {
-                logs.tag_group(s, str_of(&input, "logGroupName"), tag_map(&input["tags"]))
-                    .await?;
-                Ok(json!({}))
-            }
-            "UntagLogGroup" => {
-                logs.untag_group(s, str_of(&input, "logGroupName"), &strings(&input["tags"]))
-                    .await?;
-                Ok(json!({}))
-            }
-            "ListTagsLogGroup" => {
-                let g = logs.group(s, str_of(&input, "logGroupName")).await?;
-                Ok(json!({"tags": g.tags}))
-            }
-            _ => Err(AwsError::unknown_operation("CloudWatch Logs", op)),
-        }
-    }
-}
 
-impl LogsService {
-    async fn describe_groups(&self, s: Scope<'_>, input: &Value) -> AwsResult<Value> {
-        let limit = input["limit"].as_u64().unwrap_or(50) as usize;
-        let prefix = str_of(input, "logGroupNamePrefix");
-        let pattern = opt_str(input, "logGroupNamePattern");
-        if !prefix.is_empty() && pattern.is_some() {
-            return Err(invalid(
-                "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.",
-            ));
+    async fn create_log_group(&self, ctx: &RequestContext, input: CreateLogGroupInput) -> AwsResult<CreateLogGroupOutput> {
+        let tags = input.tags.unwrap_or_default();
+        self.logs.create_group(scope(ctx), &input.log_group_name, input.kms_key_id, input.log_group_class, tags).await?;
+        Ok(Unit {})
+    }
+
+    async fn delete_log_group(&self, ctx: &RequestContext, input: DeleteLogGroupInput) -> AwsResult<DeleteLogGroupOutput> {
+        self.logs.delete_group(scope(ctx), &input.log_group_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn describe_log_groups(&self, ctx: &RequestContext, input: DescribeLogGroupsInput) -> AwsResult<DescribeLogGroupsOutput> {
+        let s = scope(ctx);
+        let limit = limit_or(input.limit, DEFAULT_DESCRIBE_LIMIT);
+        let prefix = input.log_group_name_prefix.as_deref().unwrap_or("");
+        if !prefix.is_empty() && input.log_group_name_pattern.is_some() {
+            return Err(invalid("LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."));
         }
-        let after = opt_str(input, "nextToken");
-        let class = opt_str(input, "logGroupClass");
-        let mut groups: Vec<LogGroup> = if pattern.is_none() && class.is_none() {
+        let after = input.next_token.as_deref();
+        let class = input.log_group_class.as_ref();
+        let mut groups: Vec<LogGroup> = match (&input.log_group_name_pattern, class) {
             // A range scan: only the page is read.
-            self.logs
-                .list_groups(s, prefix, after.as_deref(), limit + 1)
-                .await?
-        } else {
-            let needle = pattern.unwrap_or_default().to_lowercase();
-            self.logs
-                .all_groups(s)
-                .await?
-                .into_iter()
-                .filter(|g| g.name.to_lowercase().contains(&needle))
-                .filter(|g| class.as_ref().is_none_or(|c| &g.class == c))
-                .filter(|g| after.as_ref().is_none_or(|a| g.name.as_str() > a.as_str()))
-                .take(limit + 1)
-                .collect()
+            (None, None) => self.logs.list_groups(s, prefix, after, limit + 1).await?,
+            (pattern, class) => {
+                let needle = pattern.as_deref().unwrap_or_default().to_lowercase();
+                self.logs
+                    .all_groups(s)
+                    .await?
+                    .into_iter()
+                    .filter(|g| g.name.to_lowercase().contains(&needle))
+                    .filter(|g| class.is_none_or(|c| g.class == *c))
+                    .filter(|g| after.is_none_or(|a| g.name.as_str() > a))
+                    .take(limit + 1)
+                    .collect()
+            }
         };
-        let next = if groups.len() > limit {
+        let next_token = if groups.len() > limit {
             groups.truncate(limit);
             groups.last().map(|g| g.name.clone())
         } else {
             None
         };
-        let mut list = Vec::new();
+        let mut log_groups = Vec::new();
         for g in &groups {
             let stored = self.logs.group_stored_bytes(s, &g.name).await?;
-            list.push(group_json(s, g, stored));
+            log_groups.push(group_shape(s, g, stored));
         }
-        let mut out = json!({"logGroups": list});
-        if let Some(n) = next {
-            out["nextToken"] = json!(n);
-        }
-        Ok(out)
+        Ok(DescribeLogGroupsOutput { log_groups: Some(log_groups), next_token })
     }
 
-    async fn describe_streams(&self, s: Scope<'_>, input: &Value) -> AwsResult<Value> {
-        let group = group_name(input)?;
-        let order_by_time = str_of(input, "orderBy") == "LastEventTime";
-        let prefix = str_of(input, "logStreamNamePrefix");
+    async fn put_retention_policy(&self, ctx: &RequestContext, input: PutRetentionPolicyInput) -> AwsResult<PutRetentionPolicyOutput> {
+        self.logs.set_retention(scope(ctx), &input.log_group_name, Some(input.retention_in_days.into())).await?;
+        Ok(Unit {})
+    }
+
+    async fn delete_retention_policy(&self, ctx: &RequestContext, input: DeleteRetentionPolicyInput) -> AwsResult<DeleteRetentionPolicyOutput> {
+        self.logs.set_retention(scope(ctx), &input.log_group_name, None).await?;
+        Ok(Unit {})
+    }
+
+    async fn create_log_stream(&self, ctx: &RequestContext, input: CreateLogStreamInput) -> AwsResult<CreateLogStreamOutput> {
+        self.logs.create_stream(scope(ctx), &input.log_group_name, &input.log_stream_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn delete_log_stream(&self, ctx: &RequestContext, input: DeleteLogStreamInput) -> AwsResult<DeleteLogStreamOutput> {
+        self.logs.delete_stream(scope(ctx), &input.log_group_name, &input.log_stream_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn describe_log_streams(&self, ctx: &RequestContext, input: DescribeLogStreamsInput) -> AwsResult<DescribeLogStreamsOutput> {
+        let s = scope(ctx);
+        let group = group_name(&input.log_group_name, &input.log_group_identifier)?;
+        let order_by_time = input.order_by == Some(OrderBy::LastEventTime);
+        let prefix = input.log_stream_name_prefix.as_deref().unwrap_or("");
         if order_by_time && !prefix.is_empty() {
-            return Err(invalid(
-                "Cannot order by LastEventTime with a logStreamNamePrefix.",
-            ));
+            return Err(invalid("Cannot order by LastEventTime with a logStreamNamePrefix."));
         }
-        let descending = input["descending"].as_bool().unwrap_or(false);
-        let limit = input["limit"].as_u64().unwrap_or(50) as usize;
-        let mut streams: Vec<StreamMeta> = self
-            .logs
-            .streams(s, &group)
-            .await?
-            .into_iter()
-            .filter(|st| st.name.starts_with(prefix))
-            .collect();
+        let limit = limit_or(input.limit, DEFAULT_DESCRIBE_LIMIT);
+        let mut streams: Vec<StreamMeta> = self.logs.streams(s, &group).await?.into_iter().filter(|st| st.name.starts_with(prefix)).collect();
         if order_by_time {
             streams.sort_by(|a, b| {
-                a.last_event_ms
-                    .unwrap_or(a.created_ms)
-                    .cmp(&b.last_event_ms.unwrap_or(b.created_ms))
-                    .then(a.name.cmp(&b.name))
+                a.last_event_ms.unwrap_or(a.created_ms).cmp(&b.last_event_ms.unwrap_or(b.created_ms)).then(a.name.cmp(&b.name))
             });
         }
-        if descending {
+        if input.descending == Some(true) {
             streams.reverse();
         }
-        let start = offset_token(input)?;
-        let page: Vec<&StreamMeta> = streams.iter().skip(start).take(limit).collect();
-        let list: Vec<Value> = page.iter().map(|st| stream_json(s, &group, st)).collect();
-        let mut out = json!({"logStreams": list});
-        if start + limit < streams.len() {
-            out["nextToken"] = json!(format!("o/{}", start + limit));
-        }
-        Ok(out)
+        let start = offset_token(input.next_token.as_deref())?;
+        let log_streams = streams.iter().skip(start).take(limit).map(|st| stream_shape(s, &group, st)).collect();
+        let next_token = (start + limit < streams.len()).then(|| format!("o/{}", start + limit));
+        Ok(DescribeLogStreamsOutput { log_streams: Some(log_streams), next_token })
     }
 
-    async fn get_events(&self, s: Scope<'_>, input: &Value) -> AwsResult<Value> {
-        let group = group_name(input)?;
+    async fn put_log_events(&self, ctx: &RequestContext, input: PutLogEventsInput) -> AwsResult<PutLogEventsOutput> {
+        let events = input.log_events.into_iter().map(|e| (e.timestamp, e.message)).collect();
+        let (token, rejected) = self.logs.put_events(scope(ctx), &input.log_group_name, &input.log_stream_name, events).await?;
+        let index = |i: Option<usize>| i.map(|i| i as i32);
+        let rejected_log_events_info = (!rejected.is_empty()).then(|| RejectedLogEventsInfo {
+            too_new_log_event_start_index: index(rejected.too_new_start),
+            too_old_log_event_end_index: index(rejected.too_old_end),
+            expired_log_event_end_index: index(rejected.expired_end),
+        });
+        Ok(PutLogEventsOutput { next_sequence_token: Some(token), rejected_log_events_info, rejected_entity_info: None })
+    }
+
+    async fn get_log_events(&self, ctx: &RequestContext, input: GetLogEventsInput) -> AwsResult<GetLogEventsOutput> {
+        let s = scope(ctx);
+        let group = group_name(&input.log_group_name, &input.log_group_identifier)?;
         self.logs.group(s, &group).await?;
-        let stream = str_of(input, "logStreamName");
+        let stream = input.log_stream_name.as_str();
         // The stream must exist even when it has no events.
-        if !self
-            .logs
-            .streams(s, &group)
-            .await?
-            .iter()
-            .any(|st| st.name == stream)
-        {
-            return Err(crate::store::stream_not_found());
+        if !self.logs.streams(s, &group).await?.iter().any(|st| st.name == stream) {
+            return Err(LogsError::StreamNotFound.into());
         }
         let events = self.logs.stream_events(s, &group, stream).await?;
-        let start_time = input["startTime"].as_i64();
-        let end_time = input["endTime"].as_i64();
         // Events are sorted by timestamp: the time window is a contiguous range [lo, hi).
-        let lo = start_time.map_or(0, |t| events.partition_point(|e| e.timestamp < t));
-        let hi = end_time
-            .map_or(events.len(), |t| {
-                events.partition_point(|e| e.timestamp < t)
-            })
-            .max(lo);
-        let limit = input["limit"]
-            .as_u64()
-            .map_or(DEFAULT_EVENTS_LIMIT, |l| l as usize);
-        let token = opt_str(input, "nextToken")
-            .map(|t| parse_position_token(&t))
-            .transpose()?;
+        let lo = input.start_time.map_or(0, |t| events.partition_point(|e| e.timestamp < t));
+        let hi = input.end_time.map_or(events.len(), |t| events.partition_point(|e| e.timestamp < t)).max(lo);
+        let limit = limit_or(input.limit, DEFAULT_EVENTS_LIMIT);
+        let token = input.next_token.as_deref().map(parse_position_token).transpose()?;
         let forward = match &token {
-            Some((dir, _)) => *dir == 'f',
-            None => input["startFromHead"].as_bool().unwrap_or(false),
+            Some((direction, _)) => *direction == 'f',
+            None => input.start_from_head.unwrap_or(false),
         };
         let (from, to) = if forward {
             let from = token.map_or(lo, |(_, p)| p).clamp(lo, hi);
@@ -306,99 +170,109 @@ impl LogsService {
             let to = token.map_or(hi, |(_, p)| p).clamp(lo, hi);
             (to.saturating_sub(limit).max(lo), to)
         };
-        let list: Vec<Value> = events[from..to]
+        let events = events[from..to]
             .iter()
-            .map(|e| json!({"timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingestion}))
+            .map(|e| OutputLogEvent { timestamp: Some(e.timestamp), message: Some(e.message.clone()), ingestion_time: Some(e.ingestion) })
             .collect();
-        Ok(json!({
-            "events": list,
-            "nextForwardToken": format!("f/{to:056}/s"),
-            "nextBackwardToken": format!("b/{from:056}/s"),
-        }))
+        Ok(GetLogEventsOutput {
+            events: Some(events),
+            next_forward_token: Some(format!("f/{to:056}/s")),
+            next_backward_token: Some(format!("b/{from:056}/s")),
+        })
     }
 
-    async fn filter_events(&self, s: Scope<'_>, input: &Value) -> AwsResult<Value> {
-        let group = group_name(input)?;
-        let names = strings(&input["logStreamNames"]);
-        let prefix = str_of(input, "logStreamNamePrefix");
+    async fn filter_log_events(&self, ctx: &RequestContext, input: FilterLogEventsInput) -> AwsResult<FilterLogEventsOutput> {
+        let s = scope(ctx);
+        let group = group_name(&input.log_group_name, &input.log_group_identifier)?;
+        let names = input.log_stream_names.unwrap_or_default();
+        let prefix = input.log_stream_name_prefix.as_deref().unwrap_or("");
         if !names.is_empty() && !prefix.is_empty() {
-            return Err(invalid(
-                "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.",
-            ));
+            return Err(invalid("logStreamNames and logStreamNamePrefix are mutually exclusive parameters."));
         }
-        let pattern = FilterPattern::parse(str_of(input, "filterPattern"))?;
-        let start_time = input["startTime"].as_i64();
-        let end_time = input["endTime"].as_i64();
+        let pattern = FilterPattern::parse(input.filter_pattern.as_deref().unwrap_or(""))?;
         let streams: Vec<StreamMeta> = self
             .logs
             .streams(s, &group)
             .await?
             .into_iter()
-            .filter(|st| {
-                if names.is_empty() {
-                    st.name.starts_with(prefix)
-                } else {
-                    names.contains(&st.name)
-                }
-            })
+            .filter(|st| if names.is_empty() { st.name.starts_with(prefix) } else { names.contains(&st.name) })
             .collect();
-        let mut matched: Vec<(String, usize, Event)> = Vec::new();
+        let mut matched: Vec<(&str, usize, Event)> = Vec::new();
         for (i, st) in streams.iter().enumerate() {
             for e in self.logs.stream_events(s, &group, &st.name).await? {
-                let in_window = start_time.is_none_or(|t| e.timestamp >= t)
-                    && end_time.is_none_or(|t| e.timestamp <= t);
+                let in_window = input.start_time.is_none_or(|t| e.timestamp >= t) && input.end_time.is_none_or(|t| e.timestamp <= t);
                 if in_window && pattern.matches(&e.message) {
-                    matched.push((st.name.clone(), i, e));
+                    matched.push((&st.name, i, e));
                 }
             }
         }
         matched.sort_by_key(|(_, stream_index, e)| (e.timestamp, *stream_index, e.seq));
-        let limit = input["limit"]
-            .as_u64()
-            .map_or(DEFAULT_EVENTS_LIMIT, |l| l as usize);
-        let start = offset_token(input)?;
-        let list: Vec<Value> = matched
+        let limit = limit_or(input.limit, DEFAULT_EVENTS_LIMIT);
+        let start = offset_token(input.next_token.as_deref())?;
+        let events = matched
             .iter()
             .skip(start)
             .take(limit)
-            .map(|(name, i, e)| {
-                json!({
-                    "logStreamName": name,
-                    "timestamp": e.timestamp,
-                    "message": e.message,
-                    "ingestionTime": e.ingestion,
-                    "eventId": format!("{:020}{:06}{:012}", e.timestamp.max(0), i, e.seq),
-                })
+            .map(|(name, i, e)| FilteredLogEvent {
+                log_stream_name: Some(name.to_string()),
+                timestamp: Some(e.timestamp),
+                message: Some(e.message.clone()),
+                ingestion_time: Some(e.ingestion),
+                event_id: Some(format!("{:020}{:06}{:012}", e.timestamp.max(0), i, e.seq)),
             })
             .collect();
-        let searched: Vec<Value> = streams
+        let searched_log_streams = streams
             .iter()
-            .map(|st| json!({"logStreamName": st.name, "searchedCompletely": true}))
+            .map(|st| SearchedLogStream { log_stream_name: Some(st.name.clone()), searched_completely: Some(true) })
             .collect();
-        let mut out = json!({"events": list, "searchedLogStreams": searched});
-        if start + limit < matched.len() {
-            out["nextToken"] = json!(format!("o/{}", start + limit));
-        }
-        Ok(out)
+        let next_token = (start + limit < matched.len()).then(|| format!("o/{}", start + limit));
+        Ok(FilterLogEventsOutput { events: Some(events), searched_log_streams: Some(searched_log_streams), next_token })
+    }
+
+    async fn tag_resource(&self, ctx: &RequestContext, input: TagResourceInput) -> AwsResult<TagResourceOutput> {
+        let (owner, group) = group_of_arn(ctx, &input.resource_arn)?;
+        self.logs.tag_group(owner.scope(), &group, input.tags).await?;
+        Ok(Unit {})
+    }
+
+    async fn untag_resource(&self, ctx: &RequestContext, input: UntagResourceInput) -> AwsResult<UntagResourceOutput> {
+        let (owner, group) = group_of_arn(ctx, &input.resource_arn)?;
+        self.logs.untag_group(owner.scope(), &group, &input.tag_keys).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_tags_for_resource(&self, ctx: &RequestContext, input: ListTagsForResourceInput) -> AwsResult<ListTagsForResourceOutput> {
+        let (owner, group) = group_of_arn(ctx, &input.resource_arn)?;
+        let g = self.logs.group(owner.scope(), &group).await?;
+        Ok(ListTagsForResourceOutput { tags: Some(g.tags) })
+    }
+
+    async fn tag_log_group(&self, ctx: &RequestContext, input: TagLogGroupInput) -> AwsResult<TagLogGroupOutput> {
+        self.logs.tag_group(scope(ctx), &input.log_group_name, input.tags).await?;
+        Ok(Unit {})
+    }
+
+    async fn untag_log_group(&self, ctx: &RequestContext, input: UntagLogGroupInput) -> AwsResult<UntagLogGroupOutput> {
+        self.logs.untag_group(scope(ctx), &input.log_group_name, &input.tags).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_tags_log_group(&self, ctx: &RequestContext, input: ListTagsLogGroupInput) -> AwsResult<ListTagsLogGroupOutput> {
+        let g = self.logs.group(scope(ctx), &input.log_group_name).await?;
+        Ok(ListTagsLogGroupOutput { tags: Some(g.tags) })
     }
 }
 
 /// The group a request names by `logGroupName` or `logGroupIdentifier` (a name or an ARN).
-fn group_name(input: &Value) -> AwsResult<String> {
-    if let Some(n) = opt_str(input, "logGroupName") {
-        if input.get("logGroupIdentifier").is_some() {
-            return Err(invalid(
-                "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
-            ));
-        }
-        return Ok(n);
-    }
-    match opt_str(input, "logGroupIdentifier") {
-        Some(id) => match id.split_once(":log-group:") {
+fn group_name(name: &Option<String>, identifier: &Option<String>) -> AwsResult<String> {
+    match (name, identifier) {
+        (Some(_), Some(_)) => Err(invalid("LogGroup name and LogGroup ARN are mutually exclusive parameters.")),
+        (Some(n), None) => Ok(n.clone()),
+        (None, Some(id)) => match id.split_once(":log-group:") {
             Some((_, rest)) => Ok(rest.trim_end_matches(":*").to_string()),
-            None => Ok(id),
+            None => Ok(id.clone()),
         },
-        None => Err(invalid("Should provide either name or identifier.")),
+        (None, None) => Err(invalid("Should provide either name or identifier.")),
     }
 }
 
@@ -410,10 +284,7 @@ struct ArnOwner {
 
 impl ArnOwner {
     fn scope(&self) -> Scope<'_> {
-        Scope {
-            account: &self.account,
-            region: &self.region,
-        }
+        Scope { account: &self.account, region: &self.region }
     }
 }
 
@@ -424,99 +295,78 @@ fn group_of_arn(ctx: &RequestContext, arn: &str) -> AwsResult<(ArnOwner, String)
         return Err(invalid(format!("Invalid resource ARN: {arn}")));
     };
     let Some(name) = a.resource.strip_prefix("log-group:") else {
-        return Err(AwsError::client(
-            "ResourceNotFoundException",
-            format!("The specified resource does not exist: {arn}"),
-        ));
+        return Err(AwsError::client("ResourceNotFoundException", format!("The specified resource does not exist: {arn}")));
     };
     let name = name.strip_suffix(":*").unwrap_or(name);
     if a.account != ctx.account {
-        return Err(group_not_found());
+        return Err(LogsError::GroupNotFound.into());
     }
-    Ok((
-        ArnOwner {
-            account: a.account,
-            region: a.region,
-        },
-        name.to_string(),
-    ))
-}
-
-fn tag_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-        .collect()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str().map(str::to_string))
-        .collect()
+    Ok((ArnOwner { account: a.account, region: a.region }, name.to_string()))
 }
 
 /// `o/<offset>` tokens of DescribeLogStreams and FilterLogEvents.
-fn offset_token(input: &Value) -> AwsResult<usize> {
-    match opt_str(input, "nextToken") {
+fn offset_token(token: Option<&str>) -> AwsResult<usize> {
+    match token {
         None => Ok(0),
-        Some(t) => t
-            .strip_prefix("o/")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| invalid("The specified nextToken is invalid.")),
+        Some(t) => t.strip_prefix("o/").and_then(|n| n.parse().ok()).ok_or_else(|| invalid("The specified nextToken is invalid.")),
     }
 }
 
 /// `f/<position>/s` or `b/<position>/s`, GetLogEvents' tokens.
 fn parse_position_token(t: &str) -> AwsResult<(char, usize)> {
     let bad = || invalid("The specified nextToken is invalid.");
-    let dir = match t.get(..2) {
+    let direction = match t.get(..2) {
         Some("f/") => 'f',
         Some("b/") => 'b',
         _ => return Err(bad()),
     };
-    let pos = t[2..].trim_end_matches("/s").parse().map_err(|_| bad())?;
-    Ok((dir, pos))
+    let position = t[2..].trim_end_matches("/s").parse().map_err(|_| bad())?;
+    Ok((direction, position))
 }
 
-fn group_json(s: Scope<'_>, g: &LogGroup, stored_bytes: i64) -> Value {
+fn group_shape(s: Scope<'_>, g: &LogGroup, stored_bytes: i64) -> codeyard_api::logs::LogGroup {
     let arn = s.group_arn(&g.name);
-    let mut o = json!({
-        "logGroupName": g.name,
-        "creationTime": g.created_ms,
-        "metricFilterCount": 0,
-        "arn": format!("{arn}:*"),
-        "storedBytes": stored_bytes,
-        "logGroupClass": g.class,
-        "logGroupArn": arn,
-    });
-    if let Some(d) = g.retention_days {
-        o["retentionInDays"] = json!(d);
+    codeyard_api::logs::LogGroup {
+        log_group_name: Some(g.name.clone()),
+        creation_time: Some(g.created_ms),
+        retention_in_days: g.retention_days.map(|d| d as i32),
+        metric_filter_count: Some(0),
+        arn: Some(format!("{arn}:*")),
+        stored_bytes: Some(stored_bytes),
+        kms_key_id: g.kms_key_id.clone(),
+        log_group_class: Some(g.class.clone()),
+        log_group_arn: Some(arn),
+        ..Default::default()
     }
-    if let Some(k) = &g.kms_key_id {
-        o["kmsKeyId"] = json!(k);
-    }
-    o
 }
 
-fn stream_json(s: Scope<'_>, group: &str, st: &StreamMeta) -> Value {
-    let mut o = json!({
-        "logStreamName": st.name,
-        "creationTime": st.created_ms,
-        "arn": format!("{}:log-stream:{}", s.group_arn(group), st.name),
-        "storedBytes": st.stored_bytes,
-        "uploadSequenceToken": format!("{:056}", st.event_count),
-    });
-    if let Some(t) = st.first_event_ms {
-        o["firstEventTimestamp"] = json!(t);
+fn stream_shape(s: Scope<'_>, group: &str, st: &StreamMeta) -> LogStream {
+    LogStream {
+        log_stream_name: Some(st.name.clone()),
+        creation_time: Some(st.created_ms),
+        first_event_timestamp: st.first_event_ms,
+        last_event_timestamp: st.last_event_ms,
+        last_ingestion_time: st.last_ingestion_ms,
+        upload_sequence_token: Some(format!("{:056}", st.event_count)),
+        arn: Some(format!("{}:log-stream:{}", s.group_arn(group), st.name)),
+        stored_bytes: Some(st.stored_bytes),
     }
-    if let Some(t) = st.last_event_ms {
-        o["lastEventTimestamp"] = json!(t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operations the wire serves come from this impl block, and IAM can authorize each.
+    #[test]
+    fn implemented_operations_come_from_the_impl_and_have_iam_actions() {
+        let implemented = codeyard_api::implemented_operations(OPERATIONS, LogsService::IMPLEMENTED_METHODS);
+        assert_eq!(implemented.len(), 17);
+        assert!(implemented.contains(&"CreateLogGroup") && implemented.contains(&"FilterLogEvents"));
+        assert!(!implemented.contains(&"StartQuery"));
+        for op in implemented {
+            let info = LogsOperation::from_name(op).unwrap().info();
+            assert!(!info.iam.is_empty(), "{op} has no IAM action");
+        }
     }
-    if let Some(t) = st.last_ingestion_ms {
-        o["lastIngestionTime"] = json!(t);
-    }
-    o
 }

@@ -3,8 +3,7 @@
 //! Logs. JSON (`{ $.x = 1 }`) and space-delimited (`[a, b]`) patterns are refused with a
 //! clear message rather than matched wrongly.
 
-use crate::store::invalid;
-use codeyard_core::AwsResult;
+use crate::store::{LogsResult, invalid};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FilterPattern {
@@ -17,7 +16,7 @@ pub struct FilterPattern {
 }
 
 impl FilterPattern {
-    pub fn parse(pattern: &str) -> AwsResult<FilterPattern> {
+    pub fn parse(pattern: &str) -> LogsResult<FilterPattern> {
         let p = pattern.trim();
         if p.starts_with('{') || p.starts_with('[') {
             return Err(invalid(
@@ -45,7 +44,7 @@ impl FilterPattern {
 }
 
 /// Splits on whitespace, keeping quoted phrases (with their optional `?`/`-` prefix) whole.
-fn tokens(p: &str) -> AwsResult<Vec<String>> {
+fn tokens(p: &str) -> LogsResult<Vec<String>> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut quoted = false;

@@ -4,7 +4,7 @@
 //!   of up to a thousand per document, so appending a line is one small commit and reading a
 //!   stream is a range scan.
 //! * [`filter`]: FilterLogEvents' filter patterns (terms, phrases, `?any`, `-exclude`).
-//! * [`api`]: the AwsService adapter.
+//! * [`api`]: the generated `codeyard_api::logs::LogsApi` trait, implemented over the store.
 //!
 //! [`LogSinkImpl`] is the hub's [`LogSink`]: builds create their stream with `ensure_stream`
 //! and `append` each batch of lines while they run.
@@ -34,9 +34,7 @@ impl LogSink for LogSinkImpl {
         group: &str,
         stream: &str,
     ) -> AwsResult<()> {
-        self.logs
-            .ensure_stream(Scope { account, region }, group, stream)
-            .await
+        Ok(self.logs.ensure_stream(Scope { account, region }, group, stream).await?)
     }
 
     async fn append(
@@ -61,6 +59,6 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     platform
         .hub
         .set_logs(Arc::new(LogSinkImpl { logs: logs.clone() }));
-    registry.add_aws(Arc::new(api::LogsService { logs }));
+    registry.add_aws(codeyard_api::logs::service(api::LogsService { logs }));
     Ok(())
 }

@@ -13,7 +13,8 @@
 //! one stream are serialized by an in-process lock; the version condition on the stream's
 //! metadata catches everything else (a concurrent DeleteLogGroup).
 
-use codeyard_core::{AwsError, AwsResult};
+pub use codeyard_api::logs::LogGroupClass;
+use codeyard_core::AwsError;
 use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -39,7 +40,8 @@ pub struct LogGroup {
     pub created_ms: i64,
     pub retention_days: Option<i64>,
     pub kms_key_id: Option<String>,
-    pub class: String,
+    /// Stored as the model's string (`STANDARD`), so records written before stay readable.
+    pub class: LogGroupClass,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -126,20 +128,49 @@ fn chunk_key(n: u64) -> String {
     format!("{n:012}")
 }
 
-pub fn group_not_found() -> AwsError {
-    AwsError::client(
-        "ResourceNotFoundException",
-        "The specified log group does not exist.",
-    )
+/// What goes wrong in CloudWatch Logs' domain. The API edge turns it into AWS's error
+/// (`From<LogsError> for AwsError`); the domain never names a wire code.
+#[derive(Debug)]
+pub enum LogsError {
+    GroupNotFound,
+    StreamNotFound,
+    GroupExists,
+    StreamExists,
+    /// A request CloudWatch Logs refuses, with its message.
+    Invalid(String),
+    /// Concurrent changes to one group kept winning the race.
+    Contended,
+    Store(StoreError),
 }
-pub fn stream_not_found() -> AwsError {
-    AwsError::client(
-        "ResourceNotFoundException",
-        "The specified log stream does not exist.",
-    )
+
+pub type LogsResult<T> = Result<T, LogsError>;
+
+impl From<StoreError> for LogsError {
+    fn from(e: StoreError) -> Self {
+        LogsError::Store(e)
+    }
 }
-pub fn invalid(message: impl Into<String>) -> AwsError {
-    AwsError::client("InvalidParameterException", message)
+
+impl From<LogsError> for AwsError {
+    fn from(e: LogsError) -> Self {
+        let not_found = |m: &str| AwsError::client("ResourceNotFoundException", m);
+        let exists = |m: &str| AwsError::client("ResourceAlreadyExistsException", m);
+        match e {
+            LogsError::GroupNotFound => not_found("The specified log group does not exist."),
+            LogsError::StreamNotFound => not_found("The specified log stream does not exist."),
+            LogsError::GroupExists => exists("The specified log group already exists"),
+            LogsError::StreamExists => exists("The specified log stream already exists"),
+            LogsError::Invalid(m) => AwsError::client("InvalidParameterException", m),
+            LogsError::Contended => {
+                AwsError::client("OperationAbortedException", "Multiple requests to modify the same resource were in conflict.")
+            }
+            LogsError::Store(e) => e.into(),
+        }
+    }
+}
+
+pub(crate) fn invalid(message: impl Into<String>) -> LogsError {
+    LogsError::Invalid(message.into())
 }
 
 fn conflict(e: &StoreError) -> bool {
@@ -173,9 +204,9 @@ impl Logs {
         s: Scope<'_>,
         name: &str,
         kms_key_id: Option<String>,
-        class: Option<String>,
+        class: Option<LogGroupClass>,
         tags: BTreeMap<String, String>,
-    ) -> AwsResult<()> {
+    ) -> LogsResult<()> {
         if tags.len() > MAX_TAGS {
             return Err(invalid(format!(
                 "A log group can have at most {MAX_TAGS} tags."
@@ -186,7 +217,7 @@ impl Logs {
             created_ms: codeyard_core::time::epoch_millis(&codeyard_core::time::now()),
             retention_days: None,
             kms_key_id,
-            class: class.unwrap_or_else(|| "STANDARD".into()),
+            class: class.unwrap_or(LogGroupClass::Standard),
             tags,
         };
         match self
@@ -195,22 +226,19 @@ impl Logs {
             .await
         {
             Ok(()) => Ok(()),
-            Err(e) if conflict(&e) => Err(AwsError::client(
-                "ResourceAlreadyExistsException",
-                "The specified log group already exists",
-            )),
+            Err(e) if conflict(&e) => Err(LogsError::GroupExists),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn group_versioned(&self, s: Scope<'_>, name: &str) -> AwsResult<(LogGroup, i64)> {
+    async fn group_versioned(&self, s: Scope<'_>, name: &str) -> LogsResult<(LogGroup, i64)> {
         self.store
             .get_as::<LogGroup>(&s.groups_ns(), name)
             .await?
-            .ok_or_else(group_not_found)
+            .ok_or(LogsError::GroupNotFound)
     }
 
-    pub async fn group(&self, s: Scope<'_>, name: &str) -> AwsResult<LogGroup> {
+    pub async fn group(&self, s: Scope<'_>, name: &str) -> LogsResult<LogGroup> {
         Ok(self.group_versioned(s, name).await?.0)
     }
 
@@ -219,8 +247,8 @@ impl Logs {
         &self,
         s: Scope<'_>,
         name: &str,
-        change: impl Fn(&mut LogGroup) -> AwsResult<()>,
-    ) -> AwsResult<()> {
+        change: impl Fn(&mut LogGroup) -> LogsResult<()>,
+    ) -> LogsResult<()> {
         for _ in 0..8 {
             let (mut g, v) = self.group_versioned(s, name).await?;
             change(&mut g)?;
@@ -234,10 +262,7 @@ impl Logs {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AwsError::client(
-            "OperationAbortedException",
-            "Multiple requests to modify the same resource were in conflict.",
-        ))
+        Err(LogsError::Contended)
     }
 
     pub async fn set_retention(
@@ -245,7 +270,7 @@ impl Logs {
         s: Scope<'_>,
         name: &str,
         days: Option<i64>,
-    ) -> AwsResult<()> {
+    ) -> LogsResult<()> {
         if let Some(d) = days.filter(|d| !RETENTION_DAYS.contains(d)) {
             let list = RETENTION_DAYS
                 .iter()
@@ -268,7 +293,7 @@ impl Logs {
         s: Scope<'_>,
         name: &str,
         tags: BTreeMap<String, String>,
-    ) -> AwsResult<()> {
+    ) -> LogsResult<()> {
         self.update_group(s, name, |g| {
             let mut merged = g.tags.clone();
             merged.extend(tags.clone());
@@ -283,7 +308,7 @@ impl Logs {
         .await
     }
 
-    pub async fn untag_group(&self, s: Scope<'_>, name: &str, keys: &[String]) -> AwsResult<()> {
+    pub async fn untag_group(&self, s: Scope<'_>, name: &str, keys: &[String]) -> LogsResult<()> {
         self.update_group(s, name, |g| {
             for k in keys {
                 g.tags.remove(k);
@@ -294,7 +319,7 @@ impl Logs {
     }
 
     /// Deletes a group with all its streams and events, in one batch.
-    pub async fn delete_group(&self, s: Scope<'_>, name: &str) -> AwsResult<()> {
+    pub async fn delete_group(&self, s: Scope<'_>, name: &str) -> LogsResult<()> {
         let (_, version) = self.group_versioned(s, name).await?;
         let mut batch = Batch::new().delete(s.groups_ns(), name, Expect::Version(version));
         for stream in self
@@ -311,15 +336,12 @@ impl Logs {
         }
         match self.store.commit(batch).await {
             Ok(()) => Ok(()),
-            Err(e) if conflict(&e) => Err(AwsError::client(
-                "OperationAbortedException",
-                "Multiple requests to modify the same resource were in conflict.",
-            )),
+            Err(e) if conflict(&e) => Err(LogsError::Contended),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn all_docs(&self, ns: &str) -> AwsResult<Vec<String>> {
+    async fn all_docs(&self, ns: &str) -> LogsResult<Vec<String>> {
         let mut keys = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -341,29 +363,29 @@ impl Logs {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> AwsResult<Vec<LogGroup>> {
+    ) -> LogsResult<Vec<LogGroup>> {
         let docs = self
             .store
             .list(&s.groups_ns(), prefix, after, limit)
             .await?;
         docs.iter()
-            .map(|d| d.parse().map_err(AwsError::from))
+            .map(|d| d.parse().map_err(LogsError::from))
             .collect()
     }
 
-    pub async fn all_groups(&self, s: Scope<'_>) -> AwsResult<Vec<LogGroup>> {
+    pub async fn all_groups(&self, s: Scope<'_>) -> LogsResult<Vec<LogGroup>> {
         Ok(self.store.list_all_as(&s.groups_ns()).await?)
     }
 
     /// Bytes stored in a group (the sum over its streams).
-    pub async fn group_stored_bytes(&self, s: Scope<'_>, name: &str) -> AwsResult<i64> {
+    pub async fn group_stored_bytes(&self, s: Scope<'_>, name: &str) -> LogsResult<i64> {
         let streams: Vec<StreamMeta> = self.store.list_all_as(&s.streams_ns(name)).await?;
         Ok(streams.iter().map(|st| st.stored_bytes).sum())
     }
 
     // ------------------------------------------------------------------ streams
 
-    pub async fn create_stream(&self, s: Scope<'_>, group: &str, name: &str) -> AwsResult<()> {
+    pub async fn create_stream(&self, s: Scope<'_>, group: &str, name: &str) -> LogsResult<()> {
         self.group(s, group).await?;
         let meta = StreamMeta {
             name: name.to_string(),
@@ -376,15 +398,12 @@ impl Logs {
             .await
         {
             Ok(()) => Ok(()),
-            Err(e) if conflict(&e) => Err(AwsError::client(
-                "ResourceAlreadyExistsException",
-                "The specified log stream already exists",
-            )),
+            Err(e) if conflict(&e) => Err(LogsError::StreamExists),
             Err(e) => Err(e.into()),
         }
     }
 
-    pub async fn delete_stream(&self, s: Scope<'_>, group: &str, name: &str) -> AwsResult<()> {
+    pub async fn delete_stream(&self, s: Scope<'_>, group: &str, name: &str) -> LogsResult<()> {
         self.group(s, group).await?;
         let events_ns = s.events_ns(group, name);
         let lock = self.lock_for(&events_ns);
@@ -393,7 +412,7 @@ impl Logs {
             .store
             .get_as::<StreamMeta>(&s.streams_ns(group), name)
             .await?
-            .ok_or_else(stream_not_found)?;
+            .ok_or(LogsError::StreamNotFound)?;
         let mut batch = Batch::new().delete(s.streams_ns(group), name, Expect::Version(version));
         for key in self.all_docs(&events_ns).await? {
             batch = batch.delete(events_ns.clone(), key, Expect::Any);
@@ -402,7 +421,7 @@ impl Logs {
         Ok(())
     }
 
-    pub async fn streams(&self, s: Scope<'_>, group: &str) -> AwsResult<Vec<StreamMeta>> {
+    pub async fn streams(&self, s: Scope<'_>, group: &str) -> LogsResult<Vec<StreamMeta>> {
         self.group(s, group).await?;
         Ok(self.store.list_all_as(&s.streams_ns(group)).await?)
     }
@@ -417,7 +436,7 @@ impl Logs {
         group: &str,
         stream: &str,
         events: Vec<(i64, String)>,
-    ) -> AwsResult<(String, Rejected)> {
+    ) -> LogsResult<(String, Rejected)> {
         for pair in events.windows(2) {
             if pair[1].0 < pair[0].0 {
                 return Err(invalid(
@@ -465,7 +484,7 @@ impl Logs {
         stream: &str,
         events: Vec<(i64, String)>,
         now: i64,
-    ) -> AwsResult<u64> {
+    ) -> LogsResult<u64> {
         let streams_ns = s.streams_ns(group);
         let events_ns = s.events_ns(group, stream);
         let lock = self.lock_for(&events_ns);
@@ -474,7 +493,7 @@ impl Logs {
             .store
             .get_as::<StreamMeta>(&streams_ns, stream)
             .await?
-            .ok_or_else(stream_not_found)?;
+            .ok_or(LogsError::StreamNotFound)?;
         if events.is_empty() {
             return Ok(meta.event_count);
         }
@@ -526,7 +545,7 @@ impl Logs {
         match self.store.commit(batch).await {
             Ok(()) => Ok(meta.event_count),
             // The stream (or its group) was deleted meanwhile.
-            Err(e) if conflict(&e) => Err(stream_not_found()),
+            Err(e) if conflict(&e) => Err(LogsError::StreamNotFound),
             Err(e) => Err(e.into()),
         }
     }
@@ -537,7 +556,7 @@ impl Logs {
         s: Scope<'_>,
         group: &str,
         stream: &str,
-    ) -> AwsResult<Vec<Event>> {
+    ) -> LogsResult<Vec<Event>> {
         let events_ns = s.events_ns(group, stream);
         // Events older than the group's retention have expired: they are no longer returned
         // (their storage is reclaimed when the stream or the group is deleted).
@@ -571,18 +590,18 @@ impl Logs {
     }
 
     /// Creates the group and the stream if they do not exist (builds).
-    pub async fn ensure_stream(&self, s: Scope<'_>, group: &str, stream: &str) -> AwsResult<()> {
+    pub async fn ensure_stream(&self, s: Scope<'_>, group: &str, stream: &str) -> LogsResult<()> {
         match self
             .create_group(s, group, None, None, BTreeMap::new())
             .await
         {
             Ok(()) => {}
-            Err(e) if e.code == "ResourceAlreadyExistsException" => {}
+            Err(LogsError::GroupExists) => {}
             Err(e) => return Err(e),
         }
         match self.create_stream(s, group, stream).await {
             Ok(()) => Ok(()),
-            Err(e) if e.code == "ResourceAlreadyExistsException" => Ok(()),
+            Err(LogsError::StreamExists) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -630,7 +649,7 @@ mod tests {
         l.delete_group(s, "g").await.unwrap();
         assert!(l.stream_events(s, "g", "st").await.unwrap().is_empty());
         assert_eq!(
-            l.group(s, "g").await.unwrap_err().code,
+            AwsError::from(l.group(s, "g").await.unwrap_err()).code,
             "ResourceNotFoundException"
         );
     }
@@ -648,7 +667,7 @@ mod tests {
             .put_events(s, "g", "st", vec![(now, "b".into()), (now - 1, "a".into())])
             .await
             .unwrap_err();
-        assert_eq!(err.code, "InvalidParameterException");
+        assert!(matches!(err, LogsError::Invalid(_)), "{err:?}");
         let (_, rejected) = l
             .put_events(
                 s,

@@ -3,8 +3,11 @@
 //! Every object version (and every multipart part) gets its own blob `blobs/<uuid>`; a blob is
 //! never overwritten, so a reader can never see a half-replaced object. A blob only becomes
 //! part of S3's visible state when the metadata that names it is committed to the state store,
-//! which happens after the blob is durable (LocalFileSystem with fsync: staging file, fsync,
-//! rename, fsync of the directory). Anything in `blobs/` that no metadata names (a crash
+//! which happens after the blob is in place (LocalFileSystem: staging file, rename). How far
+//! "in place" goes follows the server's durability (`codeyard_store::files`): by default the
+//! rename is enough (a killed server loses nothing acknowledged, and no write pays an fsync);
+//! with `--durability power` the file and its directory are fsynced before the metadata commit,
+//! so a power loss cannot lose an acknowledged object either. Anything in `blobs/` that no metadata names (a crash
 //! between the two steps, a staging file of a killed upload) is removed at start-up by
 //! [`BlobStore::collect_garbage`].
 
@@ -42,6 +45,8 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// The directory of the local backend (None for a remote S3-compatible backend).
     local_root: Option<PathBuf>,
+    /// Group fsync of `blobs/` for `--durability power`: concurrent small writes share it.
+    dir_sync: Option<codeyard_store::files::DirSync>,
 }
 
 #[derive(Debug)]
@@ -84,18 +89,21 @@ impl BlobStore {
                 return Ok(BlobStore {
                     store,
                     local_root: None,
+                    dir_sync: None,
                 });
             }
             anyhow::bail!("CODEYARD_S3_BACKEND must be s3://bucket[/prefix], not {url}");
         }
         let root = data_dir.join("s3");
         std::fs::create_dir_all(root.join("blobs"))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)?
+            .with_fsync(codeyard_store::files::fsync_files());
         // LocalFileSystem streams reads in 8 KiB pieces (one blocking task each); 1 MiB pieces
         // make GET several times faster.
         let chunked = object_store::chunked::ChunkedStore::new(Arc::new(fs), 1024 * 1024);
         Ok(BlobStore {
             store: Arc::new(chunked),
+            dir_sync: Some(codeyard_store::files::DirSync::new(root.join("blobs"))),
             local_root: Some(root),
         })
     }
@@ -168,13 +176,31 @@ impl BlobStore {
                     .await
                     .map_err(|e| BlobError::Store(e.to_string()))?;
             }
-            None => {
-                let payload: PutPayload = first.into_iter().collect();
-                self.store
-                    .put(&path, payload)
+            None => match &self.local_root {
+                // Small bodies on the local disk: one blocking hop (write, rename) and, with
+                // `--durability power`, the file's fsync plus a directory fsync shared with every
+                // concurrent write, instead of one directory fsync per object.
+                Some(root) => {
+                    let mut bytes = Vec::with_capacity(buffered);
+                    for c in &first {
+                        bytes.extend_from_slice(c);
+                    }
+                    codeyard_store::files::write_atomically(
+                        &root.join("blobs").join(&name),
+                        bytes,
+                        self.dir_sync.as_ref(),
+                    )
                     .await
                     .map_err(|e| BlobError::Store(e.to_string()))?;
-            }
+                }
+                None => {
+                    let payload: PutPayload = first.into_iter().collect();
+                    self.store
+                        .put(&path, payload)
+                        .await
+                        .map_err(|e| BlobError::Store(e.to_string()))?;
+                }
+            },
         }
         Ok(Written {
             blob: BlobRef { name, size },

@@ -10,7 +10,9 @@
 //!   `platform.auth` ([`PlatformAuth`]). In open mode any key is accepted, so the adapter
 //!   removes the signature before s3s sees it and decodes `aws-chunked` bodies itself
 //!   ([`chunked`]).
-//! * [`api::Api`] implements s3s's `S3` trait: DTOs in, DTOs out, protocol-level checks.
+//! * [`api::Api`] implements s3s's `S3` trait: DTOs in, DTOs out, protocol-level checks; one
+//!   module per concern behind one routing table, and one table (plus one generic
+//!   get/put/delete) for the bucket configuration sub-resources.
 //! * [`engine::Engine`] is the domain: buckets, versions and delete markers, listings,
 //!   multipart uploads, over metadata in the state store ([`meta`]) and bytes in
 //!   [`blobs::BlobStore`] (object_store: the local filesystem under `<data_dir>/s3`, or an
@@ -20,6 +22,7 @@
 //! Durability: bytes first (unique blob, fsync, rename), then the metadata commit that makes
 //! them visible; start-up removes blobs nothing references (see [`engine`]).
 
+mod anonymous;
 pub mod api;
 pub mod blobs;
 mod body;
@@ -38,75 +41,34 @@ use futures::TryStreamExt;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The S3 operations [`api::Api`] implements (the methods it overrides of s3s's `S3` trait);
-/// every other operation answers `UnknownOperationException` (400). Keep in step with `api.rs`.
-pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
-    "AbortMultipartUpload",
-    "CompleteMultipartUpload",
-    "CopyObject",
-    "CreateBucket",
-    "CreateMultipartUpload",
-    "DeleteBucket",
-    "DeleteBucketCors",
-    "DeleteBucketEncryption",
-    "DeleteBucketLifecycle",
-    "DeleteBucketOwnershipControls",
-    "DeleteBucketPolicy",
-    "DeleteBucketReplication",
-    "DeleteBucketTagging",
-    "DeleteBucketWebsite",
-    "DeleteObject",
-    "DeleteObjectTagging",
-    "DeleteObjects",
-    "DeletePublicAccessBlock",
-    "GetBucketAccelerateConfiguration",
-    "GetBucketAcl",
-    "GetBucketCors",
-    "GetBucketEncryption",
-    "GetBucketLifecycleConfiguration",
-    "GetBucketLocation",
-    "GetBucketLogging",
-    "GetBucketOwnershipControls",
-    "GetBucketPolicy",
-    "GetBucketReplication",
-    "GetBucketRequestPayment",
-    "GetBucketTagging",
-    "GetBucketVersioning",
-    "GetBucketWebsite",
-    "GetObject",
-    "GetObjectAcl",
-    "GetObjectLockConfiguration",
-    "GetObjectTagging",
-    "GetPublicAccessBlock",
-    "HeadBucket",
-    "HeadObject",
-    "ListBuckets",
-    "ListMultipartUploads",
-    "ListObjectVersions",
-    "ListObjects",
-    "ListObjectsV2",
-    "ListParts",
-    "PutBucketAccelerateConfiguration",
-    "PutBucketAcl",
-    "PutBucketCors",
-    "PutBucketEncryption",
-    "PutBucketLifecycleConfiguration",
-    "PutBucketLogging",
-    "PutBucketOwnershipControls",
-    "PutBucketPolicy",
-    "PutBucketReplication",
-    "PutBucketRequestPayment",
-    "PutBucketTagging",
-    "PutBucketVersioning",
-    "PutBucketWebsite",
-    "PutObject",
-    "PutObjectAcl",
-    "PutObjectLockConfiguration",
-    "PutObjectTagging",
-    "PutPublicAccessBlock",
-    "UploadPart",
-    "UploadPartCopy",
-];
+/// The S3 operations [`api::Api`] implements, by AWS's names (`ListObjectsV2`), in order:
+/// derived from the routing table in `api` (s3s's method names are AWS's in snake_case); every
+/// other operation answers `UnknownOperationException` (400).
+pub fn implemented_operations() -> &'static [&'static str] {
+    static NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        let mut names: Vec<&'static str> = api::IMPLEMENTED
+            .iter()
+            .map(|op| &*String::leak(pascal_case(op)))
+            .collect();
+        names.sort_unstable();
+        names
+    });
+    &NAMES
+}
+
+fn pascal_case(snake: &str) -> String {
+    snake
+        .split('_')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect()
+}
 
 /// Registers S3 (last among the HTTP services) and the object store on the hub.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
@@ -129,10 +91,13 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
         builder.set_auth(PlatformAuth {
             auth: platform.auth.clone(),
         });
+        // Unsigned requests that reach s3s were let through as public reads (`anonymous`).
+        builder.set_access(anonymous::GateAccess);
     }
     registry.add_http(Arc::new(S3Http {
         service: builder.build(),
         mode: platform.config.auth,
+        engine: engine.clone(),
     }));
     platform.hub.set_objects(Arc::new(HubObjects { engine }));
     Ok(())
@@ -160,6 +125,7 @@ impl s3s::auth::S3Auth for PlatformAuth {
 pub struct S3Http {
     service: s3s::service::S3Service,
     mode: AuthMode,
+    engine: Arc<Engine>,
 }
 
 /// Query parameters of a presigned URL (SigV4 and SigV2).
@@ -258,12 +224,17 @@ impl HttpService for S3Http {
     }
 
     fn api_coverage(&self) -> Option<(&'static str, &'static [&'static str])> {
-        Some(("s3", IMPLEMENTED_OPERATIONS))
+        Some(("s3", implemented_operations()))
     }
 
     /// S3 is registered last and takes every request nobody else claimed.
     fn claims(&self, _parts: &http::request::Parts) -> bool {
         true
+    }
+
+    /// Unsigned: only public reads and CORS preflights ([`anonymous`]).
+    async fn unsigned(&self, parts: &http::request::Parts) -> codeyard_wire::Unsigned {
+        anonymous::unsigned(&self.engine, parts).await
     }
 
     async fn handle(&self, ctx: RequestContext, req: http::Request<Body>) -> http::Response<Body> {
@@ -469,5 +440,26 @@ impl ObjectStoreApi for HubObjects {
             Err(e) if e.code().as_str() == "NoSuchBucket" => Ok(false),
             Err(e) => Err(aws_error(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod operation_names {
+    #[test]
+    fn names_come_from_the_routing_table_in_aws_spelling() {
+        let names = super::implemented_operations();
+        assert_eq!(names.len(), super::api::IMPLEMENTED.len());
+        for n in [
+            "ListObjectsV2",
+            "GetBucketAcl",
+            "PutBucketCors",
+            "UploadPartCopy",
+        ] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
     }
 }

@@ -37,6 +37,8 @@ pub struct DemoOptions {
     /// Stop after the run (for scripts); otherwise keep serving until Ctrl-C.
     pub exit: bool,
     pub timeout: Duration,
+    /// Where the embedded server runs builds (`./dev demo` uses containers of the stand-in image).
+    pub executor: codeyard_codebuild::ExecutorChoice,
 }
 
 /// Names of the demo's resources (suffixed when the server already holds an earlier run).
@@ -90,6 +92,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<i32> {
                 std::env::temp_dir().join(format!("codeyard-demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")))
             });
             let mut o = crate::Options::new(&data_dir);
+            o.executor = opts.executor;
             if tokio::net::TcpListener::bind("127.0.0.1:4566").await.is_err() {
                 o.port = 0;
             }

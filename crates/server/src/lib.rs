@@ -29,6 +29,12 @@ pub struct Options {
     pub public_endpoint: Option<String>,
     pub build_concurrency: usize,
     pub strict_models: bool,
+    /// Where builds run (`--executor`): on this machine, in containers, or `auto`.
+    pub executor: codeyard_codebuild::ExecutorChoice,
+    /// What an acknowledged write survives: the process dying (default) or a power loss too.
+    pub durability: codeyard_store::Durability,
+    /// Where scheduled work reads the time: the system clock, or a test's `TestClock`.
+    pub clock: codeyard_core::SharedClock,
 }
 
 impl Options {
@@ -42,6 +48,9 @@ impl Options {
             public_endpoint: None,
             build_concurrency: 4,
             strict_models: false,
+            executor: codeyard_codebuild::ExecutorChoice::Local,
+            durability: codeyard_store::Durability::Process,
+            clock: std::sync::Arc::new(codeyard_core::SystemClock),
         }
     }
 }
@@ -53,13 +62,18 @@ pub struct RunningServer {
     pub platform: Platform,
     pub app: Arc<App>,
     task: tokio::task::JoinHandle<()>,
+    /// Where builds run, as chosen at start-up.
+    pub executor: codeyard_codebuild::ExecutorStatus,
+    /// Held while serving: a second server on the same data dir refuses to start.
+    data_dir_lock: Option<codeyard_store::files::DataDirLock>,
 }
 
 impl RunningServer {
     /// Stops accepting, cancels background workers and waits for in-flight requests.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.platform.shutdown.cancel();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+        self.data_dir_lock.take();
     }
     /// Waits until the server stops (after a shutdown signal).
     pub async fn wait(self) {
@@ -69,22 +83,50 @@ impl RunningServer {
 
 /// Registers every service. The order of HTTP services matters: S3 comes last because it takes
 /// every request no other surface claimed.
-async fn register_all(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
+async fn register_all(
+    registry: &mut Registry,
+    platform: &Platform,
+    executor: codeyard_codebuild::ExecutorChoice,
+) -> anyhow::Result<codeyard_codebuild::ExecutorStatus> {
     codeyard_iam::register(registry, platform).await?;
     codeyard_logs::register(registry, platform).await?;
     codeyard_events::register(registry, platform).await?;
     codeyard_codecommit::register(registry, platform).await?;
-    codeyard_codebuild::register(registry, platform).await?;
+    let executor = codeyard_codebuild::register_with(registry, platform, executor).await?;
     codeyard_codepipeline::register(registry, platform).await?;
     codeyard_ecr::register(registry, platform).await?;
     codeyard_s3::register(registry, platform).await?;
-    Ok(())
+    Ok(executor)
+}
+
+/// `/_codeyard/health` with where builds run added (`builds`: executor, detail).
+async fn health_with_builds(
+    app: Arc<App>,
+    builds: codeyard_codebuild::ExecutorStatus,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let resp = codeyard_wire::dispatch::handle(axum::extract::State(app), req).await;
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut v) if v.is_object() => {
+            v["builds"] = serde_json::json!(builds);
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            axum::body::Body::from(v.to_string())
+        }
+        _ => axum::body::Body::from(bytes),
+    };
+    axum::response::Response::from_parts(parts, body)
 }
 
 /// Opens the data dir, registers services, binds and serves until `platform.shutdown`.
 pub async fn start(opts: Options) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&opts.data_dir)?;
-    let store = Arc::new(SqliteStore::open(&opts.data_dir.join("state.db")).await?);
+    let data_dir_lock = codeyard_store::files::DataDirLock::acquire(&opts.data_dir)?;
+    codeyard_store::files::set_durability(opts.durability);
+    // Under the data-dir lock every queue lease in the store is a dead server's: hand them back.
+    let store_options = codeyard_store::StoreOptions { durability: opts.durability, reclaim_leases: true };
+    let store = Arc::new(SqliteStore::open_with(&opts.data_dir.join("state.db"), store_options).await?);
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port)).await?;
     let addr = listener.local_addr()?;
     let endpoint = opts.public_endpoint.clone().unwrap_or_else(|| {
@@ -109,30 +151,49 @@ pub async fn start(opts: Options) -> anyhow::Result<RunningServer> {
         auth: Arc::new(Authenticator::new(&config, hub)),
         config,
         shutdown: CancellationToken::new(),
+        clock: opts.clock.clone(),
     };
     let mut registry = Registry::default();
-    register_all(&mut registry, &platform).await?;
-    let app = Arc::new(App { registry, platform: platform.clone(), violations: Mutex::new(Vec::new()), version: VERSION });
-    let router = axum::Router::new().fallback(codeyard_wire::dispatch::handle).with_state(app.clone());
+    let executor = register_all(&mut registry, &platform, opts.executor).await?;
+    let hosts = codeyard_wire::HostCheck::new(opts.bind, &endpoint);
+    let app = Arc::new(App { registry, platform: platform.clone(), violations: Mutex::new(Vec::new()), version: VERSION, hosts });
+    let health = {
+        let (app, builds) = (app.clone(), executor.clone());
+        move |req: axum::extract::Request| health_with_builds(app.clone(), builds.clone(), req)
+    };
+    let router = axum::Router::new()
+        .route("/_codeyard/health", axum::routing::any(health))
+        .fallback(codeyard_wire::dispatch::handle)
+        .with_state(app.clone());
     let shutdown = platform.shutdown.clone();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+        // With the peer address: the wire layer hands it on as aws:SourceIp.
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
     tracing::info!(%addr, %endpoint, data_dir = %opts.data_dir.display(), "codeyard listening");
-    Ok(RunningServer { addr, endpoint, platform, app, task })
+    Ok(RunningServer { addr, endpoint, platform, app, task, data_dir_lock: Some(data_dir_lock), executor })
 }
 
-/// The README's table of supported operations, generated from the registered services.
-pub async fn coverage_markdown() -> anyhow::Result<String> {
+/// (model, operation, implemented?) for every operation of every registered API, from a
+/// throwaway server.
+async fn registered_coverage() -> anyhow::Result<Vec<(&'static str, String, bool)>> {
     let dir = tempfile_dir()?;
     let mut opts = Options::new(&dir);
     opts.port = 0;
     let server = start(opts).await?;
-    let mut out = String::from("| service | operations implemented | not yet |\n|---|---|---|\n");
     let rows = server.app.registry.coverage();
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(rows)
+}
+
+/// The README's table of supported operations, generated from the registered services.
+pub async fn coverage_markdown() -> anyhow::Result<String> {
+    let mut out = String::from("| service | operations implemented | not yet |\n|---|---|---|\n");
+    let rows = registered_coverage().await?;
     let mut services: Vec<&str> = rows.iter().map(|r| r.0).collect();
     services.dedup();
     for s in services {
@@ -140,9 +201,34 @@ pub async fn coverage_markdown() -> anyhow::Result<String> {
         let no = rows.iter().filter(|r| r.0 == s && !r.2).count();
         out.push_str(&format!("| {s} | {} ({}) | {no} |\n", yes.join(", "), yes.len()));
     }
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
+}
+
+/// `codeyard ops --iam`: every implemented operation with the IAM actions and resource ARN
+/// templates that authorize it (AWS's Service Authorization Reference, via `codeyard_api`).
+pub async fn iam_actions_markdown() -> anyhow::Result<String> {
+    let mut out = String::from("| service | operation | IAM actions | resources |\n|---|---|---|---|\n");
+    for (model, op, _) in registered_coverage().await?.into_iter().filter(|r| r.2) {
+        let actions = codeyard_api::iam_actions(model, &op).unwrap_or_default();
+        let names: Vec<&str> = actions.iter().map(|a| a.action).collect();
+        let arns: Vec<&str> = actions.iter().flat_map(|a| a.resources.iter().map(|r| r.arn)).collect();
+        let arns = if arns.is_empty() { "*".to_string() } else { arns.join(", ") };
+        out.push_str(&format!("| {model} | {op} | {} | {arns} |\n", names.join(", ")));
+    }
+    Ok(out)
+}
+
+/// Implemented operations (`model:Operation`) that have no IAM action in the generated
+/// tables of `codeyard_api` (from AWS's Service Authorization Reference): IAM could not
+/// authorize them, so a test requires this to be empty.
+pub async fn implemented_operations_without_iam_action() -> anyhow::Result<Vec<String>> {
+    let rows = registered_coverage().await?;
+    let missing = rows
+        .into_iter()
+        .filter(|(model, op, implemented)| *implemented && codeyard_api::iam_actions(model, op).is_none_or(|a| a.is_empty()))
+        .map(|(model, op, _)| format!("{model}:{op}"))
+        .collect();
+    Ok(missing)
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {

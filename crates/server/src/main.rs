@@ -37,6 +37,15 @@ struct ServeArgs {
     /// Check every API answer against AWS's models and count violations (for tests).
     #[arg(long, env = "CODEYARD_STRICT_MODELS")]
     strict_models: bool,
+    /// What an acknowledged write survives: `process` (the server being killed at any
+    /// instant) or `power` (a power loss too: every commit and object is fsynced first).
+    #[arg(long, env = "CODEYARD_DURABILITY", default_value = "process", value_parser = ["process", "power"])]
+    durability: String,
+    /// Where builds run: `local` (this machine), `container` (a podman container of the
+    /// project's image, never the host) or `auto` (containers where podman works, else the
+    /// host, saying so in the build log).
+    #[arg(long, env = "CODEYARD_EXECUTOR", default_value = "local", value_parser = ["auto", "container", "local"])]
+    executor: String,
 }
 
 #[derive(Subcommand)]
@@ -44,7 +53,11 @@ enum Command {
     /// Serve every API on one port until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
     /// Print the table of supported operations per service (Markdown).
-    Ops,
+    Ops {
+        /// Instead, list each implemented operation with its IAM actions and resource ARNs.
+        #[arg(long)]
+        iam: bool,
+    },
     /// Run the AWS DevOps demonstration: create the seed topology, push the sample service,
     /// follow the pipeline live. Exit code 0 when the pipeline succeeded.
     Demo {
@@ -60,6 +73,9 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 900)]
         timeout: u64,
+        /// Where the embedded server runs builds (see `serve --executor`).
+        #[arg(long, env = "CODEYARD_EXECUTOR", default_value = "local", value_parser = ["auto", "container", "local"])]
+        executor: String,
     },
     /// Print a build's log from CloudWatch Logs (`--follow` tails it while it runs).
     Logs {
@@ -78,10 +94,37 @@ enum Command {
         #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
         endpoint: String,
     },
+    /// Build images for builds (`build-standard`: a stand-in for AWS's curated images).
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
     /// Check the topology for traps, e.g. a CodeCommit-sourced pipeline that nothing starts.
     Doctor {
         #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
         endpoint: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build a stand-in for AWS's curated images (bash, git, curl, zip, a JDK, python3 with the
+    /// aws CLI) from Debian packages with mmdebstrap, into the server's container storage, and
+    /// map aws/codebuild/standard:7.0 and the other curated names to it.
+    BuildStandard {
+        /// The data dir of the server that will run the builds (default: ~/.local/share/codeyard).
+        #[arg(long, env = "CODEYARD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Debian suite.
+        #[arg(long, default_value = "bookworm")]
+        suite: String,
+        /// Debian mirror (default: the host's own apt source).
+        #[arg(long)]
+        mirror: Option<String>,
+        /// Where the built root filesystem is kept for the next data dir
+        /// (default: ~/.cache/codeyard).
+        #[arg(long, env = "CODEYARD_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
     },
 }
 
@@ -111,6 +154,8 @@ fn options(a: &ServeArgs) -> anyhow::Result<Options> {
     o.public_endpoint = a.public_endpoint.clone();
     o.build_concurrency = a.build_concurrency;
     o.strict_models = a.strict_models;
+    o.durability = a.durability.parse().map_err(anyhow::Error::msg)?;
+    o.executor = a.executor.parse().map_err(anyhow::Error::msg)?;
     Ok(o)
 }
 
@@ -144,12 +189,13 @@ async fn main() -> anyhow::Result<()> {
             server.wait().await;
             Ok(())
         }
-        Command::Demo { exit, endpoint, data_dir, timeout } => {
+        Command::Demo { exit, endpoint, data_dir, timeout, executor } => {
             let code = codeyard_server::demo::run(codeyard_server::demo::DemoOptions {
                 endpoint,
                 data_dir,
                 exit,
                 timeout: std::time::Duration::from_secs(timeout),
+                executor: executor.parse().map_err(anyhow::Error::msg)?,
             })
             .await?;
             std::process::exit(code);
@@ -157,8 +203,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Logs { build_id, follow, endpoint } => codeyard_codebuild::cli_logs(&endpoint, &build_id, follow).await,
         Command::Events { rule, endpoint } => codeyard_events::cli_events(&endpoint, rule.as_deref()).await,
         Command::Doctor { endpoint } => std::process::exit(codeyard_codepipeline::cli_doctor(&endpoint).await?),
-        Command::Ops => {
-            print!("{}", codeyard_server::coverage_markdown().await?);
+        Command::Images { command: ImagesCommand::BuildStandard { data_dir, suite, mirror, cache_dir } } => {
+            let data_dir = data_dir.unwrap_or_else(default_data_dir);
+            let cache_dir = cache_dir.unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(|| PathBuf::from(".")).join("codeyard"));
+            let built = codeyard_codebuild::standard::build_standard(&data_dir, &suite, mirror.as_deref(), &cache_dir).await?;
+            println!("{built}");
+            Ok(())
+        }
+        Command::Ops { iam } => {
+            let table = if iam { codeyard_server::iam_actions_markdown().await? } else { codeyard_server::coverage_markdown().await? };
+            print!("{table}");
             Ok(())
         }
     }

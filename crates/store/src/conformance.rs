@@ -10,6 +10,8 @@ pub async fn run_all(s: &dyn StateStore) {
     listing_is_ordered_and_paged(s).await;
     queues_lease_ack_and_release(s).await;
     counters_increase(s).await;
+    scan_pages_through_everything(s).await;
+    update_is_compare_and_swap(s).await;
 }
 
 async fn documents_round_trip(s: &dyn StateStore) {
@@ -87,4 +89,82 @@ async fn counters_increase(s: &dyn StateStore) {
     let b = s.next_counter("conf.counter").await.unwrap();
     assert_eq!(b, a + 1);
     assert_eq!(s.next_counter("conf.other-counter").await.unwrap(), 1);
+}
+
+async fn scan_pages_through_everything(s: &dyn StateStore) {
+    let ns = "conf/scan";
+    let mut b = Batch::new();
+    for i in 0..23 {
+        b = b.put(ns, format!("item/{i:03}"), json!(i), Expect::Any);
+    }
+    b = b.put(ns, "other", json!(-1), Expect::Any);
+    s.commit(b).await.unwrap();
+    let mut scan = s.scan(ns, "item/").page_size(5);
+    let mut sizes = Vec::new();
+    let mut seen = Vec::new();
+    while let Some(page) = scan.next_page_as::<i64>().await.unwrap() {
+        sizes.push(page.len());
+        seen.extend(page);
+    }
+    assert_eq!(sizes, [5, 5, 5, 5, 3]);
+    assert_eq!(seen, (0..23).collect::<Vec<_>>());
+    let rest = s.scan(ns, "item/").start_after(Some("item/020")).collect().await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(s.list_all_as::<i64>(ns).await.unwrap().len(), 24);
+    assert!(s.scan("conf/scan-empty", "").next_page().await.unwrap().is_none());
+}
+
+async fn update_is_compare_and_swap(s: &dyn StateStore) {
+    let ns = "conf/update";
+    // Create when absent, then change; extra operations commit with the change.
+    let v = s
+        .update(ns, "n", |cur: Option<i64>| Ok::<_, StoreError>(Update::put(cur.unwrap_or(0) + 1)))
+        .await
+        .unwrap();
+    assert_eq!(v, Some(1));
+    let v = s
+        .update(ns, "n", |cur: Option<i64>| {
+            Ok::<_, StoreError>(Update::put(cur.unwrap() + 1).also(Batch::new().enqueue("conf.update", json!("changed"))))
+        })
+        .await
+        .unwrap();
+    assert_eq!(v, Some(2));
+    assert_eq!(s.queue_len("conf.update").await.unwrap(), 1);
+    // Keep writes nothing; an error from the closure is answered as it is.
+    let before = s.get(ns, "n").await.unwrap().unwrap().version;
+    assert_eq!(s.update(ns, "n", |cur: Option<i64>| Ok::<_, StoreError>(Update::keep(cur))).await.unwrap(), Some(2));
+    assert_eq!(s.get(ns, "n").await.unwrap().unwrap().version, before);
+    let e = s.update(ns, "n", |_: Option<i64>| Err::<Update<i64>, _>(StoreError::Backend("no".into()))).await;
+    assert!(matches!(e, Err(StoreError::Backend(ref m)) if m == "no"));
+    // Concurrent increments all land: conflicts are retried.
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        handles.push(s.update(ns, "n", |cur: Option<i64>| Ok::<_, StoreError>(Update::put(cur.unwrap() + 1))));
+    }
+    for r in futures_join(handles).await {
+        r.unwrap();
+    }
+    assert_eq!(s.get(ns, "n").await.unwrap().unwrap().value, json!(10));
+    let e = s.update(ns, "gone", |_: Option<i64>| Ok::<_, StoreError>(Update::delete())).await.unwrap();
+    assert_eq!(e, None);
+}
+
+/// Polls every future to completion concurrently (the store crate has no futures dependency).
+async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futs.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
 }

@@ -13,11 +13,22 @@
 //!   are committed together; workers lease items, and an item whose worker died becomes visible
 //!   again after the lease: delivery is at least once.
 //! * **Counters**: monotonic per name (build numbers).
+//!
+//! Backends: [`SqliteStore`] (the server's; one writer thread with group commit, reads on their
+//! own connections, [`Durability`] says what an acknowledged write survives) and
+//! [`MemoryStore`] (unit tests). [`StateStoreExt`] adds typed access, paged [`Scan`]s and the one
+//! compare-and-swap loop ([`StateStoreExt::update`]); [`files`] holds the data-dir lock and the
+//! file-durability policy object and blob writes share with the store.
 
 mod sqlite;
+mod memory;
+mod ext;
 pub mod conformance;
+pub mod files;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore, StoreOptions};
+pub use memory::MemoryStore;
+pub use ext::{Change, Scan, UPDATE_ATTEMPTS, Update};
 
 use async_trait::async_trait;
 use codeyard_core::AwsError;
@@ -31,6 +42,9 @@ pub enum StoreError {
     /// A condition of a batch did not hold: (namespace, key) of the first failed one.
     #[error("conflict on {0}/{1}")]
     Conflict(String, String),
+    /// [`StateStoreExt::update`] lost the compare-and-swap race on every attempt.
+    #[error("{0}/{1} kept changing during the update; try again")]
+    Contended(String, String),
     #[error("store: {0}")]
     Backend(String),
 }
@@ -154,7 +168,9 @@ pub trait StateStore: Send + Sync + 'static {
 
 pub type SharedStore = Arc<dyn StateStore>;
 
-/// Typed conveniences over any [`StateStore`].
+/// Typed conveniences over any [`StateStore`]: typed reads and writes, paged iteration
+/// ([`scan`](StateStoreExt::scan)) and compare-and-swap updates with one retry policy
+/// ([`update`](StateStoreExt::update)). Use these instead of hand-written paging and retry loops.
 #[async_trait]
 pub trait StateStoreExt: StateStore {
     async fn get_as<T: DeserializeOwned + Send>(&self, ns: &str, key: &str) -> StoreResult<Option<(T, i64)>> {
@@ -163,24 +179,80 @@ pub trait StateStoreExt: StateStore {
             None => Ok(None),
         }
     }
+
     /// Every document of a namespace (paged internally), ordered by key.
     async fn list_all_as<T: DeserializeOwned + Send>(&self, ns: &str) -> StoreResult<Vec<T>> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.list(ns, "", after.as_deref(), 1000).await?;
-            let done = page.len() < 1000;
-            for d in &page {
-                out.push(d.parse()?);
-            }
-            after = page.last().map(|d| d.key.clone());
-            if done {
-                return Ok(out);
-            }
-        }
+        self.scan(ns, "").collect_as().await
     }
+
     async fn put_as<T: Serialize + Sync>(&self, ns: &str, key: &str, value: &T) -> StoreResult<()> {
         self.commit(Batch::new().put(ns, key, value, Expect::Any)).await
+    }
+
+    /// Pages through the documents of `ns` whose key starts with `prefix`, in key order
+    /// ([`Scan::DEFAULT_PAGE`] at a time unless [`Scan::page_size`] says otherwise):
+    ///
+    /// ```ignore
+    /// let mut scan = store.scan(&ns, "build/");
+    /// while let Some(page) = scan.next_page().await? {
+    ///     for doc in page { /* ... */ }
+    /// }
+    /// ```
+    ///
+    /// Each page is one consistent read; a document written meanwhile shows up if its key is
+    /// after the last one already returned.
+    fn scan<'a>(&'a self, ns: &str, prefix: &str) -> Scan<'a, Self> {
+        Scan::new(self, ns, prefix)
+    }
+
+    /// Compare-and-swap on one document: reads it, asks `change` what to do with it (`None`:
+    /// it does not exist), and writes the answer conditional on the version read. When another
+    /// writer got there first, it re-reads and asks again, up to [`UPDATE_ATTEMPTS`] times with
+    /// a short growing backoff; then it gives up with [`StoreError::Contended`] (a 500
+    /// InternalFailure at the edge, which every SDK retries). `change` may also add more
+    /// operations to the same atomic batch ([`Update::also`]), e.g. an event.
+    ///
+    /// Answers the document as stored afterwards (`None` when deleted or left absent), or the
+    /// first error `change` returned (it is not retried).
+    async fn update<T, E, F>(&self, ns: &str, key: &str, mut change: F) -> Result<Option<T>, E>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync,
+        E: From<StoreError> + Send,
+        F: FnMut(Option<T>) -> Result<Update<T>, E> + Send,
+    {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(ext::backoff(attempt)).await;
+            }
+            let (current, expect) = match self.get_as::<T>(ns, key).await? {
+                Some((value, version)) => (Some(value), Expect::Version(version)),
+                None => (None, Expect::Absent),
+            };
+            let Update { change: decided, also } = change(current)?;
+            let (batch, after) = match decided {
+                Change::Keep(value) => {
+                    if also.is_empty() {
+                        return Ok(value);
+                    }
+                    // Still conditional: the extra operations assume the state that was read.
+                    let guard = match &value {
+                        Some(v) => Batch::new().put(ns, key, v, expect),
+                        None => Batch::new().delete(ns, key, expect),
+                    };
+                    (guard, value)
+                }
+                Change::Put(value) => (Batch::new().put(ns, key, &value, expect), Some(value)),
+                Change::Delete => (Batch::new().delete(ns, key, expect), None),
+            };
+            let mut batch = batch;
+            batch.ops.extend(also.ops);
+            match self.commit(batch).await {
+                Ok(()) => return Ok(after),
+                Err(StoreError::Conflict(cns, ckey)) if cns == ns && ckey == key => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Contended(ns.to_string(), key.to_string()).into())
     }
 }
 

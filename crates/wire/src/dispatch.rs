@@ -1,6 +1,8 @@
 //! The one entry point of the shared port: every request is classified by protocol and handed
 //! to the service that owns it.
 //!
+//! 0. The gate ([`crate::auth`]): a `Host` that does not name this server is refused; so is a
+//!    request without AWS authentication, as each surface refuses it.
 //! 1. `/_codeyard/health` and `/_codeyard/model-violations`: the server's own endpoints (other
 //!    `/_codeyard/<service>/...` paths go to the HTTP service that claims them).
 //! 2. `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1.
@@ -8,6 +10,7 @@
 //! 4. Raw HTTP services in registration order (git under `/v1/repos/`, the registry under
 //!    `/v2/`, S3 last, which takes everything else).
 
+use crate::auth::{Anonymous, HostCheck, Unsigned, has_signature};
 use crate::registry::{AuthMode, AwsService, Identity, Platform, Registry};
 use crate::shapes::{check_output, json_to_xml, query_to_json, validate_input, xml_escape};
 use crate::sigv4::{self, SigV4, VerifyError};
@@ -30,6 +33,8 @@ pub struct App {
     /// Model violations seen in strict mode (outputs that do not fit the model).
     pub violations: Mutex<Vec<String>>,
     pub version: &'static str,
+    /// The host names this server answers to (DNS rebinding protection).
+    pub hosts: HostCheck,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -49,6 +54,10 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 async fn route(app: &Arc<App>, req: Request, request_id: &str) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    if !app.hosts.allows(host) {
+        return foreign_host(&req, host.unwrap_or(""), request_id);
+    }
     let path = req.uri().path().to_string();
     if let Some(rest @ ("health" | "model-violations")) = path.strip_prefix("/_codeyard/") {
         return internal(app, rest);
@@ -71,12 +80,39 @@ async fn route(app: &Arc<App>, req: Request, request_id: &str) -> Response {
         return aws_api(app, req, Protocol::Query, None, sig, endpoint, request_id).await;
     }
 
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    if let Some(axum::extract::ConnectInfo(addr)) = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().cloned() {
+        parts.extensions.insert(crate::auth::ClientAddr(addr));
+    }
+    let signed = has_signature(&parts.headers, query.as_deref());
+    // Open mode cannot verify a presigned query: a POST carrying one from a web page on another
+    // site (an HTML form needs no preflight) could be forged. Presigned GETs and preflighted PUTs
+    // from web apps stay possible.
+    if signed
+        && app.platform.auth.mode == AuthMode::Open
+        && parts.method == http::Method::POST
+        && sig.as_ref().is_some_and(|s| s.presigned)
+        && let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && !app.hosts.allows(Some(origin.split("://").nth(1).unwrap_or(origin)))
+    {
+        let message = format!("a presigned POST sent by a web page from {origin} is refused: --auth open cannot verify its signature");
+        return xml_error(&AwsError::new(403, "AccessDenied", message), request_id);
+    }
     for s in &app.registry.http {
         if s.claims(&parts) {
+            if !signed {
+                match s.unsigned(&parts).await {
+                    Unsigned::Answer(resp) => return resp,
+                    Unsigned::Handle => {
+                        parts.extensions.insert(Anonymous);
+                    }
+                }
+            }
             let identity = match &sig {
-                Some(sig) => app.platform.auth.identify_open(&sig.access_key).await,
-                None => app.platform.auth.identify_open("").await,
+                Some(sig) if signed => app.platform.auth.identify_open(&sig.access_key).await,
+                // Unsigned: the account is the default one (a local registry's repositories),
+                // the caller nobody: never mistake it for the account's root.
+                _ => Identity { arn: "anonymous".into(), access_key: String::new(), ..app.platform.auth.identify_open("").await },
             };
             let ctx = RequestContext {
                 account: identity.account,
@@ -90,6 +126,23 @@ async fn route(app: &Arc<App>, req: Request, request_id: &str) -> Response {
         }
     }
     xml_error(&AwsError::client("InvalidRequest", format!("codeyard has no service for {} {}", parts.method, parts.uri.path())), request_id)
+}
+
+/// A request whose `Host` names some other server: a page that rebound its DNS name to this
+/// machine, or a client pointed at a name codeyard was not told about.
+fn foreign_host(req: &Request, host: &str, request_id: &str) -> Response {
+    let message = format!(
+        "codeyard does not serve the host '{host}': it answers to localhost, loopback addresses, its bind address and the --public-endpoint host"
+    );
+    if req.headers().contains_key("x-amz-target") {
+        json_error(&AwsError::new(403, "AccessDeniedException", message))
+    } else if req.method() == http::Method::POST
+        && req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
+        query_error(&AwsError::new(403, "AccessDenied", message), "", request_id)
+    } else {
+        xml_error(&AwsError::new(403, "AccessDenied", message), request_id)
+    }
 }
 
 /// The base URL the client used (`http://<Host header>`), so URLs handed back work as typed.
@@ -269,18 +322,34 @@ async fn invoke(app: &Arc<App>, service: &Arc<dyn AwsService>, ctx: &RequestCont
 
 async fn authenticate(app: &Arc<App>, parts: &http::request::Parts, sig: Option<&SigV4>, body: &[u8], protocol: Protocol) -> Result<Identity, AwsError> {
     let auth = &app.platform.auth;
+    // Every mode wants a signature: an unsigned request is what a web page can send.
+    let sig = sig.filter(|_| has_signature(&parts.headers, parts.uri.query()));
+    let Some(sig) = sig else {
+        return Err(match protocol {
+            Protocol::Json => AwsError::new(403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+            Protocol::Query => AwsError::new(403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
+        });
+    };
     if auth.mode == AuthMode::Open {
-        return Ok(auth.identify_open(sig.map(|s| s.access_key.as_str()).unwrap_or("")).await);
+        // Open mode cannot verify a signature, so a presigned query is only as good as its
+        // sender: one a browser sent from another site (an Origin this server does not serve)
+        // could be a forged form or link.
+        if sig.presigned
+            && let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+            && !app.hosts.allows(Some(origin.split("://").nth(1).unwrap_or(origin)))
+        {
+            let code = if protocol == Protocol::Json { "AccessDeniedException" } else { "AccessDenied" };
+            return Err(AwsError::new(
+                403,
+                code,
+                format!("a presigned request sent by a web page from {origin} is refused: --auth open cannot verify its signature"),
+            ));
+        }
+        return Ok(auth.identify_open(&sig.access_key).await);
     }
     let unknown_key = || match protocol {
         Protocol::Json => AwsError::client("UnrecognizedClientException", "The security token included in the request is invalid."),
         Protocol::Query => AwsError::new(403, "InvalidClientTokenId", "The security token included in the request is invalid."),
-    };
-    let Some(sig) = sig else {
-        return Err(match protocol {
-            Protocol::Json => AwsError::client("MissingAuthenticationTokenException", "Missing Authentication Token"),
-            Protocol::Query => AwsError::new(403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
-        });
     };
     let Some((secret, identity)) = auth.lookup(&sig.access_key).await else { return Err(unknown_key()) };
     let payload_hash = parts

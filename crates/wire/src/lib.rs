@@ -5,14 +5,17 @@
 //! * [`sigv4`]: credential scopes and signature verification.
 //! * [`registry`]: the traits services implement ([`AwsService`], [`HttpService`]) and the
 //!   [`Platform`] they are built on.
+//! * [`auth`]: the Host check and the refusal of unauthenticated requests.
 //! * [`dispatch`]: the single axum handler that classifies and routes every request.
 
+pub mod auth;
 pub mod dispatch;
 pub mod models;
 pub mod registry;
 pub mod shapes;
 pub mod sigv4;
 
+pub use auth::{Anonymous, ClientAddr, HostCheck, Unsigned};
 pub use dispatch::{App, json_error, query_error, xml_error};
 pub use registry::{AccessKey, AuthMode, Authenticator, AwsService, HttpService, Identity, Platform, Registry, ServerConfig};
 

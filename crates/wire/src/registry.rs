@@ -116,6 +116,9 @@ pub struct Platform {
     pub auth: Arc<Authenticator>,
     /// Cancelled when the server shuts down: background workers stop on it.
     pub shutdown: CancellationToken,
+    /// "Now" for work the server does by itself on a schedule (EventBridge's scheduler);
+    /// the system clock, or a test's [`codeyard_core::TestClock`].
+    pub clock: codeyard_core::SharedClock,
 }
 
 impl Platform {
@@ -135,8 +138,9 @@ pub trait AwsService: Send + Sync + 'static {
     /// The embedded model's name (`iam`, `sts`, `logs`, `codecommit`, ...).
     fn model_name(&self) -> &'static str;
     /// Operations this service implements. Any other operation of the model answers
-    /// `UnknownOperationException` (400) at once.
-    fn implemented(&self) -> &'static [&'static str];
+    /// `UnknownOperationException` (400) at once. Services on a generated `codeyard_api`
+    /// trait derive this from the methods their impl block defines.
+    fn implemented(&self) -> &[&'static str];
     /// Runs an operation. Timestamps in the output are epoch-second numbers.
     async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> AwsResult<Value>;
     /// The error for input that breaks the model's constraints. AWS answers most services
@@ -160,6 +164,12 @@ pub trait HttpService: Send + Sync + 'static {
     /// Handles the request. `ctx` carries the SigV4 scope when the request had one; the
     /// service authenticates by its own scheme (git, registry, s3s) through `Platform::auth`.
     async fn handle(&self, ctx: RequestContext, req: http::Request<Body>) -> http::Response<Body>;
+    /// Asked before [`handle`](HttpService::handle) when the request carries no AWS signature
+    /// (see [`crate::auth`]). The default leaves it to the surface: git and the registry
+    /// challenge for credentials themselves. S3 refuses all but public reads.
+    async fn unsigned(&self, _parts: &http::request::Parts) -> crate::auth::Unsigned {
+        crate::auth::Unsigned::Handle
+    }
     /// For an HTTP surface that is an AWS API (S3): its model name and the operations it
     /// implements, for the table of supported operations.
     fn api_coverage(&self) -> Option<(&'static str, &'static [&'static str])> {

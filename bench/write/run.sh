@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Write-path benchmark: wrk against codeyard and moto_server in one run, same scripts, fresh
+# data dirs. Prints req/s, p50 and p99 at concurrency 1 and 16 and the ratio to moto.
+#
+#   bench/write/run.sh [path/to/codeyard] [seconds]
+#
+# Env: DURABILITY=process|power (codeyard's --durability), CALLS="putevents putobject-4k ..."
+# (also putobject-64k, putobject-4k-distinct: a new key per request),
+# NO_MOTO=1 to skip moto_server.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${1:-target/release/codeyard}"
+secs="${2:-10}"
+calls="${CALLS:-putevents putobject-4k putobject-64k}"
+extra=()
+if [[ -n "${DURABILITY:-}" ]]; then extra=(--durability "$DURABILITY"); fi
+cy_port=4610 moto_port=5010
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" 2>/dev/null && return 0; curl -s -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
+
+CODEYARD_LOG=warn "$bin" serve --port $cy_port --data-dir "$work/codeyard" "${extra[@]}" 2>"$work/codeyard.log" &
+pids+=($!)
+wait_up "http://127.0.0.1:$cy_port/_codeyard/health"
+targets=("codeyard http://127.0.0.1:$cy_port")
+if [[ -z "${NO_MOTO:-}" ]] && command -v moto_server >/dev/null; then
+  moto_server -p $moto_port >"$work/moto.log" 2>&1 &
+  pids+=($!)
+  wait_up "http://127.0.0.1:$moto_port/"
+  targets+=("moto http://127.0.0.1:$moto_port")
+fi
+
+auth="AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK/$(date -u +%Y%m%d)/eu-west-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=$(printf '0%.0s' {1..64})"
+for t in "${targets[@]}"; do
+  url="${t#* }"
+  curl -fs -o /dev/null -X PUT -H "Authorization: $auth" -H "X-Amz-Date: $(date -u +%Y%m%dT%H%M%SZ)" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -H "Content-Type: application/xml" \
+    --data-binary "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>" \
+    "$url/bench-bucket"
+done
+
+run() { # target url call concurrency -> RESULT line
+  local url="$1" call="$2" c="$3" script size=4096
+  case "$call" in
+    putevents) script=putevents.lua ;;
+    putobject-4k) script=putobject.lua size=4096 ;;
+    putobject-64k) script=putobject.lua size=65536 ;;
+    putobject-4k-distinct) script=putobject-distinct.lua size=4096 ;;
+  esac
+  BENCH_DIR="$here" OBJECT_SIZE=$size wrk -t1 -c"$c" -d"${secs}s" --latency -s "$here/$script" "$url" | grep '^RESULT'
+}
+
+printf '| call | c | server | req/s | p50 ms | p99 ms | non-2xx | vs moto |\n|---|---|---|---|---|---|---|---|\n'
+for call in $calls; do
+  for c in 1 16; do
+    declare -A rps=()
+    for t in "${targets[@]}"; do
+      name="${t%% *}" url="${t#* }"
+      line="$(run "$url" "$call" "$c")"
+      r="$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line")"
+      p50="$(sed -E 's/.*p50=([0-9.]+).*/\1/' <<<"$line")"
+      p99="$(sed -E 's/.*p99=([0-9.]+).*/\1/' <<<"$line")"
+      bad="$(sed -E 's/.*non2xx=([0-9]+) errors=([0-9]+).*/\1+\2/' <<<"$line")"
+      rps[$name]="$r"
+      ratio=""
+      if [[ "$name" == codeyard ]]; then ratio="-"; else ratio="$(awk -v a="${rps[codeyard]}" -v b="$r" 'BEGIN{ if (b>0) printf "codeyard %.1fx", a/b; else print "-" }')"; fi
+      printf '| %s | %s | %s | %.0f | %s | %s | %s | %s |\n' "$call" "$c" "$name" "$r" "$p50" "$p99" "$bad" "$ratio"
+    done
+  done
+done
+echo "durability=${DURABILITY:-default}, ${secs}s per run, wrk -t1, $(nproc) cores" >&2

@@ -1,0 +1,388 @@
+//! The CodePipeline API (awsJson1.1, `CodePipeline_20150709.*`): the generated
+//! [`cp::CodePipelineApi`] trait implemented as a thin adapter from the model's typed inputs to
+//! the domain ([`crate::validate`], [`crate::engine`]) and back to its typed outputs. Inputs
+//! arrive validated; every operation not defined here answers UnknownOperationException.
+//!
+//! This file: the service, the trait impl, shared helpers, and the pipelines themselves
+//! (create, get, update, delete, list); [`executions`] starts, stops and
+//! reports executions; [`control`] is retries, approvals, transitions, action types and tags.
+
+mod control;
+mod executions;
+
+use crate::engine::{self, Engine, StartRequest, ns};
+use crate::errors::{on_conflict, pipeline_name_in_use, pipeline_not_found};
+use crate::model::{Execution, PipelineDeclaration, PipelineDoc, Status, Transition};
+use crate::{doctor, validate};
+use codeyard_api::codepipeline as cp;
+use codeyard_core::time::{Timestamp, now};
+use codeyard_core::{AwsError, AwsResult, RequestContext, arn::Arn};
+use codeyard_store::{Batch, Expect, StateStoreExt};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub struct CodePipelineService {
+    pub engine: Arc<Engine>,
+}
+
+pub(super) fn ts(t: &Timestamp) -> codeyard_api::Timestamp {
+    codeyard_api::Timestamp(*t)
+}
+
+/// Moves a value between the domain's serde types and the model's shapes of the same JSON
+/// (the pipeline declaration is stored exactly as AWS spells it); a mismatch is a bug here.
+pub(super) fn reshape<T: Serialize, U: DeserializeOwned>(from: &T) -> AwsResult<U> {
+    serde_json::from_value(codeyard_api::encode(from)?)
+        .map_err(|e| AwsError::internal(format!("CodePipeline shape does not fit the model: {e}")))
+}
+
+/// A page of `items` from an index-valued `nextToken`.
+pub(super) fn page<T>(
+    items: Vec<T>,
+    next_token: Option<&str>,
+    max_results: Option<i32>,
+    default_max: usize,
+) -> AwsResult<(Vec<T>, Option<String>)> {
+    let start = match next_token {
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            AwsError::client("InvalidNextTokenException", "The next token is not valid")
+        })?,
+        None => 0,
+    };
+    let max = max_results
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(default_max)
+        .max(1);
+    let total = items.len();
+    let end = (start + max).min(total);
+    let next = (end < total).then(|| end.to_string());
+    Ok((items.into_iter().skip(start).take(max).collect(), next))
+}
+
+pub(super) fn parse_tags(tags: &[cp::Tag]) -> AwsResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for t in tags {
+        if t.key.starts_with("aws:") {
+            return Err(AwsError::client(
+                "InvalidTagsException",
+                "Tag keys starting with 'aws:' are reserved",
+            ));
+        }
+        out.push((t.key.clone(), t.value.clone()));
+    }
+    Ok(out)
+}
+
+pub(super) fn tags_out(tags: &BTreeMap<String, String>) -> Vec<cp::Tag> {
+    tags.iter()
+        .map(|(k, v)| cp::Tag { key: k.clone(), value: v.clone() })
+        .collect()
+}
+
+impl CodePipelineService {
+    pub(super) fn store(&self) -> &codeyard_store::SharedStore {
+        &self.engine.platform.store
+    }
+
+    pub(super) async fn load(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> AwsResult<(PipelineDoc, i64)> {
+        self.engine
+            .pipeline(&ctx.account, &ctx.region, name)
+            .await?
+            .ok_or_else(|| pipeline_not_found(&ctx.account, name))
+    }
+
+    pub(super) fn declaration(input: &cp::PipelineDeclaration) -> AwsResult<PipelineDeclaration> {
+        // Absent members go as absent, not null (the domain's defaults fill them).
+        let mut decl: PipelineDeclaration = serde_json::from_value(codeyard_api::encode(input)?)
+            .map_err(|e| AwsError::validation(format!("The pipeline declaration is not valid: {e}")))?;
+        decl.execution_mode
+            .get_or_insert_with(|| "SUPERSEDED".into());
+        decl.pipeline_type.get_or_insert_with(|| "V1".into());
+        validate::pipeline(&decl)?;
+        Ok(decl)
+    }
+
+    pub(super) async fn create(&self, ctx: &RequestContext, input: cp::CreatePipelineInput) -> AwsResult<cp::CreatePipelineOutput> {
+        let mut decl = Self::declaration(&input.pipeline)?;
+        decl.version = Some(1);
+        let tags = parse_tags(input.tags.as_deref().unwrap_or_default())?;
+        if tags.len() > 50 {
+            return Err(AwsError::client(
+                "TooManyTagsException",
+                "A pipeline can have at most 50 tags",
+            ));
+        }
+        let t = now();
+        let doc = PipelineDoc {
+            arn: codeyard_core::arn::arn("codepipeline", &ctx.region, &ctx.account, &decl.name),
+            declaration: decl.clone(),
+            created: t,
+            updated: t,
+            tags: tags.into_iter().collect(),
+            transitions: BTreeMap::new(),
+            polled_revisions: BTreeMap::new(),
+        };
+        let batch = Batch::new()
+            .put(
+                ns(&ctx.account, &ctx.region, "pipelines"),
+                &decl.name,
+                &doc,
+                Expect::Absent,
+            )
+            .put(
+                ns(&ctx.account, &ctx.region, "pipeline-versions"),
+                format!("{}/1", decl.name),
+                &decl,
+                Expect::Any,
+            );
+        // Only the name's absence is a condition here: any other store failure is a 500, and
+        // nothing is started for a pipeline that was not stored.
+        on_conflict(self.store().commit(batch).await, || {
+            pipeline_name_in_use(&ctx.account, &decl.name)
+        })?;
+        // AWS starts a pipeline when it is created.
+        self.engine
+            .start_execution(
+                &ctx.account,
+                &ctx.region,
+                &doc,
+                StartRequest {
+                    trigger_type: "CreatePipeline".into(),
+                    trigger_detail: ctx.caller_arn.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        doctor::warn_later(
+            self.engine.clone(),
+            ctx.account.clone(),
+            ctx.region.clone(),
+            decl.name.clone(),
+        );
+        Ok(cp::CreatePipelineOutput { pipeline: Some(reshape(&decl)?), tags: Some(tags_out(&doc.tags)) })
+    }
+
+    pub(super) async fn update(&self, ctx: &RequestContext, input: cp::UpdatePipelineInput) -> AwsResult<cp::UpdatePipelineOutput> {
+        let mut decl = Self::declaration(&input.pipeline)?;
+        let _guard = self
+            .engine
+            .lock(&ctx.account, &ctx.region, &decl.name)
+            .await;
+        let (mut doc, version) = self.load(ctx, &decl.name).await?;
+        let next = doc.declaration.version.unwrap_or(1) + 1;
+        decl.version = Some(next);
+        doc.declaration = decl.clone();
+        doc.updated = now();
+        // Transitions of stages that no longer exist go with them.
+        let names: Vec<String> = decl.stages.iter().map(|s| s.name.clone()).collect();
+        doc.transitions.retain(|k, _| names.contains(k));
+        let batch = Batch::new()
+            .put(
+                ns(&ctx.account, &ctx.region, "pipelines"),
+                &decl.name,
+                &doc,
+                Expect::Version(version),
+            )
+            .put(
+                ns(&ctx.account, &ctx.region, "pipeline-versions"),
+                format!("{}/{next}", decl.name),
+                &decl,
+                Expect::Any,
+            );
+        self.store().commit(batch).await?;
+        doctor::warn_later(
+            self.engine.clone(),
+            ctx.account.clone(),
+            ctx.region.clone(),
+            decl.name.clone(),
+        );
+        Ok(cp::UpdatePipelineOutput { pipeline: Some(reshape(&decl)?) })
+    }
+
+    pub(super) async fn delete(&self, ctx: &RequestContext, input: cp::DeletePipelineInput) -> AwsResult<()> {
+        let name = input.name.as_str();
+        let _guard = self.engine.lock(&ctx.account, &ctx.region, name).await;
+        let (_, version) = self.load(ctx, name).await?;
+        let mut batch = Batch::new().delete(
+            ns(&ctx.account, &ctx.region, "pipelines"),
+            name,
+            Expect::Version(version),
+        );
+        let exec_ns = ns(&ctx.account, &ctx.region, "executions");
+        for d in self
+            .store()
+            .list(&exec_ns, &format!("{name}/"), None, 100_000)
+            .await?
+        {
+            batch = batch.delete(&exec_ns, d.key, Expect::Any);
+        }
+        let ver_ns = ns(&ctx.account, &ctx.region, "pipeline-versions");
+        for d in self
+            .store()
+            .list(&ver_ns, &format!("{name}/"), None, 100_000)
+            .await?
+        {
+            batch = batch.delete(&ver_ns, d.key, Expect::Any);
+        }
+        self.store().commit(batch).await?;
+        Ok(())
+    }
+
+    pub(super) async fn get(&self, ctx: &RequestContext, input: cp::GetPipelineInput) -> AwsResult<cp::GetPipelineOutput> {
+        let name = input.name.as_str();
+        let (doc, _) = self.load(ctx, name).await?;
+        let mut decl = doc.declaration.clone();
+        if let Some(v) = input.version.map(i64::from)
+            && Some(v) != decl.version
+        {
+            decl = self
+                .store()
+                .get_as::<PipelineDeclaration>(
+                    &ns(&ctx.account, &ctx.region, "pipeline-versions"),
+                    &format!("{name}/{v}"),
+                )
+                .await?
+                .map(|(d, _)| d)
+                .ok_or_else(|| {
+                    AwsError::client(
+                        "PipelineVersionNotFoundException",
+                        format!("Pipeline {name} has no version {v}"),
+                    )
+                })?;
+        }
+        Ok(cp::GetPipelineOutput {
+            pipeline: Some(reshape(&decl)?),
+            metadata: Some(cp::PipelineMetadata {
+                pipeline_arn: Some(doc.arn.clone()),
+                created: Some(ts(&doc.created)),
+                updated: Some(ts(&doc.updated)),
+                polling_disabled_at: None,
+            }),
+        })
+    }
+
+    pub(super) async fn list(&self, ctx: &RequestContext, input: cp::ListPipelinesInput) -> AwsResult<cp::ListPipelinesOutput> {
+        let docs: Vec<PipelineDoc> = self
+            .store()
+            .list_all_as(&ns(&ctx.account, &ctx.region, "pipelines"))
+            .await?;
+        let items = docs
+            .iter()
+            .map(|d| cp::PipelineSummary {
+                name: Some(d.declaration.name.clone()),
+                version: Some(d.declaration.version.unwrap_or(1) as i32),
+                pipeline_type: Some(cp::PipelineType::from(d.declaration.pipeline_type())),
+                execution_mode: Some(cp::ExecutionMode::from(d.declaration.execution_mode())),
+                created: Some(ts(&d.created)),
+                updated: Some(ts(&d.updated)),
+            })
+            .collect();
+        let (pipelines, next_token) = page(items, input.next_token.as_deref(), input.max_results, 1000)?;
+        Ok(cp::ListPipelinesOutput { pipelines: Some(pipelines), next_token })
+    }
+}
+
+impl CodePipelineService {
+    /// Runs one operation as the registry does once the wire has validated its input (the
+    /// crate's tests drive the API through this).
+    pub async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> AwsResult<Value> {
+        cp::dispatch(self, ctx, operation, input).await
+    }
+}
+
+#[codeyard_api::service]
+impl cp::CodePipelineApi for CodePipelineService {
+    async fn create_pipeline(&self, ctx: &RequestContext, input: cp::CreatePipelineInput) -> AwsResult<cp::CreatePipelineOutput> {
+        self.create(ctx, input).await
+    }
+
+    async fn get_pipeline(&self, ctx: &RequestContext, input: cp::GetPipelineInput) -> AwsResult<cp::GetPipelineOutput> {
+        self.get(ctx, input).await
+    }
+
+    async fn update_pipeline(&self, ctx: &RequestContext, input: cp::UpdatePipelineInput) -> AwsResult<cp::UpdatePipelineOutput> {
+        self.update(ctx, input).await
+    }
+
+    async fn delete_pipeline(&self, ctx: &RequestContext, input: cp::DeletePipelineInput) -> AwsResult<cp::DeletePipelineOutput> {
+        self.delete(ctx, input).await?;
+        Ok(Default::default())
+    }
+
+    async fn list_pipelines(&self, ctx: &RequestContext, input: cp::ListPipelinesInput) -> AwsResult<cp::ListPipelinesOutput> {
+        self.list(ctx, input).await
+    }
+
+    async fn start_pipeline_execution(&self, ctx: &RequestContext, input: cp::StartPipelineExecutionInput) -> AwsResult<cp::StartPipelineExecutionOutput> {
+        self.start(ctx, input).await
+    }
+
+    async fn stop_pipeline_execution(&self, ctx: &RequestContext, input: cp::StopPipelineExecutionInput) -> AwsResult<cp::StopPipelineExecutionOutput> {
+        self.stop(ctx, input).await
+    }
+
+    async fn get_pipeline_state(&self, ctx: &RequestContext, input: cp::GetPipelineStateInput) -> AwsResult<cp::GetPipelineStateOutput> {
+        self.state(ctx, input).await
+    }
+
+    async fn get_pipeline_execution(&self, ctx: &RequestContext, input: cp::GetPipelineExecutionInput) -> AwsResult<cp::GetPipelineExecutionOutput> {
+        self.get_execution(ctx, input).await
+    }
+
+    async fn list_pipeline_executions(&self, ctx: &RequestContext, input: cp::ListPipelineExecutionsInput) -> AwsResult<cp::ListPipelineExecutionsOutput> {
+        self.list_executions(ctx, input).await
+    }
+
+    async fn list_action_executions(&self, ctx: &RequestContext, input: cp::ListActionExecutionsInput) -> AwsResult<cp::ListActionExecutionsOutput> {
+        self.list_action_executions(ctx, input).await
+    }
+
+    async fn retry_stage_execution(&self, ctx: &RequestContext, input: cp::RetryStageExecutionInput) -> AwsResult<cp::RetryStageExecutionOutput> {
+        self.retry(ctx, input).await
+    }
+
+    async fn put_approval_result(&self, ctx: &RequestContext, input: cp::PutApprovalResultInput) -> AwsResult<cp::PutApprovalResultOutput> {
+        self.approval(ctx, input).await
+    }
+
+    async fn enable_stage_transition(&self, ctx: &RequestContext, input: cp::EnableStageTransitionInput) -> AwsResult<cp::EnableStageTransitionOutput> {
+        let outbound = input.transition_type.as_str() == "Outbound";
+        self.transition(ctx, &input.pipeline_name, &input.stage_name, outbound, None).await?;
+        Ok(Default::default())
+    }
+
+    async fn disable_stage_transition(&self, ctx: &RequestContext, input: cp::DisableStageTransitionInput) -> AwsResult<cp::DisableStageTransitionOutput> {
+        let outbound = input.transition_type.as_str() == "Outbound";
+        self.transition(ctx, &input.pipeline_name, &input.stage_name, outbound, Some(input.reason)).await?;
+        Ok(Default::default())
+    }
+
+    async fn list_action_types(&self, _ctx: &RequestContext, input: cp::ListActionTypesInput) -> AwsResult<cp::ListActionTypesOutput> {
+        self.action_types(input)
+    }
+
+    async fn get_action_type(&self, _ctx: &RequestContext, input: cp::GetActionTypeInput) -> AwsResult<cp::GetActionTypeOutput> {
+        self.action_type(input)
+    }
+
+    async fn tag_resource(&self, ctx: &RequestContext, input: cp::TagResourceInput) -> AwsResult<cp::TagResourceOutput> {
+        self.retag(ctx, &input.resource_arn, &input.tags, &[]).await?;
+        Ok(Default::default())
+    }
+
+    async fn untag_resource(&self, ctx: &RequestContext, input: cp::UntagResourceInput) -> AwsResult<cp::UntagResourceOutput> {
+        self.retag(ctx, &input.resource_arn, &[], &input.tag_keys).await?;
+        Ok(Default::default())
+    }
+
+    async fn list_tags_for_resource(&self, ctx: &RequestContext, input: cp::ListTagsForResourceInput) -> AwsResult<cp::ListTagsForResourceOutput> {
+        let (doc, _) = self.by_arn(ctx, &input.resource_arn).await?;
+        Ok(cp::ListTagsForResourceOutput { tags: Some(tags_out(&doc.tags)), next_token: None })
+    }
+}

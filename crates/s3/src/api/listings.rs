@@ -1,0 +1,252 @@
+//! Object listings: ListObjectsV2, ListObjects (v1) and ListObjectVersions, keys URL-encoded
+//! when the client asks for it.
+
+use super::*;
+
+pub(super) async fn list_objects_v2(
+    api: &Api,
+    req: S3Request<ListObjectsV2Input>,
+) -> R<ListObjectsV2Output> {
+    use base64::Engine as _;
+    let i = req.input;
+    let url = i
+        .encoding_type
+        .as_ref()
+        .is_some_and(|e| e.as_str() == "url");
+    let max = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let token_key = match &i.continuation_token {
+        Some(t) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    s3err(
+                        "InvalidArgument",
+                        400,
+                        "The continuation token provided is incorrect",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let start = match (&token_key, &i.start_after) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let l = api
+        .engine
+        .list_objects(
+            &i.bucket,
+            &prefix,
+            i.delimiter.as_deref(),
+            start.as_deref(),
+            max,
+        )
+        .await?;
+    let ctx_owner = i.fetch_owner.unwrap_or(false);
+    let mut contents = Vec::new();
+    let mut cps = Vec::new();
+    let account = if ctx_owner {
+        Some(api.engine.bucket(&i.bucket).await?.account)
+    } else {
+        None
+    };
+    for e in l.entries {
+        match e {
+            Listed::Object(o) => contents.push(Object {
+                key: Some(enc(o.key, url)),
+                e_tag: Some(etag(&o.etag)),
+                last_modified: Some(ts(o.last_modified_ms)),
+                size: Some(o.size as i64),
+                storage_class: Some(ObjectStorageClass::from(
+                    o.headers.storage_class.unwrap_or_else(|| "STANDARD".into()),
+                )),
+                owner: account.as_deref().map(owner),
+                checksum_algorithm: o.checksum.map(|(a, _)| vec![ChecksumAlgorithm::from(a)]),
+                ..Default::default()
+            }),
+            Listed::Prefix(p) => cps.push(CommonPrefix {
+                prefix: Some(enc(p, url)),
+            }),
+        }
+    }
+    let key_count = (contents.len() + cps.len()) as i32;
+    ok(ListObjectsV2Output {
+        name: Some(i.bucket),
+        prefix: Some(enc(prefix, url)),
+        max_keys: Some(max as i32),
+        key_count: Some(key_count),
+        continuation_token: i.continuation_token,
+        is_truncated: Some(l.truncated),
+        next_continuation_token: if l.truncated {
+            l.last
+                .map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k))
+        } else {
+            None
+        },
+        contents: (!contents.is_empty()).then_some(contents),
+        common_prefixes: (!cps.is_empty()).then_some(cps),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(d, url)),
+        encoding_type: i.encoding_type,
+        start_after: i.start_after.map(|s| enc(s, url)),
+        request_charged: None,
+    })
+}
+
+pub(super) async fn list_objects(
+    api: &Api,
+    req: S3Request<ListObjectsInput>,
+) -> R<ListObjectsOutput> {
+    let i = req.input;
+    let url = i
+        .encoding_type
+        .as_ref()
+        .is_some_and(|e| e.as_str() == "url");
+    let max = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let l = api
+        .engine
+        .list_objects(
+            &i.bucket,
+            &prefix,
+            i.delimiter.as_deref(),
+            i.marker.as_deref(),
+            max,
+        )
+        .await?;
+    let account = api.engine.bucket(&i.bucket).await?.account;
+    let mut contents = Vec::new();
+    let mut cps = Vec::new();
+    for e in l.entries {
+        match e {
+            Listed::Object(o) => contents.push(Object {
+                key: Some(enc(o.key, url)),
+                e_tag: Some(etag(&o.etag)),
+                last_modified: Some(ts(o.last_modified_ms)),
+                size: Some(o.size as i64),
+                storage_class: Some(ObjectStorageClass::from(
+                    o.headers.storage_class.unwrap_or_else(|| "STANDARD".into()),
+                )),
+                owner: Some(owner(&account)),
+                ..Default::default()
+            }),
+            Listed::Prefix(p) => cps.push(CommonPrefix {
+                prefix: Some(enc(p, url)),
+            }),
+        }
+    }
+    ok(ListObjectsOutput {
+        name: Some(i.bucket),
+        prefix: Some(prefix),
+        marker: Some(enc(i.marker.unwrap_or_default(), url)),
+        max_keys: Some(max as i32),
+        is_truncated: Some(l.truncated),
+        next_marker: if l.truncated && i.delimiter.is_some() {
+            l.last.map(|k| enc(k, url))
+        } else {
+            None
+        },
+        contents: (!contents.is_empty()).then_some(contents),
+        common_prefixes: (!cps.is_empty()).then_some(cps),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(d, url)),
+        encoding_type: i.encoding_type,
+        request_charged: None,
+    })
+}
+
+pub(super) async fn list_object_versions(
+    api: &Api,
+    req: S3Request<ListObjectVersionsInput>,
+) -> R<ListObjectVersionsOutput> {
+    let i = req.input;
+    let url = i
+        .encoding_type
+        .as_ref()
+        .is_some_and(|e| e.as_str() == "url");
+    let max = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let account = api.engine.bucket(&i.bucket).await?.account;
+    let (l, _) = api
+        .engine
+        .list_versions(
+            &i.bucket,
+            &prefix,
+            i.delimiter.as_deref(),
+            i.key_marker.as_deref(),
+            i.version_id_marker.as_deref(),
+            max,
+        )
+        .await?;
+    let mut versions = Vec::new();
+    let mut markers = Vec::new();
+    let mut cps = Vec::new();
+    let mut last_key: Option<String> = i
+        .key_marker
+        .clone()
+        .filter(|_| i.version_id_marker.is_some());
+    let mut next_version: Option<String> = None;
+    for e in l.entries {
+        match e {
+            Listed::Object(o) => {
+                let is_latest = last_key.as_deref() != Some(o.key.as_str());
+                last_key = Some(o.key.clone());
+                next_version = Some(o.version_id.clone());
+                if o.delete_marker {
+                    markers.push(DeleteMarkerEntry {
+                        is_latest: Some(is_latest),
+                        key: Some(enc(o.key, url)),
+                        last_modified: Some(ts(o.last_modified_ms)),
+                        owner: Some(owner(&account)),
+                        version_id: Some(o.version_id),
+                    });
+                } else {
+                    versions.push(ObjectVersion {
+                        is_latest: Some(is_latest),
+                        key: Some(enc(o.key, url)),
+                        last_modified: Some(ts(o.last_modified_ms)),
+                        owner: Some(owner(&account)),
+                        version_id: Some(o.version_id),
+                        e_tag: Some(etag(&o.etag)),
+                        size: Some(o.size as i64),
+                        storage_class: Some(ObjectVersionStorageClass::from_static(
+                            ObjectVersionStorageClass::STANDARD,
+                        )),
+                        checksum_algorithm: o
+                            .checksum
+                            .map(|(a, _)| vec![ChecksumAlgorithm::from(a)]),
+                        ..Default::default()
+                    });
+                }
+            }
+            Listed::Prefix(p) => {
+                next_version = None;
+                cps.push(CommonPrefix {
+                    prefix: Some(enc(p, url)),
+                })
+            }
+        }
+    }
+    ok(ListObjectVersionsOutput {
+        name: Some(i.bucket),
+        prefix: Some(enc(prefix, url)),
+        key_marker: Some(enc(i.key_marker.unwrap_or_default(), url)),
+        version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
+        max_keys: Some(max as i32),
+        is_truncated: Some(l.truncated),
+        next_key_marker: if l.truncated {
+            l.last.map(|k| enc(k, url))
+        } else {
+            None
+        },
+        next_version_id_marker: if l.truncated { next_version } else { None },
+        versions: (!versions.is_empty()).then_some(versions),
+        delete_markers: (!markers.is_empty()).then_some(markers),
+        common_prefixes: (!cps.is_empty()).then_some(cps),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(d, url)),
+        encoding_type: i.encoding_type,
+        request_charged: None,
+    })
+}

@@ -1,0 +1,610 @@
+//! Single objects: PUT, GET, HEAD, DELETE (one and many) and copy, with conditional requests
+//! and ranges.
+
+use super::*;
+
+pub(super) fn stored_headers(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<&Timestamp>,
+    website_redirect_location: Option<String>,
+    storage_class: Option<&StorageClass>,
+    acl: Option<&ObjectCannedACL>,
+) -> StoredHeaders {
+    StoredHeaders {
+        content_type,
+        // aws-chunked is transfer framing, not the object's encoding.
+        content_encoding: content_encoding
+            .map(|e| {
+                e.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.eq_ignore_ascii_case("aws-chunked"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .filter(|e| !e.is_empty()),
+        content_disposition,
+        content_language,
+        cache_control,
+        expires: expires.map(|t| {
+            let mut buf = Vec::new();
+            let _ = t.format(TimestampFormat::HttpDate, &mut buf);
+            String::from_utf8_lossy(&buf).to_string()
+        }),
+        website_redirect_location,
+        storage_class: storage_class
+            .map(|s| s.as_str().to_string())
+            .filter(|s| s != "STANDARD"),
+        acl: acl.map(|a| a.as_str().to_string()),
+    }
+}
+
+/// RFC 7232 evaluation order, as S3 does it: If-Match, then If-Unmodified-Since (ignored when
+/// If-Match is present), If-None-Match, then If-Modified-Since (ignored when If-None-Match
+/// is present). `not_modified` is the error for a failed If-None-Match/If-Modified-Since
+/// (304 for GET/HEAD, 412 for copy sources).
+pub(super) fn check_conditions(
+    o: &ObjectDoc,
+    if_match: Option<&ETagCondition>,
+    if_unmodified_since: Option<&Timestamp>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    not_modified_is_412: bool,
+) -> S3Result<()> {
+    let lm = o.last_modified_ms / 1000;
+    let matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value().trim_matches('"') == o.etag,
+    };
+    let failed = || {
+        s3err(
+            "PreconditionFailed",
+            412,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    };
+    let not_modified = || {
+        if not_modified_is_412 {
+            return failed();
+        }
+        // A 304 still names the representation it refers to.
+        let mut e = s3err("NotModified", 304, "Not Modified");
+        let mut h = http::HeaderMap::new();
+        if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", o.etag)) {
+            h.insert(http::header::ETAG, v);
+        }
+        let mut buf = Vec::new();
+        if ts(o.last_modified_ms)
+            .format(TimestampFormat::HttpDate, &mut buf)
+            .is_ok()
+        {
+            if let Ok(v) = http::HeaderValue::from_bytes(&buf) {
+                h.insert(http::header::LAST_MODIFIED, v);
+            }
+        }
+        e.set_headers(h);
+        e
+    };
+    if let Some(c) = if_match {
+        if !matches(c) {
+            return Err(failed());
+        }
+    } else if let Some(t) = if_unmodified_since {
+        if lm > ts_secs(t) {
+            return Err(failed());
+        }
+    }
+    if let Some(c) = if_none_match {
+        if matches(c) {
+            return Err(not_modified());
+        }
+    } else if let Some(t) = if_modified_since {
+        if lm <= ts_secs(t) {
+            return Err(not_modified());
+        }
+    }
+    Ok(())
+}
+
+macro_rules! headers_out {
+    ($out:ident, $o:expr) => {
+        $out.content_type = $o
+            .headers
+            .content_type
+            .clone()
+            .or_else(|| Some("binary/octet-stream".into()));
+        $out.content_encoding = $o.headers.content_encoding.clone();
+        $out.content_disposition = $o.headers.content_disposition.clone();
+        $out.content_language = $o.headers.content_language.clone();
+        $out.cache_control = $o.headers.cache_control.clone();
+        $out.expires = $o
+            .headers
+            .expires
+            .as_deref()
+            .and_then(|e| Timestamp::parse(TimestampFormat::HttpDate, e).ok());
+        $out.website_redirect_location = $o.headers.website_redirect_location.clone();
+        $out.storage_class = $o.headers.storage_class.clone().map(StorageClass::from);
+        $out.e_tag = Some(etag(&$o.etag));
+        $out.last_modified = Some(ts($o.last_modified_ms));
+        $out.metadata = if $o.metadata.is_empty() {
+            None
+        } else {
+            Some($o.metadata.clone().into_iter().collect())
+        };
+        $out.version_id = version_out(&$o.version_id);
+        $out.parts_count = $o.parts_count;
+        $out.accept_ranges = Some("bytes".into());
+        $out.server_side_encryption = Some(ServerSideEncryption::from_static(
+            ServerSideEncryption::AES256,
+        ));
+    };
+}
+
+pub(super) fn range_of(
+    o: &ObjectDoc,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<Option<std::ops::Range<u64>>> {
+    if let Some(n) = part_number {
+        // Part N of a multipart object is the range its blob covers.
+        if o.parts_count.is_none() {
+            return if n == 1 {
+                Ok(None)
+            } else {
+                Err(s3err(
+                    "InvalidPartNumber",
+                    416,
+                    "The requested partnumber is not satisfiable",
+                ))
+            };
+        }
+        let idx = (n as usize)
+            .checked_sub(1)
+            .filter(|i| *i < o.blobs.len())
+            .ok_or_else(|| {
+                s3err(
+                    "InvalidPartNumber",
+                    416,
+                    "The requested partnumber is not satisfiable",
+                )
+            })?;
+        let start: u64 = o.blobs[..idx].iter().map(|b| b.size).sum();
+        return Ok(Some(start..start + o.blobs[idx].size));
+    }
+    match range {
+        None => Ok(None),
+        Some(r) => match r.check(o.size) {
+            Ok(r) => Ok(Some(r)),
+            Err(_) => Err(s3err(
+                "InvalidRange",
+                416,
+                "The requested range is not satisfiable",
+            )),
+        },
+    }
+}
+
+/// The document of an object whose one blob was just written.
+fn fresh_object(
+    key: String,
+    written: &crate::blobs::Written,
+    headers: StoredHeaders,
+    metadata: BTreeMap<String, String>,
+    tags: Vec<(String, String)>,
+    checksum: &Option<(String, String)>,
+) -> ObjectDoc {
+    ObjectDoc {
+        key,
+        blobs: vec![written.blob.clone()],
+        size: written.blob.size,
+        etag: hex::encode(written.md5),
+        last_modified_ms: now_ms(),
+        headers,
+        metadata,
+        tags,
+        checksum: checksum.clone(),
+        ..Default::default()
+    }
+}
+
+impl Api {
+    /// Commits a fresh object; when the commit fails its blob is removed again (nothing else
+    /// names it).
+    async fn commit_fresh(&self, bucket: &str, doc: ObjectDoc) -> S3Result<ObjectDoc> {
+        let blob = doc.blobs[0].clone();
+        let committed = self
+            .engine
+            .commit_version(bucket, doc, codeyard_store::Batch::new())
+            .await;
+        if committed.is_err() {
+            self.engine.blobs.delete(&[blob]).await;
+        }
+        committed
+    }
+}
+
+pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
+    validate_key(&req.input.key)?;
+    let b = api.engine.bucket(&req.input.bucket).await?;
+    let i = &req.input;
+    if i.if_none_match.is_some() || i.if_match.is_some() {
+        // Conditional writes: If-None-Match (`*` or an ETag) and If-Match, all 412 when
+        // they fail; If-Match on a missing key is NoSuchKey.
+        match api.engine.get_version(&b.name, &i.key, None).await.ok() {
+            Some(cur) => check_conditions(
+                &cur,
+                i.if_match.as_ref(),
+                None,
+                i.if_none_match.as_ref(),
+                None,
+                true,
+            )?,
+            None if i.if_match.is_some() => {
+                return Err(s3err("NoSuchKey", 404, "The specified key does not exist."));
+            }
+            None => {}
+        }
+    }
+    let provided = Checksum {
+        checksum_crc32: i.checksum_crc32.clone(),
+        checksum_crc32c: i.checksum_crc32c.clone(),
+        checksum_sha1: i.checksum_sha1.clone(),
+        checksum_sha256: i.checksum_sha256.clone(),
+        checksum_crc64nvme: i.checksum_crc64nvme.clone(),
+        checksum_type: None,
+    };
+    let claim = checksum_claim(&req.headers, i.checksum_algorithm.as_ref(), &provided);
+    let tags = parse_tagging_header(i.tagging.as_deref())?;
+    let headers = stored_headers(
+        i.content_type.clone(),
+        i.content_encoding.clone(),
+        i.content_disposition.clone(),
+        i.content_language.clone(),
+        i.cache_control.clone(),
+        i.expires.as_ref(),
+        i.website_redirect_location.clone(),
+        i.storage_class.as_ref(),
+        i.acl.as_ref(),
+    );
+    let metadata: BTreeMap<String, String> =
+        i.metadata.clone().unwrap_or_default().into_iter().collect();
+    let (content_length, content_md5) = (i.content_length, i.content_md5.clone());
+    let mut req = req;
+    let body = req.input.body.take();
+    let (written, checksum) = receive(
+        &api.engine,
+        &req,
+        body,
+        content_length,
+        content_md5.as_deref(),
+        &claim,
+    )
+    .await?;
+    let doc = fresh_object(
+        req.input.key.clone(),
+        &written,
+        headers,
+        metadata,
+        tags,
+        &checksum,
+    );
+    let stored = api.commit_fresh(&b.name, doc).await?;
+    let c = checksum
+        .map(|(a, v)| checksum_with(&a, v))
+        .unwrap_or_default();
+    ok(PutObjectOutput {
+        e_tag: Some(etag(&stored.etag)),
+        version_id: version_out(&stored.version_id),
+        checksum_crc32: c.checksum_crc32,
+        checksum_crc32c: c.checksum_crc32c,
+        checksum_sha1: c.checksum_sha1,
+        checksum_sha256: c.checksum_sha256,
+        checksum_crc64nvme: c.checksum_crc64nvme,
+        checksum_type: stored
+            .checksum
+            .as_ref()
+            .map(|_| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+        server_side_encryption: Some(ServerSideEncryption::from_static(
+            ServerSideEncryption::AES256,
+        )),
+        ..Default::default()
+    })
+}
+
+pub(super) async fn get_object(api: &Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
+    let i = req.input;
+    let o = api
+        .engine
+        .get_version(&i.bucket, &i.key, i.version_id.as_deref())
+        .await?;
+    check_conditions(
+        &o,
+        i.if_match.as_ref(),
+        i.if_unmodified_since.as_ref(),
+        i.if_none_match.as_ref(),
+        i.if_modified_since.as_ref(),
+        false,
+    )?;
+    let range = range_of(&o, i.range.as_ref(), i.part_number)?;
+    let whole = range.is_none();
+    let r = range.clone().unwrap_or(0..o.size);
+    let len = r.end - r.start;
+    let body = ObjectBody::new(api.engine.blobs.read(&o.blobs, r.clone()), len);
+    let mut out = GetObjectOutput::default();
+    headers_out!(out, o);
+    let c = if i.checksum_mode.is_some() {
+        checksum_out(&o, whole)
+    } else {
+        Checksum::default()
+    };
+    out.checksum_crc32 = c.checksum_crc32;
+    out.checksum_crc32c = c.checksum_crc32c;
+    out.checksum_sha1 = c.checksum_sha1;
+    out.checksum_sha256 = c.checksum_sha256;
+    out.checksum_crc64nvme = c.checksum_crc64nvme;
+    out.checksum_type = c.checksum_type;
+    out.content_length = Some(len as i64);
+    if !whole {
+        out.content_range = Some(format!(
+            "bytes {}-{}/{}",
+            r.start,
+            r.end.saturating_sub(1),
+            o.size
+        ));
+    }
+    out.tag_count = (!o.tags.is_empty()).then_some(o.tags.len() as i32);
+    out.body = Some(StreamingBlob::new(body));
+    if let Some(v) = i.response_content_type {
+        out.content_type = Some(v);
+    }
+    if let Some(v) = i.response_content_disposition {
+        out.content_disposition = Some(v);
+    }
+    if let Some(v) = i.response_content_encoding {
+        out.content_encoding = Some(v);
+    }
+    if let Some(v) = i.response_content_language {
+        out.content_language = Some(v);
+    }
+    if let Some(v) = i.response_cache_control {
+        out.cache_control = Some(v);
+    }
+    if let Some(v) = i.response_expires {
+        out.expires = Some(v);
+    }
+    ok(out)
+}
+
+pub(super) async fn head_object(api: &Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
+    let i = req.input;
+    let o = api
+        .engine
+        .get_version(&i.bucket, &i.key, i.version_id.as_deref())
+        .await?;
+    check_conditions(
+        &o,
+        i.if_match.as_ref(),
+        i.if_unmodified_since.as_ref(),
+        i.if_none_match.as_ref(),
+        i.if_modified_since.as_ref(),
+        false,
+    )?;
+    let range = range_of(&o, i.range.as_ref(), i.part_number)?;
+    let mut out = HeadObjectOutput::default();
+    headers_out!(out, o);
+    let whole = range.is_none();
+    let c = if i.checksum_mode.is_some() {
+        checksum_out(&o, whole)
+    } else {
+        Checksum::default()
+    };
+    out.checksum_crc32 = c.checksum_crc32;
+    out.checksum_crc32c = c.checksum_crc32c;
+    out.checksum_sha1 = c.checksum_sha1;
+    out.checksum_sha256 = c.checksum_sha256;
+    out.checksum_crc64nvme = c.checksum_crc64nvme;
+    out.checksum_type = c.checksum_type;
+    match range {
+        Some(r) => {
+            out.content_length = Some((r.end - r.start) as i64);
+            out.content_range = Some(format!(
+                "bytes {}-{}/{}",
+                r.start,
+                r.end.saturating_sub(1),
+                o.size
+            ));
+        }
+        None => out.content_length = Some(o.size as i64),
+    }
+    let mut headers = http::HeaderMap::new();
+    if !o.tags.is_empty() {
+        headers.insert("x-amz-tagging-count", http::HeaderValue::from(o.tags.len()));
+    }
+    Ok(S3Response::with_headers(out, headers))
+}
+
+pub(super) async fn delete_object(
+    api: &Api,
+    req: S3Request<DeleteObjectInput>,
+) -> R<DeleteObjectOutput> {
+    let i = req.input;
+    if let Some(m) = &i.if_match {
+        let cur = api.engine.get_version(&i.bucket, &i.key, None).await?;
+        check_conditions(&cur, Some(m), None, None, None, true)?;
+    }
+    let d = api
+        .engine
+        .delete_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .await?;
+    Ok(S3Response::with_status(
+        DeleteObjectOutput {
+            delete_marker: d.delete_marker.then_some(true),
+            // Deleting in a versioned bucket names the version ("null" included), as AWS does.
+            version_id: d.version_id,
+            request_charged: None,
+        },
+        http::StatusCode::NO_CONTENT,
+    ))
+}
+
+pub(super) async fn delete_objects(
+    api: &Api,
+    req: S3Request<DeleteObjectsInput>,
+) -> R<DeleteObjectsOutput> {
+    let i = req.input;
+    api.engine.bucket(&i.bucket).await?;
+    if i.delete.objects.len() > 1000 {
+        return Err(malformed_xml());
+    }
+    let quiet = i.delete.quiet == Some(true);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for o in i.delete.objects {
+        match api
+            .engine
+            .delete_object(&i.bucket, &o.key, o.version_id.as_deref())
+            .await
+        {
+            Ok(d) => {
+                if !quiet {
+                    let (version_id, marker_version) = match (&o.version_id, d.delete_marker) {
+                        (Some(v), _) => (Some(v.clone()), None),
+                        (None, true) => (None, d.version_id.clone()),
+                        (None, false) => (None, None),
+                    };
+                    deleted.push(DeletedObject {
+                        key: Some(o.key),
+                        version_id,
+                        delete_marker: d.delete_marker.then_some(true),
+                        delete_marker_version_id: marker_version.or_else(|| {
+                            if d.delete_marker {
+                                o.version_id.clone()
+                            } else {
+                                None
+                            }
+                        }),
+                    });
+                }
+            }
+            Err(e) => errors.push(Error {
+                code: Some(e.code().as_str().to_string()),
+                key: Some(o.key),
+                message: e.message().map(str::to_string),
+                version_id: o.version_id,
+            }),
+        }
+    }
+    ok(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
+        request_charged: None,
+    })
+}
+
+pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
+    let i = req.input;
+    validate_key(&i.key)?;
+    api.engine.bucket(&i.bucket).await?;
+    let src = api.copy_source(&i.copy_source).await?;
+    check_conditions(
+        &src,
+        i.copy_source_if_match.as_ref(),
+        i.copy_source_if_unmodified_since.as_ref(),
+        i.copy_source_if_none_match.as_ref(),
+        i.copy_source_if_modified_since.as_ref(),
+        true,
+    )?;
+    let replace = i
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == "REPLACE");
+    let replace_tags = i
+        .tagging_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == "REPLACE");
+    let (src_bucket, src_key) = match &i.copy_source {
+        CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+        _ => unreachable!("rejected by copy_source"),
+    };
+    if src_bucket == i.bucket
+        && src_key == i.key
+        && !replace
+        && i.storage_class.is_none()
+        && i.website_redirect_location.is_none()
+        && i.server_side_encryption.is_none()
+    {
+        return Err(s3err(
+            "InvalidRequest",
+            400,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let algo = i
+        .checksum_algorithm
+        .as_ref()
+        .map(|a| a.as_str().to_ascii_uppercase())
+        .or_else(|| src.checksum.as_ref().map(|c| c.0.clone()));
+    let written = api.write_copy(&src, None, algo.as_deref()).await?;
+    let (headers, metadata) = if replace {
+        (
+            stored_headers(
+                i.content_type.clone(),
+                i.content_encoding.clone(),
+                i.content_disposition.clone(),
+                i.content_language.clone(),
+                i.cache_control.clone(),
+                i.expires.as_ref(),
+                i.website_redirect_location.clone(),
+                i.storage_class.as_ref(),
+                i.acl.as_ref(),
+            ),
+            i.metadata.clone().unwrap_or_default().into_iter().collect(),
+        )
+    } else {
+        let mut h = src.headers.clone();
+        if let Some(sc) = &i.storage_class {
+            h.storage_class = Some(sc.as_str().to_string()).filter(|s| s != "STANDARD");
+        }
+        if let Some(w) = &i.website_redirect_location {
+            h.website_redirect_location = Some(w.clone());
+        }
+        (h, src.metadata.clone())
+    };
+    let tags = if replace_tags {
+        parse_tagging_header(i.tagging.as_deref())?
+    } else {
+        src.tags.clone()
+    };
+    let checksum = algo
+        .as_ref()
+        .and_then(|a| checksum_value(&written.checksum, a).map(|v| (a.clone(), v)));
+    let doc = fresh_object(i.key.clone(), &written, headers, metadata, tags, &checksum);
+    let stored = api.commit_fresh(&i.bucket, doc).await?;
+    let c = checksum
+        .map(|(a, v)| checksum_with(&a, v))
+        .unwrap_or_default();
+    ok(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&stored.etag)),
+            last_modified: Some(ts(stored.last_modified_ms)),
+            checksum_crc32: c.checksum_crc32,
+            checksum_crc32c: c.checksum_crc32c,
+            checksum_sha1: c.checksum_sha1,
+            checksum_sha256: c.checksum_sha256,
+            checksum_crc64nvme: c.checksum_crc64nvme,
+            checksum_type: stored
+                .checksum
+                .as_ref()
+                .map(|_| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+        }),
+        copy_source_version_id: version_out(&src.version_id),
+        version_id: version_out(&stored.version_id),
+        server_side_encryption: Some(ServerSideEncryption::from_static(
+            ServerSideEncryption::AES256,
+        )),
+        ..Default::default()
+    })
+}

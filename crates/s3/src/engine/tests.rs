@@ -1,0 +1,143 @@
+//! Engine tests over a real SQLite store and blob directory.
+
+use super::*;
+use bytes::Bytes;
+
+async fn engine(dir: &std::path::Path) -> Engine {
+    let store = codeyard_store::SqliteStore::open(&dir.join("state.db"))
+        .await
+        .unwrap();
+    Engine {
+        store: std::sync::Arc::new(store),
+        blobs: BlobStore::open(dir).unwrap(),
+    }
+}
+
+async fn put(e: &Engine, bucket: &str, key: &str, body: &'static [u8]) -> ObjectDoc {
+    let body = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(body))]);
+    let w = e.blobs.write(body, Default::default()).await.unwrap();
+    let doc = ObjectDoc {
+        key: key.into(),
+        size: w.blob.size,
+        blobs: vec![w.blob],
+        etag: hex::encode(w.md5),
+        ..Default::default()
+    };
+    e.commit_version(bucket, doc, Batch::new()).await.unwrap()
+}
+
+fn blob_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("s3/blobs")).unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_puts_of_one_key_leave_one_whole_object_and_one_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = std::sync::Arc::new(engine(dir.path()).await);
+    e.create_bucket("race", "000000000000", "eu-west-1", None)
+        .await
+        .unwrap();
+    const BODIES: [&[u8]; 8] = [
+        b"aaaa",
+        b"bbbbbbbb",
+        b"cc",
+        b"dddddd",
+        b"e",
+        b"ffff",
+        b"ggggggg",
+        b"hhh",
+    ];
+    let tasks: Vec<_> = BODIES
+        .iter()
+        .map(|b| {
+            let e = e.clone();
+            tokio::spawn(async move { put(&e, "race", "k", b).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let o = e.get_version("race", "k", None).await.unwrap();
+    let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(e.blobs.read(&o.blobs, 0..o.size))
+        .await
+        .unwrap();
+    let bytes = chunks.concat();
+    assert!(
+        BODIES.contains(&bytes.as_slice()),
+        "a mix of writes: {bytes:?}"
+    );
+    assert_eq!(
+        blob_files(dir.path()),
+        1,
+        "replaced blobs were not all removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_rolls_up_prefixes_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path()).await;
+    e.create_bucket("list", "000000000000", "eu-west-1", None)
+        .await
+        .unwrap();
+    for k in ["a/1", "a/2", "a/b/1", "b", "c/1", "c/2", "d"] {
+        put(&e, "list", k, b"x").await;
+    }
+    let names = |l: &Listing| {
+        l.entries
+            .iter()
+            .map(|x| match x {
+                Listed::Object(o) => o.key.clone(),
+                Listed::Prefix(p) => p.clone(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let l = e
+        .list_objects("list", "", Some("/"), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(names(&l), vec!["a/", "b", "c/", "d"]);
+    let l = e
+        .list_objects("list", "", Some("/"), None, 2)
+        .await
+        .unwrap();
+    assert!(l.truncated);
+    assert_eq!(names(&l), vec!["a/", "b"]);
+    let l2 = e
+        .list_objects("list", "", Some("/"), l.last.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(names(&l2), vec!["c/", "d"]);
+    assert!(!l2.truncated);
+    let l = e
+        .list_objects("list", "a/", Some("/"), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(names(&l), vec!["a/1", "a/2", "a/b/"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_collection_removes_only_unreferenced_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path()).await;
+    e.create_bucket("gc-bucket", "000000000000", "eu-west-1", None)
+        .await
+        .unwrap();
+    put(&e, "gc-bucket", "kept", b"kept").await;
+    std::fs::write(
+        dir.path().join("s3/blobs/deadbeef#1"),
+        b"staging file of a killed upload",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("s3/blobs/0123abcd"),
+        b"blob written, metadata never committed",
+    )
+    .unwrap();
+    assert_eq!(e.collect_garbage().await.unwrap(), 2);
+    assert_eq!(blob_files(dir.path()), 1);
+    assert_eq!(
+        e.get_version("gc-bucket", "kept", None).await.unwrap().size,
+        4
+    );
+}

@@ -1,0 +1,130 @@
+//! The whole chain, as a user meets it: `codeyard demo` against a fresh server creates the seed
+//! topology through the APIs, pushes the sample service, and the pipeline (started by the
+//! EventBridge rule) builds, tests, deploys the jar to S3 and pushes the image to ECR.
+//! And the worked example's Terraform applies, plans clean and destroys clean.
+
+use crate::common::*;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_runs_the_seed_pipeline_green() {
+    let t = TestServer::start().await;
+    let code = codeyard_server::demo::run(codeyard_server::demo::DemoOptions {
+        endpoint: Some(t.endpoint.clone()),
+        data_dir: None,
+        exit: true,
+        timeout: Duration::from_secs(600),
+        // The test's own server decides where builds run; this only applies to an embedded one.
+        executor: codeyard_codebuild::ExecutorChoice::Local,
+    })
+    .await
+    .expect("demo runs");
+    assert_eq!(code, 0, "the demo's pipeline did not succeed");
+
+    // The jar the S3 deploy action extracted, and the image stage's tags.
+    let s3 = s3_client(&t.endpoint).await;
+    let jar = s3.get_object().bucket("codeyard-demo-artifacts").key("app-jar/target/app.jar").send().await.expect("jar in S3");
+    assert!(jar.content_length().unwrap_or(0) > 1000);
+    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
+    let images = ecr.describe_images().repository_name("codeyard-demo-app").send().await.expect("images");
+    let tags: Vec<String> = images.image_details().iter().flat_map(|d| d.image_tags().to_vec()).collect();
+    assert!(tags.contains(&"latest".to_string()), "tags: {tags:?}");
+    t.assert_no_model_violations();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worked_example_terraform_applies_plans_clean_and_destroys() {
+    let t = TestServer::start().await;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/aws-devops-demo/terraform/main.tf");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&src, dir.path().join("main.tf")).unwrap();
+    let (code, out) = terraform(dir.path(), &t.endpoint, &["init"]);
+    assert_eq!(code, 0, "init:\n{out}");
+    let (code, out) = terraform(dir.path(), &t.endpoint, &["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "apply:\n{out}");
+    let (code, out) = terraform(dir.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
+    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
+    let (code, out) = terraform(dir.path(), &t.endpoint, &["destroy", "-auto-approve"]);
+    assert_eq!(code, 0, "destroy:\n{out}");
+    let cp = aws_sdk_codepipeline::Client::new(&t.sdk_config().await);
+    assert!(cp.list_pipelines().send().await.unwrap().pipelines().is_empty());
+    let cc = aws_sdk_codecommit::Client::new(&t.sdk_config().await);
+    assert!(cc.list_repositories().send().await.unwrap().repositories().is_empty());
+    t.assert_no_model_violations();
+}
+
+/// A CodeCommit source with OutputArtifactFormat CODEBUILD_CLONE_REF hands the build a pointer,
+/// and the CodeBuild action clones that very commit with its git metadata (`.git` present).
+#[tokio::test(flavor = "multi_thread")]
+async fn clone_ref_source_builds_from_a_full_clone() {
+    use serde_json::json;
+    let t = TestServer::start().await;
+    let c = codeyard_server::client::AwsClient::new(&t.endpoint, REGION, "test", "test");
+    let repo = c.json("codecommit", "CodeCommit_20150413.CreateRepository", json!({"repositoryName": "cr"})).await.unwrap();
+    let clone_url = repo["repositoryMetadata"]["cloneUrlHttp"].as_str().unwrap().to_string();
+    c.s3("PUT", "/cr-artifacts", Vec::new()).await.unwrap();
+    // The build proves it has the commit's git metadata, then publishes what it saw.
+    let buildspec = "version: 0.2\nphases:\n  build:\n    commands:\n      - test -d .git\n      - git rev-parse HEAD > head.txt\nartifacts:\n  files:\n    - head.txt\n";
+    let work = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| git(work.path(), args);
+    git(&["init", "-q", "-b", "master"]);
+    std::fs::write(work.path().join("buildspec.yml"), buildspec).unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "first"]);
+    git(&["push", "-q", &clone_url.replacen("://", "://u:p@", 1), "master"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    c.json(
+        "codebuild",
+        "CodeBuild_20161006.CreateProject",
+        json!({"name": "cr-build", "source": {"type": "CODEPIPELINE"}, "artifacts": {"type": "CODEPIPELINE"},
+               "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL"},
+               "serviceRole": format!("arn:aws:iam::{ACCOUNT}:role/none")}),
+    )
+    .await
+    .unwrap();
+    let action = |name: &str, category: &str, provider: &str, inputs: &[&str], outputs: &[&str], config: serde_json::Value| {
+        json!({"name": name, "actionTypeId": {"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+               "configuration": config,
+               "inputArtifacts": inputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>(),
+               "outputArtifacts": outputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>()})
+    };
+    c.json(
+        "codepipeline",
+        "CodePipeline_20150709.CreatePipeline",
+        json!({"pipeline": {"name": "cr", "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/none"),
+            "artifactStore": {"type": "S3", "location": "cr-artifacts"},
+            "stages": [
+                {"name": "Source", "actions": [action("Source", "Source", "CodeCommit", &[], &["src"],
+                    json!({"RepositoryName": "cr", "BranchName": "master", "PollForSourceChanges": "false", "OutputArtifactFormat": "CODEBUILD_CLONE_REF"}))]},
+                {"name": "Build", "actions": [action("Build", "Build", "CodeBuild", &["src"], &["out"], json!({"ProjectName": "cr-build"}))]},
+            ]}}),
+    )
+    .await
+    .unwrap();
+    // CreatePipeline starts an execution on the pushed commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let execution = loop {
+        let list = c.json("codepipeline", "CodePipeline_20150709.ListPipelineExecutions", json!({"pipelineName": "cr"})).await.unwrap();
+        let first = list["pipelineExecutionSummaries"][0].clone();
+        if first["status"].as_str().is_some_and(|s| s != "InProgress") {
+            break first;
+        }
+        assert!(std::time::Instant::now() < deadline, "execution did not end: {list}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(execution["status"], "Succeeded", "{execution}");
+    let actions = c
+        .json("codepipeline", "CodePipeline_20150709.ListActionExecutions", json!({"pipelineName": "cr"}))
+        .await
+        .unwrap();
+    let build = actions["actionExecutionDetails"].as_array().unwrap().iter().find(|a| a["actionName"] == "Build").unwrap().clone();
+    let out = &build["output"]["outputArtifacts"][0]["s3location"];
+    let (_, zip) = c.s3("GET", &format!("/{}/{}", out["bucket"].as_str().unwrap(), out["key"].as_str().unwrap()), Vec::new()).await.unwrap();
+    assert!(!zip.is_empty());
+    let builds = c
+        .json("codebuild", "CodeBuild_20161006.BatchGetBuilds", json!({"ids": [build["output"]["executionResult"]["externalExecutionId"]]}))
+        .await
+        .unwrap();
+    assert_eq!(builds["builds"][0]["resolvedSourceVersion"], commit.as_str(), "{builds}");
+    t.assert_no_model_violations();
+}

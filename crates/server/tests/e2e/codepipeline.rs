@@ -1,0 +1,582 @@
+//! CodePipeline end to end: the API through aws-sdk-rust and the aws CLI (validation errors
+//! included), Terraform's aws_codepipeline round trip, and the engine driving a real chain
+//! (CodeCommit, EventBridge, CodeBuild, S3) when those services are present.
+
+use aws_sdk_codepipeline::Client;
+use aws_sdk_codepipeline::error::ProvideErrorMetadata;
+use aws_sdk_codepipeline::types::*;
+use crate::common::*;
+
+mod runs;
+use std::time::{Duration, Instant};
+
+fn action_type(category: ActionCategory, provider: &str) -> ActionTypeId {
+    ActionTypeId::builder()
+        .category(category)
+        .owner(ActionOwner::Aws)
+        .provider(provider)
+        .version("1")
+        .build()
+        .unwrap()
+}
+
+fn source_stage(poll: &str) -> StageDeclaration {
+    StageDeclaration::builder()
+        .name("Source")
+        .actions(
+            ActionDeclaration::builder()
+                .name("Source")
+                .action_type_id(action_type(ActionCategory::Source, "CodeCommit"))
+                .output_artifacts(
+                    OutputArtifact::builder()
+                        .name("source-artifact")
+                        .build()
+                        .unwrap(),
+                )
+                .configuration("RepositoryName", "demo-repo")
+                .configuration("BranchName", "master")
+                .configuration("PollForSourceChanges", poll)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn build_stage() -> StageDeclaration {
+    StageDeclaration::builder()
+        .name("BuildAndTest")
+        .actions(
+            ActionDeclaration::builder()
+                .name("BuildAndTest")
+                .action_type_id(action_type(ActionCategory::Build, "CodeBuild"))
+                .run_order(1)
+                .input_artifacts(
+                    InputArtifact::builder()
+                        .name("source-artifact")
+                        .build()
+                        .unwrap(),
+                )
+                .output_artifacts(
+                    OutputArtifact::builder()
+                        .name("app-jar-artifact")
+                        .build()
+                        .unwrap(),
+                )
+                .configuration("ProjectName", "demo-build")
+                .build()
+                .unwrap(),
+        )
+        .actions(
+            ActionDeclaration::builder()
+                .name("UploadJar")
+                .action_type_id(action_type(ActionCategory::Deploy, "S3"))
+                .run_order(2)
+                .input_artifacts(
+                    InputArtifact::builder()
+                        .name("app-jar-artifact")
+                        .build()
+                        .unwrap(),
+                )
+                .configuration("BucketName", "demo-artifacts")
+                .configuration("Extract", "true")
+                .configuration("ObjectKey", "app-jar")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// Waits until an execution is no longer InProgress; returns it.
+async fn execution_ended(cp: &Client, pipeline: &str, id: &str, limit: Duration) -> PipelineExecution {
+    wait_for(&format!("execution {id} of {pipeline} to end"), limit, Duration::from_millis(200), || async {
+        let out = cp.get_pipeline_execution().pipeline_name(pipeline).pipeline_execution_id(id).send().await.unwrap();
+        let e = out.pipeline_execution().unwrap().clone();
+        (e.status() != Some(&PipelineExecutionStatus::InProgress)).then_some(e)
+    })
+    .await
+}
+
+fn declaration(name: &str, stages: Vec<StageDeclaration>) -> PipelineDeclaration {
+    PipelineDeclaration::builder()
+        .name(name)
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/pipeline-role"))
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location("demo-artifacts")
+                .build()
+                .unwrap(),
+        )
+        .set_stages(Some(stages))
+        .pipeline_type(PipelineType::V1)
+        .execution_mode(ExecutionMode::Superseded)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_api_round_trip_and_validation() {
+    let t = TestServer::start().await;
+    let cp = Client::new(&t.sdk_config().await);
+    let decl = declaration("demo", vec![source_stage("false"), build_stage()]);
+    let created = cp
+        .create_pipeline()
+        .pipeline(decl.clone())
+        .tags(Tag::builder().key("team").value("a").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.pipeline().unwrap().version(), Some(1));
+    assert_eq!(created.tags().len(), 1);
+
+    let again = cp
+        .create_pipeline()
+        .pipeline(decl.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Some("PipelineNameInUseException"));
+
+    let got = cp.get_pipeline().name("demo").send().await.unwrap();
+    let p = got.pipeline().unwrap();
+    assert_eq!(p.stages().len(), 2);
+    assert_eq!(p.stages()[1].actions()[1].run_order(), Some(2));
+    assert_eq!(
+        p.stages()[0].actions()[0].configuration().unwrap()["PollForSourceChanges"],
+        "false"
+    );
+    assert_eq!(p.execution_mode(), Some(&ExecutionMode::Superseded));
+    let meta = got.metadata().unwrap();
+    assert_eq!(
+        meta.pipeline_arn(),
+        Some(format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:demo").as_str())
+    );
+    assert!(meta.created().is_some() && meta.updated().is_some());
+
+    // CreatePipeline started an execution (it fails: the repository does not exist).
+    let execs = cp
+        .list_pipeline_executions()
+        .pipeline_name("demo")
+        .send()
+        .await
+        .unwrap();
+    let first = &execs.pipeline_execution_summaries()[0];
+    assert_eq!(
+        first.trigger().unwrap().trigger_type(),
+        Some(&TriggerType::CreatePipeline)
+    );
+    let first_id = first.pipeline_execution_id().unwrap().to_string();
+    let failed = execution_ended(&cp, "demo", &first_id, Duration::from_secs(20)).await;
+    assert_eq!(failed.status(), Some(&PipelineExecutionStatus::Failed));
+    assert!(
+        failed.status_summary().unwrap().contains("Source"),
+        "{:?}",
+        failed.status_summary()
+    );
+    let state = cp.get_pipeline_state().name("demo").send().await.unwrap();
+    let source = &state.stage_states()[0];
+    assert_eq!(
+        source.latest_execution().unwrap().status(),
+        &StageExecutionStatus::Failed
+    );
+    assert_eq!(
+        source.action_states()[0]
+            .latest_execution()
+            .unwrap()
+            .status(),
+        Some(&ActionExecutionStatus::Failed)
+    );
+    assert!(
+        state.stage_states()[1]
+            .inbound_transition_state()
+            .unwrap()
+            .enabled()
+    );
+    let acts = cp
+        .list_action_executions()
+        .pipeline_name("demo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        acts.action_execution_details()[0].action_name(),
+        Some("Source")
+    );
+
+    // Update: version + 1; a started execution is listed newest first.
+    let mut stages = vec![source_stage("false"), build_stage()];
+    stages[1] = StageDeclaration::builder()
+        .name("Build")
+        .set_actions(Some(build_stage().actions().to_vec()))
+        .build()
+        .unwrap();
+    let updated = cp
+        .update_pipeline()
+        .pipeline(declaration("demo", stages))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.pipeline().unwrap().version(), Some(2));
+    assert_eq!(
+        cp.get_pipeline()
+            .name("demo")
+            .version(1)
+            .send()
+            .await
+            .unwrap()
+            .pipeline()
+            .unwrap()
+            .stages()[1]
+            .name(),
+        "BuildAndTest"
+    );
+    let missing_version = cp
+        .get_pipeline()
+        .name("demo")
+        .version(7)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing_version.code(),
+        Some("PipelineVersionNotFoundException")
+    );
+    let started = cp
+        .start_pipeline_execution()
+        .name("demo")
+        .client_request_token("abc-1")
+        .send()
+        .await
+        .unwrap();
+    let same = cp
+        .start_pipeline_execution()
+        .name("demo")
+        .client_request_token("abc-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        started.pipeline_execution_id(),
+        same.pipeline_execution_id()
+    );
+    let execs = cp
+        .list_pipeline_executions()
+        .pipeline_name("demo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(execs.pipeline_execution_summaries().len(), 2);
+    assert_eq!(
+        execs.pipeline_execution_summaries()[0].pipeline_execution_id(),
+        started.pipeline_execution_id()
+    );
+    assert_eq!(
+        execs.pipeline_execution_summaries()[0]
+            .trigger()
+            .unwrap()
+            .trigger_type(),
+        Some(&TriggerType::StartPipelineExecution)
+    );
+
+    // Transitions.
+    cp.disable_stage_transition()
+        .pipeline_name("demo")
+        .stage_name("Build")
+        .transition_type(StageTransitionType::Inbound)
+        .reason("release freeze")
+        .send()
+        .await
+        .unwrap();
+    let state = cp.get_pipeline_state().name("demo").send().await.unwrap();
+    let tr = state.stage_states()[1].inbound_transition_state().unwrap();
+    assert!(!tr.enabled());
+    assert_eq!(tr.disabled_reason(), Some("release freeze"));
+    let no_stage = cp
+        .enable_stage_transition()
+        .pipeline_name("demo")
+        .stage_name("Nope")
+        .transition_type(StageTransitionType::Inbound)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(no_stage.code(), Some("StageNotFoundException"));
+
+    // Tags by ARN.
+    let arn = meta.pipeline_arn().unwrap();
+    cp.tag_resource()
+        .resource_arn(arn)
+        .tags(Tag::builder().key("env").value("dev").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    cp.untag_resource()
+        .resource_arn(arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    let tags = cp
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags().iter().map(|t| t.key()).collect::<Vec<_>>(),
+        vec!["env"]
+    );
+    let bad_arn = cp
+        .list_tags_for_resource()
+        .resource_arn("not-an-arn")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_arn.code(),
+        Some("ValidationException"),
+        "the model's ARN pattern refuses it"
+    );
+    let gone = cp
+        .list_tags_for_resource()
+        .resource_arn(format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:nope"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Some("ResourceNotFoundException"));
+
+    // Validation: each refused, nothing created.
+    let one_stage = cp
+        .create_pipeline()
+        .pipeline(declaration("bad", vec![source_stage("false")]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        one_stage.code(),
+        Some("InvalidStructureException"),
+        "{one_stage:?}"
+    );
+    let no_input = cp
+        .create_pipeline()
+        .pipeline(declaration(
+            "bad",
+            vec![source_stage("false"), {
+                let mut s = build_stage().actions().to_vec();
+                s.remove(0);
+                StageDeclaration::builder()
+                    .name("Deploy")
+                    .set_actions(Some(s))
+                    .build()
+                    .unwrap()
+            }],
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(no_input.code(), Some("InvalidStructureException"));
+    let bogus = ActionDeclaration::builder()
+        .name("Build")
+        .action_type_id(action_type(ActionCategory::Build, "Jenkins"))
+        .input_artifacts(
+            InputArtifact::builder()
+                .name("source-artifact")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let unknown = cp
+        .create_pipeline()
+        .pipeline(declaration(
+            "bad",
+            vec![
+                source_stage("false"),
+                StageDeclaration::builder()
+                    .name("B")
+                    .actions(bogus)
+                    .build()
+                    .unwrap(),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Some("InvalidStructureException"));
+    assert!(unknown.message().unwrap().contains("Jenkins"));
+    let missing_key = ActionDeclaration::builder()
+        .name("Build")
+        .action_type_id(action_type(ActionCategory::Build, "CodeBuild"))
+        .input_artifacts(
+            InputArtifact::builder()
+                .name("source-artifact")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let missing = cp
+        .create_pipeline()
+        .pipeline(declaration(
+            "bad",
+            vec![
+                source_stage("false"),
+                StageDeclaration::builder()
+                    .name("B")
+                    .actions(missing_key)
+                    .build()
+                    .unwrap(),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("InvalidActionDeclarationException"));
+    assert!(missing.message().unwrap().contains("ProjectName"));
+    let bad_name = cp
+        .create_pipeline()
+        .pipeline(declaration(
+            "bad name!",
+            vec![source_stage("false"), build_stage()],
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(bad_name.code(), Some("ValidationException"));
+    let not_found = cp.get_pipeline().name("bad").send().await.unwrap_err();
+    assert_eq!(not_found.code(), Some("PipelineNotFoundException"));
+    let no_exec = cp
+        .get_pipeline_execution()
+        .pipeline_name("demo")
+        .pipeline_execution_id("00000000-0000-0000-0000-000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(no_exec.code(), Some("PipelineExecutionNotFoundException"));
+
+    // Action types.
+    let types = cp
+        .list_action_types()
+        .action_owner_filter(ActionOwner::Aws)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        types
+            .action_types()
+            .iter()
+            .any(|a| a.id().unwrap().provider() == "CodeBuild")
+    );
+    let at = cp
+        .get_action_type()
+        .category(ActionCategory::Deploy)
+        .owner("AWS")
+        .provider("S3")
+        .version("1")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        at.action_type()
+            .unwrap()
+            .properties()
+            .iter()
+            .any(|p| p.name() == "Extract")
+    );
+
+    // The aws CLI sees the same.
+    let (ok, out, err) = aws_cli(&t.endpoint, &["codepipeline", "list-pipelines"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pipelines"][0]["name"], "demo");
+    assert_eq!(v["pipelines"][0]["version"], 2);
+
+    cp.delete_pipeline().name("demo").send().await.unwrap();
+    assert!(
+        cp.list_pipelines()
+            .send()
+            .await
+            .unwrap()
+            .pipelines()
+            .is_empty()
+    );
+    let gone = cp
+        .list_pipeline_executions()
+        .pipeline_name("demo")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Some("PipelineNotFoundException"));
+    t.assert_no_model_violations();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terraform_codepipeline_apply_plan_destroy() {
+    let t = TestServer::start().await;
+    let dir = terraform_workspace("codepipeline");
+    let (code, out) = terraform(dir.path(), &t.endpoint, &["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "apply failed:\n{out}");
+    let (code, out) = terraform(dir.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
+    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
+
+    let cp = Client::new(&t.sdk_config().await);
+    let v2 = cp
+        .get_pipeline()
+        .name("tf-v2-pipeline")
+        .send()
+        .await
+        .unwrap();
+    let p = v2.pipeline().unwrap();
+    assert_eq!(p.pipeline_type(), Some(&PipelineType::V2));
+    assert_eq!(p.execution_mode(), Some(&ExecutionMode::Queued));
+    assert_eq!(p.variables()[0].name(), "env");
+    assert_eq!(
+        p.stages()[1].actions()[0].namespace(),
+        Some("BuildVariables")
+    );
+
+    // An update (tags and a configuration value): TagResource + UpdatePipeline.
+    let (code, out) = terraform(
+        dir.path(),
+        &t.endpoint,
+        &["apply", "-auto-approve", "-var=build_project=other-build"],
+    );
+    assert_eq!(code, 0, "update failed:\n{out}");
+    let got = cp
+        .get_pipeline()
+        .name("tf-seed-pipeline")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.pipeline().unwrap().version(), Some(2));
+    // (No second plan: each terraform run costs ~20 s on a loaded machine; the update's own
+    // read-back already compares what GetPipeline returns.)
+    let tags = cp
+        .list_tags_for_resource()
+        .resource_arn(got.metadata().unwrap().pipeline_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "build" && t.value() == "other-build")
+    );
+
+    let (code, out) = terraform(
+        dir.path(),
+        &t.endpoint,
+        &["destroy", "-auto-approve", "-var=build_project=other-build"],
+    );
+    assert_eq!(code, 0, "destroy failed:\n{out}");
+    assert!(
+        cp.list_pipelines()
+            .send()
+            .await
+            .unwrap()
+            .pipelines()
+            .is_empty()
+    );
+    t.assert_no_model_violations();
+}

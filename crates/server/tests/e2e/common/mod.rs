@@ -1,0 +1,302 @@
+//! The harness every end-to-end test uses: a real codeyard server (in-process, on a free
+//! port, in a fresh data dir, with strict model checks on) and aws-sdk-rust configuration
+//! pointed at it.
+// (dead_code is allowed for the harness in main.rs: not every suite uses every helper)
+
+use codeyard_server::{Options, RunningServer};
+use std::path::PathBuf;
+
+pub const REGION: &str = "eu-west-1";
+pub const ACCOUNT: &str = "000000000000";
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub endpoint: String,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A fresh server in a fresh data dir.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_path_buf();
+        let mut t = Self::start_in(path, |_| {}).await;
+        t._dir = Some(dir);
+        t
+    }
+
+    /// A fresh server in a fresh data dir, with options adjusted by `tweak` (a test clock...).
+    pub async fn start_with(tweak: impl FnOnce(&mut Options)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_path_buf();
+        let mut t = Self::start_in(path, tweak).await;
+        t._dir = Some(dir);
+        t
+    }
+
+    /// A server on an existing data dir (restart tests), with options adjusted by `tweak`.
+    pub async fn start_in(data_dir: PathBuf, tweak: impl FnOnce(&mut Options)) -> TestServer {
+        let _ = tracing_init();
+        let mut opts = Options::new(&data_dir);
+        opts.port = 0;
+        opts.strict_models = true;
+        tweak(&mut opts);
+        let server = codeyard_server::start(opts).await.expect("server starts");
+        let endpoint = format!("http://localhost:{}", server.addr.port());
+        TestServer { server: Some(server), endpoint, data_dir, _dir: None }
+    }
+
+    /// SDK configuration with test credentials and region eu-west-1.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.sdk_config_with("test", "test").await
+    }
+
+    pub async fn sdk_config_with(&self, key: &str, secret: &str) -> aws_config::SdkConfig {
+        sdk_config_for(&self.endpoint, key, secret).await
+    }
+
+    /// Fails the test if any answer so far did not fit AWS's model.
+    pub fn assert_no_model_violations(&self) {
+        let app = &self.server.as_ref().expect("running").app;
+        let v = app.violations.lock().unwrap();
+        assert!(v.is_empty(), "answers that do not fit AWS's models: {v:#?}");
+    }
+
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        self.data_dir.clone()
+    }
+}
+
+fn tracing_init() -> Result<(), ()> {
+    tracing_subscriber_init();
+    Ok(())
+}
+
+fn tracing_subscriber_init() {
+    // Quiet by default; CODEYARD_LOG=debug shows the server's log in test output.
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("CODEYARD_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
+    });
+}
+
+/// A codeyard server as a separate process (crash and restart tests: `kill -9` needs one).
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub endpoint: String,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    pub fn spawn(data_dir: &std::path::Path, extra_args: &[&str]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codeyard"))
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("codeyard starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("listening line");
+        // "codeyard listening on http://localhost:PORT (127.0.0.1:PORT)"
+        let endpoint = line.split_whitespace().nth(3).expect("endpoint in listening line").to_string();
+        let port = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+        ServerProcess { child, endpoint, port }
+    }
+
+    /// `kill -9`.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the aws CLI against `endpoint`; returns (exit ok, stdout, stderr).
+pub fn aws_cli(endpoint: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new("aws")
+        .args(args)
+        .args(["--endpoint-url", endpoint, "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_PAGER", "")
+        .output()
+        .expect("aws CLI runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Runs `terraform <args>` in `dir` with `var.endpoint` set to the server's endpoint.
+/// `init` uses the provider mirror at /opt/tf-plugins. Returns (exit code, combined output).
+pub fn terraform(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> (i32, String) {
+    let mut cmd = std::process::Command::new("terraform");
+    cmd.current_dir(dir).args(args).arg("-no-color").arg("-input=false");
+    if args.first() == Some(&"init") {
+        if std::path::Path::new("/opt/tf-plugins").is_dir() {
+            cmd.arg("-plugin-dir=/opt/tf-plugins");
+        }
+    } else if matches!(args.first(), Some(&"apply") | Some(&"plan") | Some(&"destroy")) {
+        cmd.arg(format!("-var=endpoint={endpoint}"));
+    }
+    cmd.env("TF_IN_AUTOMATION", "1").env("CHECKPOINT_DISABLE", "1").env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = cmd.output().expect("terraform runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Copies a Terraform configuration from `crates/server/tests/terraform/<name>` into a fresh
+/// temporary directory and runs `terraform init` there.
+pub fn terraform_workspace(name: &str) -> tempfile::TempDir {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/terraform").join(name);
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let (code, out) = terraform(dir.path(), "", &["init"]);
+    assert_eq!(code, 0, "terraform init failed:\n{out}");
+    dir
+}
+
+/// The provider block every test configuration uses (paste into main.tf):
+///
+/// ```hcl
+/// variable "endpoint" { type = string }
+/// provider "aws" {
+///   region = "eu-west-1"
+///   access_key = "test"
+///   secret_key = "test"
+///   skip_credentials_validation = true
+///   skip_metadata_api_check = true
+///   skip_requesting_account_id = true
+///   s3_use_path_style = true
+///   endpoints { iam = var.endpoint  sts = var.endpoint  logs = var.endpoint  s3 = var.endpoint
+///               codecommit = var.endpoint  codebuild = var.endpoint  codepipeline = var.endpoint
+///               events = var.endpoint  ecr = var.endpoint }
+/// }
+/// ```
+pub const TERRAFORM_PROVIDER_DOC: () = ();
+
+// ---- helpers the suites share ------------------------------------------------------------
+
+/// SDK configuration for `endpoint` with static credentials, region eu-west-1.
+pub async fn sdk_config_for(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
+    let creds = aws_credential_types::Credentials::new(key, secret, None, None, "codeyard-tests");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .load()
+        .await
+}
+
+/// SDK configuration with the test credentials, for code that only has the endpoint.
+pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_for(endpoint, "test", "test").await
+}
+
+/// An S3 client using path-style addresses (`http://localhost:PORT/bucket/key`).
+pub async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    s3_client_for(&sdk(endpoint).await)
+}
+
+/// An S3 client on `conf`, path-style.
+pub fn s3_client_for(conf: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(conf).force_path_style(true).build())
+}
+
+/// Creates a bucket in eu-west-1.
+pub async fn make_bucket(s3: &aws_sdk_s3::Client, name: &str) {
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    s3.create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuWest1).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateBucket {name}: {e:?}"));
+}
+
+/// The AWS error code of an SDK error (or of its service error), "" when it has none. Every
+/// SDK crate re-exports the same `ProvideErrorMetadata`.
+pub fn error_code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("").to_string()
+}
+
+/// The credential helper a developer configures for CodeCommit over HTTPS.
+pub const GIT_CREDENTIAL_HELPER: &str = "!aws codecommit credential-helper --ignore-host-check $@";
+
+/// `git` as a developer runs it against codeyard's CodeCommit: the aws CLI credential helper
+/// with the test credentials, a fixed identity, no user or system config.
+pub fn git_command(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new("git");
+    c.current_dir(dir)
+        .args(["-c", "credential.helper=", "-c", &format!("credential.helper={GIT_CREDENTIAL_HELPER}"), "-c", "credential.UseHttpPath=true"])
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "init.defaultBranch=main"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", REGION);
+    c
+}
+
+/// Runs a command that must succeed; returns its trimmed stdout.
+pub fn run_ok(mut c: std::process::Command) -> String {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(out.status.success(), "{c:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `git <args>` in `dir` (see [`git_command`]), which must succeed; returns trimmed stdout.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let mut c = git_command(dir);
+    c.args(args);
+    run_ok(c)
+}
+
+/// Polls `probe` (every `every`) until it gives a value; panics naming `what` after `limit`.
+/// The one wait loop of the suites: a check waits for a condition, never for a fixed time.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: std::time::Duration, every: std::time::Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Waits until EventBridge has nothing left to do: its ingress and delivery queues are empty
+/// (`/_codeyard/events/queues` counts leased items too, so every event published so far has
+/// been matched and every delivery made). The barrier for "no more deliveries will come".
+pub async fn events_idle(endpoint: &str) {
+    let url = format!("{endpoint}/_codeyard/events/queues");
+    wait_for("EventBridge queues to drain", std::time::Duration::from_secs(30), std::time::Duration::from_millis(50), || async {
+        let q: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+        (q["ingress"] == 0 && q["delivery"] == 0).then_some(())
+    })
+    .await
+}

@@ -1,0 +1,495 @@
+//! CodeBuild with `--executor container`: builds run in a podman container of the project's
+//! image. The image is made here from the host's own bash and busybox with buildah, holds a
+//! file and a tool the host lacks, and is pushed to codeyard's ECR; the project names it by
+//! its AWS URI. Checked: the build uses both; it sees CodeBuild's paths; its credentials come
+//! from the container credentials endpoint (no keys in the environment) and are the service
+//! role's; stop, timeout and a kill -9 of the server leave no container; a missing image fails
+//! in PROVISIONING. Every test is skipped (with a line saying so) where podman cannot run
+//! containers.
+
+use crate::common::*;
+
+use aws_sdk_codebuild::types::{
+    ArtifactsType, Build, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
+    ProjectSource, SourceType, StatusType,
+};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+type Cb = aws_sdk_codebuild::Client;
+
+const IMAGE_REPO: &str = "build-tools";
+
+/// Whether podman runs containers here; prints why not.
+async fn podman_works() -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    match codeyard_codebuild::container::Podman::detect(dir.path()).await {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: container builds need podman: {e}");
+            false
+        }
+    }
+}
+
+async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    let creds = aws_credential_types::Credentials::new("test", "test", None, None, "t");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .load()
+        .await
+}
+
+fn sh(script: &str) -> String {
+    let out = std::process::Command::new("bash").arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Builds the test image with buildah (host bash + busybox, a marker file, a tool) and pushes
+/// it to the server's registry as `build-tools:1`.
+async fn push_test_image(endpoint: &str, work: &Path) {
+    push_image(endpoint, work, IMAGE_REPO, "").await
+}
+
+/// The test image plus the host's podman, conmon, runc and catatonit (with their libraries):
+/// what codeyard's `docker` of privileged builds runs.
+async fn push_podman_image(endpoint: &str, work: &Path) {
+    let extra = r#"for bin in /usr/bin/podman /usr/bin/conmon /usr/sbin/runc /usr/bin/catatonit; do
+  mkdir -p $r$(dirname $bin); cp -L $bin $r$bin
+  for lib in $(ldd $bin 2>/dev/null | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $lib); cp -L $lib $r$lib; done
+done
+mkdir -p $r/etc/containers $r/usr/share/containers $r/usr/bin $r/var/tmp $r/usr/libexec/podman
+ln -sf /usr/bin/catatonit $r/usr/libexec/podman/catatonit
+cp /etc/containers/policy.json $r/etc/containers/; cp /usr/share/containers/containers.conf /usr/share/containers/seccomp.json $r/usr/share/containers/
+ln -sf /bin/busybox $r/usr/bin/env; ln -sf busybox $r/bin/sed"#;
+    push_image(endpoint, work, "podman-tools", extra).await
+}
+
+async fn push_image(endpoint: &str, work: &Path, repo: &str, extra: &str) {
+    let ecr = aws_sdk_ecr::Client::new(&sdk(endpoint).await);
+    ecr.create_repository().repository_name(repo).send().await.unwrap();
+    let work = work.join(repo);
+    let rootfs = work.join("rootfs");
+    let host = endpoint.trim_start_matches("http://");
+    sh(&format!(
+        r#"set -e; r='{root}'; mkdir -p $r/bin $r/tmp $r/opt/codeyard $r/usr/local/bin
+cp /bin/busybox /bin/bash $r/bin/
+for lib in $(ldd /bin/bash | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $lib); cp -L $lib $r$lib; done
+for a in sh sleep head tr cat echo ls wget env mkdir rm mv sort grep test printf; do ln -sf busybox $r/bin/$a; done
+{extra}
+echo marker-from-the-image > $r/opt/codeyard/marker.txt
+printf '#!/bin/sh\necho tool-from-the-image\n' > $r/usr/local/bin/codeyard-image-tool; chmod +x $r/usr/local/bin/codeyard-image-tool
+# A function, not a variable: quotes inside an expanded variable stay literal characters.
+B() {{ buildah --root "{w}/broot" --runroot "{w}/brun" --storage-driver vfs "$@"; }}
+c=$(B from scratch); B copy $c $r/ / >/dev/null
+B config --env PATH=/usr/local/bin:/usr/bin:/bin $c
+B commit -q $c {repo}:1 >/dev/null
+B push --tls-verify=false {repo}:1 docker://{host}/{repo}:1 2>&1"#,
+        root = rootfs.display(),
+        w = work.display(),
+    ));
+}
+
+fn ecr_uri(tag: &str) -> String {
+    format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{IMAGE_REPO}:{tag}")
+}
+
+fn environment(image: &str) -> ProjectEnvironment {
+    ProjectEnvironment::builder()
+        .r#type(EnvironmentType::LinuxContainer)
+        .image(image)
+        .compute_type(ComputeType::BuildGeneral1Small)
+        .build()
+        .unwrap()
+}
+
+async fn create_project(cb: &Cb, name: &str, image: &str, buildspec: &str, artifacts: ProjectArtifacts) {
+    cb.create_project()
+        .name(name)
+        .source(ProjectSource::builder().r#type(SourceType::NoSource).buildspec(buildspec).build().unwrap())
+        .artifacts(artifacts)
+        .environment(environment(image))
+        .service_role(format!("arn:aws:iam::{ACCOUNT}:role/container-builds"))
+        .timeout_in_minutes(5)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn no_artifacts() -> ProjectArtifacts {
+    ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build().unwrap()
+}
+
+async fn create_role(endpoint: &str) {
+    let iam = aws_sdk_iam::Client::new(&sdk(endpoint).await);
+    iam.create_role()
+        .role_name("container-builds")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn start(cb: &Cb, project: &str) -> String {
+    cb.start_build().project_name(project).send().await.unwrap().build_value().unwrap().id().unwrap().to_string()
+}
+
+async fn wait_build(cb: &Cb, id: &str, limit: Duration) -> Build {
+    let deadline = Instant::now() + limit;
+    loop {
+        let b = cb.batch_get_builds().ids(id).send().await.unwrap().builds()[0].clone();
+        if b.build_complete() {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "build {id} did not complete in {limit:?}: {b:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_phase(cb: &Cb, id: &str, phase: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let b = cb.batch_get_builds().ids(id).send().await.unwrap().builds()[0].clone();
+        if b.current_phase() == Some(phase) {
+            return;
+        }
+        assert!(!b.build_complete() && Instant::now() < deadline, "build {id} never reached {phase}: {b:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn phase(b: &Build, name: &str) -> (String, String) {
+    let p = b.phases().iter().find(|p| p.phase_type().map(|t| t.as_str()) == Some(name)).unwrap_or_else(|| panic!("no phase {name}: {b:#?}"));
+    let status = p.phase_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+    let context = p.contexts().iter().map(|c| format!("{}: {}", c.status_code().unwrap_or(""), c.message().unwrap_or(""))).collect::<Vec<_>>().join("\n");
+    (status, context)
+}
+
+async fn log_text(endpoint: &str, b: &Build) -> String {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk(endpoint).await);
+    let l = b.logs().expect("logs location");
+    let page = logs
+        .get_log_events()
+        .log_group_name(l.group_name().unwrap())
+        .log_stream_name(l.stream_name().unwrap())
+        .start_from_head(true)
+        .send()
+        .await
+        .unwrap();
+    page.events().iter().map(|e| format!("{}\n", e.message().unwrap_or(""))).collect()
+}
+
+/// Build containers the server's podman storage holds (`podman ps -a --filter label=...`).
+fn containers(data_dir: &Path, build_id: Option<&str>) -> Vec<String> {
+    let dir = codeyard_codebuild::containers_dir(data_dir);
+    let label = match build_id {
+        Some(id) => format!("label={}={id}", codeyard_codebuild::container::BUILD_LABEL),
+        None => format!("label={}", codeyard_codebuild::container::BUILD_LABEL),
+    };
+    let out = std::process::Command::new("podman")
+        .args(codeyard_codebuild::container::storage_options(&dir))
+        .args(["ps", "-a", "-q", "--filter", &label])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+async fn container_server() -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestServer::start_in(dir.path().to_path_buf(), |o| o.executor = codeyard_codebuild::ExecutorChoice::Container).await;
+    (dir, t)
+}
+
+/// The tool and file of the image, CodeBuild's paths, credentials from the endpoint only, and
+/// those credentials are the service role's (checked with STS from outside).
+#[tokio::test(flavor = "multi_thread")]
+async fn build_runs_in_an_image_from_codeyards_ecr() {
+    if !podman_works().await {
+        return;
+    }
+    let (_dir, t) = container_server().await;
+    let work = tempfile::tempdir().unwrap();
+    push_test_image(&t.endpoint, work.path()).await;
+    create_role(&t.endpoint).await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk(&t.endpoint).await).force_path_style(true).build());
+    s3.create_bucket()
+        .bucket("out")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !std::process::Command::new("bash").arg("-c").arg("command -v codeyard-image-tool").status().unwrap().success(),
+        "the host must lack the image's tool"
+    );
+    let buildspec = r#"version: 0.2
+phases:
+  build:
+    commands:
+      - cat /opt/codeyard/marker.txt
+      - codeyard-image-tool
+      - 'if [ -z "$AWS_ACCESS_KEY_ID$AWS_SECRET_ACCESS_KEY" ]; then echo no-keys-in-env; fi'
+      - echo "src=$CODEBUILD_SRC_DIR pwd=$(pwd) home=$HOME id=$CODEBUILD_BUILD_ID"
+      - 'wget -q -O credentials.json --header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI"'
+      - 'wget -q -O health.json "$AWS_ENDPOINT_URL/_codeyard/health"'
+      - 'if wget -q -O - --header "Authorization: wrong" "$AWS_CONTAINER_CREDENTIALS_FULL_URI"; then exit 1; fi'
+artifacts:
+  files:
+    - credentials.json
+    - health.json
+"#;
+    let artifacts = ProjectArtifacts::builder().r#type(ArtifactsType::S3).location("out").name("result").build().unwrap();
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    create_project(&cb, "in-image", &ecr_uri("1"), buildspec, artifacts).await;
+    let id = start(&cb, "in-image").await;
+    let b = wait_build(&cb, &id, Duration::from_secs(120)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}\n{b:#?}");
+    assert!(log.contains("\nmarker-from-the-image\n"), "{log}");
+    assert!(log.contains("\ntool-from-the-image\n"), "{log}");
+    assert!(log.contains("\nno-keys-in-env\n"), "{log}");
+    assert!(log.contains(&format!("Running in container")) && log.contains(&format!("{}/{IMAGE_REPO}:1", t.endpoint.trim_start_matches("http://"))), "{log}");
+    let src_line = log.lines().find(|l| l.starts_with("src=")).unwrap();
+    assert!(src_line.starts_with("src=/codebuild/output/src"), "{src_line}");
+    let src = src_line.split_whitespace().next().unwrap().trim_start_matches("src=");
+    assert!(src_line.contains(&format!("pwd={src} home=/root id={id}")), "{src_line}");
+
+    let get = |key: &'static str| {
+        let s3 = s3.clone();
+        async move {
+            let o = s3.get_object().bucket("out").key(format!("result/{key}")).send().await.unwrap_or_else(|e| panic!("{key}: {e:?}"));
+            serde_json::from_slice::<serde_json::Value>(&o.body.collect().await.unwrap().into_bytes()).unwrap()
+        }
+    };
+    let creds = get("credentials.json").await;
+    let health = get("health.json").await;
+    assert_eq!(health["builds"]["executor"], "container", "{health}");
+    for field in ["AccessKeyId", "SecretAccessKey", "Token", "Expiration"] {
+        assert!(creds[field].as_str().is_some_and(|s| !s.is_empty()), "{field} missing: {creds}");
+    }
+    let role_creds = aws_credential_types::Credentials::new(
+        creds["AccessKeyId"].as_str().unwrap(),
+        creds["SecretAccessKey"].as_str().unwrap(),
+        creds["Token"].as_str().map(str::to_string),
+        None,
+        "from-the-build",
+    );
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(&t.endpoint)
+        .credentials_provider(role_creds)
+        .load()
+        .await;
+    let me = aws_sdk_sts::Client::new(&conf).get_caller_identity().send().await.unwrap();
+    assert!(me.arn().unwrap().contains(":assumed-role/container-builds/"), "{me:?}");
+    assert!(!log.contains(creds["SecretAccessKey"].as_str().unwrap()), "the secret key is masked");
+    assert!(containers(&t.data_dir, None).is_empty(), "the container was removed after the build");
+    t.assert_no_model_violations();
+}
+
+/// An image that cannot be had fails PROVISIONING naming the image; no container is made.
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_image_fails_in_provisioning() {
+    if !podman_works().await {
+        return;
+    }
+    let (_dir, t) = container_server().await;
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    let ecr = aws_sdk_ecr::Client::new(&sdk(&t.endpoint).await);
+    ecr.create_repository().repository_name(IMAGE_REPO).send().await.unwrap();
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo never\n";
+    create_project(&cb, "missing", &ecr_uri("no-such-tag"), spec, no_artifacts()).await;
+    let id = start(&cb, "missing").await;
+    let b = wait_build(&cb, &id, Duration::from_secs(60)).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Failed), "{b:#?}");
+    let (status, context) = phase(&b, "PROVISIONING");
+    assert_eq!(status, "FAILED");
+    assert!(context.starts_with("BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE: Unable to pull customer's container image."), "{context}");
+    assert!(context.contains(&format!("{IMAGE_REPO}:no-such-tag")), "{context}");
+    assert!(!b.phases().iter().any(|p| p.phase_type().map(|t| t.as_str()) == Some("BUILD")), "{b:#?}");
+    assert!(containers(&t.data_dir, None).is_empty());
+}
+
+struct ServerProcess {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl ServerProcess {
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_server(data_dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codeyard"))
+        .args(["serve", "--port", "0", "--executor", "container", "--data-dir"])
+        .arg(data_dir)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let endpoint = line.split_whitespace().nth(3).unwrap_or_else(|| panic!("server did not start: {line}")).to_string();
+    ServerProcess { child, endpoint }
+}
+
+/// StopBuild and the build timeout kill the container and remove it; a kill -9 of the server
+/// mid-build leaves a container behind only until the next start-up removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_timeout_and_crash_leave_no_container() {
+    if !podman_works().await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_server(dir.path(), &[("CODEYARD_BUILD_MINUTE_MS", "2000")]);
+    let work = tempfile::tempdir().unwrap();
+    push_test_image(&server.endpoint, work.path()).await;
+    let cb = Cb::new(&sdk(&server.endpoint).await);
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo sleeping\n      - sleep 300\n";
+    create_project(&cb, "slow", &ecr_uri("1"), spec, no_artifacts()).await;
+
+    // Stop.
+    let id = start(&cb, "slow").await;
+    wait_phase(&cb, &id, "BUILD").await;
+    assert_eq!(containers(dir.path(), Some(&id)).len(), 1, "one container per build, labelled with its id");
+    let t0 = Instant::now();
+    cb.stop_build().id(&id).send().await.unwrap();
+    let b = wait_build(&cb, &id, Duration::from_secs(30)).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Stopped));
+    assert!(t0.elapsed() < Duration::from_secs(5), "stop took {:?}", t0.elapsed());
+    assert!(containers(dir.path(), None).is_empty(), "stop leaves no container");
+
+    // Timeout: 5 "minutes" of 2 s.
+    let id = start(&cb, "slow").await;
+    let b = wait_build(&cb, &id, Duration::from_secs(60)).await;
+    assert_eq!(b.build_status(), Some(&StatusType::TimedOut), "{b:#?}");
+    assert_eq!(phase(&b, "BUILD").0, "TIMED_OUT");
+    assert!(containers(dir.path(), None).is_empty(), "timeout leaves no container");
+
+    // kill -9 mid-build, then restart.
+    let id = start(&cb, "slow").await;
+    wait_phase(&cb, &id, "BUILD").await;
+    server.kill9();
+    assert_eq!(containers(dir.path(), Some(&id)).len(), 1, "the container outlives a kill -9");
+    let server = spawn_server(dir.path(), &[]);
+    assert!(containers(dir.path(), None).is_empty(), "start-up removes containers of earlier builds");
+    let cb = Cb::new(&sdk(&server.endpoint).await);
+    let b = cb.batch_get_builds().ids(&id).send().await.unwrap().builds()[0].clone();
+    assert_eq!(b.build_status(), Some(&StatusType::Fault));
+    drop(server);
+}
+
+/// `auto`: a curated image that cannot be had (the Ubuntu standard images are not published)
+/// runs on the host, and the build's log says so; an ECR image still runs in a container.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_falls_back_to_the_host_for_a_curated_image_only() {
+    if !podman_works().await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestServer::start_in(dir.path().to_path_buf(), |o| o.executor = codeyard_codebuild::ExecutorChoice::Auto).await;
+    let work = tempfile::tempdir().unwrap();
+    push_test_image(&t.endpoint, work.path()).await;
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"src=$CODEBUILD_SRC_DIR\"\n";
+    create_project(&cb, "curated", "aws/codebuild/standard:7.0", spec, no_artifacts()).await;
+    create_project(&cb, "from-ecr", &ecr_uri("1"), spec, no_artifacts()).await;
+    let id = start(&cb, "curated").await;
+    let b = wait_build(&cb, &id, Duration::from_secs(120)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}");
+    assert!(log.contains("Warning: executor auto: the image aws/codebuild/standard:7.0 (public.ecr.aws/codebuild/standard:7.0) cannot be had"), "{log}");
+    assert!(log.contains(&format!("src={}", dir.path().display())), "runs on the host: {log}");
+    let id = start(&cb, "from-ecr").await;
+    let b = wait_build(&cb, &id, Duration::from_secs(120)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}");
+    assert!(log.contains("src=/codebuild/output/src"), "{log}");
+    t.assert_no_model_violations();
+}
+
+/// privilegedMode: the build's `docker build` and `docker push` work inside the container
+/// (podman behind codeyard's wrapper, AWS registry names mapped to codeyard's registry); the
+/// same project without it has no `docker` at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn privileged_builds_have_docker_others_do_not() {
+    if !podman_works().await {
+        return;
+    }
+    let (_dir, t) = container_server().await;
+    let work = tempfile::tempdir().unwrap();
+    push_test_image(&t.endpoint, work.path()).await;
+    push_podman_image(&t.endpoint, work.path()).await;
+    let ecr = aws_sdk_ecr::Client::new(&sdk(&t.endpoint).await);
+    ecr.create_repository().repository_name("app").send().await.unwrap();
+    let registry = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com");
+    let spec = format!(
+        r#"version: 0.2
+phases:
+  build:
+    commands:
+      - mkdir -p img
+      - printf 'FROM {base}\nRUN echo built-in-the-build > /built.txt\n' > img/Dockerfile
+      - docker build -t {registry}/app:1 img
+      - docker push {registry}/app:1
+"#,
+        base = ecr_uri("1")
+    );
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    let podman_image = format!("{registry}/podman-tools:1");
+    cb.create_project()
+        .name("privileged")
+        .source(ProjectSource::builder().r#type(SourceType::NoSource).buildspec(&spec).build().unwrap())
+        .artifacts(no_artifacts())
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image(&podman_image)
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .privileged_mode(true)
+                .build()
+                .unwrap(),
+        )
+        .service_role("r")
+        .send()
+        .await
+        .unwrap();
+    create_project(&cb, "unprivileged", &podman_image, "version: 0.2\nphases:\n  build:\n    commands:\n      - docker images\n", no_artifacts()).await;
+    let id = start(&cb, "privileged").await;
+    let b = wait_build(&cb, &id, Duration::from_secs(180)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}");
+    let pushed = ecr.describe_images().repository_name("app").send().await.unwrap();
+    assert_eq!(pushed.image_details().len(), 1, "{log}");
+    let id = start(&cb, "unprivileged").await;
+    let b = wait_build(&cb, &id, Duration::from_secs(60)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Failed), "{log}");
+    assert!(phase(&b, "BUILD").1.contains("docker images. Reason: exit status 127"), "{log}");
+}
