@@ -512,8 +512,7 @@ impl ContainerSandbox {
                 if self.killed.is_cancelled() {
                     return Ok(Exit::Killed);
                 }
-                use std::os::unix::process::ExitStatusExt;
-                Ok(Exit::Code(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))))
+                Ok(Exit::from_status(status))
             }
             _ = self.killed.cancelled() => {
                 kill_pid(r.pid1);

@@ -43,6 +43,15 @@ pub enum Exit {
     Killed,
 }
 
+impl Exit {
+    /// How a finished process ended, as the runtime reports it: its exit code, or 128 + the
+    /// signal that ended it (a shell's convention).
+    pub fn from_status(status: std::process::ExitStatus) -> Exit {
+        use std::os::unix::process::ExitStatusExt;
+        Exit::Code(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    }
+}
+
 /// What PROVISIONING asks of a sandbox: the build environment of the project.
 #[derive(Clone, Debug, Default)]
 pub struct Provisioning {
@@ -279,8 +288,7 @@ impl Sandbox for LocalSandbox {
                 if self.killed.is_cancelled() {
                     return Ok(Exit::Killed);
                 }
-                use std::os::unix::process::ExitStatusExt;
-                Ok(Exit::Code(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))))
+                Ok(Exit::from_status(status))
             }
             _ = self.killed.cancelled() => {
                 self.killpg();

@@ -66,24 +66,26 @@ pub async fn build_standard(
     let cached = cache_dir.join(format!("standard-{suite}-{}.tar", recipe_digest()));
     let tarball = if cached.is_file() {
         eprintln!("using the cached root filesystem {}", cached.display());
-        cached.clone()
+        cached
     } else {
-        let fresh = work.join("rootfs.tar");
         let mirror = match mirror {
             Some(m) => m.to_string(),
             None => host_apt_mirror().ok_or_else(|| {
                 anyhow::anyhow!("no Debian mirror in this machine's apt sources: pass --mirror URL")
             })?,
         };
-        build_rootfs(&work, &fresh, suite, &mirror).await?;
-        // Keep it for next time; write under a temporary name so a cut-off copy is never used.
+        // Built straight into the cache under a temporary name, renamed when complete, so a
+        // cut-off build is never taken for a cached one; without a usable cache dir, in `work`.
         if std::fs::create_dir_all(cache_dir).is_ok() {
             let partial = cached.with_extension("tar.partial");
-            if std::fs::copy(&fresh, &partial).is_ok() {
-                let _ = std::fs::rename(&partial, &cached);
-            }
+            build_rootfs(&work, &partial, suite, &mirror).await?;
+            std::fs::rename(&partial, &cached)?;
+            cached
+        } else {
+            let fresh = work.join("rootfs.tar");
+            build_rootfs(&work, &fresh, suite, &mirror).await?;
+            fresh
         }
-        fresh
     };
     import_and_map(data_dir, &containers, &tarball, &work).await
 }

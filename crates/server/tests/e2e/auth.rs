@@ -21,10 +21,6 @@ async fn server(mode: AuthMode) -> (TestServer, aws_config::SdkConfig) {
     (t, conf)
 }
 
-fn s3_client(conf: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(conf).force_path_style(true).build())
-}
-
 async fn status_and_text(r: reqwest::Response) -> (u16, String) {
     let s = r.status().as_u16();
     (s, r.text().await.unwrap())
@@ -36,7 +32,7 @@ async fn unsigned_requests_change_nothing(mode: AuthMode) {
     let (t, conf) = server(mode).await;
     let http = reqwest::Client::new();
     let iam = aws_sdk_iam::Client::new(&conf);
-    let s3 = s3_client(&conf);
+    let s3 = s3_client_for(&conf);
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
     s3.create_bucket().bucket("private-bucket").send().await.unwrap();
 
@@ -138,7 +134,7 @@ async fn foreign_host_is_refused() {
 
 async fn public_reads(mode: AuthMode) {
     let (t, conf) = server(mode).await;
-    let s3 = s3_client(&conf);
+    let s3 = s3_client_for(&conf);
     let http = reqwest::Client::new();
     s3.create_bucket().bucket("acl-bucket").send().await.unwrap();
     s3.put_object()
@@ -218,7 +214,7 @@ async fn public_reads_are_served_anonymously_in_enforce_mode() {
 async fn cors_preflights_follow_the_bucket_configuration() {
     use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
     let (t, conf) = server(AuthMode::Open).await;
-    let s3 = s3_client(&conf);
+    let s3 = s3_client_for(&conf);
     let http = reqwest::Client::new();
     s3.create_bucket().bucket("uploads").send().await.unwrap();
     let preflight = |origin: &'static str, method: &'static str, headers: &'static str| {

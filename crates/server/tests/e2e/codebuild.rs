@@ -213,7 +213,7 @@ async fn projects_round_trip_and_answer_aws_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn buildspec_fixture_suite() {
     let dir = tempfile::tempdir().unwrap();
-    let server = spawn_server(dir.path(), &[("CODEYARD_BUILD_MINUTE_MS", "600")], &["--strict-models", "--build-concurrency", "16"]);
+    let server = ServerProcess::spawn_with_env(dir.path(), &[("CODEYARD_BUILD_MINUTE_MS", "600")], &["--strict-models", "--build-concurrency", "16"]);
     let endpoint = server.endpoint.clone();
     let cb = client_for(&endpoint).await;
     make_bucket(&s3_client(&endpoint).await, "fixture-artifacts").await;
@@ -749,24 +749,6 @@ async fn event_rule_targeting_a_project_starts_a_build() {
     t.assert_no_model_violations();
 }
 
-fn spawn_server(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> ServerProcess {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codeyard"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let endpoint = line.split_whitespace().nth(3).unwrap().to_string();
-    let port = endpoint.rsplit(':').next().unwrap().parse().unwrap();
-    ServerProcess { child, endpoint, port }
-}
-
 async fn client_for(endpoint: &str) -> Cb {
     Cb::new(&sdk(endpoint).await)
 }
@@ -776,7 +758,7 @@ async fn client_for(endpoint: &str) -> Cb {
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_and_crash_recovery() {
     let dir = tempfile::tempdir().unwrap();
-    let server = spawn_server(dir.path(), &[("CODEYARD_BUILD_MINUTE_MS", "100")], &[]);
+    let server = ServerProcess::spawn_with_env(dir.path(), &[("CODEYARD_BUILD_MINUTE_MS", "100")], &[]);
     let cb = client_for(&server.endpoint).await;
     let pidfile = dir.path().join("orphan.pid");
     let spec = format!("version: 0.2\nphases:\n  build:\n    commands:\n      - echo $$ > {}\n      - sleep 300\n", pidfile.display());
@@ -787,7 +769,7 @@ async fn timeout_and_crash_recovery() {
     assert_eq!(phase_status(&b, "BUILD").as_deref(), Some("TIMED_OUT"));
     server.kill9();
 
-    let server = spawn_server(dir.path(), &[], &[]);
+    let server = ServerProcess::spawn(dir.path(), &[]);
     let cb = client_for(&server.endpoint).await;
     let _ = std::fs::remove_file(&pidfile);
     let id = cb.start_build().project_name("slow").send().await.unwrap().build_value().unwrap().id().unwrap().to_string();
@@ -796,7 +778,7 @@ async fn timeout_and_crash_recovery() {
     }
     let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
     server.kill9();
-    let server = spawn_server(dir.path(), &[], &[]);
+    let server = ServerProcess::spawn(dir.path(), &[]);
     let cb = client_for(&server.endpoint).await;
     let b = cb.batch_get_builds().ids(&id).send().await.unwrap().builds()[0].clone();
     assert!(b.build_complete());

@@ -32,16 +32,6 @@ async fn podman_works() -> bool {
     }
 }
 
-async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    let creds = aws_credential_types::Credentials::new("test", "test", None, None, "t");
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds)
-        .load()
-        .await
-}
-
 fn sh(script: &str) -> String {
     let out = std::process::Command::new("bash").arg("-c").arg(script).output().unwrap();
     assert!(
@@ -221,7 +211,7 @@ async fn build_runs_in_an_image_from_codeyards_ecr() {
     let work = tempfile::tempdir().unwrap();
     push_test_image(&t.endpoint, work.path()).await;
     create_role(&t.endpoint).await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk(&t.endpoint).await).force_path_style(true).build());
+    let s3 = s3_client(&t.endpoint).await;
     s3.create_bucket()
         .bucket("out")
         .create_bucket_configuration(
@@ -324,41 +314,6 @@ async fn missing_image_fails_in_provisioning() {
     assert!(containers(&t.data_dir, None).is_empty());
 }
 
-struct ServerProcess {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl ServerProcess {
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_server(data_dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codeyard"))
-        .args(["serve", "--port", "0", "--executor", "container", "--data-dir"])
-        .arg(data_dir)
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let endpoint = line.split_whitespace().nth(3).unwrap_or_else(|| panic!("server did not start: {line}")).to_string();
-    ServerProcess { child, endpoint }
-}
-
 /// StopBuild and the build timeout kill the container and remove it; a kill -9 of the server
 /// mid-build leaves a container behind only until the next start-up removes it.
 #[tokio::test(flavor = "multi_thread")]
@@ -367,7 +322,7 @@ async fn stop_timeout_and_crash_leave_no_container() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = spawn_server(dir.path(), &[("CODEYARD_BUILD_MINUTE_MS", "2000")]);
+    let server = ServerProcess::spawn_with_env(dir.path(), &[("CODEYARD_BUILD_MINUTE_MS", "2000")], &["--executor", "container"]);
     let work = tempfile::tempdir().unwrap();
     push_test_image(&server.endpoint, work.path()).await;
     let cb = Cb::new(&sdk(&server.endpoint).await);
@@ -397,7 +352,7 @@ async fn stop_timeout_and_crash_leave_no_container() {
     wait_phase(&cb, &id, "BUILD").await;
     server.kill9();
     assert_eq!(containers(dir.path(), Some(&id)).len(), 1, "the container outlives a kill -9");
-    let server = spawn_server(dir.path(), &[]);
+    let server = ServerProcess::spawn(dir.path(), &["--executor", "container"]);
     assert!(containers(dir.path(), None).is_empty(), "start-up removes containers of earlier builds");
     let cb = Cb::new(&sdk(&server.endpoint).await);
     let b = cb.batch_get_builds().ids(&id).send().await.unwrap().builds()[0].clone();

@@ -95,11 +95,17 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn spawn(data_dir: &std::path::Path, extra_args: &[&str]) -> ServerProcess {
+        Self::spawn_with_env(data_dir, &[], extra_args)
+    }
+
+    /// As [`ServerProcess::spawn`], with extra environment variables for the server.
+    pub fn spawn_with_env(data_dir: &std::path::Path, env: &[(&str, &str)], extra_args: &[&str]) -> ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codeyard"))
             .args(["serve", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -108,7 +114,7 @@ impl ServerProcess {
         let mut line = String::new();
         std::io::BufReader::new(stdout).read_line(&mut line).expect("listening line");
         // "codeyard listening on http://localhost:PORT (127.0.0.1:PORT)"
-        let endpoint = line.split_whitespace().nth(3).expect("endpoint in listening line").to_string();
+        let endpoint = line.split_whitespace().nth(3).unwrap_or_else(|| panic!("server did not start: {line}")).to_string();
         let port = endpoint.rsplit(':').next().unwrap().parse().unwrap();
         ServerProcess { child, endpoint, port }
     }
