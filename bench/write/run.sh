@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Write-path benchmark: wrk against codeyard and moto_server in one run, same scripts, fresh
-# data dirs. Prints req/s, p50 and p99 at concurrency 1 and 16 and the ratio to moto.
+# data dirs (setup.py creates the same resources on both). Prints req/s, p50 and p99 at
+# concurrency 1 and 16 and the ratio to moto.
 #
 #   bench/write/run.sh [path/to/codeyard] [seconds]
 #
 # Env: DURABILITY=process|power (codeyard's --durability), CALLS="putevents putobject-4k ..."
-# (also putobject-64k, putobject-4k-distinct: a new key per request),
-# NO_MOTO=1 to skip moto_server.
+# (default: all of getpipeline putevents putobject-4k putobject-4k-distinct putobject-64k
+# startbuild), NO_MOTO=1 to skip moto_server. `git push` is timed by gitpush.sh (not wrk).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${1:-target/release/codeyard}"
 secs="${2:-10}"
-calls="${CALLS:-putevents putobject-4k putobject-64k}"
+calls="${CALLS:-getpipeline putevents putobject-4k putobject-4k-distinct putobject-64k startbuild}"
 extra=()
 if [[ -n "${DURABILITY:-}" ]]; then extra=(--durability "$DURABILITY"); fi
 cy_port=4610 moto_port=5010
@@ -22,7 +23,8 @@ trap cleanup EXIT
 
 wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" 2>/dev/null && return 0; curl -s -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 
-CODEYARD_LOG=warn "$bin" serve --port $cy_port --data-dir "$work/codeyard" "${extra[@]}" 2>"$work/codeyard.log" &
+# One build slot: the first StartBuild's build sleeps in it and every later one waits QUEUED.
+CODEYARD_LOG=warn "$bin" serve --port $cy_port --data-dir "$work/codeyard" --build-concurrency 1 "${extra[@]}" 2>"$work/codeyard.log" &
 pids+=($!)
 wait_up "http://127.0.0.1:$cy_port/_codeyard/health"
 targets=("codeyard http://127.0.0.1:$cy_port")
@@ -33,14 +35,7 @@ if [[ -z "${NO_MOTO:-}" ]] && command -v moto_server >/dev/null; then
   targets+=("moto http://127.0.0.1:$moto_port")
 fi
 
-auth="AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK/$(date -u +%Y%m%d)/eu-west-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=$(printf '0%.0s' {1..64})"
-for t in "${targets[@]}"; do
-  url="${t#* }"
-  curl -fs -o /dev/null -X PUT -H "Authorization: $auth" -H "X-Amz-Date: $(date -u +%Y%m%dT%H%M%SZ)" \
-    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -H "Content-Type: application/xml" \
-    --data-binary "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>" \
-    "$url/bench-bucket"
-done
+for t in "${targets[@]}"; do python3 "$here/setup.py" "${t#* }"; done
 
 run() { # target url call concurrency -> RESULT line
   local url="$1" call="$2" c="$3" script size=4096
@@ -49,6 +44,9 @@ run() { # target url call concurrency -> RESULT line
     putobject-4k) script=putobject.lua size=4096 ;;
     putobject-64k) script=putobject.lua size=65536 ;;
     putobject-4k-distinct) script=putobject-distinct.lua size=4096 ;;
+    getpipeline) script=getpipeline.lua ;;
+    startbuild) script=startbuild.lua ;;
+    *) echo "unknown call $call" >&2; exit 2 ;;
   esac
   BENCH_DIR="$here" OBJECT_SIZE=$size wrk -t1 -c"$c" -d"${secs}s" --latency -s "$here/$script" "$url" | grep '^RESULT'
 }

@@ -10,6 +10,9 @@
 //!   ARN templates and condition keys from AWS's Service Authorization Reference;
 //! * the `<Service>Api` trait: one method per operation, answering UnknownOperationException
 //!   unless the service overrides it, on an impl block marked [`#[codeyard_api::service]`](service);
+//! * `<Service>Api::access_requests`: what IAM must allow for a call, by default resolved from
+//!   the IAM data and the input ([`access`]); a service overrides it to add what the input does
+//!   not say (a resource policy, a resource found by id);
 //! * for awsJson / awsQuery models, `service(api)`: the [`codeyard_wire::AwsService`] the
 //!   registry takes. The wire validates the input against the model first, so decoding into
 //!   the typed input only fails for what the model cannot express.
@@ -22,6 +25,7 @@
 //! registry.add_aws(codeyard_api::logs::service(LogsService { .. }));
 //! ```
 
+pub mod access;
 pub mod generated;
 
 pub use codeyard_api_macros::service;
@@ -222,6 +226,17 @@ macro_rules! aws_service {
             }
             fn validation_error(&self, operation: &str, problems: &[codeyard_wire::shapes::Problem]) -> codeyard_core::AwsError {
                 self.api.validation_error(operation, problems)
+            }
+            async fn access_requests(
+                &self,
+                ctx: &codeyard_core::RequestContext,
+                operation: &str,
+                input: &serde_json::Value,
+            ) -> codeyard_core::AwsResult<Vec<codeyard_core::AccessRequest>> {
+                self.api.access_requests(ctx, operation, input).await
+            }
+            fn access_denied_code(&self) -> &'static str {
+                $crate::access::denied_code($model)
             }
             async fn call(
                 &self,

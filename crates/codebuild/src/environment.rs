@@ -270,9 +270,10 @@ pub(crate) async fn role_credentials(
         ));
     }
     issuer
-        .assume_role(
+        .assume_role_as_service(
             &b.account,
             &b.service_role,
+            crate::access::SERVICE_PRINCIPAL,
             &format!("AWSCodeBuild-{}", b.uuid),
             3600,
         )

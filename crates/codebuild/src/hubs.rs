@@ -7,12 +7,28 @@ use async_trait::async_trait;
 use codeyard_core::hub::{
     BuildOutcome, BuildRunner, PipelineBuildRequest, TargetInvocation, TargetInvoker,
 };
-use codeyard_core::{AwsError, AwsResult, RequestContext, arn::Arn};
+use codeyard_core::{AccessRequest, AwsError, AwsResult, RequestContext, arn::Arn};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub struct PipelineBuilds {
     pub engine: Arc<Engine>,
+}
+
+/// Asks IAM whether the context's caller may do `action` on the project a build or project
+/// name names (`<project>:<uuid>` or `<project>`), with CodeBuild's AccessDeniedException.
+pub(crate) async fn authorize_project(engine: &Engine, ctx: &RequestContext, action: &str, name: &str) -> AwsResult<()> {
+    let project = match name.starts_with("arn:") {
+        true => crate::project::name_of(name),
+        false => name.split(':').next().unwrap_or(name),
+    };
+    let arn = crate::project::project_arn(&ctx.region, &ctx.account, project);
+    engine
+        .platform
+        .hub
+        .authorize(ctx, &AccessRequest::new(action, arn))
+        .await
+        .map_err(|d| d.to_error("AccessDeniedException"))
 }
 
 #[async_trait]
@@ -32,6 +48,7 @@ impl BuildRunner for PipelineBuilds {
         if let Some(b) = &request.buildspec_override {
             input["buildspecOverride"] = json!(b);
         }
+        authorize_project(&self.engine, ctx, "codebuild:StartBuild", &request.project_name).await?;
         let pipeline = PipelineContext {
             inputs: request.inputs.clone(),
             outputs: request.outputs.clone(),
@@ -45,6 +62,7 @@ impl BuildRunner for PipelineBuilds {
     }
 
     async fn build_outcome(&self, ctx: &RequestContext, build_id: &str) -> AwsResult<BuildOutcome> {
+        authorize_project(&self.engine, ctx, "codebuild:BatchGetBuilds", build_id).await?;
         match self
             .engine
             .load_build(&ctx.account, &ctx.region, build_id)
@@ -58,7 +76,8 @@ impl BuildRunner for PipelineBuilds {
         }
     }
 
-    async fn stop_build(&self, _ctx: &RequestContext, build_id: &str) -> AwsResult<()> {
+    async fn stop_build(&self, ctx: &RequestContext, build_id: &str) -> AwsResult<()> {
+        authorize_project(&self.engine, ctx, "codebuild:StopBuild", build_id).await?;
         self.engine.stop(build_id).await;
         Ok(())
     }
@@ -105,7 +124,8 @@ impl TargetInvoker for ProjectTarget {
                 }
             }
         }
-        let ctx = RequestContext::internal(&inv.account, &inv.region, &inv.endpoint);
+        let ctx = inv.context();
+        authorize_project(&self.engine, &ctx, "codebuild:StartBuild", arn.resource_name()).await?;
         let rule = inv.rule_arn.rsplit('/').next().unwrap_or("rule");
         let b = self
             .engine

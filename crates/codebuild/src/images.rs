@@ -127,6 +127,36 @@ impl ImageResolver {
     }
 }
 
+/// The ECR repository ARN of an image the user named in codeyard's ECR (by an ECR URI or the
+/// registry's own host), for the service role's pull permissions; `None` for curated names
+/// (AWS pulls those with its own credentials) and other registries. `account` and `region`
+/// are the build's, used when the URI does not name them.
+pub fn ecr_repository(resolver: &ImageResolver, image: &str, account: &str, region: &str) -> Option<String> {
+    let image = image.trim();
+    if image.starts_with(CURATED_PREFIX) {
+        return None;
+    }
+    let resolved = resolver.resolve(image).ok()?;
+    if !resolved.local_registry {
+        return None;
+    }
+    let (host, rest) = image.split_once('/')?;
+    let (acct, reg) = match strip_ecr_host(image) {
+        Some(_) => {
+            let mut parts = host.split('.');
+            let a = parts.next().unwrap_or(account);
+            (a, parts.nth(2).unwrap_or(region))
+        }
+        None => (account, region),
+    };
+    let name = rest.split('@').next().unwrap_or(rest);
+    let name = match name.rsplit_once(':') {
+        Some((n, tag)) if !tag.contains('/') => n,
+        _ => name,
+    };
+    Some(format!("arn:aws:ecr:{reg}:{acct}:repository/{name}"))
+}
+
 pub fn map_file(data_dir: &Path) -> PathBuf {
     data_dir.join("codebuild").join("image-map.json")
 }
@@ -190,6 +220,23 @@ mod tests {
                 .unwrap()
                 .local_registry
         );
+    }
+
+    #[test]
+    fn ecr_images_name_their_repository() {
+        let d = tempfile::tempdir().unwrap();
+        let r = resolver(d.path());
+        let repo = |i: &str| ecr_repository(&r, i, "000000000000", "eu-west-1");
+        assert_eq!(
+            repo("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:1").as_deref(),
+            Some("arn:aws:ecr:us-east-1:123456789012:repository/team/app")
+        );
+        assert_eq!(
+            repo("localhost:4566/app@sha256:abcd").as_deref(),
+            Some("arn:aws:ecr:eu-west-1:000000000000:repository/app")
+        );
+        assert_eq!(repo("aws/codebuild/standard:7.0"), None);
+        assert_eq!(repo("docker.io/library/alpine:3"), None);
     }
 
     #[test]

@@ -21,11 +21,19 @@
 //!   executor (`--executor local|container|auto`).
 //! * [`source`], [`upload`], [`cache`], [`reports`], [`environment`] are the build's I/O;
 //!   [`logs`] streams output to CloudWatch Logs and implements `codeyard logs`.
-//! * [`hubs`] offers builds to CodePipeline (`BuildRunner`) and projects as EventBridge targets.
+//! * [`hubs`] offers builds to CodePipeline (`BuildRunner`) and projects as EventBridge targets,
+//!   each call authorized for the caller it is given (codebuild:StartBuild, BatchGetBuilds,
+//!   StopBuild on the project).
+//! * [`access`]: a build acts as its service role's session `AWSCodeBuild-<uuid>` (logs, source
+//!   download, artifacts, cache, ECR pulls with SERVICE_ROLE credentials); CodeBuild's trust
+//!   check ("CodeBuild is not authorized to perform: sts:AssumeRole on ...") at CreateProject,
+//!   UpdateProject and PROVISIONING. A denial fails the build in AWS's phase: PROVISIONING
+//!   (log stream: ACCESS_DENIED; image pull), DOWNLOAD_SOURCE, UPLOAD_ARTIFACTS.
 //!
 //! A build that was running when the server died is marked FAULT at start-up ("codeyard
 //! restarted during the build") and its orphaned processes are killed.
 
+pub mod access;
 pub mod artifacts;
 pub mod build;
 pub mod buildspec;

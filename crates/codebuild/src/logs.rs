@@ -6,6 +6,7 @@
 //! marks the build COMPLETED, so a finished build's log is complete.
 
 use crate::build::BuildRecord;
+use codeyard_core::RequestContext;
 use codeyard_wire::Platform;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,31 +32,48 @@ fn mask(line: String, masks: &Masks) -> String {
     line
 }
 
+/// The build's log pump and the answer to creating its log stream.
+pub struct Pump {
+    pub task: tokio::task::JoinHandle<()>,
+    /// `Err` with AWS's message when the service role may not create the group or stream (the
+    /// build then fails in PROVISIONING, as on AWS); `Ok` otherwise (logs disabled included).
+    pub stream: tokio::sync::oneshot::Receiver<Result<(), String>>,
+}
+
+/// Ships the sandbox's lines to the build's log stream, acting as `ctx` (the service role's
+/// session): creates the stream first, then appends every batch.
 pub fn spawn_pump(
     platform: &Platform,
+    ctx: &RequestContext,
     b: &BuildRecord,
     rx: Option<mpsc::UnboundedReceiver<String>>,
     masks: Masks,
-) -> Option<tokio::task::JoinHandle<()>> {
+) -> Option<Pump> {
     let mut rx = rx?;
-    let sink = if b.logs_enabled() {
+    let mut sink = if b.logs_enabled() {
         platform.hub.logs().ok()
     } else {
         None
     };
-    let (account, region, group, stream) = (
-        b.account.clone(),
-        b.region.clone(),
-        b.log_group.clone(),
-        b.log_stream.clone(),
-    );
-    let build_id = b.id.clone();
-    Some(tokio::spawn(async move {
+    let (group, stream) = (b.log_group.clone(), b.log_stream.clone());
+    let (build_id, build_arn, role) = (b.id.clone(), b.arn.clone(), b.service_role.clone());
+    let ctx = ctx.clone();
+    let (ready, stream_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut answer = Ok(());
         if let Some(s) = &sink
-            && let Err(e) = s.ensure_stream(&account, &region, &group, &stream).await
+            && let Err(e) = s.ensure_stream(&ctx, &group, &stream).await
         {
             tracing::warn!(build = %build_id, error = %e, "cannot create the build's log stream");
+            if e.status == 403 {
+                answer = Err(format!(
+                    "Service role {role} does not allow AWS CodeBuild to create Amazon CloudWatch Logs log streams for build {build_arn}. Error message: {}",
+                    e.message
+                ));
+            }
+            sink = None;
         }
+        let _ = ready.send(answer);
         let mut batch: Vec<(i64, String)> = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut open = true;
@@ -75,12 +93,13 @@ pub fn spawn_pump(
             }
             let events = std::mem::take(&mut batch);
             if let Some(s) = &sink
-                && let Err(e) = s.append(&account, &region, &group, &stream, events).await
+                && let Err(e) = s.append(&ctx, &group, &stream, events).await
             {
                 tracing::warn!(build = %build_id, error = %e, "cannot append to the build's log");
             }
         }
-    }))
+    });
+    Some(Pump { task, stream: stream_rx })
 }
 
 /// One awsJson call, SigV4-signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default

@@ -619,16 +619,18 @@ impl Engine {
             })
         };
         let masks = logs::Masks::default();
-        let pump = logs::spawn_pump(&self.platform, &b, sandbox.take_output(), masks.clone());
+        let ctx = crate::access::role_context(&b);
+        let mut pump = logs::spawn_pump(&self.platform, &ctx, &b, sandbox.take_output(), masks.clone());
+        let log_stream = pump.as_mut().map(|p| &mut p.stream);
         let result = self
-            .run_phases(&mut b, &sandbox, &control, &workspace, &masks)
+            .run_phases(&mut b, &ctx, &sandbox, &control, &workspace, &masks, log_stream)
             .await;
         self.credentials.close(&b.uuid);
         timer.abort();
         watcher.abort();
         let _ = sandbox.teardown().await;
         if let Some(pump) = pump {
-            let _ = pump.await;
+            let _ = pump.task.await;
         }
         let status = match result {
             Ok(s) => s,
@@ -661,17 +663,21 @@ impl Engine {
         .await
     }
 
-    /// PROVISIONING to FINALIZING; returns the build status.
+    /// PROVISIONING to FINALIZING, acting as `ctx` (the service role's session); returns the
+    /// build status. `log_stream` answers whether the role could create the log stream.
+    #[allow(clippy::too_many_arguments)]
     async fn run_phases(
         &self,
         b: &mut BuildRecord,
+        ctx: &RequestContext,
         sandbox: &Arc<dyn Sandbox>,
         control: &Arc<Control>,
         workspace: &Path,
         masks: &logs::Masks,
+        log_stream: Option<&mut tokio::sync::oneshot::Receiver<Result<(), String>>>,
     ) -> AwsResult<String> {
         let sb = Some(sandbox);
-        let ctx = RequestContext::internal(&b.account, &b.region, &b.endpoint);
+        let ctx = ctx.clone();
         self.enter(b, "PROVISIONING", sb).await?;
         let src_dir = workspace.join("src");
         let home = workspace.join("home");
@@ -691,6 +697,10 @@ impl Engine {
                 .unwrap_or("CODEBUILD")
                 .to_string(),
         };
+        if let Err(context) = crate::access::provisioning(&self.platform, &ctx, b, &provisioning, log_stream).await {
+            self.finish(b, "FAILED", Some(context), sb).await?;
+            return self.finalize(b, sb, "FAILED").await;
+        }
         let placement = match sandbox.provision(&provisioning).await {
             Ok(p) => p,
             Err(e) => {
@@ -1025,7 +1035,10 @@ pub async fn put_file(
         .put_object_file(ctx, bucket, key, path, PutObjectOptions::default())
         .await
         .map(|_| ())
-        .map_err(|e| format!("cannot upload s3://{bucket}/{key}: {}", e.message))
+        .map_err(|e| match e.status {
+            403 => format!("Error uploading artifacts: {}", crate::source::s3_error(&e)),
+            _ => format!("cannot upload s3://{bucket}/{key}: {}", e.message),
+        })
 }
 
 pub fn scratch_file(dir: &Path, name: &str) -> PathBuf {

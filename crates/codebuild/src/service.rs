@@ -90,6 +90,21 @@ impl CodeBuildService {
         &self.engine.platform.store
     }
 
+    /// `iam:PassRole` of the role a request names for builds (serviceRole,
+    /// serviceRoleOverride), and CodeBuild's own right to assume it, as CodeBuild checks them.
+    async fn pass_role(&self, ctx: &RequestContext, role: Option<&str>) -> AwsResult<()> {
+        let Some(role) = role.filter(|r| !r.is_empty()) else {
+            return Ok(());
+        };
+        let platform = &self.engine.platform;
+        platform
+            .hub
+            .authorize(ctx, &codeyard_core::AccessRequest::pass_role(role, crate::access::SERVICE_PRINCIPAL))
+            .await
+            .map_err(|d| d.to_error("AccessDeniedException"))?;
+        crate::access::trusted(platform, &ctx.account, role, "AWSCodeBuild-CreateProject").await.map_err(invalid)
+    }
+
     async fn builds(&self, ctx: &RequestContext) -> AwsResult<Vec<BuildRecord>> {
         Ok(self
             .store()
@@ -107,6 +122,7 @@ impl CodeBuildService {
 
     async fn create_project(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let p = project::create(&input, &ctx.region, &ctx.account)?;
+        self.pass_role(ctx, p["serviceRole"].as_str()).await?;
         let name = p["name"].as_str().unwrap_or("").to_string();
         let pns = ns(&ctx.account, &ctx.region, "projects");
         if self.store().get(&pns, &name).await?.is_some() {
@@ -157,6 +173,7 @@ impl CodeBuildService {
             )));
         };
         let p = project::update(&current, &input, &ctx.region, &ctx.account)?;
+        self.pass_role(ctx, input["serviceRole"].as_str()).await?;
         self.store()
             .commit(Batch::new().put(&pns, &name, &p, Expect::Version(version)))
             .await?;
@@ -240,6 +257,7 @@ impl CodeBuildService {
             .next()
             .unwrap_or("root")
             .to_string();
+        self.pass_role(ctx, input["serviceRoleOverride"].as_str()).await?;
         let b = self.engine.start(ctx, &input, None, &initiator).await?;
         Ok(json!({"build": b.to_api()}))
     }
@@ -597,6 +615,10 @@ impl AwsService for CodeBuildService {
             "DescribeTestCases" => self.describe_test_cases(ctx, input).await,
             other => Err(AwsError::unknown_operation("CodeBuild", other)),
         }
+    }
+
+    async fn access_requests(&self, ctx: &RequestContext, op: &str, input: &Value) -> AwsResult<Vec<codeyard_core::AccessRequest>> {
+        Ok(codeyard_api::access::access_requests("codebuild", ctx, op, input))
     }
 
     fn validation_error(

@@ -7,7 +7,7 @@
 
 use crate::artifacts;
 use crate::runner::scratch_file;
-use codeyard_core::RequestContext;
+use codeyard_core::{AccessRequest, AwsError, RequestContext};
 use codeyard_wire::Platform;
 use serde_json::Value;
 use std::path::Path;
@@ -75,10 +75,24 @@ pub async fn fetch(
         "CODECOMMIT" => {
             let name = repository_name(location);
             let git_hub = platform.hub.git().map_err(|e| e.message)?;
+            // Finding the repository's directory is codeyard's own lookup (AWS's build just
+            // runs `git clone`), so it is made as the server; the clone is the role's GitPull.
+            let lookup = RequestContext::internal(&ctx.account, &ctx.region, &ctx.endpoint);
             let repo = git_hub
-                .repository(ctx, name)
+                .repository(&lookup, name)
                 .await
                 .map_err(|e| format!("CodeCommit repository {name}: {}", e.message))?;
+            if let Err(denied) = platform
+                .hub
+                .authorize(ctx, &AccessRequest::new("codecommit:GitPull", &repo.arn))
+                .await
+            {
+                tracing::warn!(repository = %repo.arn, reason = %denied.message, "build source: git pull denied");
+                return Err(format!(
+                    "authorization failed for primary source and source version {}",
+                    version.unwrap_or("refs/heads/HEAD")
+                ));
+            }
             let depth = source["gitCloneDepth"]
                 .as_i64()
                 .filter(|d| (1..=25).contains(d));
@@ -123,6 +137,24 @@ pub async fn fetch(
     }
 }
 
+/// S3's error as CodeBuild reports it (`AccessDenied: <S3's message> status code: 403`);
+/// other failures keep codeyard's own sentence.
+pub fn s3_error(e: &AwsError) -> String {
+    if e.status == 403 {
+        format!("{}: {} status code: 403", e.code, e.message)
+    } else {
+        e.message.clone()
+    }
+}
+
+fn s3_source_error(e: &AwsError, bucket: &str, key: &str) -> String {
+    if e.status == 403 {
+        format!("{} for primary source and source version arn:aws:s3:::{bucket}/{key}", s3_error(e))
+    } else {
+        format!("cannot get s3://{bucket}/{key}: {}", e.message)
+    }
+}
+
 /// Fetches one CodePipeline input artifact into `dest`: a zip (CODE_ZIP and build outputs) is
 /// extracted; a CodeCommit source with OutputArtifactFormat CODEBUILD_CLONE_REF stores a JSON
 /// pointer (`CloneUrl`, `CommitId`, ...) instead, and the build clones that commit with full
@@ -140,7 +172,7 @@ pub async fn fetch_pipeline_input(
     objects
         .get_object_to_file(ctx, bucket, key, None, &tmp)
         .await
-        .map_err(|e| format!("cannot get s3://{bucket}/{key}: {}", e.message))?;
+        .map_err(|e| s3_source_error(&e, bucket, key))?;
     let clone_ref = std::fs::read(&tmp)
         .ok()
         .filter(|bytes| bytes.first() == Some(&b'{'))
@@ -184,7 +216,7 @@ pub async fn fetch_s3_zip(
     let info = objects
         .get_object_to_file(ctx, bucket, key, version, &tmp)
         .await
-        .map_err(|e| format!("cannot get s3://{bucket}/{key}: {}", e.message))?;
+        .map_err(|e| s3_source_error(&e, bucket, key))?;
     let (tmp2, dest2) = (tmp.clone(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || artifacts::extract_zip(&tmp2, &dest2))
         .await

@@ -268,6 +268,32 @@ impl AwsService for Api {
         }
     }
 
+    /// From the IAM data, as for the services on generated traits (`codeyard_api::access`);
+    /// calls that move a branch (CreateBranch, DeleteBranch, PutFile, CreateCommit, DeleteFile)
+    /// carry `codecommit:References` (`refs/heads/<branch>`), as a git push does, so a policy
+    /// protecting a branch holds for the API too.
+    async fn access_requests(
+        &self,
+        ctx: &RequestContext,
+        op: &str,
+        input: &Value,
+    ) -> AwsResult<Vec<codeyard_core::AccessRequest>> {
+        let mut requests = codeyard_api::access::access_requests("codecommit", ctx, op, input);
+        let moves_branch = matches!(
+            op,
+            "CreateBranch" | "DeleteBranch" | "PutFile" | "CreateCommit" | "DeleteFile"
+        );
+        if let (true, Some(branch)) = (moves_branch, input["branchName"].as_str()) {
+            for r in requests.iter_mut() {
+                r.context.insert(
+                    "codecommit:References".into(),
+                    vec![format!("refs/heads/{branch}")],
+                );
+            }
+        }
+        Ok(requests)
+    }
+
     /// CodeCommit answers model violations with its own exceptions, named after the member.
     fn validation_error(&self, _operation: &str, problems: &[Problem]) -> AwsError {
         let Some(p) = problems.first() else {

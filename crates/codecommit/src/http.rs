@@ -1,5 +1,12 @@
 //! Git smart HTTP on `/v1/repos/<name>`: authentication as CodeCommit does it, then git's own
 //! `upload-pack` / `receive-pack --stateless-rpc` with bodies streamed through pipes.
+//!
+//! IAM, as the key's principal on the repository ARN: clone and fetch need codecommit:GitPull;
+//! a push needs codecommit:GitPush twice, as on AWS: for `info/refs` without references, then
+//! for the receive-pack request with `codecommit:References` (the refs it moves, read from the
+//! command list before git sees the body), which is what branch-protecting policies test
+//! (`StringEqualsIfExists` + `Null: false`). A denial answers 403 with AWS's message, which git
+//! shows as "The requested URL returned error: 403".
 
 use crate::CodeCommit;
 use crate::events::RefUpdate;
@@ -9,7 +16,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use base64::Engine;
 use codeyard_core::RequestContext;
-use codeyard_wire::{AuthMode, HttpService, sigv4};
+use codeyard_wire::{AuthMode, HttpService, Identity, sigv4};
 use futures::TryStreamExt;
 use http::{Response, StatusCode, header};
 use std::process::Stdio;
@@ -142,15 +149,30 @@ impl HttpService for GitHttp {
         parts.uri.path().starts_with("/v1/repos/")
     }
 
-    async fn handle(&self, _ctx: RequestContext, req: http::Request<Body>) -> Response<Body> {
+    async fn handle(&self, ctx: RequestContext, req: http::Request<Body>) -> Response<Body> {
         let Some((signed_path, name, route)) = route(req.uri().path(), req.uri().query()) else {
             return text(StatusCode::NOT_FOUND, "not a git smart HTTP request");
         };
         let headers = req.headers().clone();
-        let repo = match self.authorize(&headers, &signed_path, &name).await {
+        let (repo, identity) = match self.authorize(&headers, &signed_path, &name).await {
             Ok(r) => r,
             Err(resp) => return resp,
         };
+        let ctx = caller_context(&ctx, &repo, identity);
+        // IAM: fetches need GitPull; a push GitPush, asked again with the refs it moves
+        // (`codecommit:References`) once the request names them.
+        let action = match route {
+            Route::InfoRefs(Service::UploadPack) | Route::Rpc(Service::UploadPack) => {
+                Some("codecommit:GitPull")
+            }
+            Route::InfoRefs(Service::ReceivePack) => Some("codecommit:GitPush"),
+            Route::Rpc(Service::ReceivePack) => None,
+        };
+        if let Some(action) = action
+            && let Err(resp) = self.permit(&ctx, &repo, action, &[]).await
+        {
+            return resp;
+        }
         let dir = self.0.repos.dir(&repo);
         let protocol = req
             .headers()
@@ -164,7 +186,7 @@ impl HttpService for GitHttp {
         let result = match route {
             Route::InfoRefs(svc) => info_refs(&dir, svc, protocol).await,
             Route::Rpc(Service::UploadPack) => upload_pack(&dir, protocol, req).await,
-            Route::Rpc(Service::ReceivePack) => self.receive_pack(&repo, protocol, req).await,
+            Route::Rpc(Service::ReceivePack) => self.receive_pack(&ctx, &repo, protocol, req).await,
         };
         result.unwrap_or_else(|e| {
             tracing::warn!(repository = %repo.name, "git request failed: {e}");
@@ -177,22 +199,44 @@ impl HttpService for GitHttp {
 }
 
 impl GitHttp {
+    /// IAM's answer for a git request on the repository: 403 with AWS's message when denied.
+    async fn permit(
+        &self,
+        ctx: &RequestContext,
+        repo: &Repository,
+        action: &str,
+        refs: &[String],
+    ) -> Result<(), Response<Body>> {
+        let mut request = codeyard_core::AccessRequest::new(action, repo.arn());
+        if !refs.is_empty() {
+            request
+                .context
+                .insert("codecommit:References".into(), refs.to_vec());
+        }
+        self.0
+            .platform
+            .hub
+            .authorize(ctx, &request)
+            .await
+            .map_err(|d| text(StatusCode::FORBIDDEN, &d.message))
+    }
+
     /// Finds the repository and checks the credentials; the answer to send otherwise.
     async fn authorize(
         &self,
         headers: &http::HeaderMap,
         signed_path: &str,
         name: &str,
-    ) -> Result<Repository, Response<Body>> {
+    ) -> Result<(Repository, Identity), Response<Body>> {
         let Some((key, password)) = basic_auth(headers) else {
             // git sends credentials only after a challenge; then it asks the credential helper.
             return Err(challenge("authentication required"));
         };
         let auth = &self.0.platform.auth;
         let known = auth.lookup(&key).await;
-        let account = match (&known, auth.mode) {
-            (Some((_, id)), _) => id.account.clone(),
-            (None, AuthMode::Open) => auth.identify_open(&key).await.account,
+        let identity = match (&known, auth.mode) {
+            (Some((_, id)), _) => id.clone(),
+            (None, AuthMode::Open) => auth.identify_open(&key).await,
             (None, AuthMode::Enforce) => {
                 return Err(text(
                     StatusCode::FORBIDDEN,
@@ -203,7 +247,7 @@ impl GitHttp {
         let mut candidates = self
             .0
             .repos
-            .regions_with(&account, name)
+            .regions_with(&identity.account, name)
             .await
             .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
         candidates.sort_by(|a, b| a.region.cmp(&b.region));
@@ -227,7 +271,7 @@ impl GitHttp {
         };
         if auth.mode == AuthMode::Enforce {
             return match verified {
-                Some(r) if fresh(&amz_date) => Ok(r.clone()),
+                Some(r) if fresh(&amz_date) => Ok((r.clone(), identity)),
                 Some(_) => Err(text(
                     StatusCode::FORBIDDEN,
                     "The request signature has expired.",
@@ -243,7 +287,7 @@ impl GitHttp {
             };
         }
         match verified.or(candidates.first()) {
-            Some(r) => Ok(r.clone()),
+            Some(r) => Ok((r.clone(), identity)),
             None => Err(text(
                 StatusCode::NOT_FOUND,
                 &format!("repository '{name}' not found"),
@@ -253,17 +297,18 @@ impl GitHttp {
 
     async fn receive_pack(
         &self,
+        ctx: &RequestContext,
         repo: &Repository,
         protocol: Option<String>,
         req: http::Request<Body>,
     ) -> anyhow::Result<Response<Body>> {
         let dir = self.0.repos.dir(repo);
-        let caller = basic_auth(req.headers()).map(|(key, _)| key);
-        let body = request_reader(req);
-        let caller_arn = match caller {
-            Some(k) => Some(self.0.platform.auth.identify_open(&k).await.arn),
-            None => None,
-        };
+        let (commands, body) = read_commands(request_reader(req)).await?;
+        let refs: Vec<String> = commands.iter().map(|c| c.name.clone()).collect();
+        if let Err(denied) = self.permit(ctx, repo, "codecommit:GitPush", &refs).await {
+            return Ok(denied);
+        }
+        let caller_arn = Some(ctx.caller_arn.clone());
         let flight = self.0.events.begin(repo);
         // Whatever happens to the request, the publisher hears about it: when the exact updates
         // are unknown (an error), the last in-flight request publishes what differs on disk.
@@ -295,6 +340,38 @@ impl GitHttp {
             .header(header::CACHE_CONTROL, "no-cache")
             .body(Body::from(report))?)
     }
+}
+
+/// The caller of a git request (git signs with its own scheme, so the wire saw no signature):
+/// the key's identity, in the repository's account and region.
+fn caller_context(wire: &RequestContext, repo: &Repository, identity: Identity) -> RequestContext {
+    RequestContext {
+        account: identity.account,
+        region: repo.region.clone(),
+        access_key: identity.access_key,
+        caller_arn: identity.arn,
+        ..wire.clone()
+    }
+}
+
+/// Reads a receive-pack request up to the end of its command list (the refs it moves); the
+/// body to hand git is what was read, then the rest.
+async fn read_commands(
+    mut body: Box<dyn AsyncRead + Send + Unpin>,
+) -> std::io::Result<(Vec<RefUpdate>, Box<dyn AsyncRead + Send + Unpin>)> {
+    let mut parser = CommandParser::default();
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    while !parser.done && head.len() < MAX_REPORT {
+        let n = body.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        parser.feed(&buf[..n]);
+        head.extend_from_slice(&buf[..n]);
+    }
+    let rest: Box<dyn AsyncRead + Send + Unpin> = Box::new(std::io::Cursor::new(head).chain(body));
+    Ok((parser.commands, rest))
 }
 
 /// Runs receive-pack on the streamed request; returns its answer and the updates it accepted.

@@ -1,4 +1,8 @@
-//! CodeCommit as pipelines and builds use it ([`GitRepositories`]).
+//! CodeCommit as pipelines and builds use it ([`GitRepositories`]). Each call is authorized as
+//! the context's caller (the pipeline's or the build's role session), with the actions AWS
+//! asks of those callers: a pipeline's source action codecommit:GetBranch, GetCommit and
+//! UploadArchive + GetUploadArchiveStatus (the zip), a build's source download
+//! codecommit:GitPull (the clone, through [`GitRepositories::repository`]).
 
 use crate::{CodeCommit, content, git};
 use async_trait::async_trait;
@@ -9,9 +13,27 @@ use std::sync::Arc;
 
 pub struct Git(pub Arc<CodeCommit>);
 
+impl Git {
+    async fn permit(&self, ctx: &RequestContext, repo: &str, actions: &[&str]) -> AwsResult<()> {
+        let resource = codeyard_core::arn::arn("codecommit", &ctx.region, &ctx.account, repo);
+        for action in actions {
+            let request = codeyard_core::AccessRequest::new(*action, resource.clone());
+            self.0
+                .platform
+                .hub
+                .authorize(ctx, &request)
+                .await
+                .map_err(|d| d.to_error("AccessDeniedException"))?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl GitRepositories for Git {
+    /// For a clone of the repository on disk: codecommit:GitPull.
     async fn repository(&self, ctx: &RequestContext, name: &str) -> AwsResult<RepositoryInfo> {
+        self.permit(ctx, name, &["codecommit:GitPull"]).await?;
         let r = self.0.repos.get(ctx, name).await?;
         Ok(RepositoryInfo {
             clone_url_http: r.clone_url_http(&ctx.endpoint),
@@ -29,6 +51,7 @@ impl GitRepositories for Git {
         repo: &str,
         branch: &str,
     ) -> AwsResult<String> {
+        self.permit(ctx, repo, &["codecommit:GetBranch"]).await?;
         let r = self.0.repos.get(ctx, repo).await?;
         git::ref_value(&self.0.repos.dir(&r), &format!("refs/heads/{branch}"))
             .await?
@@ -46,6 +69,7 @@ impl GitRepositories for Git {
         repo: &str,
         commit_id: &str,
     ) -> AwsResult<CommitInfo> {
+        self.permit(ctx, repo, &["codecommit:GetCommit"]).await?;
         let r = self.0.repos.get(ctx, repo).await?;
         let c = content::read_commit(&self.0.repos.dir(&r), commit_id)
             .await?
@@ -72,6 +96,15 @@ impl GitRepositories for Git {
         commit_id: &str,
         dest: &Path,
     ) -> AwsResult<()> {
+        self.permit(
+            ctx,
+            repo,
+            &[
+                "codecommit:UploadArchive",
+                "codecommit:GetUploadArchiveStatus",
+            ],
+        )
+        .await?;
         let r = self.0.repos.get(ctx, repo).await?;
         let dir = self.0.repos.dir(&r);
         if content::read_commit(&dir, commit_id).await?.is_none() {

@@ -10,6 +10,8 @@
 //! `cargo run -p codeyard-codegen` rewrites the files; the `generated_code_is_fresh` test fails
 //! when the committed files differ from what the generator writes now.
 
+pub mod managed_policies;
+
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
@@ -561,6 +563,9 @@ impl<'a> Service<'a> {
         out.push_str("    /// The error for input that breaks the model's constraints (default: ValidationException).\n");
         out.push_str("    fn validation_error(&self, _operation: &str, problems: &[codeyard_wire::shapes::Problem]) -> AwsError {\n");
         out.push_str("        AwsError::validation(codeyard_wire::shapes::validation_message(problems))\n    }\n");
+        out.push_str("\n    /// What IAM must allow for the call (default: resolved from the IAM data and the input by\n");
+        out.push_str("    /// `codeyard_api::access`); override to add a resource policy or what the input does not name.\n");
+        writeln!(out, "    fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &serde_json::Value) -> impl Future<Output = AwsResult<Vec<codeyard_core::AccessRequest>>> + Send {{\n        std::future::ready(Ok(crate::access::access_requests({}, ctx, operation, input)))\n    }}", rust_str(self.name)).unwrap();
         for op in ops {
             let (input, output) = &aliases[op];
             let actions: Vec<String> = self.iam_actions(op).into_iter().map(|a| a.action).collect();

@@ -77,7 +77,7 @@ pub async fn run(
     decl: &ActionDeclaration,
     resume: bool,
 ) -> ActionOutcome {
-    let ctx = host.platform().internal_context(account, region);
+    let ctx = role_context(host.platform(), account, region, exec, Some(decl));
     let id = &decl.action_type_id;
     let result = match (id.category.as_str(), id.provider.as_str()) {
         ("Source", "CodeCommit") => codecommit_source(host, &ctx, exec, run, decl).await,
@@ -93,6 +93,56 @@ pub async fn run(
         )),
     };
     result.unwrap_or_else(|e| ActionOutcome::failed(e.message))
+}
+
+/// The context CodePipeline acts in for an execution: the session of the action's `roleArn`,
+/// else the pipeline's, named as CodePipeline names its sessions (epoch milliseconds; here the
+/// execution's start, so one execution is one session).
+pub fn role_context(
+    platform: &Platform,
+    account: &str,
+    region: &str,
+    exec: &Execution,
+    decl: Option<&ActionDeclaration>,
+) -> RequestContext {
+    let role = decl
+        .and_then(|d| d.role_arn.as_deref())
+        .filter(|r| !r.is_empty())
+        .unwrap_or(&exec.declaration.role_arn);
+    let session = codeyard_core::time::epoch_millis(&exec.start_time).to_string();
+    platform
+        .internal_context(account, region)
+        .acting_as_role(role, &session)
+}
+
+/// A denial (403) of a call the action made through its role, as CodePipeline reports it in
+/// the action's error details; other errors pass unchanged.
+fn on_denied(explain: impl FnOnce(&str) -> String) -> impl FnOnce(AwsError) -> AwsError {
+    move |e| match e.status {
+        403 => AwsError::client("JobFailed", explain(&e.message)),
+        _ => e,
+    }
+}
+
+/// CodeCommit refused the role (GetBranch, GetCommit, UploadArchive).
+fn codecommit_denied(repo: &str) -> impl FnOnce(AwsError) -> AwsError + '_ {
+    on_denied(move |m| format!(
+        "The service role or action role doesn’t have the permissions required to access the AWS CodeCommit repository named {repo}. Update the IAM role permissions, and then try again. Error: {m}"
+    ))
+}
+
+/// S3 refused the role (the artifact bucket, a source or deploy bucket).
+fn s3_denied(e: AwsError) -> AwsError {
+    on_denied(|m| format!(
+        "Insufficient permissions: The provided role does not have permissions to perform this action. Underlying error: {m} (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)"
+    ))(e)
+}
+
+/// CodeBuild refused the role (`operation`: startBuild, batchGetBuilds).
+fn codebuild_denied(operation: &str) -> impl FnOnce(AwsError) -> AwsError + '_ {
+    on_denied(move |m| format!(
+        "Error calling {operation}: {m} (Service: AWSCodeBuild; Status Code: 400; Error Code: AccessDeniedException)"
+    ))
 }
 
 /// A scratch path under the data dir, removed when dropped.
@@ -149,16 +199,24 @@ async fn codecommit_source(
     // In PARALLEL mode AWS takes the branch head when the action runs, not the pushed commit.
     let commit_id = match exec.revision_overrides.get(&decl.name) {
         Some(c) if exec.execution_mode != "PARALLEL" => c.clone(),
-        _ => git.resolve_branch(ctx, repo, branch).await?,
+        _ => git
+            .resolve_branch(ctx, repo, branch)
+            .await
+            .map_err(codecommit_denied(repo))?,
     };
-    let commit = git.commit(ctx, repo, &commit_id).await?;
+    let commit = git
+        .commit(ctx, repo, &commit_id)
+        .await
+        .map_err(codecommit_denied(repo))?;
     let out = run
         .output_artifacts
         .first()
         .ok_or_else(|| AwsError::internal("source action without output artifact"))?;
     let scratch = Scratch::new(host, ".zip")?;
     if config(run, "OutputArtifactFormat") == Some("CODEBUILD_CLONE_REF") {
-        let info = git.repository(ctx, repo).await?;
+        // The clone URL is codeyard's own lookup; the build's role pulls the commit.
+        let lookup = host.platform().internal_context(&ctx.account, &ctx.region);
+        let info = git.repository(&lookup, repo).await?;
         let pointer = serde_json::json!({
             "AccountId": ctx.account,
             "FullRepositoryName": repo,
@@ -173,12 +231,16 @@ async fn codecommit_source(
         };
         objects
             .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, opts)
-            .await?;
+            .await
+            .map_err(s3_denied)?;
     } else {
-        git.export_zip(ctx, repo, &commit_id, &scratch.0).await?;
+        git.export_zip(ctx, repo, &commit_id, &scratch.0)
+            .await
+            .map_err(codecommit_denied(repo))?;
         objects
             .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options())
-            .await?;
+            .await
+            .map_err(s3_denied)?;
     }
     let url = commit_url(&ctx.region, repo, &commit_id);
     let summary = commit.message.trim_end().to_string();
@@ -232,7 +294,11 @@ async fn s3_source(
     let bucket = config(run, "S3Bucket").unwrap_or_default();
     let key = config(run, "S3ObjectKey").unwrap_or_default();
     let version = exec.revision_overrides.get(&decl.name).map(String::as_str);
-    let Some(info) = objects.head_object(ctx, bucket, key, version).await? else {
+    let Some(info) = objects
+        .head_object(ctx, bucket, key, version)
+        .await
+        .map_err(s3_denied)?
+    else {
         return Ok(ActionOutcome::failed(format!(
             "The object s3://{bucket}/{key} does not exist"
         )));
@@ -244,10 +310,12 @@ async fn s3_source(
     let scratch = Scratch::new(host, ".zip")?;
     let got = objects
         .get_object_to_file(ctx, bucket, key, info.version_id.as_deref(), &scratch.0)
-        .await?;
+        .await
+        .map_err(s3_denied)?;
     objects
         .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options())
-        .await?;
+        .await
+        .map_err(s3_denied)?;
     let revision = got
         .version_id
         .clone()
@@ -330,7 +398,10 @@ async fn codebuild(
 ) -> AwsResult<ActionOutcome> {
     let builds = host.platform().hub.builds()?;
     let mut outcome = match (&run.external_execution_id, resume) {
-        (Some(build_id), true) => builds.build_outcome(ctx, build_id).await?,
+        (Some(build_id), true) => builds
+            .build_outcome(ctx, build_id)
+            .await
+            .map_err(codebuild_denied("batchGetBuilds"))?,
         _ => {
             // The primary source first, then the others in declaration order.
             let primary = config(run, "PrimarySource").map(str::to_string);
@@ -351,7 +422,10 @@ async fn codebuild(
                 source_revision,
                 initiator: format!("codepipeline/{}", exec.pipeline),
             };
-            let started = builds.start_pipeline_build(ctx, request).await?;
+            let started = builds
+                .start_pipeline_build(ctx, request)
+                .await
+                .map_err(codebuild_denied("startBuild"))?;
             host.checkpoint(
                 &ctx.account,
                 &ctx.region,
@@ -372,7 +446,10 @@ async fn codebuild(
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 3 / 2).min(Duration::from_secs(2));
-        outcome = builds.build_outcome(ctx, &outcome.build_id).await?;
+        outcome = builds
+            .build_outcome(ctx, &outcome.build_id)
+            .await
+            .map_err(codebuild_denied("batchGetBuilds"))?;
     }
     let primary_revision = run
         .input_artifacts
@@ -426,7 +503,11 @@ async fn s3_deploy(
         .input_artifacts
         .first()
         .ok_or_else(|| AwsError::internal("deploy action without input artifact"))?;
-    if !objects.bucket_exists(ctx, &bucket).await? {
+    if !objects
+        .bucket_exists(ctx, &bucket)
+        .await
+        .map_err(s3_denied)?
+    {
         return Ok(ActionOutcome::failed(format!(
             "The bucket {bucket} does not exist"
         )));
@@ -440,7 +521,8 @@ async fn s3_deploy(
     let zip = Scratch::new(host, ".zip")?;
     objects
         .get_object_to_file(ctx, &input.bucket, &input.key, None, &zip.0)
-        .await?;
+        .await
+        .map_err(s3_denied)?;
     let mut written = 0usize;
     if extract {
         let dir = Scratch::new(host, ".d")?;
@@ -454,7 +536,8 @@ async fn s3_deploy(
             opts.content_type = Some(content_type(rel).into());
             objects
                 .put_object_file(ctx, &bucket, &key, &dir.0.join(rel), opts)
-                .await?;
+                .await
+                .map_err(s3_denied)?;
             written += 1;
         }
     } else {
@@ -463,7 +546,8 @@ async fn s3_deploy(
         opts.content_type = Some("application/zip".into());
         objects
             .put_object_file(ctx, &bucket, &key, &zip.0, opts)
-            .await?;
+            .await
+            .map_err(s3_denied)?;
         written = 1;
     }
     let target = match &object_key {

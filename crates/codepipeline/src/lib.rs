@@ -19,6 +19,15 @@
 //! * [`errors`]: the AWS errors every module shares, and the one rule for store errors (a
 //!   conflict is the operation's own error, anything else a logged 500 InternalFailure).
 //!
+//! CodePipeline acts as the pipeline's `roleArn` (an action's own `roleArn` first) in every
+//! call it makes for an execution: [`actions::role_context`] is the session (named with the
+//! execution's start in epoch milliseconds, as CodePipeline names its sessions), so IAM decides
+//! each artifact get/put, CodeCommit and CodeBuild call and S3 deploy, and a denial fails the
+//! action with the message CodePipeline gives ("Error calling startBuild: User: ... is not
+//! authorized to perform: codebuild:StartBuild ..."). CreatePipeline and UpdatePipeline check
+//! iam:PassRole of every role the declaration names; the pipeline as an EventBridge target
+//! checks codepipeline:StartPipelineExecution for the target's role.
+//!
 //! Module dependencies run one way: api -> engine -> actions -> model; target, poller and
 //! doctor -> engine; everything -> errors, model.
 //! * [`doctor`]: the "nothing will ever start this pipeline" check (server log and `codeyard doctor`).

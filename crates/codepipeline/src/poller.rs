@@ -67,7 +67,12 @@ async fn poll_pipeline(
     let Some(first) = pipe.declaration.stages.first().cloned() else {
         return Ok(());
     };
-    let ctx = engine.platform.internal_context(account, region);
+    // Polling is CodePipeline acting as the pipeline's role, as every source call is.
+    let session = codeyard_core::time::epoch_millis(&codeyard_core::time::now()).to_string();
+    let ctx = engine
+        .platform
+        .internal_context(account, region)
+        .acting_as_role(&pipe.declaration.role_arn, &session);
     let mut changed_action = None;
     let mut touched = false;
     for a in first

@@ -8,7 +8,7 @@ use crate::errors::pipeline_not_found;
 use async_trait::async_trait;
 use codeyard_core::arn::Arn;
 use codeyard_core::hub::{TargetInvocation, TargetInvoker};
-use codeyard_core::{AwsError, AwsResult};
+use codeyard_core::{AccessRequest, AwsError, AwsResult};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +39,15 @@ impl TargetInvoker for PipelineTarget {
             arn.region.clone()
         };
         let name = arn.resource.clone();
+        // The rule's role (when the target has one) must allow starting this pipeline.
+        let ctx = inv.context();
+        let pipeline_arn = codeyard_core::arn::arn("codepipeline", &region, &account, &name);
+        self.engine
+            .platform
+            .hub
+            .authorize(&ctx, &AccessRequest::new("codepipeline:StartPipelineExecution", pipeline_arn))
+            .await
+            .map_err(|d| d.to_error("AccessDeniedException"))?;
         let (pipe, _) = self
             .engine
             .pipeline(&account, &region, &name)

@@ -69,6 +69,19 @@ pub struct TargetInvocation {
     pub endpoint: String,
 }
 
+impl TargetInvocation {
+    /// The context the target is invoked in: EventBridge's session of the target's `RoleArn`
+    /// when it has one (so the invoker's authorization evaluates that role), else the server's
+    /// own (root) context.
+    pub fn context(&self) -> RequestContext {
+        let ctx = RequestContext::internal(&self.account, &self.region, &self.endpoint);
+        match &self.role_arn {
+            Some(role) if !role.is_empty() => ctx.acting_as_role(role, &crate::ids::hex(16)),
+            _ => ctx,
+        }
+    }
+}
+
 /// A kind of EventBridge target (keyed by the ARN's service: `codepipeline`, `codebuild`).
 #[async_trait]
 pub trait TargetInvoker: Send + Sync {
@@ -127,20 +140,15 @@ pub trait ObjectStoreApi: Send + Sync {
     async fn bucket_exists(&self, ctx: &RequestContext, bucket: &str) -> AwsResult<bool>;
 }
 
-/// CloudWatch Logs as builds use it.
+/// CloudWatch Logs as builds use it. The account and region are the context's; the caller is
+/// authorized (`logs:CreateLogGroup` when the group is created, `logs:CreateLogStream`,
+/// `logs:PutLogEvents`), so a build passes its service role's session.
 #[async_trait]
 pub trait LogSink: Send + Sync {
     /// Creates the group and stream if they do not exist.
-    async fn ensure_stream(&self, account: &str, region: &str, group: &str, stream: &str) -> AwsResult<()>;
+    async fn ensure_stream(&self, ctx: &RequestContext, group: &str, stream: &str) -> AwsResult<()>;
     /// Appends events (epoch milliseconds, message) in order.
-    async fn append(
-        &self,
-        account: &str,
-        region: &str,
-        group: &str,
-        stream: &str,
-        events: Vec<(i64, String)>,
-    ) -> AwsResult<()>;
+    async fn append(&self, ctx: &RequestContext, group: &str, stream: &str, events: Vec<(i64, String)>) -> AwsResult<()>;
 }
 
 /// Temporary or long-term credentials.
@@ -163,6 +171,18 @@ pub trait CredentialIssuer: Send + Sync {
         &self,
         account: &str,
         role_arn: &str,
+        session_name: &str,
+        duration_seconds: u32,
+    ) -> AwsResult<Credentials>;
+    /// Credentials for a service (`codebuild.amazonaws.com`, `codepipeline.amazonaws.com`,
+    /// `events.amazonaws.com`) assuming `role_arn` for `account`, as AWS services do: refused
+    /// with AccessDenied unless the role's trust policy names that service principal (under
+    /// `--iam enforce`; `audit` records it and issues, `off` issues).
+    async fn assume_role_as_service(
+        &self,
+        account: &str,
+        role_arn: &str,
+        service_principal: &str,
         session_name: &str,
         duration_seconds: u32,
     ) -> AwsResult<Credentials>;
@@ -277,6 +297,7 @@ pub struct Hub {
     builds: OnceLock<Arc<dyn BuildRunner>>,
     targets: RwLock<HashMap<String, Arc<dyn TargetInvoker>>>,
     build_env: RwLock<Vec<Arc<dyn BuildEnvironmentProvider>>>,
+    authorizer: OnceLock<Arc<dyn crate::Authorizer>>,
 }
 
 fn missing(what: &str) -> AwsError {
@@ -318,6 +339,21 @@ impl Hub {
     }
     pub fn builds(&self) -> AwsResult<Arc<dyn BuildRunner>> {
         self.builds.get().cloned().ok_or_else(|| missing("CodeBuild"))
+    }
+    pub fn set_authorizer(&self, v: Arc<dyn crate::Authorizer>) {
+        let _ = self.authorizer.set(v);
+    }
+    /// Asks IAM whether the context's caller may do `request` (see [`crate::authz`]). Allowed
+    /// when no authorizer is registered (a server without IAM, unit tests).
+    pub async fn authorize(&self, ctx: &RequestContext, request: &crate::AccessRequest) -> Result<(), crate::Denied> {
+        match self.authorizer.get() {
+            Some(a) => a.authorize(ctx, request).await,
+            None => Ok(()),
+        }
+    }
+    /// The IAM mode in force (`Off` without an authorizer).
+    pub fn iam_mode(&self) -> crate::IamMode {
+        self.authorizer.get().map(|a| a.mode()).unwrap_or(crate::IamMode::Off)
     }
     pub fn add_build_environment(&self, v: Arc<dyn BuildEnvironmentProvider>) {
         self.build_env.write().unwrap().push(v);

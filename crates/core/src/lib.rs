@@ -11,12 +11,14 @@
 //!   other's crates.
 
 pub mod arn;
+pub mod authz;
 pub mod clock;
 pub mod error;
 pub mod hub;
 pub mod ids;
 pub mod time;
 
+pub use authz::{AccessRequest, Authorizer, Denied, IamMode};
 pub use clock::{Clock, SharedClock, SystemClock, TestClock};
 pub use error::{AwsError, AwsResult};
 pub use hub::Hub;
@@ -39,6 +41,9 @@ pub struct RequestContext {
     /// Base URL clients use to reach this server, e.g. `http://localhost:4566`
     /// (taken from the request's Host header when there is one).
     pub endpoint: String,
+    /// The client's address (`aws:SourceIp`), when the request came over HTTP; `None` for work
+    /// the server does itself and for sessions services act in.
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 impl RequestContext {
@@ -51,7 +56,25 @@ impl RequestContext {
             caller_arn: format!("arn:aws:iam::{account}:root"),
             request_id: ids::request_id(),
             endpoint: endpoint.to_string(),
+            source_ip: None,
         }
+    }
+
+    /// The context of a call a service makes for a user through a role (CodePipeline through
+    /// the pipeline's `roleArn`, CodeBuild through the project's service role, EventBridge
+    /// through a target's `RoleArn`): the caller becomes the role's session
+    /// `arn:aws:sts::<acct>:assumed-role/<role>/<session>`, so IAM evaluates the role's policies.
+    /// A `role_arn` that is not a role ARN keeps the caller as it is (the service then fails
+    /// where it uses the role).
+    pub fn acting_as_role(&self, role_arn: &str, session_name: &str) -> RequestContext {
+        let mut ctx = self.clone();
+        if let Some(a) = arn::Arn::parse(role_arn).filter(|a| a.service == "iam" && a.resource.starts_with("role/")) {
+            let name = a.resource.rsplit('/').next().unwrap_or_default();
+            ctx.caller_arn = format!("arn:aws:sts::{}:assumed-role/{name}/{session_name}", a.account);
+            ctx.access_key = String::new();
+            ctx.source_ip = None;
+        }
+        ctx
     }
 
     /// The `host:port` part of the endpoint.

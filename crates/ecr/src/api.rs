@@ -47,6 +47,12 @@ fn repo_ref(ctx: &RequestContext, registry_id: &Option<String>, name: &str) -> R
 
 #[codeyard_api::service]
 impl EcrApi for EcrService {
+    /// The IAM data's requests, with the repository policy of the repository each names.
+    async fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &Value) -> AwsResult<Vec<codeyard_core::AccessRequest>> {
+        let requests = codeyard_api::access::access_requests("ecr", ctx, operation, input);
+        Ok(crate::authz::with_repository_policies(&self.ecr, requests).await)
+    }
+
     /// ECR answers pattern violations (a bad repository name) with InvalidParameterException,
     /// and other constraint violations with the generic ValidationException.
     fn validation_error(&self, _operation: &str, problems: &[Problem]) -> AwsError {
@@ -263,7 +269,7 @@ impl EcrApi for EcrService {
         };
         let mut data = Vec::new();
         for account in registries {
-            let (token, expires) = self.ecr.issue_token(&account, &ctx.region).await?;
+            let (token, expires) = self.ecr.issue_token(&account, &ctx.region, &ctx.caller_arn).await?;
             data.push(AuthorizationData {
                 authorization_token: Some(base64::engine::general_purpose::STANDARD.encode(format!("AWS:{token}"))),
                 expires_at: Some(Timestamp(expires)),

@@ -7,9 +7,13 @@
 //!
 //! Auth: `Basic AWS:<token>` (or `Bearer <token>`) with a token from GetAuthorizationToken. Under
 //! `--auth enforce` a request without a valid token gets 401 and a `WWW-Authenticate: Basic`
-//! challenge; in open mode anything passes.
+//! challenge; in open mode only the version check (`GET /v2/`) challenges, so clients holding
+//! credentials present them, and anything else passes without. A request with a token is authorized by IAM as the
+//! principal that asked for the token, with the repository policy (`crate::authz`); a denial
+//! answers 403 `DENIED`.
 
-use crate::domain::{Ecr, PutError, Reference, RepoRef};
+use crate::authz::{self, RegistryRoute};
+use crate::domain::{Ecr, PutError, Reference, RepoRef, TokenRecord};
 use crate::manifest;
 use async_trait::async_trait;
 use axum::body::Body;
@@ -30,6 +34,8 @@ const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 pub struct Distribution {
     pub ecr: Arc<Ecr>,
     pub auth: AuthMode,
+    /// For IAM (`Hub::authorize`).
+    pub hub: Arc<codeyard_core::Hub>,
 }
 
 static ROUTE: LazyLock<Regex> = LazyLock::new(|| {
@@ -151,6 +157,35 @@ fn paged(
 }
 
 impl Distribution {
+    /// IAM for a request with a token, as the token's principal: 403 DENIED when refused.
+    async fn permit(
+        &self,
+        wire: &RequestContext,
+        token: &TokenRecord,
+        repo: &RepoRef,
+        method: &Method,
+        route: RegistryRoute,
+    ) -> Result<(), Resp> {
+        let hub = &self.hub;
+        if hub.iam_mode() == codeyard_core::IamMode::Off {
+            return Ok(());
+        }
+        let ctx = authz::token_context(wire, token, &repo.region);
+        for r in authz::registry_requests(
+            &self.ecr,
+            repo,
+            authz::registry_actions(method, route),
+            &ctx.account,
+        )
+        .await
+        {
+            hub.authorize(&ctx, &r)
+                .await
+                .map_err(|d| oci_error(StatusCode::FORBIDDEN, "DENIED", d.message))?;
+        }
+        Ok(())
+    }
+
     /// The repository a registry name denotes, for this caller.
     async fn locate(
         &self,
@@ -191,7 +226,12 @@ impl Distribution {
             Some(t) => self.ecr.check_token(&t).await.unwrap_or(None),
             None => None,
         };
-        if self.auth == AuthMode::Enforce && token.is_none() {
+        // Open mode serves tools that send no credentials (a local registry), but its version
+        // check still challenges: podman, buildah and skopeo send the credentials they hold
+        // (`docker login`, `aws ecr get-login-password`) only in answer to a challenge, and a
+        // token is what lets IAM decide as the principal that asked for it.
+        let ping = path == "/v2" || path == "/v2/";
+        if token.is_none() && (self.auth == AuthMode::Enforce || ping) {
             return base(StatusCode::UNAUTHORIZED)
                 .header(header::WWW_AUTHENTICATE, format!("Basic realm=\"{}\",service=\"ecr.amazonaws.com\"", ctx.endpoint))
                 .header(header::CONTENT_TYPE, "application/json")
@@ -228,6 +268,14 @@ impl Distribution {
             return json_resp(StatusCode::OK, &json!({}), "application/json");
         }
         if path == "/v2/_catalog" {
+            if let Some(t) = &token {
+                let ctx = authz::token_context(&ctx, t, &t.region);
+                let arn = crate::domain::repository_arn(&account, &t.region, "*");
+                let request = codeyard_core::AccessRequest::new("ecr:DescribeRepositories", arn);
+                if let Err(d) = self.hub.authorize(&ctx, &request).await {
+                    return oci_error(StatusCode::FORBIDDEN, "DENIED", d.message);
+                }
+            }
             return self.catalog(&account, &q).await;
         }
         let Some(caps) = ROUTE.captures(&path) else {
@@ -243,6 +291,13 @@ impl Distribution {
             Err(resp) => return resp,
         };
         let m = &parts.method;
+        if let Some(t) = &token
+            && let Err(resp) = self
+                .permit(&ctx, t, &repo, m, authz::route_of(&caps, &q))
+                .await
+        {
+            return resp;
+        }
         if let Some(reference) = caps.name("reference") {
             let reference = reference.as_str();
             return match *m {

@@ -108,6 +108,10 @@ pub struct TokenRecord {
     pub account: String,
     pub region: String,
     pub expires_at: Timestamp,
+    /// Who asked GetAuthorizationToken: registry requests with the token act as this principal.
+    /// `None` for tokens issued before principals were recorded (the registry's root).
+    #[serde(default)]
+    pub caller_arn: Option<String>,
 }
 
 /// One repository in one account and region.
@@ -829,13 +833,15 @@ impl Ecr {
 
     // ---------------------------------------------------------------- tokens
 
-    pub async fn issue_token(&self, account: &str, region: &str) -> AwsResult<(String, Timestamp)> {
+    /// A registry token for `account`'s registry, acting as `caller_arn`.
+    pub async fn issue_token(&self, account: &str, region: &str, caller_arn: &str) -> AwsResult<(String, Timestamp)> {
         let token = ids::alnum(96);
         let expires_at = now() + chrono::Duration::hours(TOKEN_HOURS);
         let rec = TokenRecord {
             account: account.into(),
             region: region.into(),
             expires_at,
+            caller_arn: Some(caller_arn.into()),
         };
         self.store
             .commit(Batch::new().put(TOKENS_NS, &token, &rec, Expect::Absent))

@@ -15,6 +15,7 @@
 //!   registry names mapped to codeyard's registry).
 
 pub mod api;
+pub mod authz;
 pub mod blobs;
 pub mod buildenv;
 pub mod distribution;
@@ -42,6 +43,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     registry.add_http(Arc::new(distribution::Distribution {
         ecr: ecr.clone(),
         auth: platform.config.auth,
+        hub: platform.hub.clone(),
     }));
 
     let registry_host = platform

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 pub struct EventsService {
     pub events: Arc<Events>,
+    pub hub: Arc<codeyard_core::Hub>,
 }
 
 /// The optional CreateEventBus members kept as given and echoed by Create/DescribeEventBus.
@@ -88,6 +89,13 @@ impl EventsApi for EventsService {
         let bus = bus_name(input.event_bus_name.as_deref());
         // Rules keep their targets as the awsJson `Target` shapes they were given.
         let targets = input.targets.into_iter().map(codeyard_api::encode).collect::<AwsResult<Vec<Value>>>()?;
+        // Naming a role for EventBridge to invoke a target with is passing it (iam:PassRole).
+        for role in targets.iter().filter_map(|t| t.get("RoleArn").and_then(Value::as_str)).filter(|r| !r.is_empty()) {
+            self.hub
+                .authorize(ctx, &codeyard_core::AccessRequest::pass_role(role, "events.amazonaws.com"))
+                .await
+                .map_err(|d| d.to_error("AccessDeniedException"))?;
+        }
         let rejected = self.events.put_targets(&ctx.account, &ctx.region, &bus, &input.rule, targets).await?;
         let failed_entries: Vec<PutTargetsResultEntry> = rejected
             .into_iter()

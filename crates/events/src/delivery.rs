@@ -277,11 +277,15 @@ async fn invoke(
             retryable: false,
         });
     };
+    let role_arn = target_str(&d.target, "RoleArn").map(str::to_string);
+    if let Some(role) = &role_arn {
+        assume_target_role(platform, &d.account, role).await?;
+    }
     let invocation = TargetInvocation {
         account: d.account.clone(),
         region: d.region.clone(),
         target_arn: target_arn.to_string(),
-        role_arn: target_str(&d.target, "RoleArn").map(str::to_string),
+        role_arn,
         rule_arn: d.rule_arn.clone(),
         input: input.clone(),
         endpoint: platform.config.public_endpoint.clone(),
@@ -290,6 +294,24 @@ async fn invoke(
         retryable: TargetErrorKind::of(&e).retryable(),
         message: format!("{}: {}", e.code, e.message),
     })
+}
+
+/// EventBridge may invoke a target through its RoleArn only when the role's trust policy names
+/// events.amazonaws.com (checked under `--iam enforce`, for IAM role ARNs); a refusal is not
+/// retried and is recorded with STS's error.
+async fn assume_target_role(platform: &Platform, account: &str, role: &str) -> Result<(), Failure> {
+    let is_role = Arn::parse(role).is_some_and(|a| a.service == "iam" && a.resource.starts_with("role/"));
+    if !is_role || platform.hub.iam_mode() != codeyard_core::IamMode::Enforce {
+        return Ok(());
+    }
+    let Ok(sts) = platform.hub.credentials() else {
+        return Ok(());
+    };
+    let session = codeyard_core::ids::hex(16);
+    sts.assume_role_as_service(account, role, "events.amazonaws.com", &session, 900)
+        .await
+        .map(|_| ())
+        .map_err(|e| Failure { message: format!("{}: {}", e.code, e.message), retryable: false })
 }
 
 /// What kind of failure a target reported. The hub's `TargetInvoker` answers the target

@@ -21,6 +21,16 @@
 //! enqueues one `events.delivery` item per (rule, target); the delivery worker invokes the
 //! target through `platform.hub.target(<ARN service>)` (CodePipeline and CodeBuild register
 //! theirs), forwards to a bus for an event bus ARN, and records every attempt.
+//!
+//! A target with a `RoleArn` is invoked as EventBridge's session of that role
+//! (`TargetInvocation::context`; under `--iam enforce` the role must trust
+//! events.amazonaws.com), and the invoker authorizes it (CodePipeline:
+//! codepipeline:StartPipelineExecution, CodeBuild: codebuild:StartBuild). A refusal starts
+//! nothing, is not retried, is logged at warn and is kept as a `failed` delivery record with
+//! AWS's code and message (`AccessDeniedException: User: ... is not authorized to perform:
+//! ...`), which `codeyard events` and `/_codeyard/events/deliveries` show: AWS only counts
+//! FailedInvocations (and sends the error to a DLQ). PutTargets checks iam:PassRole of every
+//! RoleArn it is given.
 
 pub mod api;
 pub mod cache;
@@ -41,7 +51,7 @@ use std::sync::Arc;
 /// Registers the EventBridge API, the observability endpoint and the background workers.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
     let events = Arc::new(rules::Events::new(platform.store.clone()));
-    registry.add_aws(codeyard_api::events::service(api::EventsService { events: events.clone() }));
+    registry.add_aws(codeyard_api::events::service(api::EventsService { events: events.clone(), hub: platform.hub.clone() }));
     registry.add_http(Arc::new(http::EventsHttp {
         platform: platform.clone(),
     }));

@@ -8,19 +8,23 @@
 //! concurrent DeleteRole or DeletePolicy can never leave a dangling attachment; a lost race is
 //! retried.
 
+use crate::entities::Kind;
+use crate::managed;
 use crate::policy_document::{DocumentKind, validate};
 use codeyard_core::time::Timestamp;
 use codeyard_core::{AwsError, AwsResult, ids};
 use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use codeyard_core::hub::Credentials;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How many managed policies a role may have attached (IAM's default quota).
-pub const MAX_ATTACHED_PER_ROLE: usize = 10;
 /// How many versions a managed policy keeps.
 pub const MAX_POLICY_VERSIONS: usize = 5;
 pub const MAX_TAGS: usize = 50;
-const CONFLICT_RETRIES: usize = 8;
+pub(crate) const CONFLICT_RETRIES: usize = 8;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Tag {
@@ -46,6 +50,8 @@ pub struct Role {
     pub attached: Vec<String>,
     pub last_used: Option<(Timestamp, String)>,
 }
+
+crate::entities::impl_holder!(Role, Kind::Role);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PolicyVersion {
@@ -107,7 +113,7 @@ pub enum Scope {
 fn roles_ns(account: &str) -> String {
     format!("iam/{account}/roles")
 }
-fn policies_ns(account: &str) -> String {
+pub(crate) fn policies_ns(account: &str) -> String {
     format!("iam/{account}/policies")
 }
 fn key(name: &str) -> String {
@@ -127,14 +133,14 @@ fn no_such_policy(arn: &str) -> AwsError {
 fn delete_conflict(message: &str) -> AwsError {
     AwsError::new(409, "DeleteConflict", message)
 }
-fn limit_exceeded(message: impl Into<String>) -> AwsError {
+pub(crate) fn limit_exceeded(message: impl Into<String>) -> AwsError {
     AwsError::new(409, "LimitExceeded", message)
 }
 fn invalid_input(message: impl Into<String>) -> AwsError {
     AwsError::client("InvalidInput", message)
 }
 
-fn is_conflict(e: &StoreError) -> bool {
+pub(crate) fn is_conflict(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(..))
 }
 
@@ -148,21 +154,44 @@ pub fn merge_tags(existing: &mut Vec<Tag>, new: Vec<Tag>) {
     }
 }
 
+/// (generation, what an access key authenticates as then).
+pub(crate) type KeyCacheEntry = (u64, Option<Credentials>);
+
 /// The IAM store of one server. Cheap to clone.
 #[derive(Clone)]
 pub struct Iam {
-    store: SharedStore,
+    pub(crate) store: SharedStore,
+    /// Bumped by every IAM write: the authorizer's cache of parsed policies is valid while it
+    /// stays the same.
+    generation: Arc<AtomicU64>,
+    /// Access key id -> what it authenticates as, at a generation ([`Iam::access_key_credentials`]).
+    pub(crate) key_cache: Arc<Mutex<HashMap<String, KeyCacheEntry>>>,
 }
 
 impl Iam {
     pub fn new(store: SharedStore) -> Self {
-        Iam { store }
+        Iam { store, generation: Arc::new(AtomicU64::new(0)), key_cache: Arc::default() }
+    }
+
+    /// Changes with every write to IAM (roles, users, groups, policies, keys).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Every IAM write goes through here, so that cached decisions never outlive a change.
+    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let result = self.store.commit(batch).await;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        result
     }
 
     // ------------------------------------------------------------------ roles
 
     pub async fn create_role(&self, account: &str, new: NewRole) -> AwsResult<Role> {
         validate(&new.assume_role_policy, DocumentKind::Trust)?;
+        if let Some(b) = &new.permissions_boundary {
+            self.check_boundary(account, b).await?;
+        }
         if new.tags.len() > MAX_TAGS {
             return Err(limit_exceeded(format!(
                 "Cannot exceed quota for TagsPerRole: {MAX_TAGS}"
@@ -200,10 +229,7 @@ impl Iam {
     }
 
     async fn role_versioned(&self, account: &str, name: &str) -> AwsResult<(Role, i64)> {
-        self.store
-            .get_as::<Role>(&roles_ns(account), &key(name))
-            .await?
-            .ok_or_else(|| no_such_role(name))
+        self.entity_versioned::<Role>(account, name).await
     }
 
     pub async fn get_role(&self, account: &str, name: &str) -> AwsResult<Role> {
@@ -223,33 +249,8 @@ impl Iam {
         Ok(found.map(|(r, _)| r).filter(|r| r.arn == arn))
     }
 
-    /// Read-modify-write of one role with compare-and-swap, retried on a lost race.
-    async fn update_role<T>(
-        &self,
-        account: &str,
-        name: &str,
-        mut change: impl FnMut(&mut Role) -> AwsResult<T>,
-    ) -> AwsResult<T> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (mut role, version) = self.role_versioned(account, name).await?;
-            let out = change(&mut role)?;
-            let batch = Batch::new().put(
-                roles_ns(account),
-                key(name),
-                &role,
-                Expect::Version(version),
-            );
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok(out),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AwsError::new(
-            409,
-            "ConcurrentModification",
-            format!("The role {name} is being modified; try again."),
-        ))
+    async fn update_role<T>(&self, account: &str, name: &str, change: impl FnMut(&mut Role) -> AwsResult<T>) -> AwsResult<T> {
+        self.update_entity::<Role, T>(account, name, change).await
     }
 
     pub async fn update_role_settings(
@@ -295,33 +296,7 @@ impl Iam {
     }
 
     pub async fn delete_role(&self, account: &str, name: &str) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (role, version) = self.role_versioned(account, name).await?;
-            if !role.inline_policies.is_empty() {
-                return Err(delete_conflict(
-                    "Cannot delete entity, must delete policies first.",
-                ));
-            }
-            if !role.attached.is_empty() {
-                return Err(delete_conflict(
-                    "Cannot delete entity, must detach all policies first.",
-                ));
-            }
-            match self
-                .store
-                .commit(Batch::new().delete(roles_ns(account), key(name), Expect::Version(version)))
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AwsError::new(
-            409,
-            "ConcurrentModification",
-            format!("The role {name} is being modified; try again."),
-        ))
+        self.delete_entity::<Role>(account, name, |_| Ok(())).await
     }
 
     /// Every role of the account whose path starts with `path_prefix`, ordered by name.
@@ -362,65 +337,16 @@ impl Iam {
 
     // ------------------------------------------------------------------ inline policies
 
-    pub async fn put_role_policy(
-        &self,
-        account: &str,
-        role: &str,
-        policy: &str,
-        document: String,
-    ) -> AwsResult<()> {
-        validate(&document, DocumentKind::Identity)?;
-        self.update_role(account, role, |r| {
-            // The name keeps the case it was first stored with.
-            let existing = r
-                .inline_policies
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case(policy))
-                .cloned();
-            r.inline_policies.insert(
-                existing.unwrap_or_else(|| policy.to_string()),
-                document.clone(),
-            );
-            Ok(())
-        })
-        .await
+    pub async fn put_role_policy(&self, account: &str, role: &str, policy: &str, document: String) -> AwsResult<()> {
+        self.put_inline::<Role>(account, role, policy, document).await
     }
 
-    pub async fn get_role_policy(
-        &self,
-        account: &str,
-        role: &str,
-        policy: &str,
-    ) -> AwsResult<(String, String, String)> {
-        let r = self.get_role(account, role).await?;
-        r.inline_policies
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(policy))
-            .map(|(k, v)| (r.name.clone(), k.clone(), v.clone()))
-            .ok_or_else(|| no_such_role_policy(policy))
+    pub async fn get_role_policy(&self, account: &str, role: &str, policy: &str) -> AwsResult<(String, String, String)> {
+        self.get_inline::<Role>(account, role, policy).await
     }
 
-    pub async fn delete_role_policy(
-        &self,
-        account: &str,
-        role: &str,
-        policy: &str,
-    ) -> AwsResult<()> {
-        self.update_role(account, role, |r| {
-            let existing = r
-                .inline_policies
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case(policy))
-                .cloned();
-            match existing {
-                Some(k) => {
-                    r.inline_policies.remove(&k);
-                    Ok(())
-                }
-                None => Err(no_such_role_policy(policy)),
-            }
-        })
-        .await
+    pub async fn delete_role_policy(&self, account: &str, role: &str, policy: &str) -> AwsResult<()> {
+        self.delete_inline::<Role>(account, role, policy).await
     }
 
     // ------------------------------------------------------------------ managed policies
@@ -476,7 +402,7 @@ impl Iam {
     }
 
     /// The policy an ARN names in this account, with its store version.
-    async fn policy_versioned(
+    pub(crate) async fn policy_versioned(
         &self,
         account: &str,
         arn: &str,
@@ -491,7 +417,13 @@ impl Iam {
         Ok(found.filter(|(p, _)| p.arn == arn))
     }
 
+    /// A customer managed policy of the account, or an AWS managed one.
     pub async fn get_policy(&self, account: &str, arn: &str) -> AwsResult<ManagedPolicy> {
+        if let Some(p) = managed::get(arn) {
+            let mut policy = p.to_policy();
+            policy.attachment_count = self.aws_attachment_counts(account).await?.get(arn).copied().unwrap_or(0);
+            return Ok(policy);
+        }
         Ok(self
             .policy_versioned(account, arn)
             .await?
@@ -517,7 +449,7 @@ impl Iam {
                 &policy,
                 Expect::Version(version),
             );
-            match self.store.commit(batch).await {
+            match self.commit(batch).await {
                 Ok(()) => return Ok(out),
                 Err(e) if is_conflict(&e) => continue,
                 Err(e) => return Err(e.into()),
@@ -646,7 +578,7 @@ impl Iam {
         ))
     }
 
-    /// Customer managed policies (codeyard has no AWS managed ones), ordered by name.
+    /// Customer managed policies (`Local`), AWS managed ones (`Aws`) or both, ordered by name.
     pub async fn list_policies(
         &self,
         account: &str,
@@ -654,10 +586,15 @@ impl Iam {
         only_attached: bool,
         path_prefix: Option<&str>,
     ) -> AwsResult<Vec<ManagedPolicy>> {
-        if scope == Scope::Aws {
-            return Ok(Vec::new());
+        let mut all: Vec<ManagedPolicy> = Vec::new();
+        if scope != Scope::Local {
+            let counts = self.aws_attachment_counts(account).await?;
+            all.extend(managed::all().map(|p| ManagedPolicy { attachment_count: counts.get(&p.arn).copied().unwrap_or(0), ..p.to_policy() }));
         }
-        let all: Vec<ManagedPolicy> = self.store.list_all_as(&policies_ns(account)).await?;
+        if scope != Scope::Aws {
+            all.extend(self.store.list_all_as::<ManagedPolicy>(&policies_ns(account)).await?);
+        }
+        all.sort_by_key(|p| p.name.to_ascii_lowercase());
         Ok(all
             .into_iter()
             .filter(|p| !only_attached || p.attachment_count > 0)
@@ -668,75 +605,14 @@ impl Iam {
     // ------------------------------------------------------------------ attachments
 
     pub async fn attach_role_policy(&self, account: &str, role: &str, arn: &str) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (mut r, rv) = self.role_versioned(account, role).await?;
-            let (mut p, pv) = self.policy_versioned(account, arn).await?.ok_or_else(|| {
-                AwsError::new(
-                    404,
-                    "NoSuchEntity",
-                    format!("Policy {arn} does not exist or is not attachable."),
-                )
-            })?;
-            if r.attached.iter().any(|a| a == arn) {
-                return Ok(()); // Attaching twice is not an error in IAM.
-            }
-            if r.attached.len() >= MAX_ATTACHED_PER_ROLE {
-                return Err(limit_exceeded(format!(
-                    "Cannot exceed quota for PoliciesPerRole: {MAX_ATTACHED_PER_ROLE}"
-                )));
-            }
-            r.attached.push(arn.to_string());
-            p.attachment_count += 1;
-            let batch = Batch::new()
-                .put(roles_ns(account), key(&r.name), &r, Expect::Version(rv))
-                .put(policies_ns(account), key(&p.name), &p, Expect::Version(pv));
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AwsError::new(
-            409,
-            "ConcurrentModification",
-            format!("The role {role} is being modified; try again."),
-        ))
+        self.attach::<Role>(account, role, arn).await
     }
 
     pub async fn detach_role_policy(&self, account: &str, role: &str, arn: &str) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (mut r, rv) = self.role_versioned(account, role).await?;
-            if !r.attached.iter().any(|a| a == arn) {
-                return Err(no_such_policy(arn));
-            }
-            r.attached.retain(|a| a != arn);
-            let mut batch =
-                Batch::new().put(roles_ns(account), key(&r.name), &r, Expect::Version(rv));
-            if let Some((mut p, pv)) = self.policy_versioned(account, arn).await? {
-                p.attachment_count = (p.attachment_count - 1).max(0);
-                batch = batch.put(policies_ns(account), key(&p.name), &p, Expect::Version(pv));
-            }
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AwsError::new(
-            409,
-            "ConcurrentModification",
-            format!("The role {role} is being modified; try again."),
-        ))
+        self.detach::<Role>(account, role, arn).await
     }
 }
 
-fn no_such_role_policy(policy: &str) -> AwsError {
-    AwsError::new(
-        404,
-        "NoSuchEntity",
-        format!("The role policy with name {policy} cannot be found."),
-    )
-}
 
 fn no_such_version(arn: &str, version_id: &str) -> AwsError {
     AwsError::new(

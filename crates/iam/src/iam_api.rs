@@ -3,7 +3,10 @@
 //! module maps between the model's shapes and the domain's records.
 
 use crate::iam::{self as domain, Iam, ManagedPolicy, NewPolicy, NewRole, Scope, check_policy_arn};
+use crate::groups::Group;
+use crate::identities_api as ids;
 use crate::policy_document::url_encode;
+use crate::users::User;
 use crate::query_validation_error;
 use codeyard_api::iam::*;
 use codeyard_api::{Timestamp, Unit};
@@ -12,6 +15,8 @@ use codeyard_wire::shapes::Problem;
 
 pub struct IamService {
     pub iam: Iam,
+    /// For SimulatePrincipalPolicy / SimulateCustomPolicy: the same evaluator as enforcement.
+    pub authorizer: crate::authorizer::IamAuthorizer,
 }
 
 /// MaxItems when a listing does not say.
@@ -107,10 +112,7 @@ impl IamApi for IamService {
     }
 
     async fn list_role_policies(&self, ctx: &RequestContext, input: ListRolePoliciesInput) -> AwsResult<ListRolePoliciesOutput> {
-        let role = self.iam.get_role(&ctx.account, &input.role_name).await?;
-        let names: Vec<String> = role.inline_policies.keys().cloned().collect();
-        let (policy_names, marker) = Page::of(input.marker, input.max_items).by_key(names, |n| n.clone());
-        Ok(ListRolePoliciesOutput { policy_names, is_truncated: Some(marker.is_some()), marker })
+        ids::inline_names::<domain::Role>(&self.iam, ctx, &input.role_name, input.marker, input.max_items).await
     }
 
     async fn create_policy(&self, ctx: &RequestContext, input: CreatePolicyInput) -> AwsResult<CreatePolicyOutput> {
@@ -212,22 +214,193 @@ impl IamApi for IamService {
     }
 
     async fn list_attached_role_policies(&self, ctx: &RequestContext, input: ListAttachedRolePoliciesInput) -> AwsResult<ListAttachedRolePoliciesOutput> {
-        let role = self.iam.get_role(&ctx.account, &input.role_name).await?;
-        let prefix = input.path_prefix.as_deref();
-        let attached: Vec<(String, String, String)> = role
-            .attached
-            .iter()
-            .map(|arn| {
-                let resource = arn.split_once(":policy").map(|(_, r)| r).unwrap_or("/");
-                let (path, name) = resource.rsplit_once('/').map(|(p, n)| (format!("{p}/"), n)).unwrap_or(("/".into(), resource));
-                (name.to_string(), arn.clone(), path)
-            })
-            .filter(|(_, _, path)| prefix.is_none_or(|p| path.starts_with(p)))
-            .collect();
-        let (items, marker) = Page::of(input.marker, input.max_items).in_order(attached, |a| a.1.clone())?;
-        let attached_policies =
-            items.into_iter().map(|(name, arn, _)| AttachedPolicy { policy_name: Some(name), policy_arn: Some(arn) }).collect();
-        Ok(ListAttachedRolePoliciesOutput { attached_policies: Some(attached_policies), is_truncated: Some(marker.is_some()), marker })
+        ids::attached_policies::<domain::Role>(&self.iam, ctx, &input.role_name, input.path_prefix.as_deref(), input.marker, input.max_items).await
+    }
+
+    // ------------------------------------------------------------------ users, groups, keys
+
+    async fn create_user(&self, ctx: &RequestContext, input: CreateUserInput) -> AwsResult<CreateUserOutput> {
+        ids::create_user(&self.iam, ctx, input).await
+    }
+
+    async fn get_user(&self, ctx: &RequestContext, input: GetUserInput) -> AwsResult<GetUserOutput> {
+        ids::get_user(&self.iam, ctx, input).await
+    }
+
+    async fn update_user(&self, ctx: &RequestContext, input: UpdateUserInput) -> AwsResult<UpdateUserOutput> {
+        ids::update_user(&self.iam, ctx, input).await
+    }
+
+    async fn delete_user(&self, ctx: &RequestContext, input: DeleteUserInput) -> AwsResult<DeleteUserOutput> {
+        ids::delete_user(&self.iam, ctx, input).await
+    }
+
+    async fn list_users(&self, ctx: &RequestContext, input: ListUsersInput) -> AwsResult<ListUsersOutput> {
+        ids::list_users(&self.iam, ctx, input).await
+    }
+
+    async fn tag_user(&self, ctx: &RequestContext, input: TagUserInput) -> AwsResult<TagUserOutput> {
+        self.iam.tag_user(&ctx.account, &input.user_name, tags_in(Some(input.tags))).await?;
+        Ok(Unit {})
+    }
+
+    async fn untag_user(&self, ctx: &RequestContext, input: UntagUserInput) -> AwsResult<UntagUserOutput> {
+        self.iam.untag_user(&ctx.account, &input.user_name, &input.tag_keys).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_user_tags(&self, ctx: &RequestContext, input: ListUserTagsInput) -> AwsResult<ListUserTagsOutput> {
+        ids::list_user_tags(&self.iam, ctx, input).await
+    }
+
+    async fn create_group(&self, ctx: &RequestContext, input: CreateGroupInput) -> AwsResult<CreateGroupOutput> {
+        ids::create_group(&self.iam, ctx, input).await
+    }
+
+    async fn get_group(&self, ctx: &RequestContext, input: GetGroupInput) -> AwsResult<GetGroupOutput> {
+        ids::get_group(&self.iam, ctx, input).await
+    }
+
+    async fn update_group(&self, ctx: &RequestContext, input: UpdateGroupInput) -> AwsResult<UpdateGroupOutput> {
+        ids::update_group(&self.iam, ctx, input).await
+    }
+
+    async fn delete_group(&self, ctx: &RequestContext, input: DeleteGroupInput) -> AwsResult<DeleteGroupOutput> {
+        ids::delete_group(&self.iam, ctx, input).await
+    }
+
+    async fn list_groups(&self, ctx: &RequestContext, input: ListGroupsInput) -> AwsResult<ListGroupsOutput> {
+        ids::list_groups(&self.iam, ctx, input).await
+    }
+
+    async fn add_user_to_group(&self, ctx: &RequestContext, input: AddUserToGroupInput) -> AwsResult<AddUserToGroupOutput> {
+        self.iam.add_user_to_group(&ctx.account, &input.group_name, &input.user_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn remove_user_from_group(&self, ctx: &RequestContext, input: RemoveUserFromGroupInput) -> AwsResult<RemoveUserFromGroupOutput> {
+        self.iam.remove_user_from_group(&ctx.account, &input.group_name, &input.user_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_groups_for_user(&self, ctx: &RequestContext, input: ListGroupsForUserInput) -> AwsResult<ListGroupsForUserOutput> {
+        ids::list_groups_for_user(&self.iam, ctx, input).await
+    }
+
+    async fn create_access_key(&self, ctx: &RequestContext, input: CreateAccessKeyInput) -> AwsResult<CreateAccessKeyOutput> {
+        ids::create_access_key(&self.iam, ctx, input).await
+    }
+
+    async fn list_access_keys(&self, ctx: &RequestContext, input: ListAccessKeysInput) -> AwsResult<ListAccessKeysOutput> {
+        ids::list_access_keys(&self.iam, ctx, input).await
+    }
+
+    async fn update_access_key(&self, ctx: &RequestContext, input: UpdateAccessKeyInput) -> AwsResult<UpdateAccessKeyOutput> {
+        ids::update_access_key(&self.iam, ctx, input).await
+    }
+
+    async fn delete_access_key(&self, ctx: &RequestContext, input: DeleteAccessKeyInput) -> AwsResult<DeleteAccessKeyOutput> {
+        ids::delete_access_key(&self.iam, ctx, input).await
+    }
+
+    async fn get_access_key_last_used(&self, ctx: &RequestContext, input: GetAccessKeyLastUsedInput) -> AwsResult<GetAccessKeyLastUsedOutput> {
+        ids::get_access_key_last_used(&self.iam, ctx, input).await
+    }
+
+    async fn put_user_policy(&self, ctx: &RequestContext, input: PutUserPolicyInput) -> AwsResult<PutUserPolicyOutput> {
+        self.iam.put_inline::<User>(&ctx.account, &input.user_name, &input.policy_name, input.policy_document).await?;
+        Ok(Unit {})
+    }
+
+    async fn get_user_policy(&self, ctx: &RequestContext, input: GetUserPolicyInput) -> AwsResult<GetUserPolicyOutput> {
+        let (user_name, policy_name, policy_document) = ids::inline_policy::<User>(&self.iam, ctx, &input.user_name, &input.policy_name).await?;
+        Ok(GetUserPolicyOutput { user_name, policy_name, policy_document })
+    }
+
+    async fn delete_user_policy(&self, ctx: &RequestContext, input: DeleteUserPolicyInput) -> AwsResult<DeleteUserPolicyOutput> {
+        self.iam.delete_inline::<User>(&ctx.account, &input.user_name, &input.policy_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_user_policies(&self, ctx: &RequestContext, input: ListUserPoliciesInput) -> AwsResult<ListUserPoliciesOutput> {
+        ids::inline_names::<User>(&self.iam, ctx, &input.user_name, input.marker, input.max_items).await
+    }
+
+    async fn attach_user_policy(&self, ctx: &RequestContext, input: AttachUserPolicyInput) -> AwsResult<AttachUserPolicyOutput> {
+        ids::attach::<User>(&self.iam, ctx, &input.user_name, &input.policy_arn).await
+    }
+
+    async fn detach_user_policy(&self, ctx: &RequestContext, input: DetachUserPolicyInput) -> AwsResult<DetachUserPolicyOutput> {
+        ids::detach::<User>(&self.iam, ctx, &input.user_name, &input.policy_arn).await
+    }
+
+    async fn list_attached_user_policies(&self, ctx: &RequestContext, input: ListAttachedUserPoliciesInput) -> AwsResult<ListAttachedUserPoliciesOutput> {
+        ids::attached_policies::<User>(&self.iam, ctx, &input.user_name, input.path_prefix.as_deref(), input.marker, input.max_items).await
+    }
+
+    async fn put_group_policy(&self, ctx: &RequestContext, input: PutGroupPolicyInput) -> AwsResult<PutGroupPolicyOutput> {
+        self.iam.put_inline::<Group>(&ctx.account, &input.group_name, &input.policy_name, input.policy_document).await?;
+        Ok(Unit {})
+    }
+
+    async fn get_group_policy(&self, ctx: &RequestContext, input: GetGroupPolicyInput) -> AwsResult<GetGroupPolicyOutput> {
+        let (group_name, policy_name, policy_document) = ids::inline_policy::<Group>(&self.iam, ctx, &input.group_name, &input.policy_name).await?;
+        Ok(GetGroupPolicyOutput { group_name, policy_name, policy_document })
+    }
+
+    async fn delete_group_policy(&self, ctx: &RequestContext, input: DeleteGroupPolicyInput) -> AwsResult<DeleteGroupPolicyOutput> {
+        self.iam.delete_inline::<Group>(&ctx.account, &input.group_name, &input.policy_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_group_policies(&self, ctx: &RequestContext, input: ListGroupPoliciesInput) -> AwsResult<ListGroupPoliciesOutput> {
+        ids::inline_names::<Group>(&self.iam, ctx, &input.group_name, input.marker, input.max_items).await
+    }
+
+    async fn attach_group_policy(&self, ctx: &RequestContext, input: AttachGroupPolicyInput) -> AwsResult<AttachGroupPolicyOutput> {
+        ids::attach::<Group>(&self.iam, ctx, &input.group_name, &input.policy_arn).await
+    }
+
+    async fn detach_group_policy(&self, ctx: &RequestContext, input: DetachGroupPolicyInput) -> AwsResult<DetachGroupPolicyOutput> {
+        ids::detach::<Group>(&self.iam, ctx, &input.group_name, &input.policy_arn).await
+    }
+
+    async fn list_attached_group_policies(&self, ctx: &RequestContext, input: ListAttachedGroupPoliciesInput) -> AwsResult<ListAttachedGroupPoliciesOutput> {
+        ids::attached_policies::<Group>(&self.iam, ctx, &input.group_name, input.path_prefix.as_deref(), input.marker, input.max_items).await
+    }
+
+    async fn put_user_permissions_boundary(&self, ctx: &RequestContext, input: PutUserPermissionsBoundaryInput) -> AwsResult<PutUserPermissionsBoundaryOutput> {
+        check_policy_arn(&input.permissions_boundary)?;
+        self.iam.set_user_boundary(&ctx.account, &input.user_name, Some(input.permissions_boundary)).await?;
+        Ok(Unit {})
+    }
+
+    async fn delete_user_permissions_boundary(&self, ctx: &RequestContext, input: DeleteUserPermissionsBoundaryInput) -> AwsResult<DeleteUserPermissionsBoundaryOutput> {
+        self.iam.set_user_boundary(&ctx.account, &input.user_name, None).await?;
+        Ok(Unit {})
+    }
+
+    async fn put_role_permissions_boundary(&self, ctx: &RequestContext, input: PutRolePermissionsBoundaryInput) -> AwsResult<PutRolePermissionsBoundaryOutput> {
+        check_policy_arn(&input.permissions_boundary)?;
+        self.iam.set_role_boundary(&ctx.account, &input.role_name, Some(input.permissions_boundary)).await?;
+        Ok(Unit {})
+    }
+
+    async fn delete_role_permissions_boundary(&self, ctx: &RequestContext, input: DeleteRolePermissionsBoundaryInput) -> AwsResult<DeleteRolePermissionsBoundaryOutput> {
+        self.iam.set_role_boundary(&ctx.account, &input.role_name, None).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_entities_for_policy(&self, ctx: &RequestContext, input: ListEntitiesForPolicyInput) -> AwsResult<ListEntitiesForPolicyOutput> {
+        ids::list_entities_for_policy(&self.iam, ctx, input).await
+    }
+
+    async fn simulate_principal_policy(&self, ctx: &RequestContext, input: SimulatePrincipalPolicyInput) -> AwsResult<SimulatePrincipalPolicyOutput> {
+        crate::simulate::principal_policy(&self.authorizer, ctx, input).await
+    }
+
+    async fn simulate_custom_policy(&self, ctx: &RequestContext, input: SimulateCustomPolicyInput) -> AwsResult<SimulateCustomPolicyOutput> {
+        crate::simulate::custom_policy(ctx, input).await
     }
 
     async fn list_instance_profiles_for_role(&self, ctx: &RequestContext, input: ListInstanceProfilesForRoleInput) -> AwsResult<ListInstanceProfilesForRoleOutput> {
@@ -237,11 +410,11 @@ impl IamApi for IamService {
     }
 }
 
-fn tags_in(tags: Option<Vec<Tag>>) -> Vec<domain::Tag> {
+pub(crate) fn tags_in(tags: Option<Vec<Tag>>) -> Vec<domain::Tag> {
     tags.into_iter().flatten().map(|t| domain::Tag { key: t.key, value: t.value }).collect()
 }
 
-fn tags_out(tags: &[domain::Tag]) -> Vec<Tag> {
+pub(crate) fn tags_out(tags: &[domain::Tag]) -> Vec<Tag> {
     tags.iter().map(|t| Tag { key: t.key.clone(), value: t.value.clone() }).collect()
 }
 
@@ -310,19 +483,19 @@ fn version_shape(p: &ManagedPolicy, v: &domain::PolicyVersion, with_document: bo
 }
 
 /// A listing's `Marker` and `MaxItems`.
-struct Page {
+pub(crate) struct Page {
     marker: Option<String>,
     max: usize,
 }
 
 impl Page {
-    fn of(marker: Option<String>, max_items: Option<i32>) -> Self {
+    pub(crate) fn of(marker: Option<String>, max_items: Option<i32>) -> Self {
         Page { marker, max: max_items.map_or(DEFAULT_MAX_ITEMS, |m| m.max(0) as usize) }
     }
 
     /// One page of a listing ordered by `key`: the items after the marker, at most MaxItems,
     /// and the marker of the next page when there is one.
-    fn by_key<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    pub(crate) fn by_key<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
         let rest: Vec<T> = match &self.marker {
             Some(m) => items.into_iter().filter(|i| key(i).as_str() > m.as_str()).collect(),
             None => items,
@@ -332,7 +505,7 @@ impl Page {
 
     /// Like [`Page::by_key`] for listings in a fixed order that is not the key order: the
     /// marker is the key of the last item returned.
-    fn in_order<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> AwsResult<(Vec<T>, Option<String>)> {
+    pub(crate) fn in_order<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> AwsResult<(Vec<T>, Option<String>)> {
         let start = match &self.marker {
             Some(m) => match items.iter().position(|i| key(i) == *m) {
                 Some(pos) => pos + 1,

@@ -5,7 +5,11 @@
 //! Storage: `sts/credentials`, keyed by access key id (global: a key id names its account).
 //! Expired credentials are refused by `lookup` and removed when they are next looked up.
 
+use crate::authorizer::IamAuthorizer;
 use crate::iam::Iam;
+use crate::policy_document::{DocumentKind, validate};
+use codeyard_core::{AccessRequest, RequestContext};
+use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use codeyard_core::hub::{CredentialIssuer, Credentials};
 use codeyard_core::time::Timestamp;
@@ -25,12 +29,19 @@ pub struct Session {
     pub user_id: String,
     /// For assumed roles: `<RoleId>:<session name>` and the role's name.
     pub assumed_role_id: Option<String>,
+    /// Session policies passed to AssumeRole: the inline `Policy` document and the `PolicyArns`.
+    /// The session may do only what its role's policies and these allow.
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub policy_arns: Vec<String>,
 }
 
 #[derive(Clone)]
 pub struct Sts {
     store: SharedStore,
     iam: Iam,
+    authorizer: Arc<OnceLock<IamAuthorizer>>,
 }
 
 fn access_denied(caller: &str, role_arn: &str) -> AwsError {
@@ -43,31 +54,79 @@ fn access_denied(caller: &str, role_arn: &str) -> AwsError {
     )
 }
 
+/// Who asks to assume a role: it decides which policies must allow it.
+#[derive(Clone, Copy)]
+pub enum Assumer<'a> {
+    /// A signed request's caller: the role's trust policy and (unless the trust policy names
+    /// the caller itself) the caller's identity policies must allow `sts:AssumeRole`.
+    Caller(&'a RequestContext),
+    /// An AWS service (`codebuild.amazonaws.com`) acting for `account`: the trust policy must
+    /// name the service.
+    Service { account: &'a str, service: &'a str },
+    /// The server itself (the legacy [`CredentialIssuer::assume_role`]): nothing is checked.
+    Server,
+}
+
+/// Session policies passed to AssumeRole (`Policy`, `PolicyArns`).
+#[derive(Clone, Debug, Default)]
+pub struct SessionPolicies {
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+}
+
 impl Sts {
     pub fn new(store: SharedStore, iam: Iam) -> Self {
-        Sts { store, iam }
+        Sts { store, iam, authorizer: Arc::new(OnceLock::new()) }
     }
 
-    /// Issues credentials for `role_arn` (which must exist) for `duration_seconds`.
-    /// `strict_duration` refuses a duration above the role's MaxSessionDuration as the API
-    /// does; otherwise (builds) it is capped.
+    /// The evaluator that decides trust (set once at registration; without it nothing is
+    /// checked, as in unit tests).
+    pub fn set_authorizer(&self, a: IamAuthorizer) {
+        let _ = self.authorizer.set(a);
+    }
+
+    /// Issues credentials for `role_arn` (which must exist and trust `who`) for
+    /// `duration_seconds`. `strict_duration` refuses a duration above the role's
+    /// MaxSessionDuration as the API does; otherwise (builds) it is capped.
+    #[allow(clippy::too_many_arguments)]
     pub async fn assume_role(
         &self,
-        caller_arn: &str,
+        who: Assumer<'_>,
         region: &str,
         role_arn: &str,
         session_name: &str,
         duration_seconds: Option<i64>,
         strict_duration: bool,
+        policies: SessionPolicies,
     ) -> AwsResult<Session> {
+        let caller = match who {
+            Assumer::Caller(ctx) => ctx.caller_arn.clone(),
+            Assumer::Service { service, .. } => service.to_string(),
+            Assumer::Server => String::new(),
+        };
         let arn = codeyard_core::arn::Arn::parse(role_arn)
             .filter(|a| a.service == "iam" && a.resource.starts_with("role/"))
-            .ok_or_else(|| access_denied(caller_arn, role_arn))?;
+            .ok_or_else(|| access_denied(&caller, role_arn))?;
         let role = self
             .iam
             .role_by_arn(&arn.account, role_arn)
             .await?
-            .ok_or_else(|| access_denied(caller_arn, role_arn))?;
+            .ok_or_else(|| access_denied(&caller, role_arn))?;
+        if let Some(authorizer) = self.authorizer.get() {
+            let request = AccessRequest::new("sts:AssumeRole", role_arn)
+                .with("sts:RoleSessionName", session_name)
+                .with_resource_policy(Some(role.assume_role_policy.clone()))
+                .owned_by(arn.account.clone());
+            let verdict = match who {
+                Assumer::Caller(ctx) => authorizer.check(ctx, &request, true).await,
+                Assumer::Service { account, service } => authorizer.check_service(account, service, &request).await,
+                Assumer::Server => Ok(()),
+            };
+            verdict.map_err(|_| access_denied(&caller, role_arn))?;
+        }
+        if let Some(p) = &policies.policy {
+            validate(p, DocumentKind::Identity)?;
+        }
         let mut duration = duration_seconds.unwrap_or(3600);
         if duration > role.max_session_duration {
             if strict_duration {
@@ -93,6 +152,7 @@ impl Sts {
                 &assumed_role_id,
                 Some(assumed_role_id.clone()),
                 duration,
+                policies,
             )
             .await?;
         // RoleLastUsed is informational: a failure to record it must not fail the call.
@@ -121,7 +181,7 @@ impl Sts {
                 "Cannot call GetSessionToken with session credentials",
             ));
         }
-        self.issue(account, caller_arn, account, None, duration)
+        self.issue(account, caller_arn, account, None, duration, SessionPolicies::default())
             .await
     }
 
@@ -132,6 +192,7 @@ impl Sts {
         user_id: &str,
         assumed_role_id: Option<String>,
         duration: i64,
+        policies: SessionPolicies,
     ) -> AwsResult<Session> {
         let expiration: Timestamp =
             codeyard_core::time::now() + chrono::Duration::seconds(duration);
@@ -147,6 +208,8 @@ impl Sts {
             credentials,
             user_id: user_id.to_string(),
             assumed_role_id,
+            policy: policies.policy,
+            policy_arns: policies.policy_arns,
         };
         let key = session.credentials.access_key_id.clone();
         self.store
@@ -190,20 +253,37 @@ impl Sts {
 impl CredentialIssuer for Sts {
     async fn assume_role(
         &self,
-        account: &str,
+        _account: &str,
         role_arn: &str,
         session_name: &str,
         duration_seconds: u32,
     ) -> AwsResult<Credentials> {
-        let caller = format!("arn:aws:iam::{account}:root");
         let duration = (duration_seconds as i64).max(900);
         let session = self
-            .assume_role(&caller, "", role_arn, session_name, Some(duration), false)
+            .assume_role(Assumer::Server, "", role_arn, session_name, Some(duration), false, SessionPolicies::default())
             .await?;
         Ok(session.credentials)
     }
 
+    async fn assume_role_as_service(
+        &self,
+        account: &str,
+        role_arn: &str,
+        service_principal: &str,
+        session_name: &str,
+        duration_seconds: u32,
+    ) -> AwsResult<Credentials> {
+        let duration = (duration_seconds as i64).max(900);
+        let who = Assumer::Service { account, service: service_principal };
+        let session = self.assume_role(who, "", role_arn, session_name, Some(duration), false, SessionPolicies::default()).await?;
+        Ok(session.credentials)
+    }
+
+    /// Issued sessions (`ASIA...`) and IAM users' active access keys (`AKIA...`).
     async fn lookup(&self, access_key_id: &str) -> AwsResult<Option<Credentials>> {
+        if let Some(c) = self.iam.access_key_credentials(access_key_id).await? {
+            return Ok(Some(c));
+        }
         Ok(self.session(access_key_id).await?.map(|s| s.credentials))
     }
 }

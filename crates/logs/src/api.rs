@@ -19,7 +19,7 @@ const DEFAULT_EVENTS_LIMIT: usize = 10_000;
 const DEFAULT_DESCRIBE_LIMIT: usize = 50;
 
 fn scope(ctx: &RequestContext) -> Scope<'_> {
-    Scope { account: &ctx.account, region: &ctx.region }
+    Scope::of(ctx)
 }
 
 /// InvalidParameterException, CloudWatch Logs' answer to a request it refuses.

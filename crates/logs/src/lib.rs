@@ -14,41 +14,56 @@ pub mod filter;
 pub mod store;
 
 use async_trait::async_trait;
-use codeyard_core::AwsResult;
-use codeyard_core::hub::LogSink;
+use codeyard_core::hub::{Hub, LogSink};
+use codeyard_core::{AccessRequest, AwsResult, RequestContext};
 use codeyard_wire::{Platform, Registry};
 use std::sync::Arc;
 use store::{Logs, Scope};
 
-/// The hub's view of CloudWatch Logs.
+/// The hub's view of CloudWatch Logs. Each call is authorized for the context's caller (a
+/// build passes its service role's session), on the ARNs AWS's Service Authorization
+/// Reference names.
 pub struct LogSinkImpl {
     logs: Logs,
+    hub: Arc<Hub>,
+}
+
+fn stream_arn(ctx: &RequestContext, group: &str, stream: &str) -> String {
+    format!("{}:log-stream:{stream}", Scope::of(ctx).group_arn(group))
+}
+
+impl LogSinkImpl {
+    async fn authorize(&self, ctx: &RequestContext, action: &str, resource: String) -> AwsResult<()> {
+        self.hub
+            .authorize(ctx, &AccessRequest::new(action, resource))
+            .await
+            .map_err(|d| d.to_error("AccessDeniedException"))
+    }
 }
 
 #[async_trait]
 impl LogSink for LogSinkImpl {
-    async fn ensure_stream(
-        &self,
-        account: &str,
-        region: &str,
-        group: &str,
-        stream: &str,
-    ) -> AwsResult<()> {
-        Ok(self.logs.ensure_stream(Scope { account, region }, group, stream).await?)
+    async fn ensure_stream(&self, ctx: &RequestContext, group: &str, stream: &str) -> AwsResult<()> {
+        let s = Scope::of(ctx);
+        match self.logs.group(s, group).await {
+            Ok(_) => {}
+            Err(store::LogsError::GroupNotFound) => {
+                self.authorize(ctx, "logs:CreateLogGroup", s.group_arn(group)).await?;
+                match self.logs.create_group(s, group, None, None, Default::default()).await {
+                    Ok(()) | Err(store::LogsError::GroupExists) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.authorize(ctx, "logs:CreateLogStream", stream_arn(ctx, group, stream)).await?;
+        Ok(self.logs.ensure_stream(s, group, stream).await?)
     }
 
-    async fn append(
-        &self,
-        account: &str,
-        region: &str,
-        group: &str,
-        stream: &str,
-        events: Vec<(i64, String)>,
-    ) -> AwsResult<()> {
+    async fn append(&self, ctx: &RequestContext, group: &str, stream: &str, events: Vec<(i64, String)>) -> AwsResult<()> {
+        self.authorize(ctx, "logs:PutLogEvents", stream_arn(ctx, group, stream)).await?;
         let now = codeyard_core::time::epoch_millis(&codeyard_core::time::now());
-        self.logs
-            .append(Scope { account, region }, group, stream, events, now)
-            .await?;
+        self.logs.append(Scope::of(ctx), group, stream, events, now).await?;
         Ok(())
     }
 }
@@ -58,7 +73,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let logs = Logs::new(platform.store.clone());
     platform
         .hub
-        .set_logs(Arc::new(LogSinkImpl { logs: logs.clone() }));
+        .set_logs(Arc::new(LogSinkImpl { logs: logs.clone(), hub: platform.hub.clone() }));
     registry.add_aws(codeyard_api::logs::service(api::LogsService { logs }));
     Ok(())
 }

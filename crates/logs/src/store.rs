@@ -100,6 +100,13 @@ pub struct Scope<'a> {
     pub region: &'a str,
 }
 
+impl<'a> Scope<'a> {
+    /// The context's account and region.
+    pub fn of(ctx: &'a codeyard_core::RequestContext) -> Scope<'a> {
+        Scope { account: &ctx.account, region: &ctx.region }
+    }
+}
+
 impl Scope<'_> {
     fn base(&self) -> String {
         format!("logs/{}/{}", self.account, self.region)

@@ -109,7 +109,8 @@ pub async fn unsigned(engine: &Engine, parts: &http::request::Parts) -> Unsigned
             .map(|(_, v)| v.into_owned())
     });
     let source_ip = parts.extensions.get::<codeyard_wire::ClientAddr>().map(|a| a.0.ip().to_string());
-    let mut context = vec![("aws:SecureTransport", "false")];
+    // As for signed requests (the authorizer): the port stands in for S3's HTTPS endpoint.
+    let mut context = vec![("aws:SecureTransport", "true")];
     if let Some(ip) = source_ip.as_deref() {
         context.push(("aws:SourceIp", ip));
     }
@@ -242,26 +243,6 @@ async fn preflight(
         resp = resp.header("access-control-max-age", age.to_string());
     }
     resp.body(Body::empty()).expect("response builds")
-}
-
-/// s3s's access check under `--auth enforce`: signed requests pass (s3s verified them), and
-/// unsigned ones only when the gate let them through as public reads.
-pub struct GateAccess;
-
-#[async_trait::async_trait]
-impl s3s::access::S3Access for GateAccess {
-    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
-        if cx.credentials().is_some()
-            || cx
-                .extensions_mut()
-                .get::<codeyard_wire::Anonymous>()
-                .is_some()
-        {
-            Ok(())
-        } else {
-            Err(s3s::s3_error!(AccessDenied, "Access Denied"))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,12 +18,15 @@
 //!   [`blobs::BlobStore`] (object_store: the local filesystem under `<data_dir>/s3`, or an
 //!   S3-compatible service with `CODEYARD_S3_BACKEND=s3://bucket[/prefix]`).
 //! * [`HubObjects`] is the same engine as [`ObjectStoreApi`] for CodePipeline and CodeBuild.
+//! * IAM ([`authz`]): s3s's access hook authorizes every request as its caller, with the bucket
+//!   policy; [`HubObjects`] authorizes the context each service hands it.
 //!
 //! Durability: bytes first (unique blob, fsync, rename), then the metadata commit that makes
 //! them visible; start-up removes blobs nothing references (see [`engine`]).
 
 mod anonymous;
 pub mod api;
+pub mod authz;
 pub mod blobs;
 mod body;
 pub mod chunked;
@@ -76,6 +79,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let engine = Arc::new(Engine {
         store: platform.store.clone(),
         blobs,
+        key_locks: Default::default(),
     });
     let removed = engine.collect_garbage().await?;
     if removed > 0 {
@@ -87,19 +91,26 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let mut builder = s3s::service::S3ServiceBuilder::new(api::Api {
         engine: engine.clone(),
     });
-    if platform.config.auth == AuthMode::Enforce {
-        builder.set_auth(PlatformAuth {
-            auth: platform.auth.clone(),
-        });
-        // Unsigned requests that reach s3s were let through as public reads (`anonymous`).
-        builder.set_access(anonymous::GateAccess);
-    }
+    // s3s runs its access hook only with an auth provider. In open mode no signature reaches
+    // s3s (the adapter strips them), so the provider is never asked there; the hook still
+    // authorizes every request as the caller the wire identified (`authz`).
+    builder.set_auth(PlatformAuth {
+        auth: platform.auth.clone(),
+    });
+    builder.set_access(authz::IamAccess {
+        engine: engine.clone(),
+        hub: platform.hub.clone(),
+        signatures_required: platform.config.auth == AuthMode::Enforce,
+    });
     registry.add_http(Arc::new(S3Http {
         service: builder.build(),
         mode: platform.config.auth,
         engine: engine.clone(),
     }));
-    platform.hub.set_objects(Arc::new(HubObjects { engine }));
+    platform.hub.set_objects(Arc::new(HubObjects {
+        engine,
+        hub: platform.hub.clone(),
+    }));
     Ok(())
 }
 
@@ -296,6 +307,38 @@ async fn not_implemented_as_4xx(resp: http::Response<s3s::Body>) -> http::Respon
 /// S3 for other services: the same engine, files in and out.
 pub struct HubObjects {
     engine: Arc<Engine>,
+    hub: Arc<codeyard_core::Hub>,
+}
+
+impl HubObjects {
+    /// IAM for a call another service makes as `ctx` (see [`authz`]).
+    async fn authorize(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        requests: Vec<codeyard_core::AccessRequest>,
+    ) -> AwsResult<()> {
+        authz::authorize(&self.engine, &self.hub, ctx, Some(bucket), requests)
+            .await
+            .map_err(|d| d.to_error("AccessDenied"))
+    }
+
+    /// s3:GetObject (s3:GetObjectVersion for a version) on an object.
+    async fn authorize_read(
+        &self,
+        ctx: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> AwsResult<()> {
+        let action = if version_id.is_some() {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
+        };
+        let request = codeyard_core::AccessRequest::new(action, authz::object_arn(bucket, key));
+        self.authorize(ctx, bucket, vec![request]).await
+    }
 }
 
 fn aws_error(e: s3s::S3Error) -> AwsError {
@@ -322,12 +365,18 @@ fn info(bucket: &str, o: &meta::ObjectDoc) -> ObjectInfo {
 impl ObjectStoreApi for HubObjects {
     async fn put_object_file(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         bucket: &str,
         key: &str,
         source: &Path,
         options: PutObjectOptions,
     ) -> AwsResult<ObjectInfo> {
+        let mut request =
+            codeyard_core::AccessRequest::new("s3:PutObject", authz::object_arn(bucket, key));
+        if let Some(acl) = &options.canned_acl {
+            request = request.with("s3:x-amz-acl", acl.clone());
+        }
+        self.authorize(ctx, bucket, vec![request]).await?;
         engine::validate_key(key).map_err(aws_error)?;
         self.engine.bucket(bucket).await.map_err(aws_error)?;
         let file = tokio::fs::File::open(source)
@@ -366,12 +415,13 @@ impl ObjectStoreApi for HubObjects {
 
     async fn get_object_to_file(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
         dest: &Path,
     ) -> AwsResult<ObjectInfo> {
+        self.authorize_read(ctx, bucket, key, version_id).await?;
         use tokio::io::AsyncWriteExt;
         let o = self
             .engine
@@ -413,13 +463,15 @@ impl ObjectStoreApi for HubObjects {
         Ok(info(bucket, &o))
     }
 
+    /// HeadObject needs s3:GetObject, as on AWS.
     async fn head_object(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
     ) -> AwsResult<Option<ObjectInfo>> {
+        self.authorize_read(ctx, bucket, key, version_id).await?;
         match self.engine.get_version(bucket, key, version_id).await {
             Ok(o) => Ok(Some(info(bucket, &o))),
             Err(e)
@@ -434,7 +486,10 @@ impl ObjectStoreApi for HubObjects {
         }
     }
 
-    async fn bucket_exists(&self, _ctx: &RequestContext, bucket: &str) -> AwsResult<bool> {
+    /// HeadBucket needs s3:ListBucket.
+    async fn bucket_exists(&self, ctx: &RequestContext, bucket: &str) -> AwsResult<bool> {
+        let request = codeyard_core::AccessRequest::new("s3:ListBucket", authz::bucket_arn(bucket));
+        self.authorize(ctx, bucket, vec![request]).await?;
         match self.engine.bucket(bucket).await {
             Ok(_) => Ok(true),
             Err(e) if e.code().as_str() == "NoSuchBucket" => Ok(false),

@@ -25,6 +25,8 @@ pub struct Options {
     pub port: u16,
     pub auth: AuthMode,
     pub access_keys: Vec<AccessKey>,
+    /// How IAM decisions apply (`--iam`): enforce (the default, as on AWS), audit, off.
+    pub iam: codeyard_core::IamMode,
     /// The URL clients use; defaults to `http://localhost:<port>` for loopback binds.
     pub public_endpoint: Option<String>,
     pub build_concurrency: usize,
@@ -45,6 +47,7 @@ impl Options {
             port: 4566,
             auth: AuthMode::Open,
             access_keys: Vec::new(),
+            iam: codeyard_core::IamMode::Enforce,
             public_endpoint: None,
             build_concurrency: 4,
             strict_models: false,
@@ -141,6 +144,7 @@ pub async fn start(opts: Options) -> anyhow::Result<RunningServer> {
         public_endpoint: endpoint.clone(),
         auth: opts.auth,
         access_keys: opts.access_keys.clone(),
+        iam: opts.iam,
         build_concurrency: opts.build_concurrency.max(1),
         strict_models: opts.strict_models,
     });

@@ -28,6 +28,10 @@ struct ServeArgs {
     /// Access keys for `--auth enforce`: `ID:SECRET[:ACCOUNT]`, comma separated.
     #[arg(long, env = "CODEYARD_ACCESS_KEYS", default_value = "")]
     access_keys: String,
+    /// How IAM policies apply: `enforce` refuses what AWS would refuse; `audit` allows it but
+    /// records each would-be denial (`codeyard doctor` lists them); `off` evaluates nothing.
+    #[arg(long, env = "CODEYARD_IAM", default_value = "enforce", value_parser = ["enforce", "audit", "off"])]
+    iam: String,
     /// The URL clients use to reach the server (default http://localhost:<port>).
     #[arg(long, env = "CODEYARD_PUBLIC_ENDPOINT")]
     public_endpoint: Option<String>,
@@ -44,7 +48,7 @@ struct ServeArgs {
     /// Where builds run: `local` (this machine), `container` (a podman container of the
     /// project's image, never the host) or `auto` (containers where podman works, else the
     /// host, saying so in the build log).
-    #[arg(long, env = "CODEYARD_EXECUTOR", default_value = "local", value_parser = ["auto", "container", "local"])]
+    #[arg(long, env = "CODEYARD_EXECUTOR", default_value = "auto", value_parser = ["auto", "container", "local"])]
     executor: String,
 }
 
@@ -74,7 +78,7 @@ enum Command {
         #[arg(long, default_value_t = 900)]
         timeout: u64,
         /// Where the embedded server runs builds (see `serve --executor`).
-        #[arg(long, env = "CODEYARD_EXECUTOR", default_value = "local", value_parser = ["auto", "container", "local"])]
+        #[arg(long, env = "CODEYARD_EXECUTOR", default_value = "auto", value_parser = ["auto", "container", "local"])]
         executor: String,
     },
     /// Print a build's log from CloudWatch Logs (`--follow` tails it while it runs).
@@ -99,7 +103,9 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
-    /// Check the topology for traps, e.g. a CodeCommit-sourced pipeline that nothing starts.
+    /// Check the topology for traps, e.g. a CodeCommit-sourced pipeline that nothing starts, and
+    /// list the requests IAM denied (or, with `--iam audit`, would have denied) with the policy
+    /// statement that would allow each.
     Doctor {
         #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
         endpoint: String,
@@ -151,6 +157,7 @@ fn options(a: &ServeArgs) -> anyhow::Result<Options> {
     if o.auth == AuthMode::Enforce && o.access_keys.is_empty() {
         anyhow::bail!("--auth enforce needs --access-keys (or CODEYARD_ACCESS_KEYS)");
     }
+    o.iam = codeyard_core::IamMode::parse(&a.iam).expect("clap checked the value");
     o.public_endpoint = a.public_endpoint.clone();
     o.build_concurrency = a.build_concurrency;
     o.strict_models = a.strict_models;
@@ -202,7 +209,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Logs { build_id, follow, endpoint } => codeyard_codebuild::cli_logs(&endpoint, &build_id, follow).await,
         Command::Events { rule, endpoint } => codeyard_events::cli_events(&endpoint, rule.as_deref()).await,
-        Command::Doctor { endpoint } => std::process::exit(codeyard_codepipeline::cli_doctor(&endpoint).await?),
+        Command::Doctor { endpoint } => {
+            let pipelines = codeyard_codepipeline::cli_doctor(&endpoint).await?;
+            let denials = print_iam_denials(&endpoint).await?;
+            std::process::exit(pipelines.max(denials))
+        }
         Command::Images { command: ImagesCommand::BuildStandard { data_dir, suite, mirror, cache_dir } } => {
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let cache_dir = cache_dir.unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(|| PathBuf::from(".")).join("codeyard"));
@@ -216,4 +227,42 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `codeyard doctor`'s IAM part: each recorded denial with its suggested statement (repeats
+/// of the same denial once, with their count). 1 when there are denials, 0 when none.
+async fn print_iam_denials(endpoint: &str) -> anyhow::Result<i32> {
+    let url = format!("{}{}", endpoint.trim_end_matches('/'), codeyard_iam::audit::DENIALS_PATH);
+    let body: serde_json::Value = reqwest::get(&url).await?.error_for_status()?.json().await?;
+    let mode = body["mode"].as_str().unwrap_or("enforce");
+    let denials = body["denials"].as_array().cloned().unwrap_or_default();
+    if denials.is_empty() {
+        println!("codeyard doctor: IAM (--iam {mode}): no denials recorded");
+        return Ok(0);
+    }
+    println!("codeyard doctor: IAM (--iam {mode}): {} denials recorded", denials.len());
+    let s = |d: &serde_json::Value, k: &str| d[k].as_str().unwrap_or_default().to_string();
+    // Oldest first; a repeated denial is shown where it first happened.
+    let mut seen: Vec<(String, usize, String, &serde_json::Value)> = Vec::new();
+    for d in &denials {
+        let key = format!("{}|{}|{}|{}", s(d, "principal"), s(d, "action"), s(d, "resource"), d["enforced"]);
+        match seen.iter_mut().find(|(k, ..)| *k == key) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 = s(d, "time");
+            }
+            None => seen.push((key, 1, s(d, "time"), d)),
+        }
+    }
+    for (_, count, last, d) in &seen {
+        let outcome = if d["enforced"].as_bool().unwrap_or(true) { "DENIED" } else { "WOULD DENY (audit)" };
+        let times = if *count > 1 { format!(" ({count} times, last {last})") } else { String::new() };
+        println!("{outcome} {} {} {} on {}{times}", s(d, "time"), s(d, "principal"), s(d, "action"), s(d, "resource"));
+        println!("  {}", s(d, "message"));
+        match d.get("suggested_statement").filter(|v| !v.is_null()) {
+            Some(st) => println!("  suggested policy statement: {st}"),
+            None => println!("  an explicit Deny refused it: no added statement allows it"),
+        }
+    }
+    Ok(1)
 }

@@ -21,6 +21,7 @@
 //! file-durability policy object and blob writes share with the store.
 
 mod sqlite;
+mod checkpoint;
 mod memory;
 mod ext;
 pub mod conformance;

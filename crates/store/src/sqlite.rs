@@ -16,15 +16,17 @@
 //! the kernel holds the bytes. [`Durability::Process`] (the default) leaves the fsync of the WAL
 //! to a timer (every [`SYNC_INTERVAL`]) and to checkpoints, so a power loss or kernel crash can
 //! lose the writes of that last interval but never leaves a torn or inconsistent database.
+//! Checkpoints and that timer run on their own thread ([`crate::checkpoint`]), so no commit
+//! waits for an fsync it did not ask for.
 //! [`Durability::Power`] fsyncs every group commit before answering: nothing acknowledged is
 //! lost even to a power cut, at the price of one fsync per group.
 
+use crate::checkpoint::Checkpointer;
 use crate::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc;
-use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Schema migrations, applied in order; never edit one that has shipped, add the next.
@@ -39,7 +41,9 @@ const MAX_GROUP: usize = 512;
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// Read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
-/// Bytes of the database file each connection maps.
+/// Bytes of the database file the writer maps. Read connections map nothing: SQLite drops a
+/// reader's mapping (munmap, a TLB shootdown on every core) at the start of each read after
+/// any commit, which under writes costs far more than the preads it saves.
 const MMAP_SIZE: i64 = 256 << 20;
 
 /// What an acknowledged write survives (see the module documentation).
@@ -111,8 +115,6 @@ impl Readers {
         let c = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(backend)?;
         c.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
-        // Reads of the database file through a shared mapping instead of a pread per page.
-        c.pragma_update(None, "mmap_size", MMAP_SIZE).map_err(backend)?;
         c.set_prepared_statement_cache_capacity(32);
         Ok(c)
     }
@@ -163,6 +165,8 @@ impl SqliteStore {
                 };
                 conn.pragma_update(None, "synchronous", sync).map_err(backend)?;
                 conn.pragma_update(None, "mmap_size", MMAP_SIZE).map_err(backend)?;
+                // Checkpoints run on their own thread (`checkpoint`), not at the end of a commit.
+                conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend)?;
                 migrate(&conn)?;
                 if options.reclaim_leases {
                     let n = conn
@@ -177,9 +181,8 @@ impl SqliteStore {
         })
         .await
         .map_err(backend)??;
-        let wal = PathBuf::from(format!("{}-wal", path.display()));
-        let periodic_sync = (options.durability == Durability::Process).then_some(wal);
-        let jobs = spawn_writer(opened, periodic_sync)?;
+        let checkpointer = Checkpointer::spawn(&path, options.durability)?;
+        let jobs = spawn_writer(opened, Some(checkpointer))?;
         Ok(SqliteStore { jobs, readers: Some(std::sync::Arc::new(Readers { path, idle: Mutex::new(Vec::new()) })) })
     }
 
@@ -245,48 +248,21 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-fn spawn_writer(conn: Connection, periodic_sync: Option<PathBuf>) -> StoreResult<mpsc::Sender<Job>> {
+fn spawn_writer(conn: Connection, checkpointer: Option<Checkpointer>) -> StoreResult<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     conn.set_prepared_statement_cache_capacity(64);
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || writer_loop(conn, rx, periodic_sync))
+        .spawn(move || writer_loop(conn, rx, checkpointer))
         .map_err(backend)?;
     Ok(tx)
 }
 
 /// The writer thread: group commit (see the module documentation). Ends when every sender
-/// (every handle to the store) is gone, after fsyncing what is still unsynced.
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, periodic_sync: Option<PathBuf>) {
-    let mut wal: Option<std::fs::File> = None;
-    let mut unsynced_since: Option<Instant> = None;
-    let mut sync_wal = |unsynced_since: &mut Option<Instant>| {
-        let Some(path) = &periodic_sync else { return };
-        if wal.is_none() {
-            wal = std::fs::OpenOptions::new().write(true).open(path).ok();
-        }
-        if let Some(f) = &wal
-            && let Err(e) = f.sync_data()
-        {
-            tracing::warn!(error = %e, "fsync of the store's WAL failed");
-        }
-        *unsynced_since = None;
-    };
-    loop {
-        let first = match unsynced_since {
-            Some(t) => match rx.recv_timeout(SYNC_INTERVAL.saturating_sub(t.elapsed())) {
-                Ok(j) => j,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    sync_wal(&mut unsynced_since);
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            },
-            None => match rx.recv() {
-                Ok(j) => j,
-                Err(_) => break,
-            },
-        };
+/// (every handle to the store) is gone; dropping the checkpointer then makes its thread
+/// checkpoint and fsync what is still unsynced.
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, checkpointer: Option<Checkpointer>) {
+    while let Ok(first) = rx.recv() {
         let mut writes = Vec::new();
         let mut job = Some(first);
         let mut taken = 0;
@@ -305,15 +281,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, periodic_sync: Option<
             continue;
         }
         commit_group(&conn, writes);
-        if periodic_sync.is_some() {
-            let since = *unsynced_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= SYNC_INTERVAL {
-                sync_wal(&mut unsynced_since);
-            }
+        if let Some(c) = &checkpointer {
+            c.committed();
         }
-    }
-    if unsynced_since.is_some() {
-        sync_wal(&mut unsynced_since);
     }
 }
 
@@ -594,6 +564,25 @@ mod tests {
         let items = s.lease("t.q", 10, Duration::from_secs(60)).await.unwrap();
         assert_eq!(items.iter().map(|i| i.payload.clone()).collect::<Vec<_>>(), [serde_json::json!(1)]);
         assert_eq!(items[0].attempts, 1);
+    }
+
+    /// Commits reach the database file itself (not only the WAL) without any commit running a
+    /// checkpoint: the background checkpointer copies them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_background_checkpointer_copies_commits_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let s = SqliteStore::open(&path).await.unwrap();
+        for i in 0..200 {
+            s.put_as("t/ckpt", &format!("k{i}"), &i).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // The database file alone, without its WAL, already holds every commit.
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let c = Connection::open(&copy).unwrap();
+        let n: i64 = c.query_row("SELECT COUNT(*) FROM documents WHERE ns = 't/ckpt'", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 200);
     }
 
     /// Many concurrent writers share commits, and a failed condition in one batch of a group

@@ -121,6 +121,7 @@ async fn route(app: &Arc<App>, req: Request, request_id: &str) -> Response {
                 caller_arn: identity.arn,
                 request_id: request_id.to_string(),
                 endpoint,
+                source_ip: parts.extensions.get::<crate::auth::ClientAddr>().map(|a| a.0.ip()),
             };
             return s.handle(ctx, http::Request::from_parts(parts, body)).await;
         }
@@ -219,6 +220,7 @@ async fn aws_api(
         caller_arn: identity.arn,
         request_id: request_id.to_string(),
         endpoint,
+        source_ip: parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
 
     match protocol {
@@ -302,6 +304,14 @@ async fn invoke(app: &Arc<App>, service: &Arc<dyn AwsService>, ctx: &RequestCont
             return Err(AwsError::client("SerializationException", first.message.clone()));
         }
         return Err(service.validation_error(op, &problems));
+    }
+    // IAM: every action the call needs, on every resource it names (crate codeyard_core::authz).
+    if app.platform.hub.iam_mode() != codeyard_core::IamMode::Off {
+        for request in service.access_requests(ctx, op, &input).await? {
+            if let Err(denied) = app.platform.hub.authorize(ctx, &request).await {
+                return Err(denied.to_error(service.access_denied_code()));
+            }
+        }
     }
     let started = std::time::Instant::now();
     let result = service.call(ctx, op, input).await;

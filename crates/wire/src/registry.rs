@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub public_endpoint: String,
     pub auth: AuthMode,
     pub access_keys: Vec<AccessKey>,
+    /// How IAM decisions apply (`--iam enforce|audit|off`).
+    pub iam: codeyard_core::IamMode,
     /// How many builds run at once; more wait in QUEUED.
     pub build_concurrency: usize,
     /// Check every awsJson/awsQuery answer against the model and count violations
@@ -151,6 +153,16 @@ pub trait AwsService: Send + Sync + 'static {
     }
     fn model(&self) -> &'static ServiceModel {
         model(self.model_name()).expect("service model is embedded")
+    }
+    /// What IAM must allow for this call (one request per action and resource), asked by the
+    /// dispatcher after the input validated and before [`call`](AwsService::call). Services on
+    /// a generated `codeyard_api` trait answer from the Service Authorization Reference.
+    async fn access_requests(&self, _ctx: &RequestContext, _operation: &str, _input: &Value) -> AwsResult<Vec<codeyard_core::AccessRequest>> {
+        Ok(Vec::new())
+    }
+    /// The error code this service answers a denial with (IAM and STS: `AccessDenied`).
+    fn access_denied_code(&self) -> &'static str {
+        "AccessDeniedException"
     }
 }
 

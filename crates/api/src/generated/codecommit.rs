@@ -1155,6 +1155,12 @@ pub trait CodeCommitApi: Send + Sync + 'static {
         AwsError::validation(codeyard_wire::shapes::validation_message(problems))
     }
 
+    /// What IAM must allow for the call (default: resolved from the IAM data and the input by
+    /// `codeyard_api::access`); override to add a resource policy or what the input does not name.
+    fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &serde_json::Value) -> impl Future<Output = AwsResult<Vec<codeyard_core::AccessRequest>>> + Send {
+        std::future::ready(Ok(crate::access::access_requests("codecommit", ctx, operation, input)))
+    }
+
     /// `AssociateApprovalRuleTemplateWithRepository` (codecommit:AssociateApprovalRuleTemplateWithRepository)
     fn associate_approval_rule_template_with_repository(&self, _ctx: &RequestContext, _input: AssociateApprovalRuleTemplateWithRepositoryInput) -> impl Future<Output = AwsResult<AssociateApprovalRuleTemplateWithRepositoryOutput>> + Send {
         crate::not_implemented(SERVICE_ID, "AssociateApprovalRuleTemplateWithRepository")

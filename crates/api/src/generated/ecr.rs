@@ -925,6 +925,12 @@ pub trait EcrApi: Send + Sync + 'static {
         AwsError::validation(codeyard_wire::shapes::validation_message(problems))
     }
 
+    /// What IAM must allow for the call (default: resolved from the IAM data and the input by
+    /// `codeyard_api::access`); override to add a resource policy or what the input does not name.
+    fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &serde_json::Value) -> impl Future<Output = AwsResult<Vec<codeyard_core::AccessRequest>>> + Send {
+        std::future::ready(Ok(crate::access::access_requests("ecr", ctx, operation, input)))
+    }
+
     /// `BatchCheckLayerAvailability` (ecr:BatchCheckLayerAvailability)
     fn batch_check_layer_availability(&self, _ctx: &RequestContext, _input: BatchCheckLayerAvailabilityInput) -> impl Future<Output = AwsResult<BatchCheckLayerAvailabilityOutput>> + Send {
         crate::not_implemented(SERVICE_ID, "BatchCheckLayerAvailability")

@@ -976,6 +976,12 @@ pub trait EventsApi: Send + Sync + 'static {
         AwsError::validation(codeyard_wire::shapes::validation_message(problems))
     }
 
+    /// What IAM must allow for the call (default: resolved from the IAM data and the input by
+    /// `codeyard_api::access`); override to add a resource policy or what the input does not name.
+    fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &serde_json::Value) -> impl Future<Output = AwsResult<Vec<codeyard_core::AccessRequest>>> + Send {
+        std::future::ready(Ok(crate::access::access_requests("events", ctx, operation, input)))
+    }
+
     /// `ActivateEventSource` (events:ActivateEventSource)
     fn activate_event_source(&self, _ctx: &RequestContext, _input: ActivateEventSourceInput) -> impl Future<Output = AwsResult<ActivateEventSourceOutput>> + Send {
         crate::not_implemented(SERVICE_ID, "ActivateEventSource")

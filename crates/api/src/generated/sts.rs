@@ -218,6 +218,12 @@ pub trait StsApi: Send + Sync + 'static {
         AwsError::validation(codeyard_wire::shapes::validation_message(problems))
     }
 
+    /// What IAM must allow for the call (default: resolved from the IAM data and the input by
+    /// `codeyard_api::access`); override to add a resource policy or what the input does not name.
+    fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &serde_json::Value) -> impl Future<Output = AwsResult<Vec<codeyard_core::AccessRequest>>> + Send {
+        std::future::ready(Ok(crate::access::access_requests("sts", ctx, operation, input)))
+    }
+
     /// `AssumeRole` (sts:AssumeRole)
     fn assume_role(&self, _ctx: &RequestContext, _input: AssumeRoleInput) -> impl Future<Output = AwsResult<AssumeRoleOutput>> + Send {
         crate::not_implemented(SERVICE_ID, "AssumeRole")

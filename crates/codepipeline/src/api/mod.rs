@@ -108,8 +108,40 @@ impl CodePipelineService {
         Ok(decl)
     }
 
+    /// `iam:PassRole` of the pipeline's `roleArn` and every action's, and (under `--iam
+    /// enforce`) CodePipeline's right to assume them (their trust policy names
+    /// codepipeline.amazonaws.com), as CodePipeline checks both at CreatePipeline and
+    /// UpdatePipeline.
+    async fn pass_roles(&self, ctx: &RequestContext, decl: &crate::model::PipelineDeclaration) -> AwsResult<()> {
+        const SERVICE: &str = "codepipeline.amazonaws.com";
+        let platform = &self.engine.platform;
+        let actions = decl.stages.iter().flat_map(|s| s.actions.iter());
+        let roles = std::iter::once(decl.role_arn.as_str()).chain(actions.filter_map(|a| a.role_arn.as_deref()));
+        for role in roles.filter(|r| !r.is_empty()) {
+            platform
+                .hub
+                .authorize(ctx, &codeyard_core::AccessRequest::pass_role(role, SERVICE))
+                .await
+                .map_err(|d| d.to_error("AccessDeniedException"))?;
+            let is_role = codeyard_core::arn::Arn::parse(role).is_some_and(|a| a.service == "iam" && a.resource.starts_with("role/"));
+            if is_role
+                && platform.hub.iam_mode() == codeyard_core::IamMode::Enforce
+                && let Ok(sts) = platform.hub.credentials()
+                && let Err(e) = sts.assume_role_as_service(&ctx.account, role, SERVICE, &ctx.request_id, 900).await
+            {
+                tracing::warn!(role, error = %e.message, "CodePipeline cannot assume the pipeline's role");
+                return Err(AwsError::client(
+                    "InvalidStructureException",
+                    format!("CodePipeline is not authorized to perform AssumeRole on role {role}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn create(&self, ctx: &RequestContext, input: cp::CreatePipelineInput) -> AwsResult<cp::CreatePipelineOutput> {
         let mut decl = Self::declaration(&input.pipeline)?;
+        self.pass_roles(ctx, &decl).await?;
         decl.version = Some(1);
         let tags = parse_tags(input.tags.as_deref().unwrap_or_default())?;
         if tags.len() > 50 {
@@ -170,6 +202,7 @@ impl CodePipelineService {
 
     pub(super) async fn update(&self, ctx: &RequestContext, input: cp::UpdatePipelineInput) -> AwsResult<cp::UpdatePipelineOutput> {
         let mut decl = Self::declaration(&input.pipeline)?;
+        self.pass_roles(ctx, &decl).await?;
         let _guard = self
             .engine
             .lock(&ctx.account, &ctx.region, &decl.name)

@@ -474,9 +474,9 @@ impl Engine {
         if !batch.is_empty() {
             self.commit(batch).await?;
         }
-        let ctx = self.platform.internal_context(account, region);
         for w in &live {
             for build_id in &w.stops {
+                let ctx = crate::actions::role_context(&self.platform, account, region, &w.exec, None);
                 if let Ok(builds) = self.platform.hub.builds() {
                     let _ = builds.stop_build(&ctx, build_id).await;
                 }

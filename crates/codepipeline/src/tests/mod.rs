@@ -107,6 +107,7 @@ impl Rig {
             public_endpoint: "http://localhost:4566".into(),
             auth: AuthMode::Open,
             access_keys: Vec::new(),
+            iam: codeyard_core::IamMode::Off,
             build_concurrency: 4,
             strict_models: true,
         });

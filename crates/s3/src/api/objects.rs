@@ -454,14 +454,25 @@ pub(super) async fn delete_objects(
     api: &Api,
     req: S3Request<DeleteObjectsInput>,
 ) -> R<DeleteObjectsOutput> {
+    let denied = req.extensions.get::<crate::authz::DeniedKeys>().cloned().unwrap_or_default();
     let i = req.input;
     api.engine.bucket(&i.bucket).await?;
-    if i.delete.objects.len() > 1000 {
+    if i.delete.objects.len() + denied.0.len() > 1000 {
         return Err(malformed_xml());
     }
     let quiet = i.delete.quiet == Some(true);
     let mut deleted = Vec::new();
-    let mut errors = Vec::new();
+    // Keys IAM refused (`authz`): S3 reports each as AccessDenied and deletes the others.
+    let mut errors: Vec<Error> = denied
+        .0
+        .into_iter()
+        .map(|(key, version_id)| Error {
+            code: Some("AccessDenied".into()),
+            key: Some(key),
+            message: Some("Access Denied".into()),
+            version_id,
+        })
+        .collect();
     for o in i.delete.objects {
         match api
             .engine

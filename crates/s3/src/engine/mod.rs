@@ -5,13 +5,15 @@
 //!
 //! Consistency between the two stores: a blob is written (and durable) before the metadata
 //! that names it is committed; metadata commits of one key are compare-and-swap on the key's
-//! current-version document, so concurrent writers serialize and each knows exactly which
-//! blobs it replaced (and deletes them after its commit). A crash between the steps leaves at
+//! current-version document, so each writer knows exactly which blobs it replaced (and deletes
+//! them after its commit). The writers of one key take turns on an in-process lock
+//! ([`keylocks`]) so that the compare-and-swap does not lose (and retry) under contention. A crash between the steps leaves at
 //! most unreferenced blobs, which start-up garbage collection removes.
 //!
 //! Modules: this file has the errors, name checks and buckets; [`objects`] versions, delete
 //! markers, tags and listings; [`multipart`] uploads and parts.
 
+mod keylocks;
 mod multipart;
 mod objects;
 #[cfg(test)]
@@ -120,6 +122,8 @@ pub struct DeleteOutcome {
 pub struct Engine {
     pub store: SharedStore,
     pub blobs: BlobStore,
+    /// Serializes the writers of one object key (see [`keylocks`]).
+    pub key_locks: keylocks::KeyLocks,
 }
 
 /// The largest key in UTF-8 order that starts with `p`: listing after it skips everything

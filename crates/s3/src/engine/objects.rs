@@ -5,16 +5,43 @@ use super::*;
 impl Engine {
     /// Makes `new` the newest version of its key (a new version in versioned buckets, the
     /// replacement otherwise), together with `extra` in one commit. Returns the stored version.
+    ///
+    /// Under the key's lock, so the conditional commit holds unless a writer that does not
+    /// take the lock (versioning being turned on) got in between; then it reads again. The
+    /// replaced blobs are removed after the lock is given back.
     pub async fn commit_version(
         &self,
         bucket: &str,
-        mut new: ObjectDoc,
+        new: ObjectDoc,
         extra: Batch,
     ) -> S3Result<ObjectDoc> {
+        // Read before the turn, to keep the turn short: whether the bucket is versioned was
+        // never under the key's condition anyway (turning versioning on makes the commit retry).
+        let b = self.bucket(bucket).await?;
+        let turn = self.key_locks.lock(bucket, &new.key).await;
+        let (stored, garbage) = self.commit_version_locked(b, new, extra).await?;
+        drop(turn);
+        self.blobs.delete(&garbage).await;
+        Ok(stored)
+    }
+
+    /// [`commit_version`](Self::commit_version) with the key's lock held: the stored version
+    /// and the blobs it replaced.
+    async fn commit_version_locked(
+        &self,
+        mut b: BucketDoc,
+        mut new: ObjectDoc,
+        extra: Batch,
+    ) -> S3Result<(ObjectDoc, Vec<BlobRef>)> {
+        let bucket = b.name.clone();
+        let bucket = bucket.as_str();
         let ns = objects_ns(bucket);
         let vns = versions_ns(bucket);
+        let mut first = true;
         loop {
-            let b = self.bucket(bucket).await?;
+            if !std::mem::take(&mut first) {
+                b = self.bucket(bucket).await?;
+            }
             let cur = self.store.get(&ns, &new.key).await.map_err(store_err)?;
             let mut batch = Batch {
                 ops: extra.ops.clone(),
@@ -52,10 +79,7 @@ impl Engine {
             }
             batch = batch.put(&ns, &new.key, &new, expect);
             match self.store.commit(batch).await {
-                Ok(()) => {
-                    self.blobs.delete(&garbage).await;
-                    return Ok(new);
-                }
+                Ok(()) => return Ok((new, garbage)),
                 Err(StoreError::Conflict(..)) => continue,
                 Err(e) => return Err(store_err(e)),
             }
@@ -189,6 +213,7 @@ impl Engine {
         let ns = objects_ns(bucket);
         match (version_id, b.versioning.as_deref()) {
             (None, None) => loop {
+                let turn = self.key_locks.lock(bucket, key).await;
                 let Some(d) = self.store.get(&ns, key).await.map_err(store_err)? else {
                     return Ok(DeleteOutcome {
                         delete_marker: false,
@@ -202,6 +227,7 @@ impl Engine {
                     .await
                 {
                     Ok(()) => {
+                        drop(turn);
                         self.blobs.delete(&old.blobs).await;
                         return Ok(DeleteOutcome {
                             delete_marker: false,
@@ -226,6 +252,7 @@ impl Engine {
                 })
             }
             (Some(v), _) => {
+                let turn = self.key_locks.lock(bucket, key).await;
                 let Some((doc_key, victim)) = self.find_version(&b, key, v).await? else {
                     return Ok(DeleteOutcome {
                         delete_marker: false,
@@ -259,6 +286,7 @@ impl Engine {
                         Err(e) => return Err(store_err(e)),
                     }
                 }
+                drop(turn);
                 self.blobs.delete(&victim.blobs).await;
                 Ok(DeleteOutcome {
                     delete_marker: victim.delete_marker,
@@ -297,6 +325,7 @@ impl Engine {
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> S3Result<ObjectDoc> {
+        let _turn = self.key_locks.lock(bucket, key).await;
         loop {
             let target = self.get_version(bucket, key, version_id).await?;
             let mut batch = Batch::new();

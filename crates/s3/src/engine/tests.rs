@@ -10,6 +10,7 @@ async fn engine(dir: &std::path::Path) -> Engine {
     Engine {
         store: std::sync::Arc::new(store),
         blobs: BlobStore::open(dir).unwrap(),
+        key_locks: Default::default(),
     }
 }
 
@@ -140,4 +141,53 @@ async fn garbage_collection_removes_only_unreferenced_blobs() {
         e.get_version("gc-bucket", "kept", None).await.unwrap().size,
         4
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writers_of_one_key_take_turns_and_leave_no_lock_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = std::sync::Arc::new(engine(dir.path()).await);
+    e.create_bucket("turns", "000000000000", "eu-west-1", None)
+        .await
+        .unwrap();
+    e.set_versioning("turns", "Enabled").await.unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move {
+                let key = if i % 2 == 0 { "hot" } else { "warm" };
+                put(&e, "turns", key, b"v").await
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap().version_id);
+    }
+    assert_eq!(ids.len(), 32, "every write is its own version");
+    let (l, _) = e
+        .list_versions("turns", "", None, None, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(l.entries.len(), 32);
+    assert_eq!(e.key_locks.len(), 0, "the lock table holds only contended keys");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_waiter_gives_its_key_lock_back() {
+    let locks = std::sync::Arc::new(keylocks::KeyLocks::default());
+    let held = locks.lock("b", "k").await;
+    let waiter = {
+        let locks = locks.clone();
+        tokio::spawn(async move {
+            let _g = locks.lock("b", "k").await;
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    waiter.abort();
+    let _ = waiter.await;
+    drop(held);
+    assert_eq!(locks.len(), 0);
+    let _again = locks.lock("b", "k").await;
+    assert_eq!(locks.len(), 1);
 }

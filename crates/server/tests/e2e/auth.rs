@@ -272,7 +272,12 @@ async fn git_and_registry_keep_their_challenge() {
         let r = http.get(format!("{}/v1/repos/r/info/refs?service=git-upload-pack", t.endpoint)).send().await.unwrap();
         assert_eq!(r.status(), 401, "git challenges for credentials ({mode:?})");
         assert!(r.headers().contains_key("www-authenticate"));
+        // The version check challenges in both modes, so clients holding credentials send them
+        // (and IAM decides as the token's principal).
         let r = http.get(format!("{}/v2/", t.endpoint)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "the registry's version check challenges ({mode:?})");
+        assert!(r.headers().contains_key("www-authenticate"));
+        let r = http.get(format!("{}/v2/_catalog", t.endpoint)).send().await.unwrap();
         match mode {
             // A local registry serves local tools that send no credentials.
             AuthMode::Open => assert_eq!(r.status(), 200),

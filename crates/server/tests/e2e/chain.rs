@@ -63,6 +63,9 @@ async fn clone_ref_source_builds_from_a_full_clone() {
     let repo = c.json("codecommit", "CodeCommit_20150413.CreateRepository", json!({"repositoryName": "cr"})).await.unwrap();
     let clone_url = repo["repositoryMetadata"]["cloneUrlHttp"].as_str().unwrap().to_string();
     c.s3("PUT", "/cr-artifacts", Vec::new()).await.unwrap();
+    let iam = aws_sdk_iam::Client::new(&t.sdk_config().await);
+    let build_role = create_service_role(&iam, "cr-build", "codebuild.amazonaws.com", &codebuild_role_policy()).await;
+    let pipeline_role = create_service_role(&iam, "cr-pipeline", "codepipeline.amazonaws.com", &codepipeline_role_policy()).await;
     // The build proves it has the commit's git metadata, then publishes what it saw.
     let buildspec = "version: 0.2\nphases:\n  build:\n    commands:\n      - test -d .git\n      - git rev-parse HEAD > head.txt\nartifacts:\n  files:\n    - head.txt\n";
     let work = tempfile::tempdir().unwrap();
@@ -78,7 +81,7 @@ async fn clone_ref_source_builds_from_a_full_clone() {
         "CodeBuild_20161006.CreateProject",
         json!({"name": "cr-build", "source": {"type": "CODEPIPELINE"}, "artifacts": {"type": "CODEPIPELINE"},
                "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL"},
-               "serviceRole": format!("arn:aws:iam::{ACCOUNT}:role/none")}),
+               "serviceRole": build_role}),
     )
     .await
     .unwrap();
@@ -91,7 +94,7 @@ async fn clone_ref_source_builds_from_a_full_clone() {
     c.json(
         "codepipeline",
         "CodePipeline_20150709.CreatePipeline",
-        json!({"pipeline": {"name": "cr", "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/none"),
+        json!({"pipeline": {"name": "cr", "roleArn": pipeline_role,
             "artifactStore": {"type": "S3", "location": "cr-artifacts"},
             "stages": [
                 {"name": "Source", "actions": [action("Source", "Source", "CodeCommit", &[], &["src"],

@@ -40,6 +40,11 @@ fn s3_zip_artifacts(bucket: &str, name: &str, id: Option<&str>) -> ProjectArtifa
     b.build().unwrap()
 }
 
+/// The CodeBuild service role `name` with the permissions the suite's builds need.
+async fn build_role(conf: &aws_config::SdkConfig, name: &str) -> String {
+    create_service_role(&aws_sdk_iam::Client::new(conf), name, "codebuild.amazonaws.com", &codebuild_role_policy()).await
+}
+
 fn no_artifacts() -> ProjectArtifacts {
     ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build().unwrap()
 }
@@ -123,6 +128,7 @@ fn fixtures_dir() -> PathBuf {
 async fn projects_round_trip_and_answer_aws_errors() {
     let t = TestServer::start().await;
     let cb = Cb::new(&t.sdk_config().await);
+    build_role(&t.sdk_config().await, "cb").await;
     let created = cb
         .create_project()
         .name("p1")
@@ -217,6 +223,7 @@ async fn buildspec_fixture_suite() {
     let endpoint = server.endpoint.clone();
     let cb = client_for(&endpoint).await;
     make_bucket(&s3_client(&endpoint).await, "fixture-artifacts").await;
+    build_role(&sdk(&endpoint).await, "fixtures").await;
     let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures_dir()).unwrap().map(|e| e.unwrap().path()).collect();
     cases.sort();
     let mut started = Vec::new();
@@ -335,6 +342,7 @@ async fn acceptance_java_build_from_s3_source() {
     let cb = Cb::new(&t.sdk_config().await);
     make_bucket(&s3_client(&t.endpoint).await, "src-bucket").await;
     make_bucket(&s3_client(&t.endpoint).await, "out-bucket").await;
+    build_role(&t.sdk_config().await, "java").await;
     let app = acceptance_app();
     let tmp = tempfile::tempdir().unwrap();
     let zip = tmp.path().join("app.zip");
@@ -426,6 +434,7 @@ async fn acceptance_app_builds_from_its_codecommit_source() {
     let cb = Cb::new(&t.sdk_config().await);
     let cc = aws_sdk_codecommit::Client::new(&t.sdk_config().await);
     make_bucket(&s3_client(&t.endpoint).await, "jars").await;
+    build_role(&t.sdk_config().await, "git").await;
     let repo = cc.create_repository().repository_name("cb-src").send().await.unwrap();
     let clone_url = repo.repository_metadata().unwrap().clone_url_http().unwrap().to_string();
     let work = tempfile::tempdir().unwrap();
@@ -815,10 +824,7 @@ async fn terraform_projects_apply_plan_destroy() {
 async fn commands_use_the_role_and_the_cache_persists() {
     let t = TestServer::start().await;
     let cb = Cb::new(&t.sdk_config().await);
-    let iam = aws_sdk_iam::Client::new(&t.sdk_config().await);
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let role = iam.create_role().role_name("builder").assume_role_policy_document(trust).send().await.unwrap();
-    let role_arn = role.role().unwrap().arn().to_string();
+    let role_arn = build_role(&t.sdk_config().await, "builder").await;
     make_bucket(&s3_client(&t.endpoint).await, "from-build").await;
     let spec = r#"version: 0.2
 cache:
@@ -902,15 +908,16 @@ async fn builds_work_under_auth_enforce() {
     assert!(bad.is_err(), "enforce mode refuses a wrong secret");
     let cb = Cb::new(&t.sdk_config().await);
     let iam = aws_sdk_iam::Client::new(&t.sdk_config().await);
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let role = iam.create_role().role_name("enforced").assume_role_policy_document(trust).send().await.unwrap();
+    let role = build_role(&t.sdk_config().await, "enforced").await;
+    let list = allow_policy(&[(&["codebuild:ListProjects"], &["*"])]);
+    iam.put_role_policy().role_name("enforced").policy_name("list").policy_document(list).send().await.unwrap();
     let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - aws sts get-caller-identity --query Arn --output text\n      - aws codebuild list-projects --output text\n";
     cb.create_project()
         .name("enforced")
         .source(no_source(spec))
         .artifacts(no_artifacts())
         .environment(environment())
-        .service_role(role.role().unwrap().arn())
+        .service_role(&role)
         .send()
         .await
         .unwrap();

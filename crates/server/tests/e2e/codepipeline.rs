@@ -119,6 +119,7 @@ fn declaration(name: &str, stages: Vec<StageDeclaration>) -> PipelineDeclaration
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_api_round_trip_and_validation() {
     let t = TestServer::start().await;
+    runs::pipeline_roles(&t.sdk_config().await).await;
     let cp = Client::new(&t.sdk_config().await);
     let decl = declaration("demo", vec![source_stage("false"), build_stage()]);
     let created = cp

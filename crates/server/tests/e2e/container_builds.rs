@@ -118,16 +118,13 @@ fn no_artifacts() -> ProjectArtifacts {
     ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build().unwrap()
 }
 
+/// The builds' service role `container-builds`: the usual build permissions and, for the
+/// privileged build's `docker push`, ECR's push actions.
 async fn create_role(endpoint: &str) {
     let iam = aws_sdk_iam::Client::new(&sdk(endpoint).await);
-    iam.create_role()
-        .role_name("container-builds")
-        .assume_role_policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
+    create_service_role(&iam, "container-builds", "codebuild.amazonaws.com", &codebuild_role_policy()).await;
+    let push = allow_policy(&[(&["ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"], &["*"])]);
+    iam.put_role_policy().role_name("container-builds").policy_name("push").policy_document(push).send().await.unwrap();
 }
 
 async fn start(cb: &Cb, project: &str) -> String {
@@ -298,6 +295,7 @@ async fn missing_image_fails_in_provisioning() {
         return;
     }
     let (_dir, t) = container_server().await;
+    create_role(&t.endpoint).await;
     let cb = Cb::new(&sdk(&t.endpoint).await);
     let ecr = aws_sdk_ecr::Client::new(&sdk(&t.endpoint).await);
     ecr.create_repository().repository_name(IMAGE_REPO).send().await.unwrap();
@@ -325,6 +323,7 @@ async fn stop_timeout_and_crash_leave_no_container() {
     let server = ServerProcess::spawn_with_env(dir.path(), &[("CODEYARD_BUILD_MINUTE_MS", "2000")], &["--executor", "container"]);
     let work = tempfile::tempdir().unwrap();
     push_test_image(&server.endpoint, work.path()).await;
+    create_role(&server.endpoint).await;
     let cb = Cb::new(&sdk(&server.endpoint).await);
     let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo sleeping\n      - sleep 300\n";
     create_project(&cb, "slow", &ecr_uri("1"), spec, no_artifacts()).await;
@@ -371,6 +370,7 @@ async fn auto_falls_back_to_the_host_for_a_curated_image_only() {
     let t = TestServer::start_in(dir.path().to_path_buf(), |o| o.executor = codeyard_codebuild::ExecutorChoice::Auto).await;
     let work = tempfile::tempdir().unwrap();
     push_test_image(&t.endpoint, work.path()).await;
+    create_role(&t.endpoint).await;
     let cb = Cb::new(&sdk(&t.endpoint).await);
     let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"src=$CODEBUILD_SRC_DIR\"\n";
     create_project(&cb, "curated", "aws/codebuild/standard:7.0", spec, no_artifacts()).await;
@@ -401,6 +401,7 @@ async fn privileged_builds_have_docker_others_do_not() {
     let work = tempfile::tempdir().unwrap();
     push_test_image(&t.endpoint, work.path()).await;
     push_podman_image(&t.endpoint, work.path()).await;
+    create_role(&t.endpoint).await;
     let ecr = aws_sdk_ecr::Client::new(&sdk(&t.endpoint).await);
     ecr.create_repository().repository_name("app").send().await.unwrap();
     let registry = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com");

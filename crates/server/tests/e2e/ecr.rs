@@ -9,13 +9,13 @@ use std::path::Path;
 use std::process::Command;
 
 /// `host:port` of the test server's registry.
-fn registry(t: &TestServer) -> String {
+pub(crate) fn registry(t: &TestServer) -> String {
     t.endpoint.trim_start_matches("http://").to_string()
 }
 
 /// Runs a bash script with container tools confined to `work` (their own vfs storage), the
 /// test server's registry marked insecure, and the aws CLI pointed at the server.
-fn sh(t: &TestServer, work: &Path, script: &str) -> String {
+pub(crate) fn sh(t: &TestServer, work: &Path, script: &str) -> String {
     let storage = work.join("storage.conf");
     if !storage.exists() {
         std::fs::write(
@@ -108,7 +108,7 @@ async fn upload_layer(ecr: &aws_sdk_ecr::Client, repo: &str, bytes: &[u8]) -> St
     digest
 }
 
-fn base64_decode(text: &str) -> String {
+pub(crate) fn base64_decode(text: &str) -> String {
     use std::io::Write;
     let mut child = Command::new("base64").arg("-d").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
@@ -314,7 +314,7 @@ async fn api_repositories_images_policies_and_errors() {
 }
 
 /// An OCI layout with a two-layer image, written by hand; prints the manifest digest.
-const OCI_LAYOUT: &str = r#"
+pub(crate) const OCI_LAYOUT: &str = r#"
 mkdir -p l1/etc l2/opt layout/blobs/sha256
 echo one > l1/etc/one; head -c 200000 /dev/urandom > l2/opt/two
 blob() { local d; d=$(sha256sum "$1" | cut -c1-64); cp "$1" layout/blobs/sha256/$d; echo "$d $(stat -c %s "$1")"; }
@@ -505,7 +505,7 @@ docker tag $MY_IMAGE_NAME:$LATEST_IMAGE_TAG $REGISTRY/$MY_ECR_REPO:$LATEST_IMAGE
 docker tag $MY_IMAGE_NAME:$LATEST_IMAGE_TAG $REGISTRY/$MY_ECR_REPO:$COMMIT_HASH_TAG
 docker push $REGISTRY/$MY_ECR_REPO:$LATEST_IMAGE_TAG
 docker push $REGISTRY/$MY_ECR_REPO:$COMMIT_HASH_TAG
-docker images | grep -q crm-demo
+docker images | grep crm-demo >/dev/null  # not grep -q: under pipefail an early exit is a SIGPIPE failure
 cp app.jar ../../app.jar
 "#;
     let mut cmd = Command::new("bash");
@@ -632,9 +632,11 @@ async fn terraform_ecr_repository_lifecycle_and_policy() {
 /// The acceptance app's image buildspec, run verbatim by a codeyard build (S3 source zip of
 /// the app tree, the jar in S3 as stage 2 leaves it): it logs in with `aws ecr get-login`,
 /// builds with `docker` and pushes `latest` and the commit tag to the AWS registry name.
-#[tokio::test(flavor = "multi_thread")]
-async fn codebuild_build_pushes_the_acceptance_image() {
-    use aws_sdk_codebuild::types::{ComputeType, EnvironmentType, EnvironmentVariable, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType, StatusType};
+///
+/// `push_repository`: the repository ARN pattern the build role may push to (pulls are allowed
+/// everywhere). Returns the server, the work dir, the finished build and its log.
+async fn run_acceptance_image_build(push_repository: &str) -> (TestServer, tempfile::TempDir, aws_sdk_codebuild::types::Build, String) {
+    use aws_sdk_codebuild::types::{ComputeType, EnvironmentType, EnvironmentVariable, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType};
     let t = TestServer::start().await;
     let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
     let cb = aws_sdk_codebuild::Client::new(&t.sdk_config().await);
@@ -656,6 +658,15 @@ async fn codebuild_build_pushes_the_acceptance_image() {
             .await
             .unwrap();
     }
+    // What the buildspec does: logs, the app bucket, ECR login, pull of the base image, push.
+    let policy = allow_policy(&[
+        (&["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], &["*"]),
+        (&["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"], &["arn:aws:s3:::app-bucket", "arn:aws:s3:::app-bucket/*"]),
+        (&["ecr:GetAuthorizationToken"], &["*"]),
+        (&["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"], &[&format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*")]),
+        (&["ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"], &[push_repository]),
+    ]);
+    let role = create_service_role(&aws_sdk_iam::Client::new(&t.sdk_config().await), "image-build", "codebuild.amazonaws.com", &policy).await;
     let var = |k: &str, v: &str| EnvironmentVariable::builder().name(k).value(v).build().unwrap();
     cb.create_project()
         .name("image")
@@ -683,7 +694,7 @@ async fn codebuild_build_pushes_the_acceptance_image() {
                 .build()
                 .unwrap(),
         )
-        .service_role("arn:aws:iam::000000000000:role/image-build")
+        .service_role(&role)
         .send()
         .await
         .unwrap();
@@ -697,13 +708,21 @@ async fn codebuild_build_pushes_the_acceptance_image() {
         assert!(std::time::Instant::now() < deadline, "the build did not finish: {b:#?}");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     };
-    if build.build_status() != Some(&StatusType::Succeeded) {
-        let logs = aws_sdk_cloudwatchlogs::Client::new(&t.sdk_config().await);
-        let l = build.logs().unwrap();
-        let ev = logs.get_log_events().log_group_name(l.group_name().unwrap()).log_stream_name(l.stream_name().unwrap()).send().await;
-        let text: Vec<String> = ev.map(|e| e.events().iter().filter_map(|x| x.message().map(str::to_string)).collect()).unwrap_or_default();
-        panic!("build failed: {:#?}\nlog:\n{}", build.phases(), text.join(""));
-    }
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&t.sdk_config().await);
+    let l = build.logs().unwrap();
+    let ev = logs.get_log_events().log_group_name(l.group_name().unwrap()).log_stream_name(l.stream_name().unwrap()).send().await;
+    let text: Vec<String> = ev.map(|e| e.events().iter().filter_map(|x| x.message().map(str::to_string)).collect()).unwrap_or_default();
+    (t, work, build, text.join(""))
+}
+
+/// The acceptance app's image buildspec, run verbatim by a codeyard build whose role may push.
+#[tokio::test(flavor = "multi_thread")]
+async fn codebuild_build_pushes_the_acceptance_image() {
+    use aws_sdk_codebuild::types::StatusType;
+    let (t, work, build, log) = run_acceptance_image_build(&format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/crm")).await;
+    assert_eq!(build.build_status(), Some(&StatusType::Succeeded), "build failed: {:#?}\nlog:\n{log}", build.phases());
+    let w = work.path();
+    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
     let images = ecr.describe_images().repository_name("crm").send().await.unwrap();
     let tags: Vec<String> = images.image_details().iter().flat_map(|d| d.image_tags().to_vec()).collect();
     assert!(tags.contains(&"latest".to_string()) && tags.len() == 2, "tags: {tags:?}");
@@ -717,6 +736,22 @@ done
 cmp x/opt/mylib/app.jar app.jar",
     );
     t.assert_no_model_violations();
+}
+
+/// The same build with a role that may pull but not push to `crm`: its `docker push` (the
+/// token from `aws ecr get-login` is the role session's) is refused by the registry with
+/// DENIED, the build fails in POST_BUILD (where the buildspec pushes), and no image lands.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_role_without_push_permission_cannot_docker_push() {
+    use aws_sdk_codebuild::types::StatusType;
+    let (t, _work, build, log) = run_acceptance_image_build(&format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/other")).await;
+    assert_eq!(build.build_status(), Some(&StatusType::Failed), "{log}");
+    let failed: Vec<_> = build.phases().iter().filter(|p| p.phase_status() == Some(&StatusType::Failed)).map(|p| p.phase_type().unwrap().as_str().to_string()).collect();
+    assert_eq!(failed, ["POST_BUILD"], "{log}");
+    assert!(log.contains("is not authorized to perform: ecr:InitiateLayerUpload"), "the denial is in the log:\n{log}");
+    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
+    let images = ecr.describe_images().repository_name("crm").send().await.unwrap();
+    assert!(images.image_details().is_empty(), "no image was pushed");
 }
 
 /// A chunked upload survives a restart halfway; digests are checked; a blob is mounted into

@@ -206,9 +206,9 @@ async fn bad_input_gets_aws_errors_and_changes_nothing() {
         query_raw(&t, &format!("Action=CreateRole&Version=2010-05-08&RoleName={}&AssumeRolePolicyDocument={}", "r".repeat(65), form_encode(TRUST))).await;
     assert_eq!(status, 400);
     assert!(body.contains("<Code>ValidationError</Code>") && body.contains("length less than or equal to 64"), "{body}");
-    let (status, body) = query_raw(&t, "Action=CreateUser&Version=2010-05-08&UserName=u").await;
+    let (status, body) = query_raw(&t, "Action=CreateInstanceProfile&Version=2010-05-08&InstanceProfileName=p").await;
     assert_eq!(status, 400);
-    assert!(body.contains("UnknownOperationException") && body.contains("CreateUser"), "{body}");
+    assert!(body.contains("UnknownOperationException") && body.contains("CreateInstanceProfile"), "{body}");
     let (status, body) = query_raw(&t, "Action=NoSuchAction&Version=2010-05-08").await;
     assert_eq!(status, 400);
     assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");

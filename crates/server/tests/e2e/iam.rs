@@ -87,7 +87,9 @@ async fn role_lifecycle_with_inline_and_managed_policies() {
     assert_eq!(iam.get_policy().policy_arn(&arn).send().await.unwrap().policy().unwrap().attachment_count(), Some(1));
     let only_attached = iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).only_attached(true).send().await.unwrap();
     assert_eq!(only_attached.policies().len(), 1);
-    assert!(iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Aws).send().await.unwrap().policies().is_empty());
+    let aws = aws_sdk_iam::types::PolicyScopeType::Aws;
+    assert!(iam.list_policies().scope(aws.clone()).only_attached(true).send().await.unwrap().policies().is_empty(), "no AWS managed policy is attached");
+    assert!(!iam.list_policies().scope(aws).send().await.unwrap().policies().is_empty(), "AWS managed policies are listed");
 
     // Deleting what is in use is refused and changes nothing.
     let e = iam.delete_role().role_name("app-role").send().await.unwrap_err().into_service_error();

@@ -226,12 +226,13 @@ async fn events_page_both_ways_and_filter() {
 async fn the_hub_sink_streams_build_lines() {
     let t = TestServer::start().await;
     let sink = t.server.as_ref().unwrap().platform.hub.logs().unwrap();
-    sink.ensure_stream(ACCOUNT, REGION, "/aws/codebuild/p", "build-1").await.unwrap();
-    sink.ensure_stream(ACCOUNT, REGION, "/aws/codebuild/p", "build-1").await.unwrap();
+    let ctx = codeyard_core::RequestContext::internal(ACCOUNT, REGION, &t.endpoint);
+    sink.ensure_stream(&ctx, "/aws/codebuild/p", "build-1").await.unwrap();
+    sink.ensure_stream(&ctx, "/aws/codebuild/p", "build-1").await.unwrap();
     let base = now_ms();
     let started = std::time::Instant::now();
     for i in 0..300 {
-        sink.append(ACCOUNT, REGION, "/aws/codebuild/p", "build-1", vec![(base + i, format!("line {i}"))]).await.unwrap();
+        sink.append(&ctx, "/aws/codebuild/p", "build-1", vec![(base + i, format!("line {i}"))]).await.unwrap();
     }
     let per_line = started.elapsed() / 300;
     assert!(per_line < std::time::Duration::from_millis(50), "append is cheap: {per_line:?} per line");

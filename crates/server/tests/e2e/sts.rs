@@ -131,3 +131,30 @@ async fn session_token_and_the_hub_issuer() {
     assert!(issuer.assume_role(ACCOUNT, "arn:aws:iam::000000000000:role/missing", "x", 900).await.is_err());
     t.assert_no_model_violations();
 }
+
+/// Services assume roles as AWS services do: only a role whose trust policy names the service
+/// principal gives them credentials (`--iam enforce`); `audit` issues and records the denial.
+#[tokio::test(flavor = "multi_thread")]
+async fn services_assume_roles_their_trust_policy_names() {
+    for mode in [codeyard_core::IamMode::Enforce, codeyard_core::IamMode::Audit] {
+        let t = TestServer::start_with(|o| o.iam = mode).await;
+        let iam = aws_sdk_iam::Client::new(&t.sdk_config().await);
+        let role = iam.create_role().role_name("build-role").assume_role_policy_document(TRUST).send().await.unwrap();
+        let arn = role.role().unwrap().arn().to_string();
+        let issuer = t.server.as_ref().unwrap().platform.hub.credentials().unwrap();
+        let c = issuer.assume_role_as_service(ACCOUNT, &arn, "codebuild.amazonaws.com", "build-1", 900).await.unwrap();
+        assert_eq!(c.arn, "arn:aws:sts::000000000000:assumed-role/build-role/build-1");
+        let other = issuer.assume_role_as_service(ACCOUNT, &arn, "codepipeline.amazonaws.com", "p", 900).await;
+        match mode {
+            codeyard_core::IamMode::Enforce => {
+                let e = other.unwrap_err();
+                assert_eq!(e.code, "AccessDenied");
+                assert_eq!(e.message, format!("User: codepipeline.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: {arn}"));
+            }
+            _ => assert!(other.is_ok(), "audit lets it through"),
+        }
+        let denials: serde_json::Value = reqwest::get(format!("{}/_codeyard/iam/denials", t.endpoint)).await.unwrap().json().await.unwrap();
+        assert_eq!(denials["denials"][0]["principal"], "codepipeline.amazonaws.com", "{mode:?}");
+        assert_eq!(denials["denials"][0]["action"], "sts:AssumeRole");
+    }
+}

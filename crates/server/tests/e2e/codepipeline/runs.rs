@@ -10,9 +10,9 @@ async fn demo_fixtures(conf: &aws_config::SdkConfig, buildspec: &str) -> aws_sdk
     let cc = aws_sdk_codecommit::Client::new(conf);
     let repo = cc.create_repository().repository_name("demo-repo").send().await.unwrap();
     make_bucket(&s3_client_for(conf), "demo-artifacts").await;
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     let iam = aws_sdk_iam::Client::new(conf);
-    let role = iam.create_role().role_name("build-role").assume_role_policy_document(trust).send().await.unwrap();
+    let role = create_service_role(&iam, "build-role", "codebuild.amazonaws.com", &codebuild_role_policy()).await;
+    pipeline_roles(conf).await;
     use aws_sdk_codebuild::types::{ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment};
     let environment = ProjectEnvironment::builder()
         .r#type(EnvironmentType::LinuxContainer)
@@ -26,11 +26,19 @@ async fn demo_fixtures(conf: &aws_config::SdkConfig, buildspec: &str) -> aws_sdk
         .source(pipeline_source(buildspec))
         .artifacts(ProjectArtifacts::builder().r#type(ArtifactsType::Codepipeline).build().unwrap())
         .environment(environment)
-        .service_role(role.role().unwrap().arn())
+        .service_role(role)
         .send()
         .await
         .unwrap();
     repo.repository_metadata().unwrap().clone()
+}
+
+/// The roles the suite's pipelines act as: `pipeline-role` (CodePipeline) and `events-role`
+/// (the rule starting them), with the permissions they need.
+pub(super) async fn pipeline_roles(conf: &aws_config::SdkConfig) {
+    let iam = aws_sdk_iam::Client::new(conf);
+    create_service_role(&iam, "pipeline-role", "codepipeline.amazonaws.com", &codepipeline_role_policy()).await;
+    create_service_role(&iam, "events-role", "events.amazonaws.com", &events_role_policy()).await;
 }
 
 /// A CODEPIPELINE source running `buildspec`.
@@ -290,6 +298,7 @@ async fn seed_stages_run_on_a_push_through_the_event_rule() {
 async fn doctor_reports_a_pipeline_nothing_starts() {
     let t = TestServer::start().await;
     let conf = t.sdk_config().await;
+    pipeline_roles(&conf).await;
     let cp = Client::new(&conf);
     cp.create_pipeline()
         .pipeline(declaration(
@@ -348,34 +357,13 @@ async fn doctor_reports_a_pipeline_nothing_starts() {
     t.assert_no_model_violations();
 }
 
-/// A zip of `files`, made with Python's zipfile (no zip crate among the server's dev-dependencies).
-fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    for (name, content) in files {
-        let path = src.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    let zip = dir.path().join("out.zip");
-    let script = "import sys, zipfile, os\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for root, _, names in os.walk(sys.argv[2]):\n        for n in names:\n            p = os.path.join(root, n)\n            z.write(p, os.path.relpath(p, sys.argv[2]))\n";
-    let ok = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(&zip)
-        .arg(&src)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "python3 zipfile");
-    std::fs::read(zip).unwrap()
-}
-
 /// An S3 source, a manual approval that holds the execution until
 /// `aws codepipeline put-approval-result`, then an S3 deploy of the source's files.
 #[tokio::test(flavor = "multi_thread")]
 async fn manual_approval_holds_until_put_approval_result() {
     let t = TestServer::start().await;
     let conf = t.sdk_config().await;
+    pipeline_roles(&conf).await;
     let cp = Client::new(&conf);
     let s3 = s3_client_for(&conf);
     for b in ["appr-src", "appr-artifacts", "appr-site"] {

@@ -306,3 +306,140 @@ pub async fn events_idle(endpoint: &str) {
     })
     .await
 }
+
+/// A policy document of Allow statements, each (actions, resources).
+pub fn allow_policy(statements: &[(&[&str], &[&str])]) -> String {
+    let statements: Vec<serde_json::Value> = statements
+        .iter()
+        .map(|(actions, resources)| serde_json::json!({"Effect": "Allow", "Action": actions, "Resource": resources}))
+        .collect();
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+/// What a CodeBuild service role needs for the builds of the suites: its logs, S3 sources,
+/// artifacts and cache, CodeCommit sources and ECR pulls (AWS's documented minimum, on `*`).
+pub fn codebuild_role_policy() -> String {
+    allow_policy(&[
+        (&["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], &["*"]),
+        (&["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:GetBucketAcl", "s3:GetBucketLocation", "s3:ListBucket"], &["*"]),
+        (&["codecommit:GitPull"], &["*"]),
+        (&["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"], &["*"]),
+    ])
+}
+
+/// What a CodePipeline role needs for S3 / CodeCommit sources, CodeBuild actions and S3 deploys.
+pub fn codepipeline_role_policy() -> String {
+    allow_policy(&[
+        (&["s3:*"], &["*"]),
+        (&["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"], &["*"]),
+        (
+            &["codecommit:GetBranch", "codecommit:GetCommit", "codecommit:GetRepository", "codecommit:UploadArchive", "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive", "codecommit:GitPull"],
+            &["*"],
+        ),
+    ])
+}
+
+/// What an EventBridge target role needs to start pipelines and builds.
+pub fn events_role_policy() -> String {
+    allow_policy(&[(&["codepipeline:StartPipelineExecution", "codebuild:StartBuild"], &["*"])])
+}
+
+/// Creates the role `name` that `service` (`codebuild.amazonaws.com`) may assume, with
+/// `policy` (a document's JSON; "" for none) as its inline policy; returns its ARN. Suites give
+/// every role the trust and statements AWS would need, so a green run predicts one on AWS.
+pub async fn create_service_role(iam: &aws_sdk_iam::Client, name: &str, service: &str, policy: &str) -> String {
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
+    let role = iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.expect("CreateRole");
+    if !policy.is_empty() {
+        iam.put_role_policy().role_name(name).policy_name("permissions").policy_document(policy).send().await.expect("PutRolePolicy");
+    }
+    role.role().expect("role").arn().to_string()
+}
+
+/// A zip of `files`, made with Python's zipfile (no zip crate among the server's dev-dependencies).
+pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for (name, content) in files {
+        let path = src.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let zip = dir.path().join("out.zip");
+    let script = "import sys, zipfile, os\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for root, _, names in os.walk(sys.argv[2]):\n        for n in names:\n            p = os.path.join(root, n)\n            z.write(p, os.path.relpath(p, sys.argv[2]))\n";
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&zip)
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "python3 zipfile");
+    std::fs::read(zip).unwrap()
+}
+
+/// Runs the aws CLI against `endpoint` with these credentials (an IAM user's or a session's:
+/// `token` for temporary ones); returns (exit ok, stdout, stderr).
+pub fn aws_cli_as(endpoint: &str, key: &str, secret: &str, token: Option<&str>, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new("aws");
+    cmd.args(args)
+        .args(["--endpoint-url", endpoint, "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_PAGER", "")
+        .env_remove("AWS_SESSION_TOKEN");
+    if let Some(t) = token {
+        cmd.env("AWS_SESSION_TOKEN", t);
+    }
+    let out = cmd.output().expect("aws CLI runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A session of a role the account root may assume (its trust policy allows
+/// `arn:aws:iam::<acct>:root`), with `policy` as the role's inline policy: the non-root caller
+/// the enforcement suites act as. Credentials for the SDK (`conf`) and for tools (`key`,
+/// `secret`, `token`).
+pub struct RoleSession {
+    pub conf: aws_config::SdkConfig,
+    pub role_arn: String,
+    pub arn: String,
+    pub key: String,
+    pub secret: String,
+    pub token: String,
+}
+
+impl RoleSession {
+    /// Creates role `name` with `policy` (a document's JSON; "" for none) and assumes it as root.
+    pub async fn start(t: &TestServer, name: &str, policy: &str) -> RoleSession {
+        let root = t.sdk_config().await;
+        let iam = aws_sdk_iam::Client::new(&root);
+        let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "sts:AssumeRole"}]});
+        let role = iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.expect("CreateRole");
+        let role_arn = role.role().expect("role").arn().to_string();
+        if !policy.is_empty() {
+            iam.put_role_policy().role_name(name).policy_name("permissions").policy_document(policy).send().await.expect("PutRolePolicy");
+        }
+        let out = aws_sdk_sts::Client::new(&root).assume_role().role_arn(&role_arn).role_session_name("session").send().await.expect("AssumeRole");
+        let c = out.credentials().expect("credentials");
+        let (key, secret, token) = (c.access_key_id().to_string(), c.secret_access_key().to_string(), c.session_token().to_string());
+        let creds = aws_credential_types::Credentials::new(&key, &secret, Some(token.clone()), None, "role-session");
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(&t.endpoint)
+            .credentials_provider(creds)
+            .load()
+            .await;
+        let arn = out.assumed_role_user().expect("assumed role user").arn().to_string();
+        RoleSession { conf, role_arn, arn, key, secret, token }
+    }
+
+    /// `git` in `dir` as this session (the aws credential helper with its keys and token).
+    pub fn git_command(&self, dir: &std::path::Path) -> std::process::Command {
+        let mut c = git_command(dir);
+        c.env("AWS_ACCESS_KEY_ID", &self.key).env("AWS_SECRET_ACCESS_KEY", &self.secret).env("AWS_SESSION_TOKEN", &self.token);
+        c
+    }
+}

@@ -65,7 +65,9 @@ async fn codecommit_push_is_delivered_with_its_exact_body() {
         .send()
         .await
         .unwrap();
-    let role = format!("arn:aws:iam::{ACCOUNT}:role/events");
+    // EventBridge assumes the target's role, so it exists and trusts events.amazonaws.com.
+    let iam = aws_sdk_iam::Client::new(&t.sdk_config().await);
+    let role = create_service_role(&iam, "events", "events.amazonaws.com", &events_role_policy()).await;
     c.put_targets()
         .rule("on-push")
         .targets(Target::builder().id("whole").arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:q")).build().unwrap())

@@ -32,8 +32,18 @@ provider "aws" {
   }
 }
 
+# CodeBuild refuses a service role it may not assume (CreateProject: "CodeBuild is not
+# authorized to perform: sts:AssumeRole"), so the role is declared with its trust.
+resource "aws_iam_role" "codebuild" {
+  name = "tf-codebuild"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "codebuild.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+}
+
 locals {
-  role = "arn:aws:iam::000000000000:role/tf-codebuild"
+  role = aws_iam_role.codebuild.arn
   tags = {
     Deployment = "tf-codebuild"
     Terraform  = "true"

@@ -25,9 +25,19 @@ provider "aws" {
   }
 }
 
+# CodePipeline refuses a role it may not assume ("CodePipeline is not authorized to perform
+# AssumeRole on role ..."), so the role is declared with its trust.
+resource "aws_iam_role" "codepipeline" {
+  name = "codepipeline-role"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "codepipeline.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+}
+
 resource "aws_codepipeline" "seed" {
   name     = "tf-seed-pipeline"
-  role_arn = "arn:aws:iam::000000000000:role/codepipeline-role"
+  role_arn = aws_iam_role.codepipeline.arn
 
   artifact_store {
     type     = "S3"
@@ -105,7 +115,7 @@ resource "aws_codepipeline" "seed" {
 
 resource "aws_codepipeline" "v2" {
   name           = "tf-v2-pipeline"
-  role_arn       = "arn:aws:iam::000000000000:role/codepipeline-role"
+  role_arn       = aws_iam_role.codepipeline.arn
   pipeline_type  = "V2"
   execution_mode = "QUEUED"
 

@@ -1,0 +1,99 @@
+//! What a build does as its project's service role, and what CodeBuild checks before it acts.
+//!
+//! A build acts in the role's session `AWSCodeBuild-<build uuid>` ([`role_context`]): its log
+//! stream, source download (codecommit:GitPull, s3:GetObject), artifacts and cache (S3) go
+//! through the hub with that context, so IAM evaluates the role's policies and a denial fails
+//! the build in the phase where AWS fails it.
+
+use crate::build::BuildRecord;
+use crate::executor::Provisioning;
+use codeyard_core::{AccessRequest, RequestContext};
+use codeyard_wire::Platform;
+
+/// The context a build acts in: the service role's session, as CodeBuild names it (a project
+/// without a role keeps the server's own context).
+pub fn role_context(b: &BuildRecord) -> RequestContext {
+    RequestContext::internal(&b.account, &b.region, &b.endpoint)
+        .acting_as_role(&b.service_role, &format!("AWSCodeBuild-{}", b.uuid))
+}
+
+/// CodeBuild's service principal, the one a service role's trust policy must name.
+pub const SERVICE_PRINCIPAL: &str = "codebuild.amazonaws.com";
+
+/// Whether CodeBuild may assume `role` (its trust policy names codebuild.amazonaws.com), as
+/// AWS checks it at CreateProject, UpdateProject and when a build starts; `Err` is AWS's
+/// message. Asked under `--iam enforce` only, and only of IAM role ARNs (anything else keeps
+/// the server's own context, see [`role_context`]).
+pub async fn trusted(platform: &Platform, account: &str, role: &str, session: &str) -> Result<(), String> {
+    let is_role = codeyard_core::arn::Arn::parse(role).is_some_and(|a| a.service == "iam" && a.resource.starts_with("role/"));
+    if !is_role || platform.hub.iam_mode() != codeyard_core::IamMode::Enforce {
+        return Ok(());
+    }
+    let Ok(issuer) = platform.hub.credentials() else {
+        return Ok(());
+    };
+    match issuer.assume_role_as_service(account, role, SERVICE_PRINCIPAL, session, 900).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(role, error = %e.message, "CodeBuild cannot assume the service role");
+            Err(format!("CodeBuild is not authorized to perform: sts:AssumeRole on {role}"))
+        }
+    }
+}
+
+/// What PROVISIONING checks before the sandbox is provisioned, in AWS's order: CodeBuild may
+/// assume the role, the role may create the build's log stream (`log_stream`: the log pump's
+/// answer), and pull the image; `Err` is the phase context (code, message).
+pub async fn provisioning(
+    platform: &Platform,
+    ctx: &RequestContext,
+    b: &BuildRecord,
+    p: &Provisioning,
+    log_stream: Option<&mut tokio::sync::oneshot::Receiver<Result<(), String>>>,
+) -> Result<(), (String, String)> {
+    let session = format!("AWSCodeBuild-{}", b.uuid);
+    trusted(platform, &b.account, &b.service_role, &session)
+        .await
+        .map_err(|m| ("CLIENT_ERROR".to_string(), m))?;
+    if let Some(rx) = log_stream
+        && let Ok(Err(m)) = rx.await
+    {
+        return Err(("ACCESS_DENIED".to_string(), m));
+    }
+    image_pull(platform, ctx, b, p)
+        .await
+        .map_err(|m| ("BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE".to_string(), m))
+}
+
+/// With `imagePullCredentialsType: SERVICE_ROLE`, pulling an image of this server's ECR is the
+/// service role's: ecr:GetAuthorizationToken, then BatchGetImage and GetDownloadUrlForLayer on
+/// the repository; `Err` is PROVISIONING's message. (With CODEBUILD credentials AWS pulls as
+/// the CodeBuild service, which the repository policy decides; codeyard does not check that.)
+async fn image_pull(
+    platform: &Platform,
+    ctx: &RequestContext,
+    b: &BuildRecord,
+    p: &Provisioning,
+) -> Result<(), String> {
+    if p.pull_credentials != "SERVICE_ROLE" {
+        return Ok(());
+    }
+    let resolver =
+        crate::images::ImageResolver::new(&platform.config.public_endpoint, &platform.config.data_dir);
+    let Some(repo) = crate::images::ecr_repository(&resolver, &p.image, &b.account, &b.region) else {
+        return Ok(());
+    };
+    for (action, resource) in [
+        ("ecr:GetAuthorizationToken", "*"),
+        ("ecr:BatchGetImage", repo.as_str()),
+        ("ecr:GetDownloadUrlForLayer", repo.as_str()),
+    ] {
+        if let Err(d) = platform.hub.authorize(ctx, &AccessRequest::new(action, resource)).await {
+            return Err(format!(
+                "Unable to pull customer's container image. CannotPullContainerError: Error response from daemon: pull access denied for {}, repository does not exist or may require 'docker login': denied: {}",
+                p.image, d.message
+            ));
+        }
+    }
+    Ok(())
+}
