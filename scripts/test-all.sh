@@ -65,6 +65,12 @@ if [ "${SKIP_ACCEPTANCE:-}" != 1 ] && [ -f "$ACCEPTANCE" ]; then
   else
     echo "(acceptance is reported but does not gate this run: ACCEPTANCE_GATES=0)"
   fi
+  echo "== acceptance without one statement of its pipeline role (IAM decides)"
+  if scripts/acceptance-minus-a-statement.sh "$BIN" 2>&1 | tee "$LOG_DIR/acceptance-minus.log" | grep -q '^PASS'; then
+    cat "$LOG_DIR/acceptance-minus.log"; passed=$((passed + 1))
+  else
+    cat "$LOG_DIR/acceptance-minus.log"; failed=$((failed + 1))
+  fi
 else
   echo "== acceptance skipped (SKIP_ACCEPTANCE=1 or $ACCEPTANCE not found)"
 fi

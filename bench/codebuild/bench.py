@@ -87,6 +87,16 @@ $B push -q --tls-verify=false bench:1 docker://{host}/bench:1"""
     subprocess.run(["bash", "-c", script], check=True)
     return "000000000000.dkr.ecr.eu-west-1.amazonaws.com/bench:1"
 
+def bench_role(endpoint):
+    """The project's service role: trusts CodeBuild, may write its logs and pull images (IAM is enforced)."""
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["logs:*", "ecr:*"], "Resource": "*"}]}
+    arn = iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="bench", PolicyName="run", PolicyDocument=json.dumps(allow))
+    return arn
+
+
 def rounds(executor, floor_s, in_row, at_once):
     with tempfile.TemporaryDirectory() as d:
         proc, endpoint = serve(d, 20, executor)
@@ -95,8 +105,9 @@ def rounds(executor, floor_s, in_row, at_once):
             image = "aws/codebuild/standard:7.0"
             if executor == "container":
                 image = push_image(endpoint, d)
+            role = bench_role(endpoint)
             cb.create_project(name="bench", source={"type": "NO_SOURCE", "buildspec": SPEC},
-                              artifacts={"type": "NO_ARTIFACTS"}, serviceRole="arn:aws:iam::000000000000:role/bench",
+                              artifacts={"type": "NO_ARTIFACTS"}, serviceRole=role,
                               environment={"type": "LINUX_CONTAINER", "image": image,
                                            "computeType": "BUILD_GENERAL1_SMALL"})
             if executor == "container":  # warm-up: the first pull

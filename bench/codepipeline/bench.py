@@ -12,12 +12,19 @@
 Usage: python3 bench/codepipeline/bench.py [--binary target/release/codeyard] [--runs 10]
        (or ENDPOINT=http://localhost:4566 to use a running server)
 """
+import json
 import argparse, concurrent.futures, os, subprocess, sys, tempfile, time
 import boto3
 from botocore.config import Config
 
 REGION = "eu-west-1"
-TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+def trust(service):
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+# IAM is enforced: the roles get what the run needs (as on AWS), on "*" for brevity.
+ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["s3:*", "logs:*", "codecommit:*", "codebuild:*"], "Resource": "*"}]})
 BUILDSPEC = "version: 0.2\nphases:\n  build:\n    commands:\n      - \"true\"\nartifacts:\n  files:\n    - '**/*'\n"
 
 
@@ -98,7 +105,10 @@ def main():
                                  fileContent=BUILDSPEC.encode(), commitMessage="bench")
         for b in ("bench-artifacts", "bench-site"):
             c["s3"].create_bucket(Bucket=b, CreateBucketConfiguration={"LocationConstraint": REGION})
-        role = c["iam"].create_role(RoleName="bench-build", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        role = c["iam"].create_role(RoleName="bench-build", AssumeRolePolicyDocument=trust("codebuild.amazonaws.com"))["Role"]["Arn"]
+        c["iam"].put_role_policy(RoleName="bench-build", PolicyName="run", PolicyDocument=ALLOW_ALL)
+        c["iam"].create_role(RoleName="bench-pipeline", AssumeRolePolicyDocument=trust("codepipeline.amazonaws.com"))
+        c["iam"].put_role_policy(RoleName="bench-pipeline", PolicyName="run", PolicyDocument=ALLOW_ALL)
         for p in ("bench-build", "bench-test"):
             c["codebuild"].create_project(name=p, source={"type": "CODEPIPELINE"}, artifacts={"type": "CODEPIPELINE"},
                                           environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",

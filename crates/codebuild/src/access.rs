@@ -97,3 +97,42 @@ async fn image_pull(
     }
     Ok(())
 }
+
+/// The service role's temporary credentials, or (Err) a fallback key and why it was used.
+pub(crate) async fn role_credentials(
+    platform: &Platform,
+    b: &BuildRecord,
+) -> Result<codeyard_core::hub::Credentials, (String, String, String)> {
+    let fallback = |why: String| {
+        let (id, secret) = platform
+            .config
+            .access_keys
+            .first()
+            .map(|k| (k.id.clone(), k.secret.clone()))
+            .unwrap_or_else(|| ("test".into(), "test".into()));
+        (id, secret, why)
+    };
+    let issuer = platform.hub.credentials().map_err(|_| {
+        fallback("no STS in this server: commands get static test credentials".into())
+    })?;
+    if b.service_role.is_empty() {
+        return Err(fallback(
+            "the project has no service role: commands get static test credentials".into(),
+        ));
+    }
+    issuer
+        .assume_role_as_service(
+            &b.account,
+            &b.service_role,
+            crate::access::SERVICE_PRINCIPAL,
+            &format!("AWSCodeBuild-{}", b.uuid),
+            3600,
+        )
+        .await
+        .map_err(|e| {
+            fallback(format!(
+                "cannot assume the service role {}: {} (commands get static test credentials)",
+                b.service_role, e.message
+            ))
+        })
+}

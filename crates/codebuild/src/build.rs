@@ -1,5 +1,10 @@
 //! A build as stored, and as the API shows it.
 
+use codeyard_api::codebuild::{
+    BuildArtifacts, LogsConfig, LogsConfigStatusType, ProjectArtifacts, ProjectCache, ProjectEnvironment, ProjectSource,
+    ProjectSourceVersion, StartBuildInput,
+};
+use codeyard_core::hub::BuildStatus;
 use codeyard_core::{arn::arn, time};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -8,7 +13,7 @@ use serde_json::{Value, json};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PhaseRecord {
     pub phase_type: String,
-    pub status: Option<String>,
+    pub status: Option<BuildStatus>,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
     /// (statusCode, message)
@@ -36,36 +41,37 @@ pub struct BuildRecord {
     pub start_ms: i64,
     pub end_ms: Option<i64>,
     pub current_phase: String,
-    pub build_status: String,
+    pub build_status: BuildStatus,
     pub build_complete: bool,
     pub source_version: Option<String>,
     pub resolved_source_version: Option<String>,
     pub phases: Vec<PhaseRecord>,
-    /// The effective configuration (project merged with StartBuild overrides), model-shaped.
-    pub source: Value,
-    pub secondary_sources: Vec<Value>,
-    pub secondary_source_versions: Vec<Value>,
-    pub artifacts_config: Value,
-    pub secondary_artifacts_config: Vec<Value>,
-    pub cache: Value,
-    pub environment: Value,
+    /// The effective configuration (project merged with StartBuild overrides, see
+    /// [`crate::overrides`]).
+    pub source: ProjectSource,
+    pub secondary_sources: Vec<ProjectSource>,
+    pub secondary_source_versions: Vec<ProjectSourceVersion>,
+    pub artifacts_config: ProjectArtifacts,
+    pub secondary_artifacts_config: Vec<ProjectArtifacts>,
+    pub cache: ProjectCache,
+    pub environment: ProjectEnvironment,
     pub service_role: String,
-    pub logs_config: Value,
+    pub logs_config: LogsConfig,
     pub log_group: String,
     pub log_stream: String,
     pub timeout_minutes: i64,
     pub queued_timeout_minutes: i64,
     pub encryption_key: Option<String>,
     pub initiator: String,
-    /// Where artifacts went: model-shaped BuildArtifacts.
-    pub artifacts: Value,
-    pub secondary_artifacts: Vec<Value>,
+    /// Where artifacts went.
+    pub artifacts: BuildArtifacts,
+    pub secondary_artifacts: Vec<BuildArtifacts>,
     pub exported: Vec<(String, String)>,
     pub report_arns: Vec<String>,
     pub buildspec_override: Option<String>,
     pub pipeline: Option<PipelineContext>,
     /// The StartBuild input this build came from (RetryBuild starts it again).
-    pub request: Value,
+    pub request: StartBuildInput,
     /// One line on why it failed, for pipelines and `codeyard logs`.
     pub message: Option<String>,
     /// Endpoint clients used when starting the build (AWS_ENDPOINT_URL for its commands).
@@ -74,6 +80,11 @@ pub struct BuildRecord {
 
 pub fn build_arn(region: &str, account: &str, id: &str) -> String {
     arn("codebuild", region, account, &format!("build/{id}"))
+}
+
+/// A model shape as the API shows it (absent members left out, not null).
+fn shape(v: &impl Serialize) -> Value {
+    codeyard_api::encode(v).unwrap_or(Value::Null)
 }
 
 fn ts(ms: i64) -> Value {
@@ -91,7 +102,10 @@ pub fn deep_link(region: &str, group: &str, stream: &str) -> String {
 
 impl BuildRecord {
     pub fn logs_enabled(&self) -> bool {
-        self.logs_config["cloudWatchLogs"]["status"].as_str() != Some("DISABLED")
+        self.logs_config
+            .cloud_watch_logs
+            .as_ref()
+            .is_none_or(|c| c.status != LogsConfigStatusType::Disabled)
     }
 
     pub fn phase_mut(&mut self, phase_type: &str) -> Option<&mut PhaseRecord> {
@@ -134,8 +148,8 @@ impl BuildRecord {
             "streamName": self.log_stream,
             "deepLink": deep_link(&self.region, &self.log_group, &self.log_stream),
             "cloudWatchLogsArn": arn("logs", &self.region, &self.account, &format!("log-group:{}:log-stream:{}", self.log_group, self.log_stream)),
-            "cloudWatchLogs": self.logs_config.get("cloudWatchLogs").cloned().unwrap_or(json!({"status": "ENABLED"})),
-            "s3Logs": self.logs_config.get("s3Logs").cloned().unwrap_or(json!({"status": "DISABLED"})),
+            "cloudWatchLogs": self.logs_config.cloud_watch_logs.as_ref().map_or(json!({"status": "ENABLED"}), shape),
+            "s3Logs": self.logs_config.s3_logs.as_ref().map_or(json!({"status": "DISABLED"}), shape),
         });
         if !self.logs_enabled() {
             logs = json!({"cloudWatchLogs": logs["cloudWatchLogs"], "s3Logs": logs["s3Logs"]});
@@ -149,13 +163,13 @@ impl BuildRecord {
             "buildStatus": self.build_status,
             "projectName": self.project_name,
             "phases": phases,
-            "source": self.source,
-            "secondarySources": self.secondary_sources,
-            "secondarySourceVersions": self.secondary_source_versions,
-            "artifacts": self.artifacts,
-            "secondaryArtifacts": self.secondary_artifacts,
-            "cache": self.cache,
-            "environment": self.environment,
+            "source": shape(&self.source),
+            "secondarySources": shape(&self.secondary_sources),
+            "secondarySourceVersions": shape(&self.secondary_source_versions),
+            "artifacts": shape(&self.artifacts),
+            "secondaryArtifacts": shape(&self.secondary_artifacts),
+            "cache": shape(&self.cache),
+            "environment": shape(&self.environment),
             "serviceRole": self.service_role,
             "logs": logs,
             "timeoutInMinutes": self.timeout_minutes,
@@ -212,7 +226,7 @@ impl BuildRecord {
             "build-id": self.arn,
             "completed-phase-context": serde_json::to_string(&ctx).unwrap_or_default(),
             "additional-information": self.additional_information(),
-            "completed-phase-status": p.status.clone().unwrap_or_default(),
+            "completed-phase-status": p.status.map(BuildStatus::as_str).unwrap_or_default(),
             "completed-phase-duration-seconds": ((end - p.start_ms).max(0) + 500) / 1000,
             "version": "1",
             "completed-phase-start": fmt(p.start_ms),
@@ -242,17 +256,17 @@ impl BuildRecord {
             })
             .collect();
         let mut info = json!({
-            "artifact": {"location": self.artifacts.get("location").cloned().unwrap_or(json!(""))},
+            "artifact": {"location": self.artifacts.location.as_deref().unwrap_or("")},
             "environment": {
-                "image": self.environment["image"], "privileged-mode": self.environment["privilegedMode"],
-                "compute-type": self.environment["computeType"], "type": self.environment["type"],
-                "environment-variables": self.environment["environmentVariables"],
+                "image": self.environment.image, "privileged-mode": self.environment.privileged_mode,
+                "compute-type": self.environment.compute_type, "type": self.environment.r#type,
+                "environment-variables": shape(&self.environment.environment_variables),
             },
             "timeout-in-minutes": self.timeout_minutes,
             "build-complete": self.build_complete,
             "initiator": self.initiator,
             "build-start-time": fmt(self.start_ms),
-            "source": self.source,
+            "source": shape(&self.source),
             "logs": {"group-name": self.log_group, "stream-name": self.log_stream,
                      "deep-link": deep_link(&self.region, &self.log_group, &self.log_stream)},
             "phases": phases,
@@ -268,7 +282,7 @@ impl BuildRecord {
         codeyard_core::hub::BuildOutcome {
             build_id: self.id.clone(),
             build_arn: self.arn.clone(),
-            status: self.build_status.clone(),
+            status: self.build_status,
             exported_variables: self.exported.clone(),
             message: self.message.clone(),
             log_url: Some(deep_link(&self.region, &self.log_group, &self.log_stream)),

@@ -10,7 +10,8 @@
 use crate::artifacts::{self, Selected};
 use crate::build::BuildRecord;
 use crate::buildspec::Buildspec;
-use crate::runner::{put_file, scratch_file};
+use crate::io::{put_file, scratch_file};
+use codeyard_api::codebuild::CacheType;
 use codeyard_core::RequestContext;
 use codeyard_wire::Platform;
 use std::path::{Path, PathBuf};
@@ -81,8 +82,8 @@ impl Cache {
         if paths.is_empty() {
             return None;
         }
-        let store = match b.cache["type"].as_str() {
-            Some("LOCAL") => Store::Local(
+        let store = match b.cache.r#type {
+            CacheType::Local => Store::Local(
                 platform
                     .config
                     .data_dir
@@ -92,8 +93,8 @@ impl Cache {
                     .join(&b.region)
                     .join(&b.project_name),
             ),
-            Some("S3") => {
-                let loc = b.cache["location"].as_str().unwrap_or("").trim_matches('/');
+            CacheType::S3 => {
+                let loc = b.cache.location.as_deref().unwrap_or("").trim_matches('/');
                 let (bucket, prefix) = loc.split_once('/').unwrap_or((loc, ""));
                 let key = if prefix.is_empty() {
                     "codeyard-cache.zip".to_string()

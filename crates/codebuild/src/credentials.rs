@@ -61,7 +61,7 @@ impl CredentialsEndpoint {
 
     /// Issues the build's credentials and opens its entry.
     pub async fn open(&self, b: &BuildRecord) -> Access {
-        let (creds, warning) = match crate::environment::role_credentials(&self.platform, b).await {
+        let (creds, warning) = match crate::access::role_credentials(&self.platform, b).await {
             Ok(c) => (c, None),
             Err((id, secret, why)) => (
                 Credentials {
@@ -115,7 +115,7 @@ impl CredentialsEndpoint {
         };
         let creds = match creds.expiration {
             Some(exp) if exp - time::now() < chrono::Duration::minutes(15) => {
-                match crate::environment::role_credentials(&self.platform, &build).await {
+                match crate::access::role_credentials(&self.platform, &build).await {
                     Ok(fresh) => {
                         if let Some(e) = self.entries.lock().unwrap().get_mut(build_uuid) {
                             e.creds = fresh.clone();

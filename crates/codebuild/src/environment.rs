@@ -88,7 +88,7 @@ pub async fn assemble(
     runs: Runs<'_>,
 ) -> Result<BuildEnv, String> {
     let mut env = BuildEnv::default();
-    let privileged = b.environment["privilegedMode"].as_bool().unwrap_or(false);
+    let privileged = b.environment.privileged_mode.unwrap_or(false);
     if let Runs::Container {
         credentials,
         image_path,
@@ -113,7 +113,7 @@ pub async fn assemble(
     apply_providers(platform, ctx, scratch, privileged, &mut env).await?;
     env.set("HOME", &home.display().to_string());
     codebuild_variables(platform, b, src_dir, &mut env);
-    let creds = role_credentials(platform, b).await;
+    let creds = crate::access::role_credentials(platform, b).await;
     match creds {
         Ok(c) => {
             env.set("AWS_ACCESS_KEY_ID", &c.access_key_id);
@@ -190,7 +190,7 @@ fn codebuild_variables(platform: &Platform, b: &BuildRecord, src_dir: &Path, env
     env.set("CODEBUILD_BUILD_ID", &b.id);
     env.set(
         "CODEBUILD_BUILD_IMAGE",
-        b.environment["image"].as_str().unwrap_or(""),
+        &b.environment.image,
     );
     env.set("CODEBUILD_BUILD_NUMBER", &b.build_number.to_string());
     env.set("CODEBUILD_BUILD_SUCCEEDING", "1");
@@ -208,7 +208,7 @@ fn codebuild_variables(platform: &Platform, b: &BuildRecord, src_dir: &Path, env
     );
     env.set(
         "CODEBUILD_SOURCE_REPO_URL",
-        b.source["location"].as_str().unwrap_or(""),
+        b.source.location.as_deref().unwrap_or(""),
     );
     env.set("AWS_REGION", &b.region);
     env.set("AWS_DEFAULT_REGION", &b.region);
@@ -223,14 +223,9 @@ fn codebuild_variables(platform: &Platform, b: &BuildRecord, src_dir: &Path, env
 /// The project's variables and StartBuild's overrides, on top of everything else.
 fn finish_assembly(b: &BuildRecord, mut env: BuildEnv) -> Result<BuildEnv, String> {
     let mut unsupported = Vec::new();
-    for v in b.environment["environmentVariables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let name = v["name"].as_str().unwrap_or("");
-        let value = v["value"].as_str().unwrap_or("");
-        match v["type"].as_str().unwrap_or("PLAINTEXT") {
+    for v in b.environment.environment_variables.iter().flatten() {
+        let (name, value) = (v.name.as_str(), v.value.as_str());
+        match v.r#type.as_ref().map_or("PLAINTEXT", |t| t.as_str()) {
             "PLAINTEXT" => {
                 env.set(name, value);
                 env.user_names.insert(name.to_string());
@@ -245,45 +240,6 @@ fn finish_assembly(b: &BuildRecord, mut env: BuildEnv) -> Result<BuildEnv, Strin
         ));
     }
     Ok(env)
-}
-
-/// The service role's temporary credentials, or (Err) a fallback key and why it was used.
-pub(crate) async fn role_credentials(
-    platform: &Platform,
-    b: &BuildRecord,
-) -> Result<codeyard_core::hub::Credentials, (String, String, String)> {
-    let fallback = |why: String| {
-        let (id, secret) = platform
-            .config
-            .access_keys
-            .first()
-            .map(|k| (k.id.clone(), k.secret.clone()))
-            .unwrap_or_else(|| ("test".into(), "test".into()));
-        (id, secret, why)
-    };
-    let issuer = platform.hub.credentials().map_err(|_| {
-        fallback("no STS in this server: commands get static test credentials".into())
-    })?;
-    if b.service_role.is_empty() {
-        return Err(fallback(
-            "the project has no service role: commands get static test credentials".into(),
-        ));
-    }
-    issuer
-        .assume_role_as_service(
-            &b.account,
-            &b.service_role,
-            crate::access::SERVICE_PRINCIPAL,
-            &format!("AWSCodeBuild-{}", b.uuid),
-            3600,
-        )
-        .await
-        .map_err(|e| {
-            fallback(format!(
-                "cannot assume the service role {}: {} (commands get static test credentials)",
-                b.service_role, e.message
-            ))
-        })
 }
 
 /// `env.git-credential-helper: yes`: git authenticates to CodeCommit with the build's role.

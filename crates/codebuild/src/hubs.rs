@@ -4,6 +4,7 @@
 use crate::build::PipelineContext;
 use crate::runner::Engine;
 use async_trait::async_trait;
+use codeyard_api::codebuild::{EnvironmentVariable, EnvironmentVariableType, StartBuildInput};
 use codeyard_core::hub::{
     BuildOutcome, BuildRunner, PipelineBuildRequest, TargetInvocation, TargetInvoker,
 };
@@ -38,16 +39,21 @@ impl BuildRunner for PipelineBuilds {
         ctx: &RequestContext,
         request: PipelineBuildRequest,
     ) -> AwsResult<BuildOutcome> {
-        let vars: Vec<Value> = request
+        let vars = request
             .environment_variables
             .iter()
-            .map(|(n, v, t)| json!({"name": n, "value": v, "type": t}))
+            .map(|(n, v, t)| EnvironmentVariable {
+                name: n.clone(),
+                value: v.clone(),
+                r#type: Some(EnvironmentVariableType::from(t.as_str())),
+            })
             .collect();
-        let mut input =
-            json!({"projectName": request.project_name, "environmentVariablesOverride": vars});
-        if let Some(b) = &request.buildspec_override {
-            input["buildspecOverride"] = json!(b);
-        }
+        let input = StartBuildInput {
+            project_name: request.project_name.clone(),
+            environment_variables_override: Some(vars),
+            buildspec_override: request.buildspec_override.clone(),
+            ..Default::default()
+        };
         authorize_project(&self.engine, ctx, "codebuild:StartBuild", &request.project_name).await?;
         let pipeline = PipelineContext {
             inputs: request.inputs.clone(),
@@ -69,10 +75,7 @@ impl BuildRunner for PipelineBuilds {
             .await?
         {
             Some(b) => Ok(b.outcome()),
-            None => Err(AwsError::client(
-                "ResourceNotFoundException",
-                format!("Build {build_id} does not exist"),
-            )),
+            None => Err(crate::error::CodeBuildError::BuildNotFound(build_id.to_string()).into()),
         }
     }
 
@@ -124,6 +127,8 @@ impl TargetInvoker for ProjectTarget {
                 }
             }
         }
+        // The event's input did not pass the wire: the model checks it here.
+        let input = crate::overrides::validated_input(input)?;
         let ctx = inv.context();
         authorize_project(&self.engine, &ctx, "codebuild:StartBuild", arn.resource_name()).await?;
         let rule = inv.rule_arn.rsplit('/').next().unwrap_or("rule");

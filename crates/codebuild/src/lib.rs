@@ -2,11 +2,15 @@
 //!
 //! # Design
 //!
-//! * [`service`] is the API adapter (awsJson `CodeBuild_20161006.*`); [`project`] keeps
+//! * [`service`] implements the generated `CodeBuildApi` trait (awsJson `CodeBuild_20161006.*`); [`project`] keeps
 //!   projects in the model's own shape so every field round-trips (Terraform plans stay empty).
 //! * [`runner::Engine`] owns the build lifecycle: a build is stored (SUBMITTED, QUEUED), waits
 //!   for one of `build_concurrency` slots, then walks AWS's phases. Every transition is one
 //!   store commit carrying its EventBridge events (Build State Change / Build Phase Change).
+//!   `runner::phases` holds PROVISIONING..FINALIZING; [`overrides`] merges a project with a
+//!   typed StartBuildInput (validated against the model for EventBridge targets too); [`io`]
+//!   is the leaf (store namespaces, scratch files, uploads) the I/O modules share, so none of
+//!   them depends on the runner. [`error::CodeBuildError`] is mapped to AWS codes once.
 //! * [`buildspec`] parses 0.1 / 0.2 leniently (YAML 1.1 booleans, numeric versions);
 //!   [`script`] turns a phase into one bash script with AWS's semantics (one shell per phase,
 //!   first failing command named with its exit status, `finally`, variables kept across phases).
@@ -41,10 +45,13 @@ pub mod cache;
 pub mod container;
 pub mod credentials;
 pub mod environment;
+pub mod error;
 pub mod executor;
 pub mod hubs;
 pub mod images;
+pub mod io;
 pub mod logs;
+pub mod overrides;
 pub mod project;
 pub mod reports;
 pub mod runner;
@@ -189,7 +196,7 @@ pub async fn register_with(
     let engine = runner::Engine::with_note(platform.clone(), executor, note);
     engine.recover().await?;
     registry.add_http(Arc::new(credentials::Service(engine.credentials.clone())));
-    registry.add_aws(Arc::new(service::CodeBuildService {
+    registry.add_aws(codeyard_api::codebuild::service(service::CodeBuildService {
         engine: engine.clone(),
     }));
     platform.hub.set_builds(Arc::new(hubs::PipelineBuilds {

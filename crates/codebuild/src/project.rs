@@ -4,14 +4,15 @@
 //! client sends comes back member for member (Terraform's plan stays empty) and fields this
 //! crate does not interpret (vpcConfig, fileSystemLocations, ...) still round-trip.
 
-use codeyard_core::{AwsError, AwsResult, arn::arn, time};
+use crate::error::{CodeBuildError, CodeBuildResult};
+use codeyard_core::{arn::arn, time};
 use serde_json::{Map, Value, json};
 
 /// AWS's limit of projects per account and region.
 pub const MAX_PROJECTS: usize = 5000;
 
-fn invalid(msg: impl Into<String>) -> AwsError {
-    AwsError::client("InvalidInputException", msg)
+fn invalid(msg: impl Into<String>) -> CodeBuildError {
+    CodeBuildError::Invalid(msg.into())
 }
 
 pub fn project_arn(region: &str, account: &str, name: &str) -> String {
@@ -19,7 +20,7 @@ pub fn project_arn(region: &str, account: &str, name: &str) -> String {
 }
 
 /// Project source and artifact rules AWS enforces at CreateProject / UpdateProject.
-pub fn validate(p: &Value) -> AwsResult<()> {
+pub fn validate(p: &Value) -> CodeBuildResult<()> {
     let source = &p["source"];
     let stype = source["type"].as_str().unwrap_or("");
     let location = source["location"].as_str().unwrap_or("");
@@ -90,9 +91,13 @@ pub fn validate(p: &Value) -> AwsResult<()> {
     Ok(())
 }
 
-pub fn validate_env_vars(vars: &[Value]) -> AwsResult<()> {
-    for v in vars {
-        let name = v["name"].as_str().unwrap_or("");
+pub fn validate_env_vars(vars: &[Value]) -> CodeBuildResult<()> {
+    validate_env_var_names(vars.iter().map(|v| v["name"].as_str().unwrap_or("")))
+}
+
+/// CodeBuild refuses user variables with its reserved prefix.
+pub fn validate_env_var_names<'a>(names: impl IntoIterator<Item = &'a str>) -> CodeBuildResult<()> {
+    for name in names {
         if name.starts_with("CODEBUILD_") {
             return Err(invalid(format!(
                 "Invalid environment variable name: {name}. Environment variables cannot start with the reserved prefix CODEBUILD_"
@@ -181,7 +186,7 @@ fn apply_defaults(p: &mut Map<String, Value>, region: &str, account: &str) {
 }
 
 /// A new project from CreateProjectInput.
-pub fn create(input: &Value, region: &str, account: &str) -> AwsResult<Value> {
+pub fn create(input: &Value, region: &str, account: &str) -> CodeBuildResult<Value> {
     let name = input["name"].as_str().unwrap_or("").to_string();
     let now = time::epoch_json(&time::now());
     let mut p = Map::new();
@@ -204,7 +209,7 @@ pub fn create(input: &Value, region: &str, account: &str) -> AwsResult<Value> {
 }
 
 /// The project after UpdateProjectInput: given members replace the stored ones.
-pub fn update(current: &Value, input: &Value, region: &str, account: &str) -> AwsResult<Value> {
+pub fn update(current: &Value, input: &Value, region: &str, account: &str) -> CodeBuildResult<Value> {
     let mut p = current.as_object().cloned().unwrap_or_default();
     for k in STORED {
         if let Some(v) = input.get(*k).filter(|v| !v.is_null()) {
@@ -271,10 +276,7 @@ mod tests {
     fn aws_rules() {
         let mut i = input();
         i["source"] = json!({"type": "NO_SOURCE"});
-        assert_eq!(
-            create(&i, "r", "a").unwrap_err().code,
-            "InvalidInputException"
-        );
+        assert!(matches!(create(&i, "r", "a").unwrap_err(), CodeBuildError::Invalid(_)));
         let mut i = input();
         i["source"] = json!({"type": "CODEPIPELINE"});
         assert!(

@@ -9,7 +9,7 @@
 use crate::artifacts;
 use crate::build::BuildRecord;
 use crate::buildspec::{ArtifactSpec, Buildspec};
-use crate::runner::ns;
+use crate::io::ns;
 use codeyard_core::{AwsResult, RequestContext, arn::arn, ids, time};
 use codeyard_store::{Batch, Expect, StateStoreExt};
 use codeyard_wire::Platform;

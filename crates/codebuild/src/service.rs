@@ -1,14 +1,19 @@
-//! The CodeBuild API (awsJson1.1, `CodeBuild_20161006.*`): a thin adapter from JSON to the
-//! project, runner and report modules.
+//! The CodeBuild API (awsJson1.1, `CodeBuild_20161006.*`): the generated [`CodeBuildApi`]
+//! trait implemented over the project, runner and report modules. Inputs arrive as the
+//! model's types (the wire validated them first); every operation not defined here answers
+//! UnknownOperationException, and the list of implemented operations comes from this impl.
+//!
+//! Most handlers (`json_*`) still read their input and build their output as JSON in the
+//! model's shape; [`wire`] bridges them to the typed trait until each is typed through.
 
 use crate::build::BuildRecord;
+use crate::error::CodeBuildError;
 use crate::project;
 use crate::reports;
 use crate::runner::{Engine, ns};
-use async_trait::async_trait;
 use codeyard_core::{AwsError, AwsResult, RequestContext};
 use codeyard_store::{Batch, Expect, StateStoreExt, StoreError};
-use codeyard_wire::AwsService;
+use codeyard_api::codebuild::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -16,34 +21,13 @@ pub struct CodeBuildService {
     pub engine: Arc<Engine>,
 }
 
-const OPERATIONS: &[&str] = &[
-    "CreateProject",
-    "UpdateProject",
-    "DeleteProject",
-    "BatchGetProjects",
-    "ListProjects",
-    "StartBuild",
-    "BatchGetBuilds",
-    "ListBuilds",
-    "ListBuildsForProject",
-    "StopBuild",
-    "RetryBuild",
-    "BatchDeleteBuilds",
-    "CreateReportGroup",
-    "BatchGetReportGroups",
-    "ListReportGroups",
-    "DeleteReportGroup",
-    "BatchGetReports",
-    "ListReportsForReportGroup",
-    "DescribeTestCases",
-];
-
 fn invalid(msg: impl Into<String>) -> AwsError {
-    AwsError::client("InvalidInputException", msg)
+    CodeBuildError::Invalid(msg.into()).into()
 }
 
-fn not_found(msg: impl Into<String>) -> AwsError {
-    AwsError::client("ResourceNotFoundException", msg)
+/// ResourceAlreadyExistsException for the project `p` (as stored).
+fn exists(p: &Value) -> AwsError {
+    CodeBuildError::ProjectExists(p["arn"].as_str().unwrap_or("").to_string()).into()
 }
 
 /// Offset-based paging: `nextToken` is the index of the next item.
@@ -120,19 +104,13 @@ impl CodeBuildService {
         builds.into_iter().map(|b| b.id).collect()
     }
 
-    async fn create_project(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_create_project(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let p = project::create(&input, &ctx.region, &ctx.account)?;
         self.pass_role(ctx, p["serviceRole"].as_str()).await?;
         let name = p["name"].as_str().unwrap_or("").to_string();
         let pns = ns(&ctx.account, &ctx.region, "projects");
         if self.store().get(&pns, &name).await?.is_some() {
-            return Err(AwsError::client(
-                "ResourceAlreadyExistsException",
-                format!(
-                    "Project already exists: {}",
-                    p["arn"].as_str().unwrap_or("")
-                ),
-            ));
+            return Err(exists(&p));
         }
         if self
             .store()
@@ -141,10 +119,7 @@ impl CodeBuildService {
             .len()
             >= project::MAX_PROJECTS
         {
-            return Err(AwsError::client(
-                "AccountLimitExceededException",
-                format!("Cannot have more than {} projects", project::MAX_PROJECTS),
-            ));
+            return Err(CodeBuildError::LimitExceeded(format!("Cannot have more than {} projects", project::MAX_PROJECTS)).into());
         }
         match self
             .store()
@@ -152,25 +127,16 @@ impl CodeBuildService {
             .await
         {
             Ok(()) => Ok(json!({"project": p})),
-            Err(StoreError::Conflict(..)) => Err(AwsError::client(
-                "ResourceAlreadyExistsException",
-                format!(
-                    "Project already exists: {}",
-                    p["arn"].as_str().unwrap_or("")
-                ),
-            )),
+            Err(StoreError::Conflict(..)) => Err(exists(&p)),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn update_project(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_update_project(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let name = project::name_of(input["name"].as_str().unwrap_or("")).to_string();
         let pns = ns(&ctx.account, &ctx.region, "projects");
         let Some((current, version)) = self.store().get_as::<Value>(&pns, &name).await? else {
-            return Err(not_found(format!(
-                "Project cannot be found: {}",
-                project::project_arn(&ctx.region, &ctx.account, &name)
-            )));
+            return Err(CodeBuildError::ProjectNotFound(project::project_arn(&ctx.region, &ctx.account, &name)).into());
         };
         let p = project::update(&current, &input, &ctx.region, &ctx.account)?;
         self.pass_role(ctx, input["serviceRole"].as_str()).await?;
@@ -180,7 +146,7 @@ impl CodeBuildService {
         Ok(json!({"project": p}))
     }
 
-    async fn delete_project(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_delete_project(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         // AWS answers success for a project that does not exist.
         let name = project::name_of(input["name"].as_str().unwrap_or("")).to_string();
         self.store()
@@ -193,7 +159,7 @@ impl CodeBuildService {
         Ok(json!({}))
     }
 
-    async fn batch_get_projects(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_batch_get_projects(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let names = ids_of(&input, "names");
         if names.is_empty() || names.len() > 100 {
             return Err(invalid(
@@ -218,7 +184,7 @@ impl CodeBuildService {
         Ok(json!({"projects": found, "projectsNotFound": missing}))
     }
 
-    async fn list_projects(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_list_projects(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let mut projects: Vec<Value> = self
             .store()
             .list_all_as(&ns(&ctx.account, &ctx.region, "projects"))
@@ -250,19 +216,7 @@ impl CodeBuildService {
         Ok(out)
     }
 
-    async fn start_build(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
-        let initiator = ctx
-            .caller_arn
-            .rsplit(['/', ':'])
-            .next()
-            .unwrap_or("root")
-            .to_string();
-        self.pass_role(ctx, input["serviceRoleOverride"].as_str()).await?;
-        let b = self.engine.start(ctx, &input, None, &initiator).await?;
-        Ok(json!({"build": b.to_api()}))
-    }
-
-    async fn batch_get_builds(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_batch_get_builds(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let ids = ids_of(&input, "ids");
         if ids.is_empty() || ids.len() > 100 {
             return Err(invalid("ids must hold between 1 and 100 build ids"));
@@ -282,7 +236,7 @@ impl CodeBuildService {
         Ok(json!({"builds": found, "buildsNotFound": missing}))
     }
 
-    async fn list_builds(
+    async fn json_list_builds(
         &self,
         ctx: &RequestContext,
         input: Value,
@@ -305,7 +259,7 @@ impl CodeBuildService {
         Ok(out)
     }
 
-    async fn stop_build(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_stop_build(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let id = build_id_of(input["id"].as_str().unwrap_or("")).to_string();
         if self
             .engine
@@ -313,25 +267,25 @@ impl CodeBuildService {
             .await?
             .is_none()
         {
-            return Err(not_found(format!("Build {id} does not exist")));
+            return Err(CodeBuildError::BuildNotFound(id).into());
         }
         self.engine.stop(&id).await;
         let b = self
             .engine
             .load_build(&ctx.account, &ctx.region, &id)
             .await?
-            .ok_or_else(|| not_found(format!("Build {id} does not exist")))?;
+            .ok_or_else(|| CodeBuildError::BuildNotFound(id.clone()))?;
         Ok(json!({"build": b.to_api()}))
     }
 
-    async fn retry_build(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_retry_build(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let id = build_id_of(input["id"].as_str().unwrap_or("")).to_string();
         let Some(old) = self
             .engine
             .load_build(&ctx.account, &ctx.region, &id)
             .await?
         else {
-            return Err(not_found(format!("Build {id} does not exist")));
+            return Err(CodeBuildError::BuildNotFound(id).into());
         };
         if !old.build_complete {
             return Err(invalid(format!("Build {id} is still in progress")));
@@ -348,7 +302,7 @@ impl CodeBuildService {
         Ok(json!({"build": b.to_api()}))
     }
 
-    async fn batch_delete_builds(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_batch_delete_builds(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let ids = ids_of(&input, "ids");
         if ids.is_empty() || ids.len() > 100 {
             return Err(invalid("ids must hold between 1 and 100 build ids"));
@@ -377,7 +331,7 @@ impl CodeBuildService {
         Ok(json!({"buildsDeleted": deleted, "buildsNotDeleted": not_deleted}))
     }
 
-    async fn create_report_group(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_create_report_group(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let name = input["name"].as_str().unwrap_or("").to_string();
         let export = input["exportConfig"].clone();
         if export["exportConfigType"] == "S3"
@@ -409,15 +363,12 @@ impl CodeBuildService {
             .await
         {
             Ok(()) => Ok(json!({"reportGroup": g})),
-            Err(StoreError::Conflict(..)) => Err(AwsError::client(
-                "ResourceAlreadyExistsException",
-                format!("Report group with name {name} already exists"),
-            )),
+            Err(StoreError::Conflict(..)) => Err(CodeBuildError::ReportGroupExists(name).into()),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn batch_get_report_groups(
+    async fn json_batch_get_report_groups(
         &self,
         ctx: &RequestContext,
         input: Value,
@@ -439,7 +390,7 @@ impl CodeBuildService {
         Ok(json!({"reportGroups": found, "reportGroupsNotFound": missing}))
     }
 
-    async fn list_report_groups(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_list_report_groups(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let mut groups: Vec<Value> = self
             .store()
             .list_all_as(&ns(&ctx.account, &ctx.region, "report-groups"))
@@ -467,7 +418,7 @@ impl CodeBuildService {
         Ok(out)
     }
 
-    async fn delete_report_group(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_delete_report_group(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let a = input["arn"].as_str().unwrap_or("");
         let name = a
             .rsplit_once("report-group/")
@@ -494,7 +445,7 @@ impl CodeBuildService {
         Ok(json!({}))
     }
 
-    async fn batch_get_reports(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_batch_get_reports(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for a in ids_of(&input, "reportArns") {
@@ -506,7 +457,7 @@ impl CodeBuildService {
         Ok(json!({"reports": found, "reportsNotFound": missing}))
     }
 
-    async fn list_reports_for_group(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_list_reports_for_group(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let a = input["reportGroupArn"].as_str().unwrap_or("");
         let name = a
             .rsplit_once("report-group/")
@@ -519,7 +470,7 @@ impl CodeBuildService {
             .await?
             .is_none()
         {
-            return Err(not_found(format!("Report group {a} does not exist")));
+            return Err(CodeBuildError::ReportGroupNotFound(a.to_string()).into());
         }
         let docs = self
             .store()
@@ -555,10 +506,10 @@ impl CodeBuildService {
         Ok(out)
     }
 
-    async fn describe_test_cases(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
+    async fn json_describe_test_cases(&self, ctx: &RequestContext, input: Value) -> AwsResult<Value> {
         let a = input["reportArn"].as_str().unwrap_or("");
         let Some(r) = reports::load_report(&self.engine.platform, ctx, a).await? else {
-            return Err(not_found(format!("Report {a} does not exist")));
+            return Err(CodeBuildError::ReportNotFound(a.to_string()).into());
         };
         let mut cases: Vec<Value> = r["testCases"].as_array().cloned().unwrap_or_default();
         if let Some(s) = input["filter"]["status"].as_str() {
@@ -579,53 +530,105 @@ impl CodeBuildService {
     }
 }
 
-#[async_trait]
-impl AwsService for CodeBuildService {
-    fn model_name(&self) -> &'static str {
-        "codebuild"
+/// A typed input as the `json_*` handlers read it, and their JSON output as the typed output.
+async fn wire<I: serde::Serialize, O: serde::de::DeserializeOwned>(
+    input: I,
+    handler: impl AsyncFnOnce(Value) -> AwsResult<Value>,
+) -> AwsResult<O> {
+    let output = handler(codeyard_api::encode(input)?).await?;
+    serde_json::from_value(output).map_err(|e| AwsError::internal(format!("CodeBuild output does not fit the model: {e}")))
+}
+
+#[codeyard_api::service]
+impl CodeBuildApi for CodeBuildService {
+    /// The IAM data's requests (the input names the project; PassRole is checked in the
+    /// handlers that take a role, as CodeBuild does).
+    async fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &Value) -> AwsResult<Vec<codeyard_core::AccessRequest>> {
+        Ok(codeyard_api::access::access_requests("codebuild", ctx, operation, input))
     }
 
-    fn implemented(&self) -> &'static [&'static str] {
-        OPERATIONS
-    }
-
-    async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> AwsResult<Value> {
-        match operation {
-            "CreateProject" => self.create_project(ctx, input).await,
-            "UpdateProject" => self.update_project(ctx, input).await,
-            "DeleteProject" => self.delete_project(ctx, input).await,
-            "BatchGetProjects" => self.batch_get_projects(ctx, input).await,
-            "ListProjects" => self.list_projects(ctx, input).await,
-            "StartBuild" => self.start_build(ctx, input).await,
-            "BatchGetBuilds" => self.batch_get_builds(ctx, input).await,
-            "ListBuilds" => self.list_builds(ctx, input, None).await,
-            "ListBuildsForProject" => {
-                let p = input["projectName"].as_str().unwrap_or("").to_string();
-                self.list_builds(ctx, input, Some(p)).await
-            }
-            "StopBuild" => self.stop_build(ctx, input).await,
-            "RetryBuild" => self.retry_build(ctx, input).await,
-            "BatchDeleteBuilds" => self.batch_delete_builds(ctx, input).await,
-            "CreateReportGroup" => self.create_report_group(ctx, input).await,
-            "BatchGetReportGroups" => self.batch_get_report_groups(ctx, input).await,
-            "ListReportGroups" => self.list_report_groups(ctx, input).await,
-            "DeleteReportGroup" => self.delete_report_group(ctx, input).await,
-            "BatchGetReports" => self.batch_get_reports(ctx, input).await,
-            "ListReportsForReportGroup" => self.list_reports_for_group(ctx, input).await,
-            "DescribeTestCases" => self.describe_test_cases(ctx, input).await,
-            other => Err(AwsError::unknown_operation("CodeBuild", other)),
-        }
-    }
-
-    async fn access_requests(&self, ctx: &RequestContext, op: &str, input: &Value) -> AwsResult<Vec<codeyard_core::AccessRequest>> {
-        Ok(codeyard_api::access::access_requests("codebuild", ctx, op, input))
-    }
-
-    fn validation_error(
-        &self,
-        _operation: &str,
-        problems: &[codeyard_wire::shapes::Problem],
-    ) -> AwsError {
+    /// CodeBuild answers constraint violations with InvalidInputException.
+    fn validation_error(&self, _operation: &str, problems: &[codeyard_wire::shapes::Problem]) -> AwsError {
         invalid(codeyard_wire::shapes::validation_message(problems))
+    }
+
+    async fn create_project(&self, ctx: &RequestContext, input: CreateProjectInput) -> AwsResult<CreateProjectOutput> {
+        wire(input, async |v| self.json_create_project(ctx, v).await).await
+    }
+
+    async fn update_project(&self, ctx: &RequestContext, input: UpdateProjectInput) -> AwsResult<UpdateProjectOutput> {
+        wire(input, async |v| self.json_update_project(ctx, v).await).await
+    }
+
+    async fn delete_project(&self, ctx: &RequestContext, input: DeleteProjectInput) -> AwsResult<DeleteProjectOutput> {
+        wire(input, async |v| self.json_delete_project(ctx, v).await).await
+    }
+
+    async fn batch_get_projects(&self, ctx: &RequestContext, input: BatchGetProjectsInput) -> AwsResult<BatchGetProjectsOutput> {
+        wire(input, async |v| self.json_batch_get_projects(ctx, v).await).await
+    }
+
+    async fn list_projects(&self, ctx: &RequestContext, input: ListProjectsInput) -> AwsResult<ListProjectsOutput> {
+        wire(input, async |v| self.json_list_projects(ctx, v).await).await
+    }
+
+    async fn start_build(&self, ctx: &RequestContext, input: StartBuildInput) -> AwsResult<StartBuildOutput> {
+        let initiator = ctx.caller_arn.rsplit(['/', ':']).next().unwrap_or("root").to_string();
+        self.pass_role(ctx, input.service_role_override.as_deref()).await?;
+        let b = self.engine.start(ctx, &input, None, &initiator).await?;
+        wire((), async |_| Ok(json!({"build": b.to_api()}))).await
+    }
+
+    async fn batch_get_builds(&self, ctx: &RequestContext, input: BatchGetBuildsInput) -> AwsResult<BatchGetBuildsOutput> {
+        wire(input, async |v| self.json_batch_get_builds(ctx, v).await).await
+    }
+
+    async fn list_builds(&self, ctx: &RequestContext, input: ListBuildsInput) -> AwsResult<ListBuildsOutput> {
+        wire(input, async |v| self.json_list_builds(ctx, v, None).await).await
+    }
+
+    async fn list_builds_for_project(&self, ctx: &RequestContext, input: ListBuildsForProjectInput) -> AwsResult<ListBuildsForProjectOutput> {
+        let project = input.project_name.clone();
+        wire(input, async |v| self.json_list_builds(ctx, v, Some(project)).await).await
+    }
+
+    async fn stop_build(&self, ctx: &RequestContext, input: StopBuildInput) -> AwsResult<StopBuildOutput> {
+        wire(input, async |v| self.json_stop_build(ctx, v).await).await
+    }
+
+    async fn retry_build(&self, ctx: &RequestContext, input: RetryBuildInput) -> AwsResult<RetryBuildOutput> {
+        wire(input, async |v| self.json_retry_build(ctx, v).await).await
+    }
+
+    async fn batch_delete_builds(&self, ctx: &RequestContext, input: BatchDeleteBuildsInput) -> AwsResult<BatchDeleteBuildsOutput> {
+        wire(input, async |v| self.json_batch_delete_builds(ctx, v).await).await
+    }
+
+    async fn create_report_group(&self, ctx: &RequestContext, input: CreateReportGroupInput) -> AwsResult<CreateReportGroupOutput> {
+        wire(input, async |v| self.json_create_report_group(ctx, v).await).await
+    }
+
+    async fn batch_get_report_groups(&self, ctx: &RequestContext, input: BatchGetReportGroupsInput) -> AwsResult<BatchGetReportGroupsOutput> {
+        wire(input, async |v| self.json_batch_get_report_groups(ctx, v).await).await
+    }
+
+    async fn list_report_groups(&self, ctx: &RequestContext, input: ListReportGroupsInput) -> AwsResult<ListReportGroupsOutput> {
+        wire(input, async |v| self.json_list_report_groups(ctx, v).await).await
+    }
+
+    async fn delete_report_group(&self, ctx: &RequestContext, input: DeleteReportGroupInput) -> AwsResult<DeleteReportGroupOutput> {
+        wire(input, async |v| self.json_delete_report_group(ctx, v).await).await
+    }
+
+    async fn batch_get_reports(&self, ctx: &RequestContext, input: BatchGetReportsInput) -> AwsResult<BatchGetReportsOutput> {
+        wire(input, async |v| self.json_batch_get_reports(ctx, v).await).await
+    }
+
+    async fn list_reports_for_report_group(&self, ctx: &RequestContext, input: ListReportsForReportGroupInput) -> AwsResult<ListReportsForReportGroupOutput> {
+        wire(input, async |v| self.json_list_reports_for_group(ctx, v).await).await
+    }
+
+    async fn describe_test_cases(&self, ctx: &RequestContext, input: DescribeTestCasesInput) -> AwsResult<DescribeTestCasesOutput> {
+        wire(input, async |v| self.json_describe_test_cases(ctx, v).await).await
     }
 }

@@ -6,9 +6,11 @@
 //! names, as on AWS. S3 sources and pipeline artifacts are zips fetched through the hub.
 
 use crate::artifacts;
-use crate::runner::scratch_file;
+pub use crate::io::s3_error;
+use crate::io::scratch_file;
 use codeyard_core::{AccessRequest, AwsError, RequestContext};
 use codeyard_wire::Platform;
+use codeyard_api::codebuild::{ProjectSource, SourceType};
 use serde_json::Value;
 use std::path::Path;
 
@@ -54,16 +56,16 @@ async fn git(args: &[&str], cwd: Option<&Path>) -> Result<String, String> {
 pub async fn fetch(
     platform: &Platform,
     ctx: &RequestContext,
-    source: &Value,
+    source: &ProjectSource,
     version: Option<&str>,
     dest: &Path,
     workspace: &Path,
 ) -> Result<Fetched, String> {
     std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
-    let location = source["location"].as_str().unwrap_or("");
-    match source["type"].as_str().unwrap_or("") {
-        "NO_SOURCE" => Ok(Fetched { resolved: None }),
-        "S3" => {
+    let location = source.location.as_deref().unwrap_or("");
+    match &source.r#type {
+        SourceType::NoSource => Ok(Fetched { resolved: None }),
+        SourceType::S3 => {
             let (bucket, key) = location
                 .trim_start_matches("arn:aws:s3:::")
                 .split_once('/')
@@ -72,7 +74,7 @@ pub async fn fetch(
                 fetch_s3_zip(platform, ctx, bucket, key, version, dest, workspace).await?;
             Ok(Fetched { resolved })
         }
-        "CODECOMMIT" => {
+        SourceType::Codecommit => {
             let name = repository_name(location);
             let git_hub = platform.hub.git().map_err(|e| e.message)?;
             // Finding the repository's directory is codeyard's own lookup (AWS's build just
@@ -93,8 +95,9 @@ pub async fn fetch(
                     version.unwrap_or("refs/heads/HEAD")
                 ));
             }
-            let depth = source["gitCloneDepth"]
-                .as_i64()
+            let depth = source
+                .git_clone_depth
+                .map(i64::from)
                 .filter(|d| (1..=25).contains(d));
             let version = version.map(|v| v.strip_prefix("refs/heads/").unwrap_or(v));
             let url = format!("file://{}", repo.path.display());
@@ -137,13 +140,19 @@ pub async fn fetch(
     }
 }
 
-/// S3's error as CodeBuild reports it (`AccessDenied: <S3's message> status code: 403`);
-/// other failures keep codeyard's own sentence.
-pub fn s3_error(e: &AwsError) -> String {
-    if e.status == 403 {
-        format!("{}: {} status code: 403", e.code, e.message)
-    } else {
-        e.message.clone()
+/// A source of one type with nothing else set.
+fn source_of(r#type: SourceType) -> ProjectSource {
+    ProjectSource {
+        r#type,
+        location: None,
+        git_clone_depth: None,
+        git_submodules_config: None,
+        buildspec: None,
+        auth: None,
+        report_build_status: None,
+        build_status_config: None,
+        insecure_ssl: None,
+        source_identifier: None,
     }
 }
 
@@ -180,7 +189,10 @@ pub async fn fetch_pipeline_input(
         .filter(|v| v["CloneUrl"].is_string() && v["CommitId"].is_string());
     if let Some(pointer) = clone_ref {
         let _ = std::fs::remove_file(&tmp);
-        let source = serde_json::json!({"type": "CODECOMMIT", "location": pointer["CloneUrl"]});
+        let source = ProjectSource {
+            location: pointer["CloneUrl"].as_str().map(str::to_string),
+            ..source_of(SourceType::Codecommit)
+        };
         let fetched = fetch(
             platform,
             ctx,

@@ -4,10 +4,10 @@
 use crate::artifacts::{self, Selected};
 use crate::build::BuildRecord;
 use crate::buildspec::{ArtifactSpec, Buildspec};
-use crate::runner::{put_file, scratch_file};
+use crate::io::{put_file, scratch_file};
 use codeyard_core::RequestContext;
 use codeyard_wire::Platform;
-use serde_json::{Value, json};
+use codeyard_api::codebuild::{ArtifactNamespace, ArtifactPackaging, ArtifactsType, BuildArtifacts, ProjectArtifacts};
 use std::path::Path;
 
 fn select(src_dir: &Path, spec: &ArtifactSpec, what: &str) -> Result<Vec<Selected>, String> {
@@ -57,32 +57,35 @@ pub async fn upload(
             put_file(platform, ctx, &out.bucket, &out.key, &zip).await?;
             let location = format!("arn:aws:s3:::{}/{}", out.bucket, out.key);
             if i == 0 {
-                b.artifacts = json!({"location": location});
+                b.artifacts = BuildArtifacts { location: Some(location), ..Default::default() };
             } else {
-                b.secondary_artifacts
-                    .push(json!({"location": location, "artifactIdentifier": out.name}));
+                b.secondary_artifacts.push(BuildArtifacts {
+                    location: Some(location),
+                    artifact_identifier: Some(out.name.clone()),
+                    ..Default::default()
+                });
             }
         }
         return Ok(());
     }
     let primary = b.artifacts_config.clone();
-    if primary["type"] == "S3" {
+    if primary.r#type == ArtifactsType::S3 {
         let aspec = spec
             .artifacts
             .as_ref()
             .ok_or("no artifacts section in the buildspec")?;
         b.artifacts = to_s3(platform, ctx, b, &primary, aspec, src_dir, scratch).await?;
     } else {
-        b.artifacts = json!({"location": ""});
+        b.artifacts = BuildArtifacts { location: Some(String::new()), ..Default::default() };
     }
     for cfg in b.secondary_artifacts_config.clone() {
-        if cfg["type"] != "S3" {
+        if cfg.r#type != ArtifactsType::S3 {
             continue;
         }
-        let id = cfg["artifactIdentifier"].as_str().unwrap_or("").to_string();
+        let id = cfg.artifact_identifier.clone().unwrap_or_default();
         let aspec = secondary(spec, &id)?;
         let mut out = to_s3(platform, ctx, b, &cfg, aspec, src_dir, scratch).await?;
-        out["artifactIdentifier"] = json!(id);
+        out.artifact_identifier = Some(id);
         b.secondary_artifacts.push(out);
     }
     Ok(())
@@ -94,35 +97,37 @@ async fn to_s3(
     platform: &Platform,
     ctx: &RequestContext,
     b: &BuildRecord,
-    cfg: &Value,
+    cfg: &ProjectArtifacts,
     aspec: &ArtifactSpec,
     src_dir: &Path,
     scratch: &Path,
-) -> Result<Value, String> {
-    let bucket = cfg["location"].as_str().unwrap_or("");
-    let name = match (cfg["overrideArtifactName"].as_bool(), &aspec.name) {
+) -> Result<BuildArtifacts, String> {
+    let bucket = cfg.location.as_deref().unwrap_or("");
+    let name = match (cfg.override_artifact_name, &aspec.name) {
         (Some(true), Some(n)) => n.clone(),
-        _ => cfg["name"]
-            .as_str()
+        _ => cfg
+            .name
+            .as_deref()
             .filter(|s| !s.is_empty())
             .unwrap_or(&b.project_name)
             .to_string(),
     };
     let mut parts: Vec<String> = Vec::new();
-    if let Some(p) = cfg["path"]
-        .as_str()
+    if let Some(p) = cfg
+        .path
+        .as_deref()
         .map(|p| p.trim_matches('/'))
         .filter(|p| !p.is_empty())
     {
         parts.push(p.to_string());
     }
-    if cfg["namespaceType"] == "BUILD_ID" {
+    if cfg.namespace_type == Some(ArtifactNamespace::BuildId) {
         parts.push(b.uuid.clone());
     }
     parts.push(name.trim_matches('/').to_string());
     let key = parts.join("/");
     let files = select(src_dir, aspec, "the primary artifact")?;
-    if cfg["packaging"] == "ZIP" {
+    if cfg.packaging == Some(ArtifactPackaging::Zip) {
         let zip = zip_to(files, scratch).await?;
         put_file(platform, ctx, bucket, &key, &zip).await?;
     } else {
@@ -130,15 +135,11 @@ async fn to_s3(
             put_file(platform, ctx, bucket, &format!("{key}/{}", f.name), &f.path).await?;
         }
     }
-    let mut out = json!({"location": format!("arn:aws:s3:::{bucket}/{key}")});
-    for k in [
-        "encryptionDisabled",
-        "overrideArtifactName",
-        "bucketOwnerAccess",
-    ] {
-        if let Some(v) = cfg.get(k).filter(|v| !v.is_null()) {
-            out[k] = v.clone();
-        }
-    }
-    Ok(out)
+    Ok(BuildArtifacts {
+        location: Some(format!("arn:aws:s3:::{bucket}/{key}")),
+        encryption_disabled: cfg.encryption_disabled,
+        override_artifact_name: cfg.override_artifact_name,
+        bucket_owner_access: cfg.bucket_owner_access.clone(),
+        ..Default::default()
+    })
 }

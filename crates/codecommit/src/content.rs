@@ -4,15 +4,16 @@
 //! the final compare-and-swap `update-ref`.
 
 use crate::git::{self, TreeEntry};
-use codeyard_core::{AwsError, AwsResult};
-use serde_json::{Value, json};
+use crate::error::{CcResult, CodeCommitError};
+use codeyard_core::AwsError;
 use std::collections::HashMap;
 use std::path::Path;
 
 pub const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
-fn err(code: &str, msg: impl Into<String>) -> AwsError {
-    AwsError::client(code, msg)
+/// git failed in a way the API does not explain: an internal error.
+fn internal(msg: String) -> CodeCommitError {
+    AwsError::internal(msg).into()
 }
 
 /// CodeCommit's file modes and git's.
@@ -24,37 +25,28 @@ pub fn mode_name(git_mode: &str) -> &'static str {
     }
 }
 
-pub fn git_mode(name: &str) -> AwsResult<&'static str> {
+pub fn git_mode(name: &str) -> CcResult<&'static str> {
     match name {
         "NORMAL" => Ok("100644"),
         "EXECUTABLE" => Ok("100755"),
         "SYMLINK" => Ok("120000"),
-        other => Err(err(
-            "InvalidFileModeException",
-            format!("The file mode {other} is not valid."),
-        )),
+        other => Err(CodeCommitError::InvalidFileMode(other.to_string())),
     }
 }
 
 /// A path as the API takes it (`/a/b`, `a/b`) made relative; `..`, `.` and `.git` parts are
 /// refused as CodeCommit refuses them.
-pub fn normalize_path(path: &str) -> AwsResult<String> {
+pub fn normalize_path(path: &str) -> CcResult<String> {
     let trimmed = path.trim_matches('/');
     if trimmed.is_empty() {
-        return Err(err(
-            "PathRequiredException",
-            "The folderPath for a location cannot be empty.",
-        ));
+        return Err(CodeCommitError::PathRequired);
     }
     let parts: Vec<&str> = trimmed.split('/').collect();
     if parts
         .iter()
         .any(|p| p.is_empty() || *p == "." || *p == ".." || *p == ".git" || p.contains('\0'))
     {
-        return Err(err(
-            "InvalidPathException",
-            format!("The specified path {path} is not valid."),
-        ));
+        return Err(CodeCommitError::InvalidPath(path.to_string()));
     }
     Ok(parts.join("/"))
 }
@@ -97,28 +89,14 @@ impl Person {
             tz,
         }
     }
-    /// CodeCommit's UserInfo: the date is "<epoch seconds> <offset>".
-    pub fn json(&self) -> Value {
-        json!({"name": self.name, "email": self.email, "date": format!("{} {}", self.time, self.tz)})
-    }
-}
-
-impl CommitData {
-    pub fn json(&self) -> Value {
-        json!({
-            "commitId": self.id,
-            "treeId": self.tree,
-            "parents": self.parents,
-            "message": self.message,
-            "author": self.author.json(),
-            "committer": self.committer.json(),
-            "additionalData": "",
-        })
+    /// CodeCommit's UserInfo date: "<epoch seconds> <offset>".
+    pub fn date(&self) -> String {
+        format!("{} {}", self.time, self.tz)
     }
 }
 
 /// The commit `id`, if `id` names a commit.
-pub async fn read_commit(dir: &Path, id: &str) -> AwsResult<Option<CommitData>> {
+pub async fn read_commit(dir: &Path, id: &str) -> CcResult<Option<CommitData>> {
     if !git::is_oid(id) {
         return Ok(None);
     }
@@ -155,21 +133,15 @@ pub async fn resolve_specifier(
     dir: &Path,
     spec: Option<&str>,
     default_branch: Option<&str>,
-) -> AwsResult<String> {
+) -> CcResult<String> {
     let spec = match spec.filter(|s| !s.is_empty()).or(default_branch) {
         Some(s) => s,
         None => {
-            return Err(err(
-                "CommitDoesNotExistException",
-                "The repository is empty: no commit was specified and there is no default branch.",
-            ));
+            return Err(CodeCommitError::EmptyRepository);
         }
     };
     git::resolve_commit(dir, spec).await?.ok_or_else(|| {
-        err(
-            "CommitDoesNotExistException",
-            format!("Could not find commit {spec}. Make sure the commit specifier is correct."),
-        )
+        CodeCommitError::SpecifierNotFound(spec.to_string())
     })
 }
 
@@ -178,7 +150,7 @@ async fn path_types(
     dir: &Path,
     commit: &str,
     paths: &[String],
-) -> AwsResult<Vec<Option<(String, String)>>> {
+) -> CcResult<Vec<Option<(String, String)>>> {
     let input: String = paths.iter().map(|p| format!("{commit}:{p}\n")).collect();
     let out = git::run_with(
         git::command(dir),
@@ -200,12 +172,12 @@ async fn path_types(
 }
 
 /// The entry at `path` in `commit`'s tree.
-pub async fn entry_at(dir: &Path, commit: &str, path: &str) -> AwsResult<Option<TreeEntry>> {
+pub async fn entry_at(dir: &Path, commit: &str, path: &str) -> CcResult<Option<TreeEntry>> {
     let entries = git::ls_tree(dir, commit, false, Some(path)).await?;
     Ok(entries.into_iter().find(|e| e.path == path))
 }
 
-pub async fn get_file(dir: &Path, commit: &str, path: &str) -> AwsResult<(TreeEntry, Vec<u8>)> {
+pub async fn get_file(dir: &Path, commit: &str, path: &str) -> CcResult<(TreeEntry, Vec<u8>)> {
     let norm = normalize_path(path)?;
     match entry_at(dir, commit, &norm).await? {
         Some(e) if e.kind == "blob" => {
@@ -214,15 +186,19 @@ pub async fn get_file(dir: &Path, commit: &str, path: &str) -> AwsResult<(TreeEn
                 .stdout;
             Ok((e, content))
         }
-        _ => Err(err(
-            "FileDoesNotExistException",
-            format!("The file {path} does not exist in the specified commit."),
-        )),
+        _ => Err(CodeCommitError::FileNotInCommit(path.to_string())),
     }
 }
 
-/// GetFolder's answer for `folder` at `commit`.
-pub async fn get_folder(dir: &Path, commit: &str, folder: &str) -> AwsResult<Value> {
+/// The entries of a folder at a commit: its tree and each entry with its absolute path.
+#[derive(Debug)]
+pub struct FolderListing {
+    pub tree: String,
+    pub entries: Vec<(String, TreeEntry)>,
+}
+
+/// The folder `folder` (the root when empty) at `commit`.
+pub async fn get_folder(dir: &Path, commit: &str, folder: &str) -> CcResult<FolderListing> {
     let rel = folder.trim_matches('/');
     let (tree, prefix) = if rel.is_empty() {
         (
@@ -236,33 +212,42 @@ pub async fn get_folder(dir: &Path, commit: &str, folder: &str) -> AwsResult<Val
         match entry_at(dir, commit, &norm).await? {
             Some(e) if e.kind == "tree" => (e.oid, format!("{norm}/")),
             _ => {
-                return Err(err(
-                    "FolderDoesNotExistException",
-                    format!("The folder {folder} does not exist in the specified commit."),
-                ));
+                return Err(CodeCommitError::FolderNotFound(folder.to_string()));
             }
         }
     };
     let entries = git::ls_tree(dir, &tree, false, None).await?;
-    let (mut folders, mut files, mut links, mut modules) = (vec![], vec![], vec![], vec![]);
-    for e in entries {
-        let abs = format!("{prefix}{}", e.path);
-        match (e.kind.as_str(), e.mode.as_str()) {
-            ("tree", _) => folders.push(json!({"treeId": e.oid, "absolutePath": abs, "relativePath": e.path})),
-            ("commit", _) => modules.push(json!({"commitId": e.oid, "absolutePath": abs, "relativePath": e.path})),
-            (_, "120000") => links.push(json!({"blobId": e.oid, "absolutePath": abs, "relativePath": e.path, "fileMode": "SYMLINK"})),
-            _ => files.push(json!({"blobId": e.oid, "absolutePath": abs, "relativePath": e.path, "fileMode": mode_name(&e.mode)})),
-        }
-    }
-    Ok(json!({
-        "commitId": commit,
-        "folderPath": folder,
-        "treeId": tree,
-        "subFolders": folders,
-        "files": files,
-        "symbolicLinks": links,
-        "subModules": modules,
-    }))
+    Ok(FolderListing {
+        tree,
+        entries: entries
+            .into_iter()
+            .map(|e| (format!("{prefix}{}", e.path), e))
+            .collect(),
+    })
+}
+
+/// How a path changed between two commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// A blob at a path, with its git mode (`100644`).
+#[derive(Debug, Clone)]
+pub struct BlobAt {
+    pub oid: String,
+    pub path: String,
+    pub mode: String,
+}
+
+/// One changed path: the blob before (absent when added) and after (absent when deleted).
+#[derive(Debug, Clone)]
+pub struct Diff {
+    pub kind: ChangeKind,
+    pub before: Option<BlobAt>,
+    pub after: Option<BlobAt>,
 }
 
 /// The differences between two commits (all files added when `before` is None), as
@@ -272,7 +257,7 @@ pub async fn differences(
     before: Option<&str>,
     after: &str,
     paths: &[String],
-) -> AwsResult<Vec<Value>> {
+) -> CcResult<Vec<Diff>> {
     let before_tree = match before {
         Some(b) => b.to_string(),
         None => EMPTY_TREE.to_string(),
@@ -302,19 +287,21 @@ pub async fn differences(
             continue;
         }
         let (old_mode, new_mode, old_oid, new_oid, status) = (m[0], m[1], m[2], m[3], m[4]);
-        let change = match status.chars().next() {
-            Some('A') => "A",
-            Some('D') => "D",
-            _ => "M",
+        let kind = match status.chars().next() {
+            Some('A') => ChangeKind::Added,
+            Some('D') => ChangeKind::Deleted,
+            _ => ChangeKind::Modified,
         };
-        let mut d = json!({"changeType": change});
-        if change != "A" {
-            d["beforeBlob"] = json!({"blobId": old_oid, "path": path, "mode": old_mode});
-        }
-        if change != "D" {
-            d["afterBlob"] = json!({"blobId": new_oid, "path": path, "mode": new_mode});
-        }
-        diffs.push(d);
+        let blob = |oid: &str, mode: &str| BlobAt {
+            oid: oid.to_string(),
+            path: path.clone(),
+            mode: mode.to_string(),
+        };
+        diffs.push(Diff {
+            kind,
+            before: (kind != ChangeKind::Added).then(|| blob(old_oid, old_mode)),
+            after: (kind != ChangeKind::Deleted).then(|| blob(new_oid, new_mode)),
+        });
     }
     Ok(diffs)
 }
@@ -336,13 +323,13 @@ pub enum Change {
 /// What a set of changes did, for CreateCommit's filesAdded / filesUpdated / filesDeleted.
 #[derive(Default, Debug)]
 pub struct ChangeReport {
-    pub added: Vec<Value>,
-    pub updated: Vec<Value>,
-    pub deleted: Vec<Value>,
+    pub added: Vec<BlobAt>,
+    pub updated: Vec<BlobAt>,
+    pub deleted: Vec<BlobAt>,
 }
 
 /// Writes `content` as a blob.
-pub async fn write_blob(dir: &Path, content: &[u8]) -> AwsResult<String> {
+pub async fn write_blob(dir: &Path, content: &[u8]) -> CcResult<String> {
     let out = git::run_with(
         git::command(dir),
         &["hash-object", "-w", "--stdin"],
@@ -350,7 +337,7 @@ pub async fn write_blob(dir: &Path, content: &[u8]) -> AwsResult<String> {
     )
     .await?;
     if !out.ok {
-        return Err(AwsError::internal(format!(
+        return Err(internal(format!(
             "git hash-object: {}",
             out.stderr
         )));
@@ -364,7 +351,7 @@ pub async fn apply_changes(
     dir: &Path,
     base: Option<&str>,
     changes: &[Change],
-) -> AwsResult<(String, ChangeReport)> {
+) -> CcResult<(String, ChangeReport)> {
     let base_commit = base.unwrap_or(EMPTY_TREE);
     let mut report = ChangeReport::default();
     // Every path and every parent folder of a changed path, looked up in one git call.
@@ -418,7 +405,7 @@ async fn build_tree(
     types: &HashMap<String, Option<(String, String)>>,
     modes: &HashMap<String, String>,
     report: &mut ChangeReport,
-) -> AwsResult<String> {
+) -> CcResult<String> {
     let with_index = || {
         let mut c = git::command(dir);
         c.env("GIT_INDEX_FILE", index);
@@ -431,7 +418,7 @@ async fn build_tree(
         None => git::run_with(with_index(), &["read-tree", "--empty"], None).await?,
     };
     if !read.ok {
-        return Err(AwsError::internal(format!(
+        return Err(internal(format!(
             "git read-tree: {}",
             read.stderr
         )));
@@ -446,38 +433,33 @@ async fn build_tree(
                     if let Some(Some((_, t))) = types.get(&parent)
                         && t != "tree"
                     {
-                        return Err(err(
-                            "DirectoryNameConflictsWithFileNameException",
-                            format!(
-                                "The path {path} would put a file inside {parent}, which is a file."
-                            ),
-                        ));
+                        return Err(CodeCommitError::FileInsideFile { path: path.to_string(), parent: parent.to_string() });
                     }
                 }
                 match types.get(path).cloned().flatten() {
                     Some((_, t)) if t == "tree" => {
-                        return Err(err(
-                            "FileNameConflictsWithDirectoryNameException",
-                            format!("The file name {path} is the name of a folder."),
-                        ));
+                        return Err(CodeCommitError::FileNamedLikeFolder(path.to_string()));
                     }
                     Some((_, t)) if t == "commit" => {
-                        return Err(err(
-                            "FilePathConflictsWithSubmodulePathException",
-                            format!("{path} is a submodule."),
-                        ));
+                        return Err(CodeCommitError::FileOnSubmodule(path.to_string()));
                     }
                     Some((oid, _)) => {
-                        let meta = json!({"absolutePath": path, "blobId": blob, "fileMode": mode_name(mode)});
+                        let meta = BlobAt {
+                            oid: blob.clone(),
+                            path: path.clone(),
+                            mode: mode.clone(),
+                        };
                         if oid != *blob
                             || modes.get(path).map(String::as_str) != Some(mode.as_str())
                         {
                             report.updated.push(meta);
                         }
                     }
-                    None => report.added.push(
-                        json!({"absolutePath": path, "blobId": blob, "fileMode": mode_name(mode)}),
-                    ),
+                    None => report.added.push(BlobAt {
+                        oid: blob.clone(),
+                        path: path.clone(),
+                        mode: mode.clone(),
+                    }),
                 }
                 script.push_str(&format!("{mode} {blob}\t{path}\0"));
             }
@@ -485,14 +467,15 @@ async fn build_tree(
                 match types.get(path).cloned().flatten() {
                     Some((oid, t)) if t == "blob" => {
                         let mode = modes.get(path).cloned().unwrap_or_else(|| "100644".into());
-                        report.deleted.push(json!({"absolutePath": path, "blobId": oid, "fileMode": mode_name(&mode)}));
+                        report.deleted.push(BlobAt {
+                            oid,
+                            path: path.clone(),
+                            mode,
+                        });
                         script.push_str(&format!("0 {}\t{path}\0", git::ZERO_OID));
                     }
                     _ => {
-                        return Err(err(
-                            "FileDoesNotExistException",
-                            format!("The file {path} does not exist."),
-                        ));
+                        return Err(CodeCommitError::FileNotFound(path.to_string()));
                     }
                 }
             }
@@ -505,14 +488,14 @@ async fn build_tree(
     )
     .await?;
     if !upd.ok {
-        return Err(AwsError::internal(format!(
+        return Err(internal(format!(
             "git update-index: {}",
             upd.stderr
         )));
     }
     let tree = git::run_with(with_index(), &["write-tree"], None).await?;
     if !tree.ok {
-        return Err(AwsError::internal(format!(
+        return Err(internal(format!(
             "git write-tree: {}",
             tree.stderr
         )));
@@ -532,7 +515,7 @@ pub async fn commit_tree(
     parent: Option<&str>,
     message: &str,
     who: &Author,
-) -> AwsResult<String> {
+) -> CcResult<String> {
     let mut cmd = git::command(dir);
     cmd.env("GIT_AUTHOR_NAME", &who.name)
         .env("GIT_AUTHOR_EMAIL", &who.email)
@@ -546,7 +529,7 @@ pub async fn commit_tree(
     // The message comes on stdin so any text (leading dashes included) is taken literally.
     let out = git::run_with(cmd, &args, Some(message.as_bytes())).await?;
     if !out.ok {
-        return Err(AwsError::internal(format!(
+        return Err(internal(format!(
             "git commit-tree: {}",
             out.stderr
         )));

@@ -4,6 +4,7 @@
 //! UploadArchive + GetUploadArchiveStatus (the zip), a build's source download
 //! codecommit:GitPull (the clone, through [`GitRepositories::repository`]).
 
+use crate::error::CodeCommitError;
 use crate::{CodeCommit, content, git};
 use async_trait::async_trait;
 use codeyard_core::hub::{CommitInfo, GitRepositories, RepositoryInfo};
@@ -55,12 +56,7 @@ impl GitRepositories for Git {
         let r = self.0.repos.get(ctx, repo).await?;
         git::ref_value(&self.0.repos.dir(&r), &format!("refs/heads/{branch}"))
             .await?
-            .ok_or_else(|| {
-                AwsError::client(
-                    "BranchDoesNotExistException",
-                    format!("Branch {branch} does not exist."),
-                )
-            })
+            .ok_or_else(|| CodeCommitError::BranchNotFound(branch.to_string()).into())
     }
 
     async fn commit(
@@ -73,12 +69,7 @@ impl GitRepositories for Git {
         let r = self.0.repos.get(ctx, repo).await?;
         let c = content::read_commit(&self.0.repos.dir(&r), commit_id)
             .await?
-            .ok_or_else(|| {
-                AwsError::client(
-                    "CommitIdDoesNotExistException",
-                    format!("Could not find commit {commit_id}."),
-                )
-            })?;
+            .ok_or_else(|| CodeCommitError::CommitIdNotFound(commit_id.to_string()))?;
         let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
         Ok(CommitInfo {
             commit_id: c.id,
@@ -108,10 +99,7 @@ impl GitRepositories for Git {
         let r = self.0.repos.get(ctx, repo).await?;
         let dir = self.0.repos.dir(&r);
         if content::read_commit(&dir, commit_id).await?.is_none() {
-            return Err(AwsError::client(
-                "CommitIdDoesNotExistException",
-                format!("Could not find commit {commit_id}."),
-            ));
+            return Err(CodeCommitError::CommitIdNotFound(commit_id.to_string()).into());
         }
         // Written next to the destination and renamed, so a reader never sees half a zip.
         let tmp = dest.with_extension(format!("tmp-{}", codeyard_core::ids::hex(8)));

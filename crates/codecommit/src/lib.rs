@@ -12,7 +12,9 @@
 //!   `<amz date>Z<SigV4 signature>` over `GIT\n<path>\n\nhost:<host>\n\nhost\n` as password
 //!   (see awscli/customizations/codecommit.py). Open mode accepts any credentials; enforce mode
 //!   verifies the signature with the key's secret.
-//! * **The API** ([`api`]): a thin adapter over [`repos`] and [`content`], which drive git
+//! * **The API** ([`api`]): the generated `codeyard_api::codecommit::CodeCommitApi` trait,
+//!   a thin adapter over [`repos`] and [`content`] (domain errors: [`error::CodeCommitError`],
+//!   given AWS's codes at that edge), which drive git
 //!   plumbing (`ls-tree`, `cat-file`, `diff-tree`, `hash-object`, a temporary index,
 //!   `commit-tree`, and `update-ref <new> <old>` as the compare-and-swap that makes
 //!   ParentCommitIdOutdatedException and concurrent pushes exact).
@@ -28,6 +30,7 @@
 
 pub mod api;
 pub mod content;
+pub mod error;
 pub mod events;
 pub mod git;
 pub mod http;
@@ -70,7 +73,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
         .reconcile_all()
         .await
         .map_err(|e| anyhow::anyhow!("codecommit start-up: {e}"))?;
-    registry.add_aws(Arc::new(api::Api(service.clone())));
+    registry.add_aws(codeyard_api::codecommit::service(api::CodeCommitService(service.clone())));
     registry.add_http(Arc::new(http::GitHttp(service.clone())));
     platform.hub.set_git(Arc::new(hub::Git(service)));
     Ok(())

@@ -6,10 +6,10 @@
 
 use crate::git;
 use chrono::{DateTime, Utc};
-use codeyard_core::{AwsError, AwsResult, RequestContext, arn, ids, time};
-use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError};
+use crate::error::{CcResult, CodeCommitError};
+use codeyard_core::{RequestContext, arn, ids, time};
+use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError, Update};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -33,26 +33,6 @@ impl Repository {
     pub fn clone_url_http(&self, endpoint: &str) -> String {
         format!("{}/v1/repos/{}", endpoint.trim_end_matches('/'), self.name)
     }
-    /// AWS's shape of RepositoryMetadata.
-    pub fn metadata(&self, endpoint: &str) -> Value {
-        let mut m = json!({
-            "accountId": self.account,
-            "repositoryId": self.id,
-            "repositoryName": self.name,
-            "lastModifiedDate": time::epoch_json(&self.last_modified),
-            "creationDate": time::epoch_json(&self.created),
-            "cloneUrlHttp": self.clone_url_http(endpoint),
-            "cloneUrlSsh": format!("ssh://git-codecommit.{}.amazonaws.com/v1/repos/{}", self.region, self.name),
-            "Arn": self.arn(),
-        });
-        if let Some(d) = &self.description {
-            m["repositoryDescription"] = json!(d);
-        }
-        if let Some(b) = &self.default_branch {
-            m["defaultBranch"] = json!(b);
-        }
-        m
-    }
 }
 
 pub fn namespace(account: &str, region: &str) -> String {
@@ -68,30 +48,21 @@ pub fn repo_dir(data_dir: &Path, account: &str, region: &str, id: &str) -> PathB
         .join(format!("{id}.git"))
 }
 
-pub fn not_found(name: &str) -> AwsError {
-    AwsError::client(
-        "RepositoryDoesNotExistException",
-        format!("{name} does not exist"),
-    )
+pub fn not_found(name: &str) -> CodeCommitError {
+    CodeCommitError::RepositoryNotFound(name.to_string())
 }
 
 /// Checks a name as CodeCommit does (the model checks length and characters; `.git` endings
 /// and the dot-only names are refused by the service itself).
-pub fn check_name(name: &str) -> AwsResult<()> {
+pub fn check_name(name: &str) -> CcResult<()> {
     if name.is_empty() {
-        return Err(AwsError::client(
-            "RepositoryNameRequiredException",
-            "A repository name is required.",
-        ));
+        return Err(CodeCommitError::RepositoryNameRequired);
     }
     let chars_ok = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
     if !chars_ok || name.len() > 100 || name.ends_with(".git") || name == "." || name == ".." {
-        return Err(AwsError::client(
-            "InvalidRepositoryNameException",
-            "The repository name is not valid. Repository names can be any valid combination of letters, numbers, periods, underscores, and dashes between 1 and 100 characters in length. Names are case sensitive. For more information, see Limits in the AWS CodeCommit User Guide.",
-        ));
+        return Err(CodeCommitError::InvalidRepositoryName);
     }
     Ok(())
 }
@@ -113,14 +84,14 @@ impl Repos {
         account: &str,
         region: &str,
         name: &str,
-    ) -> AwsResult<Option<(Repository, i64)>> {
+    ) -> CcResult<Option<(Repository, i64)>> {
         Ok(self
             .store
             .get_as::<Repository>(&namespace(account, region), name)
             .await?)
     }
 
-    pub async fn get(&self, ctx: &RequestContext, name: &str) -> AwsResult<Repository> {
+    pub async fn get(&self, ctx: &RequestContext, name: &str) -> CcResult<Repository> {
         check_name(name)?;
         self.find(&ctx.account, &ctx.region, name)
             .await?
@@ -132,14 +103,14 @@ impl Repos {
         &self,
         ctx: &RequestContext,
         name: &str,
-    ) -> AwsResult<(Repository, i64)> {
+    ) -> CcResult<(Repository, i64)> {
         check_name(name)?;
         self.find(&ctx.account, &ctx.region, name)
             .await?
             .ok_or_else(|| not_found(name))
     }
 
-    pub async fn list(&self, account: &str, region: &str) -> AwsResult<Vec<Repository>> {
+    pub async fn list(&self, account: &str, region: &str) -> CcResult<Vec<Repository>> {
         Ok(self
             .store
             .list_all_as::<Repository>(&namespace(account, region))
@@ -147,7 +118,7 @@ impl Repos {
     }
 
     /// Regions of `account` that have a repository called `name` (git requests carry no region).
-    pub async fn regions_with(&self, account: &str, name: &str) -> AwsResult<Vec<Repository>> {
+    pub async fn regions_with(&self, account: &str, name: &str) -> CcResult<Vec<Repository>> {
         let prefix = format!("codecommit/{account}/");
         let mut found = Vec::new();
         for ns in self.store.namespaces(&prefix).await? {
@@ -169,7 +140,7 @@ impl Repos {
         name: &str,
         description: Option<String>,
         tags: BTreeMap<String, String>,
-    ) -> AwsResult<Repository> {
+    ) -> CcResult<Repository> {
         check_name(name)?;
         if self.find(&ctx.account, &ctx.region, name).await?.is_some() {
             return Err(name_exists(name));
@@ -217,29 +188,34 @@ impl Repos {
         }
     }
 
-    /// Replaces the metadata of `repo` if nobody changed it since version `version`.
-    pub async fn save(&self, repo: &Repository, version: i64) -> AwsResult<()> {
-        let batch = Batch::new().put(
-            namespace(&repo.account, &repo.region),
-            &repo.name,
-            repo,
-            Expect::Version(version),
-        );
-        self.commit_metadata(batch).await
+    /// Changes the metadata of the repository `name` by compare-and-swap: `change` sees the
+    /// current record and is asked again if another request changed it meanwhile
+    /// ([`StateStoreExt::update`]). Answers the record as stored.
+    pub async fn modify<F>(&self, ctx: &RequestContext, name: &str, mut change: F) -> CcResult<Repository>
+    where
+        F: FnMut(&mut Repository) -> CcResult<()> + Send,
+    {
+        check_name(name)?;
+        let ns = namespace(&ctx.account, &ctx.region);
+        self.store
+            .update::<Repository, CodeCommitError, _>(&ns, name, |current| {
+                let mut r = current.ok_or_else(|| not_found(name))?;
+                change(&mut r)?;
+                Ok(Update::put(r))
+            })
+            .await?
+            .ok_or_else(|| not_found(name))
     }
 
-    pub async fn commit_metadata(&self, batch: Batch) -> AwsResult<()> {
+    pub async fn commit_metadata(&self, batch: Batch) -> CcResult<()> {
         self.store.commit(batch).await.map_err(|e| match e {
-            StoreError::Conflict(..) => AwsError::client(
-                "ConcurrentModificationException",
-                "The repository was changed by another request at the same time. Try again.",
-            ),
+            StoreError::Conflict(..) => CodeCommitError::ConcurrentModification,
             e => e.into(),
         })
     }
 
     /// Renames: the new key is created and the old one removed in one batch.
-    pub async fn rename(&self, ctx: &RequestContext, old: &str, new: &str) -> AwsResult<()> {
+    pub async fn rename(&self, ctx: &RequestContext, old: &str, new: &str) -> CcResult<()> {
         check_name(new)?;
         let (mut repo, version) = self.get_versioned(ctx, old).await?;
         if old == new {
@@ -260,13 +236,13 @@ impl Repos {
         match self.store.commit(batch).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict(_, key)) if key == new => Err(name_exists(new)),
-            Err(e) => Err(AwsError::from(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Deletes the metadata first (the name is free at once), then the git data. A crash in
     /// between leaves an orphan directory that start-up removes.
-    pub async fn delete(&self, ctx: &RequestContext, name: &str) -> AwsResult<Option<Repository>> {
+    pub async fn delete(&self, ctx: &RequestContext, name: &str) -> CcResult<Option<Repository>> {
         check_name(name)?;
         let Some((repo, version)) = self.find(&ctx.account, &ctx.region, name).await? else {
             return Ok(None);
@@ -289,7 +265,7 @@ impl Repos {
 
     /// Removes repository directories no metadata refers to (a crash during create or delete)
     /// and leftover temporary directories.
-    pub async fn remove_orphans(&self) -> AwsResult<()> {
+    pub async fn remove_orphans(&self) -> CcResult<()> {
         let root = self.data_dir.join("codecommit");
         let Ok(mut accounts) = tokio::fs::read_dir(&root).await else {
             return Ok(());
@@ -336,9 +312,6 @@ async fn remove_repo_dir(dir: &Path) {
     }
 }
 
-fn name_exists(name: &str) -> AwsError {
-    AwsError::client(
-        "RepositoryNameExistsException",
-        format!("Repository named {name} already exists"),
-    )
+fn name_exists(name: &str) -> CodeCommitError {
+    CodeCommitError::RepositoryNameExists(name.to_string())
 }

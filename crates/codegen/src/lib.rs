@@ -658,7 +658,6 @@ impl<'a> Service<'a> {
     fn render_shapes(&self, out: &mut String) {
         let mut canonical: HashMap<String, String> = HashMap::new();
         let mut group_of: BTreeMap<String, String> = BTreeMap::new();
-        let mut members_of: HashMap<String, Vec<String>> = HashMap::new();
         for (shape, ident) in &self.type_names {
             let key = if self.is_enum(shape) {
                 format!("enum {}", self.shape(shape)["enum"])
@@ -667,7 +666,6 @@ impl<'a> Service<'a> {
             };
             let first = canonical.entry(key).or_insert_with(|| ident.clone()).clone();
             group_of.insert(ident.clone(), first.clone());
-            members_of.entry(first).or_default().push(shape.clone());
         }
         for (shape, ident) in &self.type_names {
             let first = &group_of[ident];
@@ -679,17 +677,14 @@ impl<'a> Service<'a> {
                 self.render_enum(out, shape, ident);
                 continue;
             }
-            let group = &members_of[ident];
             let mut derives = vec!["Debug", "Clone"];
             if self.defaultable(shape, &mut HashSet::new()) {
                 derives.push("Default");
             }
-            if group.iter().any(|g| self.from_output.contains(g)) {
-                derives.push("Serialize");
-            }
-            if group.iter().any(|g| self.from_input.contains(g)) {
-                derives.push("Deserialize");
-            }
+            // Both ways on every shape: services keep model shapes in their stored records
+            // (read back and rendered), and build one operation's input from another's.
+            derives.push("Serialize");
+            derives.push("Deserialize");
             out.push('\n');
             if let Some(doc) = self.first_doc_line(self.shape(shape)) {
                 writeln!(out, "/// {doc}").unwrap();

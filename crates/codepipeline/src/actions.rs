@@ -13,7 +13,7 @@
 //! [`BuildRunner`]: codeyard_core::hub::BuildRunner
 
 use crate::model::{ActionDeclaration, ActionRun, Execution, SourceRevision};
-use codeyard_core::hub::{ArtifactLocation, BuildOutcome, PipelineBuildRequest, PutObjectOptions};
+use codeyard_core::hub::{ArtifactLocation, BuildOutcome, BuildStatus, PipelineBuildRequest, PutObjectOptions};
 use codeyard_core::{AwsError, AwsResult, RequestContext, ids};
 use codeyard_wire::Platform;
 use std::collections::BTreeMap;
@@ -367,9 +367,7 @@ fn environment_variables(json: Option<&str>) -> AwsResult<Vec<(String, String, S
         .collect())
 }
 
-/// A build's state as a pipeline cares about it. The hub carries CodeBuild's status as its
-/// wire string (IN_PROGRESS, SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED); it is read once,
-/// here.
+/// A build's state as a pipeline cares about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BuildState {
     Running,
@@ -380,9 +378,9 @@ enum BuildState {
 
 impl BuildState {
     fn of(outcome: &BuildOutcome) -> BuildState {
-        match outcome.status.as_str() {
-            "IN_PROGRESS" => BuildState::Running,
-            "SUCCEEDED" => BuildState::Succeeded,
+        match outcome.status {
+            BuildStatus::InProgress => BuildState::Running,
+            BuildStatus::Succeeded => BuildState::Succeeded,
             _ => BuildState::Ended,
         }
     }

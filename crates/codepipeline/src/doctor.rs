@@ -7,6 +7,7 @@
 use crate::engine::Engine;
 use crate::model::PipelineDeclaration;
 use crate::poller;
+use codeyard_store::StateStoreExt;
 use codeyard_wire::sigv4;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -42,12 +43,7 @@ pub fn finding(pipeline: &str, actions: &[String]) -> String {
 /// PutTargets stored them).
 pub(crate) async fn rule_targets(engine: &Engine, account: &str, region: &str, arn: &str) -> bool {
     let namespace = format!("events/{account}/{region}/rules");
-    let Ok(rules) = engine
-        .platform
-        .store
-        .list(&namespace, "", None, 100_000)
-        .await
-    else {
+    let Ok(rules) = engine.platform.store.scan(&namespace, "").collect().await else {
         return false;
     };
     rules.iter().any(|d| {

@@ -4,7 +4,7 @@
 
 use crate::engine::{Engine, StartRequest, ns};
 use crate::model::{ActionDeclaration, PipelineDoc};
-use codeyard_store::Expect;
+use codeyard_store::{Expect, StateStoreExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ pub async fn poll_all(engine: &Arc<Engine>) -> codeyard_core::AwsResult<()> {
             continue;
         }
         let (account, region) = (parts[1].to_string(), parts[2].to_string());
-        for doc in store.list(&namespace, "", None, 10_000).await? {
+        for doc in store.scan(&namespace, "").collect().await? {
             let Ok(pipe) = doc.parse::<PipelineDoc>() else {
                 continue;
             };

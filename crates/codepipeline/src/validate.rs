@@ -184,6 +184,25 @@ pub fn pipeline(p: &PipelineDeclaration) -> AwsResult<()> {
     Ok(())
 }
 
+/// An action's input or output artifacts must number within its type's `(min, max)`.
+fn check_artifact_count(
+    a: &crate::model::ActionDeclaration,
+    stage: &str,
+    id: &crate::model::ActionTypeId,
+    kind: &str,
+    count: usize,
+    (min, max): (u32, u32),
+) -> AwsResult<()> {
+    let n = count as u32;
+    if n < min || n > max {
+        return Err(structure(format!(
+            "Action '{}' in stage '{}' has {n} {kind} artifacts; {}/{} actions take {min} to {max}",
+            a.name, stage, id.category, id.provider
+        )));
+    }
+    Ok(())
+}
+
 fn action(
     p: &PipelineDeclaration,
     stage: &str,
@@ -215,22 +234,8 @@ fn action(
             a.name, id.category, id.provider
         )));
     }
-    let (min_in, max_in) = spec.inputs;
-    let n_in = a.input_artifacts.len() as u32;
-    if n_in < min_in || n_in > max_in {
-        return Err(structure(format!(
-            "Action '{}' in stage '{}' has {} input artifacts; {}/{} actions take {} to {}",
-            a.name, stage, n_in, id.category, id.provider, min_in, max_in
-        )));
-    }
-    let (min_out, max_out) = spec.outputs;
-    let n_out = a.output_artifacts.len() as u32;
-    if n_out < min_out || n_out > max_out {
-        return Err(structure(format!(
-            "Action '{}' in stage '{}' has {} output artifacts; {}/{} actions take {} to {}",
-            a.name, stage, n_out, id.category, id.provider, min_out, max_out
-        )));
-    }
+    check_artifact_count(a, stage, id, "input", a.input_artifacts.len(), spec.inputs)?;
+    check_artifact_count(a, stage, id, "output", a.output_artifacts.len(), spec.outputs)?;
     for i in &a.input_artifacts {
         match produced.get(&i.name) {
             Some((psi, order)) if *psi < si || (*psi == si && *order < a.run_order) => {}

@@ -248,13 +248,62 @@ pub struct PipelineBuildRequest {
     pub initiator: String,
 }
 
+/// A build's status (CodeBuild's `StatusType`); serialized as its wire string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BuildStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+    Fault,
+    TimedOut,
+    Stopped,
+}
+
+impl BuildStatus {
+    /// The wire string (`IN_PROGRESS`, `SUCCEEDED`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::InProgress => "IN_PROGRESS",
+            BuildStatus::Succeeded => "SUCCEEDED",
+            BuildStatus::Failed => "FAILED",
+            BuildStatus::Fault => "FAULT",
+            BuildStatus::TimedOut => "TIMED_OUT",
+            BuildStatus::Stopped => "STOPPED",
+        }
+    }
+
+    /// The status a wire string names; `None` for one CodeBuild does not have.
+    pub fn from_wire(s: &str) -> Option<BuildStatus> {
+        [
+            BuildStatus::InProgress,
+            BuildStatus::Succeeded,
+            BuildStatus::Failed,
+            BuildStatus::Fault,
+            BuildStatus::TimedOut,
+            BuildStatus::Stopped,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+    }
+
+    pub fn is_done(self) -> bool {
+        self != BuildStatus::InProgress
+    }
+}
+
+impl std::fmt::Display for BuildStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The state of a build as a pipeline follows it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BuildOutcome {
     pub build_id: String,
     pub build_arn: String,
-    /// IN_PROGRESS, SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED.
-    pub status: String,
+    pub status: BuildStatus,
     pub exported_variables: Vec<(String, String)>,
     /// A one-line summary for failures (failing phase, command and exit code).
     pub message: Option<String>,

@@ -12,10 +12,15 @@
 
 use crate::model::{Rule, ns};
 use crate::pattern::{FlatEvent, Pattern};
-use codeyard_store::{SharedStore, StoreResult};
+use codeyard_store::{SharedStore, StateStoreExt, StoreResult};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+
+/// Every stored rule of one bus, in key (name) order.
+pub(crate) async fn stored_rules(store: &SharedStore, account: &str, region: &str, bus: &str) -> StoreResult<Vec<Rule>> {
+    store.scan(&ns(account, region, "rules"), &format!("{bus}|")).collect_as().await
+}
 
 /// A rule ready to match.
 pub struct LiveRule {
@@ -154,26 +159,9 @@ impl RuleCache {
             return Ok(b.clone());
         }
         // Loaded under the lock so a concurrent write cannot slip between load and insert.
-        let prefix = format!("{bus}|");
         let mut rules = BusRules::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list(
-                    &ns(account, region, "rules"),
-                    &prefix,
-                    after.as_deref(),
-                    1000,
-                )
-                .await?;
-            for d in &page {
-                rules.upsert(d.parse::<Rule>()?);
-            }
-            after = page.last().map(|d| d.key.clone());
-            if page.len() < 1000 {
-                break;
-            }
+        for rule in stored_rules(&self.store, account, region, bus).await? {
+            rules.upsert(rule);
         }
         let b = Arc::new(RwLock::new(rules));
         buses.insert(key, b.clone());

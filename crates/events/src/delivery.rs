@@ -406,22 +406,9 @@ pub async fn recent_deliveries(
             (Some(b), Some(r)) => format!("{}|", rule_key(b, r)),
             _ => String::new(),
         };
-        let mut after: Option<String> = None;
-        loop {
-            let page = platform
-                .store
-                .list(&n, &prefix, after.as_deref(), 1000)
-                .await?;
-            for doc in &page {
-                let r: DeliveryRecord = doc.parse()?;
-                if rule.is_none_or(|x| x == r.rule) && bus.is_none_or(|b| b == r.bus) {
-                    out.push(r);
-                }
-            }
-            after = page.last().map(|d| d.key.clone());
-            if page.len() < 1000 {
-                break;
-            }
+        let mut scan = platform.store.scan(&n, &prefix);
+        while let Some(page) = scan.next_page_as::<DeliveryRecord>().await? {
+            out.extend(page.into_iter().filter(|r| rule.is_none_or(|x| x == r.rule) && bus.is_none_or(|b| b == r.bus)));
         }
     }
     out.sort_by(|a, b| b.time.cmp(&a.time).then(b.seq.cmp(&a.seq)));
@@ -455,7 +442,7 @@ pub async fn fire_due(events: &Events, platform: &Platform) -> Result<usize, Aws
         let (Some(account), Some(region)) = (parts.next(), parts.next()) else {
             continue;
         };
-        for doc in store.list(&n, "", None, 10_000).await? {
+        for doc in store.scan(&n, "").collect().await? {
             let mut s: ScheduleDoc = doc.parse()?;
             let Ok(schedule) = Schedule::parse(&s.expression) else {
                 continue;

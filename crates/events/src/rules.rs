@@ -3,7 +3,7 @@
 //! Every write takes the service's writer lock, commits to the store, then updates the
 //! compiled-rule cache, so the cache never runs ahead of or behind the store.
 
-use crate::cache::RuleCache;
+use crate::cache::{RuleCache, stored_rules};
 use crate::model::*;
 use crate::pattern::Pattern;
 use crate::schedule::Schedule;
@@ -216,27 +216,7 @@ impl Events {
     // ------------------------------------------------------------------------------ rules
 
     pub async fn rules_on(&self, account: &str, region: &str, bus: &str) -> EventsResult<Vec<Rule>> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        let prefix = format!("{bus}|");
-        loop {
-            let page = self
-                .store
-                .list(
-                    &ns(account, region, "rules"),
-                    &prefix,
-                    after.as_deref(),
-                    1000,
-                )
-                .await?;
-            for d in &page {
-                out.push(d.parse::<Rule>()?);
-            }
-            after = page.last().map(|d| d.key.clone());
-            if page.len() < 1000 {
-                return Ok(out);
-            }
-        }
+        Ok(stored_rules(&self.store, account, region, bus).await?)
     }
 
     async fn load_rule(

@@ -7,12 +7,12 @@
 //! attributed to `arn:aws:iam::<acct>:user/<name>`. The secret is shown once, at creation.
 
 use crate::entities::{Kind, key};
-use crate::iam::{CONFLICT_RETRIES, Iam, is_conflict, limit_exceeded};
+use crate::iam::{Iam, limit_exceeded};
 use crate::users::User;
 use codeyard_core::hub::Credentials;
 use codeyard_core::time::Timestamp;
 use codeyard_core::{AwsError, AwsResult, ids};
-use codeyard_store::{Batch, Expect, StateStoreExt};
+use codeyard_store::{Batch, Expect, StateStoreExt, Update};
 use serde::{Deserialize, Serialize};
 
 const KEYS_NS: &str = "iam/access-keys";
@@ -41,8 +41,9 @@ fn no_such_key(id: &str) -> AwsError {
 
 impl Iam {
     pub async fn create_access_key(&self, account: &str, user: &str) -> AwsResult<AccessKey> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (mut u, version) = self.entity_versioned::<User>(account, user).await?;
+        let mut created = None;
+        self.update(&Kind::User.ns(account), &key(user), |current: Option<User>| {
+            let mut u = current.ok_or_else(|| Kind::User.no_such(user))?;
             if u.access_keys.len() >= MAX_KEYS_PER_USER {
                 return Err(limit_exceeded(format!("Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS_PER_USER}")));
             }
@@ -56,16 +57,12 @@ impl Iam {
                 last_used: None,
             };
             u.access_keys.push(k.id.clone());
-            let batch = Batch::new()
-                .put(Kind::User.ns(account), key(&u.name), &u, Expect::Version(version))
-                .put(KEYS_NS, k.id.clone(), &k, Expect::Absent);
-            match self.commit(batch).await {
-                Ok(()) => return Ok(k),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Kind::User.busy(user))
+            let also = Batch::new().put(KEYS_NS, k.id.clone(), &k, Expect::Absent);
+            created = Some(k);
+            Ok(Update::put(u).also(also))
+        })
+        .await?;
+        Ok(created.expect("a successful update created the key"))
     }
 
     async fn key_versioned(&self, id: &str) -> AwsResult<Option<(AccessKey, i64)>> {
@@ -92,34 +89,28 @@ impl Iam {
     }
 
     pub async fn update_access_key(&self, account: &str, user: &str, id: &str, status: &str) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (mut k, version) = self.user_key(account, user, id).await?;
+        self.user_key(account, user, id).await?;
+        self.update(KEYS_NS, id, |current: Option<AccessKey>| {
+            let mut k = current.ok_or_else(|| no_such_key(id))?;
             k.status = status.to_string();
-            match self.commit(Batch::new().put(KEYS_NS, id, &k, Expect::Version(version))).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Kind::User.busy(user))
+            Ok(Update::put(k))
+        })
+        .await?;
+        Ok(())
     }
 
     pub async fn delete_access_key(&self, account: &str, user: &str, id: &str) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (u, uv) = self.entity_versioned::<User>(account, user).await?;
-            let (_, kv) = self.user_key(account, &u.name, id).await?;
-            let mut u2 = u.clone();
-            u2.access_keys.retain(|k| k != id);
-            let batch = Batch::new()
-                .put(Kind::User.ns(account), key(&u.name), &u2, Expect::Version(uv))
-                .delete(KEYS_NS, id, Expect::Version(kv));
-            match self.commit(batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
+        // The user's key list is the compare-and-swap guard; the key goes with it.
+        self.update(&Kind::User.ns(account), &key(user), |current: Option<User>| {
+            let mut u = current.ok_or_else(|| Kind::User.no_such(user))?;
+            if !u.access_keys.iter().any(|k| k == id) {
+                return Err(no_such_key(id));
             }
-        }
-        Err(Kind::User.busy(user))
+            u.access_keys.retain(|k| k != id);
+            Ok(Update::put(u).also(Batch::new().delete(KEYS_NS, id, Expect::Any)))
+        })
+        .await?;
+        Ok(())
     }
 
     /// GetAccessKeyLastUsed: (user name, last use). Any key of the caller's account.

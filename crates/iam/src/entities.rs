@@ -7,11 +7,11 @@
 //! versions (its attachment count moves with it); AWS managed policies
 //! (`arn:aws:iam::aws:policy/...`) are not stored per account, so only the holder changes.
 
-use crate::iam::{CONFLICT_RETRIES, Iam, is_conflict, limit_exceeded, policies_ns};
+use crate::iam::{Iam, is_conflict, limit_exceeded, policies_ns};
 use crate::managed;
 use crate::policy_document::{DocumentKind, validate};
 use codeyard_core::{AwsError, AwsResult};
-use codeyard_store::{Batch, Expect, StateStoreExt};
+use codeyard_store::{Batch, Expect, StateStoreExt, Update};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -56,9 +56,6 @@ impl Kind {
     }
     fn no_such_inline(self, policy: &str) -> AwsError {
         AwsError::new(404, "NoSuchEntity", format!("The {} policy with name {policy} cannot be found.", self.noun()))
-    }
-    pub fn busy(self, name: &str) -> AwsError {
-        AwsError::new(409, "ConcurrentModification", format!("The {} {name} is being modified; try again.", self.noun()))
     }
 }
 
@@ -114,24 +111,21 @@ impl Iam {
         Ok(self.entity_versioned::<H>(account, name).await?.0)
     }
 
-    /// Read-modify-write of one document with compare-and-swap, retried on a lost race.
-    pub(crate) async fn update_entity<H: Holder, T>(
+    /// Read-modify-write of one document ([`Iam::update`]'s compare-and-swap).
+    pub(crate) async fn update_entity<H: Holder, T: Send>(
         &self,
         account: &str,
         name: &str,
-        mut change: impl FnMut(&mut H) -> AwsResult<T>,
+        mut change: impl FnMut(&mut H) -> AwsResult<T> + Send,
     ) -> AwsResult<T> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (mut doc, version) = self.entity_versioned::<H>(account, name).await?;
-            let out = change(&mut doc)?;
-            let batch = Batch::new().put(H::KIND.ns(account), key(name), &doc, Expect::Version(version));
-            match self.commit(batch).await {
-                Ok(()) => return Ok(out),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(H::KIND.busy(name))
+        let mut out = None;
+        self.update(&H::KIND.ns(account), &key(name), |current: Option<H>| {
+            let mut doc = current.ok_or_else(|| H::KIND.no_such(name))?;
+            out = Some(change(&mut doc)?);
+            Ok(Update::put(doc))
+        })
+        .await?;
+        Ok(out.expect("a successful update ran the change"))
     }
 
     /// Creates a document that must not exist yet; `exists` is the EntityAlreadyExists error.
@@ -144,9 +138,9 @@ impl Iam {
     }
 
     /// Deletes a document after `check` (DeleteConflict and the like) passes on its current state.
-    pub(crate) async fn delete_entity<H: Holder>(&self, account: &str, name: &str, check: impl Fn(&H) -> AwsResult<()>) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (doc, version) = self.entity_versioned::<H>(account, name).await?;
+    pub(crate) async fn delete_entity<H: Holder>(&self, account: &str, name: &str, check: impl Fn(&H) -> AwsResult<()> + Send + Sync) -> AwsResult<()> {
+        self.update(&H::KIND.ns(account), &key(name), |current: Option<H>| {
+            let doc = current.ok_or_else(|| H::KIND.no_such(name))?;
             if !doc.inline_policies().is_empty() {
                 return Err(AwsError::new(409, "DeleteConflict", "Cannot delete entity, must delete policies first."));
             }
@@ -154,13 +148,10 @@ impl Iam {
                 return Err(AwsError::new(409, "DeleteConflict", "Cannot delete entity, must detach all policies first."));
             }
             check(&doc)?;
-            match self.commit(Batch::new().delete(H::KIND.ns(account), key(name), Expect::Version(version))).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(H::KIND.busy(name))
+            Ok(Update::delete())
+        })
+        .await?;
+        Ok(())
     }
 
     pub async fn list_entities<H: Holder>(&self, account: &str) -> AwsResult<Vec<H>> {
@@ -211,49 +202,43 @@ impl Iam {
         if aws_managed && managed::get(arn).is_none() {
             return Err(not_attachable(arn));
         }
-        for _ in 0..CONFLICT_RETRIES {
+        self.commit_retrying(&H::KIND.ns(account), &key(holder), move || async move {
             let (mut h, hv) = self.entity_versioned::<H>(account, holder).await?;
             let policy = if aws_managed { None } else { Some(self.policy_versioned(account, arn).await?.ok_or_else(|| not_attachable(arn))?) };
             if h.attached().iter().any(|a| a == arn) {
-                return Ok(()); // Attaching twice is not an error in IAM.
+                return Ok(None); // Attaching twice is not an error in IAM.
             }
             if h.attached().len() >= MAX_ATTACHED {
                 return Err(limit_exceeded(format!("Cannot exceed quota for {}: {MAX_ATTACHED}", H::KIND.quota())));
             }
             h.attached_mut().push(arn.to_string());
-            let mut batch = Batch::new().put(H::KIND.ns(account), key(h.name()), &h, Expect::Version(hv));
-            if let Some((mut p, pv)) = policy {
-                p.attachment_count += 1;
-                batch = batch.put(policies_ns(account), key(&p.name), &p, Expect::Version(pv));
-            }
-            match self.commit(batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(H::KIND.busy(holder))
+            Ok(Some(self.holder_and_count(account, &h, hv, policy, 1)))
+        })
+        .await
     }
 
     pub async fn detach<H: Holder>(&self, account: &str, holder: &str, arn: &str) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
+        self.commit_retrying(&H::KIND.ns(account), &key(holder), move || async move {
             let (mut h, hv) = self.entity_versioned::<H>(account, holder).await?;
             if !h.attached().iter().any(|a| a == arn) {
                 return Err(AwsError::new(404, "NoSuchEntity", format!("Policy {arn} was not found.")));
             }
             h.attached_mut().retain(|a| a != arn);
-            let mut batch = Batch::new().put(H::KIND.ns(account), key(h.name()), &h, Expect::Version(hv));
-            if let Some((mut p, pv)) = self.policy_versioned(account, arn).await? {
-                p.attachment_count = (p.attachment_count - 1).max(0);
-                batch = batch.put(policies_ns(account), key(&p.name), &p, Expect::Version(pv));
-            }
-            match self.commit(batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
+            let policy = self.policy_versioned(account, arn).await?;
+            Ok(Some(self.holder_and_count(account, &h, hv, policy, -1)))
+        })
+        .await
+    }
+
+    /// The batch of an attachment change: the holder and, for a customer managed policy, its
+    /// AttachmentCount moved by `delta`, both conditional on the versions read.
+    fn holder_and_count<H: Holder>(&self, account: &str, h: &H, hv: i64, policy: Option<(crate::iam::ManagedPolicy, i64)>, delta: i64) -> Batch {
+        let mut batch = Batch::new().put(H::KIND.ns(account), key(h.name()), h, Expect::Version(hv));
+        if let Some((mut p, pv)) = policy {
+            p.attachment_count = (p.attachment_count + delta).max(0);
+            batch = batch.put(policies_ns(account), key(&p.name), &p, Expect::Version(pv));
         }
-        Err(H::KIND.busy(holder))
+        batch
     }
 
     /// How often each AWS managed policy is attached in the account (they are not stored per

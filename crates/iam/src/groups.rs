@@ -3,7 +3,7 @@
 //! group's members are the users that name it.
 
 use crate::entities::{Kind, key};
-use crate::iam::{CONFLICT_RETRIES, Iam, is_conflict};
+use crate::iam::Iam;
 use crate::users::User;
 use codeyard_core::time::Timestamp;
 use codeyard_core::{AwsError, AwsResult, ids};
@@ -62,15 +62,18 @@ impl Iam {
 
     /// UpdateGroup: a new name and/or path; members follow the rename.
     pub async fn update_group(&self, account: &str, name: &str, new_name: Option<&str>, new_path: Option<&str>) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (mut g, version) = self.entity_versioned::<Group>(account, name).await?;
+        self.commit_retrying(&Kind::Group.ns(account), &key(name), move || async move {
             let target = new_name.unwrap_or(name).to_string();
+            let renamed = key(&target) != key(name);
+            if renamed && self.entity_versioned::<Group>(account, &target).await.is_ok() {
+                return Err(AwsError::new(409, "EntityAlreadyExists", format!("Group with name {target} already exists.")));
+            }
+            let (mut g, version) = self.entity_versioned::<Group>(account, name).await?;
             if let Some(p) = new_path {
                 g.path = p.to_string();
             }
             g.name = target.clone();
             g.arn = format!("arn:aws:iam::{account}:group{}{}", g.path, g.name);
-            let renamed = key(&target) != key(name);
             let mut batch = Batch::new();
             if renamed {
                 batch = batch.delete(Kind::Group.ns(account), key(name), Expect::Version(version)).put(
@@ -88,18 +91,9 @@ impl Iam {
             } else {
                 batch = batch.put(Kind::Group.ns(account), key(name), &g, Expect::Version(version));
             }
-            match self.commit(batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => {
-                    if renamed && self.entity_versioned::<Group>(account, &target).await.is_ok() {
-                        return Err(AwsError::new(409, "EntityAlreadyExists", format!("Group with name {target} already exists.")));
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Kind::Group.busy(name))
+            Ok(Some(batch))
+        })
+        .await
     }
 
     pub async fn delete_group(&self, account: &str, name: &str) -> AwsResult<()> {

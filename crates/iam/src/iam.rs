@@ -13,7 +13,7 @@ use crate::managed;
 use crate::policy_document::{DocumentKind, validate};
 use codeyard_core::time::Timestamp;
 use codeyard_core::{AwsError, AwsResult, ids};
-use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError};
+use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use codeyard_core::hub::Credentials;
@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// How many versions a managed policy keeps.
 pub const MAX_POLICY_VERSIONS: usize = 5;
 pub const MAX_TAGS: usize = 50;
-pub(crate) const CONFLICT_RETRIES: usize = 8;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Tag {
@@ -185,6 +184,43 @@ impl Iam {
         result
     }
 
+    /// Compare-and-swap of one IAM document ([`StateStoreExt::update`]: one retry policy; a
+    /// race lost every time is a 500 InternalFailure). Bumps the generation like [`Iam::commit`].
+    pub(crate) async fn update<T, F>(&self, ns: &str, key: &str, change: F) -> AwsResult<Option<T>>
+    where
+        T: Serialize + serde::de::DeserializeOwned + Send + Sync,
+        F: FnMut(Option<T>) -> AwsResult<Update<T>> + Send,
+    {
+        let result = self.store.update(ns, key, change).await;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    /// Compare-and-swap over several documents (a rename, another document's counter), which
+    /// [`Iam::update`] cannot express: `attempt` reads what it needs and answers the batch to
+    /// commit with its conditions (`None`: nothing to write). A lost race runs it again, with
+    /// the store's attempts and failure answer ([`StoreError::Contended`], a 500).
+    pub(crate) async fn commit_retrying<F, Fut>(&self, ns: &str, key: &str, mut attempt: F) -> AwsResult<()>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: std::future::Future<Output = AwsResult<Option<Batch>>> + Send,
+    {
+        for n in 0..codeyard_store::UPDATE_ATTEMPTS {
+            if n > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(1 << n.min(5))).await;
+            }
+            let Some(batch) = attempt().await? else {
+                return Ok(());
+            };
+            match self.commit(batch).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Contended(ns.to_string(), key.to_string()).into())
+    }
+
     // ------------------------------------------------------------------ roles
 
     pub async fn create_role(&self, account: &str, new: NewRole) -> AwsResult<Role> {
@@ -249,7 +285,7 @@ impl Iam {
         Ok(found.map(|(r, _)| r).filter(|r| r.arn == arn))
     }
 
-    async fn update_role<T>(&self, account: &str, name: &str, change: impl FnMut(&mut Role) -> AwsResult<T>) -> AwsResult<T> {
+    async fn update_role<T: Send>(&self, account: &str, name: &str, change: impl FnMut(&mut Role) -> AwsResult<T> + Send) -> AwsResult<T> {
         self.update_entity::<Role, T>(account, name, change).await
     }
 
@@ -431,35 +467,21 @@ impl Iam {
             .0)
     }
 
-    async fn update_policy<T>(
+    async fn update_policy<T: Send>(
         &self,
         account: &str,
         arn: &str,
-        mut change: impl FnMut(&mut ManagedPolicy) -> AwsResult<T>,
+        mut change: impl FnMut(&mut ManagedPolicy) -> AwsResult<T> + Send,
     ) -> AwsResult<T> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (mut policy, version) = self
-                .policy_versioned(account, arn)
-                .await?
-                .ok_or_else(|| no_such_policy(arn))?;
-            let out = change(&mut policy)?;
-            let batch = Batch::new().put(
-                policies_ns(account),
-                key(&policy.name),
-                &policy,
-                Expect::Version(version),
-            );
-            match self.commit(batch).await {
-                Ok(()) => return Ok(out),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AwsError::new(
-            409,
-            "ConcurrentModification",
-            format!("The policy {arn} is being modified; try again."),
-        ))
+        let name = policy_name_of(account, arn).ok_or_else(|| no_such_policy(arn))?;
+        let mut out = None;
+        self.update(&policies_ns(account), &key(name), |current: Option<ManagedPolicy>| {
+            let mut policy = current.filter(|p| p.arn == arn).ok_or_else(|| no_such_policy(arn))?;
+            out = Some(change(&mut policy)?);
+            Ok(Update::put(policy))
+        })
+        .await?;
+        Ok(out.expect("a successful update ran the change"))
     }
 
     pub async fn create_policy_version(
@@ -542,40 +564,21 @@ impl Iam {
     }
 
     pub async fn delete_policy(&self, account: &str, arn: &str) -> AwsResult<()> {
-        for _ in 0..CONFLICT_RETRIES {
-            let (policy, version) = self
-                .policy_versioned(account, arn)
-                .await?
-                .ok_or_else(|| no_such_policy(arn))?;
+        let name = policy_name_of(account, arn).ok_or_else(|| no_such_policy(arn))?;
+        self.update(&policies_ns(account), &key(name), |current: Option<ManagedPolicy>| {
+            let policy = current.filter(|p| p.arn == arn).ok_or_else(|| no_such_policy(arn))?;
             if policy.attachment_count > 0 {
-                return Err(delete_conflict(
-                    "Cannot delete a policy attached to entities.",
-                ));
+                return Err(delete_conflict("Cannot delete a policy attached to entities."));
             }
             if policy.versions.len() > 1 {
                 return Err(delete_conflict(
                     "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
                 ));
             }
-            match self
-                .store
-                .commit(Batch::new().delete(
-                    policies_ns(account),
-                    key(&policy.name),
-                    Expect::Version(version),
-                ))
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AwsError::new(
-            409,
-            "ConcurrentModification",
-            format!("The policy {arn} is being modified; try again."),
-        ))
+            Ok(Update::delete())
+        })
+        .await?;
+        Ok(())
     }
 
     /// Customer managed policies (`Local`), AWS managed ones (`Aws`) or both, ordered by name.

@@ -4,7 +4,7 @@
 //! its access keys (the keys themselves are in [`crate::access_keys`]).
 
 use crate::entities::{Kind, key};
-use crate::iam::{Iam, MAX_TAGS, Tag, is_conflict, limit_exceeded, merge_tags};
+use crate::iam::{Iam, MAX_TAGS, Tag, limit_exceeded, merge_tags};
 use codeyard_core::time::Timestamp;
 use codeyard_core::{AwsError, AwsResult, ids};
 use codeyard_store::{Batch, Expect};
@@ -94,7 +94,10 @@ impl Iam {
                 .await;
         };
         // A rename moves the document (and the access keys' owner): one batch, both conditioned.
-        for _ in 0..crate::iam::CONFLICT_RETRIES {
+        self.commit_retrying(&Kind::User.ns(account), &key(name), move || async move {
+            if key(name) != key(new_name) && self.entity_versioned::<User>(account, new_name).await.is_ok() {
+                return Err(AwsError::new(409, "EntityAlreadyExists", format!("User with name {new_name} already exists.")));
+            }
             let (mut u, version) = self.entity_versioned::<User>(account, name).await?;
             u.name = new_name.to_string();
             if let Some(p) = new_path {
@@ -103,19 +106,9 @@ impl Iam {
             u.arn = format!("arn:aws:iam::{account}:user{}{}", u.path, u.name);
             let mut batch = Batch::new().delete(Kind::User.ns(account), key(name), Expect::Version(version));
             batch = batch.put(Kind::User.ns(account), key(new_name), &u, if key(name) == key(new_name) { Expect::Any } else { Expect::Absent });
-            batch = self.rename_key_owner(batch, &u.access_keys, new_name).await?;
-            match self.commit(batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => {
-                    if self.entity_versioned::<User>(account, new_name).await.is_ok() && key(name) != key(new_name) {
-                        return Err(AwsError::new(409, "EntityAlreadyExists", format!("User with name {new_name} already exists.")));
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Kind::User.busy(name))
+            Ok(Some(self.rename_key_owner(batch, &u.access_keys, new_name).await?))
+        })
+        .await
     }
 
     /// DeleteUser: refused while the user has policies, keys or group memberships, as IAM does.

@@ -15,7 +15,7 @@
 
 pub use codeyard_api::logs::LogGroupClass;
 use codeyard_core::AwsError;
-use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError};
+use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -145,7 +145,7 @@ pub enum LogsError {
     StreamExists,
     /// A request CloudWatch Logs refuses, with its message.
     Invalid(String),
-    /// Concurrent changes to one group kept winning the race.
+    /// A conditional delete lost its race with another change to the group.
     Contended,
     Store(StoreError),
 }
@@ -249,27 +249,22 @@ impl Logs {
         Ok(self.group_versioned(s, name).await?.0)
     }
 
-    /// Read-modify-write of a group, retried on a lost race.
+    /// Read-modify-write of a group (the store's compare-and-swap; losing every race is a
+    /// 500 InternalFailure, as for every service).
     pub async fn update_group(
         &self,
         s: Scope<'_>,
         name: &str,
-        change: impl Fn(&mut LogGroup) -> LogsResult<()>,
+        change: impl Fn(&mut LogGroup) -> LogsResult<()> + Send + Sync,
     ) -> LogsResult<()> {
-        for _ in 0..8 {
-            let (mut g, v) = self.group_versioned(s, name).await?;
-            change(&mut g)?;
-            match self
-                .store
-                .commit(Batch::new().put(s.groups_ns(), name, &g, Expect::Version(v)))
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(e) if conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(LogsError::Contended)
+        self.store
+            .update(&s.groups_ns(), name, |current: Option<LogGroup>| {
+                let mut g = current.ok_or(LogsError::GroupNotFound)?;
+                change(&mut g)?;
+                Ok(Update::put(g))
+            })
+            .await
+            .map(drop)
     }
 
     pub async fn set_retention(
@@ -348,18 +343,9 @@ impl Logs {
         }
     }
 
+    /// The keys of every document in `ns`.
     async fn all_docs(&self, ns: &str) -> LogsResult<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.store.list(ns, "", after.as_deref(), 1000).await?;
-            let done = page.len() < 1000;
-            keys.extend(page.iter().map(|d| d.key.clone()));
-            after = keys.last().cloned();
-            if done {
-                return Ok(keys);
-            }
-        }
+        Ok(self.store.scan(ns, "").collect().await?.into_iter().map(|d| d.key).collect())
     }
 
     /// Groups whose names start with `prefix`, after `after`, at most `limit` + 1 (so the
@@ -618,6 +604,8 @@ impl Logs {
 mod tests {
     use super::*;
 
+    const SCOPE: Scope<'static> = Scope { account: "000000000000", region: "eu-west-1" };
+
     async fn logs() -> Logs {
         Logs::new(Arc::new(
             codeyard_store::SqliteStore::in_memory().await.unwrap(),
@@ -627,10 +615,7 @@ mod tests {
     #[tokio::test]
     async fn appends_fill_chunks_and_read_back_in_order() {
         let l = logs().await;
-        let s = Scope {
-            account: "000000000000",
-            region: "eu-west-1",
-        };
+        let s = SCOPE;
         l.ensure_stream(s, "g", "st").await.unwrap();
         l.ensure_stream(s, "g", "st").await.unwrap(); // idempotent
         // One line at a time past a chunk boundary, then one big batch.
@@ -664,10 +649,7 @@ mod tests {
     #[tokio::test]
     async fn put_events_reports_rejected_and_refuses_disorder() {
         let l = logs().await;
-        let s = Scope {
-            account: "000000000000",
-            region: "eu-west-1",
-        };
+        let s = SCOPE;
         l.ensure_stream(s, "g", "st").await.unwrap();
         let now = codeyard_core::time::epoch_millis(&codeyard_core::time::now());
         let err = l

@@ -123,8 +123,11 @@ async fn health_with_builds(
 }
 
 /// Opens the data dir, registers services, binds and serves until `platform.shutdown`.
-pub async fn start(opts: Options) -> anyhow::Result<RunningServer> {
+pub async fn start(mut opts: Options) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&opts.data_dir)?;
+    // Absolute, because builds and git children run in other working directories
+    // (`--data-dir ./cy` would otherwise name a build's script relative to the build dir).
+    opts.data_dir = std::fs::canonicalize(&opts.data_dir)?;
     let data_dir_lock = codeyard_store::files::DataDirLock::acquire(&opts.data_dir)?;
     codeyard_store::files::set_durability(opts.durability);
     // Under the data-dir lock every queue lease in the store is a dead server's: hand them back.

@@ -1263,7 +1263,7 @@ crate::string_enum! {
 }
 
 /// Information about the auto-retry configuration for the build.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoRetryConfig {
     pub auto_retry_limit: Option<i32>,
@@ -1272,13 +1272,13 @@ pub struct AutoRetryConfig {
     pub previous_auto_retry: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchDeleteBuildsInput {
     pub ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchDeleteBuildsOutput {
     pub builds_deleted: Option<Vec<String>>,
@@ -1287,7 +1287,7 @@ pub struct BatchDeleteBuildsOutput {
 
 pub type BatchGetBuildBatchesInput = BatchDeleteBuildsInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetBuildBatchesOutput {
     pub build_batches: Option<Vec<BuildBatch>>,
@@ -1296,34 +1296,34 @@ pub struct BatchGetBuildBatchesOutput {
 
 pub type BatchGetBuildsInput = BatchDeleteBuildsInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetBuildsOutput {
     pub builds: Option<Vec<Build>>,
     pub builds_not_found: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetCommandExecutionsInput {
     pub sandbox_id: String,
     pub command_execution_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetCommandExecutionsOutput {
     pub command_executions: Option<Vec<CommandExecution>>,
     pub command_executions_not_found: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetFleetsInput {
     pub names: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetFleetsOutput {
     pub fleets: Option<Vec<Fleet>>,
@@ -1332,33 +1332,33 @@ pub struct BatchGetFleetsOutput {
 
 pub type BatchGetProjectsInput = BatchGetFleetsInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetProjectsOutput {
     pub projects: Option<Vec<Project>>,
     pub projects_not_found: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetReportGroupsInput {
     pub report_group_arns: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetReportGroupsOutput {
     pub report_groups: Option<Vec<ReportGroup>>,
     pub report_groups_not_found: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetReportsInput {
     pub report_arns: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetReportsOutput {
     pub reports: Option<Vec<Report>>,
@@ -1367,7 +1367,7 @@ pub struct BatchGetReportsOutput {
 
 pub type BatchGetSandboxesInput = BatchDeleteBuildsInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetSandboxesOutput {
     pub sandboxes: Option<Vec<Sandbox>>,
@@ -1399,7 +1399,7 @@ crate::string_enum! {
 }
 
 /// Information about a build.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Build {
     pub id: Option<String>,
@@ -1438,7 +1438,7 @@ pub struct Build {
 }
 
 /// Information about build output artifacts.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildArtifacts {
     pub location: Option<String>,
@@ -1451,7 +1451,7 @@ pub struct BuildArtifacts {
 }
 
 /// Contains information about a batch build.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildBatch {
     pub id: Option<String>,
@@ -1488,14 +1488,14 @@ pub struct BuildBatch {
 }
 
 /// Specifies filters when retrieving batch builds.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildBatchFilter {
     pub status: Option<StatusType>,
 }
 
 /// Contains information about a stage for a batch build.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildBatchPhase {
     pub phase_type: Option<BuildBatchPhaseType>,
@@ -1519,7 +1519,7 @@ crate::string_enum! {
 }
 
 /// Contains information about a batch build build group.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildGroup {
     pub identifier: Option<String>,
@@ -1530,7 +1530,7 @@ pub struct BuildGroup {
 }
 
 /// Information about a build that could not be successfully deleted.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildNotDeleted {
     pub id: Option<String>,
@@ -1538,7 +1538,7 @@ pub struct BuildNotDeleted {
 }
 
 /// Information about a stage for a build.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildPhase {
     pub phase_type: Option<BuildPhaseType>,
@@ -1574,7 +1574,7 @@ pub struct BuildStatusConfig {
 }
 
 /// Contains summary information about a batch build group.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildSummary {
     pub arn: Option<String>,
@@ -1610,7 +1610,7 @@ pub struct CloudWatchLogsConfig {
 }
 
 /// Contains code coverage report information.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeCoverage {
     pub id: Option<String>,
@@ -1627,7 +1627,7 @@ pub struct CodeCoverage {
 }
 
 /// Contains a summary of a code coverage report.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeCoverageReportSummary {
     pub line_coverage_percentage: Option<f64>,
@@ -1639,7 +1639,7 @@ pub struct CodeCoverageReportSummary {
 }
 
 /// Contains command execution information.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandExecution {
     pub id: Option<String>,
@@ -1691,7 +1691,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateFleetInput {
     pub name: String,
@@ -1708,13 +1708,13 @@ pub struct CreateFleetInput {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateFleetOutput {
     pub fleet: Option<Fleet>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateProjectInput {
     pub name: String,
@@ -1741,13 +1741,13 @@ pub struct CreateProjectInput {
     pub auto_retry_limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateProjectOutput {
     pub project: Option<Project>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateReportGroupInput {
     pub name: String,
@@ -1756,13 +1756,13 @@ pub struct CreateReportGroupInput {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateReportGroupOutput {
     pub report_group: Option<ReportGroup>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateWebhookInput {
     pub project_name: String,
@@ -1774,7 +1774,7 @@ pub struct CreateWebhookInput {
     pub pull_request_build_policy: Option<PullRequestBuildPolicy>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateWebhookOutput {
     pub webhook: Option<Webhook>,
@@ -1787,20 +1787,20 @@ crate::string_enum! {
 }
 
 /// Contains information about the debug session for a build.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DebugSession {
     pub session_enabled: Option<bool>,
     pub session_target: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteBuildBatchInput {
     pub id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteBuildBatchOutput {
     pub status_code: Option<String>,
@@ -1808,7 +1808,7 @@ pub struct DeleteBuildBatchOutput {
     pub builds_not_deleted: Option<Vec<BuildNotDeleted>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteFleetInput {
     pub arn: String,
@@ -1817,7 +1817,7 @@ pub struct DeleteFleetInput {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteFleetOutput {}
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteProjectInput {
     pub name: String,
@@ -1825,7 +1825,7 @@ pub struct DeleteProjectInput {
 
 pub type DeleteProjectOutput = DeleteFleetOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteReportGroupInput {
     pub arn: String,
@@ -1838,7 +1838,7 @@ pub type DeleteReportInput = DeleteFleetInput;
 
 pub type DeleteReportOutput = DeleteFleetOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteResourcePolicyInput {
     pub resource_arn: String,
@@ -1848,13 +1848,13 @@ pub type DeleteResourcePolicyOutput = DeleteFleetOutput;
 
 pub type DeleteSourceCredentialsInput = DeleteFleetInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteSourceCredentialsOutput {
     pub arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteWebhookInput {
     pub project_name: String,
@@ -1862,7 +1862,7 @@ pub struct DeleteWebhookInput {
 
 pub type DeleteWebhookOutput = DeleteFleetOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeCodeCoveragesInput {
     pub report_arn: String,
@@ -1874,14 +1874,14 @@ pub struct DescribeCodeCoveragesInput {
     pub max_line_coverage_percentage: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeCodeCoveragesOutput {
     pub next_token: Option<String>,
     pub code_coverages: Option<Vec<CodeCoverage>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeTestCasesInput {
     pub report_arn: String,
@@ -1890,7 +1890,7 @@ pub struct DescribeTestCasesInput {
     pub filter: Option<TestCaseFilter>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeTestCasesOutput {
     pub next_token: Option<String>,
@@ -1915,7 +1915,7 @@ pub struct DockerServerStatus {
 }
 
 /// Information about a Docker image that is managed by CodeBuild.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentImage {
     pub name: Option<String>,
@@ -1924,7 +1924,7 @@ pub struct EnvironmentImage {
 }
 
 /// A set of Docker images that are related by programming language and are managed by CodeBuild.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentLanguage {
     pub language: Option<LanguageType>,
@@ -1932,7 +1932,7 @@ pub struct EnvironmentLanguage {
 }
 
 /// A set of Docker images that are related by platform and are managed by CodeBuild.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentPlatform {
     pub platform: Option<PlatformType>,
@@ -1974,7 +1974,7 @@ crate::string_enum! {
 }
 
 /// Contains information about an exported environment variable.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportedEnvironmentVariable {
     pub name: Option<String>,
@@ -1988,7 +1988,7 @@ crate::string_enum! {
 }
 
 /// A set of dedicated instances for your build environment.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fleet {
     pub arn: Option<String>,
@@ -2078,7 +2078,7 @@ crate::string_enum! {
 }
 
 /// The status of the compute fleet.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FleetStatus {
     pub status_code: Option<FleetStatusCode>,
@@ -2099,7 +2099,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetReportGroupTrendInput {
     pub report_group_arn: String,
@@ -2107,7 +2107,7 @@ pub struct GetReportGroupTrendInput {
     pub trend_field: ReportGroupTrendFieldType,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetReportGroupTrendOutput {
     pub stats: Option<ReportGroupTrendStats>,
@@ -2116,7 +2116,7 @@ pub struct GetReportGroupTrendOutput {
 
 pub type GetResourcePolicyInput = DeleteResourcePolicyInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetResourcePolicyOutput {
     pub policy: Option<String>,
@@ -2136,7 +2136,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportSourceCredentialsInput {
     pub username: Option<String>,
@@ -2167,7 +2167,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBuildBatchesForProjectInput {
     pub project_name: Option<String>,
@@ -2177,14 +2177,14 @@ pub struct ListBuildBatchesForProjectInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBuildBatchesForProjectOutput {
     pub ids: Option<Vec<String>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBuildBatchesInput {
     pub filter: Option<BuildBatchFilter>,
@@ -2195,7 +2195,7 @@ pub struct ListBuildBatchesInput {
 
 pub type ListBuildBatchesOutput = ListBuildBatchesForProjectOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBuildsForProjectInput {
     pub project_name: String,
@@ -2205,7 +2205,7 @@ pub struct ListBuildsForProjectInput {
 
 pub type ListBuildsForProjectOutput = ListBuildBatchesForProjectOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBuildsInput {
     pub sort_order: Option<SortOrderType>,
@@ -2214,7 +2214,7 @@ pub struct ListBuildsInput {
 
 pub type ListBuildsOutput = ListBuildBatchesForProjectOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListCommandExecutionsForSandboxInput {
     pub sandbox_id: String,
@@ -2223,7 +2223,7 @@ pub struct ListCommandExecutionsForSandboxInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListCommandExecutionsForSandboxOutput {
     pub command_executions: Option<Vec<CommandExecution>>,
@@ -2232,13 +2232,13 @@ pub struct ListCommandExecutionsForSandboxOutput {
 
 pub type ListCuratedEnvironmentImagesInput = DeleteFleetOutput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListCuratedEnvironmentImagesOutput {
     pub platforms: Option<Vec<EnvironmentPlatform>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListFleetsInput {
     pub next_token: Option<String>,
@@ -2247,14 +2247,14 @@ pub struct ListFleetsInput {
     pub sort_by: Option<FleetSortByType>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListFleetsOutput {
     pub next_token: Option<String>,
     pub fleets: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListProjectsInput {
     pub sort_by: Option<ProjectSortByType>,
@@ -2262,14 +2262,14 @@ pub struct ListProjectsInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListProjectsOutput {
     pub next_token: Option<String>,
     pub projects: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListReportGroupsInput {
     pub sort_order: Option<SortOrderType>,
@@ -2278,14 +2278,14 @@ pub struct ListReportGroupsInput {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListReportGroupsOutput {
     pub next_token: Option<String>,
     pub report_groups: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListReportsForReportGroupInput {
     pub report_group_arn: String,
@@ -2295,14 +2295,14 @@ pub struct ListReportsForReportGroupInput {
     pub filter: Option<ReportFilter>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListReportsForReportGroupOutput {
     pub next_token: Option<String>,
     pub reports: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListReportsInput {
     pub sort_order: Option<SortOrderType>,
@@ -2313,7 +2313,7 @@ pub struct ListReportsInput {
 
 pub type ListReportsOutput = ListReportsForReportGroupOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSandboxesForProjectInput {
     pub project_name: String,
@@ -2324,7 +2324,7 @@ pub struct ListSandboxesForProjectInput {
 
 pub type ListSandboxesForProjectOutput = ListBuildBatchesForProjectOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSandboxesInput {
     pub max_results: Option<i32>,
@@ -2334,7 +2334,7 @@ pub struct ListSandboxesInput {
 
 pub type ListSandboxesOutput = ListBuildBatchesForProjectOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSharedProjectsInput {
     pub sort_by: Option<SharedResourceSortByType>,
@@ -2345,7 +2345,7 @@ pub struct ListSharedProjectsInput {
 
 pub type ListSharedProjectsOutput = ListProjectsOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSharedReportGroupsInput {
     pub sort_order: Option<SortOrderType>,
@@ -2358,7 +2358,7 @@ pub type ListSharedReportGroupsOutput = ListReportGroupsOutput;
 
 pub type ListSourceCredentialsInput = DeleteFleetOutput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSourceCredentialsOutput {
     pub source_credentials_infos: Option<Vec<SourceCredentialsInfo>>,
@@ -2380,7 +2380,7 @@ crate::string_enum! {
 }
 
 /// Information about build logs in CloudWatch Logs.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogsLocation {
     pub group_name: Option<String>,
@@ -2401,7 +2401,7 @@ crate::string_enum! {
 }
 
 /// Describes a network interface.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkInterface {
     pub subnet_id: Option<String>,
@@ -2409,7 +2409,7 @@ pub struct NetworkInterface {
 }
 
 /// Additional information about a build phase that has an error.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhaseContext {
     pub status_code: Option<String>,
@@ -2426,7 +2426,7 @@ crate::string_enum! {
 }
 
 /// Information about a build project.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     pub name: Option<String>,
@@ -2477,7 +2477,7 @@ pub struct ProjectArtifacts {
 }
 
 /// Information about the build badge for the build project.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectBadge {
     pub badge_enabled: Option<bool>,
@@ -2616,14 +2616,14 @@ pub struct PullRequestBuildPolicy {
     pub approver_roles: Option<Vec<PullRequestBuildApproverRole>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutResourcePolicyInput {
     pub policy: String,
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutResourcePolicyOutput {
     pub resource_arn: Option<String>,
@@ -2638,7 +2638,7 @@ pub struct RegistryCredential {
 }
 
 /// Information about the results from running a series of test cases during the run of a build project.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub arn: Option<String>,
@@ -2678,14 +2678,14 @@ crate::string_enum! {
 }
 
 /// A filter used to return reports with the status specified by the input status parameter.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportFilter {
     pub status: Option<ReportStatusType>,
 }
 
 /// A series of reports.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportGroup {
     pub arn: Option<String>,
@@ -2722,7 +2722,7 @@ crate::string_enum! {
 }
 
 /// Contains trend statistics for a set of reports.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportGroupTrendStats {
     pub average: Option<String>,
@@ -2755,7 +2755,7 @@ crate::string_enum! {
 }
 
 /// Contains the unmodified data for the report.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportWithRawData {
     pub report_arn: Option<String>,
@@ -2763,7 +2763,7 @@ pub struct ReportWithRawData {
 }
 
 /// Represents a resolved build artifact.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedArtifact {
     pub r#type: Option<ArtifactsType>,
@@ -2771,7 +2771,7 @@ pub struct ResolvedArtifact {
     pub identifier: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryBuildBatchInput {
     pub id: Option<String>,
@@ -2779,7 +2779,7 @@ pub struct RetryBuildBatchInput {
     pub retry_type: Option<RetryBuildBatchType>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryBuildBatchOutput {
     pub build_batch: Option<BuildBatch>,
@@ -2792,14 +2792,14 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryBuildInput {
     pub id: Option<String>,
     pub idempotency_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryBuildOutput {
     pub build: Option<Build>,
@@ -2828,7 +2828,7 @@ pub struct S3ReportExportConfig {
 }
 
 /// Contains information about the Session Manager session.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SSMSession {
     pub session_id: Option<String>,
@@ -2837,7 +2837,7 @@ pub struct SSMSession {
 }
 
 /// Contains sandbox information.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sandbox {
     pub id: Option<String>,
@@ -2863,7 +2863,7 @@ pub struct Sandbox {
 }
 
 /// Contains information about the sandbox session.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxSession {
     pub id: Option<String>,
@@ -2878,7 +2878,7 @@ pub struct SandboxSession {
 }
 
 /// Contains information about the sandbox phase.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxSessionPhase {
     pub phase_type: Option<String>,
@@ -2890,7 +2890,7 @@ pub struct SandboxSessionPhase {
 }
 
 /// The scaling configuration input of a compute fleet.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingConfigurationInput {
     pub scaling_type: Option<FleetScalingType>,
@@ -2899,7 +2899,7 @@ pub struct ScalingConfigurationInput {
 }
 
 /// The scaling configuration output of a compute fleet.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingConfigurationOutput {
     pub scaling_type: Option<FleetScalingType>,
@@ -2958,7 +2958,7 @@ crate::string_enum! {
 }
 
 /// Information about the credentials for a GitHub, GitHub Enterprise, GitLab, GitLab Self Managed, or Bitbucket repository.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceCredentialsInfo {
     pub arn: Option<String>,
@@ -2981,7 +2981,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartBuildBatchInput {
     pub project_name: String,
@@ -3019,7 +3019,7 @@ pub struct StartBuildBatchInput {
 
 pub type StartBuildBatchOutput = RetryBuildBatchOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartBuildInput {
     pub project_name: String,
@@ -3059,7 +3059,7 @@ pub struct StartBuildInput {
 
 pub type StartBuildOutput = RetryBuildOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartCommandExecutionInput {
     pub sandbox_id: String,
@@ -3067,32 +3067,32 @@ pub struct StartCommandExecutionInput {
     pub r#type: Option<CommandType>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartCommandExecutionOutput {
     pub command_execution: Option<CommandExecution>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartSandboxConnectionInput {
     pub sandbox_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartSandboxConnectionOutput {
     pub ssm_session: Option<SSMSession>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartSandboxInput {
     pub project_name: Option<String>,
     pub idempotency_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartSandboxOutput {
     pub sandbox: Option<Sandbox>,
@@ -3138,7 +3138,7 @@ pub struct TargetTrackingScalingConfiguration {
 }
 
 /// Information about a test case created using a framework such as NUnit or Cucumber.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestCase {
     pub report_arn: Option<String>,
@@ -3153,7 +3153,7 @@ pub struct TestCase {
 }
 
 /// A filter used to return specific types of test cases.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestCaseFilter {
     pub status: Option<String>,
@@ -3161,7 +3161,7 @@ pub struct TestCaseFilter {
 }
 
 /// Information about a test report.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestReportSummary {
     pub total: i32,
@@ -3169,7 +3169,7 @@ pub struct TestReportSummary {
     pub duration_in_nano_seconds: i64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateFleetInput {
     pub arn: String,
@@ -3188,7 +3188,7 @@ pub struct UpdateFleetInput {
 
 pub type UpdateFleetOutput = CreateFleetOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateProjectInput {
     pub name: String,
@@ -3217,7 +3217,7 @@ pub struct UpdateProjectInput {
 
 pub type UpdateProjectOutput = CreateProjectOutput;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateProjectVisibilityInput {
     pub project_arn: String,
@@ -3225,7 +3225,7 @@ pub struct UpdateProjectVisibilityInput {
     pub resource_access_role: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateProjectVisibilityOutput {
     pub project_arn: Option<String>,
@@ -3233,7 +3233,7 @@ pub struct UpdateProjectVisibilityOutput {
     pub project_visibility: Option<ProjectVisibilityType>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateReportGroupInput {
     pub arn: String,
@@ -3243,7 +3243,7 @@ pub struct UpdateReportGroupInput {
 
 pub type UpdateReportGroupOutput = CreateReportGroupOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateWebhookInput {
     pub project_name: String,
@@ -3266,7 +3266,7 @@ pub struct VpcConfig {
 }
 
 /// Information about a webhook that connects repository events to a build project in CodeBuild.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     pub url: Option<String>,

@@ -1649,7 +1649,7 @@ crate::aws_service!(CodeCommitApi, "codecommit");
 // ---- Shapes ----
 
 /// Returns information about a specific approval on a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
     pub user_arn: Option<String>,
@@ -1657,7 +1657,7 @@ pub struct Approval {
 }
 
 /// Returns information about an approval rule.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRule {
     pub approval_rule_id: Option<String>,
@@ -1671,7 +1671,7 @@ pub struct ApprovalRule {
 }
 
 /// Returns information about an event for an approval rule.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRuleEventMetadata {
     pub approval_rule_name: Option<String>,
@@ -1680,7 +1680,7 @@ pub struct ApprovalRuleEventMetadata {
 }
 
 /// Returns information about an override event for approval rules for a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRuleOverriddenEventMetadata {
     pub revision_id: Option<String>,
@@ -1688,7 +1688,7 @@ pub struct ApprovalRuleOverriddenEventMetadata {
 }
 
 /// Returns information about an approval rule template.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRuleTemplate {
     pub approval_rule_template_id: Option<String>,
@@ -1709,14 +1709,14 @@ crate::string_enum! {
 }
 
 /// Returns information about a change in the approval state for a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalStateChangedEventMetadata {
     pub revision_id: Option<String>,
     pub approval_status: Option<ApprovalState>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociateApprovalRuleTemplateWithRepositoryInput {
     pub approval_rule_template_name: String,
@@ -1724,7 +1724,7 @@ pub struct AssociateApprovalRuleTemplateWithRepositoryInput {
 }
 
 /// Returns information about errors in a BatchAssociateApprovalRuleTemplateWithRepositories operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchAssociateApprovalRuleTemplateWithRepositoriesError {
     pub repository_name: Option<String>,
@@ -1732,14 +1732,14 @@ pub struct BatchAssociateApprovalRuleTemplateWithRepositoriesError {
     pub error_message: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchAssociateApprovalRuleTemplateWithRepositoriesInput {
     pub approval_rule_template_name: String,
     pub repository_names: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchAssociateApprovalRuleTemplateWithRepositoriesOutput {
     pub associated_repository_names: Vec<String>,
@@ -1747,7 +1747,7 @@ pub struct BatchAssociateApprovalRuleTemplateWithRepositoriesOutput {
 }
 
 /// Returns information about errors in a BatchDescribeMergeConflicts operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchDescribeMergeConflictsError {
     pub file_path: String,
@@ -1755,7 +1755,7 @@ pub struct BatchDescribeMergeConflictsError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchDescribeMergeConflictsInput {
     pub repository_name: String,
@@ -1770,7 +1770,7 @@ pub struct BatchDescribeMergeConflictsInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchDescribeMergeConflictsOutput {
     pub conflicts: Vec<Conflict>,
@@ -1785,7 +1785,7 @@ pub type BatchDisassociateApprovalRuleTemplateFromRepositoriesError = BatchAssoc
 
 pub type BatchDisassociateApprovalRuleTemplateFromRepositoriesInput = BatchAssociateApprovalRuleTemplateWithRepositoriesInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchDisassociateApprovalRuleTemplateFromRepositoriesOutput {
     pub disassociated_repository_names: Vec<String>,
@@ -1793,7 +1793,7 @@ pub struct BatchDisassociateApprovalRuleTemplateFromRepositoriesOutput {
 }
 
 /// Returns information about errors in a BatchGetCommits operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetCommitsError {
     pub commit_id: Option<String>,
@@ -1801,14 +1801,14 @@ pub struct BatchGetCommitsError {
     pub error_message: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetCommitsInput {
     pub commit_ids: Vec<String>,
     pub repository_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetCommitsOutput {
     pub commits: Option<Vec<Commit>>,
@@ -1816,7 +1816,7 @@ pub struct BatchGetCommitsOutput {
 }
 
 /// Returns information about errors in a BatchGetRepositories operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetRepositoriesError {
     pub repository_id: Option<String>,
@@ -1837,14 +1837,14 @@ crate::string_enum! {
 }
 
 /// Represents the input of a batch get repositories operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetRepositoriesInput {
     pub repository_names: Vec<String>,
 }
 
 /// Represents the output of a batch get repositories operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetRepositoriesOutput {
     pub repositories: Option<Vec<RepositoryMetadata>>,
@@ -1853,7 +1853,7 @@ pub struct BatchGetRepositoriesOutput {
 }
 
 /// Returns information about a specific Git blob object.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlobMetadata {
     pub blob_id: Option<String>,
@@ -1862,7 +1862,7 @@ pub struct BlobMetadata {
 }
 
 /// Returns information about a branch.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BranchInfo {
     pub branch_name: Option<String>,
@@ -1878,7 +1878,7 @@ crate::string_enum! {
 }
 
 /// Returns information about a specific comment.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Comment {
     pub comment_id: Option<String>,
@@ -1894,7 +1894,7 @@ pub struct Comment {
 }
 
 /// Returns information about comments on the comparison between two commits.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommentsForComparedCommit {
     pub repository_name: Option<String>,
@@ -1907,7 +1907,7 @@ pub struct CommentsForComparedCommit {
 }
 
 /// Returns information about comments on a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommentsForPullRequest {
     pub pull_request_id: Option<String>,
@@ -1921,7 +1921,7 @@ pub struct CommentsForPullRequest {
 }
 
 /// Returns information about a specific commit.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Commit {
     pub commit_id: Option<String>,
@@ -1934,7 +1934,7 @@ pub struct Commit {
 }
 
 /// Information about conflicts in a merge operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {
     pub conflict_metadata: Option<ConflictMetadata>,
@@ -1949,7 +1949,7 @@ crate::string_enum! {
 }
 
 /// Information about the metadata for a conflict in a merge operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConflictMetadata {
     pub file_path: Option<String>,
@@ -1965,7 +1965,7 @@ pub struct ConflictMetadata {
 }
 
 /// If AUTOMERGE is the conflict resolution strategy, a list of inputs to use when resolving conflicts during a merge.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConflictResolution {
     pub replace_contents: Option<Vec<ReplaceContentEntry>>,
@@ -1982,7 +1982,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateApprovalRuleTemplateInput {
     pub approval_rule_template_name: String,
@@ -1990,14 +1990,14 @@ pub struct CreateApprovalRuleTemplateInput {
     pub approval_rule_template_description: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateApprovalRuleTemplateOutput {
     pub approval_rule_template: ApprovalRuleTemplate,
 }
 
 /// Represents the input of a create branch operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBranchInput {
     pub repository_name: String,
@@ -2005,7 +2005,7 @@ pub struct CreateBranchInput {
     pub commit_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCommitInput {
     pub repository_name: String,
@@ -2020,7 +2020,7 @@ pub struct CreateCommitInput {
     pub set_file_modes: Option<Vec<SetFileModeEntry>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCommitOutput {
     pub commit_id: Option<String>,
@@ -2030,7 +2030,7 @@ pub struct CreateCommitOutput {
     pub files_deleted: Option<Vec<FileMetadata>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePullRequestApprovalRuleInput {
     pub pull_request_id: String,
@@ -2038,13 +2038,13 @@ pub struct CreatePullRequestApprovalRuleInput {
     pub approval_rule_content: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePullRequestApprovalRuleOutput {
     pub approval_rule: ApprovalRule,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePullRequestInput {
     pub title: String,
@@ -2053,14 +2053,14 @@ pub struct CreatePullRequestInput {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePullRequestOutput {
     pub pull_request: PullRequest,
 }
 
 /// Represents the input of a create repository operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRepositoryInput {
     pub repository_name: String,
@@ -2070,13 +2070,13 @@ pub struct CreateRepositoryInput {
 }
 
 /// Represents the output of a create repository operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRepositoryOutput {
     pub repository_metadata: Option<RepositoryMetadata>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUnreferencedMergeCommitInput {
     pub repository_name: String,
@@ -2092,27 +2092,27 @@ pub struct CreateUnreferencedMergeCommitInput {
     pub conflict_resolution: Option<ConflictResolution>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUnreferencedMergeCommitOutput {
     pub commit_id: Option<String>,
     pub tree_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteApprovalRuleTemplateInput {
     pub approval_rule_template_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteApprovalRuleTemplateOutput {
     pub approval_rule_template_id: String,
 }
 
 /// Represents the input of a delete branch operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteBranchInput {
     pub repository_name: String,
@@ -2120,32 +2120,32 @@ pub struct DeleteBranchInput {
 }
 
 /// Represents the output of a delete branch operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteBranchOutput {
     pub deleted_branch: Option<BranchInfo>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteCommentContentInput {
     pub comment_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteCommentContentOutput {
     pub comment: Option<Comment>,
 }
 
 /// A file that is deleted as part of a commit.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteFileEntry {
     pub file_path: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteFileInput {
     pub repository_name: String,
@@ -2158,7 +2158,7 @@ pub struct DeleteFileInput {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteFileOutput {
     pub commit_id: String,
@@ -2167,34 +2167,34 @@ pub struct DeleteFileOutput {
     pub file_path: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletePullRequestApprovalRuleInput {
     pub pull_request_id: String,
     pub approval_rule_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletePullRequestApprovalRuleOutput {
     pub approval_rule_id: String,
 }
 
 /// Represents the input of a delete repository operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteRepositoryInput {
     pub repository_name: String,
 }
 
 /// Represents the output of a delete repository operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteRepositoryOutput {
     pub repository_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeMergeConflictsInput {
     pub repository_name: String,
@@ -2208,7 +2208,7 @@ pub struct DescribeMergeConflictsInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeMergeConflictsOutput {
     pub conflict_metadata: ConflictMetadata,
@@ -2219,7 +2219,7 @@ pub struct DescribeMergeConflictsOutput {
     pub base_commit_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribePullRequestEventsInput {
     pub pull_request_id: String,
@@ -2229,7 +2229,7 @@ pub struct DescribePullRequestEventsInput {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribePullRequestEventsOutput {
     pub pull_request_events: Vec<PullRequestEvent>,
@@ -2237,7 +2237,7 @@ pub struct DescribePullRequestEventsOutput {
 }
 
 /// Returns information about a set of differences for a commit specifier.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Difference {
     pub before_blob: Option<BlobMetadata>,
@@ -2247,21 +2247,21 @@ pub struct Difference {
 
 pub type DisassociateApprovalRuleTemplateFromRepositoryInput = AssociateApprovalRuleTemplateWithRepositoryInput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluatePullRequestApprovalRulesInput {
     pub pull_request_id: String,
     pub revision_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluatePullRequestApprovalRulesOutput {
     pub evaluation: Evaluation,
 }
 
 /// Returns information about the approval rules applied to a pull request and whether conditions have been met.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Evaluation {
     pub approved: Option<bool>,
@@ -2271,7 +2271,7 @@ pub struct Evaluation {
 }
 
 /// Returns information about a file in a repository.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct File {
     pub blob_id: Option<String>,
@@ -2281,7 +2281,7 @@ pub struct File {
 }
 
 /// A file to be added, updated, or deleted as part of a commit.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileMetadata {
     pub absolute_path: Option<String>,
@@ -2298,7 +2298,7 @@ crate::string_enum! {
 }
 
 /// Information about file modes in a merge or pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileModes {
     pub source: Option<FileModeTypeEnum>,
@@ -2307,7 +2307,7 @@ pub struct FileModes {
 }
 
 /// Information about the size of files in a merge or pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileSizes {
     pub source: Option<i64>,
@@ -2316,7 +2316,7 @@ pub struct FileSizes {
 }
 
 /// Information about a version of a file.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileVersion {
     pub commit: Option<Commit>,
@@ -2326,7 +2326,7 @@ pub struct FileVersion {
 }
 
 /// Returns information about a folder in a repository.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Folder {
     pub tree_id: Option<String>,
@@ -2339,7 +2339,7 @@ pub type GetApprovalRuleTemplateInput = DeleteApprovalRuleTemplateInput;
 pub type GetApprovalRuleTemplateOutput = CreateApprovalRuleTemplateOutput;
 
 /// Represents the input of a get blob operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetBlobInput {
     pub repository_name: String,
@@ -2347,14 +2347,14 @@ pub struct GetBlobInput {
 }
 
 /// Represents the output of a get blob operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetBlobOutput {
     pub content: Blob,
 }
 
 /// Represents the input of a get branch operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetBranchInput {
     pub repository_name: Option<String>,
@@ -2362,7 +2362,7 @@ pub struct GetBranchInput {
 }
 
 /// Represents the output of a get branch operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetBranchOutput {
     pub branch: Option<BranchInfo>,
@@ -2372,7 +2372,7 @@ pub type GetCommentInput = DeleteCommentContentInput;
 
 pub type GetCommentOutput = DeleteCommentContentOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetCommentReactionsInput {
     pub comment_id: String,
@@ -2381,14 +2381,14 @@ pub struct GetCommentReactionsInput {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetCommentReactionsOutput {
     pub reactions_for_comment: Vec<ReactionForComment>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetCommentsForComparedCommitInput {
     pub repository_name: String,
@@ -2398,14 +2398,14 @@ pub struct GetCommentsForComparedCommitInput {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetCommentsForComparedCommitOutput {
     pub comments_for_compared_commit_data: Option<Vec<CommentsForComparedCommit>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetCommentsForPullRequestInput {
     pub pull_request_id: String,
@@ -2416,7 +2416,7 @@ pub struct GetCommentsForPullRequestInput {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetCommentsForPullRequestOutput {
     pub comments_for_pull_request_data: Option<Vec<CommentsForPullRequest>>,
@@ -2424,7 +2424,7 @@ pub struct GetCommentsForPullRequestOutput {
 }
 
 /// Represents the input of a get commit operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetCommitInput {
     pub repository_name: String,
@@ -2432,13 +2432,13 @@ pub struct GetCommitInput {
 }
 
 /// Represents the output of a get commit operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetCommitOutput {
     pub commit: Commit,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetDifferencesInput {
     pub repository_name: String,
@@ -2452,7 +2452,7 @@ pub struct GetDifferencesInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetDifferencesOutput {
     #[serde(rename = "differences")]
@@ -2460,7 +2460,7 @@ pub struct GetDifferencesOutput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetFileInput {
     pub repository_name: String,
@@ -2468,7 +2468,7 @@ pub struct GetFileInput {
     pub file_path: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetFileOutput {
     pub commit_id: String,
@@ -2479,7 +2479,7 @@ pub struct GetFileOutput {
     pub file_content: Blob,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetFolderInput {
     pub repository_name: String,
@@ -2487,7 +2487,7 @@ pub struct GetFolderInput {
     pub folder_path: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetFolderOutput {
     pub commit_id: String,
@@ -2499,7 +2499,7 @@ pub struct GetFolderOutput {
     pub sub_modules: Option<Vec<SubModule>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetMergeCommitInput {
     pub repository_name: String,
@@ -2509,7 +2509,7 @@ pub struct GetMergeCommitInput {
     pub conflict_resolution_strategy: Option<ConflictResolutionStrategyTypeEnum>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetMergeCommitOutput {
     pub source_commit_id: Option<String>,
@@ -2518,7 +2518,7 @@ pub struct GetMergeCommitOutput {
     pub merged_commit_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetMergeConflictsInput {
     pub repository_name: String,
@@ -2531,7 +2531,7 @@ pub struct GetMergeConflictsInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetMergeConflictsOutput {
     pub mergeable: bool,
@@ -2544,7 +2544,7 @@ pub struct GetMergeConflictsOutput {
 
 pub type GetMergeOptionsInput = GetMergeCommitInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetMergeOptionsOutput {
     pub merge_options: Vec<MergeOptionTypeEnum>,
@@ -2555,13 +2555,13 @@ pub struct GetMergeOptionsOutput {
 
 pub type GetPullRequestApprovalStatesInput = EvaluatePullRequestApprovalRulesInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPullRequestApprovalStatesOutput {
     pub approvals: Option<Vec<Approval>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPullRequestInput {
     pub pull_request_id: String,
@@ -2571,7 +2571,7 @@ pub type GetPullRequestOutput = CreatePullRequestOutput;
 
 pub type GetPullRequestOverrideStateInput = EvaluatePullRequestApprovalRulesInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPullRequestOverrideStateOutput {
     pub overridden: Option<bool>,
@@ -2585,7 +2585,7 @@ pub type GetRepositoryOutput = CreateRepositoryOutput;
 pub type GetRepositoryTriggersInput = DeleteRepositoryInput;
 
 /// Represents the output of a get repository triggers operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetRepositoryTriggersOutput {
     pub configuration_id: Option<String>,
@@ -2593,7 +2593,7 @@ pub struct GetRepositoryTriggersOutput {
 }
 
 /// Information about whether a file is binary or textual in a merge or pull request operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IsBinaryFile {
     pub source: Option<bool>,
@@ -2601,21 +2601,21 @@ pub struct IsBinaryFile {
     pub base: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListApprovalRuleTemplatesInput {
     pub next_token: Option<String>,
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListApprovalRuleTemplatesOutput {
     pub approval_rule_template_names: Option<Vec<String>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListAssociatedApprovalRuleTemplatesForRepositoryInput {
     pub repository_name: String,
@@ -2626,7 +2626,7 @@ pub struct ListAssociatedApprovalRuleTemplatesForRepositoryInput {
 pub type ListAssociatedApprovalRuleTemplatesForRepositoryOutput = ListApprovalRuleTemplatesOutput;
 
 /// Represents the input of a list branches operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBranchesInput {
     pub repository_name: String,
@@ -2634,14 +2634,14 @@ pub struct ListBranchesInput {
 }
 
 /// Represents the output of a list branches operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBranchesOutput {
     pub branches: Option<Vec<String>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListFileCommitHistoryRequest {
     pub repository_name: String,
@@ -2651,14 +2651,14 @@ pub struct ListFileCommitHistoryRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListFileCommitHistoryResponse {
     pub revision_dag: Vec<FileVersion>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPullRequestsInput {
     pub repository_name: String,
@@ -2668,14 +2668,14 @@ pub struct ListPullRequestsInput {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPullRequestsOutput {
     pub pull_request_ids: Vec<String>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRepositoriesForApprovalRuleTemplateInput {
     pub approval_rule_template_name: String,
@@ -2683,7 +2683,7 @@ pub struct ListRepositoriesForApprovalRuleTemplateInput {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRepositoriesForApprovalRuleTemplateOutput {
     pub repository_names: Option<Vec<String>>,
@@ -2691,7 +2691,7 @@ pub struct ListRepositoriesForApprovalRuleTemplateOutput {
 }
 
 /// Represents the input of a list repositories operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRepositoriesInput {
     pub next_token: Option<String>,
@@ -2700,21 +2700,21 @@ pub struct ListRepositoriesInput {
 }
 
 /// Represents the output of a list repositories operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRepositoriesOutput {
     pub repositories: Option<Vec<RepositoryNameIdPair>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceInput {
     pub resource_arn: String,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceOutput {
     pub tags: Option<BTreeMap<String, String>>,
@@ -2730,7 +2730,7 @@ pub struct Location {
     pub relative_file_version: Option<RelativeFileVersionEnum>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeBranchesByFastForwardInput {
     pub repository_name: String,
@@ -2741,7 +2741,7 @@ pub struct MergeBranchesByFastForwardInput {
 
 pub type MergeBranchesByFastForwardOutput = CreateUnreferencedMergeCommitOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeBranchesBySquashInput {
     pub repository_name: String,
@@ -2764,7 +2764,7 @@ pub type MergeBranchesByThreeWayInput = MergeBranchesBySquashInput;
 pub type MergeBranchesByThreeWayOutput = CreateUnreferencedMergeCommitOutput;
 
 /// Information about merge hunks in a merge or pull request operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeHunk {
     pub is_conflict: Option<bool>,
@@ -2774,7 +2774,7 @@ pub struct MergeHunk {
 }
 
 /// Information about the details of a merge hunk that contains a conflict in a merge or pull request operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeHunkDetail {
     pub start_line: Option<i32>,
@@ -2783,7 +2783,7 @@ pub struct MergeHunkDetail {
 }
 
 /// Returns information about a merge or potential merge between a source reference and a destination reference in a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeMetadata {
     pub is_merged: Option<bool>,
@@ -2793,7 +2793,7 @@ pub struct MergeMetadata {
 }
 
 /// Information about the file operation conflicts in a merge operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergeOperations {
     pub source: Option<ChangeTypeEnum>,
@@ -2808,7 +2808,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergePullRequestByFastForwardInput {
     pub pull_request_id: String,
@@ -2816,13 +2816,13 @@ pub struct MergePullRequestByFastForwardInput {
     pub source_commit_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergePullRequestByFastForwardOutput {
     pub pull_request: Option<PullRequest>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MergePullRequestBySquashInput {
     pub pull_request_id: String,
@@ -2853,7 +2853,7 @@ crate::string_enum! {
 }
 
 /// Information about the type of an object in a merge operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectTypes {
     pub source: Option<ObjectTypeEnum>,
@@ -2869,14 +2869,14 @@ crate::string_enum! {
 }
 
 /// Returns information about the template that created the approval rule for a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OriginApprovalRuleTemplate {
     pub approval_rule_template_id: Option<String>,
     pub approval_rule_template_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OverridePullRequestApprovalRulesInput {
     pub pull_request_id: String,
@@ -2891,7 +2891,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostCommentForComparedCommitInput {
     pub repository_name: String,
@@ -2902,7 +2902,7 @@ pub struct PostCommentForComparedCommitInput {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostCommentForComparedCommitOutput {
     pub repository_name: Option<String>,
@@ -2914,7 +2914,7 @@ pub struct PostCommentForComparedCommitOutput {
     pub comment: Option<Comment>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostCommentForPullRequestInput {
     pub pull_request_id: String,
@@ -2926,7 +2926,7 @@ pub struct PostCommentForPullRequestInput {
     pub client_request_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostCommentForPullRequestOutput {
     pub repository_name: Option<String>,
@@ -2939,7 +2939,7 @@ pub struct PostCommentForPullRequestOutput {
     pub comment: Option<Comment>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostCommentReplyInput {
     pub in_reply_to: String,
@@ -2950,7 +2950,7 @@ pub struct PostCommentReplyInput {
 pub type PostCommentReplyOutput = DeleteCommentContentOutput;
 
 /// Returns information about a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequest {
     pub pull_request_id: Option<String>,
@@ -2967,7 +2967,7 @@ pub struct PullRequest {
 }
 
 /// Metadata about the pull request that is used when comparing the pull request source with its destination.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestCreatedEventMetadata {
     pub repository_name: Option<String>,
@@ -2977,7 +2977,7 @@ pub struct PullRequestCreatedEventMetadata {
 }
 
 /// Returns information about a pull request event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestEvent {
     pub pull_request_id: Option<String>,
@@ -3008,7 +3008,7 @@ crate::string_enum! {
 }
 
 /// Returns information about the change in the merge state for a pull request event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestMergedStateChangedEventMetadata {
     pub repository_name: Option<String>,
@@ -3017,7 +3017,7 @@ pub struct PullRequestMergedStateChangedEventMetadata {
 }
 
 /// Information about an update to the source branch of a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestSourceReferenceUpdatedEventMetadata {
     pub repository_name: Option<String>,
@@ -3027,7 +3027,7 @@ pub struct PullRequestSourceReferenceUpdatedEventMetadata {
 }
 
 /// Information about a change to the status of a pull request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestStatusChangedEventMetadata {
     pub pull_request_status: Option<PullRequestStatusEnum>,
@@ -3041,7 +3041,7 @@ crate::string_enum! {
 }
 
 /// Returns information about a pull request target.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestTarget {
     pub repository_name: Option<String>,
@@ -3053,7 +3053,7 @@ pub struct PullRequestTarget {
     pub merge_metadata: Option<MergeMetadata>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutCommentReactionInput {
     pub comment_id: String,
@@ -3061,7 +3061,7 @@ pub struct PutCommentReactionInput {
 }
 
 /// Information about a file added or updated as part of a commit.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutFileEntry {
     pub file_path: String,
@@ -3070,7 +3070,7 @@ pub struct PutFileEntry {
     pub source_file: Option<SourceFileSpecifier>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutFileInput {
     pub repository_name: String,
@@ -3084,7 +3084,7 @@ pub struct PutFileInput {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutFileOutput {
     pub commit_id: String,
@@ -3093,7 +3093,7 @@ pub struct PutFileOutput {
 }
 
 /// Represents the input of a put repository triggers operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutRepositoryTriggersInput {
     pub repository_name: String,
@@ -3101,14 +3101,14 @@ pub struct PutRepositoryTriggersInput {
 }
 
 /// Represents the output of a put repository triggers operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutRepositoryTriggersOutput {
     pub configuration_id: Option<String>,
 }
 
 /// Information about the reaction values provided by users on a comment.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReactionForComment {
     pub reaction: Option<ReactionValueFormats>,
@@ -3117,7 +3117,7 @@ pub struct ReactionForComment {
 }
 
 /// Information about the values for reactions to a comment.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReactionValueFormats {
     pub emoji: Option<String>,
@@ -3133,7 +3133,7 @@ crate::string_enum! {
 }
 
 /// Information about a replacement content entry in the conflict of a merge or pull request operation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplaceContentEntry {
     pub file_path: String,
@@ -3152,7 +3152,7 @@ crate::string_enum! {
 }
 
 /// Information about a repository.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryMetadata {
     pub account_id: Option<String>,
@@ -3170,7 +3170,7 @@ pub struct RepositoryMetadata {
 }
 
 /// Information about a repository name and ID.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryNameIdPair {
     pub repository_name: Option<String>,
@@ -3198,7 +3198,7 @@ crate::string_enum! {
 }
 
 /// A trigger failed to run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryTriggerExecutionFailure {
     pub trigger: Option<String>,
@@ -3206,7 +3206,7 @@ pub struct RepositoryTriggerExecutionFailure {
 }
 
 /// Information about the file mode changes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetFileModeEntry {
     pub file_path: String,
@@ -3221,7 +3221,7 @@ crate::string_enum! {
 }
 
 /// Information about a source file that is part of changes made in a commit.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceFileSpecifier {
     pub file_path: String,
@@ -3229,7 +3229,7 @@ pub struct SourceFileSpecifier {
 }
 
 /// Returns information about a submodule reference in a repository folder.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubModule {
     pub commit_id: Option<String>,
@@ -3239,7 +3239,7 @@ pub struct SubModule {
 
 pub type SymbolicLink = File;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagResourceInput {
     pub resource_arn: String,
@@ -3247,7 +3247,7 @@ pub struct TagResourceInput {
 }
 
 /// Returns information about a target for a pull request.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     pub repository_name: String,
@@ -3258,21 +3258,21 @@ pub struct Target {
 pub type TestRepositoryTriggersInput = PutRepositoryTriggersInput;
 
 /// Represents the output of a test repository triggers operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestRepositoryTriggersOutput {
     pub successful_executions: Option<Vec<String>>,
     pub failed_executions: Option<Vec<RepositoryTriggerExecutionFailure>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UntagResourceInput {
     pub resource_arn: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateApprovalRuleTemplateContentInput {
     pub approval_rule_template_name: String,
@@ -3282,7 +3282,7 @@ pub struct UpdateApprovalRuleTemplateContentInput {
 
 pub type UpdateApprovalRuleTemplateContentOutput = CreateApprovalRuleTemplateOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateApprovalRuleTemplateDescriptionInput {
     pub approval_rule_template_name: String,
@@ -3291,7 +3291,7 @@ pub struct UpdateApprovalRuleTemplateDescriptionInput {
 
 pub type UpdateApprovalRuleTemplateDescriptionOutput = CreateApprovalRuleTemplateOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateApprovalRuleTemplateNameInput {
     pub old_approval_rule_template_name: String,
@@ -3300,7 +3300,7 @@ pub struct UpdateApprovalRuleTemplateNameInput {
 
 pub type UpdateApprovalRuleTemplateNameOutput = CreateApprovalRuleTemplateOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateCommentInput {
     pub comment_id: String,
@@ -3310,14 +3310,14 @@ pub struct UpdateCommentInput {
 pub type UpdateCommentOutput = DeleteCommentContentOutput;
 
 /// Represents the input of an update default branch operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateDefaultBranchInput {
     pub repository_name: String,
     pub default_branch_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePullRequestApprovalRuleContentInput {
     pub pull_request_id: String,
@@ -3328,7 +3328,7 @@ pub struct UpdatePullRequestApprovalRuleContentInput {
 
 pub type UpdatePullRequestApprovalRuleContentOutput = CreatePullRequestApprovalRuleOutput;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePullRequestApprovalStateInput {
     pub pull_request_id: String,
@@ -3336,7 +3336,7 @@ pub struct UpdatePullRequestApprovalStateInput {
     pub approval_state: ApprovalState,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePullRequestDescriptionInput {
     pub pull_request_id: String,
@@ -3345,7 +3345,7 @@ pub struct UpdatePullRequestDescriptionInput {
 
 pub type UpdatePullRequestDescriptionOutput = CreatePullRequestOutput;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePullRequestStatusInput {
     pub pull_request_id: String,
@@ -3354,7 +3354,7 @@ pub struct UpdatePullRequestStatusInput {
 
 pub type UpdatePullRequestStatusOutput = CreatePullRequestOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePullRequestTitleInput {
     pub pull_request_id: String,
@@ -3364,21 +3364,21 @@ pub struct UpdatePullRequestTitleInput {
 pub type UpdatePullRequestTitleOutput = CreatePullRequestOutput;
 
 /// Represents the input of an update repository description operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRepositoryDescriptionInput {
     pub repository_name: String,
     pub repository_description: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRepositoryEncryptionKeyInput {
     pub repository_name: String,
     pub kms_key_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRepositoryEncryptionKeyOutput {
     pub repository_id: Option<String>,
@@ -3387,7 +3387,7 @@ pub struct UpdateRepositoryEncryptionKeyOutput {
 }
 
 /// Represents the input of an update repository description operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRepositoryNameInput {
     pub old_name: String,
@@ -3395,7 +3395,7 @@ pub struct UpdateRepositoryNameInput {
 }
 
 /// Information about the user who made a specified commit.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserInfo {
     pub name: Option<String>,

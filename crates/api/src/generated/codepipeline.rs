@@ -945,7 +945,7 @@ crate::aws_service!(CodePipelineApi, "codepipeline");
 // ---- Shapes ----
 
 /// Represents an Amazon Web Services session credentials object.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AWSSessionCredentials {
     pub access_key_id: String,
@@ -954,7 +954,7 @@ pub struct AWSSessionCredentials {
 }
 
 /// Represents the input of an AcknowledgeJob action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AcknowledgeJobInput {
     pub job_id: String,
@@ -962,14 +962,14 @@ pub struct AcknowledgeJobInput {
 }
 
 /// Represents the output of an AcknowledgeJob action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AcknowledgeJobOutput {
     pub status: Option<JobStatus>,
 }
 
 /// Represents the input of an AcknowledgeThirdPartyJob action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AcknowledgeThirdPartyJobInput {
     pub job_id: String,
@@ -992,7 +992,7 @@ crate::string_enum! {
 }
 
 /// Represents information about an action configuration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionConfiguration {
     pub configuration: Option<BTreeMap<String, String>>,
@@ -1020,7 +1020,7 @@ crate::string_enum! {
 }
 
 /// Represents the context of an action in the stage of a pipeline to a job worker.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionContext {
     pub name: Option<String>,
@@ -1047,7 +1047,7 @@ pub struct ActionDeclaration {
 }
 
 /// Represents information about the run of an action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecution {
     pub action_execution_id: Option<String>,
@@ -1065,7 +1065,7 @@ pub struct ActionExecution {
 }
 
 /// Returns information about an execution of an action, including the action execution ID, and the name, version, and timing of the action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionDetail {
     pub pipeline_execution_id: Option<String>,
@@ -1082,7 +1082,7 @@ pub struct ActionExecutionDetail {
 }
 
 /// Filter values for the action execution.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionFilter {
     pub pipeline_execution_id: Option<String>,
@@ -1090,7 +1090,7 @@ pub struct ActionExecutionFilter {
 }
 
 /// Input information used for an action execution.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionInput {
     pub action_type_id: Option<ActionTypeId>,
@@ -1103,7 +1103,7 @@ pub struct ActionExecutionInput {
 }
 
 /// Output details listed for an action execution, such as the action execution result.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionOutput {
     pub output_artifacts: Option<Vec<ArtifactDetail>>,
@@ -1112,7 +1112,7 @@ pub struct ActionExecutionOutput {
 }
 
 /// Execution result information, such as the external execution ID.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionExecutionResult {
     pub external_execution_id: Option<String>,
@@ -1150,7 +1150,7 @@ pub struct ActionRevision {
 }
 
 /// Represents information about the state of an action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionState {
     pub action_name: Option<String>,
@@ -1161,7 +1161,7 @@ pub struct ActionState {
 }
 
 /// Returns information about the details of an action type.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionType {
     pub id: ActionTypeId,
@@ -1262,7 +1262,7 @@ pub struct ActionTypeUrls {
 }
 
 /// Represents information about the result of an approval request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalResult {
     pub summary: String,
@@ -1277,7 +1277,7 @@ crate::string_enum! {
 }
 
 /// Artifacts are the files that are worked on by actions in the pipeline.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
     pub name: Option<String>,
@@ -1286,7 +1286,7 @@ pub struct Artifact {
 }
 
 /// Artifact details for the action execution, such as the artifact location.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactDetail {
     pub name: Option<String>,
@@ -1296,7 +1296,7 @@ pub struct ArtifactDetail {
 pub type ArtifactDetails = ActionTypeArtifactDetails;
 
 /// Represents information about the location of an artifact.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactLocation {
     pub r#type: Option<ArtifactLocationType>,
@@ -1310,7 +1310,7 @@ crate::string_enum! {
 }
 
 /// Represents revision details of an artifact.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactRevision {
     pub name: Option<String>,
@@ -1362,7 +1362,7 @@ pub struct Condition {
 }
 
 /// The run of a condition.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConditionExecution {
     pub status: Option<ConditionExecutionStatus>,
@@ -1383,7 +1383,7 @@ crate::string_enum! {
 }
 
 /// Information about the state of the condition.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConditionState {
     pub latest_execution: Option<ConditionExecution>,
@@ -1398,7 +1398,7 @@ crate::string_enum! {
 }
 
 /// Represents the input of a CreateCustomActionType operation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCustomActionTypeInput {
     pub category: ActionCategory,
@@ -1412,7 +1412,7 @@ pub struct CreateCustomActionTypeInput {
 }
 
 /// Represents the output of a CreateCustomActionType operation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCustomActionTypeOutput {
     pub action_type: ActionType,
@@ -1420,7 +1420,7 @@ pub struct CreateCustomActionTypeOutput {
 }
 
 /// Represents the input of a CreatePipeline action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePipelineInput {
     pub pipeline: PipelineDeclaration,
@@ -1428,7 +1428,7 @@ pub struct CreatePipelineInput {
 }
 
 /// Represents the output of a CreatePipeline action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePipelineOutput {
     pub pipeline: Option<PipelineDeclaration>,
@@ -1436,7 +1436,7 @@ pub struct CreatePipelineOutput {
 }
 
 /// Represents information about a current revision.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentRevision {
     pub revision: String,
@@ -1446,7 +1446,7 @@ pub struct CurrentRevision {
 }
 
 /// Represents the input of a DeleteCustomActionType operation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteCustomActionTypeInput {
     pub category: ActionCategory,
@@ -1463,11 +1463,11 @@ pub struct DeletePipelineInput {
 
 pub type DeleteWebhookInput = DeletePipelineInput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteWebhookOutput {}
 
 /// The target for the deploy action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeployActionExecutionTarget {
     pub target_id: Option<String>,
@@ -1479,7 +1479,7 @@ pub struct DeployActionExecutionTarget {
 }
 
 /// A lifecycle event for the deploy action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeployTargetEvent {
     pub name: Option<String>,
@@ -1490,14 +1490,14 @@ pub struct DeployTargetEvent {
 }
 
 /// The context for the event for the deploy action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeployTargetEventContext {
     pub ssm_command_id: Option<String>,
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeregisterWebhookWithThirdPartyInput {
     pub webhook_name: Option<String>,
@@ -1506,7 +1506,7 @@ pub struct DeregisterWebhookWithThirdPartyInput {
 pub type DeregisterWebhookWithThirdPartyOutput = DeleteWebhookOutput;
 
 /// Represents the input of a DisableStageTransition action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DisableStageTransitionInput {
     pub pipeline_name: String,
@@ -1516,7 +1516,7 @@ pub struct DisableStageTransitionInput {
 }
 
 /// Represents the input of an EnableStageTransition action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnableStageTransitionInput {
     pub pipeline_name: String,
@@ -1554,7 +1554,7 @@ crate::string_enum! {
 }
 
 /// Represents information about an error in CodePipeline.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorDetails {
     pub code: Option<String>,
@@ -1562,7 +1562,7 @@ pub struct ErrorDetails {
 }
 
 /// The details of the actions taken and results produced on an artifact as it passes through stages in the pipeline.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionDetails {
     pub summary: Option<String>,
@@ -1579,7 +1579,7 @@ crate::string_enum! {
 }
 
 /// The interaction or event that started a pipeline execution.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionTrigger {
     pub trigger_type: Option<TriggerType>,
@@ -1618,7 +1618,7 @@ pub struct FailureConditions {
 }
 
 /// Represents information about failure details.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureDetails {
     pub r#type: FailureType,
@@ -1639,28 +1639,28 @@ crate::string_enum! {
 
 pub type GetActionTypeInput = ActionTypeIdentifier;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetActionTypeOutput {
     pub action_type: Option<ActionTypeDeclaration>,
 }
 
 /// Represents the input of a GetJobDetails action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetJobDetailsInput {
     pub job_id: String,
 }
 
 /// Represents the output of a GetJobDetails action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetJobDetailsOutput {
     pub job_details: Option<JobDetails>,
 }
 
 /// Represents the input of a GetPipelineExecution action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPipelineExecutionInput {
     pub pipeline_name: String,
@@ -1668,14 +1668,14 @@ pub struct GetPipelineExecutionInput {
 }
 
 /// Represents the output of a GetPipelineExecution action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPipelineExecutionOutput {
     pub pipeline_execution: Option<PipelineExecution>,
 }
 
 /// Represents the input of a GetPipeline action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPipelineInput {
     pub name: String,
@@ -1683,7 +1683,7 @@ pub struct GetPipelineInput {
 }
 
 /// Represents the output of a GetPipeline action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPipelineOutput {
     pub pipeline: Option<PipelineDeclaration>,
@@ -1693,7 +1693,7 @@ pub struct GetPipelineOutput {
 pub type GetPipelineStateInput = DeletePipelineInput;
 
 /// Represents the output of a GetPipelineState action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPipelineStateOutput {
     pub pipeline_name: Option<String>,
@@ -1704,7 +1704,7 @@ pub struct GetPipelineStateOutput {
 }
 
 /// Represents the input of a GetThirdPartyJobDetails action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetThirdPartyJobDetailsInput {
     pub job_id: String,
@@ -1712,7 +1712,7 @@ pub struct GetThirdPartyJobDetailsInput {
 }
 
 /// Represents the output of a GetThirdPartyJobDetails action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetThirdPartyJobDetailsOutput {
     pub job_details: Option<ThirdPartyJobDetails>,
@@ -1767,7 +1767,7 @@ pub type GitTagFilterCriteria = GitBranchFilterCriteria;
 pub type InputArtifact = DeletePipelineInput;
 
 /// Represents information about a job.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     pub id: Option<String>,
@@ -1777,7 +1777,7 @@ pub struct Job {
 }
 
 /// Represents other information about a job required for a job worker to complete the job.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobData {
     pub action_type_id: Option<ActionTypeId>,
@@ -1791,7 +1791,7 @@ pub struct JobData {
 }
 
 /// Represents information about the details of a job.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobDetails {
     pub id: Option<String>,
@@ -1827,14 +1827,14 @@ pub struct LambdaExecutorConfiguration {
 }
 
 /// The field that specifies to filter on the latest execution in the pipeline.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LatestInPipelineExecutionFilter {
     pub pipeline_execution_id: String,
     pub start_time_range: StartTimeRange,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListActionExecutionsInput {
     pub pipeline_name: String,
@@ -1843,7 +1843,7 @@ pub struct ListActionExecutionsInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListActionExecutionsOutput {
     pub action_execution_details: Option<Vec<ActionExecutionDetail>>,
@@ -1851,7 +1851,7 @@ pub struct ListActionExecutionsOutput {
 }
 
 /// Represents the input of a ListActionTypes action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListActionTypesInput {
     pub action_owner_filter: Option<ActionOwner>,
@@ -1860,14 +1860,14 @@ pub struct ListActionTypesInput {
 }
 
 /// Represents the output of a ListActionTypes action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListActionTypesOutput {
     pub action_types: Vec<ActionType>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListDeployActionExecutionTargetsInput {
     pub pipeline_name: Option<String>,
@@ -1877,7 +1877,7 @@ pub struct ListDeployActionExecutionTargetsInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListDeployActionExecutionTargetsOutput {
     pub targets: Option<Vec<DeployActionExecutionTarget>>,
@@ -1885,7 +1885,7 @@ pub struct ListDeployActionExecutionTargetsOutput {
 }
 
 /// Represents the input of a ListPipelineExecutions action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPipelineExecutionsInput {
     pub pipeline_name: String,
@@ -1895,7 +1895,7 @@ pub struct ListPipelineExecutionsInput {
 }
 
 /// Represents the output of a ListPipelineExecutions action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPipelineExecutionsOutput {
     pub pipeline_execution_summaries: Option<Vec<PipelineExecutionSummary>>,
@@ -1903,7 +1903,7 @@ pub struct ListPipelineExecutionsOutput {
 }
 
 /// Represents the input of a ListPipelines action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPipelinesInput {
     pub next_token: Option<String>,
@@ -1911,14 +1911,14 @@ pub struct ListPipelinesInput {
 }
 
 /// Represents the output of a ListPipelines action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPipelinesOutput {
     pub pipelines: Option<Vec<PipelineSummary>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRuleExecutionsInput {
     pub pipeline_name: String,
@@ -1927,27 +1927,27 @@ pub struct ListRuleExecutionsInput {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRuleExecutionsOutput {
     pub rule_execution_details: Option<Vec<RuleExecutionDetail>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRuleTypesInput {
     pub rule_owner_filter: Option<RuleOwner>,
     pub region_filter: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRuleTypesOutput {
     pub rule_types: Vec<RuleType>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceInput {
     pub resource_arn: String,
@@ -1955,7 +1955,7 @@ pub struct ListTagsForResourceInput {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceOutput {
     pub tags: Option<Vec<Tag>>,
@@ -1963,7 +1963,7 @@ pub struct ListTagsForResourceOutput {
 }
 
 /// The detail returned for each webhook after listing webhooks, such as the webhook URL, the webhook name, and the webhook ARN.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListWebhookItem {
     pub definition: WebhookDefinition,
@@ -1975,14 +1975,14 @@ pub struct ListWebhookItem {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListWebhooksInput {
     pub next_token: Option<String>,
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListWebhooksOutput {
     #[serde(rename = "webhooks")]
@@ -1998,7 +1998,7 @@ pub struct OutputArtifact {
     pub files: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideStageConditionInput {
     pub pipeline_name: String,
@@ -2008,7 +2008,7 @@ pub struct OverrideStageConditionInput {
 }
 
 /// Represents information about a pipeline to a job worker.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineContext {
     pub pipeline_name: Option<String>,
@@ -2035,7 +2035,7 @@ pub struct PipelineDeclaration {
 }
 
 /// Represents information about an execution of a pipeline.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineExecution {
     pub pipeline_name: Option<String>,
@@ -2052,7 +2052,7 @@ pub struct PipelineExecution {
 }
 
 /// The pipeline execution to filter on.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineExecutionFilter {
     pub succeeded_in_stage: Option<SucceededInStageFilter>,
@@ -2071,7 +2071,7 @@ crate::string_enum! {
 }
 
 /// Summary information about a pipeline execution.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineExecutionSummary {
     pub pipeline_execution_id: Option<String>,
@@ -2088,7 +2088,7 @@ pub struct PipelineExecutionSummary {
 }
 
 /// Information about a pipeline.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineMetadata {
     pub pipeline_arn: Option<String>,
@@ -2098,14 +2098,14 @@ pub struct PipelineMetadata {
 }
 
 /// The metadata for the stage execution to be rolled back.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineRollbackMetadata {
     pub rollback_target_pipeline_execution_id: Option<String>,
 }
 
 /// Returns a summary of a pipeline.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineSummary {
     pub name: Option<String>,
@@ -2138,7 +2138,7 @@ crate::string_enum! {
 }
 
 /// A pipeline-level variable used for a pipeline execution.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineVariable {
     pub name: String,
@@ -2155,7 +2155,7 @@ pub struct PipelineVariableDeclaration {
 }
 
 /// Represents the input of a PollForJobs action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollForJobsInput {
     pub action_type_id: ActionTypeId,
@@ -2164,14 +2164,14 @@ pub struct PollForJobsInput {
 }
 
 /// Represents the output of a PollForJobs action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollForJobsOutput {
     pub jobs: Option<Vec<Job>>,
 }
 
 /// Represents the input of a PollForThirdPartyJobs action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollForThirdPartyJobsInput {
     pub action_type_id: ActionTypeId,
@@ -2179,14 +2179,14 @@ pub struct PollForThirdPartyJobsInput {
 }
 
 /// Represents the output of a PollForThirdPartyJobs action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollForThirdPartyJobsOutput {
     pub jobs: Option<Vec<ThirdPartyJob>>,
 }
 
 /// Represents the input of a PutActionRevision action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutActionRevisionInput {
     pub pipeline_name: String,
@@ -2196,7 +2196,7 @@ pub struct PutActionRevisionInput {
 }
 
 /// Represents the output of a PutActionRevision action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutActionRevisionOutput {
     pub new_revision: Option<bool>,
@@ -2204,7 +2204,7 @@ pub struct PutActionRevisionOutput {
 }
 
 /// Represents the input of a PutApprovalResult action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutApprovalResultInput {
     pub pipeline_name: String,
@@ -2215,14 +2215,14 @@ pub struct PutApprovalResultInput {
 }
 
 /// Represents the output of a PutApprovalResult action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutApprovalResultOutput {
     pub approved_at: Option<Timestamp>,
 }
 
 /// Represents the input of a PutJobFailureResult action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutJobFailureResultInput {
     pub job_id: String,
@@ -2230,7 +2230,7 @@ pub struct PutJobFailureResultInput {
 }
 
 /// Represents the input of a PutJobSuccessResult action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutJobSuccessResultInput {
     pub job_id: String,
@@ -2241,7 +2241,7 @@ pub struct PutJobSuccessResultInput {
 }
 
 /// Represents the input of a PutThirdPartyJobFailureResult action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutThirdPartyJobFailureResultInput {
     pub job_id: String,
@@ -2250,7 +2250,7 @@ pub struct PutThirdPartyJobFailureResultInput {
 }
 
 /// Represents the input of a PutThirdPartyJobSuccessResult action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutThirdPartyJobSuccessResultInput {
     pub job_id: String,
@@ -2260,14 +2260,14 @@ pub struct PutThirdPartyJobSuccessResultInput {
     pub execution_details: Option<ExecutionDetails>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutWebhookInput {
     pub webhook: WebhookDefinition,
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutWebhookOutput {
     pub webhook: Option<ListWebhookItem>,
@@ -2278,7 +2278,7 @@ pub type RegisterWebhookWithThirdPartyInput = DeregisterWebhookWithThirdPartyInp
 pub type RegisterWebhookWithThirdPartyOutput = DeleteWebhookOutput;
 
 /// A pipeline-level variable used for a pipeline execution.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedPipelineVariable {
     pub name: Option<String>,
@@ -2302,7 +2302,7 @@ pub struct RetryConfiguration {
 }
 
 /// Represents the input of a RetryStageExecution action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryStageExecutionInput {
     pub pipeline_name: String,
@@ -2312,14 +2312,14 @@ pub struct RetryStageExecutionInput {
 }
 
 /// Represents the output of a RetryStageExecution action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryStageExecutionOutput {
     pub pipeline_execution_id: Option<String>,
 }
 
 /// The details of a specific automatic retry on stage failure, including the attempt number and trigger.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryStageMetadata {
     pub auto_stage_retry_attempt: Option<i32>,
@@ -2334,7 +2334,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackStageInput {
     pub pipeline_name: String,
@@ -2342,7 +2342,7 @@ pub struct RollbackStageInput {
     pub target_pipeline_execution_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackStageOutput {
     pub pipeline_execution_id: String,
@@ -2355,7 +2355,7 @@ crate::string_enum! {
 }
 
 /// Represents information about a rule configuration property.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleConfigurationProperty {
     pub name: String,
@@ -2384,7 +2384,7 @@ pub struct RuleDeclaration {
 }
 
 /// Represents information about each time a rule is run as part of the pipeline execution for a pipeline configured with conditions.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleExecution {
     pub rule_execution_id: Option<String>,
@@ -2399,7 +2399,7 @@ pub struct RuleExecution {
 }
 
 /// The details of the runs for a rule and the results produced on an artifact as it passes through stages in the pipeline.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleExecutionDetail {
     pub pipeline_execution_id: Option<String>,
@@ -2418,7 +2418,7 @@ pub struct RuleExecutionDetail {
 pub type RuleExecutionFilter = ActionExecutionFilter;
 
 /// Input information used for a rule execution.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleExecutionInput {
     pub rule_type_id: Option<RuleTypeId>,
@@ -2430,14 +2430,14 @@ pub struct RuleExecutionInput {
 }
 
 /// Output details listed for a rule execution, such as the rule execution result.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleExecutionOutput {
     pub execution_result: Option<RuleExecutionResult>,
 }
 
 /// Execution result information, such as the external execution ID.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleExecutionResult {
     pub external_execution_id: Option<String>,
@@ -2457,7 +2457,7 @@ crate::string_enum! {
 pub type RuleRevision = ActionRevision;
 
 /// Returns information about the state of a rule.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleState {
     pub rule_name: Option<String>,
@@ -2468,7 +2468,7 @@ pub struct RuleState {
 }
 
 /// The rule type, which is made up of the combined values for category, owner, provider, and version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleType {
     pub id: RuleTypeId,
@@ -2490,7 +2490,7 @@ pub struct RuleTypeId {
 pub type RuleTypeSettings = ActionTypeSettings;
 
 /// The location of the S3 bucket that contains a revision.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3ArtifactLocation {
     pub bucket_name: String,
@@ -2498,7 +2498,7 @@ pub struct S3ArtifactLocation {
 }
 
 /// The Amazon S3 artifact location for an action's artifacts.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3Location {
     pub bucket: Option<String>,
@@ -2506,7 +2506,7 @@ pub struct S3Location {
 }
 
 /// Information about the version (or revision) of a source artifact that initiated a pipeline execution.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRevision {
     pub action_name: String,
@@ -2516,7 +2516,7 @@ pub struct SourceRevision {
 }
 
 /// A list that allows you to specify, or override, the source revision for a pipeline execution that's being started.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRevisionOverride {
     pub action_name: String,
@@ -2534,7 +2534,7 @@ crate::string_enum! {
 }
 
 /// The state of a run of a condition for a stage.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageConditionState {
     pub latest_execution: Option<StageConditionsExecution>,
@@ -2542,7 +2542,7 @@ pub struct StageConditionState {
 }
 
 /// Represents information about the run of a condition for a stage.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageConditionsExecution {
     pub status: Option<ConditionExecutionStatus>,
@@ -2550,7 +2550,7 @@ pub struct StageConditionsExecution {
 }
 
 /// Represents information about a stage to a job worker.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageContext {
     pub name: Option<String>,
@@ -2569,7 +2569,7 @@ pub struct StageDeclaration {
 }
 
 /// Represents information about the run of a stage.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageExecution {
     pub pipeline_execution_id: String,
@@ -2597,7 +2597,7 @@ crate::string_enum! {
 }
 
 /// Represents information about the state of the stage.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StageState {
     pub stage_name: Option<String>,
@@ -2620,7 +2620,7 @@ crate::string_enum! {
 }
 
 /// Represents the input of a StartPipelineExecution action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartPipelineExecutionInput {
     pub name: String,
@@ -2639,13 +2639,13 @@ crate::string_enum! {
 }
 
 /// The interaction that stopped a pipeline execution.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopExecutionTrigger {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopPipelineExecutionInput {
     pub pipeline_name: String,
@@ -2657,7 +2657,7 @@ pub struct StopPipelineExecutionInput {
 pub type StopPipelineExecutionOutput = RetryStageExecutionOutput;
 
 /// Filter for pipeline executions that have successfully completed the stage in the current pipeline version.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SucceededInStageFilter {
     pub stage_name: Option<String>,
@@ -2673,7 +2673,7 @@ pub struct Tag {
     pub value: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagResourceInput {
     pub resource_arn: String,
@@ -2683,7 +2683,7 @@ pub struct TagResourceInput {
 pub type TagResourceOutput = DeleteWebhookOutput;
 
 /// Filters the list of targets.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetFilter {
     pub name: Option<TargetFilterName>,
@@ -2697,7 +2697,7 @@ crate::string_enum! {
 }
 
 /// A response to a PollForThirdPartyJobs request returned by CodePipeline when there is a job to be worked on by a partner action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ThirdPartyJob {
     pub client_id: Option<String>,
@@ -2707,7 +2707,7 @@ pub struct ThirdPartyJob {
 pub type ThirdPartyJobData = JobData;
 
 /// The details of a job sent in response to a GetThirdPartyJobDetails request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ThirdPartyJobDetails {
     pub id: Option<String>,
@@ -2716,7 +2716,7 @@ pub struct ThirdPartyJobDetails {
 }
 
 /// Represents information about the state of transitions between one stage and another stage.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransitionState {
     pub enabled: Option<bool>,
@@ -2739,7 +2739,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UntagResourceInput {
     pub resource_arn: String,
@@ -2748,21 +2748,21 @@ pub struct UntagResourceInput {
 
 pub type UntagResourceOutput = DeleteWebhookOutput;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateActionTypeInput {
     pub action_type: ActionTypeDeclaration,
 }
 
 /// Represents the input of an UpdatePipeline action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePipelineInput {
     pub pipeline: PipelineDeclaration,
 }
 
 /// Represents the output of an UpdatePipeline action.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePipelineOutput {
     pub pipeline: Option<PipelineDeclaration>,

@@ -1310,7 +1310,7 @@ crate::string_enum! {
 }
 
 /// This data type is used in the ImageScanFinding data type.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attribute {
     pub key: String,
@@ -1318,7 +1318,7 @@ pub struct Attribute {
 }
 
 /// An object representing authorization data for an Amazon ECR registry.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationData {
     pub authorization_token: Option<String>,
@@ -1327,7 +1327,7 @@ pub struct AuthorizationData {
 }
 
 /// The image details of the Amazon ECR container image.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AwsEcrContainerImageDetails {
     pub architecture: Option<String>,
@@ -1342,7 +1342,7 @@ pub struct AwsEcrContainerImageDetails {
     pub repository_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchCheckLayerAvailabilityRequest {
     pub registry_id: Option<String>,
@@ -1350,7 +1350,7 @@ pub struct BatchCheckLayerAvailabilityRequest {
     pub layer_digests: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchCheckLayerAvailabilityResponse {
     pub layers: Option<Vec<Layer>>,
@@ -1358,7 +1358,7 @@ pub struct BatchCheckLayerAvailabilityResponse {
 }
 
 /// Deletes specified images within a specified repository.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchDeleteImageRequest {
     pub registry_id: Option<String>,
@@ -1366,14 +1366,14 @@ pub struct BatchDeleteImageRequest {
     pub image_ids: Vec<ImageIdentifier>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchDeleteImageResponse {
     pub image_ids: Option<Vec<ImageIdentifier>>,
     pub failures: Option<Vec<ImageFailure>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetImageRequest {
     pub registry_id: Option<String>,
@@ -1382,27 +1382,27 @@ pub struct BatchGetImageRequest {
     pub accepted_media_types: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetImageResponse {
     pub images: Option<Vec<Image>>,
     pub failures: Option<Vec<ImageFailure>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetRepositoryScanningConfigurationRequest {
     pub repository_names: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchGetRepositoryScanningConfigurationResponse {
     pub scanning_configurations: Option<Vec<RepositoryScanningConfiguration>>,
     pub failures: Option<Vec<RepositoryScanningConfigurationFailure>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompleteLayerUploadRequest {
     pub registry_id: Option<String>,
@@ -1411,7 +1411,7 @@ pub struct CompleteLayerUploadRequest {
     pub layer_digests: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompleteLayerUploadResponse {
     pub registry_id: Option<String>,
@@ -1420,7 +1420,7 @@ pub struct CompleteLayerUploadResponse {
     pub layer_digest: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePullThroughCacheRuleRequest {
     pub ecr_repository_prefix: String,
@@ -1432,7 +1432,7 @@ pub struct CreatePullThroughCacheRuleRequest {
     pub upstream_repository_prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePullThroughCacheRuleResponse {
     pub ecr_repository_prefix: Option<String>,
@@ -1445,7 +1445,7 @@ pub struct CreatePullThroughCacheRuleResponse {
     pub upstream_repository_prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRepositoryCreationTemplateRequest {
     pub prefix: String,
@@ -1460,14 +1460,14 @@ pub struct CreateRepositoryCreationTemplateRequest {
     pub custom_role_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRepositoryCreationTemplateResponse {
     pub registry_id: Option<String>,
     pub repository_creation_template: Option<RepositoryCreationTemplate>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRepositoryRequest {
     pub registry_id: Option<String>,
@@ -1479,14 +1479,14 @@ pub struct CreateRepositoryRequest {
     pub encryption_configuration: Option<EncryptionConfiguration>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRepositoryResponse {
     pub repository: Option<Repository>,
 }
 
 /// The CVSS score for a finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CvssScore {
     pub base_score: Option<f64>,
@@ -1496,7 +1496,7 @@ pub struct CvssScore {
 }
 
 /// Details on adjustments Amazon Inspector made to the CVSS score for a finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CvssScoreAdjustment {
     pub metric: Option<String>,
@@ -1504,7 +1504,7 @@ pub struct CvssScoreAdjustment {
 }
 
 /// Information about the CVSS score.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CvssScoreDetails {
     pub adjustments: Option<Vec<CvssScoreAdjustment>>,
@@ -1514,14 +1514,14 @@ pub struct CvssScoreDetails {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteLifecyclePolicyRequest {
     pub registry_id: Option<String>,
     pub repository_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteLifecyclePolicyResponse {
     pub registry_id: Option<String>,
@@ -1530,14 +1530,14 @@ pub struct DeleteLifecyclePolicyResponse {
     pub last_evaluated_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletePullThroughCacheRuleRequest {
     pub ecr_repository_prefix: String,
     pub registry_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletePullThroughCacheRuleResponse {
     pub ecr_repository_prefix: Option<String>,
@@ -1552,14 +1552,14 @@ pub struct DeletePullThroughCacheRuleResponse {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteRegistryPolicyRequest {}
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteRegistryPolicyResponse {
     pub registry_id: Option<String>,
     pub policy_text: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteRepositoryCreationTemplateRequest {
     pub prefix: String,
@@ -1569,7 +1569,7 @@ pub type DeleteRepositoryCreationTemplateResponse = CreateRepositoryCreationTemp
 
 pub type DeleteRepositoryPolicyRequest = DeleteLifecyclePolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteRepositoryPolicyResponse {
     pub registry_id: Option<String>,
@@ -1577,7 +1577,7 @@ pub struct DeleteRepositoryPolicyResponse {
     pub policy_text: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteRepositoryRequest {
     pub registry_id: Option<String>,
@@ -1589,26 +1589,26 @@ pub type DeleteRepositoryResponse = CreateRepositoryResponse;
 
 pub type DeleteSigningConfigurationRequest = DeleteRegistryPolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteSigningConfigurationResponse {
     pub registry_id: Option<String>,
     pub signing_configuration: Option<SigningConfiguration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeregisterPullTimeUpdateExclusionRequest {
     pub principal_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeregisterPullTimeUpdateExclusionResponse {
     pub principal_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImageReplicationStatusRequest {
     pub repository_name: String,
@@ -1616,7 +1616,7 @@ pub struct DescribeImageReplicationStatusRequest {
     pub registry_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImageReplicationStatusResponse {
     pub repository_name: Option<String>,
@@ -1624,7 +1624,7 @@ pub struct DescribeImageReplicationStatusResponse {
     pub replication_statuses: Option<Vec<ImageReplicationStatus>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImageScanFindingsRequest {
     pub registry_id: Option<String>,
@@ -1634,7 +1634,7 @@ pub struct DescribeImageScanFindingsRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImageScanFindingsResponse {
     pub registry_id: Option<String>,
@@ -1647,7 +1647,7 @@ pub struct DescribeImageScanFindingsResponse {
 
 pub type DescribeImageSigningStatusRequest = DescribeImageReplicationStatusRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImageSigningStatusResponse {
     pub repository_name: Option<String>,
@@ -1657,14 +1657,14 @@ pub struct DescribeImageSigningStatusResponse {
 }
 
 /// An object representing a filter on a DescribeImages operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImagesFilter {
     pub tag_status: Option<TagStatus>,
     pub image_status: Option<ImageStatusFilter>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImagesRequest {
     pub registry_id: Option<String>,
@@ -1675,14 +1675,14 @@ pub struct DescribeImagesRequest {
     pub filter: Option<DescribeImagesFilter>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImagesResponse {
     pub image_details: Option<Vec<ImageDetail>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribePullThroughCacheRulesRequest {
     pub registry_id: Option<String>,
@@ -1691,7 +1691,7 @@ pub struct DescribePullThroughCacheRulesRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribePullThroughCacheRulesResponse {
     pub pull_through_cache_rules: Option<Vec<PullThroughCacheRule>>,
@@ -1700,14 +1700,14 @@ pub struct DescribePullThroughCacheRulesResponse {
 
 pub type DescribeRegistryRequest = DeleteRegistryPolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeRegistryResponse {
     pub registry_id: Option<String>,
     pub replication_configuration: Option<ReplicationConfiguration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeRepositoriesRequest {
     pub registry_id: Option<String>,
@@ -1716,14 +1716,14 @@ pub struct DescribeRepositoriesRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeRepositoriesResponse {
     pub repositories: Option<Vec<Repository>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeRepositoryCreationTemplatesRequest {
     pub prefixes: Option<Vec<String>>,
@@ -1731,7 +1731,7 @@ pub struct DescribeRepositoryCreationTemplatesRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeRepositoryCreationTemplatesResponse {
     pub registry_id: Option<String>,
@@ -1758,7 +1758,7 @@ crate::string_enum! {
 }
 
 /// The details of an enhanced image scan.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnhancedImageScanFinding {
     pub aws_account_id: Option<String>,
@@ -1791,32 +1791,32 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetAccountSettingRequest {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetAccountSettingResponse {
     pub name: Option<String>,
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetAuthorizationTokenRequest {
     pub registry_ids: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetAuthorizationTokenResponse {
     pub authorization_data: Option<Vec<AuthorizationData>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetDownloadUrlForLayerRequest {
     pub registry_id: Option<String>,
@@ -1824,14 +1824,14 @@ pub struct GetDownloadUrlForLayerRequest {
     pub layer_digest: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetDownloadUrlForLayerResponse {
     pub download_url: Option<String>,
     pub layer_digest: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLifecyclePolicyPreviewRequest {
     pub registry_id: Option<String>,
@@ -1842,7 +1842,7 @@ pub struct GetLifecyclePolicyPreviewRequest {
     pub filter: Option<LifecyclePolicyPreviewFilter>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLifecyclePolicyPreviewResponse {
     pub registry_id: Option<String>,
@@ -1864,7 +1864,7 @@ pub type GetRegistryPolicyResponse = DeleteRegistryPolicyResponse;
 
 pub type GetRegistryScanningConfigurationRequest = DeleteRegistryPolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetRegistryScanningConfigurationResponse {
     pub registry_id: Option<String>,
@@ -1880,7 +1880,7 @@ pub type GetSigningConfigurationRequest = DeleteRegistryPolicyRequest;
 pub type GetSigningConfigurationResponse = DeleteSigningConfigurationResponse;
 
 /// An object representing an Amazon ECR image.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Image {
     pub registry_id: Option<String>,
@@ -1898,7 +1898,7 @@ crate::string_enum! {
 }
 
 /// An object that describes an image returned by a DescribeImages operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageDetail {
     pub registry_id: Option<String>,
@@ -1919,7 +1919,7 @@ pub struct ImageDetail {
 }
 
 /// An object representing an Amazon ECR image failure.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageFailure {
     pub image_id: Option<ImageIdentifier>,
@@ -1952,7 +1952,7 @@ pub struct ImageIdentifier {
 }
 
 /// An object representing an artifact associated with a subject image.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageReferrer {
     pub digest: String,
@@ -1964,7 +1964,7 @@ pub struct ImageReferrer {
 }
 
 /// The status of the replication process for an image.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageReplicationStatus {
     pub region: Option<String>,
@@ -1974,7 +1974,7 @@ pub struct ImageReplicationStatus {
 }
 
 /// Contains information about an image scan finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageScanFinding {
     pub name: Option<String>,
@@ -1985,7 +1985,7 @@ pub struct ImageScanFinding {
 }
 
 /// The details of an image scan.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageScanFindings {
     pub image_scan_completed_at: Option<Timestamp>,
@@ -1996,7 +1996,7 @@ pub struct ImageScanFindings {
 }
 
 /// A summary of the last completed image scan.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageScanFindingsSummary {
     pub image_scan_completed_at: Option<Timestamp>,
@@ -2005,7 +2005,7 @@ pub struct ImageScanFindingsSummary {
 }
 
 /// The current status of an image scan.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageScanStatus {
     pub status: Option<ScanStatus>,
@@ -2020,7 +2020,7 @@ pub struct ImageScanningConfiguration {
 }
 
 /// The signing status for an image.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageSigningStatus {
     pub signing_profile_arn: Option<String>,
@@ -2058,7 +2058,7 @@ crate::string_enum! {
 
 pub type InitiateLayerUploadRequest = DeleteLifecyclePolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InitiateLayerUploadResponse {
     pub upload_id: Option<String>,
@@ -2066,7 +2066,7 @@ pub struct InitiateLayerUploadResponse {
 }
 
 /// An object representing an Amazon ECR image layer.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Layer {
     pub layer_digest: Option<String>,
@@ -2084,7 +2084,7 @@ crate::string_enum! {
 }
 
 /// An object representing an Amazon ECR image layer failure.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerFailure {
     pub layer_digest: Option<String>,
@@ -2100,14 +2100,14 @@ crate::string_enum! {
 }
 
 /// The filter for the lifecycle policy preview.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LifecyclePolicyPreviewFilter {
     pub tag_status: Option<TagStatus>,
 }
 
 /// The result of the lifecycle policy preview.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LifecyclePolicyPreviewResult {
     pub image_tags: Option<Vec<String>>,
@@ -2128,7 +2128,7 @@ crate::string_enum! {
 }
 
 /// The summary of the lifecycle policy preview request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LifecyclePolicyPreviewSummary {
     pub expiring_image_total_count: Option<i32>,
@@ -2136,7 +2136,7 @@ pub struct LifecyclePolicyPreviewSummary {
 }
 
 /// The type of action to be taken.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LifecyclePolicyRuleAction {
     pub r#type: Option<ImageActionType>,
@@ -2157,14 +2157,14 @@ crate::string_enum! {
 }
 
 /// An object representing a filter on a ListImageReferrers operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListImageReferrersFilter {
     pub artifact_types: Option<Vec<String>>,
     pub artifact_status: Option<ArtifactStatusFilter>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListImageReferrersRequest {
     pub registry_id: Option<String>,
@@ -2175,7 +2175,7 @@ pub struct ListImageReferrersRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListImageReferrersResponse {
     pub referrers: Option<Vec<ImageReferrer>>,
@@ -2184,7 +2184,7 @@ pub struct ListImageReferrersResponse {
 
 pub type ListImagesFilter = DescribeImagesFilter;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListImagesRequest {
     pub registry_id: Option<String>,
@@ -2194,41 +2194,41 @@ pub struct ListImagesRequest {
     pub filter: Option<ListImagesFilter>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListImagesResponse {
     pub image_ids: Option<Vec<ImageIdentifier>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPullTimeUpdateExclusionsRequest {
     pub max_results: Option<i32>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPullTimeUpdateExclusionsResponse {
     pub pull_time_update_exclusions: Option<Vec<String>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceRequest {
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceResponse {
     pub tags: Option<Vec<Tag>>,
 }
 
 /// Information about a package vulnerability finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageVulnerabilityDetails {
     pub cvss: Option<Vec<CvssScore>>,
@@ -2244,7 +2244,7 @@ pub struct PackageVulnerabilityDetails {
 }
 
 /// The details of a pull through cache rule.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullThroughCacheRule {
     pub ecr_repository_prefix: Option<String>,
@@ -2258,7 +2258,7 @@ pub struct PullThroughCacheRule {
     pub updated_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutAccountSettingRequest {
     pub name: String,
@@ -2267,7 +2267,7 @@ pub struct PutAccountSettingRequest {
 
 pub type PutAccountSettingResponse = GetAccountSettingResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutImageRequest {
     pub registry_id: Option<String>,
@@ -2278,13 +2278,13 @@ pub struct PutImageRequest {
     pub image_digest: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutImageResponse {
     pub image: Option<Image>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutImageScanningConfigurationRequest {
     pub registry_id: Option<String>,
@@ -2292,7 +2292,7 @@ pub struct PutImageScanningConfigurationRequest {
     pub image_scanning_configuration: ImageScanningConfiguration,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutImageScanningConfigurationResponse {
     pub registry_id: Option<String>,
@@ -2300,7 +2300,7 @@ pub struct PutImageScanningConfigurationResponse {
     pub image_scanning_configuration: Option<ImageScanningConfiguration>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutImageTagMutabilityRequest {
     pub registry_id: Option<String>,
@@ -2309,7 +2309,7 @@ pub struct PutImageTagMutabilityRequest {
     pub image_tag_mutability_exclusion_filters: Option<Vec<ImageTagMutabilityExclusionFilter>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutImageTagMutabilityResponse {
     pub registry_id: Option<String>,
@@ -2318,7 +2318,7 @@ pub struct PutImageTagMutabilityResponse {
     pub image_tag_mutability_exclusion_filters: Option<Vec<ImageTagMutabilityExclusionFilter>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutLifecyclePolicyRequest {
     pub registry_id: Option<String>,
@@ -2326,7 +2326,7 @@ pub struct PutLifecyclePolicyRequest {
     pub lifecycle_policy_text: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutLifecyclePolicyResponse {
     pub registry_id: Option<String>,
@@ -2334,7 +2334,7 @@ pub struct PutLifecyclePolicyResponse {
     pub lifecycle_policy_text: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutRegistryPolicyRequest {
     pub policy_text: String,
@@ -2349,31 +2349,31 @@ pub struct PutRegistryScanningConfigurationRequest {
     pub rules: Option<Vec<RegistryScanningRule>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutRegistryScanningConfigurationResponse {
     pub registry_scanning_configuration: Option<RegistryScanningConfiguration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutReplicationConfigurationRequest {
     pub replication_configuration: ReplicationConfiguration,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutReplicationConfigurationResponse {
     pub replication_configuration: Option<ReplicationConfiguration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutSigningConfigurationRequest {
     pub signing_configuration: SigningConfiguration,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutSigningConfigurationResponse {
     pub signing_configuration: Option<SigningConfiguration>,
@@ -2388,7 +2388,7 @@ crate::string_enum! {
 }
 
 /// Details about the recommended course of action to remediate the finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Recommendation {
     pub url: Option<String>,
@@ -2397,7 +2397,7 @@ pub struct Recommendation {
 
 pub type RegisterPullTimeUpdateExclusionRequest = DeregisterPullTimeUpdateExclusionRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterPullTimeUpdateExclusionResponse {
     pub principal_arn: Option<String>,
@@ -2415,7 +2415,7 @@ pub struct RegistryScanningRule {
 }
 
 /// Information on how to remediate a finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Remediation {
     pub recommendation: Option<Recommendation>,
@@ -2453,7 +2453,7 @@ crate::string_enum! {
 }
 
 /// An object representing a repository.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Repository {
     pub repository_arn: Option<String>,
@@ -2468,7 +2468,7 @@ pub struct Repository {
 }
 
 /// The details of the repository creation template associated with the request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryCreationTemplate {
     pub prefix: Option<String>,
@@ -2500,7 +2500,7 @@ crate::string_enum! {
 }
 
 /// The details of the scanning configuration for a repository.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryScanningConfiguration {
     pub repository_arn: Option<String>,
@@ -2511,7 +2511,7 @@ pub struct RepositoryScanningConfiguration {
 }
 
 /// The details about any failures associated with the scanning configuration of a repository.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryScanningConfigurationFailure {
     pub repository_name: Option<String>,
@@ -2520,7 +2520,7 @@ pub struct RepositoryScanningConfigurationFailure {
 }
 
 /// Details about the resource involved in a finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
     pub details: Option<ResourceDetails>,
@@ -2530,7 +2530,7 @@ pub struct Resource {
 }
 
 /// Contains details about the resource involved in the finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceDetails {
     pub aws_ecr_container_image: Option<AwsEcrContainerImageDetails>,
@@ -2583,13 +2583,13 @@ pub struct ScanningRepositoryFilter {
 pub type ScanningRepositoryFilterType = ImageTagMutabilityExclusionFilterType;
 
 /// Information about the Amazon Inspector score given to a finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreDetails {
     pub cvss: Option<CvssScoreDetails>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetRepositoryPolicyRequest {
     pub registry_id: Option<String>,
@@ -2631,7 +2631,7 @@ pub struct SigningRule {
 
 pub type SigningStatus = ReplicationStatus;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartImageScanRequest {
     pub registry_id: Option<String>,
@@ -2639,7 +2639,7 @@ pub struct StartImageScanRequest {
     pub image_id: ImageIdentifier,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartImageScanResponse {
     pub registry_id: Option<String>,
@@ -2648,7 +2648,7 @@ pub struct StartImageScanResponse {
     pub image_scan_status: Option<ImageScanStatus>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartLifecyclePolicyPreviewRequest {
     pub registry_id: Option<String>,
@@ -2656,7 +2656,7 @@ pub struct StartLifecyclePolicyPreviewRequest {
     pub lifecycle_policy_text: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartLifecyclePolicyPreviewResponse {
     pub registry_id: Option<String>,
@@ -2666,7 +2666,7 @@ pub struct StartLifecyclePolicyPreviewResponse {
 }
 
 /// An object that identifies an image subject.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubjectIdentifier {
     pub image_digest: String,
@@ -2680,7 +2680,7 @@ pub struct Tag {
     pub value: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagResourceRequest {
     pub resource_arn: String,
@@ -2705,14 +2705,14 @@ crate::string_enum! {
 }
 
 /// The total count of images transitioning to a storage class.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransitioningImageTotalCount {
     pub target_storage_class: Option<LifecyclePolicyTargetStorageClass>,
     pub image_total_count: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UntagResourceRequest {
     pub resource_arn: String,
@@ -2721,7 +2721,7 @@ pub struct UntagResourceRequest {
 
 pub type UntagResourceResponse = DeleteRegistryPolicyRequest;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateImageStorageClassRequest {
     pub registry_id: Option<String>,
@@ -2730,7 +2730,7 @@ pub struct UpdateImageStorageClassRequest {
     pub target_storage_class: TargetStorageClass,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateImageStorageClassResponse {
     pub registry_id: Option<String>,
@@ -2739,7 +2739,7 @@ pub struct UpdateImageStorageClassResponse {
     pub image_status: Option<ImageStatus>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePullThroughCacheRuleRequest {
     pub registry_id: Option<String>,
@@ -2748,7 +2748,7 @@ pub struct UpdatePullThroughCacheRuleRequest {
     pub custom_role_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatePullThroughCacheRuleResponse {
     pub ecr_repository_prefix: Option<String>,
@@ -2759,7 +2759,7 @@ pub struct UpdatePullThroughCacheRuleResponse {
     pub upstream_repository_prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRepositoryCreationTemplateRequest {
     pub prefix: String,
@@ -2776,7 +2776,7 @@ pub struct UpdateRepositoryCreationTemplateRequest {
 
 pub type UpdateRepositoryCreationTemplateResponse = CreateRepositoryCreationTemplateResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadLayerPartRequest {
     pub registry_id: Option<String>,
@@ -2787,7 +2787,7 @@ pub struct UploadLayerPartRequest {
     pub layer_part_blob: Blob,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadLayerPartResponse {
     pub registry_id: Option<String>,
@@ -2812,7 +2812,7 @@ crate::string_enum! {
 
 pub type ValidatePullThroughCacheRuleRequest = DeletePullThroughCacheRuleRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidatePullThroughCacheRuleResponse {
     pub ecr_repository_prefix: Option<String>,
@@ -2826,7 +2826,7 @@ pub struct ValidatePullThroughCacheRuleResponse {
 }
 
 /// Information on the vulnerable package identified by a finding.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VulnerablePackage {
     pub arch: Option<String>,

@@ -1337,14 +1337,14 @@ crate::aws_service!(EventsApi, "events");
 
 // ---- Shapes ----
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ActivateEventSourceRequest {
     pub name: String,
 }
 
 /// Contains details about an API destination.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ApiDestination {
     pub api_destination_arn: Option<String>,
@@ -1386,7 +1386,7 @@ pub struct AppSyncParameters {
 }
 
 /// An Archive object that contains details about an archive.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Archive {
     pub archive_name: Option<String>,
@@ -1450,13 +1450,13 @@ pub struct BatchRetryStrategy {
     pub attempts: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CancelReplayRequest {
     pub replay_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CancelReplayResponse {
     pub replay_arn: Option<String>,
@@ -1474,7 +1474,7 @@ pub struct CapacityProviderStrategyItem {
 }
 
 /// A JSON string which you can use to limit the event bus permissions you are granting to only accounts that fulfill the condition.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Condition {
     pub r#type: String,
@@ -1483,7 +1483,7 @@ pub struct Condition {
 }
 
 /// Contains information about a connection.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Connection {
     pub connection_arn: Option<String>,
@@ -1497,14 +1497,14 @@ pub struct Connection {
 }
 
 /// Contains the authorization parameters for the connection if API Key is specified as the authorization type.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConnectionApiKeyAuthResponseParameters {
     pub api_key_name: Option<String>,
 }
 
 /// Tthe authorization parameters to use for the connection.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConnectionAuthResponseParameters {
     pub basic_auth_parameters: Option<ConnectionBasicAuthResponseParameters>,
@@ -1523,7 +1523,7 @@ crate::string_enum! {
 }
 
 /// The authorization parameters for the connection if Basic is specified as the authorization type.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConnectionBasicAuthResponseParameters {
     pub username: Option<String>,
@@ -1550,7 +1550,7 @@ pub struct ConnectionHttpParameters {
 }
 
 /// The client response parameters for the connection when OAuth is specified as the authorization type.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConnectionOAuthClientResponseParameters {
     #[serde(rename = "ClientID")]
@@ -1566,7 +1566,7 @@ crate::string_enum! {
 }
 
 /// The response parameters when OAuth is specified as the authorization type.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConnectionOAuthResponseParameters {
     pub client_parameters: Option<ConnectionOAuthClientResponseParameters>,
@@ -1592,20 +1592,20 @@ crate::string_enum! {
 }
 
 /// The Amazon Resource Name (ARN) of the Amazon VPC Lattice resource configuration for the resource endpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConnectivityResourceConfigurationArn {
     pub resource_configuration_arn: String,
 }
 
 /// The parameters for EventBridge to use when invoking the resource endpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConnectivityResourceParameters {
     pub resource_parameters: ConnectivityResourceConfigurationArn,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateApiDestinationRequest {
     pub name: String,
@@ -1616,7 +1616,7 @@ pub struct CreateApiDestinationRequest {
     pub invocation_rate_limit_per_second: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateApiDestinationResponse {
     pub api_destination_arn: Option<String>,
@@ -1625,7 +1625,7 @@ pub struct CreateApiDestinationResponse {
     pub last_modified_time: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateArchiveRequest {
     pub archive_name: String,
@@ -1636,7 +1636,7 @@ pub struct CreateArchiveRequest {
     pub kms_key_identifier: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateArchiveResponse {
     pub archive_arn: Option<String>,
@@ -1646,7 +1646,7 @@ pub struct CreateArchiveResponse {
 }
 
 /// The API key authorization parameters for the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateConnectionApiKeyAuthRequestParameters {
     pub api_key_name: String,
@@ -1654,7 +1654,7 @@ pub struct CreateConnectionApiKeyAuthRequestParameters {
 }
 
 /// The authorization parameters for the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateConnectionAuthRequestParameters {
     pub basic_auth_parameters: Option<CreateConnectionBasicAuthRequestParameters>,
@@ -1665,7 +1665,7 @@ pub struct CreateConnectionAuthRequestParameters {
 }
 
 /// Contains the Basic authorization parameters to use for the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateConnectionBasicAuthRequestParameters {
     pub username: String,
@@ -1673,7 +1673,7 @@ pub struct CreateConnectionBasicAuthRequestParameters {
 }
 
 /// The Basic authorization parameters to use for the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateConnectionOAuthClientRequestParameters {
     #[serde(rename = "ClientID")]
@@ -1682,7 +1682,7 @@ pub struct CreateConnectionOAuthClientRequestParameters {
 }
 
 /// Contains the OAuth authorization parameters to use for the connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateConnectionOAuthRequestParameters {
     pub client_parameters: CreateConnectionOAuthClientRequestParameters,
@@ -1691,7 +1691,7 @@ pub struct CreateConnectionOAuthRequestParameters {
     pub o_auth_http_parameters: Option<ConnectionHttpParameters>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateConnectionRequest {
     pub name: String,
@@ -1702,7 +1702,7 @@ pub struct CreateConnectionRequest {
     pub kms_key_identifier: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateConnectionResponse {
     pub connection_arn: Option<String>,
@@ -1711,7 +1711,7 @@ pub struct CreateConnectionResponse {
     pub last_modified_time: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateEndpointRequest {
     pub name: String,
@@ -1722,7 +1722,7 @@ pub struct CreateEndpointRequest {
     pub role_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateEndpointResponse {
     pub name: Option<String>,
@@ -1734,7 +1734,7 @@ pub struct CreateEndpointResponse {
     pub state: Option<EndpointState>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateEventBusRequest {
     pub name: String,
@@ -1746,7 +1746,7 @@ pub struct CreateEventBusRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateEventBusResponse {
     pub event_bus_arn: Option<String>,
@@ -1756,14 +1756,14 @@ pub struct CreateEventBusResponse {
     pub log_config: Option<LogConfig>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreatePartnerEventSourceRequest {
     pub name: String,
     pub account: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreatePartnerEventSourceResponse {
     pub event_source_arn: Option<String>,
@@ -1780,7 +1780,7 @@ pub struct DeadLetterConfig {
 
 pub type DeauthorizeConnectionRequest = ActivateEventSourceRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeauthorizeConnectionResponse {
     pub connection_arn: Option<String>,
@@ -1792,10 +1792,10 @@ pub struct DeauthorizeConnectionResponse {
 
 pub type DeleteApiDestinationRequest = ActivateEventSourceRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteApiDestinationResponse {}
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteArchiveRequest {
     pub archive_name: String,
@@ -1815,7 +1815,7 @@ pub type DeleteEventBusRequest = ActivateEventSourceRequest;
 
 pub type DeletePartnerEventSourceRequest = CreatePartnerEventSourceRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteRuleRequest {
     pub name: String,
@@ -1825,7 +1825,7 @@ pub struct DeleteRuleRequest {
 
 pub type DescribeApiDestinationRequest = ActivateEventSourceRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeApiDestinationResponse {
     pub api_destination_arn: Option<String>,
@@ -1842,7 +1842,7 @@ pub struct DescribeApiDestinationResponse {
 
 pub type DescribeArchiveRequest = DeleteArchiveRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeArchiveResponse {
     pub archive_arn: Option<String>,
@@ -1860,7 +1860,7 @@ pub struct DescribeArchiveResponse {
 }
 
 /// If the connection uses a private OAuth endpoint, the parameters for EventBridge to use when authenticating against the endpoint.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeConnectionConnectivityParameters {
     pub resource_parameters: DescribeConnectionResourceParameters,
@@ -1869,14 +1869,14 @@ pub struct DescribeConnectionConnectivityParameters {
 pub type DescribeConnectionRequest = ActivateEventSourceRequest;
 
 /// The parameters for EventBridge to use when invoking the resource endpoint.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeConnectionResourceParameters {
     pub resource_configuration_arn: String,
     pub resource_association_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeConnectionResponse {
     pub connection_arn: Option<String>,
@@ -1894,14 +1894,14 @@ pub struct DescribeConnectionResponse {
     pub last_authorized_time: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeEndpointRequest {
     pub name: String,
     pub home_region: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeEndpointResponse {
     pub name: Option<String>,
@@ -1919,13 +1919,13 @@ pub struct DescribeEndpointResponse {
     pub last_modified_time: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeEventBusRequest {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeEventBusResponse {
     pub name: Option<String>,
@@ -1941,7 +1941,7 @@ pub struct DescribeEventBusResponse {
 
 pub type DescribeEventSourceRequest = ActivateEventSourceRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeEventSourceResponse {
     pub arn: Option<String>,
@@ -1954,7 +1954,7 @@ pub struct DescribeEventSourceResponse {
 
 pub type DescribePartnerEventSourceRequest = ActivateEventSourceRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribePartnerEventSourceResponse {
     pub arn: Option<String>,
@@ -1963,7 +1963,7 @@ pub struct DescribePartnerEventSourceResponse {
 
 pub type DescribeReplayRequest = CancelReplayRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeReplayResponse {
     pub replay_name: Option<String>,
@@ -1980,14 +1980,14 @@ pub struct DescribeReplayResponse {
     pub replay_end_time: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeRuleRequest {
     pub name: String,
     pub event_bus_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeRuleResponse {
     pub name: Option<String>,
@@ -2048,7 +2048,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EventBus {
     pub name: Option<String>,
@@ -2124,7 +2124,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListApiDestinationsRequest {
     pub name_prefix: Option<String>,
@@ -2133,14 +2133,14 @@ pub struct ListApiDestinationsRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListApiDestinationsResponse {
     pub api_destinations: Option<Vec<ApiDestination>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListArchivesRequest {
     pub name_prefix: Option<String>,
@@ -2150,14 +2150,14 @@ pub struct ListArchivesRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListArchivesResponse {
     pub archives: Option<Vec<Archive>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListConnectionsRequest {
     pub name_prefix: Option<String>,
@@ -2166,14 +2166,14 @@ pub struct ListConnectionsRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListConnectionsResponse {
     pub connections: Option<Vec<Connection>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListEndpointsRequest {
     pub name_prefix: Option<String>,
@@ -2182,14 +2182,14 @@ pub struct ListEndpointsRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListEndpointsResponse {
     pub endpoints: Option<Vec<Endpoint>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListEventBusesRequest {
     pub name_prefix: Option<String>,
@@ -2197,7 +2197,7 @@ pub struct ListEventBusesRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListEventBusesResponse {
     pub event_buses: Option<Vec<EventBus>>,
@@ -2206,14 +2206,14 @@ pub struct ListEventBusesResponse {
 
 pub type ListEventSourcesRequest = ListEventBusesRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListEventSourcesResponse {
     pub event_sources: Option<Vec<EventSource>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPartnerEventSourceAccountsRequest {
     pub event_source_name: String,
@@ -2221,14 +2221,14 @@ pub struct ListPartnerEventSourceAccountsRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPartnerEventSourceAccountsResponse {
     pub partner_event_source_accounts: Option<Vec<PartnerEventSourceAccount>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPartnerEventSourcesRequest {
     pub name_prefix: String,
@@ -2236,14 +2236,14 @@ pub struct ListPartnerEventSourcesRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPartnerEventSourcesResponse {
     pub partner_event_sources: Option<Vec<PartnerEventSource>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListReplaysRequest {
     pub name_prefix: Option<String>,
@@ -2253,14 +2253,14 @@ pub struct ListReplaysRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListReplaysResponse {
     pub replays: Option<Vec<Replay>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListRuleNamesByTargetRequest {
     pub target_arn: String,
@@ -2269,14 +2269,14 @@ pub struct ListRuleNamesByTargetRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListRuleNamesByTargetResponse {
     pub rule_names: Option<Vec<String>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListRulesRequest {
     pub name_prefix: Option<String>,
@@ -2285,27 +2285,27 @@ pub struct ListRulesRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListRulesResponse {
     pub rules: Option<Vec<Rule>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListTagsForResourceRequest {
     #[serde(rename = "ResourceARN")]
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListTagsForResourceResponse {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListTargetsByRuleRequest {
     pub rule: String,
@@ -2314,7 +2314,7 @@ pub struct ListTargetsByRuleRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListTargetsByRuleResponse {
     pub targets: Option<Vec<Target>>,
@@ -2339,7 +2339,7 @@ pub struct NetworkConfiguration {
 pub type PartnerEventSource = DescribePartnerEventSourceResponse;
 
 /// The Amazon Web Services account that a partner event source has been offered to.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PartnerEventSourceAccount {
     pub account: Option<String>,
@@ -2392,7 +2392,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutEventsRequest {
     pub entries: Vec<PutEventsRequestEntry>,
@@ -2400,7 +2400,7 @@ pub struct PutEventsRequest {
 }
 
 /// Represents an event to be submitted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutEventsRequestEntry {
     pub time: Option<Timestamp>,
@@ -2412,7 +2412,7 @@ pub struct PutEventsRequestEntry {
     pub trace_header: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutEventsResponse {
     pub failed_entry_count: Option<i32>,
@@ -2420,7 +2420,7 @@ pub struct PutEventsResponse {
 }
 
 /// Represents the results of an event submitted to an event bus.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutEventsResultEntry {
     pub event_id: Option<String>,
@@ -2428,14 +2428,14 @@ pub struct PutEventsResultEntry {
     pub error_message: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutPartnerEventsRequest {
     pub entries: Vec<PutPartnerEventsRequestEntry>,
 }
 
 /// The details about an event generated by an SaaS partner.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutPartnerEventsRequestEntry {
     pub time: Option<Timestamp>,
@@ -2445,7 +2445,7 @@ pub struct PutPartnerEventsRequestEntry {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutPartnerEventsResponse {
     pub failed_entry_count: Option<i32>,
@@ -2454,7 +2454,7 @@ pub struct PutPartnerEventsResponse {
 
 pub type PutPartnerEventsResultEntry = PutEventsResultEntry;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutPermissionRequest {
     pub event_bus_name: Option<String>,
@@ -2465,7 +2465,7 @@ pub struct PutPermissionRequest {
     pub policy: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutRuleRequest {
     pub name: String,
@@ -2478,13 +2478,13 @@ pub struct PutRuleRequest {
     pub event_bus_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutRuleResponse {
     pub rule_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutTargetsRequest {
     pub rule: String,
@@ -2492,7 +2492,7 @@ pub struct PutTargetsRequest {
     pub targets: Vec<Target>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutTargetsResponse {
     pub failed_entry_count: Option<i32>,
@@ -2500,7 +2500,7 @@ pub struct PutTargetsResponse {
 }
 
 /// Represents a target that failed to be added to a rule.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutTargetsResultEntry {
     pub target_id: Option<String>,
@@ -2520,7 +2520,7 @@ pub struct RedshiftDataParameters {
     pub sqls: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RemovePermissionRequest {
     pub statement_id: Option<String>,
@@ -2528,7 +2528,7 @@ pub struct RemovePermissionRequest {
     pub event_bus_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RemoveTargetsRequest {
     pub rule: String,
@@ -2537,7 +2537,7 @@ pub struct RemoveTargetsRequest {
     pub force: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RemoveTargetsResponse {
     pub failed_entry_count: Option<i32>,
@@ -2547,7 +2547,7 @@ pub struct RemoveTargetsResponse {
 pub type RemoveTargetsResultEntry = PutTargetsResultEntry;
 
 /// A Replay object that contains details about a replay.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Replay {
     pub replay_name: Option<String>,
@@ -2605,7 +2605,7 @@ pub struct RoutingConfig {
 }
 
 /// Contains information about a rule in Amazon EventBridge.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Rule {
     pub name: Option<String>,
@@ -2671,7 +2671,7 @@ pub struct SqsParameters {
     pub message_group_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StartReplayRequest {
     pub replay_name: String,
@@ -2682,7 +2682,7 @@ pub struct StartReplayRequest {
     pub destination: ReplayDestination,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StartReplayResponse {
     pub replay_arn: Option<String>,
@@ -2699,7 +2699,7 @@ pub struct Tag {
     pub value: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagResourceRequest {
     #[serde(rename = "ResourceARN")]
@@ -2732,20 +2732,20 @@ pub struct Target {
     pub app_sync_parameters: Option<AppSyncParameters>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TestEventPatternRequest {
     pub event_pattern: String,
     pub event: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TestEventPatternResponse {
     pub result: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagResourceRequest {
     #[serde(rename = "ResourceARN")]
@@ -2755,7 +2755,7 @@ pub struct UntagResourceRequest {
 
 pub type UntagResourceResponse = DeleteApiDestinationResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateApiDestinationRequest {
     pub name: String,
@@ -2768,7 +2768,7 @@ pub struct UpdateApiDestinationRequest {
 
 pub type UpdateApiDestinationResponse = CreateApiDestinationResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateArchiveRequest {
     pub archive_name: String,
@@ -2781,7 +2781,7 @@ pub struct UpdateArchiveRequest {
 pub type UpdateArchiveResponse = CreateArchiveResponse;
 
 /// Contains the API key authorization parameters to use to update the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateConnectionApiKeyAuthRequestParameters {
     pub api_key_name: Option<String>,
@@ -2789,7 +2789,7 @@ pub struct UpdateConnectionApiKeyAuthRequestParameters {
 }
 
 /// Contains the additional parameters to use for the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateConnectionAuthRequestParameters {
     pub basic_auth_parameters: Option<UpdateConnectionBasicAuthRequestParameters>,
@@ -2800,7 +2800,7 @@ pub struct UpdateConnectionAuthRequestParameters {
 }
 
 /// The Basic authorization parameters for the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateConnectionBasicAuthRequestParameters {
     pub username: Option<String>,
@@ -2808,7 +2808,7 @@ pub struct UpdateConnectionBasicAuthRequestParameters {
 }
 
 /// The OAuth authorization parameters to use for the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateConnectionOAuthClientRequestParameters {
     #[serde(rename = "ClientID")]
@@ -2817,7 +2817,7 @@ pub struct UpdateConnectionOAuthClientRequestParameters {
 }
 
 /// The OAuth request parameters to use for the connection.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateConnectionOAuthRequestParameters {
     pub client_parameters: Option<UpdateConnectionOAuthClientRequestParameters>,
@@ -2826,7 +2826,7 @@ pub struct UpdateConnectionOAuthRequestParameters {
     pub o_auth_http_parameters: Option<ConnectionHttpParameters>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateConnectionRequest {
     pub name: String,
@@ -2839,7 +2839,7 @@ pub struct UpdateConnectionRequest {
 
 pub type UpdateConnectionResponse = DeauthorizeConnectionResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateEndpointRequest {
     pub name: String,
@@ -2850,7 +2850,7 @@ pub struct UpdateEndpointRequest {
     pub role_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateEndpointResponse {
     pub name: Option<String>,
@@ -2864,7 +2864,7 @@ pub struct UpdateEndpointResponse {
     pub state: Option<EndpointState>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateEventBusRequest {
     pub name: Option<String>,
@@ -2874,7 +2874,7 @@ pub struct UpdateEventBusRequest {
     pub log_config: Option<LogConfig>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateEventBusResponse {
     pub arn: Option<String>,

@@ -3880,7 +3880,7 @@ crate::aws_service!(IamApi, "iam");
 
 // ---- Shapes ----
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AcceptDelegationRequestRequest {
     pub delegation_request_id: String,
@@ -3894,7 +3894,7 @@ crate::string_enum! {
 }
 
 /// An object that contains details about when a principal in the reported Organizations entity last attempted to access an Amazon Web Services service.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccessDetail {
     pub service_name: String,
@@ -3906,7 +3906,7 @@ pub struct AccessDetail {
 }
 
 /// Contains information about an Amazon Web Services access key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccessKey {
     pub user_name: String,
@@ -3917,7 +3917,7 @@ pub struct AccessKey {
 }
 
 /// Contains information about the last time an Amazon Web Services access key was used since IAM began tracking this information on April 22, 2015.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccessKeyLastUsed {
     pub last_used_date: Option<Timestamp>,
@@ -3926,7 +3926,7 @@ pub struct AccessKeyLastUsed {
 }
 
 /// Contains information about an Amazon Web Services access key, without its secret key.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccessKeyMetadata {
     pub user_name: Option<String>,
@@ -3935,7 +3935,7 @@ pub struct AccessKeyMetadata {
     pub create_date: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AddClientIDToOpenIDConnectProviderRequest {
     #[serde(rename = "OpenIDConnectProviderArn")]
@@ -3944,14 +3944,14 @@ pub struct AddClientIDToOpenIDConnectProviderRequest {
     pub client_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AddRoleToInstanceProfileRequest {
     pub instance_profile_name: String,
     pub role_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AddUserToGroupRequest {
     pub group_name: String,
@@ -3960,21 +3960,21 @@ pub struct AddUserToGroupRequest {
 
 pub type AssociateDelegationRequestRequest = AcceptDelegationRequestRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttachGroupPolicyRequest {
     pub group_name: String,
     pub policy_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttachRolePolicyRequest {
     pub role_name: String,
     pub policy_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttachUserPolicyRequest {
     pub user_name: String,
@@ -3982,7 +3982,7 @@ pub struct AttachUserPolicyRequest {
 }
 
 /// Contains information about an attached permissions boundary.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttachedPermissionsBoundary {
     pub permissions_boundary_type: Option<PermissionsBoundaryAttachmentType>,
@@ -3990,14 +3990,14 @@ pub struct AttachedPermissionsBoundary {
 }
 
 /// Contains information about an attached policy.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttachedPolicy {
     pub policy_name: Option<String>,
     pub policy_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ChangePasswordRequest {
     pub old_password: String,
@@ -4005,7 +4005,7 @@ pub struct ChangePasswordRequest {
 }
 
 /// Contains information about a condition context key.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContextEntry {
     pub context_key_name: Option<String>,
@@ -4030,26 +4030,26 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateAccessKeyRequest {
     pub user_name: Option<String>,
 }
 
 /// Contains the response to a successful CreateAccessKey request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateAccessKeyResponse {
     pub access_key: AccessKey,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateAccountAliasRequest {
     pub account_alias: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateDelegationRequestRequest {
     pub owner_account_id: Option<String>,
@@ -4063,14 +4063,14 @@ pub struct CreateDelegationRequestRequest {
     pub only_send_by_owner: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateDelegationRequestResponse {
     pub console_deep_link: Option<String>,
     pub delegation_request_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateGroupRequest {
     pub path: Option<String>,
@@ -4078,13 +4078,13 @@ pub struct CreateGroupRequest {
 }
 
 /// Contains the response to a successful CreateGroup request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateGroupResponse {
     pub group: Group,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateInstanceProfileRequest {
     pub instance_profile_name: String,
@@ -4093,13 +4093,13 @@ pub struct CreateInstanceProfileRequest {
 }
 
 /// Contains the response to a successful CreateInstanceProfile request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateInstanceProfileResponse {
     pub instance_profile: InstanceProfile,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateLoginProfileRequest {
     pub user_name: Option<String>,
@@ -4108,13 +4108,13 @@ pub struct CreateLoginProfileRequest {
 }
 
 /// Contains the response to a successful CreateLoginProfile request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateLoginProfileResponse {
     pub login_profile: LoginProfile,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateOpenIDConnectProviderRequest {
     pub url: String,
@@ -4125,7 +4125,7 @@ pub struct CreateOpenIDConnectProviderRequest {
 }
 
 /// Contains the response to a successful CreateOpenIDConnectProvider request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateOpenIDConnectProviderResponse {
     #[serde(rename = "OpenIDConnectProviderArn")]
@@ -4133,7 +4133,7 @@ pub struct CreateOpenIDConnectProviderResponse {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreatePolicyRequest {
     pub policy_name: String,
@@ -4144,13 +4144,13 @@ pub struct CreatePolicyRequest {
 }
 
 /// Contains the response to a successful CreatePolicy request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreatePolicyResponse {
     pub policy: Option<Policy>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreatePolicyVersionRequest {
     pub policy_arn: String,
@@ -4159,13 +4159,13 @@ pub struct CreatePolicyVersionRequest {
 }
 
 /// Contains the response to a successful CreatePolicyVersion request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreatePolicyVersionResponse {
     pub policy_version: Option<PolicyVersion>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateRoleRequest {
     pub path: Option<String>,
@@ -4178,13 +4178,13 @@ pub struct CreateRoleRequest {
 }
 
 /// Contains the response to a successful CreateRole request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateRoleResponse {
     pub role: Role,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateSAMLProviderRequest {
     #[serde(rename = "SAMLMetadataDocument")]
@@ -4196,7 +4196,7 @@ pub struct CreateSAMLProviderRequest {
 }
 
 /// Contains the response to a successful CreateSAMLProvider request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateSAMLProviderResponse {
     #[serde(rename = "SAMLProviderArn")]
@@ -4204,7 +4204,7 @@ pub struct CreateSAMLProviderResponse {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateServiceLinkedRoleRequest {
     #[serde(rename = "AWSServiceName")]
@@ -4213,13 +4213,13 @@ pub struct CreateServiceLinkedRoleRequest {
     pub custom_suffix: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateServiceLinkedRoleResponse {
     pub role: Option<Role>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateServiceSpecificCredentialRequest {
     pub user_name: String,
@@ -4227,13 +4227,13 @@ pub struct CreateServiceSpecificCredentialRequest {
     pub credential_age_days: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateServiceSpecificCredentialResponse {
     pub service_specific_credential: Option<ServiceSpecificCredential>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateUserRequest {
     pub path: Option<String>,
@@ -4243,13 +4243,13 @@ pub struct CreateUserRequest {
 }
 
 /// Contains the response to a successful CreateUser request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateUserResponse {
     pub user: Option<User>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateVirtualMFADeviceRequest {
     pub path: Option<String>,
@@ -4259,14 +4259,14 @@ pub struct CreateVirtualMFADeviceRequest {
 }
 
 /// Contains the response to a successful CreateVirtualMFADevice request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateVirtualMFADeviceResponse {
     #[serde(rename = "VirtualMFADevice")]
     pub virtual_mfa_device: VirtualMFADevice,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeactivateMFADeviceRequest {
     pub user_name: Option<String>,
@@ -4282,7 +4282,7 @@ pub struct DelegationPermission {
 }
 
 /// Contains information about a delegation request, including its status, permissions, and associated metadata.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DelegationRequest {
     pub delegation_request_id: Option<String>,
@@ -4307,7 +4307,7 @@ pub struct DelegationRequest {
     pub updated_time: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteAccessKeyRequest {
     pub user_name: Option<String>,
@@ -4316,20 +4316,20 @@ pub struct DeleteAccessKeyRequest {
 
 pub type DeleteAccountAliasRequest = CreateAccountAliasRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteGroupPolicyRequest {
     pub group_name: String,
     pub policy_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteGroupRequest {
     pub group_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteInstanceProfileRequest {
     pub instance_profile_name: String,
@@ -4337,33 +4337,33 @@ pub struct DeleteInstanceProfileRequest {
 
 pub type DeleteLoginProfileRequest = CreateAccessKeyRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteOpenIDConnectProviderRequest {
     #[serde(rename = "OpenIDConnectProviderArn")]
     pub open_id_connect_provider_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeletePolicyRequest {
     pub policy_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeletePolicyVersionRequest {
     pub policy_arn: String,
     pub version_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteRolePermissionsBoundaryRequest {
     pub role_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteRolePolicyRequest {
     pub role_name: String,
@@ -4372,14 +4372,14 @@ pub struct DeleteRolePolicyRequest {
 
 pub type DeleteRoleRequest = DeleteRolePermissionsBoundaryRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteSAMLProviderRequest {
     #[serde(rename = "SAMLProviderArn")]
     pub saml_provider_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteSSHPublicKeyRequest {
     pub user_name: String,
@@ -4387,7 +4387,7 @@ pub struct DeleteSSHPublicKeyRequest {
     pub ssh_public_key_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteServerCertificateRequest {
     pub server_certificate_name: String,
@@ -4401,27 +4401,27 @@ pub struct DeleteServiceLinkedRoleResponse {
     pub deletion_task_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteServiceSpecificCredentialRequest {
     pub user_name: Option<String>,
     pub service_specific_credential_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteSigningCertificateRequest {
     pub user_name: Option<String>,
     pub certificate_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteUserPermissionsBoundaryRequest {
     pub user_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteUserPolicyRequest {
     pub user_name: String,
@@ -4430,14 +4430,14 @@ pub struct DeleteUserPolicyRequest {
 
 pub type DeleteUserRequest = DeleteUserPermissionsBoundaryRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteVirtualMFADeviceRequest {
     pub serial_number: String,
 }
 
 /// The reason that the service-linked role deletion failed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeletionTaskFailureReasonType {
     pub reason: Option<String>,
@@ -4462,7 +4462,7 @@ pub type DetachUserPolicyRequest = AttachUserPolicyRequest;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DisableOrganizationsRootCredentialsManagementRequest {}
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DisableOrganizationsRootCredentialsManagementResponse {
     pub organization_id: Option<String>,
@@ -4473,7 +4473,7 @@ pub type DisableOrganizationsRootSessionsRequest = DisableOrganizationsRootCrede
 
 pub type DisableOrganizationsRootSessionsResponse = DisableOrganizationsRootCredentialsManagementResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EnableMFADeviceRequest {
     pub user_name: String,
@@ -4490,14 +4490,14 @@ pub type EnableOrganizationsRootSessionsRequest = DisableOrganizationsRootCreden
 
 pub type EnableOrganizationsRootSessionsResponse = DisableOrganizationsRootCredentialsManagementResponse;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EnableOutboundWebIdentityFederationResponse {
     pub issuer_identifier: Option<String>,
 }
 
 /// An object that contains details about when the IAM entities (users or roles) were last used in an attempt to access the specified Amazon Web Services service.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EntityDetails {
     pub entity_info: EntityInfo,
@@ -4505,7 +4505,7 @@ pub struct EntityDetails {
 }
 
 /// Contains details about the specified entity (user or role).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EntityInfo {
     pub arn: String,
@@ -4526,7 +4526,7 @@ crate::string_enum! {
 }
 
 /// Contains information about the reason that the operation failed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ErrorDetails {
     pub message: String,
@@ -4534,7 +4534,7 @@ pub struct ErrorDetails {
 }
 
 /// Contains the results of a simulation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EvaluationResult {
     pub eval_action_name: String,
@@ -4556,27 +4556,27 @@ crate::string_enum! {
 }
 
 /// Contains the response to a successful GenerateCredentialReport request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateCredentialReportResponse {
     pub state: Option<ReportStateType>,
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateOrganizationsAccessReportRequest {
     pub entity_path: String,
     pub organizations_policy_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateOrganizationsAccessReportResponse {
     pub job_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateServiceLastAccessedDetailsRequest {
     pub arn: String,
@@ -4585,21 +4585,21 @@ pub struct GenerateServiceLastAccessedDetailsRequest {
 
 pub type GenerateServiceLastAccessedDetailsResponse = GenerateOrganizationsAccessReportResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetAccessKeyLastUsedRequest {
     pub access_key_id: String,
 }
 
 /// Contains the response to a successful GetAccessKeyLastUsed request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetAccessKeyLastUsedResponse {
     pub user_name: Option<String>,
     pub access_key_last_used: Option<AccessKeyLastUsed>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetAccountAuthorizationDetailsRequest {
     pub filter: Option<Vec<EntityType>>,
@@ -4608,7 +4608,7 @@ pub struct GetAccountAuthorizationDetailsRequest {
 }
 
 /// Contains the response to a successful GetAccountAuthorizationDetails request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetAccountAuthorizationDetailsResponse {
     pub user_detail_list: Option<Vec<UserDetail>>,
@@ -4620,33 +4620,33 @@ pub struct GetAccountAuthorizationDetailsResponse {
 }
 
 /// Contains the response to a successful GetAccountPasswordPolicy request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetAccountPasswordPolicyResponse {
     pub password_policy: PasswordPolicy,
 }
 
 /// Contains the response to a successful GetAccountSummary request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetAccountSummaryResponse {
     pub summary_map: Option<BTreeMap<String, i32>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetContextKeysForCustomPolicyRequest {
     pub policy_input_list: Vec<String>,
 }
 
 /// Contains the response to a successful GetContextKeysForPrincipalPolicy or GetContextKeysForCustomPolicy request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetContextKeysForPolicyResponse {
     pub context_key_names: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetContextKeysForPrincipalPolicyRequest {
     pub policy_source_arn: String,
@@ -4654,7 +4654,7 @@ pub struct GetContextKeysForPrincipalPolicyRequest {
 }
 
 /// Contains the response to a successful GetCredentialReport request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetCredentialReportResponse {
     pub content: Option<Blob>,
@@ -4662,14 +4662,14 @@ pub struct GetCredentialReportResponse {
     pub generated_time: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetDelegationRequestRequest {
     pub delegation_request_id: String,
     pub delegation_permission_check: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetDelegationRequestResponse {
     pub delegation_request: Option<DelegationRequest>,
@@ -4688,7 +4688,7 @@ pub struct GetGroupPolicyResponse {
     pub policy_document: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetGroupRequest {
     pub group_name: String,
@@ -4697,7 +4697,7 @@ pub struct GetGroupRequest {
 }
 
 /// Contains the response to a successful GetGroup request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetGroupResponse {
     pub group: Group,
@@ -4706,14 +4706,14 @@ pub struct GetGroupResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetHumanReadableSummaryRequest {
     pub entity_arn: String,
     pub locale: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetHumanReadableSummaryResponse {
     pub summary_content: Option<String>,
@@ -4729,14 +4729,14 @@ pub type GetLoginProfileRequest = CreateAccessKeyRequest;
 
 pub type GetLoginProfileResponse = CreateLoginProfileResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetMFADeviceRequest {
     pub serial_number: String,
     pub user_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetMFADeviceResponse {
     pub user_name: Option<String>,
@@ -4748,7 +4748,7 @@ pub struct GetMFADeviceResponse {
 pub type GetOpenIDConnectProviderRequest = DeleteOpenIDConnectProviderRequest;
 
 /// Contains the response to a successful GetOpenIDConnectProvider request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetOpenIDConnectProviderResponse {
     pub url: Option<String>,
@@ -4759,7 +4759,7 @@ pub struct GetOpenIDConnectProviderResponse {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetOrganizationsAccessReportRequest {
     pub job_id: String,
@@ -4768,7 +4768,7 @@ pub struct GetOrganizationsAccessReportRequest {
     pub sort_key: Option<SortKeyType>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetOrganizationsAccessReportResponse {
     pub job_status: JobStatusType,
@@ -4782,7 +4782,7 @@ pub struct GetOrganizationsAccessReportResponse {
     pub error_details: Option<ErrorDetails>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetOutboundWebIdentityFederationInfoResponse {
     pub issuer_identifier: Option<String>,
@@ -4815,7 +4815,7 @@ pub type GetRoleResponse = CreateRoleResponse;
 pub type GetSAMLProviderRequest = DeleteSAMLProviderRequest;
 
 /// Contains the response to a successful GetSAMLProvider request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetSAMLProviderResponse {
     #[serde(rename = "SAMLProviderUUID")]
@@ -4829,7 +4829,7 @@ pub struct GetSAMLProviderResponse {
     pub private_key_list: Option<Vec<SAMLPrivateKey>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetSSHPublicKeyRequest {
     pub user_name: String,
@@ -4839,7 +4839,7 @@ pub struct GetSSHPublicKeyRequest {
 }
 
 /// Contains the response to a successful GetSSHPublicKey request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetSSHPublicKeyResponse {
     #[serde(rename = "SSHPublicKey")]
@@ -4849,13 +4849,13 @@ pub struct GetSSHPublicKeyResponse {
 pub type GetServerCertificateRequest = DeleteServerCertificateRequest;
 
 /// Contains the response to a successful GetServerCertificate request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetServerCertificateResponse {
     pub server_certificate: ServerCertificate,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetServiceLastAccessedDetailsRequest {
     pub job_id: String,
@@ -4863,7 +4863,7 @@ pub struct GetServiceLastAccessedDetailsRequest {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetServiceLastAccessedDetailsResponse {
     pub job_status: JobStatusType,
@@ -4876,7 +4876,7 @@ pub struct GetServiceLastAccessedDetailsResponse {
     pub error: Option<ErrorDetails>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetServiceLastAccessedDetailsWithEntitiesRequest {
     pub job_id: String,
@@ -4885,7 +4885,7 @@ pub struct GetServiceLastAccessedDetailsWithEntitiesRequest {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetServiceLastAccessedDetailsWithEntitiesResponse {
     pub job_status: JobStatusType,
@@ -4899,7 +4899,7 @@ pub struct GetServiceLastAccessedDetailsWithEntitiesResponse {
 
 pub type GetServiceLinkedRoleDeletionStatusRequest = DeleteServiceLinkedRoleResponse;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetServiceLinkedRoleDeletionStatusResponse {
     pub status: DeletionTaskStatusType,
@@ -4920,14 +4920,14 @@ pub struct GetUserPolicyResponse {
 pub type GetUserRequest = CreateAccessKeyRequest;
 
 /// Contains the response to a successful GetUser request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetUserResponse {
     pub user: User,
 }
 
 /// Contains information about an IAM group entity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Group {
     pub path: String,
@@ -4938,7 +4938,7 @@ pub struct Group {
 }
 
 /// Contains information about an IAM group, including all of the group's policies.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GroupDetail {
     pub path: Option<String>,
@@ -4951,7 +4951,7 @@ pub struct GroupDetail {
 }
 
 /// Contains information about an instance profile.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InstanceProfile {
     pub path: String,
@@ -4963,7 +4963,7 @@ pub struct InstanceProfile {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListAccessKeysRequest {
     pub user_name: Option<String>,
@@ -4972,7 +4972,7 @@ pub struct ListAccessKeysRequest {
 }
 
 /// Contains the response to a successful ListAccessKeys request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListAccessKeysResponse {
     pub access_key_metadata: Vec<AccessKeyMetadata>,
@@ -4980,7 +4980,7 @@ pub struct ListAccessKeysResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListAccountAliasesRequest {
     pub marker: Option<String>,
@@ -4988,7 +4988,7 @@ pub struct ListAccountAliasesRequest {
 }
 
 /// Contains the response to a successful ListAccountAliases request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListAccountAliasesResponse {
     pub account_aliases: Vec<String>,
@@ -4996,7 +4996,7 @@ pub struct ListAccountAliasesResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListAttachedGroupPoliciesRequest {
     pub group_name: String,
@@ -5006,7 +5006,7 @@ pub struct ListAttachedGroupPoliciesRequest {
 }
 
 /// Contains the response to a successful ListAttachedGroupPolicies request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListAttachedGroupPoliciesResponse {
     pub attached_policies: Option<Vec<AttachedPolicy>>,
@@ -5014,7 +5014,7 @@ pub struct ListAttachedGroupPoliciesResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListAttachedRolePoliciesRequest {
     pub role_name: String,
@@ -5025,7 +5025,7 @@ pub struct ListAttachedRolePoliciesRequest {
 
 pub type ListAttachedRolePoliciesResponse = ListAttachedGroupPoliciesResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListAttachedUserPoliciesRequest {
     pub user_name: String,
@@ -5036,7 +5036,7 @@ pub struct ListAttachedUserPoliciesRequest {
 
 pub type ListAttachedUserPoliciesResponse = ListAttachedGroupPoliciesResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListDelegationRequestsRequest {
     pub owner_id: Option<String>,
@@ -5044,7 +5044,7 @@ pub struct ListDelegationRequestsRequest {
     pub max_items: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListDelegationRequestsResponse {
     pub delegation_requests: Option<Vec<DelegationRequest>>,
@@ -5053,7 +5053,7 @@ pub struct ListDelegationRequestsResponse {
     pub is_truncated: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListEntitiesForPolicyRequest {
     pub policy_arn: String,
@@ -5065,7 +5065,7 @@ pub struct ListEntitiesForPolicyRequest {
 }
 
 /// Contains the response to a successful ListEntitiesForPolicy request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListEntitiesForPolicyResponse {
     pub policy_groups: Option<Vec<PolicyGroup>>,
@@ -5078,7 +5078,7 @@ pub struct ListEntitiesForPolicyResponse {
 pub type ListGroupPoliciesRequest = GetGroupRequest;
 
 /// Contains the response to a successful ListGroupPolicies request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListGroupPoliciesResponse {
     pub policy_names: Vec<String>,
@@ -5086,7 +5086,7 @@ pub struct ListGroupPoliciesResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListGroupsForUserRequest {
     pub user_name: String,
@@ -5095,7 +5095,7 @@ pub struct ListGroupsForUserRequest {
 }
 
 /// Contains the response to a successful ListGroupsForUser request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListGroupsForUserResponse {
     pub groups: Vec<Group>,
@@ -5103,7 +5103,7 @@ pub struct ListGroupsForUserResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListGroupsRequest {
     pub path_prefix: Option<String>,
@@ -5113,7 +5113,7 @@ pub struct ListGroupsRequest {
 
 pub type ListGroupsResponse = ListGroupsForUserResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListInstanceProfileTagsRequest {
     pub instance_profile_name: String,
@@ -5121,7 +5121,7 @@ pub struct ListInstanceProfileTagsRequest {
     pub max_items: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListInstanceProfileTagsResponse {
     pub tags: Vec<Tag>,
@@ -5129,7 +5129,7 @@ pub struct ListInstanceProfileTagsResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListInstanceProfilesForRoleRequest {
     pub role_name: String,
@@ -5138,7 +5138,7 @@ pub struct ListInstanceProfilesForRoleRequest {
 }
 
 /// Contains the response to a successful ListInstanceProfilesForRole request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListInstanceProfilesForRoleResponse {
     pub instance_profiles: Vec<InstanceProfile>,
@@ -5150,7 +5150,7 @@ pub type ListInstanceProfilesRequest = ListGroupsRequest;
 
 pub type ListInstanceProfilesResponse = ListInstanceProfilesForRoleResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListMFADeviceTagsRequest {
     pub serial_number: String,
@@ -5163,7 +5163,7 @@ pub type ListMFADeviceTagsResponse = ListInstanceProfileTagsResponse;
 pub type ListMFADevicesRequest = ListAccessKeysRequest;
 
 /// Contains the response to a successful ListMFADevices request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListMFADevicesResponse {
     #[serde(rename = "MFADevices")]
@@ -5172,7 +5172,7 @@ pub struct ListMFADevicesResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListOpenIDConnectProviderTagsRequest {
     #[serde(rename = "OpenIDConnectProviderArn")]
@@ -5186,7 +5186,7 @@ pub type ListOpenIDConnectProviderTagsResponse = ListInstanceProfileTagsResponse
 pub type ListOpenIDConnectProvidersRequest = DisableOrganizationsRootCredentialsManagementRequest;
 
 /// Contains the response to a successful ListOpenIDConnectProviders request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListOpenIDConnectProvidersResponse {
     #[serde(rename = "OpenIDConnectProviderList")]
@@ -5198,14 +5198,14 @@ pub type ListOrganizationsFeaturesRequest = DisableOrganizationsRootCredentialsM
 pub type ListOrganizationsFeaturesResponse = DisableOrganizationsRootCredentialsManagementResponse;
 
 /// Contains details about the permissions policies that are attached to the specified identity (user, group, or role).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPoliciesGrantingServiceAccessEntry {
     pub service_namespace: Option<String>,
     pub policies: Option<Vec<PolicyGrantingServiceAccess>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPoliciesGrantingServiceAccessRequest {
     pub marker: Option<String>,
@@ -5213,7 +5213,7 @@ pub struct ListPoliciesGrantingServiceAccessRequest {
     pub service_namespaces: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPoliciesGrantingServiceAccessResponse {
     pub policies_granting_service_access: Vec<ListPoliciesGrantingServiceAccessEntry>,
@@ -5221,7 +5221,7 @@ pub struct ListPoliciesGrantingServiceAccessResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPoliciesRequest {
     pub scope: Option<PolicyScopeType>,
@@ -5233,7 +5233,7 @@ pub struct ListPoliciesRequest {
 }
 
 /// Contains the response to a successful ListPolicies request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPoliciesResponse {
     pub policies: Option<Vec<Policy>>,
@@ -5241,7 +5241,7 @@ pub struct ListPoliciesResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPolicyTagsRequest {
     pub policy_arn: String,
@@ -5254,7 +5254,7 @@ pub type ListPolicyTagsResponse = ListInstanceProfileTagsResponse;
 pub type ListPolicyVersionsRequest = ListPolicyTagsRequest;
 
 /// Contains the response to a successful ListPolicyVersions request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPolicyVersionsResponse {
     pub versions: Option<Vec<PolicyVersion>>,
@@ -5273,7 +5273,7 @@ pub type ListRoleTagsResponse = ListInstanceProfileTagsResponse;
 pub type ListRolesRequest = ListGroupsRequest;
 
 /// Contains the response to a successful ListRoles request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListRolesResponse {
     pub roles: Vec<Role>,
@@ -5281,7 +5281,7 @@ pub struct ListRolesResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListSAMLProviderTagsRequest {
     #[serde(rename = "SAMLProviderArn")]
@@ -5295,7 +5295,7 @@ pub type ListSAMLProviderTagsResponse = ListInstanceProfileTagsResponse;
 pub type ListSAMLProvidersRequest = DisableOrganizationsRootCredentialsManagementRequest;
 
 /// Contains the response to a successful ListSAMLProviders request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListSAMLProvidersResponse {
     #[serde(rename = "SAMLProviderList")]
@@ -5305,7 +5305,7 @@ pub struct ListSAMLProvidersResponse {
 pub type ListSSHPublicKeysRequest = ListAccessKeysRequest;
 
 /// Contains the response to a successful ListSSHPublicKeys request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListSSHPublicKeysResponse {
     #[serde(rename = "SSHPublicKeys")]
@@ -5314,7 +5314,7 @@ pub struct ListSSHPublicKeysResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListServerCertificateTagsRequest {
     pub server_certificate_name: String,
@@ -5327,7 +5327,7 @@ pub type ListServerCertificateTagsResponse = ListInstanceProfileTagsResponse;
 pub type ListServerCertificatesRequest = ListGroupsRequest;
 
 /// Contains the response to a successful ListServerCertificates request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListServerCertificatesResponse {
     pub server_certificate_metadata_list: Vec<ServerCertificateMetadata>,
@@ -5335,7 +5335,7 @@ pub struct ListServerCertificatesResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListServiceSpecificCredentialsRequest {
     pub user_name: Option<String>,
@@ -5345,7 +5345,7 @@ pub struct ListServiceSpecificCredentialsRequest {
     pub max_items: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListServiceSpecificCredentialsResponse {
     pub service_specific_credentials: Option<Vec<ServiceSpecificCredentialMetadata>>,
@@ -5356,7 +5356,7 @@ pub struct ListServiceSpecificCredentialsResponse {
 pub type ListSigningCertificatesRequest = ListAccessKeysRequest;
 
 /// Contains the response to a successful ListSigningCertificates request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListSigningCertificatesResponse {
     pub certificates: Vec<SigningCertificate>,
@@ -5375,7 +5375,7 @@ pub type ListUserTagsResponse = ListInstanceProfileTagsResponse;
 pub type ListUsersRequest = ListGroupsRequest;
 
 /// Contains the response to a successful ListUsers request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListUsersResponse {
     pub users: Vec<User>,
@@ -5383,7 +5383,7 @@ pub struct ListUsersResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListVirtualMFADevicesRequest {
     pub assignment_status: Option<AssignmentStatusType>,
@@ -5392,7 +5392,7 @@ pub struct ListVirtualMFADevicesRequest {
 }
 
 /// Contains the response to a successful ListVirtualMFADevices request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListVirtualMFADevicesResponse {
     #[serde(rename = "VirtualMFADevices")]
@@ -5402,7 +5402,7 @@ pub struct ListVirtualMFADevicesResponse {
 }
 
 /// Contains the user name and password create date for a user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LoginProfile {
     pub user_name: String,
@@ -5411,7 +5411,7 @@ pub struct LoginProfile {
 }
 
 /// Contains information about an MFA device.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MFADevice {
     pub user_name: String,
@@ -5419,7 +5419,7 @@ pub struct MFADevice {
     pub enable_date: Timestamp,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ManagedPolicyDetail {
     pub policy_name: Option<String>,
@@ -5437,21 +5437,21 @@ pub struct ManagedPolicyDetail {
 }
 
 /// Contains the Amazon Resource Name (ARN) for an IAM OpenID Connect provider.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct OpenIDConnectProviderListEntry {
     pub arn: Option<String>,
 }
 
 /// Contains information about the effect that Organizations has on a policy simulation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct OrganizationsDecisionDetail {
     pub allowed_by_organizations: Option<bool>,
 }
 
 /// Contains information about the account password policy.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PasswordPolicy {
     pub minimum_password_length: Option<i32>,
@@ -5473,14 +5473,14 @@ crate::string_enum! {
 }
 
 /// Contains information about the effect that a permissions boundary has on a policy simulation when the boundary is applied to an IAM entity.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PermissionsBoundaryDecisionDetail {
     pub allowed_by_permissions_boundary: Option<bool>,
 }
 
 /// Contains information about a managed policy.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Policy {
     pub policy_name: Option<String>,
@@ -5498,7 +5498,7 @@ pub struct Policy {
 }
 
 /// Contains information about an IAM policy, including the policy document.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyDetail {
     pub policy_name: Option<String>,
@@ -5514,7 +5514,7 @@ crate::string_enum! {
 }
 
 /// Contains details about the permissions policies that are attached to the specified identity (user, group, or role).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyGrantingServiceAccess {
     pub policy_name: String,
@@ -5525,7 +5525,7 @@ pub struct PolicyGrantingServiceAccess {
 }
 
 /// Contains information about a group that a managed policy is attached to.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyGroup {
     pub group_name: Option<String>,
@@ -5549,7 +5549,7 @@ crate::string_enum! {
 }
 
 /// Contains information about a role that a managed policy is attached to.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyRole {
     pub role_name: Option<String>,
@@ -5576,7 +5576,7 @@ crate::string_enum! {
 }
 
 /// Contains information about a user that a managed policy is attached to.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyUser {
     pub user_name: Option<String>,
@@ -5584,7 +5584,7 @@ pub struct PolicyUser {
 }
 
 /// Contains information about a version of a managed policy.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyVersion {
     pub document: Option<String>,
@@ -5594,7 +5594,7 @@ pub struct PolicyVersion {
 }
 
 /// Contains the row and column of a location of a Statement element in a policy document.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Position {
     pub line: Option<i32>,
@@ -5603,7 +5603,7 @@ pub struct Position {
 
 pub type PutGroupPolicyRequest = GetGroupPolicyResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutRolePermissionsBoundaryRequest {
     pub role_name: String,
@@ -5612,7 +5612,7 @@ pub struct PutRolePermissionsBoundaryRequest {
 
 pub type PutRolePolicyRequest = GetRolePolicyResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutUserPermissionsBoundaryRequest {
     pub user_name: String,
@@ -5621,7 +5621,7 @@ pub struct PutUserPermissionsBoundaryRequest {
 
 pub type PutUserPolicyRequest = GetUserPolicyResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RejectDelegationRequestRequest {
     pub delegation_request_id: String,
@@ -5653,7 +5653,7 @@ pub type ResetServiceSpecificCredentialRequest = DeleteServiceSpecificCredential
 pub type ResetServiceSpecificCredentialResponse = CreateServiceSpecificCredentialResponse;
 
 /// Contains the result of the simulation of a single API operation call on a single resource.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ResourceSpecificResult {
     pub eval_resource_name: String,
@@ -5667,7 +5667,7 @@ pub struct ResourceSpecificResult {
 pub type ResyncMFADeviceRequest = EnableMFADeviceRequest;
 
 /// Contains information about an IAM role.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Role {
     pub path: String,
@@ -5684,7 +5684,7 @@ pub struct Role {
 }
 
 /// Contains information about an IAM role, including all of the role's policies.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RoleDetail {
     pub path: Option<String>,
@@ -5702,7 +5702,7 @@ pub struct RoleDetail {
 }
 
 /// Contains information about the last time that an IAM role was used.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RoleLastUsed {
     pub last_used_date: Option<Timestamp>,
@@ -5710,7 +5710,7 @@ pub struct RoleLastUsed {
 }
 
 /// An object that contains details about how a service-linked role is used, if that information is returned by the service.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RoleUsageType {
     pub region: Option<String>,
@@ -5718,7 +5718,7 @@ pub struct RoleUsageType {
 }
 
 /// Contains the private keys for the SAML provider.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SAMLPrivateKey {
     pub key_id: Option<String>,
@@ -5726,7 +5726,7 @@ pub struct SAMLPrivateKey {
 }
 
 /// Contains the list of SAML providers for this account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SAMLProviderListEntry {
     pub arn: Option<String>,
@@ -5735,7 +5735,7 @@ pub struct SAMLProviderListEntry {
 }
 
 /// Contains information about an SSH public key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SSHPublicKey {
     pub user_name: String,
@@ -5749,7 +5749,7 @@ pub struct SSHPublicKey {
 }
 
 /// Contains information about an SSH public key, without the key's body or fingerprint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SSHPublicKeyMetadata {
     pub user_name: String,
@@ -5762,7 +5762,7 @@ pub struct SSHPublicKeyMetadata {
 pub type SendDelegationTokenRequest = AcceptDelegationRequestRequest;
 
 /// Contains information about a server certificate.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ServerCertificate {
     pub server_certificate_metadata: ServerCertificateMetadata,
@@ -5772,7 +5772,7 @@ pub struct ServerCertificate {
 }
 
 /// Contains information about a server certificate without its certificate body, certificate chain, and private key.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ServerCertificateMetadata {
     pub path: String,
@@ -5784,7 +5784,7 @@ pub struct ServerCertificateMetadata {
 }
 
 /// Contains details about the most recent attempt to access the service.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ServiceLastAccessed {
     pub service_name: String,
@@ -5797,7 +5797,7 @@ pub struct ServiceLastAccessed {
 }
 
 /// Contains the details of a service-specific credential.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ServiceSpecificCredential {
     pub create_date: Timestamp,
@@ -5813,7 +5813,7 @@ pub struct ServiceSpecificCredential {
 }
 
 /// Contains additional details about a service-specific credential.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ServiceSpecificCredentialMetadata {
     pub user_name: String,
@@ -5828,14 +5828,14 @@ pub struct ServiceSpecificCredentialMetadata {
 
 pub type SetDefaultPolicyVersionRequest = DeletePolicyVersionRequest;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SetSecurityTokenServicePreferencesRequest {
     pub global_endpoint_token_version: GlobalEndpointTokenVersion,
 }
 
 /// Contains information about an X.509 signing certificate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SigningCertificate {
     pub user_name: String,
@@ -5845,7 +5845,7 @@ pub struct SigningCertificate {
     pub upload_date: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SimulateCustomPolicyRequest {
     pub policy_input_list: Vec<String>,
@@ -5862,7 +5862,7 @@ pub struct SimulateCustomPolicyRequest {
 }
 
 /// Contains the response to a successful SimulatePrincipalPolicy or SimulateCustomPolicy request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SimulatePolicyResponse {
     pub evaluation_results: Option<Vec<EvaluationResult>>,
@@ -5870,7 +5870,7 @@ pub struct SimulatePolicyResponse {
     pub marker: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SimulatePrincipalPolicyRequest {
     pub policy_source_arn: String,
@@ -5888,7 +5888,7 @@ pub struct SimulatePrincipalPolicyRequest {
 }
 
 /// Contains a reference to a Statement element in a policy document that determines the result of the simulation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Statement {
     pub source_policy_id: Option<String>,
@@ -5905,21 +5905,21 @@ pub struct Tag {
     pub value: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagInstanceProfileRequest {
     pub instance_profile_name: String,
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagMFADeviceRequest {
     pub serial_number: String,
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagOpenIDConnectProviderRequest {
     #[serde(rename = "OpenIDConnectProviderArn")]
@@ -5927,21 +5927,21 @@ pub struct TagOpenIDConnectProviderRequest {
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagPolicyRequest {
     pub policy_arn: String,
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagRoleRequest {
     pub role_name: String,
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagSAMLProviderRequest {
     #[serde(rename = "SAMLProviderArn")]
@@ -5949,14 +5949,14 @@ pub struct TagSAMLProviderRequest {
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagServerCertificateRequest {
     pub server_certificate_name: String,
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagUserRequest {
     pub user_name: String,
@@ -5964,7 +5964,7 @@ pub struct TagUserRequest {
 }
 
 /// Contains details about the most recent attempt to access an action within the service.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TrackedActionLastAccessed {
     pub action_name: Option<String>,
@@ -5973,21 +5973,21 @@ pub struct TrackedActionLastAccessed {
     pub last_accessed_region: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagInstanceProfileRequest {
     pub instance_profile_name: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagMFADeviceRequest {
     pub serial_number: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagOpenIDConnectProviderRequest {
     #[serde(rename = "OpenIDConnectProviderArn")]
@@ -5995,21 +5995,21 @@ pub struct UntagOpenIDConnectProviderRequest {
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagPolicyRequest {
     pub policy_arn: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagRoleRequest {
     pub role_name: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagSAMLProviderRequest {
     #[serde(rename = "SAMLProviderArn")]
@@ -6017,21 +6017,21 @@ pub struct UntagSAMLProviderRequest {
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagServerCertificateRequest {
     pub server_certificate_name: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagUserRequest {
     pub user_name: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateAccessKeyRequest {
     pub user_name: Option<String>,
@@ -6039,7 +6039,7 @@ pub struct UpdateAccessKeyRequest {
     pub status: StatusType,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateAccountPasswordPolicyRequest {
     pub minimum_password_length: Option<i32>,
@@ -6053,7 +6053,7 @@ pub struct UpdateAccountPasswordPolicyRequest {
     pub hard_expiry: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateAssumeRolePolicyRequest {
     pub role_name: String,
@@ -6062,7 +6062,7 @@ pub struct UpdateAssumeRolePolicyRequest {
 
 pub type UpdateDelegationRequestRequest = RejectDelegationRequestRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateGroupRequest {
     pub group_name: String,
@@ -6070,7 +6070,7 @@ pub struct UpdateGroupRequest {
     pub new_group_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateLoginProfileRequest {
     pub user_name: String,
@@ -6078,7 +6078,7 @@ pub struct UpdateLoginProfileRequest {
     pub password_reset_required: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateOpenIDConnectProviderThumbprintRequest {
     #[serde(rename = "OpenIDConnectProviderArn")]
@@ -6086,7 +6086,7 @@ pub struct UpdateOpenIDConnectProviderThumbprintRequest {
     pub thumbprint_list: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateRoleDescriptionRequest {
     pub role_name: String,
@@ -6095,7 +6095,7 @@ pub struct UpdateRoleDescriptionRequest {
 
 pub type UpdateRoleDescriptionResponse = CreateServiceLinkedRoleResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateRoleRequest {
     pub role_name: String,
@@ -6105,7 +6105,7 @@ pub struct UpdateRoleRequest {
 
 pub type UpdateRoleResponse = DisableOrganizationsRootCredentialsManagementRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateSAMLProviderRequest {
     #[serde(rename = "SAMLMetadataDocument")]
@@ -6118,14 +6118,14 @@ pub struct UpdateSAMLProviderRequest {
 }
 
 /// Contains the response to a successful UpdateSAMLProvider request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateSAMLProviderResponse {
     #[serde(rename = "SAMLProviderArn")]
     pub saml_provider_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateSSHPublicKeyRequest {
     pub user_name: String,
@@ -6134,7 +6134,7 @@ pub struct UpdateSSHPublicKeyRequest {
     pub status: StatusType,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateServerCertificateRequest {
     pub server_certificate_name: String,
@@ -6142,7 +6142,7 @@ pub struct UpdateServerCertificateRequest {
     pub new_server_certificate_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateServiceSpecificCredentialRequest {
     pub user_name: Option<String>,
@@ -6150,7 +6150,7 @@ pub struct UpdateServiceSpecificCredentialRequest {
     pub status: StatusType,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateSigningCertificateRequest {
     pub user_name: Option<String>,
@@ -6158,7 +6158,7 @@ pub struct UpdateSigningCertificateRequest {
     pub status: StatusType,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateUserRequest {
     pub user_name: String,
@@ -6166,7 +6166,7 @@ pub struct UpdateUserRequest {
     pub new_user_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadSSHPublicKeyRequest {
     pub user_name: String,
@@ -6176,7 +6176,7 @@ pub struct UploadSSHPublicKeyRequest {
 
 pub type UploadSSHPublicKeyResponse = GetSSHPublicKeyResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadServerCertificateRequest {
     pub path: Option<String>,
@@ -6188,14 +6188,14 @@ pub struct UploadServerCertificateRequest {
 }
 
 /// Contains the response to a successful UploadServerCertificate request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadServerCertificateResponse {
     pub server_certificate_metadata: Option<ServerCertificateMetadata>,
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadSigningCertificateRequest {
     pub user_name: Option<String>,
@@ -6203,14 +6203,14 @@ pub struct UploadSigningCertificateRequest {
 }
 
 /// Contains the response to a successful UploadSigningCertificate request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadSigningCertificateResponse {
     pub certificate: SigningCertificate,
 }
 
 /// Contains information about an IAM user entity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct User {
     pub path: String,
@@ -6224,7 +6224,7 @@ pub struct User {
 }
 
 /// Contains information about an IAM user, including all the user's policies and all the IAM groups the user is in.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UserDetail {
     pub path: Option<String>,
@@ -6240,7 +6240,7 @@ pub struct UserDetail {
 }
 
 /// Contains information about a virtual MFA device.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct VirtualMFADevice {
     pub serial_number: String,

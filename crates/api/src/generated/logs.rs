@@ -2494,7 +2494,7 @@ crate::aws_service!(LogsApi, "logs");
 // ---- Shapes ----
 
 /// A structure that contains information about one CloudWatch Logs account policy.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountPolicy {
     pub policy_name: Option<String>,
@@ -2532,7 +2532,7 @@ pub struct AddKeys {
 }
 
 /// Contains an aggregate summary of log groups grouped by data source characteristics, including the count of log groups and their grouping identifiers.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AggregateLogGroupSummary {
     pub log_group_count: Option<i32>,
@@ -2540,7 +2540,7 @@ pub struct AggregateLogGroupSummary {
 }
 
 /// This structure represents one anomaly that has been found by a logs anomaly detector.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Anomaly {
     pub anomaly_id: String,
@@ -2565,7 +2565,7 @@ pub struct Anomaly {
 }
 
 /// Contains information about one anomaly detector in the account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AnomalyDetector {
     pub anomaly_detector_arn: Option<String>,
@@ -2591,7 +2591,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociateKmsKeyRequest {
     pub log_group_name: Option<String>,
@@ -2599,14 +2599,14 @@ pub struct AssociateKmsKeyRequest {
     pub resource_identifier: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociateSourceToS3TableIntegrationRequest {
     pub integration_arn: String,
     pub data_source: DataSource,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociateSourceToS3TableIntegrationResponse {
     pub identifier: Option<String>,
@@ -2623,19 +2623,19 @@ pub struct CSV {
     pub destination: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelExportTaskRequest {
     pub task_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelImportTaskRequest {
     pub import_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelImportTaskResponse {
     pub import_id: Option<String>,
@@ -2646,7 +2646,7 @@ pub struct CancelImportTaskResponse {
 }
 
 /// A structure containing information about the deafult settings and available settings that you can use to configure a delivery or a delivery destination.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigurationTemplate {
     pub service: Option<String>,
@@ -2663,7 +2663,7 @@ pub struct ConfigurationTemplate {
     pub s3_tables_integration: Option<S3TablesIntegration>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigurationTemplateDeliveryConfigValues {
     pub record_fields: Option<Vec<String>>,
@@ -2687,7 +2687,7 @@ pub struct CopyValueEntry {
     pub overwrite_if_exists: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateDeliveryRequest {
     pub delivery_source_name: String,
@@ -2698,13 +2698,13 @@ pub struct CreateDeliveryRequest {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateDeliveryResponse {
     pub delivery: Option<Delivery>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateExportTaskRequest {
     pub task_name: Option<String>,
@@ -2716,13 +2716,13 @@ pub struct CreateExportTaskRequest {
     pub destination_prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateExportTaskResponse {
     pub task_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateImportTaskRequest {
     pub import_source_arn: String,
@@ -2730,7 +2730,7 @@ pub struct CreateImportTaskRequest {
     pub import_filter: Option<ImportFilter>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateImportTaskResponse {
     pub import_id: Option<String>,
@@ -2738,7 +2738,7 @@ pub struct CreateImportTaskResponse {
     pub creation_time: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateLogAnomalyDetectorRequest {
     pub log_group_arn_list: Vec<String>,
@@ -2750,13 +2750,13 @@ pub struct CreateLogAnomalyDetectorRequest {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateLogAnomalyDetectorResponse {
     pub anomaly_detector_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateLogGroupRequest {
     pub log_group_name: String,
@@ -2766,14 +2766,14 @@ pub struct CreateLogGroupRequest {
     pub deletion_protection_enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateLogStreamRequest {
     pub log_group_name: String,
     pub log_stream_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateLookupTableRequest {
     pub lookup_table_name: String,
@@ -2783,14 +2783,14 @@ pub struct CreateLookupTableRequest {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateLookupTableResponse {
     pub lookup_table_arn: Option<String>,
     pub created_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateScheduledQueryRequest {
     pub name: String,
@@ -2809,7 +2809,7 @@ pub struct CreateScheduledQueryRequest {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateScheduledQueryResponse {
     pub scheduled_query_arn: Option<String>,
@@ -2848,32 +2848,32 @@ pub struct DateTimeConverter {
     pub locale: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteAccountPolicyRequest {
     pub policy_name: String,
     pub policy_type: PolicyType,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteDataProtectionPolicyRequest {
     pub log_group_identifier: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteDeliveryDestinationPolicyRequest {
     pub delivery_destination_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteDeliveryDestinationRequest {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteDeliveryRequest {
     pub id: String,
@@ -2881,7 +2881,7 @@ pub struct DeleteDeliveryRequest {
 
 pub type DeleteDeliverySourceRequest = DeleteDeliveryDestinationRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteDestinationRequest {
     pub destination_name: String,
@@ -2889,10 +2889,10 @@ pub struct DeleteDestinationRequest {
 
 pub type DeleteIndexPolicyRequest = DeleteDataProtectionPolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteIndexPolicyResponse {}
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteIntegrationRequest {
     pub integration_name: String,
@@ -2908,13 +2908,13 @@ pub struct DeleteKeys {
     pub with_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteLogAnomalyDetectorRequest {
     pub anomaly_detector_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteLogGroupRequest {
     pub log_group_name: String,
@@ -2922,32 +2922,32 @@ pub struct DeleteLogGroupRequest {
 
 pub type DeleteLogStreamRequest = CreateLogStreamRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteLookupTableRequest {
     pub lookup_table_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteMetricFilterRequest {
     pub log_group_name: String,
     pub filter_name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteQueryDefinitionRequest {
     pub query_definition_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteQueryDefinitionResponse {
     pub success: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteResourcePolicyRequest {
     pub policy_name: Option<String>,
@@ -2957,7 +2957,7 @@ pub struct DeleteResourcePolicyRequest {
 
 pub type DeleteRetentionPolicyRequest = DeleteLogGroupRequest;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteScheduledQueryRequest {
     pub identifier: String,
@@ -2970,7 +2970,7 @@ pub type DeleteSubscriptionFilterRequest = DeleteMetricFilterRequest;
 pub type DeleteTransformerRequest = DeleteDataProtectionPolicyRequest;
 
 /// This structure contains information about one delivery in your account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
     pub id: Option<String>,
@@ -2985,7 +2985,7 @@ pub struct Delivery {
 }
 
 /// This structure contains information about one delivery destination in your account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryDestination {
     pub name: Option<String>,
@@ -3013,7 +3013,7 @@ crate::string_enum! {
 }
 
 /// This structure contains information about one delivery source in your account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliverySource {
     pub name: Option<String>,
@@ -3028,7 +3028,7 @@ pub struct DeliverySource {
 }
 
 /// A structure that describes a single configuration for a log type, including its name, value type, default value, and the range of supported values.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliverySourceConfigurationSchema {
     pub key_name: String,
@@ -3062,7 +3062,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeAccountPoliciesRequest {
     pub policy_type: PolicyType,
@@ -3071,14 +3071,14 @@ pub struct DescribeAccountPoliciesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeAccountPoliciesResponse {
     pub account_policies: Option<Vec<AccountPolicy>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeConfigurationTemplatesRequest {
     pub service: Option<String>,
@@ -3089,21 +3089,21 @@ pub struct DescribeConfigurationTemplatesRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeConfigurationTemplatesResponse {
     pub configuration_templates: Option<Vec<ConfigurationTemplate>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeDeliveriesRequest {
     pub next_token: Option<String>,
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeDeliveriesResponse {
     pub deliveries: Option<Vec<Delivery>>,
@@ -3112,7 +3112,7 @@ pub struct DescribeDeliveriesResponse {
 
 pub type DescribeDeliveryDestinationsRequest = DescribeDeliveriesRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeDeliveryDestinationsResponse {
     pub delivery_destinations: Option<Vec<DeliveryDestination>>,
@@ -3121,14 +3121,14 @@ pub struct DescribeDeliveryDestinationsResponse {
 
 pub type DescribeDeliverySourcesRequest = DescribeDeliveriesRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeDeliverySourcesResponse {
     pub delivery_sources: Option<Vec<DeliverySource>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeDestinationsRequest {
     #[serde(rename = "DestinationNamePrefix")]
@@ -3137,14 +3137,14 @@ pub struct DescribeDestinationsRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeDestinationsResponse {
     pub destinations: Option<Vec<Destination>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeExportTasksRequest {
     pub task_id: Option<String>,
@@ -3153,28 +3153,28 @@ pub struct DescribeExportTasksRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeExportTasksResponse {
     pub export_tasks: Option<Vec<ExportTask>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeFieldIndexesRequest {
     pub log_group_identifiers: Vec<String>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeFieldIndexesResponse {
     pub field_indexes: Option<Vec<FieldIndex>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImportTaskBatchesRequest {
     pub import_id: String,
@@ -3183,7 +3183,7 @@ pub struct DescribeImportTaskBatchesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImportTaskBatchesResponse {
     pub import_source_arn: Option<String>,
@@ -3192,7 +3192,7 @@ pub struct DescribeImportTaskBatchesResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImportTasksRequest {
     pub import_id: Option<String>,
@@ -3202,7 +3202,7 @@ pub struct DescribeImportTasksRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeImportTasksResponse {
     pub imports: Option<Vec<Import>>,
@@ -3211,14 +3211,14 @@ pub struct DescribeImportTasksResponse {
 
 pub type DescribeIndexPoliciesRequest = DescribeFieldIndexesRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeIndexPoliciesResponse {
     pub index_policies: Option<Vec<IndexPolicy>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeLogGroupsRequest {
     pub account_identifiers: Option<Vec<String>>,
@@ -3231,14 +3231,14 @@ pub struct DescribeLogGroupsRequest {
     pub log_group_identifiers: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeLogGroupsResponse {
     pub log_groups: Option<Vec<LogGroup>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeLogStreamsRequest {
     pub log_group_name: Option<String>,
@@ -3250,14 +3250,14 @@ pub struct DescribeLogStreamsRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeLogStreamsResponse {
     pub log_streams: Option<Vec<LogStream>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeLookupTablesRequest {
     pub lookup_table_name_prefix: Option<String>,
@@ -3265,14 +3265,14 @@ pub struct DescribeLookupTablesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeLookupTablesResponse {
     pub lookup_tables: Option<Vec<LookupTable>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeMetricFiltersRequest {
     pub log_group_name: Option<String>,
@@ -3283,14 +3283,14 @@ pub struct DescribeMetricFiltersRequest {
     pub metric_namespace: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeMetricFiltersResponse {
     pub metric_filters: Option<Vec<MetricFilter>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeQueriesRequest {
     pub log_group_name: Option<String>,
@@ -3300,14 +3300,14 @@ pub struct DescribeQueriesRequest {
     pub query_language: Option<QueryLanguage>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeQueriesResponse {
     pub queries: Option<Vec<QueryInfo>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeQueryDefinitionsRequest {
     pub query_language: Option<QueryLanguage>,
@@ -3316,14 +3316,14 @@ pub struct DescribeQueryDefinitionsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeQueryDefinitionsResponse {
     pub query_definitions: Option<Vec<QueryDefinition>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeResourcePoliciesRequest {
     pub next_token: Option<String>,
@@ -3332,14 +3332,14 @@ pub struct DescribeResourcePoliciesRequest {
     pub policy_scope: Option<PolicyScope>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeResourcePoliciesResponse {
     pub resource_policies: Option<Vec<ResourcePolicy>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeSubscriptionFiltersRequest {
     pub log_group_name: String,
@@ -3348,7 +3348,7 @@ pub struct DescribeSubscriptionFiltersRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeSubscriptionFiltersResponse {
     pub subscription_filters: Option<Vec<SubscriptionFilter>>,
@@ -3356,7 +3356,7 @@ pub struct DescribeSubscriptionFiltersResponse {
 }
 
 /// Represents a cross-account destination that receives subscription log events.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Destination {
     pub destination_name: Option<String>,
@@ -3374,7 +3374,7 @@ pub struct DestinationConfiguration {
     pub s3_configuration: S3Configuration,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DisassociateKmsKeyRequest {
     pub log_group_name: Option<String>,
@@ -3393,7 +3393,7 @@ crate::string_enum! {
 }
 
 /// The entity associated with the log events in a PutLogEvents call.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entity {
     pub key_attributes: Option<BTreeMap<String, String>>,
@@ -3444,7 +3444,7 @@ crate::string_enum! {
 }
 
 /// Represents an export task.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportTask {
     pub task_id: Option<String>,
@@ -3459,7 +3459,7 @@ pub struct ExportTask {
 }
 
 /// Represents the status of an export task.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportTaskExecutionInfo {
     pub creation_time: Option<i64>,
@@ -3467,7 +3467,7 @@ pub struct ExportTaskExecutionInfo {
 }
 
 /// Represents the status of an export task.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportTaskStatus {
     pub code: Option<ExportTaskStatusCode>,
@@ -3486,7 +3486,7 @@ crate::string_enum! {
 }
 
 /// This structure describes one log event field that is used as an index in at least one index policy in this account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldIndex {
     pub log_group_identifier: Option<String>,
@@ -3498,13 +3498,13 @@ pub struct FieldIndex {
 }
 
 /// A structure containing the extracted fields from a log event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldsData {
     pub data: Option<Blob>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FilterLogEventsRequest {
     pub log_group_name: Option<String>,
@@ -3520,7 +3520,7 @@ pub struct FilterLogEventsRequest {
     pub unmask: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FilterLogEventsResponse {
     pub events: Option<Vec<FilteredLogEvent>>,
@@ -3529,7 +3529,7 @@ pub struct FilterLogEventsResponse {
 }
 
 /// Represents a matched event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FilteredLogEvent {
     pub log_stream_name: Option<String>,
@@ -3548,7 +3548,7 @@ crate::string_enum! {
 
 pub type GetDataProtectionPolicyRequest = DeleteDataProtectionPolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetDataProtectionPolicyResponse {
     pub log_group_identifier: Option<String>,
@@ -3558,7 +3558,7 @@ pub struct GetDataProtectionPolicyResponse {
 
 pub type GetDeliveryDestinationPolicyRequest = DeleteDeliveryDestinationPolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetDeliveryDestinationPolicyResponse {
     pub policy: Option<Policy>,
@@ -3566,7 +3566,7 @@ pub struct GetDeliveryDestinationPolicyResponse {
 
 pub type GetDeliveryDestinationRequest = DeleteDeliveryDestinationRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetDeliveryDestinationResponse {
     pub delivery_destination: Option<DeliveryDestination>,
@@ -3578,19 +3578,19 @@ pub type GetDeliveryResponse = CreateDeliveryResponse;
 
 pub type GetDeliverySourceRequest = DeleteDeliveryDestinationRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetDeliverySourceResponse {
     pub delivery_source: Option<DeliverySource>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetIntegrationRequest {
     pub integration_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetIntegrationResponse {
     pub integration_name: Option<String>,
@@ -3601,7 +3601,7 @@ pub struct GetIntegrationResponse {
 
 pub type GetLogAnomalyDetectorRequest = DeleteLogAnomalyDetectorRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogAnomalyDetectorResponse {
     pub detector_name: Option<String>,
@@ -3615,7 +3615,7 @@ pub struct GetLogAnomalyDetectorResponse {
     pub anomaly_visibility_time: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogEventsRequest {
     pub log_group_name: Option<String>,
@@ -3629,7 +3629,7 @@ pub struct GetLogEventsRequest {
     pub unmask: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogEventsResponse {
     pub events: Option<Vec<OutputLogEvent>>,
@@ -3637,20 +3637,20 @@ pub struct GetLogEventsResponse {
     pub next_backward_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogFieldsRequest {
     pub data_source_name: String,
     pub data_source_type: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogFieldsResponse {
     pub log_fields: Option<Vec<LogFieldsListItem>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogGroupFieldsRequest {
     pub log_group_name: Option<String>,
@@ -3658,14 +3658,14 @@ pub struct GetLogGroupFieldsRequest {
     pub log_group_identifier: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogGroupFieldsResponse {
     pub log_group_fields: Option<Vec<LogGroupField>>,
 }
 
 /// The parameters for the GetLogObject operation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogObjectRequest {
     pub unmask: Option<bool>,
@@ -3673,14 +3673,14 @@ pub struct GetLogObjectRequest {
 }
 
 /// The response from the GetLogObject operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogObjectResponse {
     pub field_stream: Option<GetLogObjectResponseStream>,
 }
 
 /// A stream of structured log data returned by the GetLogObject operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetLogObjectResponseStream {
     #[serde(rename = "fields")]
@@ -3688,14 +3688,14 @@ pub struct GetLogObjectResponseStream {
     pub internal_streaming_exception: Option<InternalStreamingException>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogRecordRequest {
     pub log_record_pointer: String,
     pub unmask: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLogRecordResponse {
     pub log_record: Option<BTreeMap<String, String>>,
@@ -3703,7 +3703,7 @@ pub struct GetLogRecordResponse {
 
 pub type GetLookupTableRequest = DeleteLookupTableRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLookupTableResponse {
     pub lookup_table_arn: Option<String>,
@@ -3715,7 +3715,7 @@ pub struct GetLookupTableResponse {
     pub kms_key_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetQueryResultsRequest {
     pub query_id: String,
@@ -3723,7 +3723,7 @@ pub struct GetQueryResultsRequest {
     pub max_items: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetQueryResultsResponse {
     pub query_language: Option<QueryLanguage>,
@@ -3734,7 +3734,7 @@ pub struct GetQueryResultsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetScheduledQueryHistoryRequest {
     pub identifier: String,
@@ -3745,7 +3745,7 @@ pub struct GetScheduledQueryHistoryRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetScheduledQueryHistoryResponse {
     pub name: Option<String>,
@@ -3756,7 +3756,7 @@ pub struct GetScheduledQueryHistoryResponse {
 
 pub type GetScheduledQueryRequest = DeleteScheduledQueryRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetScheduledQueryResponse {
     pub scheduled_query_arn: Option<String>,
@@ -3781,7 +3781,7 @@ pub struct GetScheduledQueryResponse {
 
 pub type GetTransformerRequest = DeleteDataProtectionPolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetTransformerResponse {
     pub log_group_identifier: Option<String>,
@@ -3799,7 +3799,7 @@ pub struct Grok {
 }
 
 /// A key-value pair that identifies how log groups are grouped in aggregate summaries.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupingIdentifier {
     pub key: Option<String>,
@@ -3807,7 +3807,7 @@ pub struct GroupingIdentifier {
 }
 
 /// An import job to move data from CloudTrail Event Data Store to CloudWatch.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Import {
     pub import_id: Option<String>,
@@ -3822,7 +3822,7 @@ pub struct Import {
 }
 
 /// A collection of events being imported to CloudWatch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportBatch {
     pub batch_id: String,
@@ -3839,7 +3839,7 @@ pub struct ImportFilter {
 }
 
 /// Statistics about the import progress.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportStatistics {
     pub bytes_imported: Option<i64>,
@@ -3855,7 +3855,7 @@ crate::string_enum! {
 }
 
 /// This structure contains information about one field index policy in this account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IndexPolicy {
     pub log_group_identifier: Option<String>,
@@ -3886,7 +3886,7 @@ crate::string_enum! {
 }
 
 /// Represents a log event, which is a record of activity that was recorded by the application or resource being monitored.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InputLogEvent {
     pub timestamp: i64,
@@ -3894,7 +3894,7 @@ pub struct InputLogEvent {
 }
 
 /// This structure contains information about the integration configuration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationDetails {
     pub open_search_integration_details: Option<OpenSearchIntegrationDetails>,
@@ -3909,7 +3909,7 @@ crate::string_enum! {
 }
 
 /// This structure contains information about one CloudWatch Logs integration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationSummary {
     pub integration_name: Option<String>,
@@ -3924,7 +3924,7 @@ crate::string_enum! {
 }
 
 /// An internal error occurred during the streaming of log data.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InternalStreamingException {
     pub message: Option<String>,
@@ -3937,7 +3937,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListAggregateLogGroupSummariesRequest {
     pub account_identifiers: Option<Vec<String>>,
@@ -3950,14 +3950,14 @@ pub struct ListAggregateLogGroupSummariesRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListAggregateLogGroupSummariesResponse {
     pub aggregate_log_group_summaries: Option<Vec<AggregateLogGroupSummary>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListAnomaliesRequest {
     pub anomaly_detector_arn: Option<String>,
@@ -3966,14 +3966,14 @@ pub struct ListAnomaliesRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListAnomaliesResponse {
     pub anomalies: Option<Vec<Anomaly>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListIntegrationsRequest {
     pub integration_name_prefix: Option<String>,
@@ -3981,13 +3981,13 @@ pub struct ListIntegrationsRequest {
     pub integration_status: Option<IntegrationStatus>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListIntegrationsResponse {
     pub integration_summaries: Option<Vec<IntegrationSummary>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListLogAnomalyDetectorsRequest {
     pub filter_log_group_arn: Option<String>,
@@ -3995,14 +3995,14 @@ pub struct ListLogAnomalyDetectorsRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListLogAnomalyDetectorsResponse {
     pub anomaly_detectors: Option<Vec<AnomalyDetector>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListLogGroupsForQueryRequest {
     pub query_id: String,
@@ -4010,14 +4010,14 @@ pub struct ListLogGroupsForQueryRequest {
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListLogGroupsForQueryResponse {
     pub log_group_identifiers: Option<Vec<String>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListLogGroupsRequest {
     pub log_group_name_pattern: Option<String>,
@@ -4031,14 +4031,14 @@ pub struct ListLogGroupsRequest {
     pub log_group_tags: Option<Vec<TagFilter>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListLogGroupsResponse {
     pub log_groups: Option<Vec<LogGroupSummary>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListScheduledQueriesRequest {
     pub max_results: Option<i32>,
@@ -4046,14 +4046,14 @@ pub struct ListScheduledQueriesRequest {
     pub state: Option<ScheduledQueryState>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListScheduledQueriesResponse {
     pub next_token: Option<String>,
     pub scheduled_queries: Option<Vec<ScheduledQuerySummary>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSourcesForS3TableIntegrationRequest {
     pub integration_arn: String,
@@ -4061,20 +4061,20 @@ pub struct ListSourcesForS3TableIntegrationRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSourcesForS3TableIntegrationResponse {
     pub sources: Option<Vec<S3TableIntegrationSource>>,
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceRequest {
     pub resource_arn: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceResponse {
     pub tags: Option<BTreeMap<String, String>>,
@@ -4097,7 +4097,7 @@ pub struct ListToMap {
 }
 
 /// This object contains the information for one log event returned in a Live Tail stream.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveTailSessionLogEvent {
     pub log_stream_name: Option<String>,
@@ -4108,14 +4108,14 @@ pub struct LiveTailSessionLogEvent {
 }
 
 /// This object contains the metadata for one LiveTailSessionUpdate structure.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveTailSessionMetadata {
     pub sampled: Option<bool>,
 }
 
 /// This object contains information about this Live Tail session, including the log groups included and the log stream filters, if any.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveTailSessionStart {
     pub request_id: Option<String>,
@@ -4127,7 +4127,7 @@ pub struct LiveTailSessionStart {
 }
 
 /// This object contains the log events and metadata for a Live Tail session.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveTailSessionUpdate {
     pub session_metadata: Option<LiveTailSessionMetadata>,
@@ -4135,7 +4135,7 @@ pub struct LiveTailSessionUpdate {
 }
 
 /// This structure contains the information for one sample log event that is associated with an anomaly found by a log anomaly detector.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEvent {
     pub timestamp: Option<i64>,
@@ -4143,7 +4143,7 @@ pub struct LogEvent {
 }
 
 /// Defines the data type structure for a log field, including the type, element information, and nested fields for complex types.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogFieldType {
     pub r#type: Option<String>,
@@ -4152,7 +4152,7 @@ pub struct LogFieldType {
 }
 
 /// Represents a log field with its name and data type information for a specific data source.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogFieldsListItem {
     pub log_field_name: Option<String>,
@@ -4160,7 +4160,7 @@ pub struct LogFieldsListItem {
 }
 
 /// Represents a log group.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogGroup {
     pub log_group_name: Option<String>,
@@ -4187,7 +4187,7 @@ crate::string_enum! {
 }
 
 /// The fields contained in log events found by a GetLogGroupFields operation, along with the percentage of queried log events in which each field appears.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogGroupField {
     pub name: Option<String>,
@@ -4195,7 +4195,7 @@ pub struct LogGroupField {
 }
 
 /// This structure contains information about one log group in your account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogGroupSummary {
     pub log_group_name: Option<String>,
@@ -4204,7 +4204,7 @@ pub struct LogGroupSummary {
 }
 
 /// Represents a log stream, which is a sequence of log events from a single emitter of logs.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogStream {
     pub log_stream_name: Option<String>,
@@ -4218,7 +4218,7 @@ pub struct LogStream {
 }
 
 /// Contains metadata about a lookup table returned by DescribeLookupTables.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LookupTable {
     pub lookup_table_arn: Option<String>,
@@ -4234,7 +4234,7 @@ pub struct LookupTable {
 pub type LowerCaseString = DeleteKeys;
 
 /// Metric filters express how CloudWatch Logs would extract metric observations from ingested log events and transform them into metric data in a CloudWatch metric.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricFilter {
     pub filter_name: Option<String>,
@@ -4248,7 +4248,7 @@ pub struct MetricFilter {
 }
 
 /// Represents a matched event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricFilterMatchRecord {
     pub event_number: Option<i64>,
@@ -4285,7 +4285,7 @@ crate::string_enum! {
 }
 
 /// This structure contains information about the OpenSearch Service application used for this integration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSearchApplication {
     pub application_endpoint: Option<String>,
@@ -4295,7 +4295,7 @@ pub struct OpenSearchApplication {
 }
 
 /// This structure contains information about the OpenSearch Service collection used for this integration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSearchCollection {
     pub collection_endpoint: Option<String>,
@@ -4304,7 +4304,7 @@ pub struct OpenSearchCollection {
 }
 
 /// This structure contains information about the OpenSearch Service data access policy used for this integration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSearchDataAccessPolicy {
     pub policy_name: Option<String>,
@@ -4312,7 +4312,7 @@ pub struct OpenSearchDataAccessPolicy {
 }
 
 /// This structure contains information about the OpenSearch Service data source used for this integration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSearchDataSource {
     pub data_source_name: Option<String>,
@@ -4322,7 +4322,7 @@ pub struct OpenSearchDataSource {
 pub type OpenSearchEncryptionPolicy = OpenSearchDataAccessPolicy;
 
 /// This structure contains complete information about one CloudWatch Logs integration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSearchIntegrationDetails {
     pub data_source: Option<OpenSearchDataSource>,
@@ -4340,7 +4340,7 @@ pub type OpenSearchLifecyclePolicy = OpenSearchDataAccessPolicy;
 pub type OpenSearchNetworkPolicy = OpenSearchDataAccessPolicy;
 
 /// This structure contains configuration details about an integration between CloudWatch Logs and OpenSearch Service.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSearchResourceConfig {
     pub kms_key_arn: Option<String>,
@@ -4351,7 +4351,7 @@ pub struct OpenSearchResourceConfig {
 }
 
 /// This structure contains information about the status of an OpenSearch Service resource.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSearchResourceStatus {
     pub status: Option<OpenSearchResourceStatusType>,
@@ -4367,7 +4367,7 @@ crate::string_enum! {
 }
 
 /// This structure contains information about the OpenSearch Service workspace used for this integration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSearchWorkspace {
     pub workspace_id: Option<String>,
@@ -4392,7 +4392,7 @@ crate::string_enum! {
 }
 
 /// Represents a log event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputLogEvent {
     pub timestamp: Option<i64>,
@@ -4447,7 +4447,7 @@ pub type ParseVPC = ParseCloudfront;
 pub type ParseWAF = ParseCloudfront;
 
 /// A structure that contains information about one pattern token related to an anomaly.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PatternToken {
     pub dynamic_token_position: Option<i32>,
@@ -4458,7 +4458,7 @@ pub struct PatternToken {
 }
 
 /// A structure that contains information about one delivery destination policy.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Policy {
     pub delivery_destination_policy: Option<String>,
@@ -4514,7 +4514,7 @@ pub struct Processor {
     pub upper_case_string: Option<UpperCaseString>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutAccountPolicyRequest {
     pub policy_name: String,
@@ -4524,20 +4524,20 @@ pub struct PutAccountPolicyRequest {
     pub selection_criteria: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutAccountPolicyResponse {
     pub account_policy: Option<AccountPolicy>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutBearerTokenAuthenticationRequest {
     pub log_group_identifier: String,
     pub bearer_token_authentication_enabled: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutDataProtectionPolicyRequest {
     pub log_group_identifier: String,
@@ -4546,7 +4546,7 @@ pub struct PutDataProtectionPolicyRequest {
 
 pub type PutDataProtectionPolicyResponse = GetDataProtectionPolicyResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutDeliveryDestinationPolicyRequest {
     pub delivery_destination_name: String,
@@ -4555,7 +4555,7 @@ pub struct PutDeliveryDestinationPolicyRequest {
 
 pub type PutDeliveryDestinationPolicyResponse = GetDeliveryDestinationPolicyResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutDeliveryDestinationRequest {
     pub name: String,
@@ -4567,7 +4567,7 @@ pub struct PutDeliveryDestinationRequest {
 
 pub type PutDeliveryDestinationResponse = GetDeliveryDestinationResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutDeliverySourceRequest {
     pub name: String,
@@ -4579,7 +4579,7 @@ pub struct PutDeliverySourceRequest {
 
 pub type PutDeliverySourceResponse = GetDeliverySourceResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutDestinationPolicyRequest {
     pub destination_name: String,
@@ -4587,7 +4587,7 @@ pub struct PutDestinationPolicyRequest {
     pub force_update: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutDestinationRequest {
     pub destination_name: String,
@@ -4596,7 +4596,7 @@ pub struct PutDestinationRequest {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutDestinationResponse {
     pub destination: Option<Destination>,
@@ -4604,13 +4604,13 @@ pub struct PutDestinationResponse {
 
 pub type PutIndexPolicyRequest = PutDataProtectionPolicyRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutIndexPolicyResponse {
     pub index_policy: Option<IndexPolicy>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutIntegrationRequest {
     pub integration_name: String,
@@ -4618,14 +4618,14 @@ pub struct PutIntegrationRequest {
     pub integration_type: IntegrationType,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutIntegrationResponse {
     pub integration_name: Option<String>,
     pub integration_status: Option<IntegrationStatus>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutLogEventsRequest {
     pub log_group_name: String,
@@ -4635,7 +4635,7 @@ pub struct PutLogEventsRequest {
     pub entity: Option<Entity>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutLogEventsResponse {
     pub next_sequence_token: Option<String>,
@@ -4643,14 +4643,14 @@ pub struct PutLogEventsResponse {
     pub rejected_entity_info: Option<RejectedEntityInfo>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutLogGroupDeletionProtectionRequest {
     pub log_group_identifier: String,
     pub deletion_protection_enabled: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutMetricFilterRequest {
     pub log_group_name: String,
@@ -4662,7 +4662,7 @@ pub struct PutMetricFilterRequest {
     pub emit_system_field_dimensions: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutQueryDefinitionRequest {
     pub query_language: Option<QueryLanguage>,
@@ -4674,13 +4674,13 @@ pub struct PutQueryDefinitionRequest {
     pub parameters: Option<Vec<QueryParameter>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutQueryDefinitionResponse {
     pub query_definition_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutResourcePolicyRequest {
     pub policy_name: Option<String>,
@@ -4689,21 +4689,21 @@ pub struct PutResourcePolicyRequest {
     pub expected_revision_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutResourcePolicyResponse {
     pub resource_policy: Option<ResourcePolicy>,
     pub revision_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutRetentionPolicyRequest {
     pub log_group_name: String,
     pub retention_in_days: i32,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutSubscriptionFilterRequest {
     pub log_group_name: String,
@@ -4717,7 +4717,7 @@ pub struct PutSubscriptionFilterRequest {
     pub emit_system_fields: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutTransformerRequest {
     pub log_group_identifier: String,
@@ -4725,7 +4725,7 @@ pub struct PutTransformerRequest {
 }
 
 /// This structure contains details about a saved CloudWatch Logs Insights query definition.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryDefinition {
     pub query_language: Option<QueryLanguage>,
@@ -4738,7 +4738,7 @@ pub struct QueryDefinition {
 }
 
 /// Information about one CloudWatch Logs Insights query that matches the request in a DescribeQueries operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryInfo {
     pub query_language: Option<QueryLanguage>,
@@ -4769,7 +4769,7 @@ pub struct QueryParameter {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryStatistics {
     pub records_matched: Option<f64>,
@@ -4793,7 +4793,7 @@ crate::string_enum! {
 }
 
 /// A structure that represents a valid record field header and whether it is mandatory.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordField {
     pub name: Option<String>,
@@ -4801,14 +4801,14 @@ pub struct RecordField {
 }
 
 /// If an entity is rejected when a PutLogEvents request was made, this includes details about the reason for the rejection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectedEntityInfo {
     pub error_type: EntityRejectionErrorType,
 }
 
 /// Represents the rejected events.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectedLogEventsInfo {
     pub too_new_log_event_start_index: Option<i32>,
@@ -4833,14 +4833,14 @@ pub struct RenameKeys {
 }
 
 /// This structure contains configuration details about an integration between CloudWatch Logs and another entity.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceConfig {
     pub open_search_resource_config: Option<OpenSearchResourceConfig>,
 }
 
 /// A policy enabling one or more entities to put logs to a log group in this account.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourcePolicy {
     pub policy_name: Option<String>,
@@ -4852,7 +4852,7 @@ pub struct ResourcePolicy {
 }
 
 /// Contains one field from one log event returned by a CloudWatch Logs Insights query, along with the value of that field.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultField {
     pub field: Option<String>,
@@ -4878,7 +4878,7 @@ pub struct S3DeliveryConfiguration {
 }
 
 /// Represents a data source association with an S3 Table Integration, including its status and metadata.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3TableIntegrationSource {
     pub identifier: Option<String>,
@@ -4899,7 +4899,7 @@ crate::string_enum! {
 }
 
 /// Contains information about the S3 Tables integration configuration for a configuration template.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3TablesIntegration {
     pub datasource_name: Option<String>,
@@ -4907,7 +4907,7 @@ pub struct S3TablesIntegration {
 }
 
 /// Information about a destination where scheduled query results are processed, including processing status and any error messages.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduledQueryDestination {
     pub destination_type: Option<ScheduledQueryDestinationType>,
@@ -4931,7 +4931,7 @@ crate::string_enum! {
 }
 
 /// Summary information about a scheduled query, including basic configuration and execution status.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduledQuerySummary {
     pub scheduled_query_arn: Option<String>,
@@ -4953,7 +4953,7 @@ crate::string_enum! {
 }
 
 /// Represents the search status of a log stream.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchedLogStream {
     pub log_stream_name: Option<String>,
@@ -5011,7 +5011,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartLiveTailRequest {
     pub log_group_identifiers: Vec<String>,
@@ -5020,14 +5020,14 @@ pub struct StartLiveTailRequest {
     pub log_event_filter_pattern: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartLiveTailResponse {
     pub response_stream: Option<StartLiveTailResponseStream>,
 }
 
 /// This object includes the stream returned by your StartLiveTail request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StartLiveTailResponseStream {
     #[serde(rename = "sessionStart")]
@@ -5038,7 +5038,7 @@ pub struct StartLiveTailResponseStream {
     pub session_streaming_exception: Option<SessionStreamingException>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartQueryRequest {
     pub query_language: Option<QueryLanguage>,
@@ -5051,7 +5051,7 @@ pub struct StartQueryRequest {
     pub limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartQueryResponse {
     pub query_id: Option<String>,
@@ -5065,7 +5065,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopQueryRequest {
     pub query_id: String,
@@ -5074,7 +5074,7 @@ pub struct StopQueryRequest {
 pub type StopQueryResponse = DeleteQueryDefinitionResponse;
 
 /// Represents a subscription filter.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionFilter {
     pub filter_name: Option<String>,
@@ -5106,7 +5106,7 @@ pub struct SubstituteStringEntry {
 }
 
 /// If you are suppressing an anomaly temporariliy, this structure defines how long the suppression period is to be.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SuppressionPeriod {
     pub value: Option<i32>,
@@ -5136,55 +5136,55 @@ crate::string_enum! {
 }
 
 /// A tag filter that specifies a tag key and optional tag values for filtering log groups by tags.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagFilter {
     pub key: String,
     pub values: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagLogGroupRequest {
     pub log_group_name: String,
     pub tags: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagResourceRequest {
     pub resource_arn: String,
     pub tags: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestMetricFilterRequest {
     pub filter_pattern: String,
     pub log_event_messages: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestMetricFilterResponse {
     pub matches: Option<Vec<MetricFilterMatchRecord>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestTransformerRequest {
     pub transformer_config: Vec<Processor>,
     pub log_event_messages: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestTransformerResponse {
     pub transformed_logs: Option<Vec<TransformedLogRecord>>,
 }
 
 /// This structure contains information for one log event that has been processed by a log transformer.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransformedLogRecord {
     pub event_number: Option<i64>,
@@ -5193,7 +5193,7 @@ pub struct TransformedLogRecord {
 }
 
 /// A record of a scheduled query execution, including execution status, timestamp, and destination processing results.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TriggerHistoryRecord {
     pub query_id: Option<String>,
@@ -5229,21 +5229,21 @@ pub struct TypeConverterEntry {
     pub r#type: Type,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UntagLogGroupRequest {
     pub log_group_name: String,
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UntagResourceRequest {
     pub resource_arn: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateAnomalyRequest {
     pub anomaly_id: Option<String>,
@@ -5254,7 +5254,7 @@ pub struct UpdateAnomalyRequest {
     pub baseline: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateDeliveryConfigurationRequest {
     pub id: String,
@@ -5265,7 +5265,7 @@ pub struct UpdateDeliveryConfigurationRequest {
 
 pub type UpdateDeliveryConfigurationResponse = DeleteIndexPolicyResponse;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateLogAnomalyDetectorRequest {
     pub anomaly_detector_arn: String,
@@ -5275,7 +5275,7 @@ pub struct UpdateLogAnomalyDetectorRequest {
     pub enabled: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateLookupTableRequest {
     pub lookup_table_arn: String,
@@ -5284,14 +5284,14 @@ pub struct UpdateLookupTableRequest {
     pub kms_key_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateLookupTableResponse {
     pub lookup_table_arn: Option<String>,
     pub last_updated_time: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateScheduledQueryRequest {
     pub identifier: String,

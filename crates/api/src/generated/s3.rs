@@ -2384,13 +2384,13 @@ pub struct AbortIncompleteMultipartUpload {
     pub days_after_initiation: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AbortMultipartUploadOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AbortMultipartUploadRequest {
     pub bucket: String,
@@ -2402,14 +2402,14 @@ pub struct AbortMultipartUploadRequest {
 }
 
 /// Configures the transfer acceleration state for an Amazon S3 bucket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccelerateConfiguration {
     pub status: Option<BucketAccelerateStatus>,
 }
 
 /// Contains the elements that set the ACL permissions for an object per grantee.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccessControlPolicy {
     pub grants: Option<Vec<Grant>>,
@@ -2487,7 +2487,7 @@ pub struct BlockedEncryptionTypes {
 }
 
 /// In terms of implementation, a Bucket is a resource.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Bucket {
     pub name: Option<String>,
@@ -2520,7 +2520,7 @@ crate::string_enum! {
 }
 
 /// Specifies the information about the bucket that will be created.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BucketInfo {
     pub data_redundancy: Option<DataRedundancy>,
@@ -2528,7 +2528,7 @@ pub struct BucketInfo {
 }
 
 /// Specifies the lifecycle configuration for objects in an Amazon S3 bucket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BucketLifecycleConfiguration {
     pub rules: Vec<LifecycleRule>,
@@ -2608,7 +2608,7 @@ crate::string_enum! {
 pub type BucketVersioningStatus = BucketAccelerateStatus;
 
 /// Describes the cross-origin access configuration for objects in an Amazon S3 bucket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CORSConfiguration {
     #[serde(rename = "CORSRules")]
@@ -2629,7 +2629,7 @@ pub struct CORSRule {
 }
 
 /// Describes how an uncompressed comma-separated values (CSV)-formatted input object is formatted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CSVInput {
     pub file_header_info: Option<FileHeaderInfo>,
@@ -2642,7 +2642,7 @@ pub struct CSVInput {
 }
 
 /// Describes how uncompressed comma-separated values (CSV)-formatted results are formatted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CSVOutput {
     pub quote_fields: Option<QuoteFields>,
@@ -2653,7 +2653,7 @@ pub struct CSVOutput {
 }
 
 /// Contains all the possible checksum or digest values for an object.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Checksum {
     #[serde(rename = "ChecksumCRC32")]
@@ -2719,13 +2719,13 @@ pub struct CloudFunctionConfiguration {
 }
 
 /// Container for all (if there are any) keys between Prefix and the next occurrence of the string specified by a delimiter.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CommonPrefix {
     pub prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CompleteMultipartUploadOutput {
     pub location: Option<String>,
@@ -2762,7 +2762,7 @@ pub struct CompleteMultipartUploadOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CompleteMultipartUploadRequest {
     pub bucket: String,
@@ -2804,14 +2804,14 @@ pub struct CompleteMultipartUploadRequest {
 }
 
 /// The container for the completed multipart upload details.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CompletedMultipartUpload {
     pub parts: Option<Vec<CompletedPart>>,
 }
 
 /// Details of the parts that were uploaded.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CompletedPart {
     pub e_tag: Option<String>,
@@ -2857,7 +2857,7 @@ pub struct Condition {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContinuationEvent {}
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CopyObjectOutput {
     pub copy_object_result: Option<CopyObjectResult>,
@@ -2877,7 +2877,7 @@ pub struct CopyObjectOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CopyObjectRequest {
     #[serde(rename = "ACL")]
@@ -2937,7 +2937,7 @@ pub struct CopyObjectRequest {
 }
 
 /// Container for all response elements.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CopyObjectResult {
     pub e_tag: Option<String>,
@@ -2966,7 +2966,7 @@ pub struct CopyObjectResult {
 }
 
 /// Container for all response elements.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CopyPartResult {
     pub e_tag: Option<String>,
@@ -2994,7 +2994,7 @@ pub struct CopyPartResult {
 }
 
 /// The configuration information for the bucket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateBucketConfiguration {
     pub location_constraint: Option<BucketLocationConstraint>,
@@ -3003,7 +3003,7 @@ pub struct CreateBucketConfiguration {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateBucketMetadataConfigurationRequest {
     pub bucket: String,
@@ -3014,7 +3014,7 @@ pub struct CreateBucketMetadataConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateBucketMetadataTableConfigurationRequest {
     pub bucket: String,
@@ -3025,14 +3025,14 @@ pub struct CreateBucketMetadataTableConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateBucketOutput {
     pub location: Option<String>,
     pub bucket_arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateBucketRequest {
     #[serde(rename = "ACL")]
@@ -3051,7 +3051,7 @@ pub struct CreateBucketRequest {
     pub bucket_namespace: Option<BucketNamespace>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateMultipartUploadOutput {
     pub abort_date: Option<Timestamp>,
@@ -3074,7 +3074,7 @@ pub struct CreateMultipartUploadOutput {
     pub checksum_type: Option<ChecksumType>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateMultipartUploadRequest {
     #[serde(rename = "ACL")]
@@ -3118,7 +3118,7 @@ pub struct CreateMultipartUploadRequest {
     pub checksum_type: Option<ChecksumType>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateSessionOutput {
     pub server_side_encryption: Option<ServerSideEncryption>,
@@ -3130,7 +3130,7 @@ pub struct CreateSessionOutput {
     pub credentials: SessionCredentials,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateSessionRequest {
     pub session_mode: Option<SessionMode>,
@@ -3160,14 +3160,14 @@ pub struct DefaultRetention {
 }
 
 /// Container for the objects to delete.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Delete {
     pub objects: Vec<ObjectIdentifier>,
     pub quiet: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteBucketAnalyticsConfigurationRequest {
     pub bucket: String,
@@ -3175,7 +3175,7 @@ pub struct DeleteBucketAnalyticsConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteBucketCorsRequest {
     pub bucket: String,
@@ -3209,7 +3209,7 @@ pub type DeleteBucketTaggingRequest = DeleteBucketCorsRequest;
 pub type DeleteBucketWebsiteRequest = DeleteBucketCorsRequest;
 
 /// Information about the delete marker.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteMarkerEntry {
     pub owner: Option<Owner>,
@@ -3228,7 +3228,7 @@ pub struct DeleteMarkerReplication {
 
 pub type DeleteMarkerReplicationStatus = BucketAbacStatus;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteObjectOutput {
     pub delete_marker: Option<bool>,
@@ -3236,7 +3236,7 @@ pub struct DeleteObjectOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteObjectRequest {
     pub bucket: String,
@@ -3252,13 +3252,13 @@ pub struct DeleteObjectRequest {
     pub if_match_size: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteObjectTaggingOutput {
     pub version_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteObjectTaggingRequest {
     pub bucket: String,
@@ -3267,7 +3267,7 @@ pub struct DeleteObjectTaggingRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteObjectsOutput {
     pub deleted: Option<Vec<DeletedObject>>,
@@ -3275,7 +3275,7 @@ pub struct DeleteObjectsOutput {
     pub errors: Option<Vec<Error>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteObjectsRequest {
     pub bucket: String,
@@ -3291,7 +3291,7 @@ pub struct DeleteObjectsRequest {
 pub type DeletePublicAccessBlockRequest = DeleteBucketCorsRequest;
 
 /// Information about the deleted object.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeletedObject {
     pub key: Option<String>,
@@ -3314,7 +3314,7 @@ pub struct Destination {
 }
 
 /// The destination information for the S3 Metadata configuration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DestinationResult {
     pub table_bucket_type: Option<S3TablesBucketType>,
@@ -3329,7 +3329,7 @@ crate::string_enum! {
 }
 
 /// Contains the type of server-side encryption used.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Encryption {
     pub encryption_type: ServerSideEncryption,
@@ -3357,7 +3357,7 @@ crate::string_enum! {
 pub type EndEvent = ContinuationEvent;
 
 /// Container for all error elements.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Error {
     pub key: Option<String>,
@@ -3366,7 +3366,7 @@ pub struct Error {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ErrorDetails {
     pub error_code: Option<String>,
@@ -3461,7 +3461,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketAbacOutput {
     pub abac_status: Option<AbacStatus>,
@@ -3469,14 +3469,14 @@ pub struct GetBucketAbacOutput {
 
 pub type GetBucketAbacRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketAccelerateConfigurationOutput {
     pub status: Option<BucketAccelerateStatus>,
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketAccelerateConfigurationRequest {
     pub bucket: String,
@@ -3484,7 +3484,7 @@ pub struct GetBucketAccelerateConfigurationRequest {
     pub request_payer: Option<RequestPayer>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketAclOutput {
     pub owner: Option<Owner>,
@@ -3493,7 +3493,7 @@ pub struct GetBucketAclOutput {
 
 pub type GetBucketAclRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketAnalyticsConfigurationOutput {
     pub analytics_configuration: Option<AnalyticsConfiguration>,
@@ -3501,7 +3501,7 @@ pub struct GetBucketAnalyticsConfigurationOutput {
 
 pub type GetBucketAnalyticsConfigurationRequest = DeleteBucketAnalyticsConfigurationRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketCorsOutput {
     #[serde(rename = "CORSRules")]
@@ -3510,7 +3510,7 @@ pub struct GetBucketCorsOutput {
 
 pub type GetBucketCorsRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketEncryptionOutput {
     pub server_side_encryption_configuration: Option<ServerSideEncryptionConfiguration>,
@@ -3518,7 +3518,7 @@ pub struct GetBucketEncryptionOutput {
 
 pub type GetBucketEncryptionRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketIntelligentTieringConfigurationOutput {
     pub intelligent_tiering_configuration: Option<IntelligentTieringConfiguration>,
@@ -3526,7 +3526,7 @@ pub struct GetBucketIntelligentTieringConfigurationOutput {
 
 pub type GetBucketIntelligentTieringConfigurationRequest = DeleteBucketAnalyticsConfigurationRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketInventoryConfigurationOutput {
     pub inventory_configuration: Option<InventoryConfiguration>,
@@ -3534,7 +3534,7 @@ pub struct GetBucketInventoryConfigurationOutput {
 
 pub type GetBucketInventoryConfigurationRequest = DeleteBucketAnalyticsConfigurationRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketLifecycleConfigurationOutput {
     pub rules: Option<Vec<LifecycleRule>>,
@@ -3543,7 +3543,7 @@ pub struct GetBucketLifecycleConfigurationOutput {
 
 pub type GetBucketLifecycleConfigurationRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketLifecycleOutput {
     pub rules: Option<Vec<Rule>>,
@@ -3551,7 +3551,7 @@ pub struct GetBucketLifecycleOutput {
 
 pub type GetBucketLifecycleRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketLocationOutput {
     pub location_constraint: Option<BucketLocationConstraint>,
@@ -3563,7 +3563,7 @@ pub type GetBucketLoggingOutput = BucketLoggingStatus;
 
 pub type GetBucketLoggingRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketMetadataConfigurationOutput {
     pub get_bucket_metadata_configuration_result: Option<GetBucketMetadataConfigurationResult>,
@@ -3572,13 +3572,13 @@ pub struct GetBucketMetadataConfigurationOutput {
 pub type GetBucketMetadataConfigurationRequest = DeleteBucketCorsRequest;
 
 /// The S3 Metadata configuration for a general purpose bucket.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketMetadataConfigurationResult {
     pub metadata_configuration_result: MetadataConfigurationResult,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketMetadataTableConfigurationOutput {
     pub get_bucket_metadata_table_configuration_result: Option<GetBucketMetadataTableConfigurationResult>,
@@ -3587,7 +3587,7 @@ pub struct GetBucketMetadataTableConfigurationOutput {
 pub type GetBucketMetadataTableConfigurationRequest = DeleteBucketCorsRequest;
 
 /// The V1 S3 Metadata configuration for a general purpose bucket.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketMetadataTableConfigurationResult {
     pub metadata_table_configuration_result: MetadataTableConfigurationResult,
@@ -3595,7 +3595,7 @@ pub struct GetBucketMetadataTableConfigurationResult {
     pub error: Option<ErrorDetails>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketMetricsConfigurationOutput {
     pub metrics_configuration: Option<MetricsConfiguration>,
@@ -3605,7 +3605,7 @@ pub type GetBucketMetricsConfigurationRequest = DeleteBucketAnalyticsConfigurati
 
 pub type GetBucketNotificationConfigurationRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketOwnershipControlsOutput {
     pub ownership_controls: Option<OwnershipControls>,
@@ -3613,7 +3613,7 @@ pub struct GetBucketOwnershipControlsOutput {
 
 pub type GetBucketOwnershipControlsRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketPolicyOutput {
     pub policy: Option<String>,
@@ -3621,7 +3621,7 @@ pub struct GetBucketPolicyOutput {
 
 pub type GetBucketPolicyRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketPolicyStatusOutput {
     pub policy_status: Option<PolicyStatus>,
@@ -3629,7 +3629,7 @@ pub struct GetBucketPolicyStatusOutput {
 
 pub type GetBucketPolicyStatusRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketReplicationOutput {
     pub replication_configuration: Option<ReplicationConfiguration>,
@@ -3637,7 +3637,7 @@ pub struct GetBucketReplicationOutput {
 
 pub type GetBucketReplicationRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketRequestPaymentOutput {
     pub payer: Option<Payer>,
@@ -3653,7 +3653,7 @@ pub struct GetBucketTaggingOutput {
 
 pub type GetBucketTaggingRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketVersioningOutput {
     pub status: Option<BucketVersioningStatus>,
@@ -3663,7 +3663,7 @@ pub struct GetBucketVersioningOutput {
 
 pub type GetBucketVersioningRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetBucketWebsiteOutput {
     pub redirect_all_requests_to: Option<RedirectAllRequestsTo>,
@@ -3674,7 +3674,7 @@ pub struct GetBucketWebsiteOutput {
 
 pub type GetBucketWebsiteRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectAclOutput {
     pub owner: Option<Owner>,
@@ -3682,7 +3682,7 @@ pub struct GetObjectAclOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectAclRequest {
     pub bucket: String,
@@ -3692,7 +3692,7 @@ pub struct GetObjectAclRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectAttributesOutput {
     pub delete_marker: Option<bool>,
@@ -3707,7 +3707,7 @@ pub struct GetObjectAttributesOutput {
 }
 
 /// A collection of parts associated with a multipart upload.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectAttributesParts {
     pub total_parts_count: Option<i32>,
@@ -3718,7 +3718,7 @@ pub struct GetObjectAttributesParts {
     pub parts: Option<Vec<ObjectPart>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectAttributesRequest {
     pub bucket: String,
@@ -3737,7 +3737,7 @@ pub struct GetObjectAttributesRequest {
     pub object_attributes: Vec<ObjectAttributes>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectLegalHoldOutput {
     pub legal_hold: Option<ObjectLockLegalHold>,
@@ -3745,7 +3745,7 @@ pub struct GetObjectLegalHoldOutput {
 
 pub type GetObjectLegalHoldRequest = GetObjectAclRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectLockConfigurationOutput {
     pub object_lock_configuration: Option<ObjectLockConfiguration>,
@@ -3753,7 +3753,7 @@ pub struct GetObjectLockConfigurationOutput {
 
 pub type GetObjectLockConfigurationRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectOutput {
     pub body: Option<Blob>,
@@ -3814,7 +3814,7 @@ pub struct GetObjectOutput {
     pub object_lock_legal_hold_status: Option<ObjectLockLegalHoldStatus>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectRequest {
     pub bucket: String,
@@ -3843,7 +3843,7 @@ pub struct GetObjectRequest {
     pub checksum_mode: Option<ChecksumMode>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectRetentionOutput {
     pub retention: Option<ObjectLockRetention>,
@@ -3851,14 +3851,14 @@ pub struct GetObjectRetentionOutput {
 
 pub type GetObjectRetentionRequest = GetObjectAclRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectTaggingOutput {
     pub version_id: Option<String>,
     pub tag_set: Vec<Tag>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectTaggingRequest {
     pub bucket: String,
@@ -3868,14 +3868,14 @@ pub struct GetObjectTaggingRequest {
     pub request_payer: Option<RequestPayer>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectTorrentOutput {
     pub body: Option<Blob>,
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetObjectTorrentRequest {
     pub bucket: String,
@@ -3884,7 +3884,7 @@ pub struct GetObjectTorrentRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetPublicAccessBlockOutput {
     pub public_access_block_configuration: Option<PublicAccessBlockConfiguration>,
@@ -3893,7 +3893,7 @@ pub struct GetPublicAccessBlockOutput {
 pub type GetPublicAccessBlockRequest = DeleteBucketCorsRequest;
 
 /// Container for S3 Glacier job parameters.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GlacierJobParameters {
     pub tier: Tier,
@@ -3920,7 +3920,7 @@ pub struct Grantee {
     pub uri: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HeadBucketOutput {
     pub bucket_arn: Option<String>,
@@ -3932,7 +3932,7 @@ pub struct HeadBucketOutput {
 
 pub type HeadBucketRequest = DeleteBucketCorsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HeadObjectOutput {
     pub delete_marker: Option<bool>,
@@ -4003,7 +4003,7 @@ pub struct IndexDocument {
 }
 
 /// Container element that identifies who initiated the multipart upload.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Initiator {
     #[serde(rename = "ID")]
@@ -4012,7 +4012,7 @@ pub struct Initiator {
 }
 
 /// Describes the serialization format of the object.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InputSerialization {
     #[serde(rename = "CSV")]
@@ -4149,7 +4149,7 @@ pub struct InventorySchedule {
 }
 
 /// The inventory table configuration for an S3 Metadata configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InventoryTableConfiguration {
     pub configuration_state: InventoryConfigurationState,
@@ -4157,7 +4157,7 @@ pub struct InventoryTableConfiguration {
 }
 
 /// The inventory table configuration for an S3 Metadata configuration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InventoryTableConfigurationResult {
     pub configuration_state: InventoryConfigurationState,
@@ -4170,14 +4170,14 @@ pub struct InventoryTableConfigurationResult {
 pub type InventoryTableConfigurationUpdates = InventoryTableConfiguration;
 
 /// Specifies JSON as object's input serialization format.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct JSONInput {
     pub r#type: Option<JSONType>,
 }
 
 /// Specifies JSON as request's output serialization format.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct JSONOutput {
     pub record_delimiter: Option<String>,
@@ -4191,7 +4191,7 @@ crate::string_enum! {
 }
 
 /// The journal table configuration for an S3 Metadata configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct JournalTableConfiguration {
     pub record_expiration: RecordExpiration,
@@ -4199,7 +4199,7 @@ pub struct JournalTableConfiguration {
 }
 
 /// The journal table configuration for the S3 Metadata configuration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct JournalTableConfigurationResult {
     pub table_status: String,
@@ -4210,7 +4210,7 @@ pub struct JournalTableConfigurationResult {
 }
 
 /// The specified updates to the S3 Metadata journal table configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct JournalTableConfigurationUpdates {
     pub record_expiration: RecordExpiration,
@@ -4227,7 +4227,7 @@ pub struct LambdaFunctionConfiguration {
 }
 
 /// Container for lifecycle rules.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LifecycleConfiguration {
     pub rules: Vec<Rule>,
@@ -4279,7 +4279,7 @@ pub struct LifecycleRuleFilter {
     pub and: Option<LifecycleRuleAndOperator>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListBucketAnalyticsConfigurationsOutput {
     pub is_truncated: Option<bool>,
@@ -4288,7 +4288,7 @@ pub struct ListBucketAnalyticsConfigurationsOutput {
     pub analytics_configuration_list: Option<Vec<AnalyticsConfiguration>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListBucketAnalyticsConfigurationsRequest {
     pub bucket: String,
@@ -4296,7 +4296,7 @@ pub struct ListBucketAnalyticsConfigurationsRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListBucketIntelligentTieringConfigurationsOutput {
     pub is_truncated: Option<bool>,
@@ -4307,7 +4307,7 @@ pub struct ListBucketIntelligentTieringConfigurationsOutput {
 
 pub type ListBucketIntelligentTieringConfigurationsRequest = ListBucketAnalyticsConfigurationsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListBucketInventoryConfigurationsOutput {
     pub continuation_token: Option<String>,
@@ -4318,7 +4318,7 @@ pub struct ListBucketInventoryConfigurationsOutput {
 
 pub type ListBucketInventoryConfigurationsRequest = ListBucketAnalyticsConfigurationsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListBucketMetricsConfigurationsOutput {
     pub is_truncated: Option<bool>,
@@ -4329,7 +4329,7 @@ pub struct ListBucketMetricsConfigurationsOutput {
 
 pub type ListBucketMetricsConfigurationsRequest = ListBucketAnalyticsConfigurationsRequest;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListBucketsOutput {
     pub buckets: Option<Vec<Bucket>>,
@@ -4338,7 +4338,7 @@ pub struct ListBucketsOutput {
     pub prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListBucketsRequest {
     pub max_buckets: Option<i32>,
@@ -4347,21 +4347,21 @@ pub struct ListBucketsRequest {
     pub bucket_region: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListDirectoryBucketsOutput {
     pub buckets: Option<Vec<Bucket>>,
     pub continuation_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListDirectoryBucketsRequest {
     pub continuation_token: Option<String>,
     pub max_directory_buckets: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListMultipartUploadsOutput {
     pub bucket: Option<String>,
@@ -4379,7 +4379,7 @@ pub struct ListMultipartUploadsOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListMultipartUploadsRequest {
     pub bucket: String,
@@ -4393,7 +4393,7 @@ pub struct ListMultipartUploadsRequest {
     pub request_payer: Option<RequestPayer>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListObjectVersionsOutput {
     pub is_truncated: Option<bool>,
@@ -4412,7 +4412,7 @@ pub struct ListObjectVersionsOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListObjectVersionsRequest {
     pub bucket: String,
@@ -4427,7 +4427,7 @@ pub struct ListObjectVersionsRequest {
     pub optional_object_attributes: Option<Vec<OptionalObjectAttributes>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListObjectsOutput {
     pub is_truncated: Option<bool>,
@@ -4443,7 +4443,7 @@ pub struct ListObjectsOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListObjectsRequest {
     pub bucket: String,
@@ -4457,7 +4457,7 @@ pub struct ListObjectsRequest {
     pub optional_object_attributes: Option<Vec<OptionalObjectAttributes>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListObjectsV2Output {
     pub is_truncated: Option<bool>,
@@ -4475,7 +4475,7 @@ pub struct ListObjectsV2Output {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListObjectsV2Request {
     pub bucket: String,
@@ -4491,7 +4491,7 @@ pub struct ListObjectsV2Request {
     pub optional_object_attributes: Option<Vec<OptionalObjectAttributes>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPartsOutput {
     pub abort_date: Option<Timestamp>,
@@ -4512,7 +4512,7 @@ pub struct ListPartsOutput {
     pub checksum_type: Option<ChecksumType>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListPartsRequest {
     pub bucket: String,
@@ -4531,7 +4531,7 @@ pub struct ListPartsRequest {
 }
 
 /// Specifies the location where the bucket will be created.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LocationInfo {
     pub r#type: Option<LocationType>,
@@ -4560,7 +4560,7 @@ pub type MFADelete = BucketAbacStatus;
 pub type MFADeleteStatus = BucketAbacStatus;
 
 /// The S3 Metadata configuration for a general purpose bucket.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetadataConfiguration {
     pub journal_table_configuration: JournalTableConfiguration,
@@ -4568,7 +4568,7 @@ pub struct MetadataConfiguration {
 }
 
 /// The S3 Metadata configuration for a general purpose bucket.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetadataConfigurationResult {
     pub destination_result: DestinationResult,
@@ -4584,7 +4584,7 @@ crate::string_enum! {
 }
 
 /// A metadata key-value pair to store with an object.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetadataEntry {
     pub name: Option<String>,
@@ -4592,21 +4592,21 @@ pub struct MetadataEntry {
 }
 
 /// The V1 S3 Metadata configuration for a general purpose bucket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetadataTableConfiguration {
     pub s3_tables_destination: S3TablesDestination,
 }
 
 /// The V1 S3 Metadata configuration for a general purpose bucket.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetadataTableConfigurationResult {
     pub s3_tables_destination_result: S3TablesDestinationResult,
 }
 
 /// The encryption settings for an S3 Metadata journal table or inventory table configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetadataTableEncryptionConfiguration {
     pub sse_algorithm: TableSseAlgorithm,
@@ -4651,7 +4651,7 @@ pub struct MetricsFilter {
 pub type MetricsStatus = BucketAbacStatus;
 
 /// Container for the MultipartUpload for the Amazon S3 object.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MultipartUpload {
     pub upload_id: Option<String>,
@@ -4706,7 +4706,7 @@ pub struct NotificationConfigurationFilter {
 }
 
 /// An object consists of data and its descriptive metadata.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Object {
     pub key: Option<String>,
@@ -4743,7 +4743,7 @@ crate::string_enum! {
 }
 
 /// The updated server-side encryption type for this object.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ObjectEncryption {
     #[serde(rename = "SSEKMS")]
@@ -4751,7 +4751,7 @@ pub struct ObjectEncryption {
 }
 
 /// Object Identifier is unique value to identify objects.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ObjectIdentifier {
     pub key: String,
@@ -4822,7 +4822,7 @@ crate::string_enum! {
 }
 
 /// A container for elements related to an individual part.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ObjectPart {
     pub part_number: Option<i32>,
@@ -4868,7 +4868,7 @@ crate::string_enum! {
 }
 
 /// The version of an object.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ObjectVersion {
     pub e_tag: Option<String>,
@@ -4897,14 +4897,14 @@ crate::string_enum! {
 }
 
 /// Describes the location where the restore job's output is stored.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct OutputLocation {
     pub s3: Option<S3Location>,
 }
 
 /// Describes how results of the Select job are serialized.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct OutputSerialization {
     #[serde(rename = "CSV")]
@@ -4945,7 +4945,7 @@ pub struct OwnershipControlsRule {
 pub type ParquetInput = ContinuationEvent;
 
 /// Container for elements related to a part.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Part {
     pub part_number: Option<i32>,
@@ -5005,14 +5005,14 @@ crate::string_enum! {
 }
 
 /// The container element for a bucket's policy status.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyStatus {
     pub is_public: Option<bool>,
 }
 
 /// This data type contains information about progress of an operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Progress {
     pub bytes_scanned: Option<i64>,
@@ -5021,7 +5021,7 @@ pub struct Progress {
 }
 
 /// This data type contains information about the progress event of an operation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ProgressEvent {
     pub details: Option<Progress>,
@@ -5044,7 +5044,7 @@ pub struct PublicAccessBlockConfiguration {
     pub restrict_public_buckets: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketAbacRequest {
     pub bucket: String,
@@ -5055,7 +5055,7 @@ pub struct PutBucketAbacRequest {
     pub abac_status: AbacStatus,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketAccelerateConfigurationRequest {
     pub bucket: String,
@@ -5064,7 +5064,7 @@ pub struct PutBucketAccelerateConfigurationRequest {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketAclRequest {
     #[serde(rename = "ACL")]
@@ -5084,7 +5084,7 @@ pub struct PutBucketAclRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketAnalyticsConfigurationRequest {
     pub bucket: String,
@@ -5093,7 +5093,7 @@ pub struct PutBucketAnalyticsConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketCorsRequest {
     pub bucket: String,
@@ -5105,7 +5105,7 @@ pub struct PutBucketCorsRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketEncryptionRequest {
     pub bucket: String,
@@ -5116,7 +5116,7 @@ pub struct PutBucketEncryptionRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketIntelligentTieringConfigurationRequest {
     pub bucket: String,
@@ -5125,7 +5125,7 @@ pub struct PutBucketIntelligentTieringConfigurationRequest {
     pub intelligent_tiering_configuration: IntelligentTieringConfiguration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketInventoryConfigurationRequest {
     pub bucket: String,
@@ -5134,13 +5134,13 @@ pub struct PutBucketInventoryConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketLifecycleConfigurationOutput {
     pub transition_default_minimum_object_size: Option<TransitionDefaultMinimumObjectSize>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketLifecycleConfigurationRequest {
     pub bucket: String,
@@ -5150,7 +5150,7 @@ pub struct PutBucketLifecycleConfigurationRequest {
     pub transition_default_minimum_object_size: Option<TransitionDefaultMinimumObjectSize>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketLifecycleRequest {
     pub bucket: String,
@@ -5161,7 +5161,7 @@ pub struct PutBucketLifecycleRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketLoggingRequest {
     pub bucket: String,
@@ -5172,7 +5172,7 @@ pub struct PutBucketLoggingRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketMetricsConfigurationRequest {
     pub bucket: String,
@@ -5181,7 +5181,7 @@ pub struct PutBucketMetricsConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketNotificationConfigurationRequest {
     pub bucket: String,
@@ -5190,7 +5190,7 @@ pub struct PutBucketNotificationConfigurationRequest {
     pub skip_destination_validation: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketNotificationRequest {
     pub bucket: String,
@@ -5201,7 +5201,7 @@ pub struct PutBucketNotificationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketOwnershipControlsRequest {
     pub bucket: String,
@@ -5212,7 +5212,7 @@ pub struct PutBucketOwnershipControlsRequest {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketPolicyRequest {
     pub bucket: String,
@@ -5224,7 +5224,7 @@ pub struct PutBucketPolicyRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketReplicationRequest {
     pub bucket: String,
@@ -5236,7 +5236,7 @@ pub struct PutBucketReplicationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketRequestPaymentRequest {
     pub bucket: String,
@@ -5247,7 +5247,7 @@ pub struct PutBucketRequestPaymentRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketTaggingRequest {
     pub bucket: String,
@@ -5258,7 +5258,7 @@ pub struct PutBucketTaggingRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketVersioningRequest {
     pub bucket: String,
@@ -5271,7 +5271,7 @@ pub struct PutBucketVersioningRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutBucketWebsiteRequest {
     pub bucket: String,
@@ -5284,7 +5284,7 @@ pub struct PutBucketWebsiteRequest {
 
 pub type PutObjectAclOutput = AbortMultipartUploadOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutObjectAclRequest {
     #[serde(rename = "ACL")]
@@ -5309,7 +5309,7 @@ pub struct PutObjectAclRequest {
 
 pub type PutObjectLegalHoldOutput = AbortMultipartUploadOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutObjectLegalHoldRequest {
     pub bucket: String,
@@ -5325,7 +5325,7 @@ pub struct PutObjectLegalHoldRequest {
 
 pub type PutObjectLockConfigurationOutput = AbortMultipartUploadOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutObjectLockConfigurationRequest {
     pub bucket: String,
@@ -5338,7 +5338,7 @@ pub struct PutObjectLockConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutObjectOutput {
     pub expiration: Option<String>,
@@ -5379,7 +5379,7 @@ pub struct PutObjectOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutObjectRequest {
     #[serde(rename = "ACL")]
@@ -5451,7 +5451,7 @@ pub struct PutObjectRequest {
 
 pub type PutObjectRetentionOutput = AbortMultipartUploadOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutObjectRetentionRequest {
     pub bucket: String,
@@ -5468,7 +5468,7 @@ pub struct PutObjectRetentionRequest {
 
 pub type PutObjectTaggingOutput = DeleteObjectTaggingOutput;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutObjectTaggingRequest {
     pub bucket: String,
@@ -5482,7 +5482,7 @@ pub struct PutObjectTaggingRequest {
     pub request_payer: Option<RequestPayer>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutPublicAccessBlockRequest {
     pub bucket: String,
@@ -5529,7 +5529,7 @@ pub struct RecordExpiration {
 }
 
 /// The container for the records event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RecordsEvent {
     pub payload: Option<Blob>,
@@ -5556,7 +5556,7 @@ pub struct RedirectAllRequestsTo {
 
 pub type RenameObjectOutput = ContinuationEvent;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RenameObjectRequest {
     pub bucket: String,
@@ -5654,27 +5654,27 @@ crate::string_enum! {
 pub type RequestPayer = RequestCharged;
 
 /// Container for Payer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RequestPaymentConfiguration {
     pub payer: Payer,
 }
 
 /// Container for specifying if periodic QueryProgress messages should be sent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RequestProgress {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RestoreObjectOutput {
     pub request_charged: Option<RequestCharged>,
     pub restore_output_path: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RestoreObjectRequest {
     pub bucket: String,
@@ -5687,7 +5687,7 @@ pub struct RestoreObjectRequest {
 }
 
 /// Container for restore job parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RestoreRequest {
     pub days: Option<i32>,
@@ -5706,7 +5706,7 @@ crate::string_enum! {
 }
 
 /// Specifies the restoration status of an object.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RestoreStatus {
     pub is_restore_in_progress: Option<bool>,
@@ -5744,7 +5744,7 @@ pub struct S3KeyFilter {
 }
 
 /// Describes an Amazon S3 location that will receive the results of the restore request.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct S3Location {
     pub bucket_name: String,
@@ -5766,7 +5766,7 @@ crate::string_enum! {
 }
 
 /// The destination information for a V1 S3 Metadata configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct S3TablesDestination {
     pub table_bucket_arn: String,
@@ -5774,7 +5774,7 @@ pub struct S3TablesDestination {
 }
 
 /// The destination information for a V1 S3 Metadata configuration.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct S3TablesDestinationResult {
     pub table_bucket_arn: String,
@@ -5790,7 +5790,7 @@ pub struct SSEKMS {
     pub key_id: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SSEKMSEncryption {
     #[serde(rename = "KMSKeyArn")]
@@ -5801,7 +5801,7 @@ pub struct SSEKMSEncryption {
 pub type SSES3 = ContinuationEvent;
 
 /// Specifies the byte range of the object to get the records from.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ScanRange {
     pub start: Option<i64>,
@@ -5809,7 +5809,7 @@ pub struct ScanRange {
 }
 
 /// The container for selecting objects from a content event stream.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SelectObjectContentEventStream {
     pub records: Option<RecordsEvent>,
@@ -5819,14 +5819,14 @@ pub struct SelectObjectContentEventStream {
     pub end: Option<EndEvent>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SelectObjectContentOutput {
     pub payload: Option<SelectObjectContentEventStream>,
 }
 
 /// Learn Amazon S3 Select is no longer available to new customers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SelectObjectContentRequest {
     pub bucket: String,
@@ -5847,7 +5847,7 @@ pub struct SelectObjectContentRequest {
 }
 
 /// Amazon S3 Select is no longer available to new customers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SelectParameters {
     pub input_serialization: InputSerialization,
@@ -5892,7 +5892,7 @@ pub struct ServerSideEncryptionRule {
 }
 
 /// The established temporary security credentials of the session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SessionCredentials {
     pub access_key_id: String,
@@ -5930,7 +5930,7 @@ pub type SseKmsEncryptedObjectsStatus = BucketAbacStatus;
 pub type Stats = Progress;
 
 /// Container for the Stats Event.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StatsEvent {
     pub details: Option<Stats>,
@@ -6078,7 +6078,7 @@ crate::string_enum! {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateBucketMetadataInventoryTableConfigurationRequest {
     pub bucket: String,
@@ -6089,7 +6089,7 @@ pub struct UpdateBucketMetadataInventoryTableConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateBucketMetadataJournalTableConfigurationRequest {
     pub bucket: String,
@@ -6100,7 +6100,7 @@ pub struct UpdateBucketMetadataJournalTableConfigurationRequest {
     pub expected_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateObjectEncryptionRequest {
     pub bucket: String,
@@ -6116,7 +6116,7 @@ pub struct UpdateObjectEncryptionRequest {
 
 pub type UpdateObjectEncryptionResponse = AbortMultipartUploadOutput;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadPartCopyOutput {
     pub copy_source_version_id: Option<String>,
@@ -6132,7 +6132,7 @@ pub struct UploadPartCopyOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadPartCopyRequest {
     pub bucket: String,
@@ -6162,7 +6162,7 @@ pub struct UploadPartCopyRequest {
     pub expected_source_bucket_owner: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadPartOutput {
     pub server_side_encryption: Option<ServerSideEncryption>,
@@ -6197,7 +6197,7 @@ pub struct UploadPartOutput {
     pub request_charged: Option<RequestCharged>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadPartRequest {
     pub body: Option<Blob>,
@@ -6240,7 +6240,7 @@ pub struct UploadPartRequest {
 }
 
 /// Describes the versioning state of an Amazon S3 bucket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct VersioningConfiguration {
     #[serde(rename = "MFADelete")]
@@ -6249,7 +6249,7 @@ pub struct VersioningConfiguration {
 }
 
 /// Specifies website configuration parameters for an Amazon S3 bucket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct WebsiteConfiguration {
     pub error_document: Option<ErrorDocument>,
@@ -6258,7 +6258,7 @@ pub struct WebsiteConfiguration {
     pub routing_rules: Option<Vec<RoutingRule>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct WriteGetObjectResponseRequest {
     pub request_route: String,

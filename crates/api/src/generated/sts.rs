@@ -303,7 +303,7 @@ crate::aws_service!(StsApi, "sts");
 
 // ---- Shapes ----
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumeRoleRequest {
     pub role_arn: String,
@@ -320,7 +320,7 @@ pub struct AssumeRoleRequest {
     pub provided_contexts: Option<Vec<ProvidedContext>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumeRoleResponse {
     pub credentials: Option<Credentials>,
@@ -329,7 +329,7 @@ pub struct AssumeRoleResponse {
     pub source_identity: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumeRoleWithSAMLRequest {
     pub role_arn: String,
@@ -341,7 +341,7 @@ pub struct AssumeRoleWithSAMLRequest {
     pub duration_seconds: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumeRoleWithSAMLResponse {
     pub credentials: Option<Credentials>,
@@ -355,7 +355,7 @@ pub struct AssumeRoleWithSAMLResponse {
     pub source_identity: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumeRoleWithWebIdentityRequest {
     pub role_arn: String,
@@ -367,7 +367,7 @@ pub struct AssumeRoleWithWebIdentityRequest {
     pub duration_seconds: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumeRoleWithWebIdentityResponse {
     pub credentials: Option<Credentials>,
@@ -379,7 +379,7 @@ pub struct AssumeRoleWithWebIdentityResponse {
     pub source_identity: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumeRootRequest {
     pub target_principal: String,
@@ -387,7 +387,7 @@ pub struct AssumeRootRequest {
     pub duration_seconds: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumeRootResponse {
     pub credentials: Option<Credentials>,
@@ -395,7 +395,7 @@ pub struct AssumeRootResponse {
 }
 
 /// The identifiers for the temporary security credentials that the operation returns.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AssumedRoleUser {
     pub assumed_role_id: String,
@@ -403,7 +403,7 @@ pub struct AssumedRoleUser {
 }
 
 /// Amazon Web Services credentials for API authentication.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Credentials {
     pub access_key_id: String,
@@ -412,43 +412,43 @@ pub struct Credentials {
     pub expiration: Timestamp,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DecodeAuthorizationMessageRequest {
     pub encoded_message: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DecodeAuthorizationMessageResponse {
     pub decoded_message: Option<String>,
 }
 
 /// Identifiers for the federated user that is associated with the credentials.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct FederatedUser {
     pub federated_user_id: String,
     pub arn: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetAccessKeyInfoRequest {
     pub access_key_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetAccessKeyInfoResponse {
     pub account: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GetCallerIdentityRequest {}
 
 /// Contains the response to a successful GetCallerIdentity request, including information about the entity making the request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetCallerIdentityResponse {
     pub user_id: Option<String>,
@@ -456,13 +456,13 @@ pub struct GetCallerIdentityResponse {
     pub arn: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetDelegatedAccessTokenRequest {
     pub trade_in_token: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetDelegatedAccessTokenResponse {
     pub credentials: Option<Credentials>,
@@ -470,7 +470,7 @@ pub struct GetDelegatedAccessTokenResponse {
     pub assumed_principal: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetFederationTokenRequest {
     pub name: String,
@@ -480,7 +480,7 @@ pub struct GetFederationTokenRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetFederationTokenResponse {
     pub credentials: Option<Credentials>,
@@ -488,7 +488,7 @@ pub struct GetFederationTokenResponse {
     pub packed_policy_size: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetSessionTokenRequest {
     pub duration_seconds: Option<i32>,
@@ -496,13 +496,13 @@ pub struct GetSessionTokenRequest {
     pub token_code: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetSessionTokenResponse {
     pub credentials: Option<Credentials>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetWebIdentityTokenRequest {
     pub audience: Vec<String>,
@@ -511,7 +511,7 @@ pub struct GetWebIdentityTokenRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetWebIdentityTokenResponse {
     pub web_identity_token: Option<String>,
@@ -519,14 +519,14 @@ pub struct GetWebIdentityTokenResponse {
 }
 
 /// A reference to the IAM managed policy that is passed as a session policy for a role session or a federated user session.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyDescriptorType {
     pub arn: Option<String>,
 }
 
 /// Contains information about the provided context.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ProvidedContext {
     pub provider_arn: Option<String>,
@@ -534,7 +534,7 @@ pub struct ProvidedContext {
 }
 
 /// You can pass custom key-value pair attributes when you assume a role or federate a user.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Tag {
     pub key: String,

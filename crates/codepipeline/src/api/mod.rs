@@ -248,19 +248,11 @@ impl CodePipelineService {
             Expect::Version(version),
         );
         let exec_ns = ns(&ctx.account, &ctx.region, "executions");
-        for d in self
-            .store()
-            .list(&exec_ns, &format!("{name}/"), None, 100_000)
-            .await?
-        {
+        for d in self.store().scan(&exec_ns, &format!("{name}/")).collect().await? {
             batch = batch.delete(&exec_ns, d.key, Expect::Any);
         }
         let ver_ns = ns(&ctx.account, &ctx.region, "pipeline-versions");
-        for d in self
-            .store()
-            .list(&ver_ns, &format!("{name}/"), None, 100_000)
-            .await?
-        {
+        for d in self.store().scan(&ver_ns, &format!("{name}/")).collect().await? {
             batch = batch.delete(&ver_ns, d.key, Expect::Any);
         }
         self.store().commit(batch).await?;

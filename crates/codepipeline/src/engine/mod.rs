@@ -32,7 +32,7 @@ use crate::model::{Execution, PipelineDoc, Status};
 use codeyard_core::hub::BusEvent;
 use codeyard_core::time::now;
 use codeyard_core::{AwsError, AwsResult, ids};
-use codeyard_store::{Batch, Expect, StateStoreExt, StoreError};
+use codeyard_store::{Batch, Expect, Scan, StateStore, StateStoreExt, StoreError};
 use codeyard_wire::Platform;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -153,6 +153,11 @@ impl Engine {
             .await?)
     }
 
+    /// A paged read of a pipeline's execution documents, in key order.
+    fn executions_scan(&self, account: &str, region: &str, pipeline: &str) -> Scan<'_, dyn StateStore> {
+        self.platform.store.scan(&ns(account, region, "executions"), &format!("{pipeline}/"))
+    }
+
     /// Every execution of a pipeline, oldest first.
     pub async fn executions(
         &self,
@@ -160,25 +165,8 @@ impl Engine {
         region: &str,
         pipeline: &str,
     ) -> AwsResult<Vec<Loaded>> {
-        let namespace = ns(account, region, "executions");
-        let prefix = format!("{pipeline}/");
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .platform
-                .store
-                .list(&namespace, &prefix, after.as_deref(), 500)
-                .await?;
-            let done = page.len() < 500;
-            for d in &page {
-                out.push((d.parse::<Execution>()?, d.version));
-            }
-            after = page.last().map(|d| d.key.clone());
-            if done {
-                break;
-            }
-        }
+        let docs = self.executions_scan(account, region, pipeline).collect().await?;
+        let mut out = docs.iter().map(|d| Ok((d.parse::<Execution>()?, d.version))).collect::<Result<Vec<Loaded>, StoreError>>()?;
         out.sort_by_key(|(e, _)| e.seq);
         Ok(out)
     }
@@ -191,31 +179,15 @@ impl Engine {
         region: &str,
         pipeline: &str,
     ) -> AwsResult<Vec<Loaded>> {
-        let namespace = ns(account, region, "executions");
-        let prefix = format!("{pipeline}/");
+        let mut scan = self.executions_scan(account, region, pipeline);
         let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .platform
-                .store
-                .list(&namespace, &prefix, after.as_deref(), 500)
-                .await?;
-            let done = page.len() < 500;
+        while let Some(page) = scan.next_page().await? {
             for d in &page {
                 // Only live executions are parsed whole: the status is read from the raw value.
-                let st = d
-                    .value
-                    .get("status")
-                    .cloned()
-                    .map(serde_json::from_value::<Status>);
+                let st = d.value.get("status").cloned().map(serde_json::from_value::<Status>);
                 if matches!(st, Some(Ok(s)) if s.is_live()) {
                     out.push((d.parse::<Execution>()?, d.version));
                 }
-            }
-            after = page.last().map(|d| d.key.clone());
-            if done {
-                break;
             }
         }
         out.sort_by_key(|(e, _)| e.seq);

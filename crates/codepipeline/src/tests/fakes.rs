@@ -276,11 +276,11 @@ impl BuildRunner for FakeBuilds {
             .ok_or_else(|| AwsError::client("ResourceNotFoundException", build_id))?;
         let done = build.started.elapsed() >= self.delay;
         let status = match (done, build.fail) {
-            (false, _) => "IN_PROGRESS",
-            (true, true) => "FAILED",
-            (true, false) => "SUCCEEDED",
+            (false, _) => BuildStatus::InProgress,
+            (true, true) => BuildStatus::Failed,
+            (true, false) => BuildStatus::Succeeded,
         };
-        if status == "SUCCEEDED" {
+        if status == BuildStatus::Succeeded {
             for o in &build.request.outputs {
                 if self.objects.head_object_sync(&o.bucket, &o.key).is_none() {
                     self.objects.put_bytes(
@@ -294,7 +294,7 @@ impl BuildRunner for FakeBuilds {
         Ok(BuildOutcome {
             build_id: build_id.into(),
             build_arn: format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{build_id}"),
-            status: status.into(),
+            status,
             exported_variables: vec![("IMAGE_TAG".into(), "v1".into())],
             message: build
                 .fail

@@ -654,13 +654,13 @@ async fn pipeline_builds_take_and_give_artifacts() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let outcome = loop {
         let o = runner.build_outcome(&ctx, &started.build_id).await.unwrap();
-        if o.status != "IN_PROGRESS" {
+        if o.status.as_str() != "IN_PROGRESS" {
             break o;
         }
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(outcome.status, "SUCCEEDED", "{outcome:?}");
+    assert_eq!(outcome.status.as_str(), "SUCCEEDED", "{outcome:?}");
     assert_eq!(outcome.exported_variables, vec![("RESULT".to_string(), "primarysecondary".to_string())]);
     assert_eq!(zip_listing(&t.endpoint, "arn:aws:s3:::pipe-art/p/out/result.zip").await, vec!["out.txt"]);
     let b = cb.batch_get_builds().ids(&started.build_id).send().await.unwrap().builds()[0].clone();

@@ -755,3 +755,28 @@ async fn terraform_repository_lifecycle() {
     assert!(left.repositories().is_empty());
     t.assert_no_model_violations();
 }
+
+/// Metadata changes racing on one repository all land: each is a compare-and-swap that is
+/// retried on contention (`StateStoreExt::update`), not a ConcurrentModificationException.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_tagging_loses_no_tag() {
+    let t = TestServer::start().await;
+    let cc = client(&t).await;
+    cc.create_repository().repository_name("busy").send().await.unwrap();
+    let arn = format!("arn:aws:codecommit:{REGION}:{ACCOUNT}:busy");
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (cc, arn) = (cc.clone(), arn.clone());
+        calls.spawn(async move { cc.tag_resource().resource_arn(arn).tags(format!("k{i}"), "v").send().await.map(|_| ()).map_err(|e| format!("{e:?}")) });
+    }
+    let description = cc.clone();
+    calls.spawn(async move { description.update_repository_description().repository_name("busy").repository_description("d").send().await.map(|_| ()).map_err(|e| format!("{e:?}")) });
+    while let Some(done) = calls.join_next().await {
+        done.unwrap().expect("a racing metadata change succeeds");
+    }
+    let tags = cc.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
+    assert_eq!(tags.tags().map(|t| t.len()), Some(16));
+    let md = cc.get_repository().repository_name("busy").send().await.unwrap();
+    assert_eq!(md.repository_metadata().unwrap().repository_description(), Some("d"));
+    t.assert_no_model_violations();
+}

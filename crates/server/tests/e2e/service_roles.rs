@@ -437,3 +437,32 @@ async fn eventbridge_needs_a_role_that_trusts_it() {
     );
     t.assert_no_model_violations();
 }
+
+/// What a build does with the credentials it is handed is the role's to allow: a build whose
+/// role may `git pull` but not `git push` clones its repository and has its push refused
+/// (403, the build fails in BUILD); with codecommit:GitPush the same buildspec pushes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_builds_git_push_needs_the_roles_git_push() {
+    let t = TestServer::start().await;
+    let cc = aws_sdk_codecommit::Client::new(&t.sdk_config().await);
+    cc.create_repository().repository_name("sr-pushed").send().await.unwrap();
+    let url = format!("{}/v1/repos/sr-pushed", t.endpoint);
+    let buildspec = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - git config --global credential.helper '!aws codecommit credential-helper --ignore-host-check $@'\n      - git config --global credential.UseHttpPath true\n      - git clone -q {url} r\n      - cd r && git -c user.name=b -c user.email=b@example.com commit -q --allow-empty -m built && git push -q origin HEAD:refs/heads/main\n"
+    );
+    let source = ProjectSource::builder().r#type(SourceType::NoSource).buildspec(&buildspec).build().unwrap();
+    let logs = (&["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"][..], &["*"][..]);
+    let repo = format!("arn:aws:codecommit:{REGION}:{ACCOUNT}:sr-pushed");
+
+    let pull_only = allow_policy(&[logs, (&["codecommit:GitPull"], &[&repo])]);
+    let b = build_as(&t, "sr-pull-only", &pull_only, source.clone(), environment()).await;
+    let (phase, code, message) = failed_phase(&b);
+    assert_eq!((phase.as_str(), code.as_str()), ("BUILD", "COMMAND_EXECUTION_ERROR"), "{message}");
+    assert!(cc.get_branch().repository_name("sr-pushed").branch_name("main").send().await.is_err(), "nothing was pushed");
+
+    let pull_and_push = allow_policy(&[logs, (&["codecommit:GitPull", "codecommit:GitPush"], &[&repo])]);
+    let b = build_as(&t, "sr-pull-push", &pull_and_push, source, environment()).await;
+    assert_eq!(b.build_status().map(|s| s.as_str()), Some("SUCCEEDED"), "{:#?}", b.phases());
+    assert!(cc.get_branch().repository_name("sr-pushed").branch_name("main").send().await.is_ok(), "the push landed");
+    t.assert_no_model_violations();
+}

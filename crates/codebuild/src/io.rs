@@ -1,0 +1,45 @@
+//! Leaf helpers the build's I/O modules share: store namespaces, scratch files, uploads.
+//! Nothing here depends on the runner, so cache/upload/source/reports do not either.
+
+use codeyard_core::hub::PutObjectOptions;
+use codeyard_core::{AwsError, RequestContext, ids};
+use codeyard_wire::Platform;
+use std::path::{Path, PathBuf};
+
+/// The store namespace of one kind of CodeBuild record (`projects`, `builds`, ...).
+pub fn ns(account: &str, region: &str, kind: &str) -> String {
+    format!("codebuild/{account}/{region}/{kind}")
+}
+
+/// S3's error as CodeBuild reports it (`AccessDenied: <S3's message> status code: 403`);
+/// other failures keep codeyard's own sentence.
+pub fn s3_error(e: &AwsError) -> String {
+    if e.status == 403 {
+        format!("{}: {} status code: 403", e.code, e.message)
+    } else {
+        e.message.clone()
+    }
+}
+
+/// Uploads a file to S3 through the hub.
+pub async fn put_file(
+    platform: &Platform,
+    ctx: &RequestContext,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+) -> Result<(), String> {
+    let objects = platform.hub.objects().map_err(|e| e.message)?;
+    objects
+        .put_object_file(ctx, bucket, key, path, PutObjectOptions::default())
+        .await
+        .map(|_| ())
+        .map_err(|e| match e.status {
+            403 => format!("Error uploading artifacts: {}", s3_error(&e)),
+            _ => format!("cannot upload s3://{bucket}/{key}: {}", e.message),
+        })
+}
+
+pub fn scratch_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{}-{name}", ids::hex(8)))
+}
