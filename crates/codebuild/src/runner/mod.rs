@@ -326,17 +326,7 @@ impl Engine {
                 if let Some(p) = b.phases.last().cloned() {
                     events.push(("CodeBuild Build Phase Change", b.phase_event_detail(&p)));
                 }
-                b.phases.push(PhaseRecord {
-                    phase_type: "COMPLETED".into(),
-                    status: None,
-                    start_ms: now,
-                    end_ms: None,
-                    contexts: vec![],
-                });
-                b.current_phase = "COMPLETED".into();
-                b.build_status = BuildStatus::Fault;
-                b.build_complete = true;
-                b.end_ms = Some(now);
+                mark_completed(&mut b, BuildStatus::Fault, now);
                 b.message = Some(msg);
                 events.push(("CodeBuild Build State Change", b.state_event_detail()));
                 self.save(&b, events).await?;
@@ -517,22 +507,20 @@ impl Engine {
     }
 
     async fn complete(&self, b: &mut BuildRecord, status: BuildStatus) -> AwsResult<()> {
-        let now = now_ms();
-        b.phases.push(PhaseRecord {
-            phase_type: "COMPLETED".into(),
-            status: None,
-            start_ms: now,
-            end_ms: None,
-            contexts: vec![],
-        });
-        b.current_phase = "COMPLETED".into();
-        b.build_status = status;
-        b.build_complete = true;
-        b.end_ms = Some(now);
+        mark_completed(b, status, now_ms());
         self.save(
             b,
             vec![("CodeBuild Build State Change", b.state_event_detail())],
         )
         .await
     }
+}
+
+/// Ends a build: the COMPLETED phase CodeBuild lists last, and the final status.
+fn mark_completed(b: &mut BuildRecord, status: BuildStatus, now: i64) {
+    b.phases.push(PhaseRecord { phase_type: "COMPLETED".into(), status: None, start_ms: now, end_ms: None, contexts: vec![] });
+    b.current_phase = "COMPLETED".into();
+    b.build_status = status;
+    b.build_complete = true;
+    b.end_ms = Some(now);
 }
