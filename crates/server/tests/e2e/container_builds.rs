@@ -268,19 +268,8 @@ artifacts:
     for field in ["AccessKeyId", "SecretAccessKey", "Token", "Expiration"] {
         assert!(creds[field].as_str().is_some_and(|s| !s.is_empty()), "{field} missing: {creds}");
     }
-    let role_creds = aws_credential_types::Credentials::new(
-        creds["AccessKeyId"].as_str().unwrap(),
-        creds["SecretAccessKey"].as_str().unwrap(),
-        creds["Token"].as_str().map(str::to_string),
-        None,
-        "from-the-build",
-    );
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&t.endpoint)
-        .credentials_provider(role_creds)
-        .load()
-        .await;
+    let (key, secret, token) = (creds["AccessKeyId"].as_str().unwrap(), creds["SecretAccessKey"].as_str().unwrap(), creds["Token"].as_str().unwrap());
+    let conf = sdk_config_for_session(&t.endpoint, key, secret, token).await;
     let me = aws_sdk_sts::Client::new(&conf).get_caller_identity().send().await.unwrap();
     assert!(me.arn().unwrap().contains(":assumed-role/container-builds/"), "{me:?}");
     assert!(!log.contains(creds["SecretAccessKey"].as_str().unwrap()), "the secret key is masked");

@@ -187,13 +187,7 @@ async fn creates_without_pass_role(t: &TestServer) -> Vec<(String, String)> {
         .await
         .unwrap();
     let k = session.credentials().unwrap();
-    let creds = aws_credential_types::Credentials::new(k.access_key_id(), k.secret_access_key(), Some(k.session_token().to_string()), None, "session");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&t.endpoint)
-        .credentials_provider(creds)
-        .load()
-        .await;
+    let conf = sdk_config_for_session(&t.endpoint, k.access_key_id(), k.secret_access_key(), k.session_token()).await;
     let c = clients(&conf).await;
     let answer = |r: std::result::Result<(), (String, String)>| r.err().unwrap_or_default();
     let project = c

@@ -7,19 +7,7 @@ use crate::common::*;
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 async fn config_with_session(t: &TestServer, c: &aws_sdk_sts::types::Credentials) -> aws_config::SdkConfig {
-    let creds = aws_credential_types::Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_string()),
-        None,
-        "assumed",
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&t.endpoint)
-        .credentials_provider(creds)
-        .load()
-        .await
+    sdk_config_for_session(&t.endpoint, c.access_key_id(), c.secret_access_key(), c.session_token()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -204,7 +204,15 @@ pub const TERRAFORM_PROVIDER_DOC: () = ();
 
 /// SDK configuration for `endpoint` with static credentials, region eu-west-1.
 pub async fn sdk_config_for(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
-    let creds = aws_credential_types::Credentials::new(key, secret, None, None, "codeyard-tests");
+    sdk_config_with(endpoint, aws_credential_types::Credentials::new(key, secret, None, None, "codeyard-tests")).await
+}
+
+/// SDK configuration for an STS session's temporary credentials (key, secret and token).
+pub async fn sdk_config_for_session(endpoint: &str, key: &str, secret: &str, token: &str) -> aws_config::SdkConfig {
+    sdk_config_with(endpoint, aws_credential_types::Credentials::new(key, secret, Some(token.to_string()), None, "codeyard-tests-session")).await
+}
+
+async fn sdk_config_with(endpoint: &str, creds: aws_credential_types::Credentials) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
         .endpoint_url(endpoint)
@@ -425,13 +433,7 @@ impl RoleSession {
         let out = aws_sdk_sts::Client::new(&root).assume_role().role_arn(&role_arn).role_session_name("session").send().await.expect("AssumeRole");
         let c = out.credentials().expect("credentials");
         let (key, secret, token) = (c.access_key_id().to_string(), c.secret_access_key().to_string(), c.session_token().to_string());
-        let creds = aws_credential_types::Credentials::new(&key, &secret, Some(token.clone()), None, "role-session");
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(REGION))
-            .endpoint_url(&t.endpoint)
-            .credentials_provider(creds)
-            .load()
-            .await;
+        let conf = sdk_config_for_session(&t.endpoint, &key, &secret, &token).await;
         let arn = out.assumed_role_user().expect("assumed role user").arn().to_string();
         RoleSession { conf, role_arn, arn, key, secret, token }
     }
