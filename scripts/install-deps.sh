@@ -2,7 +2,7 @@
 # Installs what codeyard's demo and tests need on a fresh Debian machine (idempotent, quiet
 # when everything is there already): podman (+ the podman-docker `docker` command), buildah,
 # skopeo and a static busybox for image builds inside builds, git, zip tools, a JDK for the
-# sample service, and the aws CLI.
+# sample service, the aws CLI, and Chromium with its WebDriver for the console's browser tests.
 set -euo pipefail
 
 need_apt=()
@@ -24,6 +24,9 @@ have zip      || need_apt+=(zip)
 have unzip    || need_apt+=(unzip)
 have javac    || need_apt+=(default-jdk-headless)
 have python3  || need_apt+=(python3 python3-pip)
+# The console's browser tests drive a real headless Chromium through WebDriver.
+have chromium || need_apt+=(chromium)
+have chromedriver || need_apt+=(chromium-driver)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}" >&2

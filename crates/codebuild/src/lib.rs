@@ -145,7 +145,7 @@ pub async fn register_with(
                 std::fs::create_dir_all(&dir)?;
                 match container::Podman::detect(&dir).await {
                     Ok(podman) => {
-                        match podman.remove_build_containers().await {
+                        match podman.remove_labelled(container::BUILD_LABEL).await {
                             Ok(0) => {}
                             Ok(n) => {
                                 tracing::warn!("removed {n} build containers an earlier run left")

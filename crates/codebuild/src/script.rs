@@ -27,7 +27,7 @@ pub struct PhaseScript<'a> {
     pub posix: bool,
 }
 
-fn single_quote(s: &str) -> String {
+pub(crate) fn single_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

@@ -19,12 +19,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The embedded models, in the order the wire embeds them.
-pub const SERVICES: &[&str] = &["iam", "sts", "logs", "codecommit", "codebuild", "codepipeline", "events", "ecr", "s3"];
+pub const SERVICES: &[&str] =
+    &["iam", "sts", "logs", "codecommit", "codebuild", "codepipeline", "events", "ecr", "s3", "kms", "ssm", "secretsmanager", "ecs"];
 
 /// Service Authorization Reference prefixes imported: the nine services, and the two S3
 /// operations of other prefixes refer to.
 const REFERENCE_PREFIXES: &[&str] =
-    &["iam", "sts", "logs", "codecommit", "codebuild", "codepipeline", "events", "ecr", "s3", "s3express", "s3-object-lambda"];
+    &["iam", "sts", "logs", "codecommit", "codebuild", "codepipeline", "events", "ecr", "s3", "s3express", "s3-object-lambda", "kms", "ssm", "secretsmanager", "ecs"];
 
 /// Operations whose IAM action is not the operation's own name. The reference lists actions,
 /// not API calls; S3's mapping is the "Permissions" section of each operation's page in the
@@ -744,6 +745,10 @@ pub fn service_type_prefix(name: &str) -> &'static str {
         "events" => "Events",
         "ecr" => "Ecr",
         "s3" => "S3",
+        "kms" => "Kms",
+        "ssm" => "Ssm",
+        "secretsmanager" => "SecretsManager",
+        "ecs" => "Ecs",
         other => panic!("no type prefix for service {other}"),
     }
 }

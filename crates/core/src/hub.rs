@@ -12,7 +12,7 @@ use crate::{AwsError, AwsResult, RequestContext, time::Timestamp};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -336,6 +336,66 @@ pub trait BuildEnvironmentProvider: Send + Sync {
     async fn prepare(&self, ctx: &RequestContext, scratch_dir: &Path, privileged: bool) -> AwsResult<BuildEnvironmentAdditions>;
 }
 
+/// KMS as other services use it: SSM SecureString values and Secrets Manager secrets are
+/// stored encrypted under a KMS key, never in plain text. The context's caller is authorized
+/// (`kms:Encrypt`, `kms:Decrypt`, `kms:GenerateDataKey`) on the key, with `kms:ViaService` set to
+/// `via_service` (`ssm.<region>.amazonaws.com`) when a service asks on the caller's behalf.
+#[async_trait]
+pub trait KeyVault: Send + Sync {
+    /// Encrypts under `key_id`: a key id, key ARN, alias name (`alias/...`) or alias ARN. The
+    /// AWS managed aliases (`alias/aws/ssm`, `alias/aws/secretsmanager`) are created on first
+    /// use, as AWS does. The ciphertext names its key.
+    async fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        plaintext: &[u8],
+        encryption_context: &BTreeMap<String, String>,
+        via_service: Option<&str>,
+    ) -> AwsResult<KeyVaultOutput>;
+    /// Decrypts a ciphertext `encrypt` (or the KMS Encrypt API) produced with the same
+    /// encryption context.
+    async fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        ciphertext: &[u8],
+        encryption_context: &BTreeMap<String, String>,
+        via_service: Option<&str>,
+    ) -> AwsResult<KeyVaultOutput>;
+}
+
+/// What [`KeyVault`] returns: the bytes (ciphertext or plaintext) and the ARN of the key used.
+#[derive(Clone, Debug)]
+pub struct KeyVaultOutput {
+    pub bytes: Vec<u8>,
+    pub key_arn: String,
+}
+
+/// Parameter Store as builds use it (`env.parameter-store`, PARAMETER_STORE variables). The
+/// context is the build's service role session; it is authorized for `ssm:GetParameters`
+/// (and, for a SecureString, KMS decrypt through SSM) as AWS does.
+#[async_trait]
+pub trait ParameterReader: Send + Sync {
+    /// The value of `name` (`/path/name`, a parameter ARN, `name:3` or `name:label`),
+    /// decrypted. A missing parameter is an error with code `ParameterNotFound`.
+    async fn parameter_value(&self, ctx: &RequestContext, name: &str) -> AwsResult<String>;
+}
+
+/// Secrets Manager as builds use it (`env.secrets-manager`, SECRETS_MANAGER variables). The
+/// context is the build's service role session, authorized for `secretsmanager:GetSecretValue`.
+#[async_trait]
+pub trait SecretReader: Send + Sync {
+    /// The SecretString of `secret_id` (name or ARN) at a version stage (default AWSCURRENT)
+    /// or version id. A missing secret is an error with code `ResourceNotFoundException`.
+    async fn secret_value(
+        &self,
+        ctx: &RequestContext,
+        secret_id: &str,
+        version_stage: Option<&str>,
+        version_id: Option<&str>,
+    ) -> AwsResult<String>;
+}
+
 /// The registry of cross-service interfaces, filled in at start-up.
 #[derive(Default)]
 pub struct Hub {
@@ -347,6 +407,9 @@ pub struct Hub {
     targets: RwLock<HashMap<String, Arc<dyn TargetInvoker>>>,
     build_env: RwLock<Vec<Arc<dyn BuildEnvironmentProvider>>>,
     authorizer: OnceLock<Arc<dyn crate::Authorizer>>,
+    keys: OnceLock<Arc<dyn KeyVault>>,
+    parameters: OnceLock<Arc<dyn ParameterReader>>,
+    secrets: OnceLock<Arc<dyn SecretReader>>,
 }
 
 fn missing(what: &str) -> AwsError {
@@ -388,6 +451,24 @@ impl Hub {
     }
     pub fn builds(&self) -> AwsResult<Arc<dyn BuildRunner>> {
         self.builds.get().cloned().ok_or_else(|| missing("CodeBuild"))
+    }
+    pub fn set_keys(&self, v: Arc<dyn KeyVault>) {
+        let _ = self.keys.set(v);
+    }
+    pub fn set_parameters(&self, v: Arc<dyn ParameterReader>) {
+        let _ = self.parameters.set(v);
+    }
+    pub fn set_secrets(&self, v: Arc<dyn SecretReader>) {
+        let _ = self.secrets.set(v);
+    }
+    pub fn keys(&self) -> AwsResult<Arc<dyn KeyVault>> {
+        self.keys.get().cloned().ok_or_else(|| missing("KMS"))
+    }
+    pub fn parameters(&self) -> AwsResult<Arc<dyn ParameterReader>> {
+        self.parameters.get().cloned().ok_or_else(|| missing("SSM Parameter Store"))
+    }
+    pub fn secrets(&self) -> AwsResult<Arc<dyn SecretReader>> {
+        self.secrets.get().cloned().ok_or_else(|| missing("Secrets Manager"))
     }
     pub fn set_authorizer(&self, v: Arc<dyn crate::Authorizer>) {
         let _ = self.authorizer.set(v);

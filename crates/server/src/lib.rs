@@ -99,6 +99,11 @@ async fn register_all(
     codeyard_codepipeline::register(registry, platform).await?;
     codeyard_ecr::register(registry, platform).await?;
     codeyard_s3::register(registry, platform).await?;
+    codeyard_kms::register(registry, platform).await?;
+    codeyard_ssm::register(registry, platform).await?;
+    codeyard_secretsmanager::register(registry, platform).await?;
+    codeyard_ecs::register(registry, platform).await?;
+    codeyard_console::register(registry, platform).await?;
     Ok(executor)
 }
 

@@ -21,7 +21,7 @@ macro_rules! embedded {
         pub const MODEL_NAMES: &[&str] = &[$($name),*];
     };
 }
-embedded!("iam", "sts", "logs", "codecommit", "codebuild", "codepipeline", "events", "ecr", "s3");
+embedded!("iam", "sts", "logs", "codecommit", "codebuild", "codepipeline", "events", "ecr", "s3", "kms", "ssm", "secretsmanager", "ecs");
 
 /// One parsed service model.
 pub struct ServiceModel {

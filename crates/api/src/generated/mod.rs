@@ -12,6 +12,10 @@ pub mod codepipeline;
 pub mod events;
 pub mod ecr;
 pub mod s3;
+pub mod kms;
+pub mod ssm;
+pub mod secretsmanager;
+pub mod ecs;
 
 /// The operations table of a model by its name (`logs`, `iam`, ...).
 pub fn operations(model: &str) -> Option<&'static [crate::Operation]> {
@@ -25,6 +29,10 @@ pub fn operations(model: &str) -> Option<&'static [crate::Operation]> {
         "events" => Some(events::OPERATIONS),
         "ecr" => Some(ecr::OPERATIONS),
         "s3" => Some(s3::OPERATIONS),
+        "kms" => Some(kms::OPERATIONS),
+        "ssm" => Some(ssm::OPERATIONS),
+        "secretsmanager" => Some(secretsmanager::OPERATIONS),
+        "ecs" => Some(ecs::OPERATIONS),
         _ => None,
     }
 }

@@ -1,0 +1,7 @@
+//! AWS Key Management Service (skeleton: filled in by issue 16).
+
+use codeyard_wire::{Platform, Registry};
+
+pub async fn register(_registry: &mut Registry, _platform: &Platform) -> anyhow::Result<()> {
+    Ok(())
+}
