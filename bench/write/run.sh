@@ -37,6 +37,10 @@ fi
 
 for t in "${targets[@]}"; do python3 "$here/setup.py" "${t#* }"; done
 
+# The largest the store's WAL gets during the run (it must stay bounded under sustained writes).
+( max=0; while sleep 0.5; do s=$(stat -c %s "$work/codeyard/state.db-wal" 2>/dev/null || echo 0); (( s > max )) && max=$s && echo "$max" > "$work/wal-max"; done ) &
+pids+=($!)
+
 run() { # target url call concurrency -> RESULT line
   local url="$1" call="$2" c="$3" script size=4096
   case "$call" in
@@ -70,3 +74,4 @@ for call in $calls; do
   done
 done
 echo "durability=${DURABILITY:-default}, ${secs}s per run, wrk -t1, $(nproc) cores" >&2
+echo "largest codeyard WAL during the run: $(( $(cat "$work/wal-max" 2>/dev/null || echo 0) / 1048576 )) MiB" >&2

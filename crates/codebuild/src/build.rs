@@ -1,8 +1,10 @@
 //! A build as stored, and as the API shows it.
 
+use codeyard_api::Timestamp;
 use codeyard_api::codebuild::{
-    BuildArtifacts, LogsConfig, LogsConfigStatusType, ProjectArtifacts, ProjectCache, ProjectEnvironment, ProjectSource,
-    ProjectSourceVersion, StartBuildInput,
+    Build, BuildArtifacts, BuildPhase, BuildPhaseType, CloudWatchLogsConfig, ExportedEnvironmentVariable, LogsConfig,
+    LogsConfigStatusType, LogsLocation, PhaseContext, ProjectArtifacts, ProjectCache, ProjectEnvironment, ProjectSource,
+    ProjectSourceVersion, S3LogsConfig, StartBuildInput, StatusType,
 };
 use codeyard_core::hub::BuildStatus;
 use codeyard_core::{arn::arn, time};
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 /// One phase of a build (phases are appended as the build reaches them).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct PhaseRecord {
-    pub phase_type: String,
+    pub phase_type: BuildPhaseType,
     pub status: Option<BuildStatus>,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
@@ -40,7 +42,7 @@ pub struct BuildRecord {
     pub build_number: i64,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
-    pub current_phase: String,
+    pub current_phase: BuildPhaseType,
     pub build_status: BuildStatus,
     pub build_complete: bool,
     pub source_version: Option<String>,
@@ -87,10 +89,6 @@ fn shape(v: &impl Serialize) -> Value {
     codeyard_api::encode(v).unwrap_or(Value::Null)
 }
 
-fn ts(ms: i64) -> Value {
-    time::epoch_json(&time::from_epoch_millis(ms))
-}
-
 pub fn deep_link(region: &str, group: &str, stream: &str) -> String {
     let enc = |s: &str| s.replace('/', "%2F");
     format!(
@@ -112,86 +110,91 @@ impl BuildRecord {
         self.phases
             .iter_mut()
             .rev()
-            .find(|p| p.phase_type == phase_type)
+            .find(|p| p.phase_type.as_str() == phase_type)
     }
 
     /// The model's `Build`.
-    pub fn to_api(&self) -> Value {
-        let phases: Vec<Value> = self
+    pub fn to_api(&self) -> Build {
+        let status = |s: &BuildStatus| StatusType::from(s.as_str());
+        let phases = self
             .phases
             .iter()
-            .map(|p| {
-                let mut v = json!({"phaseType": p.phase_type, "startTime": ts(p.start_ms)});
-                if let Some(s) = &p.status {
-                    v["phaseStatus"] = json!(s);
-                }
-                if let Some(e) = p.end_ms {
-                    v["endTime"] = ts(e);
-                    v["durationInSeconds"] = json!(((e - p.start_ms).max(0) + 500) / 1000);
-                }
-                if p.end_ms.is_some() {
-                    let ctx: Vec<Value> = if p.contexts.is_empty() {
-                        vec![json!({"statusCode": "", "message": ""})]
+            .map(|p| BuildPhase {
+                phase_type: Some(p.phase_type.clone()),
+                phase_status: p.status.as_ref().map(status),
+                start_time: Some(Timestamp::from_millis(p.start_ms)),
+                end_time: p.end_ms.map(Timestamp::from_millis),
+                duration_in_seconds: p.end_ms.map(|e| ((e - p.start_ms).max(0) + 500) / 1000),
+                contexts: p.end_ms.map(|_| {
+                    if p.contexts.is_empty() {
+                        vec![PhaseContext { status_code: Some(String::new()), message: Some(String::new()) }]
                     } else {
                         p.contexts
                             .iter()
-                            .map(|(c, m)| json!({"statusCode": c, "message": m}))
+                            .map(|(c, m)| PhaseContext { status_code: Some(c.clone()), message: Some(m.clone()) })
                             .collect()
-                    };
-                    v["contexts"] = json!(ctx);
-                }
-                v
+                    }
+                }),
             })
             .collect();
-        let mut logs = json!({
-            "groupName": self.log_group,
-            "streamName": self.log_stream,
-            "deepLink": deep_link(&self.region, &self.log_group, &self.log_stream),
-            "cloudWatchLogsArn": arn("logs", &self.region, &self.account, &format!("log-group:{}:log-stream:{}", self.log_group, self.log_stream)),
-            "cloudWatchLogs": self.logs_config.cloud_watch_logs.as_ref().map_or(json!({"status": "ENABLED"}), shape),
-            "s3Logs": self.logs_config.s3_logs.as_ref().map_or(json!({"status": "DISABLED"}), shape),
+        let cloud_watch_logs = self.logs_config.cloud_watch_logs.clone().unwrap_or(CloudWatchLogsConfig {
+            status: LogsConfigStatusType::Enabled,
+            group_name: None,
+            stream_name: None,
         });
-        if !self.logs_enabled() {
-            logs = json!({"cloudWatchLogs": logs["cloudWatchLogs"], "s3Logs": logs["s3Logs"]});
-        }
-        let mut b = json!({
-            "id": self.id,
-            "arn": self.arn,
-            "buildNumber": self.build_number,
-            "startTime": ts(self.start_ms),
-            "currentPhase": self.current_phase,
-            "buildStatus": self.build_status,
-            "projectName": self.project_name,
-            "phases": phases,
-            "source": shape(&self.source),
-            "secondarySources": shape(&self.secondary_sources),
-            "secondarySourceVersions": shape(&self.secondary_source_versions),
-            "artifacts": shape(&self.artifacts),
-            "secondaryArtifacts": shape(&self.secondary_artifacts),
-            "cache": shape(&self.cache),
-            "environment": shape(&self.environment),
-            "serviceRole": self.service_role,
-            "logs": logs,
-            "timeoutInMinutes": self.timeout_minutes,
-            "queuedTimeoutInMinutes": self.queued_timeout_minutes,
-            "buildComplete": self.build_complete,
-            "initiator": self.initiator,
-            "exportedEnvironmentVariables": self.exported.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
-            "reportArns": self.report_arns,
+        let s3_logs = self.logs_config.s3_logs.clone().unwrap_or(S3LogsConfig {
+            status: LogsConfigStatusType::Disabled,
+            location: None,
+            encryption_disabled: None,
+            bucket_owner_access: None,
         });
-        if let Some(e) = self.end_ms {
-            b["endTime"] = ts(e);
+        let mut logs = LogsLocation { cloud_watch_logs: Some(cloud_watch_logs), s3_logs: Some(s3_logs), ..Default::default() };
+        if self.logs_enabled() {
+            logs.group_name = Some(self.log_group.clone());
+            logs.stream_name = Some(self.log_stream.clone());
+            logs.deep_link = Some(deep_link(&self.region, &self.log_group, &self.log_stream));
+            logs.cloud_watch_logs_arn = Some(arn(
+                "logs",
+                &self.region,
+                &self.account,
+                &format!("log-group:{}:log-stream:{}", self.log_group, self.log_stream),
+            ));
         }
-        if let Some(v) = &self.source_version {
-            b["sourceVersion"] = json!(v);
+        Build {
+            id: Some(self.id.clone()),
+            arn: Some(self.arn.clone()),
+            build_number: Some(self.build_number),
+            start_time: Some(Timestamp::from_millis(self.start_ms)),
+            end_time: self.end_ms.map(Timestamp::from_millis),
+            current_phase: Some(self.current_phase.to_string()),
+            build_status: Some(status(&self.build_status)),
+            source_version: self.source_version.clone(),
+            resolved_source_version: self.resolved_source_version.clone(),
+            project_name: Some(self.project_name.clone()),
+            phases: Some(phases),
+            source: Some(self.source.clone()),
+            secondary_sources: Some(self.secondary_sources.clone()),
+            secondary_source_versions: Some(self.secondary_source_versions.clone()),
+            artifacts: Some(self.artifacts.clone()),
+            secondary_artifacts: Some(self.secondary_artifacts.clone()),
+            cache: Some(self.cache.clone()),
+            environment: Some(self.environment.clone()),
+            service_role: Some(self.service_role.clone()),
+            logs: Some(logs),
+            timeout_in_minutes: Some(self.timeout_minutes as i32),
+            queued_timeout_in_minutes: Some(self.queued_timeout_minutes as i32),
+            build_complete: Some(self.build_complete),
+            initiator: Some(self.initiator.clone()),
+            encryption_key: self.encryption_key.clone(),
+            exported_environment_variables: Some(
+                self.exported
+                    .iter()
+                    .map(|(n, v)| ExportedEnvironmentVariable { name: Some(n.clone()), value: Some(v.clone()) })
+                    .collect(),
+            ),
+            report_arns: Some(self.report_arns.clone()),
+            ..Default::default()
         }
-        if let Some(v) = &self.resolved_source_version {
-            b["resolvedSourceVersion"] = json!(v);
-        }
-        if let Some(k) = &self.encryption_key {
-            b["encryptionKey"] = json!(k);
-        }
-        b
     }
 
     /// `detail` of a "CodeBuild Build State Change" event.

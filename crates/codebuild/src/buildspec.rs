@@ -79,6 +79,8 @@ pub struct Buildspec {
     pub exported_variables: Vec<String>,
     pub git_credential_helper: bool,
     pub run_as: Option<String>,
+    /// `phases.install.runtime-versions`: (runtime, version), see [`crate::runtimes`].
+    pub runtime_versions: Vec<(String, String)>,
     /// Indexed like [`PHASES`]; a phase absent from the file has no commands.
     pub phases: [Phase; 4],
     pub artifacts: Option<ArtifactSpec>,
@@ -211,6 +213,10 @@ impl Buildspec {
                     )));
                 };
                 let what = format!("phases.{name}");
+                if name == "install" {
+                    spec.runtime_versions = string_map(body.get("runtime-versions"), "phases.install.runtime-versions")
+                        .map_err(|e| BuildspecError(format!("YAML_FILE_ERROR: {}", e.0)))?;
+                }
                 let on_failure = match opt_string(body.get("on-failure")).as_deref() {
                     None | Some("ABORT") => OnFailure::Abort,
                     Some("CONTINUE") => OnFailure::Continue,
@@ -259,21 +265,6 @@ impl Buildspec {
             });
         }
         Ok(spec)
-    }
-
-    /// Environment variables the build cannot provide yet (SSM and Secrets Manager), by name.
-    pub fn unsupported_secret_sources(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .parameter_store
-            .iter()
-            .map(|(k, v)| format!("{k} (parameter-store: {v})"))
-            .collect();
-        out.extend(
-            self.secrets_manager
-                .iter()
-                .map(|(k, v)| format!("{k} (secrets-manager: {v})")),
-        );
-        out
     }
 }
 
@@ -337,12 +328,14 @@ mod tests {
     }
 
     #[test]
-    fn secret_sources_are_named() {
-        let s =
-            Buildspec::parse("version: 0.2\nenv:\n  parameter-store:\n    DB: /prod/db\n").unwrap();
-        assert_eq!(
-            s.unsupported_secret_sources(),
-            vec!["DB (parameter-store: /prod/db)"]
-        );
+    fn secret_sources_are_read() {
+        let s = Buildspec::parse(
+            "version: 0.2\nenv:\n  parameter-store:\n    DB: /prod/db\n  secrets-manager:\n    PW: prod/db:password\n",
+        )
+        .unwrap();
+        assert_eq!(s.parameter_store, vec![("DB".to_string(), "/prod/db".to_string())]);
+        assert_eq!(s.secrets_manager, vec![("PW".to_string(), "prod/db:password".to_string())]);
+        let s = Buildspec::parse("version: 0.2\nphases:\n  install:\n    runtime-versions:\n      java: corretto17\n      python: 3.11\n").unwrap();
+        assert_eq!(s.runtime_versions, vec![("java".into(), "corretto17".into()), ("python".into(), "3.11".into())]);
     }
 }

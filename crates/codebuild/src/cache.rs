@@ -117,6 +117,37 @@ impl Cache {
         })
     }
 
+    /// The cached paths under `home` (`/root/...` in the buildspec), relative to it.
+    pub fn home_paths(&self, home: &Path) -> Vec<PathBuf> {
+        self.bases
+            .iter()
+            .filter_map(|b| b.strip_prefix(home).ok())
+            .filter(|r| !r.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .collect()
+    }
+
+    /// The script a container build runs to move cached paths between the build's home on the
+    /// host (`home`, which restore and save use) and the container's own `/root`: `inward`
+    /// before the first phase, outward after the last.
+    pub fn container_sync_script(&self, home: &Path, inward: bool) -> Option<String> {
+        let paths = self.home_paths(home);
+        if paths.is_empty() {
+            return None;
+        }
+        let mut script = String::from("set -e\n");
+        for rel in paths {
+            let host = crate::script::single_quote(&home.join(&rel).display().to_string());
+            let inside = crate::script::single_quote(&Path::new("/root").join(&rel).display().to_string());
+            script.push_str(&if inward {
+                format!("if [ -d {host} ]; then mkdir -p {inside} && cp -a {host}/. {inside}/; fi\n")
+            } else {
+                format!("if [ -d {inside} ]; then rm -rf {host} && mkdir -p {host} && cp -a {inside}/. {host}/; fi\n")
+            });
+        }
+        Some(script)
+    }
+
     pub async fn restore(&self, ctx: &RequestContext) -> Result<(), String> {
         let from = match &self.store {
             Store::Local(dir) => dir.clone(),

@@ -76,7 +76,7 @@ impl CredentialsEndpoint {
             ),
         };
         let token = ids::hex(32);
-        let mut secrets = vec![creds.secret_access_key.clone()];
+        let mut secrets = vec![creds.access_key_id.clone(), creds.secret_access_key.clone()];
         secrets.extend(creds.session_token.clone());
         self.entries.lock().unwrap().insert(
             b.uuid.clone(),

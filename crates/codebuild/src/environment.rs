@@ -17,6 +17,15 @@ use codeyard_wire::Platform;
 use std::collections::HashSet;
 use std::path::Path;
 
+/// Where a variable's value comes from (resolved by the `secrets` module).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A parameter name (`/path/name`, an ARN, `name:3`, `name:label`).
+    Parameter(String),
+    /// The reference key as written.
+    Secret(String),
+}
+
 #[derive(Default, Debug)]
 pub struct BuildEnv {
     pub vars: Vec<(String, String)>,
@@ -26,6 +35,9 @@ pub struct BuildEnv {
     pub secrets: Vec<String>,
     /// Lines for the build log (a fallback taken, ...).
     pub warnings: Vec<String>,
+    /// The project's and the overrides' PARAMETER_STORE and SECRETS_MANAGER variables, resolved
+    /// in DOWNLOAD_SOURCE with the buildspec's (by the `secrets` module).
+    pub sourced: Vec<(String, Source)>,
 }
 
 impl BuildEnv {
@@ -41,6 +53,30 @@ impl BuildEnv {
             .iter()
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a value that came from Parameter Store or Secrets Manager: it is masked in the log,
+    /// as a whole and line by line.
+    pub fn set_secret(&mut self, k: &str, v: &str) {
+        self.set(k, v);
+        for m in std::iter::once(v).chain(v.lines()) {
+            if !m.is_empty() && !self.secrets.iter().any(|s| s == m) {
+                self.secrets.push(m.to_string());
+            }
+        }
+    }
+
+    /// The variables still to resolve: the buildspec's `env.parameter-store` and
+    /// `env.secrets-manager` (below the project's and the overrides' names), then the project's
+    /// and the overrides' own.
+    pub fn sources(&self, spec: &Buildspec) -> Vec<(String, Source)> {
+            let from_spec = spec
+            .parameter_store
+            .iter()
+            .map(|(k, v)| (k.clone(), Source::Parameter(v.clone())))
+            .chain(spec.secrets_manager.iter().map(|(k, v)| (k.clone(), Source::Secret(v.clone()))))
+            .filter(|(k, _)| !self.user_names.contains(k));
+        from_spec.chain(self.sourced.iter().cloned()).collect()
     }
 
     /// The buildspec's `env.variables`, below the project's and the overrides'.
@@ -118,6 +154,7 @@ pub async fn assemble(
         Ok(c) => {
             env.set("AWS_ACCESS_KEY_ID", &c.access_key_id);
             env.set("AWS_SECRET_ACCESS_KEY", &c.secret_access_key);
+            env.secrets.push(c.access_key_id.clone());
             env.secrets.push(c.secret_access_key.clone());
             if let Some(t) = &c.session_token {
                 env.set("AWS_SESSION_TOKEN", t);
@@ -220,24 +257,19 @@ fn codebuild_variables(platform: &Platform, b: &BuildRecord, src_dir: &Path, env
     env.set("AWS_PAGER", "");
 }
 
-/// The project's variables and StartBuild's overrides, on top of everything else.
+/// The project's variables and StartBuild's overrides, on top of everything else; those of
+/// type PARAMETER_STORE and SECRETS_MANAGER are resolved later (DOWNLOAD_SOURCE).
 fn finish_assembly(b: &BuildRecord, mut env: BuildEnv) -> Result<BuildEnv, String> {
-    let mut unsupported = Vec::new();
+    use codeyard_api::codebuild::EnvironmentVariableType as T;
     for v in b.environment.environment_variables.iter().flatten() {
         let (name, value) = (v.name.as_str(), v.value.as_str());
-        match v.r#type.as_ref().map_or("PLAINTEXT", |t| t.as_str()) {
-            "PLAINTEXT" => {
-                env.set(name, value);
-                env.user_names.insert(name.to_string());
-            }
-            other => unsupported.push(format!("{name} ({other}: {value})")),
+        match v.r#type.as_ref().unwrap_or(&T::Plaintext) {
+            T::Plaintext => env.set(name, value),
+            T::ParameterStore => env.sourced.push((name.to_string(), Source::Parameter(value.to_string()))),
+            T::SecretsManager => env.sourced.push((name.to_string(), Source::Secret(value.to_string()))),
+            other => return Err(format!("invalid environment variable type {} for {name}", other.as_str())),
         }
-    }
-    if !unsupported.is_empty() {
-        return Err(format!(
-            "codeyard cannot resolve PARAMETER_STORE or SECRETS_MANAGER environment variables yet: {}",
-            unsupported.join(", ")
-        ));
+        env.user_names.insert(name.to_string());
     }
     Ok(env)
 }

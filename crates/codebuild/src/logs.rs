@@ -21,15 +21,24 @@ pub fn agent_line(msg: &str) -> String {
 /// Values to replace by `***` in every line.
 pub type Masks = Arc<Mutex<Vec<String>>>;
 
-fn mask(line: String, masks: &Masks) -> String {
-    let masks = masks.lock().unwrap();
+/// AWS access key ids (long-term `AKIA...`, temporary `ASIA...`), hidden wherever they appear.
+static ACCESS_KEY_ID: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b").unwrap());
+
+/// `line` with every value of `masks` (longest first) and every access key id replaced by `***`.
+pub fn mask(line: String, masks: &Masks) -> String {
+    let mut masks: Vec<String> = masks.lock().unwrap().iter().filter(|m| m.len() >= 4).cloned().collect();
+    masks.sort_by_key(|m| std::cmp::Reverse(m.len()));
     let mut line = line;
-    for m in masks.iter().filter(|m| m.len() >= 4) {
+    for m in &masks {
         if line.contains(m.as_str()) {
             line = line.replace(m.as_str(), "***");
         }
     }
-    line
+    match ACCESS_KEY_ID.replace_all(&line, "***") {
+        std::borrow::Cow::Owned(s) => s,
+        std::borrow::Cow::Borrowed(_) => line,
+    }
 }
 
 /// The build's log pump and the answer to creating its log stream.
@@ -255,5 +264,21 @@ pub async fn cli_logs(endpoint: &str, build_id: &str, follow: bool) -> anyhow::R
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_values_and_access_key_ids() {
+        let masks: Masks = Arc::new(Mutex::new(vec!["secret".into(), "secret-longer".into(), "abc".into()]));
+        assert_eq!(mask("echo secret-longer secret abc".into(), &masks), "echo *** *** abc");
+        assert_eq!(
+            mask("key=ASIAABCDEFGHIJKLMNOP id AKIA0123456789ABCDEF".into(), &masks),
+            "key=*** id ***"
+        );
+        assert_eq!(mask("ASIASHORT stays".into(), &masks), "ASIASHORT stays");
     }
 }

@@ -5,8 +5,8 @@
 
 use codeyard_api::codebuild::*;
 use crate::error::{CodeBuildError, CodeBuildResult};
+use crate::project::ProjectRecord;
 use codeyard_core::{AwsError, AwsResult};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// What a build runs with (every member model-shaped).
@@ -42,20 +42,6 @@ pub fn validated_input(input: Value) -> AwsResult<StartBuildInput> {
     serde_json::from_value(input).map_err(|e| AwsError::validation(e.to_string()))
 }
 
-/// A member of the stored project in its model type (`None` when absent).
-fn member<T: DeserializeOwned>(project: &Value, key: &str) -> CodeBuildResult<Option<T>> {
-    match project.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| CodeBuildError::Internal(format!("stored project member {key} does not parse: {e}"))),
-    }
-}
-
-fn required<T: DeserializeOwned>(project: &Value, key: &str) -> CodeBuildResult<T> {
-    member(project, key)?.ok_or_else(|| CodeBuildError::Internal(format!("stored project has no {key}")))
-}
-
 /// Artifacts of one type with nothing else set.
 pub fn artifacts_of(r#type: ArtifactsType) -> ProjectArtifacts {
     ProjectArtifacts {
@@ -72,8 +58,8 @@ pub fn artifacts_of(r#type: ArtifactsType) -> ProjectArtifacts {
     }
 }
 
-fn merged_source(project: &Value, input: &StartBuildInput, pipeline: bool) -> CodeBuildResult<ProjectSource> {
-    let mut source: ProjectSource = required(project, "source")?;
+fn merged_source(project: &ProjectRecord, input: &StartBuildInput, pipeline: bool) -> CodeBuildResult<ProjectSource> {
+    let mut source = project.source.clone();
     if let Some(t) = &input.source_type_override {
         source.r#type = t.clone();
     }
@@ -109,8 +95,8 @@ fn merged_source(project: &Value, input: &StartBuildInput, pipeline: bool) -> Co
     Ok(source)
 }
 
-fn merged_environment(project: &Value, input: &StartBuildInput) -> CodeBuildResult<ProjectEnvironment> {
-    let mut env: ProjectEnvironment = required(project, "environment")?;
+fn merged_environment(project: &ProjectRecord, input: &StartBuildInput) -> CodeBuildResult<ProjectEnvironment> {
+    let mut env = project.environment.clone();
     if let Some(v) = &input.image_override {
         env.image = v.clone();
     }
@@ -145,57 +131,43 @@ fn merged_environment(project: &Value, input: &StartBuildInput) -> CodeBuildResu
 
 /// The project merged with the input's overrides (`pipeline`: started by a CodePipeline
 /// action, whose artifacts the action names).
-pub fn effective(project: &Value, input: &StartBuildInput, pipeline: bool) -> CodeBuildResult<Effective> {
-    let minutes = |over: Option<i32>, key: &str, default: i64| {
-        over.map(i64::from).or_else(|| project[key].as_i64()).unwrap_or(default)
-    };
+pub fn effective(project: &ProjectRecord, input: &StartBuildInput, pipeline: bool) -> CodeBuildResult<Effective> {
     let artifacts = match (pipeline, &input.artifacts_override) {
         (true, _) => artifacts_of(ArtifactsType::Codepipeline),
         (false, Some(a)) => a.clone(),
-        (false, None) => member(project, "artifacts")?.unwrap_or_else(|| artifacts_of(ArtifactsType::NoArtifacts)),
+        (false, None) => project.artifacts.clone(),
     };
     let secondary_artifacts = match (pipeline, &input.secondary_artifacts_override) {
         (true, _) => vec![],
         (false, Some(a)) => a.clone(),
-        (false, None) => member(project, "secondaryArtifacts")?.unwrap_or_default(),
-    };
-    let cache = match &input.cache_override {
-        Some(c) => c.clone(),
-        None => member(project, "cache")?.unwrap_or(ProjectCache { r#type: CacheType::NoCache, location: None, modes: None, cache_namespace: None }),
+        (false, None) => project.secondary_artifacts.clone(),
     };
     Ok(Effective {
         source: merged_source(project, input, pipeline)?,
-        secondary_sources: match &input.secondary_sources_override {
-            Some(s) => s.clone(),
-            None => member(project, "secondarySources")?.unwrap_or_default(),
-        },
-        secondary_source_versions: match &input.secondary_sources_version_override {
-            Some(s) => s.clone(),
-            None => member(project, "secondarySourceVersions")?.unwrap_or_default(),
-        },
+        secondary_sources: input.secondary_sources_override.clone().unwrap_or_else(|| project.secondary_sources.clone()),
+        secondary_source_versions: input
+            .secondary_sources_version_override
+            .clone()
+            .unwrap_or_else(|| project.secondary_source_versions.clone()),
         artifacts,
         secondary_artifacts,
-        cache,
+        cache: input.cache_override.clone().unwrap_or_else(|| project.cache.clone()),
         environment: merged_environment(project, input)?,
-        service_role: input
-            .service_role_override
-            .clone()
-            .or_else(|| project["serviceRole"].as_str().map(str::to_string))
-            .unwrap_or_default(),
-        logs_config: match &input.logs_config_override {
-            Some(l) => l.clone(),
-            None => member(project, "logsConfig")?.unwrap_or_default(),
-        },
-        timeout_minutes: minutes(input.timeout_in_minutes_override, "timeoutInMinutes", 60),
-        queued_timeout_minutes: minutes(input.queued_timeout_in_minutes_override, "queuedTimeoutInMinutes", 480),
+        service_role: input.service_role_override.clone().unwrap_or_else(|| project.service_role.clone()),
+        logs_config: input.logs_config_override.clone().unwrap_or_else(|| project.logs_config.clone()),
+        timeout_minutes: i64::from(input.timeout_in_minutes_override.unwrap_or(project.timeout_in_minutes)),
+        queued_timeout_minutes: i64::from(
+            input.queued_timeout_in_minutes_override.unwrap_or(project.queued_timeout_in_minutes),
+        ),
         encryption_key: input
             .encryption_key_override
             .clone()
-            .or_else(|| project["encryptionKey"].as_str().map(str::to_string)),
+            .or_else(|| Some(project.encryption_key.clone()))
+            .filter(|k| !k.is_empty()),
         source_version: input
             .source_version
             .as_deref()
-            .or(project["sourceVersion"].as_str())
+            .or(project.source_version.as_deref())
             .filter(|s| !s.is_empty())
             .map(str::to_string),
     })
@@ -214,12 +186,15 @@ mod tests {
 
     #[test]
     fn overrides_replace_project_members() {
-        let project = json!({
-            "source": {"type": "NO_SOURCE"},
+        let create: CreateProjectInput = serde_json::from_value(json!({
+            "name": "p", "serviceRole": "r", "artifacts": {"type": "NO_ARTIFACTS"},
+            "source": {"type": "NO_SOURCE", "buildspec": "version: 0.2"},
             "environment": {"type": "LINUX_CONTAINER", "image": "a", "computeType": "BUILD_GENERAL1_SMALL",
                             "environmentVariables": [{"name": "X", "value": "1", "type": "PLAINTEXT"}]},
             "timeoutInMinutes": 30,
-        });
+        }))
+        .unwrap();
+        let project = crate::project::create(&create, "eu-west-1", "000000000000").unwrap();
         let input = validated_input(json!({
             "projectName": "p", "timeoutInMinutesOverride": 10, "imageOverride": "b",
             "environmentVariablesOverride": [{"name": "X", "value": "2"}],

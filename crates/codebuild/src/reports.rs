@@ -10,21 +10,152 @@ use crate::artifacts;
 use crate::build::BuildRecord;
 use crate::buildspec::{ArtifactSpec, Buildspec};
 use crate::io::ns;
+use codeyard_api::Timestamp;
+use codeyard_api::codebuild::{
+    Report, ReportExportConfig, ReportExportConfigType, ReportGroup, ReportGroupStatusType, ReportStatusType, ReportType,
+    Tag, TestCase as ApiTestCase, TestReportSummary,
+};
 use codeyard_core::{AwsResult, RequestContext, arn::arn, ids, time};
 use codeyard_store::{Batch, Expect, StateStoreExt};
 use codeyard_wire::Platform;
 use quick_xml::events::Event;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// A test case's outcome, as CodeBuild names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TestStatus {
+    Succeeded,
+    Failed,
+    Error,
+    Skipped,
+    Unknown,
+}
+
+impl TestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestStatus::Succeeded => "SUCCEEDED",
+            TestStatus::Failed => "FAILED",
+            TestStatus::Error => "ERROR",
+            TestStatus::Skipped => "SKIPPED",
+            TestStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestCase {
     pub suite: String,
     pub prefix: String,
     pub name: String,
-    pub status: String,
+    pub status: TestStatus,
     pub duration_ns: i64,
     pub message: Option<String>,
+}
+
+/// A report group as stored (the model's `ReportGroup` layout).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportGroupRecord {
+    pub arn: String,
+    pub name: String,
+    pub r#type: ReportType,
+    pub export_config: ReportExportConfig,
+    pub created: Timestamp,
+    pub last_modified: Timestamp,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    pub status: ReportGroupStatusType,
+}
+
+impl ReportGroupRecord {
+    pub fn to_api(&self) -> ReportGroup {
+        ReportGroup {
+            arn: Some(self.arn.clone()),
+            name: Some(self.name.clone()),
+            r#type: Some(self.r#type.clone()),
+            export_config: Some(self.export_config.clone()),
+            created: Some(self.created),
+            last_modified: Some(self.last_modified),
+            tags: Some(self.tags.clone()),
+            status: Some(self.status.clone()),
+        }
+    }
+}
+
+/// One test case of a stored report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCaseRecord {
+    pub report_arn: String,
+    #[serde(default)]
+    pub test_raw_data_path: String,
+    pub prefix: String,
+    pub name: String,
+    pub status: TestStatus,
+    pub duration_in_nano_seconds: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub expired: Timestamp,
+    pub test_suite_name: String,
+}
+
+impl TestCaseRecord {
+    pub fn to_api(&self) -> ApiTestCase {
+        ApiTestCase {
+            report_arn: Some(self.report_arn.clone()),
+            test_raw_data_path: Some(self.test_raw_data_path.clone()),
+            prefix: Some(self.prefix.clone()),
+            name: Some(self.name.clone()),
+            status: Some(self.status.as_str().to_string()),
+            duration_in_nano_seconds: Some(self.duration_in_nano_seconds),
+            message: self.message.clone(),
+            expired: Some(self.expired),
+            test_suite_name: Some(self.test_suite_name.clone()),
+        }
+    }
+}
+
+/// A report as stored: the model's `Report` layout with its test cases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRecord {
+    pub arn: String,
+    pub r#type: ReportType,
+    pub name: String,
+    pub report_group_arn: String,
+    pub execution_id: String,
+    pub status: ReportStatusType,
+    pub created: Timestamp,
+    pub expired: Timestamp,
+    pub export_config: ReportExportConfig,
+    pub truncated: bool,
+    pub test_summary: TestReportSummary,
+    #[serde(default)]
+    pub test_cases: Vec<TestCaseRecord>,
+}
+
+impl ReportRecord {
+    /// The model's `Report` (without its test cases).
+    pub fn to_api(&self) -> Report {
+        Report {
+            arn: Some(self.arn.clone()),
+            r#type: Some(self.r#type.clone()),
+            name: Some(self.name.clone()),
+            report_group_arn: Some(self.report_group_arn.clone()),
+            execution_id: Some(self.execution_id.clone()),
+            status: Some(self.status.clone()),
+            created: Some(self.created),
+            expired: Some(self.expired),
+            export_config: Some(self.export_config.clone()),
+            truncated: Some(self.truncated),
+            test_summary: Some(self.test_summary.clone()),
+            code_coverage_summary: None,
+        }
+    }
 }
 
 fn attr(e: &quick_xml::events::BytesStart, name: &[u8]) -> Option<String> {
@@ -58,7 +189,7 @@ pub fn parse_xml(text: &str) -> Result<Vec<TestCase>, String> {
                         suite: suite.clone(),
                         prefix: attr(&e, b"classname").unwrap_or_default(),
                         name: attr(&e, b"name").unwrap_or_default(),
-                        status: "SUCCEEDED".into(),
+                        status: TestStatus::Succeeded,
                         duration_ns: (secs * 1e9) as i64,
                         message: None,
                     };
@@ -71,11 +202,10 @@ pub fn parse_xml(text: &str) -> Result<Vec<TestCase>, String> {
                 tag @ (b"failure" | b"error" | b"skipped") => {
                     if let Some(c) = current.as_mut() {
                         c.status = match tag {
-                            b"failure" => "FAILED",
-                            b"error" => "ERROR",
-                            _ => "SKIPPED",
-                        }
-                        .into();
+                            b"failure" => TestStatus::Failed,
+                            b"error" => TestStatus::Error,
+                            _ => TestStatus::Skipped,
+                        };
                         c.message = attr(&e, b"message");
                         in_message = !empty;
                     }
@@ -119,20 +249,26 @@ pub fn group_arn(region: &str, account: &str, name: &str) -> String {
     )
 }
 
-/// A new report group document (the model's `ReportGroup`).
+/// A new, active report group.
 pub fn new_group(
     region: &str,
     account: &str,
     name: &str,
-    typ: &str,
-    export: Value,
-    tags: Value,
-) -> Value {
-    let now = time::epoch_json(&time::now());
-    json!({
-        "arn": group_arn(region, account, name), "name": name, "type": typ, "exportConfig": export,
-        "created": now, "lastModified": now, "tags": tags, "status": "ACTIVE",
-    })
+    r#type: ReportType,
+    export_config: ReportExportConfig,
+    tags: Vec<Tag>,
+) -> ReportGroupRecord {
+    let now = Timestamp::from(time::now());
+    ReportGroupRecord {
+        arn: group_arn(region, account, name),
+        name: name.to_string(),
+        r#type,
+        export_config,
+        created: now,
+        last_modified: now,
+        tags,
+        status: ReportGroupStatusType::Active,
+    }
 }
 
 /// Reads the build's report files and stores one report per `reports:` entry.
@@ -173,7 +309,7 @@ pub async fn collect(
         let gns = ns(&ctx.account, &ctx.region, "report-groups");
         let group = match platform
             .store
-            .get_as::<Value>(&gns, &group_name)
+            .get_as::<ReportGroupRecord>(&gns, &group_name)
             .await
             .map_err(|e| e.to_string())?
         {
@@ -183,9 +319,9 @@ pub async fn collect(
                     &ctx.region,
                     &ctx.account,
                     &group_name,
-                    "TEST",
-                    json!({"exportConfigType": "NO_EXPORT"}),
-                    json!([]),
+                    ReportType::Test,
+                    ReportExportConfig { export_config_type: Some(ReportExportConfigType::NoExport), s3_destination: None },
+                    vec![],
                 );
                 let _ = platform
                     .store
@@ -201,37 +337,51 @@ pub async fn collect(
             &ctx.account,
             &format!("report/{report_id}"),
         );
-        let mut counts = serde_json::Map::new();
+        let mut counts: BTreeMap<String, i32> = BTreeMap::new();
         for c in &cases {
-            let n = counts.get(&c.status).and_then(Value::as_i64).unwrap_or(0);
-            counts.insert(c.status.clone(), json!(n + 1));
+            *counts.entry(c.status.as_str().to_string()).or_insert(0) += 1;
         }
-        let failed = cases
-            .iter()
-            .any(|c| c.status == "FAILED" || c.status == "ERROR");
+        let failed = cases.iter().any(|c| matches!(c.status, TestStatus::Failed | TestStatus::Error));
         let status = if !problems.is_empty() && cases.is_empty() {
-            "INCOMPLETE"
+            ReportStatusType::Incomplete
         } else if failed {
-            "FAILED"
+            ReportStatusType::Failed
         } else {
-            "SUCCEEDED"
+            ReportStatusType::Succeeded
         };
         let now = time::now();
-        let report = json!({
-            "arn": report_arn, "type": "TEST", "name": group_name, "reportGroupArn": group["arn"],
-            "executionId": b.arn, "status": status, "created": time::epoch_json(&now),
-            "expired": time::epoch_json(&(now + chrono::Duration::days(30))),
-            "exportConfig": group["exportConfig"], "truncated": false,
-            "testSummary": {"total": cases.len(), "statusCounts": counts,
-                            "durationInNanoSeconds": cases.iter().map(|c| c.duration_ns).sum::<i64>()},
-            "testCases": cases.iter().map(|c| {
-                let mut v = json!({"reportArn": report_arn, "testRawDataPath": "", "prefix": c.prefix, "name": c.name,
-                                   "status": c.status, "durationInNanoSeconds": c.duration_ns,
-                                   "expired": time::epoch_json(&(now + chrono::Duration::days(30))), "testSuiteName": c.suite});
-                if let Some(m) = &c.message { v["message"] = json!(m); }
-                v
-            }).collect::<Vec<_>>(),
-        });
+        let expired = Timestamp::from(now + chrono::Duration::days(30));
+        let report = ReportRecord {
+            arn: report_arn.clone(),
+            r#type: ReportType::Test,
+            name: group_name.clone(),
+            report_group_arn: group.arn.clone(),
+            execution_id: b.arn.clone(),
+            status,
+            created: Timestamp::from(now),
+            expired,
+            export_config: group.export_config.clone(),
+            truncated: false,
+            test_summary: TestReportSummary {
+                total: cases.len() as i32,
+                status_counts: counts,
+                duration_in_nano_seconds: cases.iter().map(|c| c.duration_ns).sum(),
+            },
+            test_cases: cases
+                .iter()
+                .map(|c| TestCaseRecord {
+                    report_arn: report_arn.clone(),
+                    test_raw_data_path: String::new(),
+                    prefix: c.prefix.clone(),
+                    name: c.name.clone(),
+                    status: c.status,
+                    duration_in_nano_seconds: c.duration_ns,
+                    message: c.message.clone(),
+                    expired,
+                    test_suite_name: c.suite.clone(),
+                })
+                .collect(),
+        };
         platform
             .store
             .commit(Batch::new().put(
@@ -255,26 +405,14 @@ pub fn report_key(report_arn: &str) -> &str {
         .unwrap_or(report_arn)
 }
 
-/// A stored report without its test cases (the model's `Report`).
-pub fn report_api(doc: &Value) -> Value {
-    let mut r = doc.clone();
-    if let Some(o) = r.as_object_mut() {
-        o.remove("testCases");
-    }
-    r
-}
-
 pub async fn load_report(
     platform: &Platform,
     ctx: &RequestContext,
     report_arn: &str,
-) -> AwsResult<Option<Value>> {
+) -> AwsResult<Option<ReportRecord>> {
     Ok(platform
         .store
-        .get_as::<Value>(
-            &ns(&ctx.account, &ctx.region, "reports"),
-            report_key(report_arn),
-        )
+        .get_as::<ReportRecord>(&ns(&ctx.account, &ctx.region, "reports"), report_key(report_arn))
         .await?
         .map(|(v, _)| v))
 }
@@ -288,11 +426,11 @@ mod tests {
             <testcase name="skip"><skipped/></testcase></testsuite></testsuites>"#;
         let c = super::parse_xml(xml).unwrap();
         assert_eq!(c.len(), 3);
-        assert_eq!(c[0].status, "SUCCEEDED");
+        assert_eq!(c[0].status, super::TestStatus::Succeeded);
         assert_eq!(c[0].duration_ns, 500_000_000);
-        assert_eq!(c[1].status, "FAILED");
+        assert_eq!(c[1].status, super::TestStatus::Failed);
         assert_eq!(c[1].message.as_deref(), Some("expected 1\ntrace"));
-        assert_eq!(c[2].status, "SKIPPED");
+        assert_eq!(c[2].status, super::TestStatus::Skipped);
         assert_eq!(c[2].suite, "S");
     }
 }

@@ -48,6 +48,19 @@ const PACKAGES: &[&str] = &[
     "catatonit",
 ];
 
+/// The hook that declares the image's runtimes as CodeBuild's images do, in
+/// `/codebuild/image/config/runtimes.yml` (see [`crate::runtimes`]): the JDK and python3
+/// Debian installed, under the names AWS's images use (`corretto<N>`, `openjdk<N>`, `3.<n>`).
+const RUNTIMES_HOOK: &str = r#"J=$(ls "$1/usr/lib/jvm" | grep -o '^java-[0-9]*' | sort -V | tail -1 | cut -d- -f2)
+P=$(ls "$1/usr/bin" | grep -o '^python3\.[0-9]*$' | sort -V | tail -1 | sed 's/^python//')
+mkdir -p "$1/codebuild/image/config"
+{ echo 'version: 0.1'; echo 'runtimes:'
+  if [ -n "$J" ]; then echo '  java:'; echo '    versions:'
+    for v in corretto$J openjdk$J $J; do echo "      \"$v\":"; echo '        commands:'; echo "          - echo Selected java $J"; done; fi
+  if [ -n "$P" ]; then echo '  python:'; echo '    versions:'
+    echo "      \"$P\":"; echo '        commands:'; echo "          - echo Selected python $P"; fi
+} > "$1/codebuild/image/config/runtimes.yml""#;
+
 /// Builds the image into the server's storage under `data_dir` and maps the curated names.
 ///
 /// The root filesystem is kept in `cache_dir` (keyed by suite and package list), so building
@@ -93,7 +106,7 @@ pub async fn build_standard(
 /// A digest of what goes into the root filesystem, so a changed package list is rebuilt.
 fn recipe_digest() -> String {
     use sha2::Digest;
-    let recipe = format!("{PACKAGES:?} awscli-from-pypi");
+    let recipe = format!("{PACKAGES:?} awscli-from-pypi {RUNTIMES_HOOK}");
     hex::encode(&sha2::Sha256::digest(recipe.as_bytes())[..6])
 }
 
@@ -137,7 +150,7 @@ async fn build_rootfs(work: &Path, tarball: &Path, suite: &str, mirror: &str) ->
         .await
         .is_ok_and(|s| s.success());
     let mut packages: Vec<&str> = PACKAGES.to_vec();
-    let mut hooks = Vec::new();
+    let mut hooks = vec![format!("--customize-hook={RUNTIMES_HOOK}")];
     if downloaded {
         hooks.push(format!(
             "--customize-hook=cp -r '{w}' \"$1/tmp/wheels\" && chroot \"$1\" python3 -m pip install --quiet --no-index --find-links /tmp/wheels --break-system-packages awscli && rm -rf \"$1/tmp/wheels\"",
@@ -211,4 +224,32 @@ fn tempfile_dir(data_dir: &Path) -> std::io::Result<std::path::PathBuf> {
         .join(format!("standard-build-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The runtimes hook, run on a root with a JDK and a python3 as Debian lays them out,
+    /// declares them under AWS's names.
+    #[test]
+    fn the_runtimes_hook_declares_the_jdk_and_python() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("usr/lib/jvm/java-17-openjdk-amd64")).unwrap();
+        std::fs::create_dir_all(root.path().join("usr/bin")).unwrap();
+        for f in ["python3", "python3.11", "python3.11-config"] {
+            std::fs::write(root.path().join("usr/bin").join(f), "").unwrap();
+        }
+        let ok = std::process::Command::new("sh")
+            .args(["-c", super::RUNTIMES_HOOK, "hook"])
+            .arg(root.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let text = std::fs::read_to_string(root.path().join("codebuild/image/config/runtimes.yml")).unwrap();
+        let r = crate::runtimes::Runtimes::parse(&text).unwrap();
+        let want = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
+        assert_eq!(r.select(&want("java", "corretto17")).commands, vec!["echo Selected java 17"], "{text}");
+        assert_eq!(r.select(&want("python", "3.x")).commands, vec!["echo Selected python 3.11"], "{text}");
+        assert!(r.select(&want("java", "corretto21")).error.is_some());
+    }
 }

@@ -22,8 +22,7 @@ use crate::git::{self, ZERO_OID};
 use crate::repos::{self, Repos, Repository};
 use codeyard_core::AwsResult;
 use codeyard_core::hub::BusEvent;
-use codeyard_store::{Batch, Expect, StateStoreExt, StoreError};
-use serde::{Deserialize, Serialize};
+use codeyard_store::{Batch, Expect, StateStoreExt};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,15 +30,7 @@ use std::sync::{Arc, Mutex};
 
 pub const DETAIL_TYPE: &str = "CodeCommit Repository State Change";
 
-pub fn namespace(account: &str, region: &str) -> String {
-    format!("codecommit/{account}/{region}/refstate")
-}
-
-/// Branch and tag values as last published, by full ref name.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct RefState {
-    pub refs: BTreeMap<String, String>,
-}
+pub use crate::repos::{RefState, refstate_namespace as namespace};
 
 /// One accepted ref update (`ZERO_OID` as old: created; as new: deleted).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,125 +187,123 @@ impl Publisher {
         caller: Option<&str>,
     ) -> AwsResult<()> {
         let dir = self.repos.dir(repo);
-        // Under the per-repository lock only this process writes RefState, so the loop runs once
+        let ns = namespace(&repo.account, &repo.region);
+        let before = &*pending;
+        // Under the per-repository lock only this process writes RefState, so this runs once
         // unless the metadata changed meanwhile (a rename or UpdateDefaultBranch).
-        for _ in 0..20 {
-            let ns = namespace(&repo.account, &repo.region);
-            let Some((mut state, version)) =
-                self.repos.store.get_as::<RefState>(&ns, &repo.id).await?
-            else {
-                return Ok(()); // deleted meanwhile
-            };
-            let mut out: Vec<RefUpdate> = Vec::new();
-            let mut chained = pending.clone();
-            for (name, list) in chained.iter_mut() {
-                loop {
-                    let current = state
-                        .refs
-                        .get(name)
-                        .cloned()
-                        .unwrap_or_else(|| ZERO_OID.to_string());
-                    let Some(i) = list.iter().position(|u| u.old == current) else {
-                        break;
-                    };
-                    let u = list.remove(i);
-                    set(&mut state, &u.name, &u.new);
-                    out.push(u);
-                }
-            }
-            if idle {
-                let actual: BTreeMap<String, String> = git::refs(&dir)
-                    .await?
-                    .into_iter()
-                    .filter(|(n, _)| tracked(n))
-                    .collect();
-                let names: std::collections::BTreeSet<String> =
-                    actual.keys().chain(state.refs.keys()).cloned().collect();
-                for name in names {
-                    let old = state
-                        .refs
-                        .get(&name)
-                        .cloned()
-                        .unwrap_or_else(|| ZERO_OID.to_string());
-                    let new = actual
-                        .get(&name)
-                        .cloned()
-                        .unwrap_or_else(|| ZERO_OID.to_string());
-                    if old != new {
-                        // A change git made that no request published (a crash between git
-                        // and the store, or a request that died): published now, once.
-                        tracing::warn!(repository = %repo.name, reference = %name, %old, %new, "publishing an unpublished ref change");
-                        set(&mut state, &name, &new);
-                        out.push(RefUpdate { name, old, new });
+        // Answers None when the repository was deleted meanwhile, else what is still pending
+        // and the default branch set.
+        let published = self
+            .repos
+            .store
+            .update_many::<_, codeyard_core::AwsError, _, _>(|| async {
+                let Some((mut state, version)) =
+                    self.repos.store.get_as::<RefState>(&ns, &repo.id).await?
+                else {
+                    return Ok((Batch::new(), None)); // deleted meanwhile
+                };
+                let mut out: Vec<RefUpdate> = Vec::new();
+                let mut chained = before.clone();
+                for (name, list) in chained.iter_mut() {
+                    loop {
+                        let current = state
+                            .refs
+                            .get(name)
+                            .cloned()
+                            .unwrap_or_else(|| ZERO_OID.to_string());
+                        let Some(i) = list.iter().position(|u| u.old == current) else {
+                            break;
+                        };
+                        let u = list.remove(i);
+                        set(&mut state, &u.name, &u.new);
+                        out.push(u);
                     }
                 }
-                chained.clear();
-            }
-            if out.is_empty() {
-                *pending = chained;
-                pending.retain(|_, l| !l.is_empty());
-                return Ok(());
-            }
-            // The repository as it is named now; the first branch becomes the default branch.
-            let current = self
-                .repos
-                .find(&repo.account, &repo.region, &repo.name)
-                .await?;
-            let current = match current {
-                Some((r, v)) if r.id == repo.id => Some((r, v)),
-                _ => None,
-            };
-            let named = current
-                .as_ref()
-                .map(|(r, _)| r.clone())
-                .unwrap_or_else(|| repo.clone());
-            let mut batch = Batch::new().put(&ns, &repo.id, &state, Expect::Version(version));
-            for u in &out {
-                let d = detail(&named, u, caller);
-                batch = batch.publish_event(BusEvent::aws_service_event(
-                    &repo.account,
-                    &repo.region,
-                    "aws.codecommit",
-                    DETAIL_TYPE,
-                    vec![named.arn()],
-                    d,
-                ));
-            }
-            let mut new_default = None;
-            if let Some((mut r, v)) = current
-                && r.default_branch.is_none()
-                && let Some(b) = out
-                    .iter()
-                    .find(|u| u.new != ZERO_OID)
-                    .and_then(|u| u.name.strip_prefix("refs/heads/"))
-            {
-                r.default_branch = Some(b.to_string());
-                new_default = Some(b.to_string());
-                batch = batch.put(
-                    repos::namespace(&r.account, &r.region),
-                    &r.name,
-                    &r,
-                    Expect::Version(v),
-                );
-            }
-            match self.repos.store.commit(batch).await {
-                Ok(()) => {
-                    *pending = chained;
-                    pending.retain(|_, l| !l.is_empty());
-                    if let Some(b) = new_default {
-                        let _ =
-                            git::run(&dir, &["symbolic-ref", "HEAD", &format!("refs/heads/{b}")])
-                                .await;
+                if idle {
+                    let actual: BTreeMap<String, String> = git::refs(&dir)
+                        .await?
+                        .into_iter()
+                        .filter(|(n, _)| tracked(n))
+                        .collect();
+                    let names: std::collections::BTreeSet<String> =
+                        actual.keys().chain(state.refs.keys()).cloned().collect();
+                    for name in names {
+                        let old = state
+                            .refs
+                            .get(&name)
+                            .cloned()
+                            .unwrap_or_else(|| ZERO_OID.to_string());
+                        let new = actual
+                            .get(&name)
+                            .cloned()
+                            .unwrap_or_else(|| ZERO_OID.to_string());
+                        if old != new {
+                            // A change git made that no request published (a crash between git
+                            // and the store, or a request that died): published now, once.
+                            tracing::warn!(repository = %repo.name, reference = %name, %old, %new, "publishing an unpublished ref change");
+                            set(&mut state, &name, &new);
+                            out.push(RefUpdate { name, old, new });
+                        }
                     }
-                    return Ok(());
+                    chained.clear();
                 }
-                Err(StoreError::Conflict(..)) => continue,
-                Err(e) => return Err(e.into()),
-            }
+                if out.is_empty() {
+                    return Ok((Batch::new(), Some((chained, None))));
+                }
+                // The repository as it is named now; the first branch becomes the default branch.
+                let current = self
+                    .repos
+                    .find(&repo.account, &repo.region, &repo.name)
+                    .await?;
+                let current = match current {
+                    Some((r, v)) if r.id == repo.id => Some((r, v)),
+                    _ => None,
+                };
+                let named = current
+                    .as_ref()
+                    .map(|(r, _)| r.clone())
+                    .unwrap_or_else(|| repo.clone());
+                let mut batch = Batch::new().put(&ns, &repo.id, &state, Expect::Version(version));
+                for u in &out {
+                    let d = detail(&named, u, caller);
+                    batch = batch.publish_event(BusEvent::aws_service_event(
+                        &repo.account,
+                        &repo.region,
+                        "aws.codecommit",
+                        DETAIL_TYPE,
+                        vec![named.arn()],
+                        d,
+                    ));
+                }
+                let mut new_default = None;
+                if let Some((mut r, v)) = current
+                    && r.default_branch.is_none()
+                    && let Some(b) = out
+                        .iter()
+                        .find(|u| u.new != ZERO_OID)
+                        .and_then(|u| u.name.strip_prefix("refs/heads/"))
+                {
+                    r.default_branch = Some(b.to_string());
+                    new_default = Some(b.to_string());
+                    batch = batch.put(
+                        repos::namespace(&r.account, &r.region),
+                        &r.name,
+                        &r,
+                        Expect::Version(v),
+                    );
+                }
+                Ok((batch, Some((chained, new_default))))
+            })
+            .await?;
+        let Some((chained, new_default)) = published else {
+            return Ok(());
+        };
+        *pending = chained;
+        pending.retain(|_, l| !l.is_empty());
+        if let Some(b) = new_default {
+            let _ = git::run(&dir, &["symbolic-ref", "HEAD", &format!("refs/heads/{b}")]).await;
         }
-        Err(codeyard_core::AwsError::internal(
-            "could not record repository events: too much contention",
-        ))
+        Ok(())
     }
 }
 

@@ -374,15 +374,20 @@ async fn read_commands(
     Ok((parser.commands, rest))
 }
 
-/// Runs receive-pack on the streamed request; returns its answer and the updates it accepted.
-async fn run_receive_pack(
+/// Starts `git <pack> --stateless-rpc` on `dir` with the client's protocol version, stdin and
+/// stdout piped: (child, stdin, stdout).
+fn spawn_stateless(
     dir: &std::path::Path,
-    protocol: Option<String>,
-    body: Box<dyn AsyncRead + Send + Unpin>,
-) -> anyhow::Result<(Vec<u8>, Vec<RefUpdate>)> {
+    pack: &str,
+    protocol: Option<&str>,
+) -> std::io::Result<(
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    tokio::process::ChildStdout,
+)> {
     let mut cmd = git::command(dir);
-    cmd.args(["receive-pack", "--stateless-rpc"]).arg(dir);
-    if let Some(p) = &protocol {
+    cmd.args([pack, "--stateless-rpc"]).arg(dir);
+    if let Some(p) = protocol {
         cmd.env("GIT_PROTOCOL", p);
     }
     cmd.stdin(Stdio::piped())
@@ -390,7 +395,17 @@ async fn run_receive_pack(
         .stderr(Stdio::null());
     let mut child = cmd.spawn()?;
     let stdin = child.stdin.take().expect("piped");
-    let mut stdout = child.stdout.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    Ok((child, stdin, stdout))
+}
+
+/// Runs receive-pack on the streamed request; returns its answer and the updates it accepted.
+async fn run_receive_pack(
+    dir: &std::path::Path,
+    protocol: Option<String>,
+    body: Box<dyn AsyncRead + Send + Unpin>,
+) -> anyhow::Result<(Vec<u8>, Vec<RefUpdate>)> {
+    let (mut child, stdin, mut stdout) = spawn_stateless(dir, "receive-pack", protocol.as_deref())?;
     let pump = tokio::spawn(async move {
         let mut parser = CommandParser::default();
         let r = pump_body(body, stdin, Some(&mut parser)).await;
@@ -516,17 +531,7 @@ async fn upload_pack(
     protocol: Option<String>,
     req: http::Request<Body>,
 ) -> anyhow::Result<Response<Body>> {
-    let mut cmd = git::command(dir);
-    cmd.args(["upload-pack", "--stateless-rpc"]).arg(dir);
-    if let Some(p) = &protocol {
-        cmd.env("GIT_PROTOCOL", p);
-    }
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn()?;
-    let stdin = child.stdin.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
+    let (mut child, stdin, stdout) = spawn_stateless(dir, "upload-pack", protocol.as_deref())?;
     let body = request_reader(req);
     tokio::spawn(async move {
         if let Err(e) = pump_body(body, stdin, None).await {

@@ -35,6 +35,18 @@ impl Repository {
     }
 }
 
+/// The namespace of the [`RefState`] documents of an account and region.
+pub fn refstate_namespace(account: &str, region: &str) -> String {
+    format!("codecommit/{account}/{region}/refstate")
+}
+
+/// Branch and tag values as last published, by full ref name: the document the events
+/// publisher ([`crate::events`]) keeps beside each repository, created and deleted with it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RefState {
+    pub refs: BTreeMap<String, String>,
+}
+
 pub fn namespace(account: &str, region: &str) -> String {
     format!("codecommit/{account}/{region}/repositories")
 }
@@ -171,9 +183,9 @@ impl Repos {
                 Expect::Absent,
             )
             .put(
-                crate::events::namespace(&repo.account, &repo.region),
+                refstate_namespace(&repo.account, &repo.region),
                 &repo.id,
-                crate::events::RefState::default(),
+                RefState::default(),
                 Expect::Absent,
             );
         match self.store.commit(batch).await {
@@ -254,7 +266,7 @@ impl Repos {
                 Expect::Version(version),
             )
             .delete(
-                crate::events::namespace(&repo.account, &repo.region),
+                refstate_namespace(&repo.account, &repo.region),
                 &repo.id,
                 Expect::Any,
             );

@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod ecr_source;
+mod ecs_deploy;
+
 /// What an action provider needs from the engine that runs it.
 #[async_trait::async_trait]
 pub trait ActionHost: Send + Sync {
@@ -84,6 +87,8 @@ pub async fn run(
         ("Source", "S3") => s3_source(host, &ctx, exec, run, decl).await,
         ("Build" | "Test", "CodeBuild") => codebuild(host, &ctx, exec, run, decl, resume).await,
         ("Deploy", "S3") => s3_deploy(host, &ctx, run).await,
+        ("Source", "ECR") => ecr_source::run(host, &ctx, exec, run, decl).await,
+        ("Deploy", "ECS") => ecs_deploy::run(host, &ctx, exec, run, resume).await,
         _ => Err(AwsError::client(
             "JobFailed",
             format!(
@@ -117,7 +122,7 @@ pub fn role_context(
 
 /// A denial (403) of a call the action made through its role, as CodePipeline reports it in
 /// the action's error details; other errors pass unchanged.
-fn on_denied(explain: impl FnOnce(&str) -> String) -> impl FnOnce(AwsError) -> AwsError {
+pub(crate) fn on_denied(explain: impl FnOnce(&str) -> String) -> impl FnOnce(AwsError) -> AwsError {
     move |e| match e.status {
         403 => AwsError::client("JobFailed", explain(&e.message)),
         _ => e,
@@ -132,7 +137,7 @@ fn codecommit_denied(repo: &str) -> impl FnOnce(AwsError) -> AwsError + '_ {
 }
 
 /// S3 refused the role (the artifact bucket, a source or deploy bucket).
-fn s3_denied(e: AwsError) -> AwsError {
+pub(crate) fn s3_denied(e: AwsError) -> AwsError {
     on_denied(|m| format!(
         "Insufficient permissions: The provided role does not have permissions to perform this action. Underlying error: {m} (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)"
     ))(e)
@@ -146,10 +151,10 @@ fn codebuild_denied(operation: &str) -> impl FnOnce(AwsError) -> AwsError + '_ {
 }
 
 /// A scratch path under the data dir, removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new(host: &dyn ActionHost, suffix: &str) -> AwsResult<Scratch> {
+    pub(crate) fn new(host: &dyn ActionHost, suffix: &str) -> AwsResult<Scratch> {
         let dir = host
             .platform()
             .config
@@ -168,11 +173,11 @@ impl Drop for Scratch {
     }
 }
 
-fn config<'a>(run: &'a ActionRun, key: &str) -> Option<&'a str> {
+pub(crate) fn config<'a>(run: &'a ActionRun, key: &str) -> Option<&'a str> {
     run.resolved_configuration.get(key).map(String::as_str)
 }
 
-fn zip_options() -> PutObjectOptions {
+pub(crate) fn zip_options() -> PutObjectOptions {
     PutObjectOptions {
         content_type: Some("application/zip".into()),
         ..Default::default()
@@ -563,7 +568,7 @@ async fn s3_deploy(
 }
 
 /// Unzips into `dir`; returns the relative paths of the files (entries escaping `dir` are refused).
-async fn unzip(zip_path: &Path, dir: &Path) -> AwsResult<Vec<String>> {
+pub(crate) async fn unzip(zip_path: &Path, dir: &Path) -> AwsResult<Vec<String>> {
     let (zip_path, dir) = (zip_path.to_path_buf(), dir.to_path_buf());
     tokio::task::spawn_blocking(move || -> AwsResult<Vec<String>> {
         let file = std::fs::File::open(&zip_path)?;

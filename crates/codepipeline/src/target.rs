@@ -1,7 +1,8 @@
 //! The pipeline as an EventBridge target: a matched rule starts an execution with trigger
 //! `CloudWatchEvent` and the rule's ARN as trigger detail. When the event is CodeCommit's
 //! "Repository State Change" for the branch a source action follows, the execution takes the
-//! pushed commit (not whatever the branch points at when the action runs).
+//! pushed commit (not whatever the branch points at when the action runs); for ECR's "ECR Image
+//! Action" push of the image an ECR source action follows, the pushed digest.
 
 use crate::engine::{Engine, StartRequest};
 use crate::errors::pipeline_not_found;
@@ -53,7 +54,8 @@ impl TargetInvoker for PipelineTarget {
             .pipeline(&account, &region, &name)
             .await?
             .ok_or_else(|| pipeline_not_found(&account, &name))?;
-        let overrides = pushed_commits(&pipe.declaration, &inv.input);
+        let mut overrides = pushed_commits(&pipe.declaration, &inv.input);
+        overrides.extend(pushed_images(&pipe.declaration, &inv.input));
         let id = self
             .engine
             .start_execution(
@@ -97,6 +99,28 @@ fn pushed_commits(
             && a.config("BranchName") == Some(reference)
         {
             out.insert(a.name.clone(), commit.to_string());
+        }
+    }
+    out
+}
+
+/// Source action -> image digest, for an ECR "Image Action" push of the repository and tag an
+/// ECR source action follows (so the execution takes the pushed image, not the tag's later one).
+fn pushed_images(
+    decl: &crate::model::PipelineDeclaration,
+    event: &Value,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let detail = event.get("detail").unwrap_or(&Value::Null);
+    let field = |k: &str| detail.get(k).and_then(Value::as_str);
+    let (Some("PUSH"), Some(repo), Some(digest)) = (field("action-type"), field("repository-name"), field("image-digest")) else {
+        return out;
+    };
+    let tag = field("image-tag").unwrap_or_default();
+    for a in decl.stages.first().map(|s| s.actions.as_slice()).unwrap_or_default() {
+        let follows = a.config("ImageTag").filter(|t| !t.is_empty()).unwrap_or("latest");
+        if a.action_type_id.provider == "ECR" && a.config("RepositoryName") == Some(repo) && follows == tag {
+            out.insert(a.name.clone(), digest.to_string());
         }
     }
     out

@@ -410,6 +410,8 @@ pub struct Hub {
     keys: OnceLock<Arc<dyn KeyVault>>,
     parameters: OnceLock<Arc<dyn ParameterReader>>,
     secrets: OnceLock<Arc<dyn SecretReader>>,
+    images: OnceLock<Arc<dyn ContainerImages>>,
+    service_deployer: OnceLock<Arc<dyn ServiceDeployer>>,
 }
 
 fn missing(what: &str) -> AwsError {
@@ -494,5 +496,94 @@ impl Hub {
     /// The invoker for a target ARN's service, if one is registered.
     pub fn target(&self, arn_service: &str) -> Option<Arc<dyn TargetInvoker>> {
         self.targets.read().unwrap().get(arn_service).cloned()
+    }
+}
+
+/// An image in codeyard's ECR as other services see it (CodePipeline's ECR source action).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub registry_id: String,
+    pub repository_name: String,
+    /// `<host:port>/<name>`, as DescribeRepositories answers it.
+    pub repository_uri: String,
+    pub image_digest: String,
+    pub image_tags: Vec<String>,
+    pub image_pushed_at: Timestamp,
+    pub image_size_in_bytes: u64,
+    pub image_manifest_media_type: String,
+}
+
+/// How podman pulls an image from codeyard's registry: the reference on the registry's own
+/// host (plain HTTP) and a registry token for the context's caller.
+#[derive(Clone, Debug)]
+pub struct PullSpec {
+    pub reference: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// ECR as other services use it: image lookup (CodePipeline) and pulls (ECS tasks).
+#[async_trait]
+pub trait ContainerImages: Send + Sync {
+    /// The image a tag names in a repository of the context's account and region (the caller
+    /// is authorized for `ecr:DescribeImages`); `None` when the tag is not there. A missing
+    /// repository is an error with code `RepositoryNotFoundException`.
+    async fn image_by_tag(&self, ctx: &RequestContext, repository: &str, tag: &str) -> AwsResult<Option<ImageInfo>>;
+    /// How to pull `image` when it names codeyard's registry (an ECR URI
+    /// `<acct>.dkr.ecr.<region>.amazonaws.com/repo:tag` or the registry's own host), with a
+    /// token issued to the context's caller; `None` for any other registry.
+    async fn pull_spec(&self, ctx: &RequestContext, image: &str) -> AwsResult<Option<PullSpec>>;
+}
+
+/// What CodePipeline's ECS deploy action asks ECS to do.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceDeployRequest {
+    pub cluster: String,
+    pub service: String,
+    /// (container name, image URI) from `imagedefinitions.json`.
+    pub images: Vec<(String, String)>,
+}
+
+/// A deployment ECS started for [`ServiceDeployer::deploy_images`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceDeployment {
+    pub deployment_id: String,
+    pub service_arn: String,
+    pub task_definition_arn: String,
+}
+
+/// Where a service deployment is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ServiceDeploymentState {
+    InProgress,
+    /// The new tasks run and the old ones are gone.
+    Completed,
+    /// With ECS's reason (a task's stopped reason, the circuit breaker).
+    Failed(String),
+}
+
+/// ECS as CodePipeline's ECS deploy action uses it. The caller is authorized
+/// (`ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, `ecs:RegisterTaskDefinition`,
+/// `ecs:UpdateService`, `iam:PassRole` for the task definition's roles).
+#[async_trait]
+pub trait ServiceDeployer: Send + Sync {
+    /// Registers a revision of the service's task definition with the images replaced and
+    /// updates the service to it.
+    async fn deploy_images(&self, ctx: &RequestContext, request: &ServiceDeployRequest) -> AwsResult<ServiceDeployment>;
+    async fn deployment_state(&self, ctx: &RequestContext, cluster: &str, service: &str, deployment_id: &str) -> AwsResult<ServiceDeploymentState>;
+}
+
+impl Hub {
+    pub fn set_images(&self, v: Arc<dyn ContainerImages>) {
+        let _ = self.images.set(v);
+    }
+    pub fn images(&self) -> AwsResult<Arc<dyn ContainerImages>> {
+        self.images.get().cloned().ok_or_else(|| missing("ECR"))
+    }
+    pub fn set_service_deployer(&self, v: Arc<dyn ServiceDeployer>) {
+        let _ = self.service_deployer.set(v);
+    }
+    pub fn service_deployer(&self) -> AwsResult<Arc<dyn ServiceDeployer>> {
+        self.service_deployer.get().cloned().ok_or_else(|| missing("ECS"))
     }
 }

@@ -19,6 +19,7 @@ pub mod authz;
 pub mod blobs;
 pub mod buildenv;
 pub mod distribution;
+pub mod hub_images;
 pub mod domain;
 pub mod lifecycle;
 pub mod manifest;
@@ -60,6 +61,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
             containers_dir: platform.config.data_dir.join("ecr").join("containers"),
         }));
 
+    platform.hub.set_images(Arc::new(hub_images::RegistryImages { ecr: ecr.clone(), hub: platform.hub.clone() }));
     let shutdown = platform.shutdown.clone();
     tokio::spawn(async move {
         loop {

@@ -6,7 +6,7 @@
 //! `CredentialIssuer::lookup` answers for `AKIA` ids, so requests signed with a user's key are
 //! attributed to `arn:aws:iam::<acct>:user/<name>`. The secret is shown once, at creation.
 
-use crate::entities::{Kind, key};
+use crate::records::{Kind, key};
 use crate::iam::{Iam, limit_exceeded};
 use crate::users::User;
 use codeyard_core::hub::Credentials;

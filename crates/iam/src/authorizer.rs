@@ -296,6 +296,16 @@ fn build_request(resolved: &Resolved, ctx: &RequestContext, request: &AccessRequ
 }
 
 #[async_trait]
+impl crate::sts::TrustCheck for IamAuthorizer {
+    async fn caller_may_assume(&self, ctx: &RequestContext, request: &AccessRequest) -> Result<(), Denied> {
+        self.check(ctx, request, true).await
+    }
+    async fn service_may_assume(&self, account: &str, service: &str, request: &AccessRequest) -> Result<(), Denied> {
+        self.check_service(account, service, request).await
+    }
+}
+
+#[async_trait]
 impl Authorizer for IamAuthorizer {
     async fn authorize(&self, ctx: &RequestContext, request: &AccessRequest) -> Result<(), Denied> {
         if self.inner.mode == IamMode::Off {

@@ -10,93 +10,13 @@
 use crate::iam::{Iam, is_conflict, limit_exceeded, policies_ns};
 use crate::managed;
 use crate::policy_document::{DocumentKind, validate};
+pub use crate::records::{Holder, Kind};
+use crate::records::key;
 use codeyard_core::{AwsError, AwsResult};
 use codeyard_store::{Batch, Expect, StateStoreExt, Update};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 
 /// How many managed policies a role, user or group may have attached (IAM's default quota).
 pub const MAX_ATTACHED: usize = 10;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Role,
-    User,
-    Group,
-}
-
-impl Kind {
-    pub fn ns(self, account: &str) -> String {
-        let kind = match self {
-            Kind::Role => "roles",
-            Kind::User => "users",
-            Kind::Group => "groups",
-        };
-        format!("iam/{account}/{kind}")
-    }
-    /// As IAM's messages name it (`role`, `user`, `group`).
-    pub fn noun(self) -> &'static str {
-        match self {
-            Kind::Role => "role",
-            Kind::User => "user",
-            Kind::Group => "group",
-        }
-    }
-    fn quota(self) -> &'static str {
-        match self {
-            Kind::Role => "PoliciesPerRole",
-            Kind::User => "PoliciesPerUser",
-            Kind::Group => "PoliciesPerGroup",
-        }
-    }
-    /// `The user with name alice cannot be found.`
-    pub fn no_such(self, name: &str) -> AwsError {
-        AwsError::new(404, "NoSuchEntity", format!("The {} with name {name} cannot be found.", self.noun()))
-    }
-    fn no_such_inline(self, policy: &str) -> AwsError {
-        AwsError::new(404, "NoSuchEntity", format!("The {} policy with name {policy} cannot be found.", self.noun()))
-    }
-}
-
-/// A role, user or group document.
-pub trait Holder: Serialize + DeserializeOwned + Send + Sync + Clone + 'static {
-    const KIND: Kind;
-    fn name(&self) -> &str;
-    fn inline_policies(&self) -> &BTreeMap<String, String>;
-    fn inline_policies_mut(&mut self) -> &mut BTreeMap<String, String>;
-    fn attached(&self) -> &[String];
-    fn attached_mut(&mut self) -> &mut Vec<String>;
-}
-
-/// `impl Holder` for an entity struct with `name`, `inline_policies` and `attached` fields.
-macro_rules! impl_holder {
-    ($ty:ty, $kind:expr) => {
-        impl $crate::entities::Holder for $ty {
-            const KIND: $crate::entities::Kind = $kind;
-            fn name(&self) -> &str {
-                &self.name
-            }
-            fn inline_policies(&self) -> &std::collections::BTreeMap<String, String> {
-                &self.inline_policies
-            }
-            fn inline_policies_mut(&mut self) -> &mut std::collections::BTreeMap<String, String> {
-                &mut self.inline_policies
-            }
-            fn attached(&self) -> &[String] {
-                &self.attached
-            }
-            fn attached_mut(&mut self) -> &mut Vec<String> {
-                &mut self.attached
-            }
-        }
-    };
-}
-pub(crate) use impl_holder;
-
-pub(crate) fn key(name: &str) -> String {
-    name.to_ascii_lowercase()
-}
 
 fn not_attachable(arn: &str) -> AwsError {
     AwsError::new(404, "NoSuchEntity", format!("Policy {arn} does not exist or is not attachable."))
@@ -202,30 +122,30 @@ impl Iam {
         if aws_managed && managed::get(arn).is_none() {
             return Err(not_attachable(arn));
         }
-        self.commit_retrying(&H::KIND.ns(account), &key(holder), move || async move {
+        self.update_many(move || async move {
             let (mut h, hv) = self.entity_versioned::<H>(account, holder).await?;
             let policy = if aws_managed { None } else { Some(self.policy_versioned(account, arn).await?.ok_or_else(|| not_attachable(arn))?) };
             if h.attached().iter().any(|a| a == arn) {
-                return Ok(None); // Attaching twice is not an error in IAM.
+                return Ok(Batch::new()); // Attaching twice is not an error in IAM.
             }
             if h.attached().len() >= MAX_ATTACHED {
                 return Err(limit_exceeded(format!("Cannot exceed quota for {}: {MAX_ATTACHED}", H::KIND.quota())));
             }
             h.attached_mut().push(arn.to_string());
-            Ok(Some(self.holder_and_count(account, &h, hv, policy, 1)))
+            Ok(self.holder_and_count(account, &h, hv, policy, 1))
         })
         .await
     }
 
     pub async fn detach<H: Holder>(&self, account: &str, holder: &str, arn: &str) -> AwsResult<()> {
-        self.commit_retrying(&H::KIND.ns(account), &key(holder), move || async move {
+        self.update_many(move || async move {
             let (mut h, hv) = self.entity_versioned::<H>(account, holder).await?;
             if !h.attached().iter().any(|a| a == arn) {
                 return Err(AwsError::new(404, "NoSuchEntity", format!("Policy {arn} was not found.")));
             }
             h.attached_mut().retain(|a| a != arn);
             let policy = self.policy_versioned(account, arn).await?;
-            Ok(Some(self.holder_and_count(account, &h, hv, policy, -1)))
+            Ok(self.holder_and_count(account, &h, hv, policy, -1))
         })
         .await
     }

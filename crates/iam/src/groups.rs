@@ -2,7 +2,7 @@
 //! attached policies. Membership is kept on the user ([`crate::users::User::groups`]); a
 //! group's members are the users that name it.
 
-use crate::entities::{Kind, key};
+use crate::records::{Kind, impl_holder, key};
 use crate::iam::Iam;
 use crate::users::User;
 use codeyard_core::time::Timestamp;
@@ -24,7 +24,7 @@ pub struct Group {
     pub attached: Vec<String>,
 }
 
-crate::entities::impl_holder!(Group, Kind::Group);
+impl_holder!(Group, Kind::Group);
 
 impl Iam {
     pub async fn create_group(&self, account: &str, name: String, path: Option<String>) -> AwsResult<Group> {
@@ -62,7 +62,7 @@ impl Iam {
 
     /// UpdateGroup: a new name and/or path; members follow the rename.
     pub async fn update_group(&self, account: &str, name: &str, new_name: Option<&str>, new_path: Option<&str>) -> AwsResult<()> {
-        self.commit_retrying(&Kind::Group.ns(account), &key(name), move || async move {
+        self.update_many(move || async move {
             let target = new_name.unwrap_or(name).to_string();
             let renamed = key(&target) != key(name);
             if renamed && self.entity_versioned::<Group>(account, &target).await.is_ok() {
@@ -82,16 +82,19 @@ impl Iam {
                     &g,
                     Expect::Absent,
                 );
-                for mut u in self.group_members(account, name).await? {
+                // Each member conditioned on the version read, so that a concurrent change to
+                // one (AddUserToGroup elsewhere) makes the rename run again instead of being lost.
+                for member in self.group_members(account, name).await? {
+                    let (mut u, uv) = self.entity_versioned::<User>(account, &member.name).await?;
                     for m in u.groups.iter_mut().filter(|m| m.eq_ignore_ascii_case(name)) {
                         *m = target.clone();
                     }
-                    batch = batch.put(Kind::User.ns(account), key(&u.name), &u, Expect::Any);
+                    batch = batch.put(Kind::User.ns(account), key(&u.name), &u, Expect::Version(uv));
                 }
             } else {
                 batch = batch.put(Kind::Group.ns(account), key(name), &g, Expect::Version(version));
             }
-            Ok(Some(batch))
+            Ok(batch)
         })
         .await
     }

@@ -8,7 +8,8 @@
 //! concurrent DeleteRole or DeletePolicy can never leave a dangling attachment; a lost race is
 //! retried.
 
-use crate::entities::Kind;
+use crate::records::{Kind, impl_holder};
+pub use crate::records::{ManagedPolicy, PolicyVersion, Tag};
 use crate::managed;
 use crate::policy_document::{DocumentKind, validate};
 use codeyard_core::time::Timestamp;
@@ -24,12 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// How many versions a managed policy keeps.
 pub const MAX_POLICY_VERSIONS: usize = 5;
 pub const MAX_TAGS: usize = 50;
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Role {
@@ -50,38 +45,7 @@ pub struct Role {
     pub last_used: Option<(Timestamp, String)>,
 }
 
-crate::entities::impl_holder!(Role, Kind::Role);
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PolicyVersion {
-    pub id: String,
-    pub document: String,
-    pub created: Timestamp,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ManagedPolicy {
-    pub name: String,
-    pub path: String,
-    pub id: String,
-    pub arn: String,
-    pub description: Option<String>,
-    pub created: Timestamp,
-    pub updated: Timestamp,
-    pub default_version: String,
-    /// Oldest first.
-    pub versions: Vec<PolicyVersion>,
-    /// The number the next version gets (`v<n>`); never reused.
-    pub next_version: u32,
-    pub attachment_count: i64,
-    pub tags: Vec<Tag>,
-}
-
-impl ManagedPolicy {
-    pub fn version(&self, id: &str) -> Option<&PolicyVersion> {
-        self.versions.iter().find(|v| v.id == id)
-    }
-}
+impl_holder!(Role, Kind::Role);
 
 pub struct NewRole {
     pub name: String,
@@ -198,27 +162,21 @@ impl Iam {
 
     /// Compare-and-swap over several documents (a rename, another document's counter), which
     /// [`Iam::update`] cannot express: `attempt` reads what it needs and answers the batch to
-    /// commit with its conditions (`None`: nothing to write). A lost race runs it again, with
-    /// the store's attempts and failure answer ([`StoreError::Contended`], a 500).
-    pub(crate) async fn commit_retrying<F, Fut>(&self, ns: &str, key: &str, mut attempt: F) -> AwsResult<()>
+    /// commit with its conditions (empty: nothing to write). The store's `update_many` runs it
+    /// again after a lost race, with the one retry policy and failure answer
+    /// ([`StoreError::Contended`], a 500). Bumps the generation like [`Iam::commit`].
+    pub(crate) async fn update_many<F, Fut>(&self, mut attempt: F) -> AwsResult<()>
     where
         F: FnMut() -> Fut + Send,
-        Fut: std::future::Future<Output = AwsResult<Option<Batch>>> + Send,
+        Fut: std::future::Future<Output = AwsResult<Batch>> + Send,
     {
-        for n in 0..codeyard_store::UPDATE_ATTEMPTS {
-            if n > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(1 << n.min(5))).await;
-            }
-            let Some(batch) = attempt().await? else {
-                return Ok(());
-            };
-            match self.commit(batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Contended(ns.to_string(), key.to_string()).into())
+        let result = self.store.update_many(|| {
+            let batch = attempt();
+            async move { Ok((batch.await?, ())) }
+        });
+        let result = result.await;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        result
     }
 
     // ------------------------------------------------------------------ roles

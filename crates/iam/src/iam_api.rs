@@ -4,6 +4,7 @@
 
 use crate::iam::{self as domain, Iam, ManagedPolicy, NewPolicy, NewRole, Scope, check_policy_arn};
 use crate::groups::Group;
+use crate::api_shapes::{Page, tags_in, tags_out};
 use crate::identities_api as ids;
 use crate::policy_document::url_encode;
 use crate::users::User;
@@ -18,9 +19,6 @@ pub struct IamService {
     /// For SimulatePrincipalPolicy / SimulateCustomPolicy: the same evaluator as enforcement.
     pub authorizer: crate::authorizer::IamAuthorizer,
 }
-
-/// MaxItems when a listing does not say.
-const DEFAULT_MAX_ITEMS: usize = 100;
 
 #[codeyard_api::service]
 impl IamApi for IamService {
@@ -410,14 +408,6 @@ impl IamApi for IamService {
     }
 }
 
-pub(crate) fn tags_in(tags: Option<Vec<Tag>>) -> Vec<domain::Tag> {
-    tags.into_iter().flatten().map(|t| domain::Tag { key: t.key, value: t.value }).collect()
-}
-
-pub(crate) fn tags_out(tags: &[domain::Tag]) -> Vec<Tag> {
-    tags.iter().map(|t| Tag { key: t.key.clone(), value: t.value.clone() }).collect()
-}
-
 #[derive(PartialEq)]
 enum RoleView {
     /// GetRole: everything, RoleLastUsed included.
@@ -479,49 +469,5 @@ fn version_shape(p: &ManagedPolicy, v: &domain::PolicyVersion, with_document: bo
         version_id: Some(v.id.clone()),
         is_default_version: Some(p.default_version == v.id),
         create_date: Some(Timestamp(v.created)),
-    }
-}
-
-/// A listing's `Marker` and `MaxItems`.
-pub(crate) struct Page {
-    marker: Option<String>,
-    max: usize,
-}
-
-impl Page {
-    pub(crate) fn of(marker: Option<String>, max_items: Option<i32>) -> Self {
-        Page { marker, max: max_items.map_or(DEFAULT_MAX_ITEMS, |m| m.max(0) as usize) }
-    }
-
-    /// One page of a listing ordered by `key`: the items after the marker, at most MaxItems,
-    /// and the marker of the next page when there is one.
-    pub(crate) fn by_key<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
-        let rest: Vec<T> = match &self.marker {
-            Some(m) => items.into_iter().filter(|i| key(i).as_str() > m.as_str()).collect(),
-            None => items,
-        };
-        self.cut(rest, key)
-    }
-
-    /// Like [`Page::by_key`] for listings in a fixed order that is not the key order: the
-    /// marker is the key of the last item returned.
-    pub(crate) fn in_order<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> AwsResult<(Vec<T>, Option<String>)> {
-        let start = match &self.marker {
-            Some(m) => match items.iter().position(|i| key(i) == *m) {
-                Some(pos) => pos + 1,
-                None => return Err(AwsError::client("InvalidInput", "Invalid Marker.")),
-            },
-            None => 0,
-        };
-        Ok(self.cut(items.into_iter().skip(start).collect(), key))
-    }
-
-    fn cut<T>(&self, mut rest: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
-        if rest.len() > self.max {
-            rest.truncate(self.max);
-            let next = rest.last().map(&key);
-            return (rest, next);
-        }
-        (rest, None)
     }
 }

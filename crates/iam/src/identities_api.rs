@@ -5,7 +5,7 @@
 use crate::entities::{Holder, attached_listing};
 use crate::groups::Group as DomainGroup;
 use crate::iam::{Iam, check_policy_arn};
-use crate::iam_api::{Page, tags_in, tags_out};
+use crate::api_shapes::{Page, tags_in, tags_out};
 use crate::policy_document::url_encode;
 use crate::users::{NewUser, User as DomainUser};
 use codeyard_api::iam::*;

@@ -18,6 +18,7 @@
 //!   the domain. The wire decodes forms into the typed inputs and encodes answers as XML.
 
 pub mod access_keys;
+mod api_shapes;
 pub mod audit;
 pub mod authorizer;
 pub mod entities;
@@ -27,6 +28,7 @@ pub mod iam_api;
 pub mod identities_api;
 pub mod managed;
 pub mod policy_document;
+pub mod records;
 pub mod simulate;
 pub mod sts;
 pub mod sts_api;
@@ -47,7 +49,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     // The authorizer reads session policies through its own STS handle: the API's one holds
     // the authorizer (trust decisions), and a cycle would keep both alive.
     let authorizer = authorizer::IamAuthorizer::new(iam.clone(), sts::Sts::new(platform.store.clone(), iam.clone()), mode, denials.clone());
-    sts.set_authorizer(authorizer.clone());
+    sts.set_authorizer(Arc::new(authorizer.clone()));
     platform.hub.set_credentials(Arc::new(sts.clone()));
     platform.hub.set_authorizer(Arc::new(authorizer.clone()));
     registry.add_http(Arc::new(audit::DenialsEndpoint { denials, mode }));

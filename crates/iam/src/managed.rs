@@ -7,7 +7,7 @@
 //! read-only: GetPolicy / GetPolicyVersion / ListPolicies (Scope=AWS) answer them, and
 //! attaching one only changes the role, user or group.
 
-use crate::iam::{ManagedPolicy, PolicyVersion};
+use crate::records::{ManagedPolicy, PolicyVersion};
 use codeyard_core::time::Timestamp;
 use serde::Deserialize;
 use std::collections::HashMap;

@@ -5,10 +5,9 @@
 //! Storage: `sts/credentials`, keyed by access key id (global: a key id names its account).
 //! Expired credentials are refused by `lookup` and removed when they are next looked up.
 
-use crate::authorizer::IamAuthorizer;
 use crate::iam::Iam;
 use crate::policy_document::{DocumentKind, validate};
-use codeyard_core::{AccessRequest, RequestContext};
+use codeyard_core::{AccessRequest, Denied, RequestContext};
 use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use codeyard_core::hub::{CredentialIssuer, Credentials};
@@ -20,6 +19,17 @@ use serde::{Deserialize, Serialize};
 const CREDENTIALS_NS: &str = "sts/credentials";
 /// Issued access key ids start with this (AWS's prefix for temporary keys).
 const TEMPORARY_KEY_PREFIX: &str = "ASIA";
+
+/// The decisions AssumeRole asks of the authorizer (the crate's `IamAuthorizer` implements
+/// it), behind a trait so that STS does not depend on the authorizer, which reads sessions.
+#[async_trait]
+pub trait TrustCheck: Send + Sync {
+    /// A signed request's caller: the role's trust policy (the request's resource policy,
+    /// required) and, unless it names the caller, the caller's identity policies.
+    async fn caller_may_assume(&self, ctx: &RequestContext, request: &AccessRequest) -> Result<(), Denied>;
+    /// An AWS service acting for `account`: the trust policy must name the service.
+    async fn service_may_assume(&self, account: &str, service: &str, request: &AccessRequest) -> Result<(), Denied>;
+}
 
 /// Issued credentials and the principal they act as.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,7 +51,7 @@ pub struct Session {
 pub struct Sts {
     store: SharedStore,
     iam: Iam,
-    authorizer: Arc<OnceLock<IamAuthorizer>>,
+    authorizer: Arc<OnceLock<Arc<dyn TrustCheck>>>,
 }
 
 fn access_denied(caller: &str, role_arn: &str) -> AwsError {
@@ -81,7 +91,7 @@ impl Sts {
 
     /// The evaluator that decides trust (set once at registration; without it nothing is
     /// checked, as in unit tests).
-    pub fn set_authorizer(&self, a: IamAuthorizer) {
+    pub fn set_authorizer(&self, a: Arc<dyn TrustCheck>) {
         let _ = self.authorizer.set(a);
     }
 
@@ -118,8 +128,8 @@ impl Sts {
                 .with_resource_policy(Some(role.assume_role_policy.clone()))
                 .owned_by(arn.account.clone());
             let verdict = match who {
-                Assumer::Caller(ctx) => authorizer.check(ctx, &request, true).await,
-                Assumer::Service { account, service } => authorizer.check_service(account, service, &request).await,
+                Assumer::Caller(ctx) => authorizer.caller_may_assume(ctx, &request).await,
+                Assumer::Service { account, service } => authorizer.service_may_assume(account, service, &request).await,
                 Assumer::Server => Ok(()),
             };
             verdict.map_err(|_| access_denied(&caller, role_arn))?;

@@ -3,8 +3,9 @@
 //! (membership lives on the user: a group's members are found by listing users) and the ids of
 //! its access keys (the keys themselves are in [`crate::access_keys`]).
 
-use crate::entities::{Kind, key};
-use crate::iam::{Iam, MAX_TAGS, Tag, limit_exceeded, merge_tags};
+use crate::records::{Kind, impl_holder, key};
+use crate::iam::{Iam, MAX_TAGS, limit_exceeded, merge_tags};
+use crate::records::Tag;
 use codeyard_core::time::Timestamp;
 use codeyard_core::{AwsError, AwsResult, ids};
 use codeyard_store::{Batch, Expect};
@@ -33,7 +34,7 @@ pub struct User {
     pub access_keys: Vec<String>,
 }
 
-crate::entities::impl_holder!(User, Kind::User);
+impl_holder!(User, Kind::User);
 
 pub struct NewUser {
     pub name: String,
@@ -94,7 +95,7 @@ impl Iam {
                 .await;
         };
         // A rename moves the document (and the access keys' owner): one batch, both conditioned.
-        self.commit_retrying(&Kind::User.ns(account), &key(name), move || async move {
+        self.update_many(move || async move {
             if key(name) != key(new_name) && self.entity_versioned::<User>(account, new_name).await.is_ok() {
                 return Err(AwsError::new(409, "EntityAlreadyExists", format!("User with name {new_name} already exists.")));
             }
@@ -106,7 +107,7 @@ impl Iam {
             u.arn = format!("arn:aws:iam::{account}:user{}{}", u.path, u.name);
             let mut batch = Batch::new().delete(Kind::User.ns(account), key(name), Expect::Version(version));
             batch = batch.put(Kind::User.ns(account), key(new_name), &u, if key(name) == key(new_name) { Expect::Any } else { Expect::Absent });
-            Ok(Some(self.rename_key_owner(batch, &u.access_keys, new_name).await?))
+            self.rename_key_owner(batch, &u.access_keys, new_name).await
         })
         .await
     }

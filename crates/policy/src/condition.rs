@@ -9,34 +9,9 @@
 //! * `ForAllValues:` is true when every value of the request's (multi-valued) key matches,
 //!   and also when the key is absent or empty; `ForAnyValue:` needs one matching value.
 
+pub use crate::context::Context;
 use crate::pattern::{Tok, expand, glob, literal};
-use std::collections::BTreeMap;
 use std::net::IpAddr;
-
-/// The request's condition keys. Names are case-insensitive (`aws:SourceIp` = `aws:sourceip`);
-/// values are lists (one element for single-valued keys).
-#[derive(Clone, Debug, Default)]
-pub struct Context {
-    keys: BTreeMap<String, Vec<String>>,
-}
-
-impl Context {
-    pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        self.keys.insert(key.to_ascii_lowercase(), vec![value.into()]);
-    }
-    pub fn set_multi(&mut self, key: &str, values: Vec<String>) {
-        self.keys.insert(key.to_ascii_lowercase(), values);
-    }
-    pub fn remove(&mut self, key: &str) {
-        self.keys.remove(&key.to_ascii_lowercase());
-    }
-    pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.keys.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
-    }
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
-        self.keys.iter()
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Base {

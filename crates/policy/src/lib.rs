@@ -42,6 +42,7 @@
 //! evaluation: `cargo run --release -p codeyard-policy --example evaluate_bench`).
 
 pub mod condition;
+pub mod context;
 pub mod document;
 pub mod evaluate;
 pub mod message;

@@ -9,7 +9,7 @@
 //! nothing. Variables exist only in documents of `Version` 2012-10-17; in 2008-10-17 documents
 //! `${...}` is plain text.
 
-use crate::condition::Context;
+use crate::context::Context;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tok {

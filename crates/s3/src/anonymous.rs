@@ -66,8 +66,24 @@ fn read_only_query(query: Option<&str>, object: bool) -> bool {
     })
 }
 
-pub async fn unsigned(engine: &Engine, parts: &http::request::Parts) -> Unsigned {
-    let (bucket, key) = bucket_and_key(parts.uri.path());
+pub async fn unsigned(
+    engine: &Engine,
+    hosts: &crate::VirtualHosts,
+    parts: &http::request::Parts,
+) -> Unsigned {
+    let (bucket, key) = match parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| hosts.bucket(h))
+    {
+        // Virtual-hosted style: the bucket is the Host's, the whole path is the key.
+        Some(bucket) => {
+            let (_, key) = bucket_and_key(&format!("/{bucket}{}", parts.uri.path()));
+            (bucket, key)
+        }
+        None => bucket_and_key(parts.uri.path()),
+    };
     if parts.method == http::Method::OPTIONS {
         return Unsigned::Answer(preflight(engine, parts, &bucket, key.is_some()).await);
     }

@@ -33,13 +33,7 @@ pub struct IamAccess {
 #[derive(Clone, Debug, Default)]
 pub struct DeniedKeys(pub Vec<(String, Option<String>)>);
 
-pub fn bucket_arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
-}
-
-pub fn object_arn(bucket: &str, key: &str) -> String {
-    format!("arn:aws:s3:::{bucket}/{key}")
-}
+pub use crate::meta::{bucket_arn, object_arn};
 
 fn denied(d: Denied) -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, d.message)

@@ -75,7 +75,7 @@ fn pascal_case(snake: &str) -> String {
 
 /// Registers S3 (last among the HTTP services) and the object store on the hub.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
-    let blobs = blobs::BlobStore::open(&platform.config.data_dir)?;
+    let blobs = blobs::BlobStore::open(&platform.config.data_dir, platform.store.clone())?;
     let engine = Arc::new(Engine {
         store: platform.store.clone(),
         blobs,
@@ -97,6 +97,10 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     builder.set_auth(PlatformAuth {
         auth: platform.auth.clone(),
     });
+    let hosts = VirtualHosts {
+        public_host: codeyard_wire::vhost::endpoint_host(&platform.config.public_endpoint),
+    };
+    builder.set_host(hosts.clone());
     builder.set_access(authz::IamAccess {
         engine: engine.clone(),
         hub: platform.hub.clone(),
@@ -106,12 +110,38 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
         service: builder.build(),
         mode: platform.config.auth,
         engine: engine.clone(),
+        hosts,
     }));
     platform.hub.set_objects(Arc::new(HubObjects {
         engine,
         hub: platform.hub.clone(),
     }));
     Ok(())
+}
+
+/// Virtual-hosted-style addressing for s3s: the bucket of a `<bucket>.localhost` (and the other
+/// forms of [`codeyard_wire::vhost`]) Host; every other host is path style.
+#[derive(Clone)]
+pub(crate) struct VirtualHosts {
+    public_host: Option<String>,
+}
+
+impl VirtualHosts {
+    pub(crate) fn bucket(&self, host_header: &str) -> Option<String> {
+        let host = codeyard_wire::auth::host_name(host_header);
+        codeyard_wire::vhost::s3_host(&host, self.public_host.as_deref())
+            .and_then(|h| h.bucket().map(str::to_string))
+    }
+}
+
+impl s3s::host::S3Host for VirtualHosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let vh = s3s::host::VirtualHost::new(host);
+        Ok(match self.bucket(host) {
+            Some(bucket) => vh.with_bucket(bucket),
+            None => vh,
+        })
+    }
 }
 
 /// s3s's secret lookup, answered by the server's authenticator (configured keys, then keys
@@ -137,6 +167,7 @@ pub struct S3Http {
     service: s3s::service::S3Service,
     mode: AuthMode,
     engine: Arc<Engine>,
+    hosts: VirtualHosts,
 }
 
 /// Query parameters of a presigned URL (SigV4 and SigV2).
@@ -245,7 +276,7 @@ impl HttpService for S3Http {
 
     /// Unsigned: only public reads and CORS preflights ([`anonymous`]).
     async fn unsigned(&self, parts: &http::request::Parts) -> codeyard_wire::Unsigned {
-        anonymous::unsigned(&self.engine, parts).await
+        anonymous::unsigned(&self.engine, &self.hosts, parts).await
     }
 
     async fn handle(&self, ctx: RequestContext, req: http::Request<Body>) -> http::Response<Body> {
@@ -404,7 +435,12 @@ impl ObjectStoreApi for HubObjects {
             metadata: options.metadata.into_iter().collect(),
             ..Default::default()
         };
-        match self.engine.commit_version(bucket, doc, Batch::new()).await {
+        let notice = engine::Notice::new("PutObject", ctx);
+        match self
+            .engine
+            .commit_version(bucket, doc, Batch::new(), Some(&notice))
+            .await
+        {
             Ok(o) => Ok(info(bucket, &o)),
             Err(e) => {
                 self.engine.blobs.delete(&[written.blob]).await;

@@ -47,6 +47,10 @@ pub struct BucketDoc {
     /// of the s3s DTO; `policy` as the policy text.
     #[serde(default)]
     pub configs: BTreeMap<String, serde_json::Value>,
+    /// Whether object changes are sent to EventBridge (the notification configuration's
+    /// `EventBridgeConfiguration`).
+    #[serde(default)]
+    pub eventbridge: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -173,4 +177,14 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+/// A bucket's ARN (IAM resources, event resources).
+pub fn bucket_arn(bucket: &str) -> String {
+    format!("arn:aws:s3:::{bucket}")
+}
+
+/// An object's ARN.
+pub fn object_arn(bucket: &str, key: &str) -> String {
+    format!("arn:aws:s3:::{bucket}/{key}")
 }

@@ -77,14 +77,9 @@ impl AwsClient {
         headers
     }
 
-    /// An awsJson1.1 call: `target` is e.g. `CodePipeline_20150709.GetPipelineState`.
-    pub async fn json(&self, service: &str, target: &str, input: Value) -> Result<Value, AwsError> {
-        let body = serde_json::to_vec(&input).expect("json");
-        let extra = [
-            ("content-type", "application/x-amz-json-1.1".to_string()),
-            ("x-amz-target", target.to_string()),
-        ];
-        let headers = self.sign("POST", "/", "", service, &body, &extra);
+    /// POSTs `body` to `/`, signed for `service` with the `extra` headers: (status, body).
+    async fn post_signed(&self, service: &str, body: Vec<u8>, extra: &[(&str, String)]) -> Result<(u16, Vec<u8>), AwsError> {
+        let headers = self.sign("POST", "/", "", service, &body, extra);
         let mut req = self.http.post(format!("{}/", self.endpoint)).body(body);
         for (k, v) in headers {
             req = req.header(k, v);
@@ -92,6 +87,17 @@ impl AwsClient {
         let resp = req.send().await.map_err(|e| AwsError::internal(format!("cannot reach {}: {e}", self.endpoint)))?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| AwsError::internal(e.to_string()))?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// An awsJson1.1 call: `target` is e.g. `CodePipeline_20150709.GetPipelineState`.
+    pub async fn json(&self, service: &str, target: &str, input: Value) -> Result<Value, AwsError> {
+        let body = serde_json::to_vec(&input).expect("json");
+        let extra = [
+            ("content-type", "application/x-amz-json-1.1".to_string()),
+            ("x-amz-target", target.to_string()),
+        ];
+        let (status, bytes) = self.post_signed(service, body, &extra).await?;
         let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status >= 300 {
             let code = v["__type"].as_str().unwrap_or("Unknown").rsplit('#').next().unwrap_or("Unknown").to_string();
@@ -108,14 +114,8 @@ impl AwsClient {
         form.extend_from_slice(params);
         let body = serde_urlencoded::to_string(&form).expect("form").into_bytes();
         let extra = [("content-type", "application/x-www-form-urlencoded; charset=utf-8".to_string())];
-        let headers = self.sign("POST", "/", "", service, &body, &extra);
-        let mut req = self.http.post(format!("{}/", self.endpoint)).body(body);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let resp = req.send().await.map_err(|e| AwsError::internal(format!("cannot reach {}: {e}", self.endpoint)))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| AwsError::internal(e.to_string()))?;
+        let (status, bytes) = self.post_signed(service, body, &extra).await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         if status >= 300 {
             let code = between(&text, "<Code>", "</Code>").unwrap_or("Unknown").to_string();
             let msg = between(&text, "<Message>", "</Message>").unwrap_or("").to_string();

@@ -103,7 +103,6 @@ async fn register_all(
     codeyard_ssm::register(registry, platform).await?;
     codeyard_secretsmanager::register(registry, platform).await?;
     codeyard_ecs::register(registry, platform).await?;
-    codeyard_console::register(registry, platform).await?;
     Ok(executor)
 }
 
@@ -175,6 +174,8 @@ pub async fn start(mut opts: Options) -> anyhow::Result<RunningServer> {
     };
     let router = axum::Router::new()
         .route("/_codeyard/health", axum::routing::any(health))
+        // The web console: `GET /` from a browser and `/_codeyard/console/...`.
+        .merge(codeyard_console::router(app.clone()))
         .fallback(codeyard_wire::dispatch::handle)
         .with_state(app.clone());
     let shutdown = platform.shutdown.clone();

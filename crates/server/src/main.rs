@@ -103,6 +103,15 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// Print the web console's URL (served by the server at `--endpoint`) and open it in a
+    /// browser where one can be opened.
+    Console {
+        #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
+        endpoint: String,
+        /// Only print the URL.
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Check the topology for traps, e.g. a CodeCommit-sourced pipeline that nothing starts, and
     /// list the requests IAM denied (or, with `--iam audit`, would have denied) with the policy
     /// statement that would allow each.
@@ -221,6 +230,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{built}");
             Ok(())
         }
+        Command::Console { endpoint, no_open } => open_console(&endpoint, no_open).await,
         Command::Ops { iam } => {
             let table = if iam { codeyard_server::iam_actions_markdown().await? } else { codeyard_server::coverage_markdown().await? };
             print!("{table}");
@@ -265,4 +275,30 @@ async fn print_iam_denials(endpoint: &str) -> anyhow::Result<i32> {
         }
     }
     Ok(1)
+}
+
+/// `codeyard console`: the console's URL, after checking a server answers there; opened with
+/// the desktop's opener (`xdg-open`, macOS `open`) when there is a display.
+async fn open_console(endpoint: &str, no_open: bool) -> anyhow::Result<()> {
+    let base = endpoint.trim_end_matches('/');
+    let health = format!("{base}/_codeyard/health");
+    if let Err(e) = reqwest::get(&health).await.and_then(|r| r.error_for_status()) {
+        anyhow::bail!("no codeyard server answers at {base} ({e}): start one with `codeyard serve`");
+    }
+    let url = format!("{base}{}/", codeyard_console::PREFIX);
+    println!("{url}");
+    let display = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() || cfg!(target_os = "macos");
+    if !no_open && display {
+        let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+        let spawned = std::process::Command::new(opener)
+            .arg(&url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Err(e) = spawned {
+            eprintln!("could not open a browser ({opener}: {e}); open {url}");
+        }
+    }
+    Ok(())
 }

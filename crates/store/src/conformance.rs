@@ -12,6 +12,27 @@ pub async fn run_all(s: &dyn StateStore) {
     counters_increase(s).await;
     scan_pages_through_everything(s).await;
     update_is_compare_and_swap(s).await;
+    bytes_commit_with_the_batch(s).await;
+}
+
+async fn bytes_commit_with_the_batch(s: &dyn StateStore) {
+    let ns = "conf/bytes";
+    let body = bytes::Bytes::from(vec![7u8; 5000]);
+    assert!(s.get_bytes(ns, "a").await.unwrap().is_none());
+    s.commit(Batch::new().put_bytes(ns, "a", body.clone()).put(ns, "doc", json!("a"), Expect::Absent)).await.unwrap();
+    assert_eq!(s.get_bytes(ns, "a").await.unwrap(), Some(body.clone()));
+    // A failed condition drops the batch's bytes too.
+    let r = s.commit(Batch::new().put_bytes(ns, "b", body.clone()).put(ns, "doc", json!("b"), Expect::Absent)).await;
+    assert!(matches!(r, Err(StoreError::Conflict(..))), "{r:?}");
+    assert!(s.get_bytes(ns, "b").await.unwrap().is_none(), "a failed batch stored bytes");
+    s.commit(Batch::new().put_bytes(ns, "b", bytes::Bytes::from_static(b""))).await.unwrap();
+    s.commit(Batch::new().put_bytes(ns, "c", bytes::Bytes::from_static(b"x"))).await.unwrap();
+    assert_eq!(s.get_bytes(ns, "b").await.unwrap().as_deref(), Some(&b""[..]));
+    assert_eq!(s.list_bytes_keys(ns, None, 10).await.unwrap(), ["a", "b", "c"]);
+    assert_eq!(s.list_bytes_keys(ns, Some("a"), 1).await.unwrap(), ["b"]);
+    s.commit(Batch::new().delete_bytes(ns, "a").delete_bytes(ns, "missing")).await.unwrap();
+    assert!(s.get_bytes(ns, "a").await.unwrap().is_none());
+    assert!(s.list(ns, "", None, 10).await.unwrap().iter().all(|d| d.key == "doc"), "bytes are not documents");
 }
 
 async fn documents_round_trip(s: &dyn StateStore) {

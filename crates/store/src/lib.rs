@@ -13,6 +13,8 @@
 //!   are committed together; workers lease items, and an item whose worker died becomes visible
 //!   again after the lease: delivery is at least once.
 //! * **Counters**: monotonic per name (build numbers).
+//! * **Bytes**: raw byte strings under `(namespace, key)`, written and removed in batches like
+//!   documents (small S3 object bodies, committed with the metadata that names them).
 //!
 //! Backends: [`SqliteStore`] (the server's; one writer thread with group commit, reads on their
 //! own connections, [`Durability`] says what an acknowledged write survives) and
@@ -91,6 +93,11 @@ pub enum Op {
     Delete { ns: String, key: String, expect: Expect },
     /// Push a work item on a durable queue.
     Enqueue { queue: String, payload: Value, delay: Duration },
+    /// Store raw bytes under `(ns, key)` (small object bodies; see [`StateStore::get_bytes`]).
+    /// Bytes live beside the documents, not in them: a listing of documents never reads them.
+    PutBytes { ns: String, key: String, data: bytes::Bytes },
+    /// Remove the bytes under `(ns, key)` (nothing if there are none).
+    DeleteBytes { ns: String, key: String },
 }
 
 /// An atomic set of operations.
@@ -120,6 +127,15 @@ impl Batch {
     pub fn enqueue_delayed(mut self, queue: impl Into<String>, payload: impl Serialize, delay: Duration) -> Self {
         let payload = serde_json::to_value(payload).expect("payload serializes");
         self.ops.push(Op::Enqueue { queue: queue.into(), payload, delay });
+        self
+    }
+    /// Store `data` under `(ns, key)` in this commit (replacing what was there).
+    pub fn put_bytes(mut self, ns: impl Into<String>, key: impl Into<String>, data: bytes::Bytes) -> Self {
+        self.ops.push(Op::PutBytes { ns: ns.into(), key: key.into(), data });
+        self
+    }
+    pub fn delete_bytes(mut self, ns: impl Into<String>, key: impl Into<String>) -> Self {
+        self.ops.push(Op::DeleteBytes { ns: ns.into(), key: key.into() });
         self
     }
     /// Raise an event on an event bus in this commit (see `codeyard_core::hub::BusEvent`).
@@ -165,6 +181,10 @@ pub trait StateStore: Send + Sync + 'static {
     async fn queue_len(&self, queue: &str) -> StoreResult<usize>;
     /// Increments and returns the counter (the first call returns 1).
     async fn next_counter(&self, name: &str) -> StoreResult<i64>;
+    /// The bytes stored under `(ns, key)` by [`Batch::put_bytes`].
+    async fn get_bytes(&self, ns: &str, key: &str) -> StoreResult<Option<bytes::Bytes>>;
+    /// Keys of the bytes in `ns`, in order, after `start_after` (garbage collection).
+    async fn list_bytes_keys(&self, ns: &str, start_after: Option<&str>, limit: usize) -> StoreResult<Vec<String>>;
 }
 
 pub type SharedStore = Arc<dyn StateStore>;

@@ -14,6 +14,8 @@ struct State {
     queue: BTreeMap<i64, Item>,
     next_id: i64,
     counters: HashMap<String, i64>,
+    /// (namespace, key) -> bytes.
+    bytes: BTreeMap<(String, String), bytes::Bytes>,
 }
 
 struct Item {
@@ -89,6 +91,7 @@ impl StateStore for MemoryStore {
         // what the batch touches, then apply: all or nothing.
         let mut staged: BTreeMap<(String, String), Option<(Value, i64)>> = BTreeMap::new();
         let mut enqueued = Vec::new();
+        let mut bytes_ops: Vec<((String, String), Option<bytes::Bytes>)> = Vec::new();
         let now = now_ms();
         for op in batch.ops {
             match op {
@@ -107,6 +110,18 @@ impl StateStore for MemoryStore {
                 }
                 Op::Enqueue { queue, payload, delay } => {
                     enqueued.push(Item { queue, payload, attempts: 0, visible_at_ms: now + delay.as_millis() as i64 });
+                }
+                Op::PutBytes { ns, key, data } => bytes_ops.push(((ns, key), Some(data))),
+                Op::DeleteBytes { ns, key } => bytes_ops.push(((ns, key), None)),
+            }
+        }
+        for (k, data) in bytes_ops {
+            match data {
+                Some(d) => {
+                    s.bytes.insert(k, d);
+                }
+                None => {
+                    s.bytes.remove(&k);
                 }
             }
         }
@@ -167,6 +182,21 @@ impl StateStore for MemoryStore {
         *v += 1;
         Ok(*v)
     }
+
+    async fn get_bytes(&self, ns: &str, key: &str) -> StoreResult<Option<bytes::Bytes>> {
+        Ok(self.state.lock().unwrap().bytes.get(&(ns.to_string(), key.to_string())).cloned())
+    }
+
+    async fn list_bytes_keys(&self, ns: &str, start_after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+        let s = self.state.lock().unwrap();
+        Ok(s.bytes
+            .range((ns.to_string(), start_after.unwrap_or("").to_string())..)
+            .take_while(|((n, _), _)| n == ns)
+            .filter(|((_, k), _)| start_after.is_none_or(|a| k.as_str() > a))
+            .take(limit)
+            .map(|((_, k), _)| k.clone())
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +240,12 @@ mod tests {
         }
         async fn next_counter(&self, n: &str) -> StoreResult<i64> {
             self.0.next_counter(n).await
+        }
+        async fn get_bytes(&self, ns: &str, k: &str) -> StoreResult<Option<bytes::Bytes>> {
+            self.0.get_bytes(ns, k).await
+        }
+        async fn list_bytes_keys(&self, ns: &str, a: Option<&str>, l: usize) -> StoreResult<Vec<String>> {
+            self.0.list_bytes_keys(ns, a, l).await
         }
     }
 

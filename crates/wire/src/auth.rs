@@ -67,32 +67,25 @@ pub struct HostCheck {
     public_host: Option<String>,
 }
 
-/// The host part of a `Host` header or URL authority, lower-case, without port or trailing dot.
-pub fn host_name(authority: &str) -> String {
-    let a = authority.trim().to_ascii_lowercase();
-    let host = if let Some(rest) = a.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("").to_string()
-    } else if a.matches(':').count() > 1 {
-        a // a bare IPv6 address
-    } else {
-        a.split(':').next().unwrap_or("").to_string()
-    };
-    host.trim_end_matches('.').to_string()
-}
+pub use crate::vhost::host_name;
 
 impl HostCheck {
     /// `public_endpoint`: the server's `--public-endpoint` URL (`http://localhost:4566`).
     pub fn new(bind: IpAddr, public_endpoint: &str) -> HostCheck {
-        let authority = public_endpoint.split("://").nth(1).unwrap_or(public_endpoint).split('/').next().unwrap_or("");
-        let h = host_name(authority);
-        HostCheck { bind, public_host: (!h.is_empty()).then_some(h) }
+        HostCheck { bind, public_host: crate::vhost::endpoint_host(public_endpoint) }
+    }
+
+    /// The S3 virtual-hosted form this `Host` header is (see [`crate::vhost`]).
+    pub fn s3_host(&self, host_header: &str) -> Option<crate::vhost::S3Host> {
+        crate::vhost::s3_host(&host_name(host_header), self.public_host.as_deref())
     }
 
     /// Whether a request with this `Host` header is for this server.
     pub fn allows(&self, host_header: Option<&str>) -> bool {
         let Some(header) = host_header else { return true };
         let host = host_name(header);
-        if host == "localhost" || host.ends_with(".localhost") || host.ends_with(".amazonaws.com") {
+        // Subdomains of localhost and of the public host: S3's virtual-hosted forms only.
+        if host == "localhost" || host.ends_with(".amazonaws.com") || self.s3_host(header).is_some() {
             return true;
         }
         if self.public_host.as_deref() == Some(host.as_str()) {

@@ -8,7 +8,8 @@
 //! 2. `X-Amz-Target: <prefix>.<Operation>`: awsJson1.1.
 //! 3. A form-encoded POST with `Action=` (or a GET with `?Action=`): awsQuery (IAM, STS).
 //! 4. Raw HTTP services in registration order (git under `/v1/repos/`, the registry under
-//!    `/v2/`, S3 last, which takes everything else).
+//!    `/v2/`, S3 last, which takes everything else; a virtual-hosted S3 `Host`,
+//!    `<bucket>.localhost`, goes to S3 whatever the path).
 
 use crate::auth::{Anonymous, HostCheck, Unsigned, has_signature};
 use crate::registry::{AuthMode, AwsService, Identity, Platform, Registry};
@@ -98,8 +99,10 @@ async fn route(app: &Arc<App>, req: Request, request_id: &str) -> Response {
         let message = format!("a presigned POST sent by a web page from {origin} is refused: --auth open cannot verify its signature");
         return xml_error(&AwsError::new(403, "AccessDenied", message), request_id);
     }
+    // A virtual-hosted S3 request (`<bucket>.localhost`) is S3's whatever its path says.
+    let bucket_host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).and_then(|h| app.hosts.s3_host(h)).is_some_and(|h| h.bucket().is_some());
     for s in &app.registry.http {
-        if s.claims(&parts) {
+        if if bucket_host { s.name() == "s3" } else { s.claims(&parts) } {
             if !signed {
                 match s.unsigned(&parts).await {
                     Unsigned::Answer(resp) => return resp,
@@ -287,6 +290,18 @@ async fn aws_api(
                 Err(e) => query_error(&e, &ns, request_id),
             }
         }
+    }
+}
+
+impl App {
+    /// Runs one awsJson/awsQuery operation in-process as `ctx`, exactly as a request from the
+    /// wire would be (model validation, IAM authorization, strict-model checks): the web
+    /// console's way to the services. `model` is the service's model name (`codepipeline`).
+    pub async fn call(self: &Arc<Self>, model: &str, ctx: &RequestContext, op: &str, input: Value) -> Result<Value, AwsError> {
+        let Some(service) = self.registry.by_model(model).cloned() else {
+            return Err(AwsError::client("UnknownOperationException", format!("codeyard does not serve the API '{model}' (operation {op})")));
+        };
+        invoke(self, &service, ctx, op, input).await
     }
 }
 

@@ -7,6 +7,7 @@
 //!   [`Platform`] they are built on.
 //! * [`auth`]: the Host check and the refusal of unauthenticated requests.
 //! * [`dispatch`]: the single axum handler that classifies and routes every request.
+//! * [`vhost`]: S3's virtual-hosted-style host names (`<bucket>.localhost`, ...).
 
 pub mod auth;
 pub mod dispatch;
@@ -14,6 +15,7 @@ pub mod models;
 pub mod registry;
 pub mod shapes;
 pub mod sigv4;
+pub mod vhost;
 
 pub use auth::{Anonymous, ClientAddr, HostCheck, Unsigned};
 pub use dispatch::{App, json_error, query_error, xml_error};

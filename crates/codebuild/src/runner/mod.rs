@@ -17,7 +17,7 @@ use crate::build::{BuildRecord, PhaseRecord, PipelineContext, build_arn};
 use crate::executor::{Executor, Sandbox, SandboxSpec};
 use crate::error::CodeBuildError;
 use crate::logs;
-use codeyard_api::codebuild::StartBuildInput;
+use codeyard_api::codebuild::{BuildPhaseType, StartBuildInput};
 use codeyard_core::hub::{BuildStatus, BusEvent};
 use codeyard_core::{AwsResult, RequestContext, ids, time};
 use codeyard_store::{Batch, Expect, StateStoreExt};
@@ -106,11 +106,11 @@ impl Engine {
         })
     }
 
-    pub async fn load_project(&self, account: &str, region: &str, name: &str) -> AwsResult<Value> {
+    pub async fn load_project(&self, account: &str, region: &str, name: &str) -> AwsResult<crate::project::ProjectRecord> {
         match self
             .platform
             .store
-            .get_as::<Value>(&ns(account, region, "projects"), name)
+            .get_as::<crate::project::ProjectRecord>(&ns(account, region, "projects"), name)
             .await?
         {
             Some((p, _)) => Ok(p),
@@ -159,7 +159,7 @@ impl Engine {
     ) -> AwsResult<BuildRecord> {
         let name = crate::project::name_of(&input.project_name).to_string();
         let project = self.load_project(&ctx.account, &ctx.region, &name).await?;
-        if let Some(limit) = project["concurrentBuildLimit"].as_u64() {
+        if let Some(limit) = project.concurrent_build_limit.map(|l| l.max(0) as u64) {
             let prefix = format!("{name}:");
             let running = self
                 .running
@@ -208,21 +208,21 @@ impl Engine {
             build_number: number,
             start_ms: start,
             end_ms: None,
-            current_phase: "QUEUED".into(),
+            current_phase: BuildPhaseType::Queued,
             build_status: BuildStatus::InProgress,
             build_complete: false,
             source_version: config.source_version,
             resolved_source_version: None,
             phases: vec![
                 PhaseRecord {
-                    phase_type: "SUBMITTED".into(),
+                    phase_type: BuildPhaseType::Submitted,
                     status: Some(BuildStatus::Succeeded),
                     start_ms: start,
                     end_ms: Some(start),
                     contexts: vec![],
                 },
                 PhaseRecord {
-                    phase_type: "QUEUED".into(),
+                    phase_type: BuildPhaseType::Queued,
                     status: None,
                     start_ms: start,
                     end_ms: None,
@@ -342,9 +342,9 @@ impl Engine {
         phase: &str,
         sandbox: Option<&Arc<dyn Sandbox>>,
     ) -> AwsResult<()> {
-        b.current_phase = phase.to_string();
+        b.current_phase = BuildPhaseType::from(phase);
         b.phases.push(PhaseRecord {
-            phase_type: phase.into(),
+            phase_type: BuildPhaseType::from(phase),
             status: None,
             start_ms: now_ms(),
             end_ms: None,
@@ -518,8 +518,8 @@ impl Engine {
 
 /// Ends a build: the COMPLETED phase CodeBuild lists last, and the final status.
 fn mark_completed(b: &mut BuildRecord, status: BuildStatus, now: i64) {
-    b.phases.push(PhaseRecord { phase_type: "COMPLETED".into(), status: None, start_ms: now, end_ms: None, contexts: vec![] });
-    b.current_phase = "COMPLETED".into();
+    b.phases.push(PhaseRecord { phase_type: BuildPhaseType::Completed, status: None, start_ms: now, end_ms: None, contexts: vec![] });
+    b.current_phase = BuildPhaseType::Completed;
     b.build_status = status;
     b.build_complete = true;
     b.end_ms = Some(now);

@@ -97,7 +97,7 @@ impl Engine {
                 return self.finalize(b, sb, BuildStatus::Failed).await;
             }
         };
-        masks.lock().unwrap().extend(env.secrets.iter().cloned());
+        masks.lock().unwrap().extend(env.secrets.drain(..));
         for w in env.warnings.drain(..) {
             sandbox.note(&logs::agent_line(&w));
         }
@@ -109,25 +109,41 @@ impl Engine {
 
         // DOWNLOAD_SOURCE
         self.enter(b, "DOWNLOAD_SOURCE", sb).await?;
-        let spec = match self
+        let in_container = access.is_some();
+        let mut spec = match self
             .download_source(&ctx, b, &src_dir, workspace, &mut env)
             .await
         {
             Ok(spec) => spec,
             Err((code, msg)) => {
+                for w in env.warnings.drain(..) {
+                    sandbox.note(&logs::agent_line(&w));
+                }
                 let status = Self::interrupt_status(control).unwrap_or(BuildStatus::Failed);
                 self.finish(b, status, Some((code, msg)), sb).await?;
                 return self.finalize(b, sb, status).await;
             }
         };
+        masks.lock().unwrap().extend(env.secrets.drain(..));
         for w in env.warnings.drain(..) {
             sandbox.note(&logs::agent_line(&w));
+        }
+        if !spec.runtime_versions.is_empty()
+            && let Err(msg) = self.select_runtimes(sandbox, &env, &src_dir, &state_dir, in_container, &mut spec).await
+        {
+            let status = Self::interrupt_status(control).unwrap_or(BuildStatus::Failed);
+            self.finish(b, status, Some(("YAML_FILE_ERROR".into(), msg)), sb).await?;
+            return self.finalize(b, sb, status).await;
         }
         let cache = crate::cache::Cache::new(&self.platform, b, &spec, &src_dir, &home);
         if let Some(c) = &cache
             && let Err(e) = c.restore(&ctx).await
         {
             sandbox.note(&logs::agent_line(&format!("cache restore skipped: {e}")));
+        }
+        // In a container, cached `/root/...` paths live in the container's own /root.
+        if in_container && let Some(script) = cache.as_ref().and_then(|c| c.container_sync_script(&home, true)) {
+            self.sync_cache(sandbox, &env, &src_dir, script, "restore").await;
         }
         self.finish(b, BuildStatus::Succeeded, None, sb).await?;
 
@@ -230,6 +246,9 @@ impl Engine {
                 }
             }
         }
+        if in_container && let Some(script) = cache.as_ref().and_then(|c| c.container_sync_script(&home, false)) {
+            self.sync_cache(sandbox, &env, &src_dir, script, "save").await;
+        }
         if let Some(c) = &cache
             && let Err(e) = c.save(&ctx).await
         {
@@ -241,6 +260,62 @@ impl Engine {
         }
         let status = if failed { BuildStatus::Failed } else { BuildStatus::Succeeded };
         self.finalize(b, sb, status).await
+    }
+
+    /// `runtime-versions` against the image's runtimes file (read inside the container, or on
+    /// the host for host builds): the selected versions' commands go first in INSTALL; `Err`
+    /// is CodeBuild's message for one the image does not provide.
+    async fn select_runtimes(
+        &self,
+        sandbox: &Arc<dyn Sandbox>,
+        env: &crate::environment::BuildEnv,
+        src_dir: &Path,
+        state_dir: &Path,
+        in_container: bool,
+        spec: &mut Buildspec,
+    ) -> Result<(), String> {
+        use crate::runtimes::{NOT_SUPPORTED, RUNTIMES_FILE, Runtimes};
+        let file = if in_container {
+            let copy = state_dir.join("runtimes.yml");
+            let script = format!(
+                "if [ -f {RUNTIMES_FILE} ]; then cat {RUNTIMES_FILE} > {}; fi",
+                script::single_quote(&copy.display().to_string())
+            );
+            let _ = run_script(sandbox, env, src_dir, script).await;
+            copy
+        } else {
+            std::path::PathBuf::from(RUNTIMES_FILE)
+        };
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            sandbox.note(&logs::agent_line(NOT_SUPPORTED));
+            return Ok(());
+        };
+        let selection = Runtimes::parse(&text)?.select(&spec.runtime_versions);
+        for n in &selection.notes {
+            sandbox.note(&logs::agent_line(n));
+        }
+        if let Some(msg) = selection.error {
+            return Err(msg);
+        }
+        let install = &mut spec.phases[0].commands;
+        install.splice(0..0, selection.commands);
+        Ok(())
+    }
+
+    /// Runs a cache sync script in the build's container; a failure is noted in the log.
+    async fn sync_cache(
+        &self,
+        sandbox: &Arc<dyn Sandbox>,
+        env: &crate::environment::BuildEnv,
+        src_dir: &Path,
+        script: String,
+        what: &str,
+    ) {
+        match run_script(sandbox, env, src_dir, script).await {
+            Ok(Exit::Code(0)) => {}
+            Ok(other) => sandbox.note(&logs::agent_line(&format!("cache {what} in the container failed: {other:?}"))),
+            Err(e) => sandbox.note(&logs::agent_line(&format!("cache {what} in the container failed: {e}"))),
+        }
     }
 
     async fn finalize(
@@ -356,14 +431,9 @@ impl Engine {
         .await
         .map_err(|m| ("YAML_FILE_ERROR".to_string(), m))?;
         let spec = Buildspec::parse(&text).map_err(|e| ("YAML_FILE_ERROR".to_string(), e.0))?;
-        let unsupported = spec.unsupported_secret_sources();
-        if !unsupported.is_empty() {
-            return Err(client(format!(
-                "codeyard cannot resolve parameter-store or secrets-manager variables yet: {}",
-                unsupported.join(", ")
-            )));
-        }
         env.apply_buildspec(&spec);
+        let sources = env.sources(&spec);
+        crate::secrets::resolve(&self.platform.hub, ctx, &sources, env).await?;
         if spec.run_as.is_some() || spec.phases.iter().any(|p| p.run_as.is_some()) {
             env.warnings.push("run-as is not supported by the local executor: commands run as codeyard's own user".into());
         }
@@ -373,4 +443,15 @@ impl Engine {
         }
         Ok(spec)
     }
+}
+
+/// `bash -c script` in the build's sandbox, with the build's environment, in the source dir.
+async fn run_script(
+    sandbox: &Arc<dyn Sandbox>,
+    env: &crate::environment::BuildEnv,
+    src_dir: &Path,
+    script: String,
+) -> std::io::Result<Exit> {
+    let inv = Invocation { program: "bash".into(), args: vec!["-c".into(), script], env: env.vars.clone(), cwd: src_dir.to_path_buf() };
+    sandbox.run(inv).await
 }

@@ -17,6 +17,68 @@ pub(super) fn checksum_value(c: &Checksum, algo: &str) -> Option<String> {
     }
 }
 
+/// The checksum members an S3 input carries (PutObject, UploadPart), as one [`Checksum`].
+macro_rules! provided_checksum {
+    ($i:expr) => {
+        Checksum {
+            checksum_crc32: $i.checksum_crc32.clone(),
+            checksum_crc32c: $i.checksum_crc32c.clone(),
+            checksum_sha1: $i.checksum_sha1.clone(),
+            checksum_sha256: $i.checksum_sha256.clone(),
+            checksum_crc64nvme: $i.checksum_crc64nvme.clone(),
+            checksum_type: None,
+        }
+    };
+}
+
+/// Sets the five checksum members of an S3 output (or result) from a [`Checksum`].
+macro_rules! set_checksums {
+    ($out:expr, $c:expr) => {{
+        let c: Checksum = $c;
+        $out.checksum_crc32 = c.checksum_crc32;
+        $out.checksum_crc32c = c.checksum_crc32c;
+        $out.checksum_sha1 = c.checksum_sha1;
+        $out.checksum_sha256 = c.checksum_sha256;
+        $out.checksum_crc64nvme = c.checksum_crc64nvme;
+    }};
+}
+/// The body of a PutObject or UploadPart request `req` (mutable) received into a blob, with its
+/// checksum checks: [`receive`] with what the input claims.
+macro_rules! receive_body {
+    ($api:expr, $req:ident) => {{
+        let i = &$req.input;
+        let provided = provided_checksum!(i);
+        let claim = checksum_claim(&$req.headers, i.checksum_algorithm.as_ref(), &provided);
+        let (content_length, content_md5) = (i.content_length, i.content_md5.clone());
+        let body = $req.input.body.take();
+        receive(
+            &$api.engine,
+            &$req,
+            body,
+            content_length,
+            content_md5.as_deref(),
+            &claim,
+        )
+        .await?
+    }};
+}
+pub(super) use {provided_checksum, receive_body, set_checksums};
+
+/// (algorithm, value) of what `written` computed for `algo` (the request's or the upload's).
+pub(super) fn written_checksum(
+    written: &crate::blobs::Written,
+    algo: Option<&String>,
+) -> Option<(String, String)> {
+    algo.and_then(|a| checksum_value(&written.checksum, a).map(|v| (a.clone(), v)))
+}
+
+/// A stored (algorithm, value) checksum as response members (none when there is none).
+pub(super) fn checksum_dto(stored: Option<(String, String)>) -> Checksum {
+    stored
+        .map(|(a, v)| checksum_with(&a, v))
+        .unwrap_or_default()
+}
+
 pub(super) fn checksum_with(algo: &str, value: String) -> Checksum {
     let mut c = Checksum::default();
     match algo {

@@ -450,52 +450,26 @@ pub(super) async fn get_bucket_request_payment(
     ok(GetBucketRequestPaymentOutput { payer: Some(payer) })
 }
 
-pub(super) async fn get_bucket_replication(
-    api: &Api,
-    req: S3Request<GetBucketReplicationInput>,
-) -> R<GetBucketReplicationOutput> {
-    let c = api
-        .required_config(&req.input.bucket, Sub::Replication)
-        .await?;
-    ok(GetBucketReplicationOutput {
-        replication_configuration: Some(c),
-    })
+/// GETs of a sub-resource that answer its whole configuration in one member, or
+/// the sub-resource's "not found" error when it was never set.
+macro_rules! required_gets {
+    ($($op:ident($input:ty) -> $output:ident: $resource:ident into $member:ident;)*) => {$(
+        pub(super) async fn $op(api: &Api, req: S3Request<$input>) -> R<$output> {
+            let c = api.required_config(&req.input.bucket, Sub::$resource).await?;
+            ok($output { $member: Some(c) })
+        }
+    )*};
 }
 
-pub(super) async fn get_object_lock_configuration(
-    api: &Api,
-    req: S3Request<GetObjectLockConfigurationInput>,
-) -> R<GetObjectLockConfigurationOutput> {
-    let c = api
-        .required_config(&req.input.bucket, Sub::ObjectLock)
-        .await?;
-    ok(GetObjectLockConfigurationOutput {
-        object_lock_configuration: Some(c),
-    })
-}
-
-pub(super) async fn get_public_access_block(
-    api: &Api,
-    req: S3Request<GetPublicAccessBlockInput>,
-) -> R<GetPublicAccessBlockOutput> {
-    let c = api
-        .required_config(&req.input.bucket, Sub::PublicAccessBlock)
-        .await?;
-    ok(GetPublicAccessBlockOutput {
-        public_access_block_configuration: Some(c),
-    })
-}
-
-pub(super) async fn get_bucket_ownership_controls(
-    api: &Api,
-    req: S3Request<GetBucketOwnershipControlsInput>,
-) -> R<GetBucketOwnershipControlsOutput> {
-    let c = api
-        .required_config(&req.input.bucket, Sub::OwnershipControls)
-        .await?;
-    ok(GetBucketOwnershipControlsOutput {
-        ownership_controls: Some(c),
-    })
+required_gets! {
+    get_bucket_replication(GetBucketReplicationInput)
+        -> GetBucketReplicationOutput: Replication into replication_configuration;
+    get_object_lock_configuration(GetObjectLockConfigurationInput)
+        -> GetObjectLockConfigurationOutput: ObjectLock into object_lock_configuration;
+    get_public_access_block(GetPublicAccessBlockInput)
+        -> GetPublicAccessBlockOutput: PublicAccessBlock into public_access_block_configuration;
+    get_bucket_ownership_controls(GetBucketOwnershipControlsInput)
+        -> GetBucketOwnershipControlsOutput: OwnershipControls into ownership_controls;
 }
 
 #[cfg(test)]

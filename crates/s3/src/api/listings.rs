@@ -3,18 +3,57 @@
 
 use super::*;
 
+/// What every listing request says alike: (URL-encode keys, at most how many, the prefix).
+macro_rules! listing_params {
+    ($i:expr) => {
+        (
+            $i.encoding_type
+                .as_ref()
+                .is_some_and(|e| e.as_str() == "url"),
+            $i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize,
+            $i.prefix.clone().unwrap_or_default(),
+        )
+    };
+}
+
+/// The objects and common prefixes of a ListObjects(V2) page, with `account` as the owner
+/// when the listing shows one.
+fn objects_and_prefixes(
+    entries: Vec<Listed>,
+    url: bool,
+    account: Option<&str>,
+) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let mut contents = Vec::new();
+    let mut cps = Vec::new();
+    for e in entries {
+        match e {
+            Listed::Object(o) => contents.push(Object {
+                key: Some(enc(o.key, url)),
+                e_tag: Some(etag(&o.etag)),
+                last_modified: Some(ts(o.last_modified_ms)),
+                size: Some(o.size as i64),
+                storage_class: Some(ObjectStorageClass::from(
+                    o.headers.storage_class.unwrap_or_else(|| "STANDARD".into()),
+                )),
+                owner: account.map(owner),
+                checksum_algorithm: o.checksum.map(|(a, _)| vec![ChecksumAlgorithm::from(a)]),
+                ..Default::default()
+            }),
+            Listed::Prefix(p) => cps.push(CommonPrefix {
+                prefix: Some(enc(p, url)),
+            }),
+        }
+    }
+    (contents, cps)
+}
+
 pub(super) async fn list_objects_v2(
     api: &Api,
     req: S3Request<ListObjectsV2Input>,
 ) -> R<ListObjectsV2Output> {
     use base64::Engine as _;
     let i = req.input;
-    let url = i
-        .encoding_type
-        .as_ref()
-        .is_some_and(|e| e.as_str() == "url");
-    let max = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
-    let prefix = i.prefix.clone().unwrap_or_default();
+    let (url, max, prefix) = listing_params!(i);
     let token_key = match &i.continuation_token {
         Some(t) => Some(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -46,33 +85,12 @@ pub(super) async fn list_objects_v2(
             max,
         )
         .await?;
-    let ctx_owner = i.fetch_owner.unwrap_or(false);
-    let mut contents = Vec::new();
-    let mut cps = Vec::new();
-    let account = if ctx_owner {
+    let account = if i.fetch_owner.unwrap_or(false) {
         Some(api.engine.bucket(&i.bucket).await?.account)
     } else {
         None
     };
-    for e in l.entries {
-        match e {
-            Listed::Object(o) => contents.push(Object {
-                key: Some(enc(o.key, url)),
-                e_tag: Some(etag(&o.etag)),
-                last_modified: Some(ts(o.last_modified_ms)),
-                size: Some(o.size as i64),
-                storage_class: Some(ObjectStorageClass::from(
-                    o.headers.storage_class.unwrap_or_else(|| "STANDARD".into()),
-                )),
-                owner: account.as_deref().map(owner),
-                checksum_algorithm: o.checksum.map(|(a, _)| vec![ChecksumAlgorithm::from(a)]),
-                ..Default::default()
-            }),
-            Listed::Prefix(p) => cps.push(CommonPrefix {
-                prefix: Some(enc(p, url)),
-            }),
-        }
-    }
+    let (contents, cps) = objects_and_prefixes(l.entries, url, account.as_deref());
     let key_count = (contents.len() + cps.len()) as i32;
     ok(ListObjectsV2Output {
         name: Some(i.bucket),
@@ -101,12 +119,7 @@ pub(super) async fn list_objects(
     req: S3Request<ListObjectsInput>,
 ) -> R<ListObjectsOutput> {
     let i = req.input;
-    let url = i
-        .encoding_type
-        .as_ref()
-        .is_some_and(|e| e.as_str() == "url");
-    let max = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
-    let prefix = i.prefix.clone().unwrap_or_default();
+    let (url, max, prefix) = listing_params!(i);
     let l = api
         .engine
         .list_objects(
@@ -118,26 +131,7 @@ pub(super) async fn list_objects(
         )
         .await?;
     let account = api.engine.bucket(&i.bucket).await?.account;
-    let mut contents = Vec::new();
-    let mut cps = Vec::new();
-    for e in l.entries {
-        match e {
-            Listed::Object(o) => contents.push(Object {
-                key: Some(enc(o.key, url)),
-                e_tag: Some(etag(&o.etag)),
-                last_modified: Some(ts(o.last_modified_ms)),
-                size: Some(o.size as i64),
-                storage_class: Some(ObjectStorageClass::from(
-                    o.headers.storage_class.unwrap_or_else(|| "STANDARD".into()),
-                )),
-                owner: Some(owner(&account)),
-                ..Default::default()
-            }),
-            Listed::Prefix(p) => cps.push(CommonPrefix {
-                prefix: Some(enc(p, url)),
-            }),
-        }
-    }
+    let (contents, cps) = objects_and_prefixes(l.entries, url, Some(&account));
     ok(ListObjectsOutput {
         name: Some(i.bucket),
         prefix: Some(prefix),
@@ -162,12 +156,7 @@ pub(super) async fn list_object_versions(
     req: S3Request<ListObjectVersionsInput>,
 ) -> R<ListObjectVersionsOutput> {
     let i = req.input;
-    let url = i
-        .encoding_type
-        .as_ref()
-        .is_some_and(|e| e.as_str() == "url");
-    let max = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
-    let prefix = i.prefix.clone().unwrap_or_default();
+    let (url, max, prefix) = listing_params!(i);
     let account = api.engine.bucket(&i.bucket).await?.account;
     let (l, _) = api
         .engine

@@ -14,12 +14,13 @@ mod checksums;
 mod config;
 mod listings;
 mod multipart;
+mod notifications;
 mod objects;
 mod tagging;
 
 use crate::blobs::BlobError;
 use crate::body::ObjectBody;
-use crate::engine::{Engine, Listed, internal, s3err, validate_key};
+use crate::engine::{Engine, Listed, Notice, internal, s3err, validate_key};
 use crate::meta::*;
 use checksums::*;
 use codeyard_core::RequestContext;
@@ -179,6 +180,8 @@ macro_rules! routes {
 
 routes! {
     buckets::create_bucket(CreateBucketInput) -> CreateBucketOutput;
+    notifications::put_bucket_notification_configuration(PutBucketNotificationConfigurationInput) -> PutBucketNotificationConfigurationOutput;
+    notifications::get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput;
     buckets::head_bucket(HeadBucketInput) -> HeadBucketOutput;
     buckets::delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
     buckets::list_buckets(ListBucketsInput) -> ListBucketsOutput;

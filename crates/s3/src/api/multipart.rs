@@ -13,17 +13,7 @@ pub(super) async fn create_multipart_upload(
         upload_id: uuid::Uuid::new_v4().simple().to_string(),
         key: i.key.clone(),
         initiated_ms: now_ms(),
-        headers: stored_headers(
-            i.content_type.clone(),
-            i.content_encoding.clone(),
-            i.content_disposition.clone(),
-            i.content_language.clone(),
-            i.cache_control.clone(),
-            i.expires.as_ref(),
-            i.website_redirect_location.clone(),
-            i.storage_class.as_ref(),
-            i.acl.as_ref(),
-        ),
+        headers: headers_of!(i),
         metadata: i.metadata.clone().unwrap_or_default().into_iter().collect(),
         tags,
         checksum_algorithm: i
@@ -66,57 +56,44 @@ pub(super) async fn upload_part(
         ));
     }
     api.engine.upload(&bucket, &key, &upload_id).await?;
-    let i = &req.input;
-    let provided = Checksum {
-        checksum_crc32: i.checksum_crc32.clone(),
-        checksum_crc32c: i.checksum_crc32c.clone(),
-        checksum_sha1: i.checksum_sha1.clone(),
-        checksum_sha256: i.checksum_sha256.clone(),
-        checksum_crc64nvme: i.checksum_crc64nvme.clone(),
-        checksum_type: None,
+    let (written, checksum) = receive_body!(api, req);
+    let part = store_part(api, (&bucket, &key, &upload_id), number, written, checksum).await?;
+    let mut out = UploadPartOutput {
+        e_tag: Some(etag(&part.etag)),
+        server_side_encryption: Some(ServerSideEncryption::from_static(
+            ServerSideEncryption::AES256,
+        )),
+        ..Default::default()
     };
-    let claim = checksum_claim(&req.headers, i.checksum_algorithm.as_ref(), &provided);
-    let (content_length, content_md5) = (i.content_length, i.content_md5.clone());
-    let body = req.input.body.take();
-    let (written, checksum) = receive(
-        &api.engine,
-        &req,
-        body,
-        content_length,
-        content_md5.as_deref(),
-        &claim,
-    )
-    .await?;
+    set_checksums!(out, checksum_dto(part.checksum));
+    ok(out)
+}
+
+/// Records a written part of an upload (bucket, key, upload id); the blob goes again if the
+/// upload is gone.
+async fn store_part(
+    api: &Api,
+    (bucket, key, upload_id): (&str, &str, &str),
+    number: i32,
+    written: crate::blobs::Written,
+    checksum: Option<(String, String)>,
+) -> S3Result<PartDoc> {
     let part = PartDoc {
         number,
         blob: written.blob.clone(),
         etag: hex::encode(written.md5),
         last_modified_ms: now_ms(),
-        checksum: checksum.clone(),
+        checksum,
     };
     if let Err(e) = api
         .engine
-        .put_part(&bucket, &key, &upload_id, part.clone())
+        .put_part(bucket, key, upload_id, part.clone())
         .await
     {
         api.engine.blobs.delete(&[written.blob]).await;
         return Err(e);
     }
-    let c = checksum
-        .map(|(a, v)| checksum_with(&a, v))
-        .unwrap_or_default();
-    ok(UploadPartOutput {
-        e_tag: Some(etag(&part.etag)),
-        checksum_crc32: c.checksum_crc32,
-        checksum_crc32c: c.checksum_crc32c,
-        checksum_sha1: c.checksum_sha1,
-        checksum_sha256: c.checksum_sha256,
-        checksum_crc64nvme: c.checksum_crc64nvme,
-        server_side_encryption: Some(ServerSideEncryption::from_static(
-            ServerSideEncryption::AES256,
-        )),
-        ..Default::default()
-    })
+    Ok(part)
 }
 
 pub(super) async fn upload_part_copy(
@@ -132,15 +109,7 @@ pub(super) async fn upload_part_copy(
         ));
     }
     let upload = api.engine.upload(&i.bucket, &i.key, &i.upload_id).await?;
-    let src = api.copy_source(&i.copy_source).await?;
-    check_conditions(
-        &src,
-        i.copy_source_if_match.as_ref(),
-        i.copy_source_if_unmodified_since.as_ref(),
-        i.copy_source_if_none_match.as_ref(),
-        i.copy_source_if_modified_since.as_ref(),
-        true,
-    )?;
+    let src = copy_source_checked!(api, i);
     let range = match &i.copy_source_range {
         Some(r) => {
             let parsed = Range::parse(r).map_err(|_| s3err("InvalidArgument", 400, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"))?;
@@ -169,38 +138,23 @@ pub(super) async fn upload_part_copy(
     let written = api
         .write_copy(&src, range, upload.checksum_algorithm.as_deref())
         .await?;
-    let checksum = upload
-        .checksum_algorithm
-        .as_ref()
-        .and_then(|a| checksum_value(&written.checksum, a).map(|v| (a.clone(), v)));
-    let part = PartDoc {
-        number: i.part_number,
-        blob: written.blob.clone(),
-        etag: hex::encode(written.md5),
-        last_modified_ms: now_ms(),
-        checksum: checksum.clone(),
+    let checksum = written_checksum(&written, upload.checksum_algorithm.as_ref());
+    let part = store_part(
+        api,
+        (&i.bucket, &i.key, &i.upload_id),
+        i.part_number,
+        written,
+        checksum,
+    )
+    .await?;
+    let mut result = CopyPartResult {
+        e_tag: Some(etag(&part.etag)),
+        last_modified: Some(ts(part.last_modified_ms)),
+        ..Default::default()
     };
-    if let Err(e) = api
-        .engine
-        .put_part(&i.bucket, &i.key, &i.upload_id, part.clone())
-        .await
-    {
-        api.engine.blobs.delete(&[written.blob]).await;
-        return Err(e);
-    }
-    let c = checksum
-        .map(|(a, v)| checksum_with(&a, v))
-        .unwrap_or_default();
+    set_checksums!(result, checksum_dto(part.checksum));
     ok(UploadPartCopyOutput {
-        copy_part_result: Some(CopyPartResult {
-            e_tag: Some(etag(&part.etag)),
-            last_modified: Some(ts(part.last_modified_ms)),
-            checksum_crc32: c.checksum_crc32,
-            checksum_crc32c: c.checksum_crc32c,
-            checksum_sha1: c.checksum_sha1,
-            checksum_sha256: c.checksum_sha256,
-            checksum_crc64nvme: c.checksum_crc64nvme,
-        }),
+        copy_part_result: Some(result),
         copy_source_version_id: version_out(&src.version_id),
         ..Default::default()
     })
@@ -232,7 +186,13 @@ pub(super) async fn complete_multipart_upload(
         .unwrap_or_default();
     let o = api
         .engine
-        .complete_upload(&i.bucket, &i.key, &i.upload_id, &listed)
+        .complete_upload(
+            &i.bucket,
+            &i.key,
+            &i.upload_id,
+            &listed,
+            Some(&Notice::new("CompleteMultipartUpload", &ctx)),
+        )
         .await?;
     ok(CompleteMultipartUploadOutput {
         bucket: Some(i.bucket.clone()),
@@ -281,22 +241,15 @@ pub(super) async fn list_parts(api: &Api, req: S3Request<ListPartsInput>) -> R<L
         .iter()
         .take(max)
         .map(|p| {
-            let c = p
-                .checksum
-                .clone()
-                .map(|(a, v)| checksum_with(&a, v))
-                .unwrap_or_default();
-            Part {
+            let mut part = Part {
                 part_number: Some(p.number),
                 e_tag: Some(etag(&p.etag)),
                 size: Some(p.blob.size as i64),
                 last_modified: Some(ts(p.last_modified_ms)),
-                checksum_crc32: c.checksum_crc32,
-                checksum_crc32c: c.checksum_crc32c,
-                checksum_sha1: c.checksum_sha1,
-                checksum_sha256: c.checksum_sha256,
-                checksum_crc64nvme: c.checksum_crc64nvme,
-            }
+                ..Default::default()
+            };
+            set_checksums!(part, checksum_dto(p.checksum.clone()));
+            part
         })
         .collect();
     let next = if truncated {

@@ -109,6 +109,63 @@ pub(super) fn check_conditions(
     Ok(())
 }
 
+/// The version a GET or HEAD addresses, its conditions checked, and the range it asks for.
+macro_rules! addressed {
+    ($api:expr, $i:expr) => {{
+        let o = $api
+            .engine
+            .get_version(&$i.bucket, &$i.key, $i.version_id.as_deref())
+            .await?;
+        check_conditions(
+            &o,
+            $i.if_match.as_ref(),
+            $i.if_unmodified_since.as_ref(),
+            $i.if_none_match.as_ref(),
+            $i.if_modified_since.as_ref(),
+            false,
+        )?;
+        let range = range_of(&o, $i.range.as_ref(), $i.part_number)?;
+        (o, range)
+    }};
+}
+
+/// The representation headers of a PutObject-like input (PutObject, CopyObject with
+/// REPLACE, CreateMultipartUpload) as stored.
+macro_rules! headers_of {
+    ($i:expr) => {
+        stored_headers(
+            $i.content_type.clone(),
+            $i.content_encoding.clone(),
+            $i.content_disposition.clone(),
+            $i.content_language.clone(),
+            $i.cache_control.clone(),
+            $i.expires.as_ref(),
+            $i.website_redirect_location.clone(),
+            $i.storage_class.as_ref(),
+            $i.acl.as_ref(),
+        )
+    };
+}
+pub(super) use headers_of;
+
+/// The source version of CopyObject or UploadPartCopy, its `x-amz-copy-source-if-*`
+/// conditions checked.
+macro_rules! copy_source_checked {
+    ($api:expr, $i:expr) => {{
+        let src = $api.copy_source(&$i.copy_source).await?;
+        check_conditions(
+            &src,
+            $i.copy_source_if_match.as_ref(),
+            $i.copy_source_if_unmodified_since.as_ref(),
+            $i.copy_source_if_none_match.as_ref(),
+            $i.copy_source_if_modified_since.as_ref(),
+            true,
+        )?;
+        src
+    }};
+}
+pub(super) use copy_source_checked;
+
 macro_rules! headers_out {
     ($out:ident, $o:expr) => {
         $out.content_type = $o
@@ -213,11 +270,16 @@ fn fresh_object(
 impl Api {
     /// Commits a fresh object; when the commit fails its blob is removed again (nothing else
     /// names it).
-    async fn commit_fresh(&self, bucket: &str, doc: ObjectDoc) -> S3Result<ObjectDoc> {
+    async fn commit_fresh(
+        &self,
+        bucket: &str,
+        doc: ObjectDoc,
+        notice: &Notice,
+    ) -> S3Result<ObjectDoc> {
         let blob = doc.blobs[0].clone();
         let committed = self
             .engine
-            .commit_version(bucket, doc, codeyard_store::Batch::new())
+            .commit_version(bucket, doc, codeyard_store::Batch::new(), Some(notice))
             .await;
         if committed.is_err() {
             self.engine.blobs.delete(&[blob]).await;
@@ -227,6 +289,7 @@ impl Api {
 }
 
 pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
+    let notice = Notice::new("PutObject", &ctx_of(&req));
     validate_key(&req.input.key)?;
     let b = api.engine.bucket(&req.input.bucket).await?;
     let i = &req.input;
@@ -248,41 +311,12 @@ pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<P
             None => {}
         }
     }
-    let provided = Checksum {
-        checksum_crc32: i.checksum_crc32.clone(),
-        checksum_crc32c: i.checksum_crc32c.clone(),
-        checksum_sha1: i.checksum_sha1.clone(),
-        checksum_sha256: i.checksum_sha256.clone(),
-        checksum_crc64nvme: i.checksum_crc64nvme.clone(),
-        checksum_type: None,
-    };
-    let claim = checksum_claim(&req.headers, i.checksum_algorithm.as_ref(), &provided);
     let tags = parse_tagging_header(i.tagging.as_deref())?;
-    let headers = stored_headers(
-        i.content_type.clone(),
-        i.content_encoding.clone(),
-        i.content_disposition.clone(),
-        i.content_language.clone(),
-        i.cache_control.clone(),
-        i.expires.as_ref(),
-        i.website_redirect_location.clone(),
-        i.storage_class.as_ref(),
-        i.acl.as_ref(),
-    );
+    let headers = headers_of!(i);
     let metadata: BTreeMap<String, String> =
         i.metadata.clone().unwrap_or_default().into_iter().collect();
-    let (content_length, content_md5) = (i.content_length, i.content_md5.clone());
     let mut req = req;
-    let body = req.input.body.take();
-    let (written, checksum) = receive(
-        &api.engine,
-        &req,
-        body,
-        content_length,
-        content_md5.as_deref(),
-        &claim,
-    )
-    .await?;
+    let (written, checksum) = receive_body!(api, req);
     let doc = fresh_object(
         req.input.key.clone(),
         &written,
@@ -291,18 +325,10 @@ pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<P
         tags,
         &checksum,
     );
-    let stored = api.commit_fresh(&b.name, doc).await?;
-    let c = checksum
-        .map(|(a, v)| checksum_with(&a, v))
-        .unwrap_or_default();
-    ok(PutObjectOutput {
+    let stored = api.commit_fresh(&b.name, doc, &notice).await?;
+    let mut out = PutObjectOutput {
         e_tag: Some(etag(&stored.etag)),
         version_id: version_out(&stored.version_id),
-        checksum_crc32: c.checksum_crc32,
-        checksum_crc32c: c.checksum_crc32c,
-        checksum_sha1: c.checksum_sha1,
-        checksum_sha256: c.checksum_sha256,
-        checksum_crc64nvme: c.checksum_crc64nvme,
         checksum_type: stored
             .checksum
             .as_ref()
@@ -311,24 +337,14 @@ pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<P
             ServerSideEncryption::AES256,
         )),
         ..Default::default()
-    })
+    };
+    set_checksums!(out, checksum_dto(checksum));
+    ok(out)
 }
 
 pub(super) async fn get_object(api: &Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
     let i = req.input;
-    let o = api
-        .engine
-        .get_version(&i.bucket, &i.key, i.version_id.as_deref())
-        .await?;
-    check_conditions(
-        &o,
-        i.if_match.as_ref(),
-        i.if_unmodified_since.as_ref(),
-        i.if_none_match.as_ref(),
-        i.if_modified_since.as_ref(),
-        false,
-    )?;
-    let range = range_of(&o, i.range.as_ref(), i.part_number)?;
+    let (o, range) = addressed!(api, i);
     let whole = range.is_none();
     let r = range.clone().unwrap_or(0..o.size);
     let len = r.end - r.start;
@@ -340,12 +356,8 @@ pub(super) async fn get_object(api: &Api, req: S3Request<GetObjectInput>) -> R<G
     } else {
         Checksum::default()
     };
-    out.checksum_crc32 = c.checksum_crc32;
-    out.checksum_crc32c = c.checksum_crc32c;
-    out.checksum_sha1 = c.checksum_sha1;
-    out.checksum_sha256 = c.checksum_sha256;
-    out.checksum_crc64nvme = c.checksum_crc64nvme;
-    out.checksum_type = c.checksum_type;
+    out.checksum_type = c.checksum_type.clone();
+    set_checksums!(out, c);
     out.content_length = Some(len as i64);
     if !whole {
         out.content_range = Some(format!(
@@ -357,42 +369,19 @@ pub(super) async fn get_object(api: &Api, req: S3Request<GetObjectInput>) -> R<G
     }
     out.tag_count = (!o.tags.is_empty()).then_some(o.tags.len() as i32);
     out.body = Some(StreamingBlob::new(body));
-    if let Some(v) = i.response_content_type {
-        out.content_type = Some(v);
-    }
-    if let Some(v) = i.response_content_disposition {
-        out.content_disposition = Some(v);
-    }
-    if let Some(v) = i.response_content_encoding {
-        out.content_encoding = Some(v);
-    }
-    if let Some(v) = i.response_content_language {
-        out.content_language = Some(v);
-    }
-    if let Some(v) = i.response_cache_control {
-        out.cache_control = Some(v);
-    }
-    if let Some(v) = i.response_expires {
-        out.expires = Some(v);
-    }
+    // response-* query parameters override the stored headers.
+    out.content_type = i.response_content_type.or(out.content_type);
+    out.content_disposition = i.response_content_disposition.or(out.content_disposition);
+    out.content_encoding = i.response_content_encoding.or(out.content_encoding);
+    out.content_language = i.response_content_language.or(out.content_language);
+    out.cache_control = i.response_cache_control.or(out.cache_control);
+    out.expires = i.response_expires.or(out.expires);
     ok(out)
 }
 
 pub(super) async fn head_object(api: &Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
     let i = req.input;
-    let o = api
-        .engine
-        .get_version(&i.bucket, &i.key, i.version_id.as_deref())
-        .await?;
-    check_conditions(
-        &o,
-        i.if_match.as_ref(),
-        i.if_unmodified_since.as_ref(),
-        i.if_none_match.as_ref(),
-        i.if_modified_since.as_ref(),
-        false,
-    )?;
-    let range = range_of(&o, i.range.as_ref(), i.part_number)?;
+    let (o, range) = addressed!(api, i);
     let mut out = HeadObjectOutput::default();
     headers_out!(out, o);
     let whole = range.is_none();
@@ -401,12 +390,8 @@ pub(super) async fn head_object(api: &Api, req: S3Request<HeadObjectInput>) -> R
     } else {
         Checksum::default()
     };
-    out.checksum_crc32 = c.checksum_crc32;
-    out.checksum_crc32c = c.checksum_crc32c;
-    out.checksum_sha1 = c.checksum_sha1;
-    out.checksum_sha256 = c.checksum_sha256;
-    out.checksum_crc64nvme = c.checksum_crc64nvme;
-    out.checksum_type = c.checksum_type;
+    out.checksum_type = c.checksum_type.clone();
+    set_checksums!(out, c);
     match range {
         Some(r) => {
             out.content_length = Some((r.end - r.start) as i64);
@@ -430,6 +415,7 @@ pub(super) async fn delete_object(
     api: &Api,
     req: S3Request<DeleteObjectInput>,
 ) -> R<DeleteObjectOutput> {
+    let notice = Notice::new("DeleteObject", &ctx_of(&req));
     let i = req.input;
     if let Some(m) = &i.if_match {
         let cur = api.engine.get_version(&i.bucket, &i.key, None).await?;
@@ -437,7 +423,7 @@ pub(super) async fn delete_object(
     }
     let d = api
         .engine
-        .delete_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .delete_object(&i.bucket, &i.key, i.version_id.as_deref(), Some(&notice))
         .await?;
     Ok(S3Response::with_status(
         DeleteObjectOutput {
@@ -455,6 +441,7 @@ pub(super) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> R<DeleteObjectsOutput> {
     let denied = req.extensions.get::<crate::authz::DeniedKeys>().cloned().unwrap_or_default();
+    let notice = Notice::new("DeleteObjects", &ctx_of(&req));
     let i = req.input;
     api.engine.bucket(&i.bucket).await?;
     if i.delete.objects.len() + denied.0.len() > 1000 {
@@ -476,7 +463,7 @@ pub(super) async fn delete_objects(
     for o in i.delete.objects {
         match api
             .engine
-            .delete_object(&i.bucket, &o.key, o.version_id.as_deref())
+            .delete_object(&i.bucket, &o.key, o.version_id.as_deref(), Some(&notice))
             .await
         {
             Ok(d) => {
@@ -516,18 +503,11 @@ pub(super) async fn delete_objects(
 }
 
 pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
+    let notice = Notice::new("CopyObject", &ctx_of(&req));
     let i = req.input;
     validate_key(&i.key)?;
     api.engine.bucket(&i.bucket).await?;
-    let src = api.copy_source(&i.copy_source).await?;
-    check_conditions(
-        &src,
-        i.copy_source_if_match.as_ref(),
-        i.copy_source_if_unmodified_since.as_ref(),
-        i.copy_source_if_none_match.as_ref(),
-        i.copy_source_if_modified_since.as_ref(),
-        true,
-    )?;
+    let src = copy_source_checked!(api, i);
     let replace = i
         .metadata_directive
         .as_ref()
@@ -561,17 +541,7 @@ pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R
     let written = api.write_copy(&src, None, algo.as_deref()).await?;
     let (headers, metadata) = if replace {
         (
-            stored_headers(
-                i.content_type.clone(),
-                i.content_encoding.clone(),
-                i.content_disposition.clone(),
-                i.content_language.clone(),
-                i.cache_control.clone(),
-                i.expires.as_ref(),
-                i.website_redirect_location.clone(),
-                i.storage_class.as_ref(),
-                i.acl.as_ref(),
-            ),
+            headers_of!(i),
             i.metadata.clone().unwrap_or_default().into_iter().collect(),
         )
     } else {
@@ -589,28 +559,21 @@ pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R
     } else {
         src.tags.clone()
     };
-    let checksum = algo
-        .as_ref()
-        .and_then(|a| checksum_value(&written.checksum, a).map(|v| (a.clone(), v)));
+    let checksum = written_checksum(&written, algo.as_ref());
     let doc = fresh_object(i.key.clone(), &written, headers, metadata, tags, &checksum);
-    let stored = api.commit_fresh(&i.bucket, doc).await?;
-    let c = checksum
-        .map(|(a, v)| checksum_with(&a, v))
-        .unwrap_or_default();
+    let stored = api.commit_fresh(&i.bucket, doc, &notice).await?;
+    let mut result = CopyObjectResult {
+        e_tag: Some(etag(&stored.etag)),
+        last_modified: Some(ts(stored.last_modified_ms)),
+        checksum_type: stored
+            .checksum
+            .as_ref()
+            .map(|_| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+        ..Default::default()
+    };
+    set_checksums!(result, checksum_dto(checksum));
     ok(CopyObjectOutput {
-        copy_object_result: Some(CopyObjectResult {
-            e_tag: Some(etag(&stored.etag)),
-            last_modified: Some(ts(stored.last_modified_ms)),
-            checksum_crc32: c.checksum_crc32,
-            checksum_crc32c: c.checksum_crc32c,
-            checksum_sha1: c.checksum_sha1,
-            checksum_sha256: c.checksum_sha256,
-            checksum_crc64nvme: c.checksum_crc64nvme,
-            checksum_type: stored
-                .checksum
-                .as_ref()
-                .map(|_| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
-        }),
+        copy_object_result: Some(result),
         copy_source_version_id: version_out(&src.version_id),
         version_id: version_out(&stored.version_id),
         server_side_encryption: Some(ServerSideEncryption::from_static(

@@ -15,11 +15,14 @@
 
 mod keylocks;
 mod multipart;
+mod notify;
 mod objects;
 #[cfg(test)]
 mod tests;
 
 use crate::blobs::{BlobRef, BlobStore};
+pub use notify::Notice;
+use notify::{Happened, notify};
 use crate::meta::*;
 use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError};
 use s3s::{S3Error, S3ErrorCode, S3Result};

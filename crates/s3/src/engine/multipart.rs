@@ -49,7 +49,10 @@ impl Engine {
                 .map_or(Expect::Absent, |d| Expect::Version(d.version));
             match self
                 .store
-                .commit(Batch::new().put(&ns, &doc_key, &part, expect))
+                .commit(BlobStore::stage(
+                    Batch::new().put(&ns, &doc_key, &part, expect),
+                    std::slice::from_ref(&part.blob),
+                ))
                 .await
             {
                 Ok(()) => {
@@ -92,6 +95,7 @@ impl Engine {
         key: &str,
         upload_id: &str,
         listed: &[(i32, String)],
+        notice: Option<&Notice>,
     ) -> S3Result<ObjectDoc> {
         use md5::Digest;
         let upload = match self.upload(bucket, key, upload_id).await {
@@ -172,7 +176,7 @@ impl Engine {
         for p in &parts {
             extra = extra.delete(parts_ns(upload_id), format!("{:05}", p.number), Expect::Any);
         }
-        let stored = match self.commit_version(bucket, doc, extra).await {
+        let stored = match self.commit_version(bucket, doc, extra, notice).await {
             Err(e)
                 if e.code().as_str() == "InternalError"
                     && e.message().is_some_and(|m| m.contains("conflict")) =>

@@ -14,12 +14,13 @@ impl Engine {
         bucket: &str,
         new: ObjectDoc,
         extra: Batch,
+        notice: Option<&Notice>,
     ) -> S3Result<ObjectDoc> {
         // Read before the turn, to keep the turn short: whether the bucket is versioned was
         // never under the key's condition anyway (turning versioning on makes the commit retry).
         let b = self.bucket(bucket).await?;
         let turn = self.key_locks.lock(bucket, &new.key).await;
-        let (stored, garbage) = self.commit_version_locked(b, new, extra).await?;
+        let (stored, garbage) = self.commit_version_locked(b, new, extra, notice).await?;
         drop(turn);
         self.blobs.delete(&garbage).await;
         Ok(stored)
@@ -32,6 +33,7 @@ impl Engine {
         mut b: BucketDoc,
         mut new: ObjectDoc,
         extra: Batch,
+        notice: Option<&Notice>,
     ) -> S3Result<(ObjectDoc, Vec<BlobRef>)> {
         let bucket = b.name.clone();
         let bucket = bucket.as_str();
@@ -78,6 +80,15 @@ impl Engine {
                 }
             }
             batch = batch.put(&ns, &new.key, &new, expect);
+            let happened = if new.delete_marker {
+                Happened::Deleted("Delete Marker Created")
+            } else {
+                Happened::Created
+            };
+            batch = notify(batch, &b, notice, &new, happened);
+            // The new body (when inline) and the replaced one's removal share this commit.
+            let batch = BlobStore::stage(batch, &new.blobs);
+            let (batch, garbage) = BlobStore::drop_in(batch, garbage);
             match self.store.commit(batch).await {
                 Ok(()) => return Ok((new, garbage)),
                 Err(StoreError::Conflict(..)) => continue,
@@ -208,6 +219,7 @@ impl Engine {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        notice: Option<&Notice>,
     ) -> S3Result<DeleteOutcome> {
         let b = self.bucket(bucket).await?;
         let ns = objects_ns(bucket);
@@ -221,14 +233,18 @@ impl Engine {
                     });
                 };
                 let old: ObjectDoc = d.parse().map_err(store_err)?;
-                match self
-                    .store
-                    .commit(Batch::new().delete(&ns, key, Expect::Version(d.version)))
-                    .await
+                let gone = ObjectDoc {
+                    seq: next_seq(),
+                    ..old.clone()
+                };
+                let batch = Batch::new().delete(&ns, key, Expect::Version(d.version));
+                let batch = notify(batch, &b, notice, &gone, Happened::Deleted("Permanently Deleted"));
+                let (batch, files) = BlobStore::drop_in(batch, old.blobs);
+                match self.store.commit(batch).await
                 {
                     Ok(()) => {
                         drop(turn);
-                        self.blobs.delete(&old.blobs).await;
+                        self.blobs.delete(&files).await;
                         return Ok(DeleteOutcome {
                             delete_marker: false,
                             version_id: None,
@@ -245,7 +261,9 @@ impl Engine {
                     last_modified_ms: now_ms(),
                     ..Default::default()
                 };
-                let stored = self.commit_version(bucket, marker, Batch::new()).await?;
+                let stored = self
+                    .commit_version(bucket, marker, Batch::new(), notice)
+                    .await?;
                 Ok(DeleteOutcome {
                     delete_marker: true,
                     version_id: Some(stored.version_id),
@@ -280,6 +298,12 @@ impl Engine {
                             }
                         }
                     }
+                    let gone = ObjectDoc {
+                        seq: next_seq(),
+                        ..victim.clone()
+                    };
+                    let batch =
+                        notify(batch, &b, notice, &gone, Happened::Deleted("Permanently Deleted"));
                     match self.store.commit(batch).await {
                         Ok(()) => break,
                         Err(StoreError::Conflict(..)) => continue,

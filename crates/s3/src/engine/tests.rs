@@ -4,12 +4,14 @@ use super::*;
 use bytes::Bytes;
 
 async fn engine(dir: &std::path::Path) -> Engine {
-    let store = codeyard_store::SqliteStore::open(&dir.join("state.db"))
-        .await
-        .unwrap();
+    let store: SharedStore = std::sync::Arc::new(
+        codeyard_store::SqliteStore::open(&dir.join("state.db"))
+            .await
+            .unwrap(),
+    );
     Engine {
-        store: std::sync::Arc::new(store),
-        blobs: BlobStore::open(dir).unwrap(),
+        store: store.clone(),
+        blobs: BlobStore::open(dir, store).unwrap(),
         key_locks: Default::default(),
     }
 }
@@ -24,11 +26,61 @@ async fn put(e: &Engine, bucket: &str, key: &str, body: &'static [u8]) -> Object
         etag: hex::encode(w.md5),
         ..Default::default()
     };
-    e.commit_version(bucket, doc, Batch::new()).await.unwrap()
+    e.commit_version(bucket, doc, Batch::new(), None)
+        .await
+        .unwrap()
 }
 
 fn blob_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("s3/blobs")).unwrap().count()
+}
+
+/// Bodies kept in the state store.
+async fn inline_bodies(e: &Engine) -> usize {
+    e.store
+        .list_bytes_keys(crate::blobs::INLINE_NS, None, 10_000)
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn read_all(e: &Engine, o: &ObjectDoc, range: std::ops::Range<u64>) -> Vec<u8> {
+    let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(e.blobs.read(&o.blobs, range))
+        .await
+        .unwrap();
+    chunks.concat()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn small_bodies_live_in_the_store_and_large_ones_in_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path()).await;
+    e.create_bucket("sizes", "000000000000", "eu-west-1", None)
+        .await
+        .unwrap();
+    let small: &'static [u8] = Box::leak(vec![b's'; crate::blobs::INLINE_LIMIT].into_boxed_slice());
+    let large: &'static [u8] =
+        Box::leak(vec![b'L'; crate::blobs::INLINE_LIMIT + 1].into_boxed_slice());
+    let o = put(&e, "sizes", "small", small).await;
+    assert!(o.blobs[0].inline);
+    assert_eq!(blob_files(dir.path()), 0, "a small body made a file");
+    assert_eq!(inline_bodies(&e).await, 1);
+    let o = e.get_version("sizes", "small", None).await.unwrap();
+    assert!(o.blobs[0].pending.is_none(), "a stored record carries no bytes");
+    assert_eq!(read_all(&e, &o, 0..o.size).await, small);
+    assert_eq!(read_all(&e, &o, 10..20).await, &small[10..20]);
+    let l = put(&e, "sizes", "large", large).await;
+    assert!(!l.blobs[0].inline);
+    assert_eq!(blob_files(dir.path()), 1);
+    assert_eq!(read_all(&e, &l, 0..l.size).await, large);
+    // Overwriting the small object with a large one removes the inline body in its commit.
+    put(&e, "sizes", "small", large).await;
+    assert_eq!(inline_bodies(&e).await, 0);
+    assert_eq!(blob_files(dir.path()), 2);
+    put(&e, "sizes", "small", b"tiny again").await;
+    assert_eq!((inline_bodies(&e).await, blob_files(dir.path())), (1, 1));
+    e.delete_object("sizes", "small", None, None).await.unwrap();
+    assert_eq!(inline_bodies(&e).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,16 +111,13 @@ async fn concurrent_puts_of_one_key_leave_one_whole_object_and_one_blob() {
         t.await.unwrap();
     }
     let o = e.get_version("race", "k", None).await.unwrap();
-    let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(e.blobs.read(&o.blobs, 0..o.size))
-        .await
-        .unwrap();
-    let bytes = chunks.concat();
+    let bytes = read_all(&e, &o, 0..o.size).await;
     assert!(
         BODIES.contains(&bytes.as_slice()),
         "a mix of writes: {bytes:?}"
     );
     assert_eq!(
-        blob_files(dir.path()),
+        blob_files(dir.path()) + inline_bodies(&e).await,
         1,
         "replaced blobs were not all removed"
     );
@@ -135,8 +184,18 @@ async fn garbage_collection_removes_only_unreferenced_blobs() {
         b"blob written, metadata never committed",
     )
     .unwrap();
-    assert_eq!(e.collect_garbage().await.unwrap(), 2);
-    assert_eq!(blob_files(dir.path()), 1);
+    // An inline body whose object's commit named it, then was deleted before its removal ran.
+    e.store
+        .commit(Batch::new().put_bytes(
+            crate::blobs::INLINE_NS,
+            "feedface",
+            Bytes::from_static(b"orphan"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(e.collect_garbage().await.unwrap(), 3);
+    assert_eq!(blob_files(dir.path()), 0);
+    assert_eq!(inline_bodies(&e).await, 1);
     assert_eq!(
         e.get_version("gc-bucket", "kept", None).await.unwrap().size,
         4

@@ -40,12 +40,8 @@ async fn worked_example_terraform_applies_plans_clean_and_destroys() {
     std::fs::copy(&src, dir.path().join("main.tf")).unwrap();
     let (code, out) = terraform(dir.path(), &t.endpoint, &["init"]);
     assert_eq!(code, 0, "init:\n{out}");
-    let (code, out) = terraform(dir.path(), &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code, 0, "apply:\n{out}");
-    let (code, out) = terraform(dir.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
-    let (code, out) = terraform(dir.path(), &t.endpoint, &["destroy", "-auto-approve"]);
-    assert_eq!(code, 0, "destroy:\n{out}");
+    terraform_apply_clean(dir.path(), &t.endpoint, &[]);
+    terraform_destroy(dir.path(), &t.endpoint, &[]);
     let cp = aws_sdk_codepipeline::Client::new(&t.sdk_config().await);
     assert!(cp.list_pipelines().send().await.unwrap().pipelines().is_empty());
     let cc = aws_sdk_codecommit::Client::new(&t.sdk_config().await);

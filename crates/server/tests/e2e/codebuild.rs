@@ -13,9 +13,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-type Cb = aws_sdk_codebuild::Client;
+pub(crate) type Cb = aws_sdk_codebuild::Client;
 
-fn environment() -> ProjectEnvironment {
+pub(crate) fn environment() -> ProjectEnvironment {
     ProjectEnvironment::builder()
         .r#type(EnvironmentType::LinuxContainer)
         .image("aws/codebuild/standard:7.0")
@@ -24,7 +24,7 @@ fn environment() -> ProjectEnvironment {
         .unwrap()
 }
 
-fn no_source(buildspec: &str) -> ProjectSource {
+pub(crate) fn no_source(buildspec: &str) -> ProjectSource {
     ProjectSource::builder().r#type(SourceType::NoSource).buildspec(buildspec).build().unwrap()
 }
 
@@ -41,15 +41,15 @@ fn s3_zip_artifacts(bucket: &str, name: &str, id: Option<&str>) -> ProjectArtifa
 }
 
 /// The CodeBuild service role `name` with the permissions the suite's builds need.
-async fn build_role(conf: &aws_config::SdkConfig, name: &str) -> String {
+pub(crate) async fn build_role(conf: &aws_config::SdkConfig, name: &str) -> String {
     create_service_role(&aws_sdk_iam::Client::new(conf), name, "codebuild.amazonaws.com", &codebuild_role_policy()).await
 }
 
-fn no_artifacts() -> ProjectArtifacts {
+pub(crate) fn no_artifacts() -> ProjectArtifacts {
     ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build().unwrap()
 }
 
-async fn wait_build(cb: &Cb, id: &str, limit: Duration) -> Build {
+pub(crate) async fn wait_build(cb: &Cb, id: &str, limit: Duration) -> Build {
     wait_for(&format!("build {id} to complete"), limit, Duration::from_millis(100), || async {
         let b = cb.batch_get_builds().ids(id).send().await.unwrap().builds()[0].clone();
         b.build_complete().then_some(b)
@@ -65,13 +65,13 @@ async fn wait_phase(cb: &Cb, id: &str, phase: &str) -> Build {
     .await
 }
 
-fn phase_status(b: &Build, phase: &str) -> Option<String> {
+pub(crate) fn phase_status(b: &Build, phase: &str) -> Option<String> {
     b.phases().iter().find(|p| p.phase_type().map(|t| t.as_str()) == Some(phase)).map(|p| {
         p.phase_status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "IN_PROGRESS".into())
     })
 }
 
-fn phase_context(b: &Build, phase: &str) -> String {
+pub(crate) fn phase_context(b: &Build, phase: &str) -> String {
     b.phases()
         .iter()
         .find(|p| p.phase_type().map(|t| t.as_str()) == Some(phase))
@@ -79,7 +79,7 @@ fn phase_context(b: &Build, phase: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn log_text(endpoint: &str, b: &Build) -> String {
+pub(crate) async fn log_text(endpoint: &str, b: &Build) -> String {
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk(endpoint).await);
     let l = b.logs().expect("logs location");
     let mut out = String::new();

@@ -723,22 +723,18 @@ async fn terraform_repository_lifecycle() {
     let t = TestServer::start().await;
     let ws = terraform_workspace("codecommit");
     let dir = ws.path();
-    let (code_, out) = terraform(dir, &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code_, 0, "apply:\n{out}");
+    terraform_apply_clean(dir, &t.endpoint, &[]);
     let cc = client(&t).await;
     let r = cc.get_repository().repository_name("tf-repo").send().await.unwrap();
     let md = r.repository_metadata().unwrap();
     assert_eq!(md.repository_description(), Some("managed by terraform"));
     let tags = cc.list_tags_for_resource().resource_arn(md.arn().unwrap()).send().await.unwrap();
     assert_eq!(tags.tags().unwrap()["env"], "test");
-    let (code_, out) = terraform(dir, &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code_, 0, "plan after apply:\n{out}");
 
     // Change description and tags.
     let main_tf = std::fs::read_to_string(dir.join("main.tf")).unwrap();
     std::fs::write(dir.join("main.tf"), main_tf.replace("managed by terraform", "updated by terraform").replace("\"test\"", "\"prod\"").replace("owner = \"ci\"", "team = \"devops\"")).unwrap();
-    let (code_, out) = terraform(dir, &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code_, 0, "update:\n{out}");
+    terraform_apply_clean(dir, &t.endpoint, &[]);
     let r = cc.get_repository().repository_name("tf-repo").send().await.unwrap();
     assert_eq!(r.repository_metadata().unwrap().repository_description(), Some("updated by terraform"));
     let tags = cc.list_tags_for_resource().resource_arn(md.arn().unwrap()).send().await.unwrap();
@@ -746,11 +742,8 @@ async fn terraform_repository_lifecycle() {
     assert_eq!(tags["env"], "prod");
     assert_eq!(tags.get("team").map(String::as_str), Some("devops"));
     assert!(!tags.contains_key("owner"));
-    let (code_, out) = terraform(dir, &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code_, 0, "plan after update:\n{out}");
 
-    let (code_, out) = terraform(dir, &t.endpoint, &["destroy", "-auto-approve"]);
-    assert_eq!(code_, 0, "destroy:\n{out}");
+    terraform_destroy(dir, &t.endpoint, &[]);
     let left = cc.list_repositories().send().await.unwrap();
     assert!(left.repositories().is_empty());
     t.assert_no_model_violations();

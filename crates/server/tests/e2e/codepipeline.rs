@@ -116,6 +116,12 @@ fn declaration(name: &str, stages: Vec<StageDeclaration>) -> PipelineDeclaration
         .unwrap()
 }
 
+/// Creates `name` with the seed's two stages: the CodeCommit source (`PollForSourceChanges` =
+/// `poll`) and the CodeBuild build.
+async fn create_seed(cp: &Client, name: &str, poll: &str) -> aws_sdk_codepipeline::operation::create_pipeline::CreatePipelineOutput {
+    cp.create_pipeline().pipeline(declaration(name, vec![source_stage(poll), build_stage()])).send().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_api_round_trip_and_validation() {
     let t = TestServer::start().await;
@@ -377,17 +383,16 @@ async fn pipeline_api_round_trip_and_validation() {
         .await
         .unwrap_err();
     assert_eq!(no_input.code(), Some("InvalidStructureException"));
-    let bogus = ActionDeclaration::builder()
-        .name("Build")
-        .action_type_id(action_type(ActionCategory::Build, "Jenkins"))
-        .input_artifacts(
-            InputArtifact::builder()
-                .name("source-artifact")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    // A build action reading the source artifact, of `provider`, without configuration.
+    let build_action = |provider: &str| {
+        ActionDeclaration::builder()
+            .name("Build")
+            .action_type_id(action_type(ActionCategory::Build, provider))
+            .input_artifacts(InputArtifact::builder().name("source-artifact").build().unwrap())
+            .build()
+            .unwrap()
+    };
+    let bogus = build_action("Jenkins");
     let unknown = cp
         .create_pipeline()
         .pipeline(declaration(
@@ -406,17 +411,7 @@ async fn pipeline_api_round_trip_and_validation() {
         .unwrap_err();
     assert_eq!(unknown.code(), Some("InvalidStructureException"));
     assert!(unknown.message().unwrap().contains("Jenkins"));
-    let missing_key = ActionDeclaration::builder()
-        .name("Build")
-        .action_type_id(action_type(ActionCategory::Build, "CodeBuild"))
-        .input_artifacts(
-            InputArtifact::builder()
-                .name("source-artifact")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let missing_key = build_action("CodeBuild");
     let missing = cp
         .create_pipeline()
         .pipeline(declaration(
@@ -516,10 +511,7 @@ async fn pipeline_api_round_trip_and_validation() {
 async fn terraform_codepipeline_apply_plan_destroy() {
     let t = TestServer::start().await;
     let dir = terraform_workspace("codepipeline");
-    let (code, out) = terraform(dir.path(), &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code, 0, "apply failed:\n{out}");
-    let (code, out) = terraform(dir.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
+    terraform_apply_clean(dir.path(), &t.endpoint, &[]);
 
     let cp = Client::new(&t.sdk_config().await);
     let v2 = cp
@@ -565,12 +557,7 @@ async fn terraform_codepipeline_apply_plan_destroy() {
             .any(|t| t.key() == "build" && t.value() == "other-build")
     );
 
-    let (code, out) = terraform(
-        dir.path(),
-        &t.endpoint,
-        &["destroy", "-auto-approve", "-var=build_project=other-build"],
-    );
-    assert_eq!(code, 0, "destroy failed:\n{out}");
+    terraform_destroy(dir.path(), &t.endpoint, &["-var=build_project=other-build"]);
     assert!(
         cp.list_pipelines()
             .send()

@@ -4,7 +4,8 @@
 //! its AWS URI. Checked: the build uses both; it sees CodeBuild's paths; its credentials come
 //! from the container credentials endpoint (no keys in the environment) and are the service
 //! role's; stop, timeout and a kill -9 of the server leave no container; a missing image fails
-//! in PROVISIONING. Every test is skipped (with a line saying so) where podman cannot run
+//! in PROVISIONING; `runtime-versions` are honoured for what the image declares and refused
+//! with CodeBuild's error for what it does not; a LOCAL cache of `/root/...` paths persists between builds. Every test is skipped (with a line saying so) where podman cannot run
 //! containers.
 
 use crate::common::*;
@@ -73,7 +74,7 @@ async fn push_image(endpoint: &str, work: &Path, repo: &str, extra: &str) {
         r#"set -e; r='{root}'; mkdir -p $r/bin $r/tmp $r/opt/codeyard $r/usr/local/bin
 cp /bin/busybox /bin/bash $r/bin/
 for lib in $(ldd /bin/bash | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $lib); cp -L $lib $r$lib; done
-for a in sh sleep head tr cat echo ls wget env mkdir rm mv sort grep test printf; do ln -sf busybox $r/bin/$a; done
+for a in sh sleep head tr cat echo ls wget env mkdir rm mv cp sort grep test printf; do ln -sf busybox $r/bin/$a; done
 {extra}
 echo marker-from-the-image > $r/opt/codeyard/marker.txt
 printf '#!/bin/sh\necho tool-from-the-image\n' > $r/usr/local/bin/codeyard-image-tool; chmod +x $r/usr/local/bin/codeyard-image-tool
@@ -197,17 +198,26 @@ async fn container_server() -> (tempfile::TempDir, TestServer) {
     (dir, t)
 }
 
+/// Where podman works: a container-executor server with the test image pushed and the builds'
+/// role made (and the image's work dir); `None` (the test is skipped) elsewhere.
+async fn image_server() -> Option<(tempfile::TempDir, TestServer, tempfile::TempDir)> {
+    if !podman_works().await {
+        return None;
+    }
+    let (dir, t) = container_server().await;
+    let work = tempfile::tempdir().unwrap();
+    push_test_image(&t.endpoint, work.path()).await;
+    create_role(&t.endpoint).await;
+    Some((dir, t, work))
+}
+
 /// The tool and file of the image, CodeBuild's paths, credentials from the endpoint only, and
 /// those credentials are the service role's (checked with STS from outside).
 #[tokio::test(flavor = "multi_thread")]
 async fn build_runs_in_an_image_from_codeyards_ecr() {
-    if !podman_works().await {
+    let Some((_dir, t, _work)) = image_server().await else {
         return;
-    }
-    let (_dir, t) = container_server().await;
-    let work = tempfile::tempdir().unwrap();
-    push_test_image(&t.endpoint, work.path()).await;
-    create_role(&t.endpoint).await;
+    };
     let s3 = s3_client(&t.endpoint).await;
     s3.create_bucket()
         .bucket("out")
@@ -437,4 +447,83 @@ phases:
     let log = log_text(&t.endpoint, &b).await;
     assert_eq!(b.build_status(), Some(&StatusType::Failed), "{log}");
     assert!(phase(&b, "BUILD").1.contains("docker images. Reason: exit status 127"), "{log}");
+}
+
+/// A LOCAL custom cache of a path under the container's `/root` comes back in the next build.
+#[tokio::test(flavor = "multi_thread")]
+async fn local_cache_of_root_paths_persists_between_container_builds() {
+    let Some((_dir, t, _work)) = image_server().await else {
+        return;
+    };
+    let spec = r#"version: 0.2
+phases:
+  build:
+    commands:
+      - mkdir -p /root/.cache-test
+      - echo "from-build-$CODEBUILD_BUILD_NUMBER" >> /root/.cache-test/seen.txt
+      - cat /root/.cache-test/seen.txt
+cache:
+  paths:
+    - /root/.cache-test/**/*
+"#;
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    create_project(&cb, "cached", &ecr_uri("1"), spec, no_artifacts()).await;
+    let cache = aws_sdk_codebuild::types::ProjectCache::builder()
+        .r#type(aws_sdk_codebuild::types::CacheType::Local)
+        .modes(aws_sdk_codebuild::types::CacheMode::LocalCustomCache)
+        .build()
+        .unwrap();
+    cb.update_project().name("cached").cache(cache).send().await.unwrap();
+    for n in 1..=2 {
+        let id = start(&cb, "cached").await;
+        let b = wait_build(&cb, &id, Duration::from_secs(120)).await;
+        let log = log_text(&t.endpoint, &b).await;
+        assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}");
+        assert!(log.contains(&format!("from-build-{n}")), "{log}");
+        if n == 2 {
+            assert!(log.contains("\nfrom-build-1\nfrom-build-2\n"), "the first build's file came back:\n{log}");
+        }
+    }
+}
+
+/// `runtime-versions`: a version the image's runtimes file declares runs its commands first in
+/// INSTALL; one it lacks fails DOWNLOAD_SOURCE as CodeBuild does; an image without the file
+/// skips the selection with CodeBuild's warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn runtime_versions_follow_what_the_image_declares() {
+    let Some((_dir, t, work)) = image_server().await else {
+        return;
+    };
+    let runtimes = r#"mkdir -p $r/codebuild/image/config
+printf 'version: 0.1\nruntimes:\n  codeyard:\n    versions:\n      1:\n        commands:\n          - echo installing codeyard 1\n      2:\n        commands:\n          - echo installing codeyard 2\n' > $r/codebuild/image/config/runtimes.yml"#;
+    push_image(&t.endpoint, work.path(), "runtime-tools", runtimes).await;
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    let spec = |v: &str| format!("version: 0.2\nphases:\n  install:\n    runtime-versions:\n      codeyard: {v}\n  build:\n    commands:\n      - echo built\n");
+    let with_runtimes = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/runtime-tools:1");
+    let run = |name: &'static str, image: String, spec: String| {
+        let cb = cb.clone();
+        let endpoint = t.endpoint.clone();
+        async move {
+            create_project(&cb, name, &image, &spec, no_artifacts()).await;
+            let id = start(&cb, name).await;
+            let b = wait_build(&cb, &id, Duration::from_secs(120)).await;
+            let log = log_text(&endpoint, &b).await;
+            (b, log)
+        }
+    };
+    let (b, log) = run("runtime-ok", with_runtimes.clone(), spec("2")).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}");
+    assert!(log.contains("Selecting 'codeyard' runtime version '2' based on manual selections..."), "{log}");
+    assert!(log.contains("\ninstalling codeyard 2\n"), "{log}");
+
+    let (b, log) = run("runtime-missing", with_runtimes, spec("9")).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Failed), "{log}");
+    assert_eq!(
+        phase(&b, "DOWNLOAD_SOURCE").1,
+        "YAML_FILE_ERROR: Unknown runtime version named '9' of codeyard. This build image has the following versions: 1, 2"
+    );
+
+    let (b, log) = run("runtime-none", ecr_uri("1"), spec("2")).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}");
+    assert!(log.contains(codeyard_codebuild::runtimes::NOT_SUPPORTED), "{log}");
 }

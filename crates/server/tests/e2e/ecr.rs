@@ -66,7 +66,7 @@ fn err_code<E: aws_sdk_ecr::error::ProvideErrorMetadata>(e: &aws_sdk_ecr::error:
 }
 
 /// Uploads bytes as a layer through the ECR layer API; returns the digest.
-async fn upload_layer(ecr: &aws_sdk_ecr::Client, repo: &str, bytes: &[u8]) -> String {
+pub(crate) async fn upload_layer(ecr: &aws_sdk_ecr::Client, repo: &str, bytes: &[u8]) -> String {
     let up = ecr.initiate_layer_upload().repository_name(repo).send().await.unwrap();
     let id = up.upload_id().unwrap().to_string();
     let mid = bytes.len() / 2;
@@ -123,7 +123,7 @@ fn sha256_of(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
 }
 
-fn image_manifest(config: &str, config_size: usize, layer: &str, layer_size: usize) -> String {
+pub(crate) fn image_manifest(config: &str, config_size: usize, layer: &str, layer_size: usize) -> String {
     format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{config_size},"digest":"{config}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{layer_size},"digest":"{layer}"}}]}}"#
     )
@@ -591,10 +591,7 @@ async fn registry_requires_the_token_under_enforced_auth() {
 async fn terraform_ecr_repository_lifecycle_and_policy() {
     let t = TestServer::start().await;
     let ws = terraform_workspace("ecr");
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code, 0, "apply:\n{out}");
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code, 0, "plan after apply shows changes:\n{out}");
+    terraform_apply_clean(ws.path(), &t.endpoint, &[]);
     let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
     let repo = ecr.describe_repositories().repository_names("tf/app").send().await.unwrap();
     let repo = &repo.repositories()[0];
@@ -622,8 +619,7 @@ async fn terraform_ecr_repository_lifecycle_and_policy() {
     let tags = ecr.list_tags_for_resource().resource_arn(repo.repository_arn().unwrap()).send().await.unwrap();
     assert!(tags.tags().iter().any(|t| t.key() == "env" && t.value() == "prod"));
 
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["destroy", "-auto-approve", "-var=app_tag_env=prod"]);
-    assert_eq!(code, 0, "destroy:\n{out}");
+    terraform_destroy(ws.path(), &t.endpoint, &["-var=app_tag_env=prod"]);
     let left = ecr.describe_repositories().send().await.unwrap();
     assert!(left.repositories().is_empty(), "destroy left {:?}", left.repositories());
     t.assert_no_model_violations();

@@ -276,26 +276,14 @@ async fn rules_targets_buses_tags_and_errors() {
     assert!(c.describe_rule().name("bad").send().await.is_err());
 
     // Disable / enable.
+    let state = |name: &'static str| {
+        let c = c.clone();
+        async move { c.describe_rule().name(name).send().await.unwrap().state().cloned() }
+    };
     c.disable_rule().name("on-push").send().await.unwrap();
-    assert_eq!(
-        c.describe_rule()
-            .name("on-push")
-            .send()
-            .await
-            .unwrap()
-            .state(),
-        Some(&RuleState::Disabled)
-    );
+    assert_eq!(state("on-push").await, Some(RuleState::Disabled));
     c.enable_rule().name("on-push").send().await.unwrap();
-    assert_eq!(
-        c.describe_rule()
-            .name("on-push")
-            .send()
-            .await
-            .unwrap()
-            .state(),
-        Some(&RuleState::Enabled)
-    );
+    assert_eq!(state("on-push").await, Some(RuleState::Enabled));
     assert_eq!(
         code(&c.enable_rule().name("nope").send().await.unwrap_err()).0,
         "ResourceNotFoundException"
@@ -669,10 +657,7 @@ async fn scheduled_rule_fires_on_time() {
 async fn terraform_rules_and_targets_apply_plan_destroy() {
     let t = TestServer::start().await;
     let ws = terraform_workspace("events");
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code, 0, "apply:\n{out}");
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
+    terraform_apply_clean(ws.path(), &t.endpoint, &[]);
 
     let c = client(&t).await;
     let r = c.describe_rule().name("tf-on-push").send().await.unwrap();
@@ -706,8 +691,7 @@ async fn terraform_rules_and_targets_apply_plan_destroy() {
             .any(|t| t.key() == "team" && t.value() == "ci")
     );
 
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["destroy", "-auto-approve"]);
-    assert_eq!(code, 0, "destroy:\n{out}");
+    terraform_destroy(ws.path(), &t.endpoint, &[]);
     assert!(c.list_rules().send().await.unwrap().rules().is_empty());
     assert_eq!(
         c.list_event_buses()

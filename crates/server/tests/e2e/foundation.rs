@@ -227,18 +227,12 @@ async fn terraform_applies_updates_in_place_and_destroys() {
     let t = TestServer::start().await;
     let ws = terraform_workspace("foundation");
     let dir = ws.path();
-    let (code, out) = terraform(dir, &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code, 0, "apply failed:\n{out}");
+    let out = terraform_apply_clean(dir, &t.endpoint, &[]);
     assert!(out.contains("account_id = \"000000000000\""), "{out}");
     assert!(out.contains("caller_arn = \"arn:aws:iam::000000000000:root\""), "{out}");
-    let (code, out) = terraform(dir, &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code, 0, "plan after apply is not clean:\n{out}");
 
-    let (code, out) = terraform(dir, &t.endpoint, &["apply", "-auto-approve", "-var=tag_value=two"]);
-    assert_eq!(code, 0, "update failed:\n{out}");
+    let out = terraform_apply_clean(dir, &t.endpoint, &["-var=tag_value=two"]);
     assert!(out.contains("0 added, 2 changed, 0 destroyed"), "a tag change is an in-place update of the role and the log group:\n{out}");
-    let (code, out) = terraform(dir, &t.endpoint, &["plan", "-detailed-exitcode", "-var=tag_value=two"]);
-    assert_eq!(code, 0, "plan after update is not clean:\n{out}");
 
     let conf = t.sdk_config().await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
@@ -250,8 +244,7 @@ async fn terraform_applies_updates_in_place_and_destroys() {
         .unwrap();
     assert_eq!(tags.tags().unwrap().get("Changing").map(String::as_str), Some("two"));
 
-    let (code, out) = terraform(dir, &t.endpoint, &["destroy", "-auto-approve", "-var=tag_value=two"]);
-    assert_eq!(code, 0, "destroy failed:\n{out}");
+    terraform_destroy(dir, &t.endpoint, &["-var=tag_value=two"]);
     let iam = aws_sdk_iam::Client::new(&conf);
     assert!(iam.list_roles().send().await.unwrap().roles().is_empty(), "destroy leaves no roles");
     assert!(iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.unwrap().policies().is_empty());

@@ -342,10 +342,7 @@ async fn terraform_user_group_and_key_lifecycle() {
     let t = TestServer::start().await;
     let ws = terraform_workspace("identities");
     let dir = ws.path();
-    let (code, out) = terraform(dir, &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code, 0, "apply:\n{out}");
-    let (code, out) = terraform(dir, &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code, 0, "a second plan has no changes:\n{out}");
+    terraform_apply_clean(dir, &t.endpoint, &[]);
 
     let iam = iam_of(&t.sdk_config().await);
     let g = iam.get_group().group_name("tf-developers").send().await.unwrap();
@@ -359,8 +356,7 @@ async fn terraform_user_group_and_key_lifecycle() {
     let attached = iam.list_attached_user_policies().user_name("tf-alice").send().await.unwrap();
     assert_eq!(attached.attached_policies()[0].policy_arn(), Some(READ_ONLY_S3));
 
-    let (code, out) = terraform(dir, &t.endpoint, &["destroy", "-auto-approve"]);
-    assert_eq!(code, 0, "destroy:\n{out}");
+    terraform_destroy(dir, &t.endpoint, &[]);
     assert!(iam.list_users().send().await.unwrap().users().is_empty());
     assert!(iam.list_groups().send().await.unwrap().groups().is_empty());
     t.assert_no_model_violations();

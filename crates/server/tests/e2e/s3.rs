@@ -522,15 +522,20 @@ async fn presigned_get_and_put() {
     t.assert_no_model_violations();
 }
 
+/// A server in `--auth enforce` with one access key, AKIDCODEYARD / s3cr3t.
+async fn enforcing_server(dir: &tempfile::TempDir) -> TestServer {
+    TestServer::start_in(dir.path().to_path_buf(), |o| {
+        o.auth = codeyard_server::AuthMode::Enforce;
+        o.access_keys = vec![codeyard_server::AccessKey { id: "AKIDCODEYARD".into(), secret: "s3cr3t".into(), account: "111122223333".into() }];
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn enforce_mode_verifies_signatures() {
     use aws_sdk_s3::presigning::PresigningConfig;
     let dir = tempfile::tempdir().unwrap();
-    let t = TestServer::start_in(dir.path().to_path_buf(), |o| {
-        o.auth = codeyard_server::AuthMode::Enforce;
-        o.access_keys = vec![codeyard_server::AccessKey { id: "AKIDCODEYARD".into(), secret: "s3cr3t".into(), account: "111122223333".into() }];
-    })
-    .await;
+    let t = enforcing_server(&dir).await;
     let conf = |key: &str, secret: &str| {
         let key = key.to_string();
         let secret = secret.to_string();
@@ -686,14 +691,15 @@ async fn kill_9_mid_upload_leaves_no_partial_object_and_no_orphans() {
         sock.write_all(&chunk).await.unwrap();
     }
     sock.flush().await.unwrap();
-    // Wait until the server is demonstrably mid-write: a staging file next to the kept blob.
+    // Wait until the server is demonstrably mid-write: a staging file (the kept object's small
+    // body is in the state store, not a file).
     let blob_dir = dir.path().join("s3/blobs");
     let mut waited = 0;
-    while std::fs::read_dir(&blob_dir).unwrap().count() < 2 && waited < 100 {
+    while std::fs::read_dir(&blob_dir).unwrap().count() < 1 && waited < 100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }
-    assert!(std::fs::read_dir(&blob_dir).unwrap().count() >= 2, "the upload never reached the disk");
+    assert!(std::fs::read_dir(&blob_dir).unwrap().count() >= 1, "the upload never reached the disk");
     proc1.kill9();
     drop(sock);
 
@@ -706,9 +712,14 @@ async fn kill_9_mid_upload_leaves_no_partial_object_and_no_orphans() {
     let l: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(l["Contents"].as_array().unwrap().len(), 1);
     assert_eq!(l["Contents"][0]["Key"], "kept");
-    // Exactly one blob on disk (the kept object): the interrupted write's staging file is gone.
+    // No blob file on disk (the kept object's body is in the store): the interrupted write's
+    // staging file is gone, and the kept object is whole.
     let blobs: Vec<_> = std::fs::read_dir(dir.path().join("s3/blobs")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    assert!(blobs.is_empty(), "{blobs:?}");
+    let got = dir.path().join("kept.out");
+    let (ok, _, err) = aws_cli(&ep, &["s3api", "get-object", "--bucket", "crash", "--key", "kept", got.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read("/etc/hostname").unwrap());
     let (ok, _, err) = aws_cli(&ep, &["s3api", "put-object", "--bucket", "crash", "--key", "after", "--body", "/etc/hostname"]);
     assert!(ok, "{err}");
 }
@@ -762,5 +773,186 @@ async fn unimplemented_operations_answer_a_4xx_naming_them() {
     assert_eq!(status(&e), 400);
     assert_eq!(code(&e), "UnknownOperationException");
     assert!(e.message().unwrap_or("").contains("GetObjectAttributes"), "{e:?}");
+    t.assert_no_model_violations();
+}
+
+/// Sends a request to 127.0.0.1 with the Host the SDK addressed (`<bucket>.localhost:<port>`,
+/// which this machine's resolver does not resolve), after signing: the signature covers that
+/// Host, as it would on a machine where the name resolves.
+#[derive(Debug)]
+struct ToLoopback(String);
+
+impl aws_sdk_s3::config::Intercept for ToLoopback {
+    fn name(&self) -> &'static str {
+        "ToLoopback"
+    }
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let req = ctx.request_mut();
+        let uri = req.uri().to_string();
+        let rest = uri.strip_prefix("http://").ok_or("not http")?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let authority = authority.to_string();
+        req.headers_mut().insert("host", authority);
+        req.set_uri(format!("http://{}{}", self.0, if path.is_empty() { "/" } else { path }))?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn virtual_hosted_style_requests_reach_their_bucket_with_signatures_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = enforcing_server(&dir).await;
+    let port: u16 = t.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let loopback = format!("127.0.0.1:{port}");
+    // Virtual-hosted addressing (the SDK's default): the bucket goes into the Host.
+    let client = |endpoint: String, secret: &'static str| {
+        let t = &t;
+        let loopback = loopback.clone();
+        async move {
+            let conf = t.sdk_config_with("AKIDCODEYARD", secret).await;
+            let conf = aws_sdk_s3::config::Builder::from(&conf)
+                .endpoint_url(endpoint)
+                .force_path_style(false)
+                .interceptor(ToLoopback(loopback))
+                .build();
+            aws_sdk_s3::Client::from_conf(conf)
+        }
+    };
+    let forms = [
+        (format!("http://localhost:{port}"), "vh-plain"),
+        (format!("http://s3.localhost:{port}"), "vh-s3"),
+        (format!("http://s3.eu-west-1.localhost:{port}"), "vh.regional"),
+    ];
+    for (endpoint, bucket) in &forms {
+        let c = client(endpoint.clone(), "s3cr3t").await;
+        make_bucket(&c, bucket).await;
+        // `v2/...` would be the registry's path in path style: under a bucket Host it is a key.
+        for key in ["dir/k.txt", "v2/index.txt"] {
+            c.put_object().bucket(*bucket).key(key).body(ByteStream::from_static(b"hosted")).send().await.unwrap();
+            let got = c.get_object().bucket(*bucket).key(key).send().await.unwrap();
+            assert_eq!(body_bytes(got).await, b"hosted", "{endpoint} {key}");
+        }
+        let listed = c.list_objects_v2().bucket(*bucket).send().await.unwrap();
+        let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+        assert_eq!(keys, ["dir/k.txt", "v2/index.txt"], "{endpoint}");
+        let wrong = client(endpoint.clone(), "wrong").await;
+        let e = wrong.get_object().bucket(*bucket).key("dir/k.txt").send().await.unwrap_err();
+        assert_eq!(code(&e), "SignatureDoesNotMatch", "{endpoint}");
+    }
+    // The same objects, path style.
+    let path_style = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&t.sdk_config_with("AKIDCODEYARD", "s3cr3t").await).force_path_style(true).build(),
+    );
+    let got = path_style.get_object().bucket("vh.regional").key("v2/index.txt").send().await.unwrap();
+    assert_eq!(body_bytes(got).await, b"hosted");
+
+    // The Host check takes these forms and nothing else under localhost.
+    let http = reqwest::Client::new();
+    let health = format!("{}/_codeyard/health", t.endpoint);
+    for (host, allowed) in [
+        (format!("vh-plain.localhost:{port}"), true),
+        (format!("vh-plain.s3.eu-west-1.localhost:{port}"), true),
+        (format!("s3.localhost:{port}"), true),
+        (format!("x.localhost:{port}"), false),
+        (format!("bad_name.localhost:{port}"), false),
+        (format!("vh-plain.localhost.evil.example:{port}"), false),
+    ] {
+        let r = http.get(&health).header("host", &host).send().await.unwrap();
+        assert_eq!(r.status() == 200, allowed, "{host}: {}", r.status());
+    }
+    t.assert_no_model_violations();
+}
+
+/// `aws_s3_bucket_notification { eventbridge = true }`: object changes reach a rule on the
+/// default bus in AWS's shape, one event per change, and nothing before it is switched on.
+#[tokio::test(flavor = "multi_thread")]
+async fn eventbridge_notifications_deliver_object_created_and_deleted() {
+    use aws_sdk_eventbridge::types::Target;
+    let t = TestServer::start().await;
+    let c = s3(&t).await;
+    let eb = aws_sdk_eventbridge::Client::new(&t.sdk_config().await);
+    make_bucket(&c, "noisy-bucket").await;
+    let pattern = r#"{"source":["aws.s3"],"detail-type":["Object Created","Object Deleted"],"detail":{"bucket":{"name":["noisy-bucket"]}}}"#;
+    eb.put_rule().name("s3-changes").event_pattern(pattern).send().await.unwrap();
+    let target = Target::builder().id("q").arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:q")).build().unwrap();
+    eb.put_targets().rule("s3-changes").targets(target).send().await.unwrap();
+
+    // Off by default: an empty configuration, and no event.
+    let got = c.get_bucket_notification_configuration().bucket("noisy-bucket").send().await.unwrap();
+    assert!(got.event_bridge_configuration().is_none());
+    c.put_object().bucket("noisy-bucket").key("before").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    // Destinations codeyard cannot deliver to are refused and change nothing.
+    let sqs = NotificationConfiguration::builder()
+        .queue_configurations(QueueConfiguration::builder().queue_arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:q")).events(Event::from("s3:ObjectCreated:*")).build().unwrap())
+        .build();
+    let e = c.put_bucket_notification_configuration().bucket("noisy-bucket").notification_configuration(sqs).send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidArgument");
+
+    let on = NotificationConfiguration::builder().event_bridge_configuration(EventBridgeConfiguration::builder().build()).build();
+    c.put_bucket_notification_configuration().bucket("noisy-bucket").notification_configuration(on).send().await.unwrap();
+    let got = c.get_bucket_notification_configuration().bucket("noisy-bucket").send().await.unwrap();
+    assert!(got.event_bridge_configuration().is_some());
+
+    c.put_object().bucket("noisy-bucket").key("docs/a.txt").body(ByteStream::from_static(b"hello")).send().await.unwrap();
+    c.copy_object().bucket("noisy-bucket").key("docs/b.txt").copy_source("noisy-bucket/docs/a.txt").send().await.unwrap();
+    let up = c.create_multipart_upload().bucket("noisy-bucket").key("big").send().await.unwrap();
+    let part = c.upload_part().bucket("noisy-bucket").key("big").upload_id(up.upload_id().unwrap()).part_number(1).body(ByteStream::from_static(b"part")).send().await.unwrap();
+    let done = CompletedMultipartUpload::builder().parts(CompletedPart::builder().part_number(1).e_tag(part.e_tag().unwrap()).build()).build();
+    c.complete_multipart_upload().bucket("noisy-bucket").key("big").upload_id(up.upload_id().unwrap()).multipart_upload(done).send().await.unwrap();
+    c.delete_object().bucket("noisy-bucket").key("docs/a.txt").send().await.unwrap();
+
+    // Every event published so far is matched and delivered: exactly these four, none for the
+    // object written before the configuration.
+    events_idle(&t.endpoint).await;
+    let body: serde_json::Value = reqwest::get(format!("{}/_codeyard/events/deliveries?rule=s3-changes", t.endpoint)).await.unwrap().json().await.unwrap();
+    let events: Vec<serde_json::Value> = body["deliveries"].as_array().cloned().unwrap_or_default().into_iter().map(|d| d["input"].clone()).collect();
+    let mut seen: Vec<(String, String, String)> = events
+        .iter()
+        .map(|e| (e["detail-type"].as_str().unwrap().to_string(), e["detail"]["object"]["key"].as_str().unwrap().to_string(), e["detail"]["reason"].as_str().unwrap().to_string()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("Object Created".into(), "big".into(), "CompleteMultipartUpload".into()),
+            ("Object Created".into(), "docs/a.txt".into(), "PutObject".into()),
+            ("Object Created".into(), "docs/b.txt".into(), "CopyObject".into()),
+            ("Object Deleted".into(), "docs/a.txt".into(), "DeleteObject".into()),
+        ],
+        "{events:#?}"
+    );
+    let created = events.iter().find(|e| e["detail"]["reason"] == "PutObject").unwrap();
+    assert_eq!(created["source"], "aws.s3");
+    assert_eq!(created["account"], ACCOUNT);
+    assert_eq!(created["region"], REGION);
+    assert_eq!(created["resources"], serde_json::json!(["arn:aws:s3:::noisy-bucket"]));
+    let d = &created["detail"];
+    assert_eq!(d["version"], "0");
+    assert_eq!(d["bucket"]["name"], "noisy-bucket");
+    assert_eq!(d["object"]["size"], 5);
+    assert_eq!(d["object"]["etag"], "5d41402abc4b2a76b9719d911017c592");
+    assert!(d["object"]["sequencer"].as_str().is_some_and(|s| s.len() == 16), "{d}");
+    assert_eq!(d["requester"], ACCOUNT);
+    assert!(d["request-id"].as_str().is_some_and(|r| !r.is_empty()));
+    let deleted = events.iter().find(|e| e["detail-type"] == "Object Deleted").unwrap();
+    assert_eq!(deleted["detail"]["deletion-type"], "Permanently Deleted");
+    assert!(deleted["detail"]["object"].get("size").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terraform_bucket_notification_to_eventbridge() {
+    let t = TestServer::start().await;
+    let ws = terraform_workspace("s3_notifications");
+    terraform_apply_clean(ws.path(), &t.endpoint, &[]);
+    let c = s3(&t).await;
+    let got = c.get_bucket_notification_configuration().bucket("tf-notify-bucket").send().await.unwrap();
+    assert!(got.event_bridge_configuration().is_some());
+    terraform_destroy(ws.path(), &t.endpoint, &[]);
+    assert!(c.list_buckets().send().await.unwrap().buckets().is_empty());
     t.assert_no_model_violations();
 }

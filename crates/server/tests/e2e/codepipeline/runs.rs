@@ -96,15 +96,7 @@ async fn seed_stages_run_on_a_push_through_the_event_rule() {
     };
     let repo = demo_fixtures(&conf, &buildspec(false)).await;
 
-    let created = cp
-        .create_pipeline()
-        .pipeline(declaration(
-            "demo",
-            vec![source_stage("false"), build_stage()],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let created = create_seed(&cp, "demo", "false").await;
     assert_eq!(created.pipeline().unwrap().version(), Some(1));
     let pipeline_arn = format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:demo");
     // The CreatePipeline execution fails: the repository has no master branch yet.
@@ -300,22 +292,8 @@ async fn doctor_reports_a_pipeline_nothing_starts() {
     let conf = t.sdk_config().await;
     pipeline_roles(&conf).await;
     let cp = Client::new(&conf);
-    cp.create_pipeline()
-        .pipeline(declaration(
-            "lonely",
-            vec![source_stage("false"), build_stage()],
-        ))
-        .send()
-        .await
-        .unwrap();
-    cp.create_pipeline()
-        .pipeline(declaration(
-            "polling",
-            vec![source_stage("true"), build_stage()],
-        ))
-        .send()
-        .await
-        .unwrap();
+    create_seed(&cp, "lonely", "false").await;
+    create_seed(&cp, "polling", "true").await;
     let findings = codeyard_codepipeline::doctor_report(&t.endpoint, REGION)
         .await
         .unwrap();
@@ -556,14 +534,7 @@ async fn kill9_during_a_build_ends_the_execution_after_restart() {
         .await
         .unwrap();
     let cp = Client::new(&conf);
-    cp.create_pipeline()
-        .pipeline(declaration(
-            "demo",
-            vec![source_stage("false"), build_stage()],
-        ))
-        .send()
-        .await
-        .unwrap();
+    create_seed(&cp, "demo", "false").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let id = loop {
         let acts = cp

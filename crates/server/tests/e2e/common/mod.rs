@@ -147,8 +147,11 @@ pub fn aws_cli(endpoint: &str, args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-/// Runs `terraform <args>` in `dir` with `var.endpoint` set to the server's endpoint.
-/// `init` uses the provider mirror at /opt/tf-plugins. Returns (exit code, combined output).
+/// Runs `terraform <args>` in `dir` against the server at `endpoint`: the AWS provider reads
+/// the endpoint (`AWS_ENDPOINT_URL`), credentials and region from the environment, so a
+/// configuration needs no provider block beyond [`TERRAFORM_PROVIDER`]; one that still declares
+/// `variable "endpoint"` gets it as `-var=endpoint=...`. `init` uses the provider mirror at
+/// /opt/tf-plugins. Returns (exit code, combined output).
 pub fn terraform(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> (i32, String) {
     let mut cmd = std::process::Command::new("terraform");
     cmd.current_dir(dir).args(args).arg("-no-color").arg("-input=false");
@@ -156,17 +159,36 @@ pub fn terraform(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> (i32, 
         if std::path::Path::new("/opt/tf-plugins").is_dir() {
             cmd.arg("-plugin-dir=/opt/tf-plugins");
         }
-    } else if matches!(args.first(), Some(&"apply") | Some(&"plan") | Some(&"destroy")) {
+    } else if matches!(args.first(), Some(&"apply") | Some(&"plan") | Some(&"destroy")) && declares_endpoint_variable(dir) {
         cmd.arg(format!("-var=endpoint={endpoint}"));
     }
+    if !endpoint.is_empty() {
+        cmd.env("AWS_ENDPOINT_URL", endpoint);
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test").env("AWS_REGION", REGION);
     cmd.env("TF_IN_AUTOMATION", "1").env("CHECKPOINT_DISABLE", "1").env("AWS_EC2_METADATA_DISABLED", "true");
     let out = cmd.output().expect("terraform runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
 
+fn tf_files(dir: &std::path::Path) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    entries.iter().filter(|e| e.path().extension().is_some_and(|x| x == "tf")).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
+}
+
+fn declares_endpoint_variable(dir: &std::path::Path) -> bool {
+    tf_files(dir).iter().any(|text| text.contains("variable \"endpoint\""))
+}
+
+/// The provider block [`terraform_workspace`] writes as `provider.tf` beside a configuration
+/// that has none. Everything else comes from the environment [`terraform`] sets; only S3 needs
+/// a setting, path-style addressing, since `<bucket>.localhost` does not resolve here.
+pub const TERRAFORM_PROVIDER: &str = "provider \"aws\" {\n  s3_use_path_style = true\n}\n";
+
 /// Copies a Terraform configuration from `crates/server/tests/terraform/<name>` into a fresh
-/// temporary directory and runs `terraform init` there.
+/// temporary directory, adds [`TERRAFORM_PROVIDER`] unless the configuration has its own
+/// provider block, and runs `terraform init` there.
 pub fn terraform_workspace(name: &str) -> tempfile::TempDir {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/terraform").join(name);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -176,29 +198,13 @@ pub fn terraform_workspace(name: &str) -> tempfile::TempDir {
             std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
         }
     }
+    if !tf_files(dir.path()).iter().any(|text| text.contains("provider \"aws\"")) {
+        std::fs::write(dir.path().join("provider.tf"), TERRAFORM_PROVIDER).unwrap();
+    }
     let (code, out) = terraform(dir.path(), "", &["init"]);
     assert_eq!(code, 0, "terraform init failed:\n{out}");
     dir
 }
-
-/// The provider block every test configuration uses (paste into main.tf):
-///
-/// ```hcl
-/// variable "endpoint" { type = string }
-/// provider "aws" {
-///   region = "eu-west-1"
-///   access_key = "test"
-///   secret_key = "test"
-///   skip_credentials_validation = true
-///   skip_metadata_api_check = true
-///   skip_requesting_account_id = true
-///   s3_use_path_style = true
-///   endpoints { iam = var.endpoint  sts = var.endpoint  logs = var.endpoint  s3 = var.endpoint
-///               codecommit = var.endpoint  codebuild = var.endpoint  codepipeline = var.endpoint
-///               events = var.endpoint  ecr = var.endpoint }
-/// }
-/// ```
-pub const TERRAFORM_PROVIDER_DOC: () = ();
 
 // ---- helpers the suites share ------------------------------------------------------------
 
@@ -444,4 +450,67 @@ impl RoleSession {
         c.env("AWS_ACCESS_KEY_ID", &self.key).env("AWS_SECRET_ACCESS_KEY", &self.secret).env("AWS_SESSION_TOKEN", &self.token);
         c
     }
+}
+
+/// The bytes of base64 text (coreutils `base64 -d`; no base64 crate among the dev-dependencies):
+/// a KMS ciphertext blob as an API or the CLI answered it.
+pub fn base64_bytes(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("base64 runs");
+    child.stdin.take().unwrap().write_all(text.trim().trim_matches('"').as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "base64 -d");
+    out.stdout
+}
+
+/// The files under `dir` (recursively: the store, its WAL, KMS's key file, ...) whose bytes
+/// contain `needle`: where a secret would leak in plain text.
+pub fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    // Regular files only: a build's FIFO under the data dir would block a read forever.
+    regular_files_under(dir)
+        .into_iter()
+        .filter(|path| std::fs::read(path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+        .collect()
+}
+
+/// `terraform apply` in `dir` with `vars` (`-var=...`), then `terraform plan -detailed-exitcode`
+/// with the same: asserts that both succeed and that the plan is empty. Answers apply's output.
+pub fn terraform_apply_clean(dir: &std::path::Path, endpoint: &str, vars: &[&str]) -> String {
+    let apply: Vec<&str> = ["apply", "-auto-approve"].iter().chain(vars).copied().collect();
+    let (code, applied) = terraform(dir, endpoint, &apply);
+    assert_eq!(code, 0, "terraform apply {vars:?} failed:\n{applied}");
+    let plan: Vec<&str> = ["plan", "-detailed-exitcode"].iter().chain(vars).copied().collect();
+    let (code, out) = terraform(dir, endpoint, &plan);
+    assert_eq!(code, 0, "the plan after apply {vars:?} is not empty:\n{out}");
+    applied
+}
+
+/// `terraform destroy` in `dir` with `vars`, asserting that it succeeds.
+pub fn terraform_destroy(dir: &std::path::Path, endpoint: &str, vars: &[&str]) {
+    let destroy: Vec<&str> = ["destroy", "-auto-approve"].iter().chain(vars).copied().collect();
+    let (code, out) = terraform(dir, endpoint, &destroy);
+    assert_eq!(code, 0, "terraform destroy failed:\n{out}");
+}
+
+/// Every regular file under `dir`, recursively. Symbolic links, sockets and FIFOs are skipped
+/// (reading a FIFO blocks for ever: CodeBuild's container executor makes one under the data
+/// dir), so "is this value anywhere on disk" scans cannot hang.
+pub fn regular_files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => stack.push(entry.path()),
+                Ok(kind) if kind.is_file() => out.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    out
 }

@@ -9,29 +9,6 @@ terraform {
   }
 }
 
-variable "endpoint" { type = string }
-
-provider "aws" {
-  region                      = "eu-west-1"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
-  s3_use_path_style           = true
-  endpoints {
-    iam          = var.endpoint
-    sts          = var.endpoint
-    logs         = var.endpoint
-    s3           = var.endpoint
-    codecommit   = var.endpoint
-    codebuild    = var.endpoint
-    codepipeline = var.endpoint
-    events       = var.endpoint
-    ecr          = var.endpoint
-  }
-}
-
 # CodeBuild refuses a service role it may not assume (CreateProject: "CodeBuild is not
 # authorized to perform: sts:AssumeRole"), so the role is declared with its trust.
 resource "aws_iam_role" "codebuild" {

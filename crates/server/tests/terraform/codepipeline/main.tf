@@ -1,28 +1,8 @@
 # aws_codepipeline as the devops demo declares it (V1, SUPERSEDED, PollForSourceChanges=false)
 # and a V2 pipeline with QUEUED mode, pipeline variables and an action namespace.
-variable "endpoint" { type = string }
 variable "build_project" {
   type    = string
   default = "demo-build"
-}
-
-provider "aws" {
-  region                      = "eu-west-1"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
-  s3_use_path_style           = true
-  endpoints {
-    iam          = var.endpoint
-    sts          = var.endpoint
-    s3           = var.endpoint
-    codecommit   = var.endpoint
-    codebuild    = var.endpoint
-    codepipeline = var.endpoint
-    events       = var.endpoint
-  }
 }
 
 # CodePipeline refuses a role it may not assume ("CodePipeline is not authorized to perform

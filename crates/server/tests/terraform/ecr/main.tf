@@ -1,22 +1,6 @@
-variable "endpoint" { type = string }
-
 variable "app_tag_env" {
   type    = string
   default = "test"
-}
-
-provider "aws" {
-  region                      = "eu-west-1"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
-  endpoints {
-    ecr = var.endpoint
-    sts = var.endpoint
-    iam = var.endpoint
-  }
 }
 
 resource "aws_ecr_repository" "app" {

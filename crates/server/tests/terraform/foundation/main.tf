@@ -1,23 +1,9 @@
 # The Foundation's Terraform check: caller identity, roles with inline and managed policies,
 # an attachment, and a log group with retention and tags. `tag_value` is changed by the test
 # to prove that a tag change is an in-place update.
-variable "endpoint" { type = string }
 variable "tag_value" {
   type    = string
   default = "one"
-}
-
-provider "aws" {
-  region                   = "eu-west-1"
-  access_key               = "test"
-  secret_key               = "test"
-  skip_metadata_api_check  = true
-  s3_use_path_style        = true
-  endpoints {
-    iam  = var.endpoint
-    sts  = var.endpoint
-    logs = var.endpoint
-  }
 }
 
 data "aws_caller_identity" "current" {}

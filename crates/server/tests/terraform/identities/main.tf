@@ -1,19 +1,5 @@
 # Identities: a user in a group, with an access key, an inline policy and an AWS managed policy
 # attached; the group with its own inline policy.
-variable "endpoint" { type = string }
-
-provider "aws" {
-  region                      = "eu-west-1"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
-  endpoints {
-    iam = var.endpoint
-    sts = var.endpoint
-  }
-}
 
 resource "aws_iam_user" "alice" {
   name = "tf-alice"

@@ -1,20 +1,3 @@
-variable "endpoint" { type = string }
-
-provider "aws" {
-  region                      = "eu-west-1"
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
-  s3_use_path_style           = true
-  endpoints {
-    s3  = var.endpoint
-    sts = var.endpoint
-    iam = var.endpoint
-  }
-}
-
 resource "aws_s3_bucket" "artifacts" {
   bucket        = "codeyard-tf-artifacts"
   force_destroy = true

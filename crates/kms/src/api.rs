@@ -1,0 +1,469 @@
+//! The KMS API (awsJson1.1): the generated `KmsApi` trait over [`crate::domain::Kms`].
+
+use crate::domain::{AliasRecord, KeyRecord, KeyStatus, Kms, KmsError, Manager, NewKey, Scope};
+use codeyard_api::kms::*;
+use codeyard_api::{Blob, Timestamp, Unit};
+use codeyard_core::{AccessRequest, AwsError, AwsResult, RequestContext};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub struct KmsService {
+    pub kms: Kms,
+}
+
+/// The access requests of a KMS action on `key` (resolved: the key's ARN and its key policy
+/// as the resource policy), with the condition keys KMS sets.
+pub fn key_request(ctx: &RequestContext, action: &str, key: &KeyRecord, encryption_context: Option<&BTreeMap<String, String>>, via_service: Option<&str>) -> AccessRequest {
+    let mut r = AccessRequest::new(action, key.arn.clone()).with_resource_policy(Some(key.policy.clone())).with("kms:CallerAccount", ctx.account.clone());
+    if let Some(v) = via_service {
+        r = r.with("kms:ViaService", v);
+    }
+    if let Some(ec) = encryption_context {
+        for (k, v) in ec {
+            r = r.with(format!("kms:EncryptionContext:{k}"), v.clone());
+            r = r.with("kms:EncryptionContextKeys", k.clone());
+        }
+    }
+    r
+}
+
+fn str_member<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
+    input.get(name).and_then(Value::as_str)
+}
+
+fn context_member(input: &Value) -> Option<BTreeMap<String, String>> {
+    serde_json::from_value(input.get("EncryptionContext")?.clone()).ok()
+}
+
+fn limit(l: Option<i32>) -> usize {
+    l.unwrap_or(100).clamp(1, 1000) as usize
+}
+
+/// One page of `items` after `marker` (an index).
+fn page<T: Clone>(items: &[T], marker: Option<&str>, limit: usize) -> (Vec<T>, Option<String>) {
+    let start: usize = marker.and_then(|m| m.parse().ok()).unwrap_or(0);
+    let end = (start + limit).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    (items.get(start..end).unwrap_or_default().to_vec(), next)
+}
+
+pub fn metadata(k: &KeyRecord) -> KeyMetadata {
+    KeyMetadata {
+        aws_account_id: Some(k.account.clone()),
+        key_id: k.key_id.clone(),
+        arn: Some(k.arn.clone()),
+        creation_date: Some(Timestamp(k.created)),
+        enabled: Some(k.status == KeyStatus::Enabled),
+        description: Some(k.description.clone()),
+        key_usage: Some(KeyUsageType::EncryptDecrypt),
+        key_state: Some(KeyState::from(k.status.as_str())),
+        deletion_date: k.deletion_date.map(Timestamp),
+        origin: Some(OriginType::AwsKms),
+        key_manager: Some(match k.manager {
+            Manager::Aws => KeyManagerType::Aws,
+            Manager::Customer => KeyManagerType::Customer,
+        }),
+        customer_master_key_spec: Some(CustomerMasterKeySpec::SymmetricDefault),
+        key_spec: Some(KeySpec::SymmetricDefault),
+        encryption_algorithms: Some(vec![EncryptionAlgorithmSpec::SymmetricDefault]),
+        multi_region: Some(k.multi_region),
+        ..Default::default()
+    }
+}
+
+fn alias_entry(s: &Scope, a: &AliasRecord) -> AliasListEntry {
+    AliasListEntry {
+        alias_name: Some(a.name.clone()),
+        alias_arn: Some(s.alias_arn(&a.name)),
+        target_key_id: Some(a.target_key_id.clone()),
+        creation_date: Some(Timestamp(a.created)),
+        last_updated_date: Some(Timestamp(a.updated)),
+    }
+}
+
+fn customer_managed(k: &KeyRecord) -> Result<(), KmsError> {
+    if k.manager == Manager::Aws {
+        return Err(KmsError::Unsupported(format!("{} is an AWS managed key: it cannot be changed", k.arn)));
+    }
+    Ok(())
+}
+
+fn tags_map(tags: Option<Vec<Tag>>) -> BTreeMap<String, String> {
+    tags.unwrap_or_default().into_iter().map(|t| (t.tag_key, t.tag_value)).collect()
+}
+
+fn check_algorithm(a: &Option<EncryptionAlgorithmSpec>) -> Result<(), KmsError> {
+    match a {
+        None | Some(EncryptionAlgorithmSpec::SymmetricDefault) => Ok(()),
+        Some(other) => Err(KmsError::InvalidKeyUsage(format!("The encryption algorithm {} is not supported by a SYMMETRIC_DEFAULT key.", other.as_str()))),
+    }
+}
+
+fn data_key_len(bytes: Option<i32>, spec: &Option<DataKeySpec>) -> Result<usize, KmsError> {
+    match (bytes, spec) {
+        (Some(_), Some(_)) => Err(KmsError::Validation("Please specify either number of bytes or key spec.".into())),
+        (Some(n), None) => Ok(n as usize),
+        (None, Some(DataKeySpec::Aes128)) => Ok(16),
+        (None, Some(_)) => Ok(32),
+        (None, None) => Err(KmsError::Validation("Please specify either number of bytes or key spec.".into())),
+    }
+}
+
+impl KmsService {
+    /// EnableKey / DisableKey: customer managed keys not pending deletion.
+    async fn set_status(&self, ctx: &RequestContext, key_id: &str, status: KeyStatus) -> AwsResult<Unit> {
+        self.kms
+            .update_key(&Scope::of(ctx), key_id, |k| {
+                customer_managed(k)?;
+                if k.status == KeyStatus::PendingDeletion {
+                    return Err(KmsError::InvalidState(format!("{} is pending deletion.", k.arn)));
+                }
+                k.status = status;
+                Ok(())
+            })
+            .await?;
+        Ok(Unit {})
+    }
+
+    async fn key_for_request(&self, ctx: &RequestContext, operation: &str, action: &str, input: &Value) -> Option<KeyRecord> {
+        let s = Scope::of(ctx);
+        if matches!(operation, "Decrypt") || action == "kms:ReEncryptFrom" {
+            use base64::Engine;
+            let blob = base64::engine::general_purpose::STANDARD.decode(str_member(input, "CiphertextBlob")?).ok()?;
+            return self.kms.key_of_ciphertext(&s, &blob).await.ok();
+        }
+        let id = str_member(input, "TargetKeyId").or_else(|| str_member(input, "DestinationKeyId").filter(|_| action == "kms:ReEncryptTo")).or_else(|| str_member(input, "KeyId"))?;
+        if operation == "CreateAlias" || operation == "UpdateAlias" {
+            return self.kms.resolve(&s, id, false).await.ok();
+        }
+        self.kms.resolve(&s, id, matches!(operation, "DescribeKey" | "Encrypt" | "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext")).await.ok()
+    }
+}
+
+#[codeyard_api::service]
+impl KmsApi for KmsService {
+    /// Every action on a key is asked on the key's ARN (whatever the input named it by) with
+    /// its key policy as the resource policy; alias actions on the alias ARN.
+    async fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &Value) -> AwsResult<Vec<AccessRequest>> {
+        let Some(actions) = codeyard_api::iam_actions("kms", operation) else { return Ok(Vec::new()) };
+        let s = Scope::of(ctx);
+        let ec = context_member(input);
+        let mut out = Vec::new();
+        for action in actions {
+            if action.resources.is_empty() {
+                out.push(AccessRequest::new(action.action, "*").with("kms:CallerAccount", ctx.account.clone()));
+                continue;
+            }
+            for r in action.resources {
+                match r.kind {
+                    "alias" => {
+                        if let Some(name) = str_member(input, "AliasName") {
+                            out.push(AccessRequest::new(action.action, s.alias_arn(name)).with("kms:CallerAccount", ctx.account.clone()));
+                        }
+                    }
+                    _ => match self.key_for_request(ctx, operation, action.action, input).await {
+                        Some(key) => out.push(key_request(ctx, action.action, &key, ec.as_ref(), None)),
+                        None => {
+                            let given = str_member(input, "TargetKeyId").or_else(|| str_member(input, "KeyId"));
+                            let resource = match given {
+                                Some(a) if a.starts_with("arn:") => a.to_string(),
+                                Some(id) if !id.starts_with("alias/") => s.key_arn(id),
+                                _ => format!("arn:aws:kms:{}:{}:key/*", s.region, s.account),
+                            };
+                            out.push(AccessRequest::new(action.action, resource).with("kms:CallerAccount", ctx.account.clone()));
+                        }
+                    },
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create_key(&self, ctx: &RequestContext, input: CreateKeyInput) -> AwsResult<CreateKeyOutput> {
+        let spec = input.key_spec.as_ref().map(|k| k.as_str().to_string()).or_else(|| input.customer_master_key_spec.as_ref().map(|k| k.as_str().to_string()));
+        if let Some(spec) = spec.filter(|s| s != "SYMMETRIC_DEFAULT") {
+            return Err(KmsError::Unsupported(format!("KeySpec {spec} is not supported by this server: only SYMMETRIC_DEFAULT keys are.")).into());
+        }
+        if let Some(u) = input.key_usage.as_ref().filter(|u| **u != KeyUsageType::EncryptDecrypt) {
+            return Err(KmsError::Validation(format!("KeyUsage {} is not compatible with KeySpec SYMMETRIC_DEFAULT", u.as_str())).into());
+        }
+        if let Some(o) = input.origin.as_ref().filter(|o| **o != OriginType::AwsKms) {
+            return Err(KmsError::Unsupported(format!("Origin {} is not supported by this server.", o.as_str())).into());
+        }
+        if input.custom_key_store_id.is_some() {
+            return Err(AwsError::client("CustomKeyStoreNotFoundException", "Custom key stores are not supported by this server."));
+        }
+        let new = NewKey {
+            description: input.description.unwrap_or_default(),
+            policy: input.policy,
+            tags: tags_map(input.tags),
+            multi_region: input.multi_region.unwrap_or(false),
+        };
+        let key = self.kms.create_key(&Scope::of(ctx), new, Manager::Customer).await?;
+        Ok(CreateKeyResponse { key_metadata: Some(metadata(&key)) })
+    }
+
+    async fn describe_key(&self, ctx: &RequestContext, input: DescribeKeyInput) -> AwsResult<DescribeKeyOutput> {
+        let key = self.kms.resolve(&Scope::of(ctx), &input.key_id, true).await?;
+        Ok(CreateKeyResponse { key_metadata: Some(metadata(&key)) })
+    }
+
+    async fn list_keys(&self, ctx: &RequestContext, input: ListKeysInput) -> AwsResult<ListKeysOutput> {
+        let keys: Vec<KeyListEntry> = self.kms.list_keys(&Scope::of(ctx)).await?.into_iter().map(|k| KeyListEntry { key_id: Some(k.key_id), key_arn: Some(k.arn) }).collect();
+        let (keys, next) = page(&keys, input.marker.as_deref(), limit(input.limit));
+        Ok(ListKeysResponse { keys: Some(keys), truncated: Some(next.is_some()), next_marker: next })
+    }
+
+    async fn update_key_description(&self, ctx: &RequestContext, input: UpdateKeyDescriptionInput) -> AwsResult<UpdateKeyDescriptionOutput> {
+        self.kms
+            .update_key(&Scope::of(ctx), &input.key_id, |k| {
+                customer_managed(k)?;
+                k.description = input.description.clone();
+                Ok(())
+            })
+            .await?;
+        Ok(Unit {})
+    }
+
+    async fn enable_key(&self, ctx: &RequestContext, input: EnableKeyInput) -> AwsResult<EnableKeyOutput> {
+        self.set_status(ctx, &input.key_id, KeyStatus::Enabled).await
+    }
+
+    async fn disable_key(&self, ctx: &RequestContext, input: DisableKeyInput) -> AwsResult<DisableKeyOutput> {
+        self.set_status(ctx, &input.key_id, KeyStatus::Disabled).await
+    }
+
+    async fn schedule_key_deletion(&self, ctx: &RequestContext, input: ScheduleKeyDeletionInput) -> AwsResult<ScheduleKeyDeletionOutput> {
+        let days = input.pending_window_in_days.unwrap_or(30);
+        if !(7..=30).contains(&days) {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30 inclusive"
+            ))
+            .into());
+        }
+        let key = self
+            .kms
+            .update_key(&Scope::of(ctx), &input.key_id, |k| {
+                customer_managed(k)?;
+                if k.status == KeyStatus::PendingDeletion {
+                    return Err(KmsError::InvalidState(format!("{} is pending deletion.", k.arn)));
+                }
+                k.status = KeyStatus::PendingDeletion;
+                k.deletion_date = Some(codeyard_core::time::now() + chrono::Duration::days(days as i64));
+                k.pending_window_days = Some(days);
+                Ok(())
+            })
+            .await?;
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: Some(key.arn.clone()),
+            deletion_date: key.deletion_date.map(Timestamp),
+            key_state: Some(KeyState::PendingDeletion),
+            pending_window_in_days: Some(days),
+        })
+    }
+
+    async fn cancel_key_deletion(&self, ctx: &RequestContext, input: CancelKeyDeletionInput) -> AwsResult<CancelKeyDeletionOutput> {
+        let key = self
+            .kms
+            .update_key(&Scope::of(ctx), &input.key_id, |k| {
+                if k.status != KeyStatus::PendingDeletion {
+                    return Err(KmsError::InvalidState(format!("{} is not pending deletion.", k.arn)));
+                }
+                k.status = KeyStatus::Disabled;
+                k.deletion_date = None;
+                k.pending_window_days = None;
+                Ok(())
+            })
+            .await?;
+        Ok(CancelKeyDeletionResponse { key_id: Some(key.arn) })
+    }
+
+    async fn create_alias(&self, ctx: &RequestContext, input: CreateAliasInput) -> AwsResult<CreateAliasOutput> {
+        self.kms.create_alias(&Scope::of(ctx), &input.alias_name, &input.target_key_id).await?;
+        Ok(Unit {})
+    }
+
+    async fn update_alias(&self, ctx: &RequestContext, input: UpdateAliasInput) -> AwsResult<UpdateAliasOutput> {
+        self.kms.update_alias(&Scope::of(ctx), &input.alias_name, &input.target_key_id).await?;
+        Ok(Unit {})
+    }
+
+    async fn delete_alias(&self, ctx: &RequestContext, input: DeleteAliasInput) -> AwsResult<DeleteAliasOutput> {
+        self.kms.delete_alias(&Scope::of(ctx), &input.alias_name).await?;
+        Ok(Unit {})
+    }
+
+    async fn list_aliases(&self, ctx: &RequestContext, input: ListAliasesInput) -> AwsResult<ListAliasesOutput> {
+        let s = Scope::of(ctx);
+        let mut aliases = self.kms.list_aliases(&s).await?;
+        if let Some(id) = &input.key_id {
+            let key = self.kms.resolve(&s, id, false).await?;
+            aliases.retain(|a| a.target_key_id == key.key_id);
+        }
+        let entries: Vec<AliasListEntry> = aliases.iter().map(|a| alias_entry(&s, a)).collect();
+        let (aliases, next) = page(&entries, input.marker.as_deref(), limit(input.limit));
+        Ok(ListAliasesResponse { aliases: Some(aliases), truncated: Some(next.is_some()), next_marker: next })
+    }
+
+    async fn encrypt(&self, ctx: &RequestContext, input: EncryptInput) -> AwsResult<EncryptOutput> {
+        check_algorithm(&input.encryption_algorithm)?;
+        let ec = input.encryption_context.unwrap_or_default();
+        let (blob, key) = self.kms.encrypt(&Scope::of(ctx), &input.key_id, &input.plaintext.0, &ec, true).await?;
+        Ok(EncryptResponse { ciphertext_blob: Some(Blob(blob)), key_id: Some(key.arn), encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault) })
+    }
+
+    async fn decrypt(&self, ctx: &RequestContext, input: DecryptInput) -> AwsResult<DecryptOutput> {
+        check_algorithm(&input.encryption_algorithm)?;
+        let blob = input.ciphertext_blob.map(|b| b.0).ok_or_else(|| AwsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"))?;
+        let ec = input.encryption_context.unwrap_or_default();
+        let (plain, key) = self.kms.decrypt(&Scope::of(ctx), &blob, &ec, input.key_id.as_deref()).await?;
+        Ok(DecryptResponse { key_id: Some(key.arn), plaintext: Some(Blob(plain)), encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault), ..Default::default() })
+    }
+
+    async fn generate_data_key(&self, ctx: &RequestContext, input: GenerateDataKeyInput) -> AwsResult<GenerateDataKeyOutput> {
+        let n = data_key_len(input.number_of_bytes, &input.key_spec)?;
+        let plain = crate::crypto::random_bytes(n);
+        let ec = input.encryption_context.unwrap_or_default();
+        let (blob, key) = self.kms.encrypt(&Scope::of(ctx), &input.key_id, &plain, &ec, true).await?;
+        Ok(GenerateDataKeyResponse { ciphertext_blob: Some(Blob(blob)), plaintext: Some(Blob(plain)), key_id: Some(key.arn), ..Default::default() })
+    }
+
+    async fn generate_data_key_without_plaintext(&self, ctx: &RequestContext, input: GenerateDataKeyWithoutPlaintextInput) -> AwsResult<GenerateDataKeyWithoutPlaintextOutput> {
+        let n = data_key_len(input.number_of_bytes, &input.key_spec)?;
+        let plain = crate::crypto::random_bytes(n);
+        let ec = input.encryption_context.unwrap_or_default();
+        let (blob, key) = self.kms.encrypt(&Scope::of(ctx), &input.key_id, &plain, &ec, true).await?;
+        Ok(GenerateDataKeyWithoutPlaintextResponse { ciphertext_blob: Some(Blob(blob)), key_id: Some(key.arn), ..Default::default() })
+    }
+
+    async fn generate_random(&self, _ctx: &RequestContext, input: GenerateRandomInput) -> AwsResult<GenerateRandomOutput> {
+        let n = input.number_of_bytes.unwrap_or(32);
+        Ok(GenerateRandomResponse { plaintext: Some(Blob(crate::crypto::random_bytes(n as usize))), ciphertext_for_recipient: None })
+    }
+
+    async fn get_key_policy(&self, ctx: &RequestContext, input: GetKeyPolicyInput) -> AwsResult<GetKeyPolicyOutput> {
+        let name = input.policy_name.unwrap_or_else(|| "default".into());
+        let key = self.kms.resolve(&Scope::of(ctx), &input.key_id, false).await?;
+        if name != "default" {
+            return Err(KmsError::NotFound(format!("No such policy exists: {name}")).into());
+        }
+        Ok(GetKeyPolicyResponse { policy: Some(key.policy), policy_name: Some(name) })
+    }
+
+    async fn put_key_policy(&self, ctx: &RequestContext, input: PutKeyPolicyInput) -> AwsResult<PutKeyPolicyOutput> {
+        if input.policy_name.as_deref().is_some_and(|n| n != "default") {
+            return Err(KmsError::NotFound(format!("No such policy exists: {}", input.policy_name.unwrap_or_default())).into());
+        }
+        crate::domain::check_policy(&input.policy)?;
+        self.kms
+            .update_key(&Scope::of(ctx), &input.key_id, |k| {
+                customer_managed(k)?;
+                k.policy = input.policy.clone();
+                Ok(())
+            })
+            .await?;
+        Ok(Unit {})
+    }
+
+    async fn list_key_policies(&self, ctx: &RequestContext, input: ListKeyPoliciesInput) -> AwsResult<ListKeyPoliciesOutput> {
+        self.kms.resolve(&Scope::of(ctx), &input.key_id, false).await?;
+        Ok(ListKeyPoliciesResponse { policy_names: Some(vec!["default".into()]), next_marker: None, truncated: Some(false) })
+    }
+
+    async fn get_key_rotation_status(&self, ctx: &RequestContext, input: GetKeyRotationStatusInput) -> AwsResult<GetKeyRotationStatusOutput> {
+        let key = self.kms.resolve(&Scope::of(ctx), &input.key_id, false).await?;
+        if key.status == KeyStatus::PendingDeletion {
+            return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)).into());
+        }
+        let next = key.rotation_enabled.then(|| Timestamp(key.created + chrono::Duration::days(key.rotation_period_days as i64)));
+        Ok(GetKeyRotationStatusResponse {
+            key_rotation_enabled: Some(key.rotation_enabled),
+            key_id: Some(key.arn),
+            rotation_period_in_days: key.rotation_enabled.then_some(key.rotation_period_days),
+            next_rotation_date: next,
+            on_demand_rotation_start_date: None,
+        })
+    }
+
+    async fn enable_key_rotation(&self, ctx: &RequestContext, input: EnableKeyRotationInput) -> AwsResult<EnableKeyRotationOutput> {
+        let days = input.rotation_period_in_days.unwrap_or(365);
+        if !(90..=2560).contains(&days) {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{days}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90 and less than or equal to 2560"
+            ))
+            .into());
+        }
+        self.kms
+            .update_key(&Scope::of(ctx), &input.key_id, |k| {
+                customer_managed(k)?;
+                rotatable(k)?;
+                k.rotation_enabled = true;
+                k.rotation_period_days = days;
+                Ok(())
+            })
+            .await?;
+        Ok(Unit {})
+    }
+
+    async fn disable_key_rotation(&self, ctx: &RequestContext, input: DisableKeyRotationInput) -> AwsResult<DisableKeyRotationOutput> {
+        self.kms
+            .update_key(&Scope::of(ctx), &input.key_id, |k| {
+                customer_managed(k)?;
+                rotatable(k)?;
+                k.rotation_enabled = false;
+                Ok(())
+            })
+            .await?;
+        Ok(Unit {})
+    }
+
+    async fn tag_resource(&self, ctx: &RequestContext, input: TagResourceInput) -> AwsResult<TagResourceOutput> {
+        self.kms
+            .update_key(&Scope::of(ctx), &input.key_id, |k| {
+                customer_managed(k)?;
+                if k.status == KeyStatus::PendingDeletion {
+                    return Err(KmsError::InvalidState(format!("{} is pending deletion.", k.arn)));
+                }
+                for t in &input.tags {
+                    if t.tag_key.starts_with("aws:") {
+                        return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+                    }
+                    k.tags.insert(t.tag_key.clone(), t.tag_value.clone());
+                }
+                if k.tags.len() > 50 {
+                    return Err(KmsError::Tag("Too many tags: a key has at most 50".into()));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Unit {})
+    }
+
+    async fn untag_resource(&self, ctx: &RequestContext, input: UntagResourceInput) -> AwsResult<UntagResourceOutput> {
+        self.kms
+            .update_key(&Scope::of(ctx), &input.key_id, |k| {
+                customer_managed(k)?;
+                for t in &input.tag_keys {
+                    k.tags.remove(t);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Unit {})
+    }
+
+    async fn list_resource_tags(&self, ctx: &RequestContext, input: ListResourceTagsInput) -> AwsResult<ListResourceTagsOutput> {
+        let key = self.kms.resolve(&Scope::of(ctx), &input.key_id, false).await?;
+        let tags: Vec<Tag> = key.tags.into_iter().map(|(tag_key, tag_value)| Tag { tag_key, tag_value }).collect();
+        let (tags, next) = page(&tags, input.marker.as_deref(), limit(input.limit));
+        Ok(ListResourceTagsResponse { tags: Some(tags), truncated: Some(next.is_some()), next_marker: next })
+    }
+}
+
+fn rotatable(k: &KeyRecord) -> Result<(), KmsError> {
+    match k.status {
+        KeyStatus::Enabled => Ok(()),
+        KeyStatus::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", k.arn))),
+        KeyStatus::PendingDeletion => Err(KmsError::InvalidState(format!("{} is pending deletion.", k.arn))),
+    }
+}
