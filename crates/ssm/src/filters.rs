@@ -254,6 +254,12 @@ impl Filter {
     }
 }
 
+impl crate::store::ParameterFilter for FilterSet {
+    fn select<'a>(&self, record: &'a ParameterRecord) -> Option<&'a ParameterVersion> {
+        FilterSet::select(self, record)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,22 @@
 
 use crate::crypto::Crypto;
 use crate::error::{SsmError, SsmResult, invalid};
-use crate::filters::FilterSet;
 use crate::names::{self, Reference, Selector};
 pub use codeyard_api::ssm::{ParameterTier, ParameterType};
 use codeyard_core::RequestContext;
 use codeyard_store::{SharedStore, StateStoreExt, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The filters of GetParametersByPath and DescribeParameters as the store applies them
+/// (implemented by `filters::FilterSet`; a trait so that this module does not depend on that one).
+pub trait ParameterFilter: Send + Sync {
+    /// The version of `record` the filters select (by label), or None when it does not pass.
+    fn select<'a>(&self, record: &'a ParameterRecord) -> Option<&'a ParameterVersion>;
+    fn matches(&self, record: &ParameterRecord) -> bool {
+        self.select(record).is_some()
+    }
+}
 
 /// Versions kept per parameter: the 101st drops the oldest.
 pub const MAX_VERSIONS: usize = 100;
@@ -549,7 +558,7 @@ impl Parameters {
         ctx: &RequestContext,
         path: &str,
         recursive: bool,
-        filters: &FilterSet,
+        filters: &dyn ParameterFilter,
         decrypt: bool,
         paging: Paging<'_>,
     ) -> SsmResult<Page<Resolved>> {
@@ -577,7 +586,7 @@ impl Parameters {
     pub async fn describe(
         &self,
         ctx: &RequestContext,
-        filters: &FilterSet,
+        filters: &dyn ParameterFilter,
         paging: Paging<'_>,
     ) -> SsmResult<Page<ParameterRecord>> {
         let (max, token) = (paging.max, paging.token);
