@@ -38,7 +38,7 @@ start() {
 }
 
 run() { # url key token concurrency -> RESULT line
-  ACCESS_KEY="$2" SESSION_TOKEN="$3" wrk -t1 -c"$4" -d"${secs}s" --latency -s "$here/describeloggroups.lua" "$1" | grep '^RESULT'
+  BENCH_DIR="$here/../write" ACCESS_KEY="$2" SESSION_TOKEN="$3" wrk -t1 -c"$4" -d"${secs}s" --latency -s "$here/describeloggroups.lua" "$1" | grep '^RESULT'
 }
 
 start enforce 4620 >"$work/enforce.creds"
