@@ -138,6 +138,74 @@ pub trait ObjectStoreApi: Send + Sync {
         version_id: Option<&str>,
     ) -> AwsResult<Option<ObjectInfo>>;
     async fn bucket_exists(&self, ctx: &RequestContext, bucket: &str) -> AwsResult<bool>;
+
+    // Reads for the console's S3 browser and `codeyard export terraform`. Each authorizes the
+    // context as the matching S3 call would (`s3:ListAllMyBuckets`, `s3:ListBucket`,
+    // `s3:GetBucket*`), so the console stays under IAM.
+    /// The buckets of the context's account (every region), as ListBuckets.
+    async fn list_buckets(&self, ctx: &RequestContext) -> AwsResult<Vec<BucketSummary>> {
+        let _ = ctx;
+        Err(missing("listing buckets"))
+    }
+    /// One page of a bucket's keys, as ListObjectsV2 with `prefix`, `delimiter` and a
+    /// continuation token from the previous page.
+    async fn list_objects(&self, ctx: &RequestContext, bucket: &str, query: ObjectListQuery) -> AwsResult<ObjectListing> {
+        let _ = (ctx, bucket, query);
+        Err(missing("listing objects"))
+    }
+    /// What Terraform's `aws_s3_bucket*` resources describe about a bucket.
+    async fn bucket_settings(&self, ctx: &RequestContext, bucket: &str) -> AwsResult<BucketSettings> {
+        let _ = (ctx, bucket);
+        Err(missing("bucket settings"))
+    }
+}
+
+/// One bucket, as ListBuckets names it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BucketSummary {
+    pub name: String,
+    pub region: String,
+    pub created: Timestamp,
+}
+
+/// The arguments of [`ObjectStoreApi::list_objects`].
+#[derive(Clone, Debug, Default)]
+pub struct ObjectListQuery {
+    pub prefix: Option<String>,
+    pub delimiter: Option<String>,
+    pub continuation_token: Option<String>,
+    /// At most this many keys (0: S3's default of 1,000).
+    pub max_keys: usize,
+}
+
+/// One page of [`ObjectStoreApi::list_objects`].
+#[derive(Clone, Debug, Default)]
+pub struct ObjectListing {
+    pub objects: Vec<ListedObject>,
+    pub common_prefixes: Vec<String>,
+    pub next_continuation_token: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: Timestamp,
+}
+
+/// A bucket's configuration as far as an export recreates it. Fields are added as exports
+/// grow; absent means "not configured".
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BucketSettings {
+    pub region: String,
+    /// `Enabled` or `Suspended`; `None` when versioning was never configured.
+    pub versioning: Option<String>,
+    /// The bucket policy document as stored.
+    pub policy: Option<String>,
+    pub tags: Vec<(String, String)>,
+    /// `PutBucketNotificationConfiguration` with `EventBridgeConfiguration`.
+    pub eventbridge_notifications: bool,
 }
 
 /// CloudWatch Logs as builds use it. The account and region are the context's; the caller is

@@ -35,3 +35,4 @@ mod console;
 mod ecs;
 mod deploy_chain;
 mod write_path;
+mod export;
