@@ -75,8 +75,14 @@ def summary(name, rows, floor_s):
 def push_image(endpoint, work):
     """A 5 MB image of the host's bash and busybox, pushed to the server's ECR; its URI."""
     host = endpoint.replace("http://", "")
-    boto3.client("ecr", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_repository(repositoryName="bench")
+    ecr = boto3.client("ecr", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test",
+                       aws_secret_access_key="test")
+    ecr.create_repository(repositoryName="bench")
+    # CodeBuild pulls with its own credentials (imagePullCredentialsType CODEBUILD): the
+    # repository policy must let the service principal pull, as on AWS.
+    ecr.set_repository_policy(repositoryName="bench", policyText=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]}]}))
     script = f"""set -e; r={work}/rootfs; mkdir -p $r/bin $r/tmp
 cp /bin/busybox /bin/bash $r/bin/
 for lib in $(ldd /bin/bash | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $lib); cp -L $lib $r$lib; done

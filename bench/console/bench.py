@@ -109,7 +109,9 @@ def main():
         time.sleep(2)  # let the pipelines' first executions fail at their source
         c = "/_codeyard/console"
         measure(endpoint, [f"{c}/", f"{c}/pipelines/pipe-7", f"{c}/projects", f"{c}/projects/proj-3",
-                           f"{c}/builds/{urllib.parse.quote(build)}", f"{c}/repos/bench", f"{c}/events", f"{c}/images"], a.runs)
+                           f"{c}/builds/{urllib.parse.quote(build)}", f"{c}/repos/bench", f"{c}/events", f"{c}/images",
+                           f"{c}/s3", f"{c}/s3/bench-artifacts", f"{c}/s3/bench-artifacts/settings", f"{c}/iam", f"{c}/activity",
+                           f"{c}/pipelines/pipe-7/terraform"], a.runs)
         # The APIs under the slowest pages, timed directly (the console adds its rendering).
         cb = client(endpoint, "codebuild")
         for name, call in [("ListBuildsForProject (1,000 of 10,000 builds)", lambda: cb.list_builds_for_project(projectName="proj-3", sortOrder="DESCENDING")),

@@ -290,6 +290,23 @@ pub fn implemented_operations(operations: &'static [Operation], methods: &[&str]
     operations.iter().filter(|o| methods.contains(&o.method)).map(|o| o.name).collect()
 }
 
+/// For a service crate's unit test: asserts that the impl block implements `count`
+/// operations, among them every one of `present` and none of `absent`, and that IAM can
+/// authorize each (it has an IAM action).
+pub fn assert_implemented(operations: &'static [Operation], methods: &[&str], count: usize, present: &[&str], absent: &[&str]) {
+    let implemented = implemented_operations(operations, methods);
+    assert_eq!(implemented.len(), count, "implemented: {implemented:?}");
+    for op in present {
+        assert!(implemented.contains(op), "{op} is not implemented");
+    }
+    for op in absent {
+        assert!(!implemented.contains(op), "{op} is implemented");
+    }
+    for o in operations.iter().filter(|o| implemented.contains(&o.name)) {
+        assert!(!o.iam.is_empty(), "{} has no IAM action", o.name);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,14 +43,15 @@ pub async fn trusted(platform: &Platform, account: &str, role: &str, session: &s
 
 /// What PROVISIONING checks before the sandbox is provisioned, in AWS's order: CodeBuild may
 /// assume the role, the role may create the build's log stream (`log_stream`: the log pump's
-/// answer), and pull the image; `Err` is the phase context (code, message).
+/// answer), and the image may be pulled; answers the registry login of an image in codeyard's
+/// ECR ([`image_pull`]). `Err` is the phase context (code, message).
 pub async fn provisioning(
     platform: &Platform,
     ctx: &RequestContext,
     b: &BuildRecord,
     p: &Provisioning,
     log_stream: Option<&mut tokio::sync::oneshot::Receiver<Result<(), String>>>,
-) -> Result<(), (String, String)> {
+) -> Result<Option<(String, String)>, (String, String)> {
     let session = format!("AWSCodeBuild-{}", b.uuid);
     trusted(platform, &b.account, &b.service_role, &session)
         .await
@@ -65,37 +66,61 @@ pub async fn provisioning(
         .map_err(|m| ("BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE".to_string(), m))
 }
 
-/// With `imagePullCredentialsType: SERVICE_ROLE`, pulling an image of this server's ECR is the
-/// service role's: ecr:GetAuthorizationToken, then BatchGetImage and GetDownloadUrlForLayer on
-/// the repository; `Err` is PROVISIONING's message. (With CODEBUILD credentials AWS pulls as
-/// the CodeBuild service, which the repository policy decides; codeyard does not check that.)
+/// CodeBuild's message for a pull the registry refused.
+pub fn pull_denied(image: &str, why: &str) -> String {
+    format!(
+        "Unable to pull customer's container image. CannotPullContainerError: Error response from daemon: pull access denied for {image}, repository does not exist or may require 'docker login': denied: {why}"
+    )
+}
+
+/// The context CodeBuild pulls in with its own credentials (`imagePullCredentialsType:
+/// CODEBUILD`): the service principal itself, which only the repository policy can allow.
+pub fn codebuild_context(b: &BuildRecord, endpoint: &str) -> RequestContext {
+    RequestContext {
+        caller_arn: SERVICE_PRINCIPAL.to_string(),
+        ..RequestContext::internal(&b.account, &b.region, endpoint)
+    }
+}
+
+/// The registry login an image of this server's ECR is pulled with, issued as AWS issues it:
+/// with `imagePullCredentialsType: SERVICE_ROLE` to the service role's session, which needs
+/// ecr:GetAuthorizationToken, BatchGetImage and GetDownloadUrlForLayer on the repository
+/// (checked here, so the refusal is CodeBuild's PROVISIONING message); with CODEBUILD to the
+/// CodeBuild service principal, which the repository policy must allow (the registry decides
+/// as it serves the pull). `None` for images elsewhere; `Err` is PROVISIONING's message.
 async fn image_pull(
     platform: &Platform,
     ctx: &RequestContext,
     b: &BuildRecord,
     p: &Provisioning,
-) -> Result<(), String> {
-    if p.pull_credentials != "SERVICE_ROLE" {
-        return Ok(());
-    }
-    let resolver =
-        crate::images::ImageResolver::new(&platform.config.public_endpoint, &platform.config.data_dir);
+) -> Result<Option<(String, String)>, String> {
+    let endpoint = &platform.config.public_endpoint;
+    let resolver = crate::images::ImageResolver::new(endpoint, &platform.config.data_dir);
     let Some(repo) = crate::images::ecr_repository(&resolver, &p.image, &b.account, &b.region) else {
-        return Ok(());
+        return Ok(None);
     };
-    for (action, resource) in [
-        ("ecr:GetAuthorizationToken", "*"),
-        ("ecr:BatchGetImage", repo.as_str()),
-        ("ecr:GetDownloadUrlForLayer", repo.as_str()),
-    ] {
-        if let Err(d) = platform.hub.authorize(ctx, &AccessRequest::new(action, resource)).await {
-            return Err(format!(
-                "Unable to pull customer's container image. CannotPullContainerError: Error response from daemon: pull access denied for {}, repository does not exist or may require 'docker login': denied: {}",
-                p.image, d.message
-            ));
+    let puller = if p.pull_credentials == "SERVICE_ROLE" {
+        for (action, resource) in [
+            ("ecr:GetAuthorizationToken", "*"),
+            ("ecr:BatchGetImage", repo.as_str()),
+            ("ecr:GetDownloadUrlForLayer", repo.as_str()),
+        ] {
+            if let Err(d) = platform.hub.authorize(ctx, &AccessRequest::new(action, resource)).await {
+                return Err(pull_denied(&p.image, &d.message));
+            }
         }
+        RequestContext { endpoint: endpoint.clone(), ..ctx.clone() }
+    } else {
+        codebuild_context(b, endpoint)
+    };
+    let Ok(images) = platform.hub.images() else {
+        return Ok(None);
+    };
+    let name = resolver.resolve(&p.image).map(|r| r.pull_name).unwrap_or_else(|_| p.image.clone());
+    match images.pull_spec(&puller, &name).await {
+        Ok(spec) => Ok(spec.map(|s| (s.username, s.password))),
+        Err(e) => Err(pull_denied(&p.image, &e.message)),
     }
-    Ok(())
 }
 
 /// The service role's temporary credentials, or (Err) a fallback key and why it was used.

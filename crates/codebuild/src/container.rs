@@ -97,6 +97,116 @@ impl crate::executor::Executor for ContainerExecutor {
     }
 }
 
+/// The `container` executor as `--executor container|auto` starts it: podman is probed (a
+/// probe container run, [`Podman::detect`]) when the first build needs it, not at start-up,
+/// so a server stopped right after it started leaves no `runc init` or `conmon` behind, and
+/// start-up costs no container run. What the probe found goes into the shared
+/// [`crate::ExecutorStatus`] (`/_codeyard/health`: "not probed yet" until then). Under `auto`
+/// a failed probe sends builds to the host, each build's log saying why; under `container` it
+/// fails each build's PROVISIONING.
+pub struct LazyContainerExecutor {
+    pub dir: PathBuf,
+    pub images: Arc<ImageResolver>,
+    pub host_fallback: bool,
+    pub privileged_mounts: Vec<PathBuf>,
+    pub status: crate::ExecutorStatus,
+    probed: tokio::sync::OnceCell<Result<Arc<ContainerExecutor>, String>>,
+}
+
+impl LazyContainerExecutor {
+    pub fn new(
+        dir: PathBuf,
+        images: Arc<ImageResolver>,
+        host_fallback: bool,
+        privileged_mounts: Vec<PathBuf>,
+        status: crate::ExecutorStatus,
+    ) -> Self {
+        LazyContainerExecutor {
+            dir,
+            images,
+            host_fallback,
+            privileged_mounts,
+            status,
+            probed: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The probed executor (probing once, on the first call).
+    pub async fn probe(&self) -> Result<Arc<ContainerExecutor>, String> {
+        self.probed
+            .get_or_init(|| async {
+                match Podman::detect(&self.dir).await {
+                    Ok(podman) => {
+                        tracing::info!("codebuild executor: containers ({})", podman.description);
+                        self.status.set("container", &podman.description, Some(podman.global.clone()));
+                        Ok(Arc::new(ContainerExecutor {
+                            podman: Arc::new(podman),
+                            images: self.images.clone(),
+                            host_fallback: self.host_fallback,
+                            extra_mounts: vec![],
+                            privileged_mounts: self.privileged_mounts.clone(),
+                        }))
+                    }
+                    Err(why) => {
+                        tracing::warn!("codebuild executor: containers unavailable: {why}");
+                        if self.host_fallback {
+                            self.status.set("local", &format!("containers unavailable, builds run on this machine: {why}"), None);
+                        } else {
+                            self.status.set("container", &format!("podman cannot run build containers: {why}"), None);
+                        }
+                        Err(why)
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Removes the build containers an earlier run left (after a `kill -9`): probes podman
+    /// only when the storage lists some.
+    pub async fn remove_leftovers(&self) {
+        match Podman::labelled_in(&self.dir, BUILD_LABEL).await {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => match self.probe().await {
+                Ok(exec) => match exec.podman.remove_labelled(BUILD_LABEL).await {
+                    Ok(n) => tracing::warn!("removed {n} build containers an earlier run left"),
+                    Err(e) => tracing::warn!("cannot remove {} earlier build containers: {e}", ids.len()),
+                },
+                Err(e) => tracing::warn!("cannot remove {} earlier build containers: {e}", ids.len()),
+            },
+            Err(e) => tracing::warn!("cannot list earlier build containers: {e}"),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::executor::Executor for LazyContainerExecutor {
+    fn name(&self) -> &'static str {
+        "container"
+    }
+
+    async fn create(&self, spec: SandboxSpec) -> std::io::Result<Arc<dyn Sandbox>> {
+        match self.probe().await {
+            Ok(exec) => exec.create(spec).await,
+            Err(_) if self.host_fallback => crate::executor::LocalExecutor.create(spec).await,
+            Err(why) => Err(std::io::Error::other(format!("--executor container: {why}"))),
+        }
+    }
+
+    async fn prepare(&self) {
+        let _ = self.probe().await;
+    }
+
+    fn notice(&self) -> Option<String> {
+        match self.probed.get() {
+            Some(Err(why)) if self.host_fallback => {
+                Some(format!("Warning: executor auto: {why}; this build runs on the host"))
+            }
+            _ => None,
+        }
+    }
+}
+
 fn set_blocking(f: &std::fs::File) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = f.as_raw_fd();
@@ -176,7 +286,7 @@ impl ContainerSandbox {
 
     /// Pulls the image when needed (always from codeyard's registry, whose tags move; other
     /// registries only when the image is not here yet). Returns the image id.
-    async fn ensure_image(&self, image: &ResolvedImage) -> Result<String, String> {
+    async fn ensure_image(&self, image: &ResolvedImage, login: Option<&(String, String)>) -> Result<String, String> {
         let inspect = |r: String| {
             let podman = self.podman.clone();
             async move {
@@ -190,9 +300,13 @@ impl ContainerSandbox {
         {
             return Ok(id);
         }
+        let creds = login.map(|(user, token)| format!("{user}:{token}"));
         let mut args = vec!["pull", "-q"];
         if image.local_registry {
             args.push("--tls-verify=false");
+            if let Some(c) = &creds {
+                args.extend(["--creds", c.as_str()]);
+            }
         }
         args.push(&image.reference);
         let pull = self.podman.output(&args);
@@ -305,6 +419,9 @@ impl ContainerSandbox {
         cmd.arg("exec")
             .arg("--workdir")
             .arg(self.in_container(r, &inv.cwd.display().to_string()));
+        if let Some(user) = &inv.user {
+            cmd.arg("--user").arg(user);
+        }
         for (k, v) in &inv.env {
             cmd.arg("--env")
                 .arg(format!("{k}={}", self.in_container(r, v)));
@@ -322,21 +439,7 @@ impl ContainerSandbox {
             .stderr(err);
         let mut child = cmd.spawn()?;
         drop(cmd);
-        tokio::select! {
-            status = child.wait() => {
-                let status = status?;
-                if self.killed.is_cancelled() {
-                    return Ok(Exit::Killed);
-                }
-                Ok(Exit::from_status(status))
-            }
-            _ = self.killed.cancelled() => {
-                kill_pid(r.pid1);
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                Ok(Exit::Killed)
-            }
-        }
+        crate::executor::wait_or_killed(&mut child, &self.killed, || kill_pid(r.pid1)).await
     }
 }
 
@@ -365,7 +468,7 @@ impl Sandbox for ContainerSandbox {
             Some(c) => format!("{c} ({})", resolved.reference),
             None => resolved.reference.clone(),
         };
-        let image_id = match self.ensure_image(&resolved).await {
+        let image_id = match self.ensure_image(&resolved, p.registry_login.as_ref()).await {
             Ok(id) => id,
             Err(why)
                 if self.host_fallback
@@ -396,6 +499,16 @@ impl Sandbox for ContainerSandbox {
                 )));
                 *self.state.lock().unwrap() = State::Host(Arc::new(local));
                 return Ok(Placement::Host);
+            }
+            Err(why) if resolved.local_registry && why.contains("denied") => {
+                // The registry refused the login's principal (the repository policy).
+                return Err(ProvisionError {
+                    code: "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE".into(),
+                    message: crate::access::pull_denied(
+                        &p.image,
+                        why.rsplit_once("denied: ").map_or(why.as_str(), |(_, m)| m),
+                    ),
+                });
             }
             Err(why) => return Err(pull_error(&shown, &why)),
         };
@@ -475,17 +588,12 @@ impl Sandbox for ContainerSandbox {
         match state {
             State::Container(r) => {
                 kill_pid(r.pid1);
-                let rm_args = ["rm", "-f", "-t", "0", r.id.as_str()];
-                match tokio::time::timeout(Duration::from_secs(30), self.podman.output(&rm_args))
-                    .await
-                {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(container = %r.id, "cannot remove the build container: {e}")
-                    }
-                    Err(_) => {
-                        tracing::warn!(container = %r.id, "removing the build container timed out")
-                    }
+                if let Err(why) = self.podman.remove(&r.id).await {
+                    tracing::warn!(container = %r.id, "cannot remove the build container: {why}");
+                    let short: String = r.id.chars().take(12).collect();
+                    self.note(&crate::logs::agent_line(&format!(
+                        "Warning: the build container {short} could not be removed: {why} (the next start-up of codeyard removes it)"
+                    )));
                 }
             }
             State::Host(local) => {

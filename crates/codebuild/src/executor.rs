@@ -32,6 +32,9 @@ pub struct Invocation {
     /// The complete environment (nothing is inherited from the server).
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
+    /// The user it runs as (the buildspec's `run-as`); `None`: the sandbox's own (root in a
+    /// container). The `local` backend runs everything as the server's user.
+    pub user: Option<String>,
 }
 
 /// How a run ended.
@@ -60,6 +63,9 @@ pub struct Provisioning {
     pub privileged: bool,
     /// `imagePullCredentialsType`: CODEBUILD or SERVICE_ROLE.
     pub pull_credentials: String,
+    /// For an image in codeyard's ECR: the registry login (user, token) the pull presents,
+    /// issued to the service role (SERVICE_ROLE) or to CodeBuild itself (CODEBUILD).
+    pub registry_login: Option<(String, String)>,
 }
 
 /// Where a sandbox's programs run, once provisioned.
@@ -110,6 +116,13 @@ pub struct ProvisionError {
 pub trait Executor: Send + Sync {
     fn name(&self) -> &'static str;
     async fn create(&self, spec: SandboxSpec) -> std::io::Result<Arc<dyn Sandbox>>;
+    /// A line for the log of each build this executor runs (why `auto` runs it on the host).
+    fn notice(&self) -> Option<String> {
+        None
+    }
+    /// Readies the executor for a build that just left the queue (the container executor
+    /// probes podman the first time), before the build's timeout starts counting.
+    async fn prepare(&self) {}
 }
 
 #[async_trait::async_trait]
@@ -125,6 +138,31 @@ pub trait Sandbox: Send + Sync {
     async fn run(&self, invocation: Invocation) -> std::io::Result<Exit>;
     fn kill(&self);
     async fn teardown(&self) -> std::io::Result<()>;
+}
+
+/// Waits for a run's `child` to end, or for the sandbox to be killed: then `kill` ends what
+/// runs (the process group, the container's init) and the child is reaped. A run that ends
+/// while the sandbox is being killed counts as killed.
+pub(crate) async fn wait_or_killed(
+    child: &mut tokio::process::Child,
+    killed: &CancellationToken,
+    kill: impl FnOnce(),
+) -> std::io::Result<Exit> {
+    tokio::select! {
+        status = child.wait() => {
+            let status = status?;
+            if killed.is_cancelled() {
+                return Ok(Exit::Killed);
+            }
+            Ok(Exit::from_status(status))
+        }
+        _ = killed.cancelled() => {
+            kill();
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            Ok(Exit::Killed)
+        }
+    }
 }
 
 /// Runs builds as processes on this machine: one process group per build, anchored by an idle
@@ -282,20 +320,7 @@ impl Sandbox for LocalSandbox {
             Err(e) => return Err(e),
         };
         drop(cmd);
-        tokio::select! {
-            status = child.wait() => {
-                let status = status?;
-                if self.killed.is_cancelled() {
-                    return Ok(Exit::Killed);
-                }
-                Ok(Exit::from_status(status))
-            }
-            _ = self.killed.cancelled() => {
-                self.killpg();
-                let _ = child.wait().await;
-                Ok(Exit::Killed)
-            }
-        }
+        wait_or_killed(&mut child, &self.killed, || self.killpg()).await
     }
 
     fn kill(&self) {
@@ -362,6 +387,7 @@ pub mod conformance {
             args: vec!["-c".into(), script.into()],
             env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
             cwd: root.to_path_buf(),
+            user: None,
         }
     }
 

@@ -25,6 +25,9 @@ pub struct ResolvedImage {
     pub local_registry: bool,
     /// The curated name it was mapped from, if any.
     pub curated: Option<String>,
+    /// How ECR's pull spec names it (the hub's `ContainerImages::pull_spec`): the ECR URI as
+    /// written (its account and region name the repository), else the reference.
+    pub pull_name: String,
 }
 
 pub struct ImageResolver {
@@ -86,25 +89,24 @@ impl ImageResolver {
             r.curated = Some(image.to_string());
             return Ok(r);
         }
+        let own = |rest: &str, pull_name: String| ResolvedImage {
+            reference: format!("{}/{rest}", self.registry_host),
+            local_registry: true,
+            curated: None,
+            pull_name,
+        };
         if let Some(rest) = strip_ecr_host(image) {
-            return Ok(ResolvedImage {
-                reference: format!("{}/{rest}", self.registry_host),
-                local_registry: true,
-                curated: None,
-            });
+            return Ok(own(rest, image.to_string()));
         }
         let (host, rest) = image.split_once('/').unwrap_or(("", image));
         if !host.is_empty() && self.is_own_host(host) {
-            return Ok(ResolvedImage {
-                reference: format!("{}/{rest}", self.registry_host),
-                local_registry: true,
-                curated: None,
-            });
+            return Ok(own(rest, format!("{}/{rest}", self.registry_host)));
         }
         Ok(ResolvedImage {
             reference: image.to_string(),
             local_registry: false,
             curated: None,
+            pull_name: image.to_string(),
         })
     }
 

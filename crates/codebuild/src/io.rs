@@ -43,3 +43,16 @@ pub async fn put_file(
 pub fn scratch_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{}-{name}", ids::hex(8)))
 }
+
+/// A record kept in its model shape's JSON layout (projects, report groups, reports, test
+/// cases) as that shape: one serde round trip instead of a copy per member; members the shape
+/// lacks (a report's test cases) stay behind.
+pub fn as_model<T: serde::de::DeserializeOwned + Default>(record: &impl serde::Serialize) -> T {
+    match serde_json::to_value(record).and_then(serde_json::from_value) {
+        Ok(shape) => shape,
+        Err(e) => {
+            tracing::error!("a record does not fit its model shape: {e}");
+            T::default()
+        }
+    }
+}

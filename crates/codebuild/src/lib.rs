@@ -22,7 +22,10 @@
 //!   any URI form, the curated-name map, anything else as given); [`credentials`] serves the
 //!   container credentials endpoint builds in containers take their role credentials from;
 //!   [`standard`] builds the stand-in for AWS's curated images. [`register_with`] picks the
-//!   executor (`--executor local|container|auto`).
+//!   executor (`--executor local|container|auto`); podman is probed at the first container
+//!   build ([`container::LazyContainerExecutor`]), not at start-up.
+//! * [`index`]: the build id indexes ListBuilds and ListBuildsForProject page through, written
+//!   in the commit that stores a new build.
 //! * [`source`], [`upload`], [`cache`], [`reports`], [`environment`] are the build's I/O;
 //!   [`logs`] streams output to CloudWatch Logs and implements `codeyard logs`.
 //! * [`hubs`] offers builds to CodePipeline (`BuildRunner`) and projects as EventBridge targets,
@@ -49,6 +52,7 @@ pub mod error;
 pub mod executor;
 pub mod hubs;
 pub mod images;
+pub mod index;
 pub mod io;
 pub mod logs;
 pub mod overrides;
@@ -66,6 +70,7 @@ pub mod upload;
 pub use logs::cli_logs;
 
 use codeyard_wire::{Platform, Registry};
+use codeyard_podman::storage_options;
 use std::sync::Arc;
 
 /// Where builds run: `codeyard serve --executor` / `CODEYARD_EXECUTOR`.
@@ -94,19 +99,54 @@ impl std::str::FromStr for ExecutorChoice {
     }
 }
 
-/// What was chosen at start-up, for the log and `/_codeyard/health`.
+/// Where builds run, for the log and `/_codeyard/health` (`builds`): set at start-up and
+/// updated when the container executor probes podman (at the first container build). Clones
+/// share one state; it serializes as the current [`ExecutorState`].
+#[derive(Clone, Debug)]
+pub struct ExecutorStatus(Arc<std::sync::RwLock<ExecutorState>>);
+
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExecutorStatus {
+pub struct ExecutorState {
     /// What was asked for (`auto`, `container`, `local`).
     pub requested: String,
-    /// What builds use (`container` or `local`).
+    /// What builds use (`container` or `local`; `auto` until podman is probed).
     pub executor: String,
-    /// The podman flag set chosen, or why containers are not used.
+    /// The podman flag set chosen, why containers are not used, or that podman is not probed
+    /// yet.
     pub detail: String,
     /// Global podman options of the build containers' storage (to inspect them by hand).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub podman_options: Option<Vec<String>>,
+}
+
+impl ExecutorStatus {
+    pub fn new(requested: &str, executor: &str, detail: &str, podman_options: Option<Vec<String>>) -> Self {
+        ExecutorStatus(Arc::new(std::sync::RwLock::new(ExecutorState {
+            requested: requested.to_string(),
+            executor: executor.to_string(),
+            detail: detail.to_string(),
+            podman_options,
+        })))
+    }
+
+    /// The state now.
+    pub fn current(&self) -> ExecutorState {
+        self.0.read().unwrap().clone()
+    }
+
+    pub fn set(&self, executor: &str, detail: &str, podman_options: Option<Vec<String>>) {
+        let mut s = self.0.write().unwrap();
+        s.executor = executor.to_string();
+        s.detail = detail.to_string();
+        s.podman_options = podman_options;
+    }
+}
+
+impl serde::Serialize for ExecutorStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.current().serialize(s)
+    }
 }
 
 /// Where the container executor keeps its storage.
@@ -130,48 +170,36 @@ pub async fn register_with(
     choice: ExecutorChoice,
 ) -> anyhow::Result<ExecutorStatus> {
     let requested = format!("{choice:?}").to_lowercase();
+    let local = |detail: String| ExecutorStatus::new(&requested, "local", &detail, None);
     let (executor, status, note): (Arc<dyn executor::Executor>, ExecutorStatus, Option<String>) =
         match choice {
             ExecutorChoice::Local => (
                 Arc::new(executor::LocalExecutor),
-                ExecutorStatus {
-                    requested,
-                    executor: "local".into(),
-                    detail: "builds run on this machine".into(),
-                    podman_options: None,
-                },
+                local("builds run on this machine".into()),
                 None,
             ),
             ExecutorChoice::Container | ExecutorChoice::Auto => {
                 let dir = containers_dir(&platform.config.data_dir);
                 std::fs::create_dir_all(&dir)?;
-                match container::Podman::detect(&dir).await {
-                    Ok(podman) => {
-                        match podman.remove_labelled(container::BUILD_LABEL).await {
-                            Ok(0) => {}
-                            Ok(n) => {
-                                tracing::warn!("removed {n} build containers an earlier run left")
-                            }
-                            Err(e) => tracing::warn!("cannot list earlier build containers: {e}"),
-                        }
-                        let status = ExecutorStatus {
-                            requested,
-                            executor: "container".into(),
-                            detail: podman.description.clone(),
-                            podman_options: Some(podman.global.clone()),
-                        };
-                        let exec = container::ContainerExecutor {
-                            podman: Arc::new(podman),
-                            images: Arc::new(images::ImageResolver::new(
+                match container::Podman::installed().await {
+                    Ok(version) => {
+                        let status = ExecutorStatus::new(
+                            &requested,
+                            &requested,
+                            &format!("{version}; not probed yet (the first container build probes podman)"),
+                            Some(storage_options(&dir)),
+                        );
+                        let exec = container::LazyContainerExecutor::new(
+                            dir,
+                            Arc::new(images::ImageResolver::new(
                                 &platform.config.public_endpoint,
                                 &platform.config.data_dir,
                             )),
-                            host_fallback: choice == ExecutorChoice::Auto,
-                            extra_mounts: vec![],
-                            privileged_mounts: vec![
-                                platform.config.data_dir.join("ecr").join("containers"),
-                            ],
-                        };
+                            choice == ExecutorChoice::Auto,
+                            vec![platform.config.data_dir.join("ecr").join("containers")],
+                            status.clone(),
+                        );
+                        exec.remove_leftovers().await;
                         (Arc::new(exec), status, None)
                     }
                     Err(why) if choice == ExecutorChoice::Container => {
@@ -179,14 +207,7 @@ pub async fn register_with(
                     }
                     Err(why) => (
                         Arc::new(executor::LocalExecutor),
-                        ExecutorStatus {
-                            requested,
-                            executor: "local".into(),
-                            detail: format!(
-                                "containers unavailable, builds run on this machine: {why}"
-                            ),
-                            podman_options: None,
-                        },
+                        local(format!("containers unavailable, builds run on this machine: {why}")),
                         Some(format!(
                             "Warning: executor auto: {why}; this build runs on the host"
                         )),
@@ -194,7 +215,8 @@ pub async fn register_with(
                 }
             }
         };
-    tracing::info!(executor = %status.executor, requested = %status.requested, "codebuild executor: {}", status.detail);
+    let shown = status.current();
+    tracing::info!(executor = %shown.executor, requested = %shown.requested, "codebuild executor: {}", shown.detail);
     let engine = runner::Engine::with_note(platform.clone(), executor, note);
     engine.recover().await?;
     registry.add_http(Arc::new(credentials::Service(engine.credentials.clone())));

@@ -68,35 +68,7 @@ pub struct ProjectRecord {
 impl ProjectRecord {
     /// The model's `Project`, as BatchGetProjects and CreateProject answer it.
     pub fn to_api(&self) -> Project {
-        Project {
-            name: Some(self.name.clone()),
-            arn: Some(self.arn.clone()),
-            description: self.description.clone(),
-            source: Some(self.source.clone()),
-            secondary_sources: Some(self.secondary_sources.clone()),
-            source_version: self.source_version.clone(),
-            secondary_source_versions: Some(self.secondary_source_versions.clone()),
-            artifacts: Some(self.artifacts.clone()),
-            secondary_artifacts: Some(self.secondary_artifacts.clone()),
-            cache: Some(self.cache.clone()),
-            environment: Some(self.environment.clone()),
-            service_role: Some(self.service_role.clone()),
-            timeout_in_minutes: Some(self.timeout_in_minutes),
-            queued_timeout_in_minutes: Some(self.queued_timeout_in_minutes),
-            encryption_key: Some(self.encryption_key.clone()),
-            tags: Some(self.tags.clone()),
-            created: Some(self.created),
-            last_modified: Some(self.last_modified),
-            vpc_config: self.vpc_config.clone(),
-            badge: Some(self.badge.clone()),
-            logs_config: Some(self.logs_config.clone()),
-            file_system_locations: self.file_system_locations.clone(),
-            build_batch_config: self.build_batch_config.clone(),
-            concurrent_build_limit: self.concurrent_build_limit,
-            project_visibility: Some(self.project_visibility.clone()),
-            auto_retry_limit: self.auto_retry_limit,
-            ..Default::default()
-        }
+        crate::io::as_model(self)
     }
 }
 

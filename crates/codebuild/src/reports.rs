@@ -73,16 +73,7 @@ pub struct ReportGroupRecord {
 
 impl ReportGroupRecord {
     pub fn to_api(&self) -> ReportGroup {
-        ReportGroup {
-            arn: Some(self.arn.clone()),
-            name: Some(self.name.clone()),
-            r#type: Some(self.r#type.clone()),
-            export_config: Some(self.export_config.clone()),
-            created: Some(self.created),
-            last_modified: Some(self.last_modified),
-            tags: Some(self.tags.clone()),
-            status: Some(self.status.clone()),
-        }
+        crate::io::as_model(self)
     }
 }
 
@@ -105,17 +96,7 @@ pub struct TestCaseRecord {
 
 impl TestCaseRecord {
     pub fn to_api(&self) -> ApiTestCase {
-        ApiTestCase {
-            report_arn: Some(self.report_arn.clone()),
-            test_raw_data_path: Some(self.test_raw_data_path.clone()),
-            prefix: Some(self.prefix.clone()),
-            name: Some(self.name.clone()),
-            status: Some(self.status.as_str().to_string()),
-            duration_in_nano_seconds: Some(self.duration_in_nano_seconds),
-            message: self.message.clone(),
-            expired: Some(self.expired),
-            test_suite_name: Some(self.test_suite_name.clone()),
-        }
+        crate::io::as_model(self)
     }
 }
 
@@ -141,20 +122,7 @@ pub struct ReportRecord {
 impl ReportRecord {
     /// The model's `Report` (without its test cases).
     pub fn to_api(&self) -> Report {
-        Report {
-            arn: Some(self.arn.clone()),
-            r#type: Some(self.r#type.clone()),
-            name: Some(self.name.clone()),
-            report_group_arn: Some(self.report_group_arn.clone()),
-            execution_id: Some(self.execution_id.clone()),
-            status: Some(self.status.clone()),
-            created: Some(self.created),
-            expired: Some(self.expired),
-            export_config: Some(self.export_config.clone()),
-            truncated: Some(self.truncated),
-            test_summary: Some(self.test_summary.clone()),
-            code_coverage_summary: None,
-        }
+        crate::io::as_model(self)
     }
 }
 

@@ -184,6 +184,20 @@ mod tests {
             .unwrap()
     }
 
+    /// A BUILD phase script of `commands` with nothing else set.
+    fn script<'a>(version: &'a str, commands: &'a [String], state: &'a Path) -> PhaseScript<'a> {
+        PhaseScript {
+            phase: "build",
+            version,
+            commands,
+            finally: &[],
+            state_dir: state,
+            succeeding: true,
+            exported_variables: &[],
+            posix: false,
+        }
+    }
+
     #[test]
     fn state_carries_within_and_across_phases_in_0_2() {
         let dir = tempfile::tempdir().unwrap();
@@ -195,29 +209,11 @@ mod tests {
             "X=1; Y='it''s'".into(),
             "[ \"$PWD\" = \"$CODEBUILD_SRC_DIR/sub\" ]".into(),
         ];
-        let p = PhaseScript {
-            phase: "build",
-            version: "0.2",
-            commands: &cmds,
-            finally: &[],
-            state_dir: &state,
-            succeeding: true,
-            exported_variables: &["X".into(), "Z".into()],
-            posix: false,
-        };
+        let p = PhaseScript { exported_variables: &["X".into(), "Z".into()], ..script("0.2", &cmds, &state) };
         assert_eq!(run(&p.write().unwrap(), &src), 0);
         assert_eq!(exported(&state), vec![("X".to_string(), "1".to_string())]);
         let next = vec!["[ \"$X\" = 1 ] && [ \"$PWD\" = \"$CODEBUILD_SRC_DIR\" ] && [ \"$CODEBUILD_BUILD_SUCCEEDING\" = 0 ]".to_string()];
-        let p = PhaseScript {
-            phase: "post_build",
-            version: "0.2",
-            commands: &next,
-            finally: &[],
-            state_dir: &state,
-            succeeding: false,
-            exported_variables: &[],
-            posix: false,
-        };
+        let p = PhaseScript { phase: "post_build", succeeding: false, ..script("0.2", &next, &state) };
         assert_eq!(run(&p.write().unwrap(), &src), 0);
     }
 
@@ -232,16 +228,7 @@ mod tests {
             format!("touch {}/never", dir.path().display()),
         ];
         let fin = vec![format!("touch {}", marker.display())];
-        let p = PhaseScript {
-            phase: "build",
-            version: "0.2",
-            commands: &cmds,
-            finally: &fin,
-            state_dir: &state,
-            succeeding: true,
-            exported_variables: &[],
-            posix: false,
-        };
+        let p = PhaseScript { finally: &fin, ..script("0.2", &cmds, &state) };
         assert_eq!(run(&p.write().unwrap(), dir.path()), 3);
         assert!(marker.exists() && !dir.path().join("never").exists());
         assert_eq!(
@@ -258,16 +245,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         let cmds = vec!["exit 4".to_string()];
-        let p = PhaseScript {
-            phase: "build",
-            version: "0.2",
-            commands: &cmds,
-            finally: &[],
-            state_dir: &state,
-            succeeding: true,
-            exported_variables: &[],
-            posix: false,
-        };
+        let p = script("0.2", &cmds, &state);
         assert_eq!(run(&p.write().unwrap(), dir.path()), 4);
         assert_eq!(failure(&state, &cmds, &[], 4).command, "exit 4");
         let cmds = vec![
@@ -276,16 +254,7 @@ mod tests {
             "exit 4".into(),
             "true".into(),
         ];
-        let p = PhaseScript {
-            phase: "build",
-            version: "0.1",
-            commands: &cmds,
-            finally: &[],
-            state_dir: &state,
-            succeeding: true,
-            exported_variables: &[],
-            posix: false,
-        };
+        let p = script("0.1", &cmds, &state);
         assert_eq!(
             run(&p.write().unwrap(), dir.path()),
             4,

@@ -58,6 +58,22 @@ fn group_name_of(a: &str) -> &str {
     a.rsplit_once("report-group/").map(|(_, n)| n).unwrap_or(a)
 }
 
+/// A BatchGet* answer: each name's item as `get` finds it, or the name among the missing.
+async fn found_or_missing<T, F, Fut>(names: Vec<String>, mut get: F) -> AwsResult<(Vec<T>, Vec<String>)>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = AwsResult<Option<T>>>,
+{
+    let (mut found, mut missing) = (Vec::new(), Vec::new());
+    for name in names {
+        match get(name.clone()).await? {
+            Some(item) => found.push(item),
+            None => missing.push(name),
+        }
+    }
+    Ok((found, missing))
+}
+
 fn descending(order: Option<&SortOrderType>) -> bool {
     order == Some(&SortOrderType::Descending)
 }
@@ -82,22 +98,6 @@ impl CodeBuildService {
         crate::access::trusted(platform, &ctx.account, role, "AWSCodeBuild-CreateProject").await.map_err(invalid)
     }
 
-    async fn builds(&self, ctx: &RequestContext) -> AwsResult<Vec<BuildRecord>> {
-        Ok(self
-            .store()
-            .list_all_as::<BuildRecord>(&ns(&ctx.account, &ctx.region, "builds"))
-            .await?)
-    }
-
-    /// Build ids newest first, or oldest first for ASCENDING.
-    fn sorted_ids(mut builds: Vec<BuildRecord>, order: Option<&SortOrderType>) -> Vec<String> {
-        builds.sort_by_key(|b| (b.start_ms, b.build_number));
-        if order != Some(&SortOrderType::Ascending) {
-            builds.reverse();
-        }
-        builds.into_iter().map(|b| b.id).collect()
-    }
-
     async fn list_build_ids(
         &self,
         ctx: &RequestContext,
@@ -105,13 +105,12 @@ impl CodeBuildService {
         order: Option<&SortOrderType>,
         next_token: Option<&str>,
     ) -> AwsResult<(Vec<String>, Option<String>)> {
-        let mut builds = self.builds(ctx).await?;
-        if let Some(p) = project {
-            let name = project::name_of(p);
+        let name = project.map(project::name_of);
+        if let Some(name) = name {
             self.engine.load_project(&ctx.account, &ctx.region, name).await?;
-            builds.retain(|b| b.project_name == name);
         }
-        page(&Self::sorted_ids(builds, order), next_token, None, 100)
+        let ascending = order == Some(&SortOrderType::Ascending);
+        crate::index::page(self.store(), &ctx.account, &ctx.region, name, ascending, next_token).await
     }
 
     async fn load_build(&self, ctx: &RequestContext, id: &str) -> AwsResult<BuildRecord> {
@@ -185,18 +184,15 @@ impl CodeBuildApi for CodeBuildService {
         if input.names.is_empty() || input.names.len() > 100 {
             return Err(invalid("names must hold between 1 and 100 project names or ARNs"));
         }
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for n in input.names {
-            match self
-                .store()
-                .get_as::<ProjectRecord>(&ns(&ctx.account, &ctx.region, "projects"), project::name_of(&n))
-                .await?
-            {
-                Some((p, _)) => found.push(p.to_api()),
-                None => missing.push(n),
+        let pns = ns(&ctx.account, &ctx.region, "projects");
+        let (found, missing) = found_or_missing(input.names, |n| {
+            let pns = &pns;
+            async move {
+                let p = self.store().get_as::<ProjectRecord>(pns, project::name_of(&n)).await?;
+                Ok(p.map(|(p, _)| p.to_api()))
             }
-        }
+        })
+        .await?;
         Ok(BatchGetProjectsOutput { projects: Some(found), projects_not_found: Some(missing) })
     }
 
@@ -226,14 +222,10 @@ impl CodeBuildApi for CodeBuildService {
         if input.ids.is_empty() || input.ids.len() > 100 {
             return Err(invalid("ids must hold between 1 and 100 build ids"));
         }
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for id in input.ids {
-            match self.engine.load_build(&ctx.account, &ctx.region, build_id_of(&id)).await? {
-                Some(b) => found.push(b.to_api()),
-                None => missing.push(id),
-            }
-        }
+        let (found, missing) = found_or_missing(input.ids, |id| async move {
+            Ok(self.engine.load_build(&ctx.account, &ctx.region, build_id_of(&id)).await?.map(|b| b.to_api()))
+        })
+        .await?;
         Ok(BatchGetBuildsOutput { builds: Some(found), builds_not_found: Some(missing) })
     }
 
@@ -283,7 +275,8 @@ impl CodeBuildApi for CodeBuildService {
                 None => not_deleted.push(refused(id, "BUILD_NOT_FOUND")),
                 Some(b) if !b.build_complete => not_deleted.push(refused(id, "BUILD_IN_PROGRESS")),
                 Some(b) => {
-                    self.store().commit(Batch::new().delete(&bns, &b.id, Expect::Any)).await?;
+                    let batch = Batch::new().delete(&bns, &b.id, Expect::Any);
+                    self.store().commit(crate::index::remove(batch, &b)).await?;
                     deleted.push(id);
                 }
             }
@@ -318,14 +311,10 @@ impl CodeBuildApi for CodeBuildService {
     }
 
     async fn batch_get_report_groups(&self, ctx: &RequestContext, input: BatchGetReportGroupsInput) -> AwsResult<BatchGetReportGroupsOutput> {
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for a in input.report_group_arns {
-            match self.report_group(ctx, group_name_of(&a)).await? {
-                Some(g) => found.push(g.to_api()),
-                None => missing.push(a),
-            }
-        }
+        let (found, missing) = found_or_missing(input.report_group_arns, |a| async move {
+            Ok(self.report_group(ctx, group_name_of(&a)).await?.map(|g| g.to_api()))
+        })
+        .await?;
         Ok(BatchGetReportGroupsOutput { report_groups: Some(found), report_groups_not_found: Some(missing) })
     }
 
@@ -360,14 +349,10 @@ impl CodeBuildApi for CodeBuildService {
     }
 
     async fn batch_get_reports(&self, ctx: &RequestContext, input: BatchGetReportsInput) -> AwsResult<BatchGetReportsOutput> {
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for a in input.report_arns {
-            match reports::load_report(&self.engine.platform, ctx, &a).await? {
-                Some(r) => found.push(r.to_api()),
-                None => missing.push(a),
-            }
-        }
+        let (found, missing) = found_or_missing(input.report_arns, |a| async move {
+            Ok(reports::load_report(&self.engine.platform, ctx, &a).await?.map(|r| r.to_api()))
+        })
+        .await?;
         Ok(BatchGetReportsOutput { reports: Some(found), reports_not_found: Some(missing) })
     }
 

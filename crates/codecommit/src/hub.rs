@@ -5,6 +5,7 @@
 //! codecommit:GitPull (the clone, through [`GitRepositories::repository`]).
 
 use crate::error::CodeCommitError;
+use crate::repos::Repository;
 use crate::{CodeCommit, content, git};
 use async_trait::async_trait;
 use codeyard_core::hub::{CommitInfo, GitRepositories, RepositoryInfo};
@@ -15,7 +16,8 @@ use std::sync::Arc;
 pub struct Git(pub Arc<CodeCommit>);
 
 impl Git {
-    async fn permit(&self, ctx: &RequestContext, repo: &str, actions: &[&str]) -> AwsResult<()> {
+    /// The repository, once the caller is authorized for each of `actions` on it.
+    async fn permitted(&self, ctx: &RequestContext, repo: &str, actions: &[&str]) -> AwsResult<Repository> {
         let resource = codeyard_core::arn::arn("codecommit", &ctx.region, &ctx.account, repo);
         for action in actions {
             let request = codeyard_core::AccessRequest::new(*action, resource.clone());
@@ -26,7 +28,7 @@ impl Git {
                 .await
                 .map_err(|d| d.to_error("AccessDeniedException"))?;
         }
-        Ok(())
+        Ok(self.0.repos.get(ctx, repo).await?)
     }
 }
 
@@ -34,8 +36,7 @@ impl Git {
 impl GitRepositories for Git {
     /// For a clone of the repository on disk: codecommit:GitPull.
     async fn repository(&self, ctx: &RequestContext, name: &str) -> AwsResult<RepositoryInfo> {
-        self.permit(ctx, name, &["codecommit:GitPull"]).await?;
-        let r = self.0.repos.get(ctx, name).await?;
+        let r = self.permitted(ctx, name, &["codecommit:GitPull"]).await?;
         Ok(RepositoryInfo {
             clone_url_http: r.clone_url_http(&ctx.endpoint),
             arn: r.arn(),
@@ -46,27 +47,15 @@ impl GitRepositories for Git {
         })
     }
 
-    async fn resolve_branch(
-        &self,
-        ctx: &RequestContext,
-        repo: &str,
-        branch: &str,
-    ) -> AwsResult<String> {
-        self.permit(ctx, repo, &["codecommit:GetBranch"]).await?;
-        let r = self.0.repos.get(ctx, repo).await?;
+    async fn resolve_branch(&self, ctx: &RequestContext, repo: &str, branch: &str) -> AwsResult<String> {
+        let r = self.permitted(ctx, repo, &["codecommit:GetBranch"]).await?;
         git::ref_value(&self.0.repos.dir(&r), &format!("refs/heads/{branch}"))
             .await?
             .ok_or_else(|| CodeCommitError::BranchNotFound(branch.to_string()).into())
     }
 
-    async fn commit(
-        &self,
-        ctx: &RequestContext,
-        repo: &str,
-        commit_id: &str,
-    ) -> AwsResult<CommitInfo> {
-        self.permit(ctx, repo, &["codecommit:GetCommit"]).await?;
-        let r = self.0.repos.get(ctx, repo).await?;
+    async fn commit(&self, ctx: &RequestContext, repo: &str, commit_id: &str) -> AwsResult<CommitInfo> {
+        let r = self.permitted(ctx, repo, &["codecommit:GetCommit"]).await?;
         let c = content::read_commit(&self.0.repos.dir(&r), commit_id)
             .await?
             .ok_or_else(|| CodeCommitError::CommitIdNotFound(commit_id.to_string()))?;
@@ -87,16 +76,8 @@ impl GitRepositories for Git {
         commit_id: &str,
         dest: &Path,
     ) -> AwsResult<()> {
-        self.permit(
-            ctx,
-            repo,
-            &[
-                "codecommit:UploadArchive",
-                "codecommit:GetUploadArchiveStatus",
-            ],
-        )
-        .await?;
-        let r = self.0.repos.get(ctx, repo).await?;
+        let actions = ["codecommit:UploadArchive", "codecommit:GetUploadArchiveStatus"];
+        let r = self.permitted(ctx, repo, &actions).await?;
         let dir = self.0.repos.dir(&r);
         if content::read_commit(&dir, commit_id).await?.is_none() {
             return Err(CodeCommitError::CommitIdNotFound(commit_id.to_string()).into());

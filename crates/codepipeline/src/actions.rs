@@ -32,15 +32,7 @@ pub trait ActionHost: Send + Sync {
     fn build_poll(&self) -> Duration;
     /// Records the external id of a started action (a build) so that a restart follows it
     /// instead of starting another.
-    async fn checkpoint(
-        &self,
-        account: &str,
-        region: &str,
-        exec: &Execution,
-        run_id: &str,
-        external_id: &str,
-        url: Option<String>,
-    ) -> AwsResult<()>;
+    async fn checkpoint(&self, call: &ActionCall<'_>, external_id: &str, url: Option<String>) -> AwsResult<()>;
 }
 
 /// What an action run ended with.
@@ -69,6 +61,18 @@ impl ActionOutcome {
     }
 }
 
+/// One action run as a provider sees it: the engine, the context of the action's role, the
+/// execution, the run and its declaration; `resume` is true when the run was started by an
+/// earlier task (or process) that is gone.
+pub struct ActionCall<'a> {
+    pub host: &'a dyn ActionHost,
+    pub ctx: RequestContext,
+    pub exec: &'a Execution,
+    pub run: &'a ActionRun,
+    pub decl: &'a ActionDeclaration,
+    pub resume: bool,
+}
+
 /// Runs one action to its end. `resume` is true when the run was started by an earlier task
 /// (or process) that is gone.
 pub async fn run(
@@ -81,14 +85,15 @@ pub async fn run(
     resume: bool,
 ) -> ActionOutcome {
     let ctx = role_context(host.platform(), account, region, exec, Some(decl));
+    let call = ActionCall { host, ctx, exec, run, decl, resume };
     let id = &decl.action_type_id;
     let result = match (id.category.as_str(), id.provider.as_str()) {
-        ("Source", "CodeCommit") => codecommit_source(host, &ctx, exec, run, decl).await,
-        ("Source", "S3") => s3_source(host, &ctx, exec, run, decl).await,
-        ("Build" | "Test", "CodeBuild") => codebuild(host, &ctx, exec, run, decl, resume).await,
-        ("Deploy", "S3") => s3_deploy(host, &ctx, run).await,
-        ("Source", "ECR") => ecr_source::run(host, &ctx, exec, run, decl).await,
-        ("Deploy", "ECS") => ecs_deploy::run(host, &ctx, exec, run, resume).await,
+        ("Source", "CodeCommit") => codecommit_source(&call).await,
+        ("Source", "S3") => s3_source(&call).await,
+        ("Build" | "Test", "CodeBuild") => codebuild(&call).await,
+        ("Deploy", "S3") => s3_deploy(&call).await,
+        ("Source", "ECR") => ecr_source::run(&call).await,
+        ("Deploy", "ECS") => ecs_deploy::run(&call).await,
         _ => Err(AwsError::client(
             "JobFailed",
             format!(
@@ -190,13 +195,8 @@ pub fn commit_url(region: &str, repo: &str, commit: &str) -> String {
     )
 }
 
-async fn codecommit_source(
-    host: &dyn ActionHost,
-    ctx: &RequestContext,
-    exec: &Execution,
-    run: &ActionRun,
-    decl: &ActionDeclaration,
-) -> AwsResult<ActionOutcome> {
+async fn codecommit_source(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
+    let ActionCall { host, ref ctx, exec, run, decl, .. } = *call;
     let git = host.platform().hub.git()?;
     let objects = host.platform().hub.objects()?;
     let repo = config(run, "RepositoryName").unwrap_or_default();
@@ -288,13 +288,8 @@ async fn codecommit_source(
     })
 }
 
-async fn s3_source(
-    host: &dyn ActionHost,
-    ctx: &RequestContext,
-    exec: &Execution,
-    run: &ActionRun,
-    decl: &ActionDeclaration,
-) -> AwsResult<ActionOutcome> {
+async fn s3_source(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
+    let ActionCall { host, ref ctx, exec, run, decl, .. } = *call;
     let objects = host.platform().hub.objects()?;
     let bucket = config(run, "S3Bucket").unwrap_or_default();
     let key = config(run, "S3ObjectKey").unwrap_or_default();
@@ -391,14 +386,8 @@ impl BuildState {
     }
 }
 
-async fn codebuild(
-    host: &dyn ActionHost,
-    ctx: &RequestContext,
-    exec: &Execution,
-    run: &ActionRun,
-    decl: &ActionDeclaration,
-    resume: bool,
-) -> AwsResult<ActionOutcome> {
+async fn codebuild(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
+    let ActionCall { host, ref ctx, exec, run, decl, resume } = *call;
     let builds = host.platform().hub.builds()?;
     let mut outcome = match (&run.external_execution_id, resume) {
         (Some(build_id), true) => builds
@@ -429,15 +418,7 @@ async fn codebuild(
                 .start_pipeline_build(ctx, request)
                 .await
                 .map_err(codebuild_denied("startBuild"))?;
-            host.checkpoint(
-                &ctx.account,
-                &ctx.region,
-                exec,
-                &run.action_execution_id,
-                &started.build_id,
-                started.log_url.clone(),
-            )
-            .await?;
+            host.checkpoint(call, &started.build_id, started.log_url.clone()).await?;
             started
         }
     };
@@ -493,11 +474,8 @@ async fn codebuild(
     })
 }
 
-async fn s3_deploy(
-    host: &dyn ActionHost,
-    ctx: &RequestContext,
-    run: &ActionRun,
-) -> AwsResult<ActionOutcome> {
+async fn s3_deploy(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
+    let ActionCall { host, ref ctx, run, .. } = *call;
     let objects = host.platform().hub.objects()?;
     let bucket = config(run, "BucketName").unwrap_or_default().to_string();
     let extract = config(run, "Extract").is_some_and(|v| v.eq_ignore_ascii_case("true"));

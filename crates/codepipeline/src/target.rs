@@ -2,7 +2,8 @@
 //! `CloudWatchEvent` and the rule's ARN as trigger detail. When the event is CodeCommit's
 //! "Repository State Change" for the branch a source action follows, the execution takes the
 //! pushed commit (not whatever the branch points at when the action runs); for ECR's "ECR Image
-//! Action" push of the image an ECR source action follows, the pushed digest.
+//! Action" push of the image an ECR source action follows, the pushed digest; for S3's
+//! "Object Created" of the object an S3 source action follows, the uploaded version.
 
 use crate::engine::{Engine, StartRequest};
 use crate::errors::pipeline_not_found;
@@ -54,8 +55,7 @@ impl TargetInvoker for PipelineTarget {
             .pipeline(&account, &region, &name)
             .await?
             .ok_or_else(|| pipeline_not_found(&account, &name))?;
-        let mut overrides = pushed_commits(&pipe.declaration, &inv.input);
-        overrides.extend(pushed_images(&pipe.declaration, &inv.input));
+        let overrides = event_revisions(&pipe.declaration, &inv.input);
         let id = self
             .engine
             .start_execution(
@@ -74,53 +74,39 @@ impl TargetInvoker for PipelineTarget {
     }
 }
 
-/// Source action -> commit, for a CodeCommit push event on a branch a source action follows.
-fn pushed_commits(
-    decl: &crate::model::PipelineDeclaration,
-    event: &Value,
-) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
+/// Source action -> revision the event names, for the source actions of the first stage the
+/// event is about: a CodeCommit push on the branch an action follows (the pushed commit), an
+/// ECR "Image Action" push of the repository and tag (the pushed digest, not the tag's later
+/// image), an S3 "Object Created" of the bucket and key (the uploaded version; an unversioned
+/// bucket's event has none, and the action then reads the object as it is).
+pub(crate) fn event_revisions(decl: &crate::model::PipelineDeclaration, event: &Value) -> BTreeMap<String, String> {
     let detail = event.get("detail").unwrap_or(&Value::Null);
-    let (Some(repo), Some(reference), Some(commit)) = (
-        detail.get("repositoryName").and_then(Value::as_str),
-        detail.get("referenceName").and_then(Value::as_str),
-        detail.get("commitId").and_then(Value::as_str),
-    ) else {
-        return out;
-    };
-    for a in decl
-        .stages
-        .first()
-        .map(|s| s.actions.as_slice())
-        .unwrap_or_default()
-    {
-        if a.action_type_id.provider == "CodeCommit"
-            && a.config("RepositoryName") == Some(repo)
-            && a.config("BranchName") == Some(reference)
-        {
-            out.insert(a.name.clone(), commit.to_string());
-        }
-    }
-    out
-}
-
-/// Source action -> image digest, for an ECR "Image Action" push of the repository and tag an
-/// ECR source action follows (so the execution takes the pushed image, not the tag's later one).
-fn pushed_images(
-    decl: &crate::model::PipelineDeclaration,
-    event: &Value,
-) -> BTreeMap<String, String> {
+    let at = |path: &str| detail.pointer(path).and_then(Value::as_str);
+    // The event's field at `path` is the action's configured `value` (which must be set).
+    let is = |path: &str, value: Option<&str>| value.is_some() && at(path) == value;
+    let detail_type = event.get("detail-type").and_then(Value::as_str);
     let mut out = BTreeMap::new();
-    let detail = event.get("detail").unwrap_or(&Value::Null);
-    let field = |k: &str| detail.get(k).and_then(Value::as_str);
-    let (Some("PUSH"), Some(repo), Some(digest)) = (field("action-type"), field("repository-name"), field("image-digest")) else {
-        return out;
-    };
-    let tag = field("image-tag").unwrap_or_default();
     for a in decl.stages.first().map(|s| s.actions.as_slice()).unwrap_or_default() {
-        let follows = a.config("ImageTag").filter(|t| !t.is_empty()).unwrap_or("latest");
-        if a.action_type_id.provider == "ECR" && a.config("RepositoryName") == Some(repo) && follows == tag {
-            out.insert(a.name.clone(), digest.to_string());
+        let revision = match a.action_type_id.provider.as_str() {
+            "CodeCommit" if is("/repositoryName", a.config("RepositoryName")) && is("/referenceName", a.config("BranchName")) => {
+                at("/commitId")
+            }
+            "ECR" if at("/action-type") == Some("PUSH")
+                && is("/repository-name", a.config("RepositoryName"))
+                && is("/image-tag", Some(a.config("ImageTag").filter(|t| !t.is_empty()).unwrap_or("latest"))) =>
+            {
+                at("/image-digest")
+            }
+            "S3" if detail_type == Some("Object Created")
+                && is("/bucket/name", a.config("S3Bucket"))
+                && is("/object/key", a.config("S3ObjectKey")) =>
+            {
+                at("/object/version-id")
+            }
+            _ => None,
+        };
+        if let Some(r) = revision {
+            out.insert(a.name.clone(), r.to_string());
         }
     }
     out

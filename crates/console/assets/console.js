@@ -23,3 +23,28 @@
     });
   });
 })();
+// Copy buttons: data-copy="CSS selector" copies that element's text.
+(function () {
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var el = document.querySelector(button.dataset.copy);
+      if (!el) return;
+      var text = el.textContent;
+      var done = function () { button.textContent = "Copied"; };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () { fallback(el); done(); });
+      } else {
+        fallback(el);
+        done();
+      }
+    });
+  });
+  function fallback(el) {
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    try { document.execCommand("copy"); } catch (e) { /* the text stays selected to copy by hand */ }
+  }
+})();

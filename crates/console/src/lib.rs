@@ -42,7 +42,8 @@ pub(crate) type Shared = Arc<Console>;
 
 /// The console's routes, to be merged into the server's router (before its fallback).
 pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<App>) -> Router<S> {
-    let console = Arc::new(Console { app, templates: views::Templates::new(), sessions: session::Sessions::default() });
+    let sessions = session::Sessions::new(app.platform.store.clone());
+    let console = Arc::new(Console { app, templates: views::Templates::new(), sessions });
     let p = |path: &str| format!("{PREFIX}{path}");
     Router::new()
         .route("/", any(root))
@@ -54,6 +55,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<App>) -> Router<S> {
         .route(&p("/region"), post(pages::set_region))
         .route(&p("/pipelines/{name}"), get(pages::pipeline))
         .route(&p("/pipelines/{name}/live"), get(pages::pipeline_live))
+        .route(&p("/pipelines/{name}/terraform"), get(pages::pipeline_terraform))
+        .route(&p("/terraform"), get(pages::account_terraform))
         .route(&p("/pipelines/{name}/{action}"), post(pages::pipeline_action))
         .route(&p("/projects"), get(pages::projects))
         .route(&p("/projects/{name}"), get(pages::project))
@@ -68,6 +71,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<App>) -> Router<S> {
         .route(&p("/iam"), get(pages::roles))
         .route(&p("/activity"), get(pages::activity_page))
         .route(&p("/activity/live"), get(pages::activity_live))
+        .route(&p("/s3"), get(pages::buckets))
+        .route(&p("/s3/{bucket}"), get(pages::bucket))
+        .route(&p("/s3/{bucket}/settings"), get(pages::bucket_settings))
         .route(&p("/download/{bucket}/{*key}"), get(pages::download))
         .with_state(console)
 }
@@ -117,8 +123,7 @@ impl Console {
 
     /// Renders a page with the common context (who, region, CSRF token, flash message).
     pub(crate) fn page<T: Serialize>(&self, s: &Session, template: &str, title: &str, data: T) -> Response {
-        let flash = self.sessions.take_flash(&s.id);
-        let common = self.common(s, title, flash);
+        let common = self.common(s, title, s.flash.clone());
         match self.templates.render(template, &common, &data) {
             Ok(html) => html_response(StatusCode::OK, html, s.set_cookie.as_deref()),
             Err(e) => {

@@ -30,7 +30,17 @@ const LIVE_EVERY: Duration = Duration::from_millis(400);
 
 macro_rules! session {
     ($c:expr, $headers:expr) => {
-        match $c.session(&$headers) {
+        match $c.session(&$headers).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        }
+    };
+}
+
+/// The session of a live stream or a download (the flash stays for the next page).
+macro_rules! quiet_session {
+    ($c:expr, $headers:expr) => {
+        match $c.quiet_session(&$headers).await {
             Ok(s) => s,
             Err(r) => return r,
         }
@@ -53,17 +63,17 @@ struct Token {
 
 /// A state-changing form: its fields, and the session it may act in (see
 /// [`Console::post_session`]: cross-site, foreign origin, no session or a wrong token are refused).
-fn posted<T: for<'de> Deserialize<'de>>(c: &Console, headers: &HeaderMap, body: &Bytes, require_login: bool) -> Result<(T, Session), Response> {
+async fn posted<T: for<'de> Deserialize<'de>>(c: &Console, headers: &HeaderMap, body: &Bytes, require_login: bool) -> Result<(T, Session), Response> {
     let malformed = |e: serde_urlencoded::de::Error| refused(&format!("malformed form: {e}"));
     let token: Token = serde_urlencoded::from_bytes(body).map_err(malformed)?;
-    let s = c.post_session(headers, token.csrf.as_deref(), require_login)?;
+    let s = c.post_session(headers, token.csrf.as_deref(), require_login).await?;
     let fields = serde_urlencoded::from_bytes(body).map_err(malformed)?;
     Ok((fields, s))
 }
 
 macro_rules! posted {
     ($c:expr, $headers:expr, $body:expr, $login:expr) => {
-        match posted(&$c, &$headers, &$body, $login) {
+        match posted(&$c, &$headers, &$body, $login).await {
             Ok(v) => v,
             Err(r) => return r,
         }
@@ -72,6 +82,13 @@ macro_rules! posted {
 
 fn back_to(path: String) -> Response {
     Redirect::to(&path).into_response()
+}
+
+fn with_cookie(mut r: Response, cookie: &str) -> Response {
+    if let Ok(v) = cookie.parse() {
+        r.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+    r
 }
 
 fn seg(s: &str) -> String {
@@ -89,7 +106,7 @@ pub struct LoginForm {
 }
 
 pub async fn login_form(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    let s = match c.session_inner(&headers, false) {
+    let s = match c.session_inner(&headers, false, crate::session::Flash::Take).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -112,11 +129,14 @@ pub async fn login(State(c): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     };
     match ok {
         Some(identity) => {
-            c.sessions.set_caller(&s.id, Some(Caller { account: identity.account, access_key: identity.access_key, arn: identity.arn }));
-            back_to(format!("{PREFIX}/"))
+            let caller = Caller { account: identity.account, access_key: identity.access_key, arn: identity.arn };
+            match c.sessions.sign_in(&s.id, caller).await {
+                Some(id) => with_cookie(back_to(format!("{PREFIX}/")), &crate::session::set_cookie(&id)),
+                None => c.error_page(&s, &AwsError::new(500, "InternalFailure", "the console could not store the session")),
+            }
         }
         None => {
-            c.sessions.set_flash(&s.id, "The security token included in the request is invalid: unknown access key or wrong secret.");
+            c.sessions.set_flash(&s.id, "The security token included in the request is invalid: unknown access key or wrong secret.").await;
             back_to(format!("{PREFIX}/login"))
         }
     }
@@ -129,8 +149,8 @@ pub struct RegionForm {
 
 pub async fn logout(State(c): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let (_, s): (RegionForm, Session) = posted!(c, headers, body, false);
-    c.sessions.set_caller(&s.id, None);
-    back_to(format!("{PREFIX}/login"))
+    c.sessions.remove(&s.id).await;
+    with_cookie(back_to(format!("{PREFIX}/login")), &crate::session::clear_cookie())
 }
 
 pub async fn set_region(State(c): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -138,9 +158,9 @@ pub async fn set_region(State(c): State<Shared>, headers: HeaderMap, body: Bytes
     let region = f.region.unwrap_or_default();
     let valid = region.split('-').count() >= 3 && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if valid {
-        c.sessions.set_region(&s.id, &region);
+        c.sessions.set_region(&s.id, &region).await;
     } else {
-        c.sessions.set_flash(&s.id, format!("'{region}' is not a region name"));
+        c.sessions.set_flash(&s.id, format!("'{region}' is not a region name")).await;
     }
     let referer = headers.get(http::header::REFERER).and_then(|v| v.to_str().ok()).and_then(|r| r.find(PREFIX).map(|i| r[i..].to_string()));
     back_to(referer.unwrap_or_else(|| format!("{PREFIX}/")))
@@ -259,8 +279,8 @@ async fn pipeline_view(c: &Console, s: &Session, name: &str) -> Result<PipelineV
                         token: le.and_then(|e| e.token.clone()).filter(|_| status == "InProgress" && a.action_type_id.category.as_str() == "Approval"),
                         provider,
                         summary: le.and_then(|e| e.summary.clone()),
-                        started: detail.and_then(|d| d.start_time.clone()),
-                        updated: detail.and_then(|d| d.last_update_time.clone()).or_else(|| le.and_then(|e| e.last_status_change.clone())),
+                        started: detail.and_then(|d| d.start_time),
+                        updated: detail.and_then(|d| d.last_update_time).or_else(|| le.and_then(|e| e.last_status_change)),
                         external_id,
                         error: le.and_then(|e| e.error_details.as_ref()).and_then(|d| d.message.clone()),
                         revision: revisions.iter().find(|r| r.action_name == a.name).cloned(),
@@ -369,7 +389,7 @@ fn digest(html: &str) -> u64 {
 }
 
 pub async fn pipeline_live(State(c): State<Shared>, Path(name): Path<String>, Query(q): Query<LiveQuery>, headers: HeaderMap) -> Response {
-    let s = session!(c, headers);
+    let s = quiet_session!(c, headers);
     let seen = q.seen();
     let render = move |c: Shared, s: Session| {
         let name = name.clone();
@@ -459,9 +479,9 @@ pub async fn pipeline_action(State(c): State<Shared>, Path((name, action)): Path
     match result {
         Ok(out) => {
             let id = out.get("pipelineExecutionId").and_then(|v| v.as_str()).map(|i| format!(" (execution {i})")).unwrap_or_default();
-            c.sessions.set_flash(&s.id, format!("{op} succeeded{id}"));
+            c.sessions.set_flash(&s.id, format!("{op} succeeded{id}")).await;
         }
-        Err(e) => c.sessions.set_flash(&s.id, format!("{op} failed: {}: {}", e.code, e.message)),
+        Err(e) => c.sessions.set_flash(&s.id, format!("{op} failed: {}: {}", e.code, e.message)).await,
     }
     back_to(format!("{PREFIX}/pipelines/{}", seg(&name)))
 }
@@ -577,7 +597,7 @@ struct BuildLive {
 }
 
 pub async fn build_live(State(c): State<Shared>, Path(id): Path<String>, Query(q): Query<LiveQuery>, headers: HeaderMap) -> Response {
-    let s = session!(c, headers);
+    let s = quiet_session!(c, headers);
     let start = BuildLive { c, s, id, last: q.seen(), token: None, queue: VecDeque::new(), first: true, finished: false };
     let stream = futures::stream::unfold(start, |mut st| async move {
         loop {
@@ -820,41 +840,6 @@ impl Console {
     }
 }
 
-// ---------------------------------------------------------------- S3 downloads
-
-/// An object (a build's artifact) downloaded through S3's object store as the session's caller.
-pub async fn download(State(c): State<Shared>, Path((bucket, key)): Path<(String, String)>, headers: HeaderMap) -> Response {
-    let s = session!(c, headers);
-    let objects = ok!(c, s, c.app.platform.hub.objects());
-    let dir = c.app.platform.config.data_dir.join("console");
-    if let Err(e) = tokio::fs::create_dir_all(&dir).await {
-        return c.error_page(&s, &AwsError::new(500, "InternalFailure", e.to_string()));
-    }
-    let tmp = dir.join(format!("download-{}", codeyard_core::ids::uuid()));
-    let ctx = c.context(&s);
-    let got = objects.get_object_to_file(&ctx, &bucket, &key, None, &tmp).await;
-    let file = match got {
-        Ok(_) => tokio::fs::File::open(&tmp).await,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return c.error_page(&s, &e);
-        }
-    };
-    // Unlinked at once: the open file streams on and its space is freed when it closes.
-    let _ = tokio::fs::remove_file(&tmp).await;
-    let file = match file {
-        Ok(f) => f,
-        Err(e) => return c.error_page(&s, &AwsError::new(500, "InternalFailure", e.to_string())),
-    };
-    let name = key.rsplit('/').next().unwrap_or("download").replace('"', "");
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    (
-        [(http::header::CONTENT_TYPE, "application/octet-stream".to_string()), (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))],
-        body,
-    )
-        .into_response()
-}
-
 // ---------------------------------------------------------------- activity
 
 #[derive(Serialize)]
@@ -941,7 +926,12 @@ pub async fn activity_page(State(c): State<Shared>, headers: HeaderMap) -> Respo
 }
 
 pub async fn activity_live(State(c): State<Shared>, Query(q): Query<LiveQuery>, headers: HeaderMap) -> Response {
-    let s = session!(c, headers);
+    let s = quiet_session!(c, headers);
     let seen = q.seen();
     live_fragments(c, s, seen, |c: Shared, s: Session| async move { c.fragment(&s, "activity_live.html", &json!({"items": activity(&c, &s).await})) })
 }
+
+mod s3;
+mod terraform;
+pub use s3::{bucket, bucket_settings, buckets, download};
+pub use terraform::{account_terraform, pipeline_terraform};

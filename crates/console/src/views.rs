@@ -43,6 +43,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("roles.html", include_str!("../templates/roles.html")),
     ("activity.html", include_str!("../templates/activity.html")),
     ("activity_live.html", include_str!("../templates/activity_live.html")),
+    ("buckets.html", include_str!("../templates/buckets.html")),
+    ("bucket.html", include_str!("../templates/bucket.html")),
+    ("bucket_settings.html", include_str!("../templates/bucket_settings.html")),
+    ("terraform.html", include_str!("../templates/terraform.html")),
 ];
 
 impl Templates {

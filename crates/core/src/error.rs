@@ -64,3 +64,17 @@ impl From<serde_json::Error> for AwsError {
         AwsError::internal(format!("serialization: {e}"))
     }
 }
+
+/// `impl From<$source> for $enum`, wrapping the source in the variant named, so `?` turns a
+/// lower layer's error (the store's) into a crate's domain error:
+/// `codeyard_core::wrap_error!(StoreError => KmsError::Store);`
+#[macro_export]
+macro_rules! wrap_error {
+    ($source:ty => $enum:ident::$variant:ident) => {
+        impl From<$source> for $enum {
+            fn from(e: $source) -> Self {
+                $enum::$variant(e)
+            }
+        }
+    };
+}

@@ -158,7 +158,16 @@ pub trait ObjectStoreApi: Send + Sync {
         let _ = (ctx, bucket);
         Err(missing("bucket settings"))
     }
+    /// The object's bytes read straight from storage as they stream out (the console's
+    /// download), authorized as GetObject; no copy is written anywhere.
+    async fn open_object(&self, ctx: &RequestContext, bucket: &str, key: &str, version_id: Option<&str>) -> AwsResult<(ObjectInfo, ObjectReader)> {
+        let _ = (ctx, bucket, key, version_id);
+        Err(missing("streaming objects"))
+    }
 }
+
+/// The bytes of an object being read ([`ObjectStoreApi::open_object`]).
+pub type ObjectReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 /// One bucket, as ListBuckets names it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -5,7 +5,9 @@
 //! * [`RequestContext`]: who is calling (account, region, access key) and how the server is
 //!   reached (endpoint), filled in by the wire layer from the SigV4 credential scope.
 //! * [`arn`], [`time`], [`ids`]: ARNs built as AWS builds them, AWS timestamp encodings, ids.
-//! * [`clock`]: where background work reads "now" (the system clock, or a test's).
+//! * [`clock`]: where background work reads "now" (the system clock, or a test's);
+//!   [`periodic`]: sweeps a service runs every so often.
+//! * [`tags`]: resource tags with AWS's quota.
 //! * [`hub`]: the late-bound interfaces through which services call each other
 //!   (events, pipelines, builds, objects, logs, credentials, git) without depending on each
 //!   other's crates.
@@ -16,6 +18,8 @@ pub mod clock;
 pub mod error;
 pub mod hub;
 pub mod ids;
+pub mod periodic;
+pub mod tags;
 pub mod time;
 
 pub use authz::{AccessRequest, Authorizer, Denied, IamMode};

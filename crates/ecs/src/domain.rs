@@ -12,6 +12,15 @@ use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, Update};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// Each Update* input member named replaces the record's when it is given.
+macro_rules! set_given {
+    ($record:expr, $input:expr; $($member:ident,)*) => {
+        $(if $input.$member.is_some() {
+            $record.$member = $input.$member.clone();
+        })*
+    };
+}
+
 #[derive(Clone)]
 pub struct Ecs {
     pub store: SharedStore,
@@ -602,45 +611,21 @@ impl Ecs {
             return Err(invalid("desiredCount cannot be negative."));
         }
         self.change_service(s, &cluster, &name, |v| {
-            if let Some(d) = input.desired_count {
-                v.desired_count = Some(d);
-            }
-            if let Some(c) = &input.deployment_configuration {
-                v.deployment_configuration = Some(c.clone());
-            }
-            if let Some(n) = &input.network_configuration {
-                v.network_configuration = Some(n.clone());
-            }
-            if let Some(e) = input.enable_execute_command {
-                v.enable_execute_command = Some(e);
-            }
-            if let Some(e) = input.enable_ecs_managed_tags {
-                v.enable_ecs_managed_tags = Some(e);
-            }
-            if let Some(p) = &input.propagate_tags {
-                v.propagate_tags = Some(p.clone());
-            }
-            if let Some(g) = input.health_check_grace_period_seconds {
-                v.health_check_grace_period_seconds = Some(g);
-            }
-            if let Some(p) = &input.platform_version {
-                v.platform_version = Some(p.clone());
-            }
-            if let Some(l) = &input.load_balancers {
-                v.load_balancers = Some(l.clone());
-            }
-            if let Some(l) = &input.service_registries {
-                v.service_registries = Some(l.clone());
-            }
-            if let Some(l) = &input.placement_constraints {
-                v.placement_constraints = Some(l.clone());
-            }
-            if let Some(l) = &input.placement_strategy {
-                v.placement_strategy = Some(l.clone());
-            }
-            if let Some(l) = &input.capacity_provider_strategy {
-                v.capacity_provider_strategy = Some(l.clone());
-            }
+            set_given!(v, input;
+                desired_count,
+                deployment_configuration,
+                network_configuration,
+                enable_execute_command,
+                enable_ecs_managed_tags,
+                propagate_tags,
+                health_check_grace_period_seconds,
+                platform_version,
+                load_balancers,
+                service_registries,
+                placement_constraints,
+                placement_strategy,
+                capacity_provider_strategy,
+            );
             let changed_td = new_td
                 .as_ref()
                 .is_some_and(|t| Some(t) != v.task_definition.as_ref());

@@ -160,12 +160,15 @@ impl Runtime {
             .await;
         let overrides = task.overrides.clone().unwrap_or_default();
         let mut started: Vec<(String, String, String, Vec<NetworkBinding>)> = Vec::new();
+        // When the last image was pulled: pullStoppedAt, as ECS reports it (before the start).
+        let mut pulled_at = None;
         for def in td.container_definitions.clone().unwrap_or_default() {
             let name = def.name.clone().unwrap_or_default();
             let image = def.image.clone().unwrap_or_default();
             let reference = self.pull(&podman, &ctx, &image).await.map_err(|why| LaunchError {
                 reason: format!("CannotPullContainerError: pull image manifest has been retried 1 time(s): {image}: {why}"),
             })?;
+            pulled_at = Some(now());
             let over = overrides
                 .container_overrides
                 .iter()
@@ -197,7 +200,7 @@ impl Runtime {
             .ecs
             .change_task(s, key, |t| {
                 let at = now();
-                t.pull_stopped_at = Some(at);
+                t.pull_stopped_at = Some(pulled_at.unwrap_or(at));
                 t.connectivity = Some(Connectivity::Connected);
                 t.connectivity_at = Some(at);
                 t.started_at = Some(at);
@@ -677,6 +680,22 @@ pub fn finish_stopped(t: &mut Task) {
 }
 
 /// `podman run` for one container of a task.
+/// The network of bridge and awsvpc tasks: slirp4netns, forwarding the published ports from a
+/// process of the container's own, when it is installed and its API socket
+/// (`<podman tmpdir>/<container id>.net`) fits a Unix socket path (107 bytes). Podman's default
+/// bridge (netavark, as root) publishes ports with host firewall rules instead, and those
+/// outlive a container whose storage went away without podman's cleanup (a data dir removed
+/// under a running task): a later listener on the same port of 127.0.0.1 is then unreachable.
+fn private_network(podman: &Podman) -> Option<&'static str> {
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let found = *FOUND.get_or_init(|| {
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("slirp4netns").is_file()))
+    });
+    let tmpdir = podman.global.iter().skip_while(|a| *a != "--tmpdir").nth(1)?;
+    let socket_len = tmpdir.len() + "/".len() + 64 + ".net".len();
+    (found && socket_len < 108).then_some("slirp4netns:port_handler=slirp4netns")
+}
+
 fn run_args(
     podman: &Podman,
     td: &TaskDefinition,
@@ -713,6 +732,9 @@ fn run_args(
         NetworkMode::Host => a.extend(["--network".into(), "host".into()]),
         NetworkMode::None => a.extend(["--network".into(), "none".into()]),
         _ => {
+            if let Some(network) = private_network(podman) {
+                a.extend(["--network".into(), network.into()]);
+            }
             for p in def.port_mappings.iter().flatten() {
                 let Some(cp) = p.container_port else { continue };
                 let proto = p

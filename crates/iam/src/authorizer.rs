@@ -164,12 +164,21 @@ impl IamAuthorizer {
 
     async fn load(&self, ctx: &RequestContext, generation: u64) -> AwsResult<Resolved> {
         let iam = &self.inner.iam;
-        let principal = if ctx.caller_arn.starts_with("arn:") { Principal::from_arn(&ctx.caller_arn) } else { Principal::anonymous() };
+        let principal = if ctx.caller_arn.starts_with("arn:") {
+            Principal::from_arn(&ctx.caller_arn)
+        } else if is_service_principal(&ctx.caller_arn) {
+            // A service acting as itself (CodeBuild pulling an image with its own credentials):
+            // only a resource policy naming it can allow; it acts for the context's account.
+            Principal::service(&ctx.caller_arn)
+        } else {
+            Principal::anonymous()
+        };
         let account = principal.account.clone();
         let mut policies = PolicySet::default();
         let mut keys = Vec::new();
         match &principal.kind {
             PrincipalKind::Root => keys.push(("aws:userid".into(), account.clone())),
+            PrincipalKind::Service => keys.push(("aws:SourceAccount".into(), ctx.account.clone())),
             PrincipalKind::User { name } => {
                 if let Ok(user) = iam.get_user(&account, name).await {
                     keys.push(("aws:userid".into(), user.id.clone()));
@@ -268,6 +277,12 @@ fn parse(source: &str, text: &str) -> Option<Arc<SourcedPolicy>> {
 
 fn push_tags(keys: &mut Vec<(String, String)>, tags: &[Tag]) {
     keys.extend(tags.iter().map(|t| (format!("aws:PrincipalTag/{}", t.key), t.value.clone())));
+}
+
+/// `codebuild.amazonaws.com`: an AWS service principal, as a context names a service acting
+/// as itself.
+fn is_service_principal(caller: &str) -> bool {
+    caller.ends_with(".amazonaws.com") && !caller.contains([':', '/'])
 }
 
 /// The evaluator's request: the principal's keys, the keys every request carries, the

@@ -48,11 +48,11 @@ impl Iam {
         Ok(out.expect("a successful update ran the change"))
     }
 
-    /// Creates a document that must not exist yet; `exists` is the EntityAlreadyExists error.
-    pub(crate) async fn create_entity<H: Holder>(&self, account: &str, doc: &H, exists: impl FnOnce() -> AwsError) -> AwsResult<()> {
+    /// Creates a document that must not exist yet (else EntityAlreadyExists).
+    pub(crate) async fn create_entity<H: Holder>(&self, account: &str, doc: &H) -> AwsResult<()> {
         match self.commit(Batch::new().put(H::KIND.ns(account), key(doc.name()), doc, Expect::Absent)).await {
             Ok(()) => Ok(()),
-            Err(e) if is_conflict(&e) => Err(exists()),
+            Err(e) if is_conflict(&e) => Err(H::KIND.exists(doc.name())),
             Err(e) => Err(e.into()),
         }
     }

@@ -38,10 +38,7 @@ impl Iam {
             attached: Vec::new(),
             name,
         };
-        self.create_entity(account, &group, || {
-            AwsError::new(409, "EntityAlreadyExists", format!("Group with name {} already exists.", group.name))
-        })
-        .await?;
+        self.create_entity(account, &group).await?;
         Ok(group)
     }
 
@@ -66,7 +63,7 @@ impl Iam {
             let target = new_name.unwrap_or(name).to_string();
             let renamed = key(&target) != key(name);
             if renamed && self.entity_versioned::<Group>(account, &target).await.is_ok() {
-                return Err(AwsError::new(409, "EntityAlreadyExists", format!("Group with name {target} already exists.")));
+                return Err(Kind::Group.exists(&target));
             }
             let (mut g, version) = self.entity_versioned::<Group>(account, name).await?;
             if let Some(p) = new_path {

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many versions a managed policy keeps.
 pub const MAX_POLICY_VERSIONS: usize = 5;
-pub const MAX_TAGS: usize = 50;
+pub use codeyard_core::tags::MAX_TAGS;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Role {
@@ -107,14 +107,25 @@ pub(crate) fn is_conflict(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(..))
 }
 
-/// Tags merged as TagRole does: a key that exists gets the new value.
-pub fn merge_tags(existing: &mut Vec<Tag>, new: Vec<Tag>) {
-    for t in new {
-        match existing.iter_mut().find(|e| e.key == t.key) {
-            Some(e) => e.value = t.value,
-            None => existing.push(t),
-        }
+/// `LimitExceeded` for a role, user or policy (`kind`: `Role`, `User`, `Policy`) that would
+/// have more than [`MAX_TAGS`] tags.
+/// DeletePolicyVersion and SetDefaultPolicyVersion name a version the policy must have.
+fn require_version(p: &ManagedPolicy, arn: &str, version_id: &str) -> AwsResult<()> {
+    match p.version(version_id) {
+        Some(_) => Ok(()),
+        None => Err(no_such_version(arn, version_id)),
     }
+}
+
+pub(crate) fn too_many_tags(kind: &str) -> AwsError {
+    limit_exceeded(format!("Cannot exceed quota for TagsPer{kind}: {MAX_TAGS}"))
+}
+
+/// Tags merged as TagRole and TagUser do: a key that exists gets the new value; refused as a
+/// whole over the quota.
+pub(crate) fn add_tags(existing: &mut Vec<Tag>, new: &[Tag], kind: &str) -> AwsResult<()> {
+    let new = new.iter().map(|t| (t.key.clone(), t.value.clone()));
+    codeyard_core::tags::add(existing, new, MAX_TAGS).map_err(|_| too_many_tags(kind))
 }
 
 /// (generation, what an access key authenticates as then).
@@ -187,9 +198,7 @@ impl Iam {
             self.check_boundary(account, b).await?;
         }
         if new.tags.len() > MAX_TAGS {
-            return Err(limit_exceeded(format!(
-                "Cannot exceed quota for TagsPerRole: {MAX_TAGS}"
-            )));
+            return Err(too_many_tags("Role"));
         }
         let path = new.path.unwrap_or_else(|| "/".into());
         let role = Role {
@@ -207,19 +216,8 @@ impl Iam {
             last_used: None,
             name: new.name,
         };
-        match self
-            .store
-            .commit(Batch::new().put(roles_ns(account), key(&role.name), &role, Expect::Absent))
-            .await
-        {
-            Ok(()) => Ok(role),
-            Err(e) if is_conflict(&e) => Err(AwsError::new(
-                409,
-                "EntityAlreadyExists",
-                format!("Role with name {} already exists.", role.name),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        self.create_entity(account, &role).await?;
+        Ok(role)
     }
 
     async fn role_versioned(&self, account: &str, name: &str) -> AwsResult<(Role, i64)> {
@@ -307,23 +305,12 @@ impl Iam {
     }
 
     pub async fn tag_role(&self, account: &str, name: &str, tags: Vec<Tag>) -> AwsResult<()> {
-        self.update_role(account, name, |r| {
-            let mut merged = r.tags.clone();
-            merge_tags(&mut merged, tags.clone());
-            if merged.len() > MAX_TAGS {
-                return Err(limit_exceeded(format!(
-                    "Cannot exceed quota for TagsPerRole: {MAX_TAGS}"
-                )));
-            }
-            r.tags = merged;
-            Ok(())
-        })
-        .await
+        self.update_role(account, name, |r| add_tags(&mut r.tags, &tags, "Role")).await
     }
 
     pub async fn untag_role(&self, account: &str, name: &str, keys: &[String]) -> AwsResult<()> {
         self.update_role(account, name, |r| {
-            r.tags.retain(|t| !keys.contains(&t.key));
+            codeyard_core::tags::remove(&mut r.tags, keys);
             Ok(())
         })
         .await
@@ -348,9 +335,7 @@ impl Iam {
     pub async fn create_policy(&self, account: &str, new: NewPolicy) -> AwsResult<ManagedPolicy> {
         validate(&new.document, DocumentKind::Identity)?;
         if new.tags.len() > MAX_TAGS {
-            return Err(limit_exceeded(format!(
-                "Cannot exceed quota for TagsPerPolicy: {MAX_TAGS}"
-            )));
+            return Err(too_many_tags("Policy"));
         }
         let now = codeyard_core::time::now();
         let path = new.path.unwrap_or_else(|| "/".into());
@@ -469,20 +454,11 @@ impl Iam {
         .await
     }
 
-    pub async fn delete_policy_version(
-        &self,
-        account: &str,
-        arn: &str,
-        version_id: &str,
-    ) -> AwsResult<()> {
+    pub async fn delete_policy_version(&self, account: &str, arn: &str, version_id: &str) -> AwsResult<()> {
         self.update_policy(account, arn, |p| {
-            if p.version(version_id).is_none() {
-                return Err(no_such_version(arn, version_id));
-            }
+            require_version(p, arn, version_id)?;
             if p.default_version == version_id {
-                return Err(delete_conflict(
-                    "Cannot delete the default version of a policy.",
-                ));
+                return Err(delete_conflict("Cannot delete the default version of a policy."));
             }
             p.versions.retain(|v| v.id != version_id);
             Ok(())
@@ -490,16 +466,9 @@ impl Iam {
         .await
     }
 
-    pub async fn set_default_policy_version(
-        &self,
-        account: &str,
-        arn: &str,
-        version_id: &str,
-    ) -> AwsResult<()> {
+    pub async fn set_default_policy_version(&self, account: &str, arn: &str, version_id: &str) -> AwsResult<()> {
         self.update_policy(account, arn, |p| {
-            if p.version(version_id).is_none() {
-                return Err(no_such_version(arn, version_id));
-            }
+            require_version(p, arn, version_id)?;
             p.default_version = version_id.to_string();
             p.updated = codeyard_core::time::now();
             Ok(())

@@ -14,6 +14,19 @@ pub struct Tag {
     pub value: String,
 }
 
+/// IAM answers a resource's tags in the order they were added.
+impl codeyard_core::tags::Tag for Tag {
+    fn new(key: String, value: String) -> Self {
+        Tag { key, value }
+    }
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn set_value(&mut self, value: String) {
+        self.value = value;
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PolicyVersion {
     pub id: String,
@@ -75,6 +88,12 @@ impl Kind {
             Kind::User => "PoliciesPerUser",
             Kind::Group => "PoliciesPerGroup",
         }
+    }
+    /// `User with name alice already exists.`
+    pub fn exists(self, name: &str) -> AwsError {
+        let noun = self.noun();
+        let title = noun[..1].to_uppercase() + &noun[1..];
+        AwsError::new(409, "EntityAlreadyExists", format!("{title} with name {name} already exists."))
     }
     /// `The user with name alice cannot be found.`
     pub fn no_such(self, name: &str) -> AwsError {

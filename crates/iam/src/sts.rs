@@ -259,34 +259,25 @@ impl Sts {
     }
 }
 
-#[async_trait]
-impl CredentialIssuer for Sts {
-    async fn assume_role(
-        &self,
-        _account: &str,
-        role_arn: &str,
-        session_name: &str,
-        duration_seconds: u32,
-    ) -> AwsResult<Credentials> {
+impl Sts {
+    /// Credentials for the server or a service principal (`who`) assuming `role_arn`, for at
+    /// least 15 minutes (STS's minimum).
+    async fn credentials_for(&self, who: Assumer<'_>, role_arn: &str, session_name: &str, duration_seconds: u32) -> AwsResult<Credentials> {
         let duration = (duration_seconds as i64).max(900);
-        let session = self
-            .assume_role(Assumer::Server, "", role_arn, session_name, Some(duration), false, SessionPolicies::default())
-            .await?;
-        Ok(session.credentials)
-    }
-
-    async fn assume_role_as_service(
-        &self,
-        account: &str,
-        role_arn: &str,
-        service_principal: &str,
-        session_name: &str,
-        duration_seconds: u32,
-    ) -> AwsResult<Credentials> {
-        let duration = (duration_seconds as i64).max(900);
-        let who = Assumer::Service { account, service: service_principal };
         let session = self.assume_role(who, "", role_arn, session_name, Some(duration), false, SessionPolicies::default()).await?;
         Ok(session.credentials)
+    }
+}
+
+#[async_trait]
+impl CredentialIssuer for Sts {
+    async fn assume_role(&self, _account: &str, role_arn: &str, session_name: &str, duration_seconds: u32) -> AwsResult<Credentials> {
+        self.credentials_for(Assumer::Server, role_arn, session_name, duration_seconds).await
+    }
+
+    async fn assume_role_as_service(&self, account: &str, role_arn: &str, service_principal: &str, session_name: &str, duration_seconds: u32) -> AwsResult<Credentials> {
+        let who = Assumer::Service { account, service: service_principal };
+        self.credentials_for(who, role_arn, session_name, duration_seconds).await
     }
 
     /// Issued sessions (`ASIA...`) and IAM users' active access keys (`AKIA...`).

@@ -4,7 +4,7 @@
 //! its access keys (the keys themselves are in [`crate::access_keys`]).
 
 use crate::records::{Kind, impl_holder, key};
-use crate::iam::{Iam, MAX_TAGS, limit_exceeded, merge_tags};
+use crate::iam::{Iam, MAX_TAGS, add_tags, too_many_tags};
 use crate::records::Tag;
 use codeyard_core::time::Timestamp;
 use codeyard_core::{AwsError, AwsResult, ids};
@@ -43,14 +43,10 @@ pub struct NewUser {
     pub tags: Vec<Tag>,
 }
 
-fn too_many_tags() -> AwsError {
-    limit_exceeded(format!("Cannot exceed quota for TagsPerUser: {MAX_TAGS}"))
-}
-
 impl Iam {
     pub async fn create_user(&self, account: &str, new: NewUser) -> AwsResult<User> {
         if new.tags.len() > MAX_TAGS {
-            return Err(too_many_tags());
+            return Err(too_many_tags("User"));
         }
         if let Some(b) = &new.permissions_boundary {
             self.check_boundary(account, b).await?;
@@ -69,10 +65,7 @@ impl Iam {
             access_keys: Vec::new(),
             name: new.name,
         };
-        self.create_entity(account, &user, || {
-            AwsError::new(409, "EntityAlreadyExists", format!("User with name {} already exists.", user.name))
-        })
-        .await?;
+        self.create_entity(account, &user).await?;
         Ok(user)
     }
 
@@ -97,7 +90,7 @@ impl Iam {
         // A rename moves the document (and the access keys' owner): one batch, both conditioned.
         self.update_many(move || async move {
             if key(name) != key(new_name) && self.entity_versioned::<User>(account, new_name).await.is_ok() {
-                return Err(AwsError::new(409, "EntityAlreadyExists", format!("User with name {new_name} already exists.")));
+                return Err(Kind::User.exists(new_name));
             }
             let (mut u, version) = self.entity_versioned::<User>(account, name).await?;
             u.name = new_name.to_string();
@@ -132,21 +125,12 @@ impl Iam {
     }
 
     pub async fn tag_user(&self, account: &str, name: &str, tags: Vec<Tag>) -> AwsResult<()> {
-        self.update_entity::<User, _>(account, name, |u| {
-            let mut merged = u.tags.clone();
-            merge_tags(&mut merged, tags.clone());
-            if merged.len() > MAX_TAGS {
-                return Err(too_many_tags());
-            }
-            u.tags = merged;
-            Ok(())
-        })
-        .await
+        self.update_entity::<User, _>(account, name, |u| add_tags(&mut u.tags, &tags, "User")).await
     }
 
     pub async fn untag_user(&self, account: &str, name: &str, keys: &[String]) -> AwsResult<()> {
         self.update_entity::<User, _>(account, name, |u| {
-            u.tags.retain(|t| !keys.contains(&t.key));
+            codeyard_core::tags::remove(&mut u.tags, keys);
             Ok(())
         })
         .await

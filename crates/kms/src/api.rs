@@ -3,6 +3,7 @@
 use crate::domain::{AliasRecord, KeyRecord, KeyStatus, Kms, KmsError, Manager, NewKey, Scope};
 use codeyard_api::kms::*;
 use codeyard_api::{Blob, Timestamp, Unit};
+use codeyard_core::tags::{self, MAX_TAGS};
 use codeyard_core::{AccessRequest, AwsError, AwsResult, RequestContext};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -88,6 +89,18 @@ fn customer_managed(k: &KeyRecord) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// AWS's ValidationException for a number outside its member's range.
+fn out_of_range(value: i32, member: &str, range: &str) -> AwsError {
+    KmsError::Validation(format!("1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member must have value {range}")).into()
+}
+
+fn not_pending_deletion(k: &KeyRecord) -> Result<(), KmsError> {
+    if k.status == KeyStatus::PendingDeletion {
+        return Err(KmsError::InvalidState(format!("{} is pending deletion.", k.arn)));
+    }
+    Ok(())
+}
+
 fn tags_map(tags: Option<Vec<Tag>>) -> BTreeMap<String, String> {
     tags.unwrap_or_default().into_iter().map(|t| (t.tag_key, t.tag_value)).collect()
 }
@@ -112,14 +125,34 @@ fn data_key_len(bytes: Option<i32>, spec: &Option<DataKeySpec>) -> Result<usize,
 impl KmsService {
     /// EnableKey / DisableKey: customer managed keys not pending deletion.
     async fn set_status(&self, ctx: &RequestContext, key_id: &str, status: KeyStatus) -> AwsResult<Unit> {
+        self.change_key(ctx, key_id, |k| {
+            not_pending_deletion(k)?;
+            k.status = status;
+            Ok(())
+        })
+        .await
+    }
+
+    /// EnableKeyRotation (every `period_days`) and DisableKeyRotation (`None`).
+    async fn set_rotation(&self, ctx: &RequestContext, key_id: &str, period_days: Option<i32>) -> AwsResult<Unit> {
+        self.change_key(ctx, key_id, |k| {
+            rotatable(k)?;
+            k.rotation_enabled = period_days.is_some();
+            if let Some(days) = period_days {
+                k.rotation_period_days = days;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// A change to a customer managed key (AWS managed keys cannot be changed); the
+    /// operation answers an empty output.
+    async fn change_key(&self, ctx: &RequestContext, key_id: &str, mut change: impl FnMut(&mut KeyRecord) -> Result<(), KmsError> + Send) -> AwsResult<Unit> {
         self.kms
             .update_key(&Scope::of(ctx), key_id, |k| {
                 customer_managed(k)?;
-                if k.status == KeyStatus::PendingDeletion {
-                    return Err(KmsError::InvalidState(format!("{} is pending deletion.", k.arn)));
-                }
-                k.status = status;
-                Ok(())
+                change(k)
             })
             .await?;
         Ok(Unit {})
@@ -215,14 +248,11 @@ impl KmsApi for KmsService {
     }
 
     async fn update_key_description(&self, ctx: &RequestContext, input: UpdateKeyDescriptionInput) -> AwsResult<UpdateKeyDescriptionOutput> {
-        self.kms
-            .update_key(&Scope::of(ctx), &input.key_id, |k| {
-                customer_managed(k)?;
-                k.description = input.description.clone();
-                Ok(())
-            })
-            .await?;
-        Ok(Unit {})
+        self.change_key(ctx, &input.key_id, |k| {
+            k.description = input.description.clone();
+            Ok(())
+        })
+        .await
     }
 
     async fn enable_key(&self, ctx: &RequestContext, input: EnableKeyInput) -> AwsResult<EnableKeyOutput> {
@@ -236,18 +266,13 @@ impl KmsApi for KmsService {
     async fn schedule_key_deletion(&self, ctx: &RequestContext, input: ScheduleKeyDeletionInput) -> AwsResult<ScheduleKeyDeletionOutput> {
         let days = input.pending_window_in_days.unwrap_or(30);
         if !(7..=30).contains(&days) {
-            return Err(KmsError::Validation(format!(
-                "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30 inclusive"
-            ))
-            .into());
+            return Err(out_of_range(days, "pendingWindowInDays", "between 7 and 30 inclusive"));
         }
         let key = self
             .kms
             .update_key(&Scope::of(ctx), &input.key_id, |k| {
                 customer_managed(k)?;
-                if k.status == KeyStatus::PendingDeletion {
-                    return Err(KmsError::InvalidState(format!("{} is pending deletion.", k.arn)));
-                }
+                not_pending_deletion(k)?;
                 k.status = KeyStatus::PendingDeletion;
                 k.deletion_date = Some(codeyard_core::time::now() + chrono::Duration::days(days as i64));
                 k.pending_window_days = Some(days);
@@ -355,14 +380,11 @@ impl KmsApi for KmsService {
             return Err(KmsError::NotFound(format!("No such policy exists: {}", input.policy_name.unwrap_or_default())).into());
         }
         crate::domain::check_policy(&input.policy)?;
-        self.kms
-            .update_key(&Scope::of(ctx), &input.key_id, |k| {
-                customer_managed(k)?;
-                k.policy = input.policy.clone();
-                Ok(())
-            })
-            .await?;
-        Ok(Unit {})
+        self.change_key(ctx, &input.key_id, |k| {
+            k.policy = input.policy.clone();
+            Ok(())
+        })
+        .await
     }
 
     async fn list_key_policies(&self, ctx: &RequestContext, input: ListKeyPoliciesInput) -> AwsResult<ListKeyPoliciesOutput> {
@@ -388,68 +410,33 @@ impl KmsApi for KmsService {
     async fn enable_key_rotation(&self, ctx: &RequestContext, input: EnableKeyRotationInput) -> AwsResult<EnableKeyRotationOutput> {
         let days = input.rotation_period_in_days.unwrap_or(365);
         if !(90..=2560).contains(&days) {
-            return Err(KmsError::Validation(format!(
-                "1 validation error detected: Value '{days}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90 and less than or equal to 2560"
-            ))
-            .into());
+            return Err(out_of_range(days, "rotationPeriodInDays", "greater than or equal to 90 and less than or equal to 2560"));
         }
-        self.kms
-            .update_key(&Scope::of(ctx), &input.key_id, |k| {
-                customer_managed(k)?;
-                rotatable(k)?;
-                k.rotation_enabled = true;
-                k.rotation_period_days = days;
-                Ok(())
-            })
-            .await?;
-        Ok(Unit {})
+        self.set_rotation(ctx, &input.key_id, Some(days)).await
     }
 
     async fn disable_key_rotation(&self, ctx: &RequestContext, input: DisableKeyRotationInput) -> AwsResult<DisableKeyRotationOutput> {
-        self.kms
-            .update_key(&Scope::of(ctx), &input.key_id, |k| {
-                customer_managed(k)?;
-                rotatable(k)?;
-                k.rotation_enabled = false;
-                Ok(())
-            })
-            .await?;
-        Ok(Unit {})
+        self.set_rotation(ctx, &input.key_id, None).await
     }
 
     async fn tag_resource(&self, ctx: &RequestContext, input: TagResourceInput) -> AwsResult<TagResourceOutput> {
-        self.kms
-            .update_key(&Scope::of(ctx), &input.key_id, |k| {
-                customer_managed(k)?;
-                if k.status == KeyStatus::PendingDeletion {
-                    return Err(KmsError::InvalidState(format!("{} is pending deletion.", k.arn)));
-                }
-                for t in &input.tags {
-                    if t.tag_key.starts_with("aws:") {
-                        return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
-                    }
-                    k.tags.insert(t.tag_key.clone(), t.tag_value.clone());
-                }
-                if k.tags.len() > 50 {
-                    return Err(KmsError::Tag("Too many tags: a key has at most 50".into()));
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(Unit {})
+        self.change_key(ctx, &input.key_id, |k| {
+            not_pending_deletion(k)?;
+            if input.tags.iter().any(|t| t.tag_key.starts_with("aws:")) {
+                return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+            }
+            let new = input.tags.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone()));
+            tags::add(&mut k.tags, new, MAX_TAGS).map_err(|_| KmsError::Tag("Too many tags: a key has at most 50".into()))
+        })
+        .await
     }
 
     async fn untag_resource(&self, ctx: &RequestContext, input: UntagResourceInput) -> AwsResult<UntagResourceOutput> {
-        self.kms
-            .update_key(&Scope::of(ctx), &input.key_id, |k| {
-                customer_managed(k)?;
-                for t in &input.tag_keys {
-                    k.tags.remove(t);
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(Unit {})
+        self.change_key(ctx, &input.key_id, |k| {
+            tags::remove(&mut k.tags, &input.tag_keys);
+            Ok(())
+        })
+        .await
     }
 
     async fn list_resource_tags(&self, ctx: &RequestContext, input: ListResourceTagsInput) -> AwsResult<ListResourceTagsOutput> {

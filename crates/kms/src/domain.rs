@@ -84,11 +84,7 @@ pub enum KmsError {
     Store(StoreError),
 }
 
-impl From<StoreError> for KmsError {
-    fn from(e: StoreError) -> Self {
-        KmsError::Store(e)
-    }
-}
+codeyard_core::wrap_error!(StoreError => KmsError::Store);
 
 impl From<KmsError> for AwsError {
     fn from(e: KmsError) -> Self {

@@ -67,20 +67,9 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let kms = Kms { store: platform.store.clone(), master };
     platform.hub.set_keys(Arc::new(KeyVaultImpl { kms: kms.clone(), hub: platform.hub.clone() }));
     registry.add_aws(codeyard_api::kms::service(api::KmsService { kms: kms.clone() }));
-    let shutdown = platform.shutdown.clone();
-    let clock = platform.clock.clone();
-    tokio::spawn(async move {
-        loop {
-            match kms.purge_due(clock.now()).await {
-                Ok(n) if n > 0 => tracing::info!(keys = n, "KMS keys past their deletion date deleted"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = ?e, "KMS key purge failed"),
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(PURGE_EVERY) => {}
-            }
-        }
-    });
+    let stop = platform.shutdown.clone().cancelled_owned();
+    let purge = |kms: Kms, now| async move { kms.purge_due(now).await };
+    let log = ("KMS keys past their deletion date deleted", "KMS key purge failed");
+    codeyard_core::periodic::spawn_sweep(PURGE_EVERY, stop, platform.clock.clone(), kms, purge, log);
     Ok(())
 }

@@ -15,6 +15,7 @@
 
 pub use codeyard_api::logs::LogGroupClass;
 use codeyard_core::AwsError;
+use codeyard_core::tags::{self, MAX_TAGS};
 use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -27,7 +28,6 @@ pub const RETENTION_DAYS: &[i64] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
-const MAX_TAGS: usize = 50;
 /// PutLogEvents refuses events more than 2 hours in the future ...
 const TOO_NEW_MS: i64 = 2 * 3600 * 1000;
 /// ... or more than 14 days in the past.
@@ -152,11 +152,7 @@ pub enum LogsError {
 
 pub type LogsResult<T> = Result<T, LogsError>;
 
-impl From<StoreError> for LogsError {
-    fn from(e: StoreError) -> Self {
-        LogsError::Store(e)
-    }
-}
+codeyard_core::wrap_error!(StoreError => LogsError::Store);
 
 impl From<LogsError> for AwsError {
     fn from(e: LogsError) -> Self {
@@ -178,6 +174,10 @@ impl From<LogsError> for AwsError {
 
 pub(crate) fn invalid(message: impl Into<String>) -> LogsError {
     LogsError::Invalid(message.into())
+}
+
+fn too_many_tags() -> LogsError {
+    invalid(format!("A log group can have at most {MAX_TAGS} tags."))
 }
 
 fn conflict(e: &StoreError) -> bool {
@@ -215,9 +215,7 @@ impl Logs {
         tags: BTreeMap<String, String>,
     ) -> LogsResult<()> {
         if tags.len() > MAX_TAGS {
-            return Err(invalid(format!(
-                "A log group can have at most {MAX_TAGS} tags."
-            )));
+            return Err(too_many_tags());
         }
         let group = LogGroup {
             name: name.to_string(),
@@ -297,24 +295,14 @@ impl Logs {
         tags: BTreeMap<String, String>,
     ) -> LogsResult<()> {
         self.update_group(s, name, |g| {
-            let mut merged = g.tags.clone();
-            merged.extend(tags.clone());
-            if merged.len() > MAX_TAGS {
-                return Err(invalid(format!(
-                    "A log group can have at most {MAX_TAGS} tags."
-                )));
-            }
-            g.tags = merged;
-            Ok(())
+            tags::add(&mut g.tags, tags.clone(), MAX_TAGS).map_err(|_| too_many_tags())
         })
         .await
     }
 
     pub async fn untag_group(&self, s: Scope<'_>, name: &str, keys: &[String]) -> LogsResult<()> {
         self.update_group(s, name, |g| {
-            for k in keys {
-                g.tags.remove(k);
-            }
+            tags::remove(&mut g.tags, keys);
             Ok(())
         })
         .await
@@ -423,13 +411,7 @@ impl Logs {
 
     /// PutLogEvents: checks the batch as CloudWatch Logs does, stores what is acceptable and
     /// reports the rest. Returns (next sequence token, rejected).
-    pub async fn put_events(
-        &self,
-        s: Scope<'_>,
-        group: &str,
-        stream: &str,
-        events: Vec<(i64, String)>,
-    ) -> LogsResult<(String, Rejected)> {
+    pub async fn put_events(&self, s: Scope<'_>, group: &str, stream: &str, events: Vec<(i64, String)>) -> LogsResult<(String, Rejected)> {
         for pair in events.windows(2) {
             if pair[1].0 < pair[0].0 {
                 return Err(invalid(
@@ -470,14 +452,7 @@ impl Logs {
     }
 
     /// Appends events to a stream (in the order given). Returns the stream's event count.
-    pub async fn append(
-        &self,
-        s: Scope<'_>,
-        group: &str,
-        stream: &str,
-        events: Vec<(i64, String)>,
-        now: i64,
-    ) -> LogsResult<u64> {
+    pub async fn append(&self, s: Scope<'_>, group: &str, stream: &str, events: Vec<(i64, String)>, now: i64) -> LogsResult<u64> {
         let streams_ns = s.streams_ns(group);
         let events_ns = s.events_ns(group, stream);
         let lock = self.lock_for(&events_ns);
@@ -612,6 +587,12 @@ mod tests {
         ))
     }
 
+    /// The messages of a stream's events, in order.
+    async fn messages(l: &Logs, group: &str, stream: &str) -> Vec<String> {
+        let events = l.stream_events(SCOPE, group, stream).await.unwrap();
+        events.into_iter().map(|e| e.message).collect()
+    }
+
     #[tokio::test]
     async fn appends_fill_chunks_and_read_back_in_order() {
         let l = logs().await;
@@ -680,14 +661,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rejected.too_new_start, Some(1));
-        let events = l.stream_events(s, "g", "st").await.unwrap();
-        assert_eq!(
-            events
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>(),
-            vec!["ok"]
-        );
+        assert_eq!(messages(&l, "g", "st").await, ["ok"]);
         // Events older than the retention period expire.
         l.append(
             s,
@@ -700,13 +674,6 @@ mod tests {
         .unwrap();
         assert_eq!(l.stream_events(s, "g", "st").await.unwrap().len(), 2);
         l.set_retention(s, "g", Some(1)).await.unwrap();
-        let events = l.stream_events(s, "g", "st").await.unwrap();
-        assert_eq!(
-            events
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>(),
-            vec!["ok"]
-        );
+        assert_eq!(messages(&l, "g", "st").await, ["ok"]);
     }
 }

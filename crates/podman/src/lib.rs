@@ -93,14 +93,83 @@ impl Podman {
         }
     }
 
-    /// Finds flags under which podman runs a container here, with storage in `dir`.
-    pub async fn detect(dir: &Path) -> Result<Podman, String> {
+    /// What [`Podman::detect`] needs installed (podman and catatonit), checked without
+    /// running a container: podman's version line.
+    pub async fn installed() -> Result<String, String> {
         let version = tokio::process::Command::new("podman")
             .arg("--version")
             .output()
             .await
             .map_err(|e| format!("podman is not installed ({e})"))?;
-        let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+        find_init().ok_or("catatonit (podman's init) is not installed")?;
+        Ok(String::from_utf8_lossy(&version.stdout).trim().to_string())
+    }
+
+    /// Ids of the containers carrying `label` in the storage in `dir`, listed without probing
+    /// (a listing starts no container): whether an earlier run left any.
+    pub async fn labelled_in(dir: &Path, label: &str) -> Result<Vec<String>, String> {
+        let lister = Podman {
+            global: storage_options(dir),
+            run_flags: vec![],
+            init: PathBuf::new(),
+            registries_conf: dir.join("registries.conf"),
+            description: String::new(),
+        };
+        let ids = lister
+            .output(&["ps", "-a", "-q", "--filter", &format!("label={label}")])
+            .await?;
+        Ok(ids.split_whitespace().map(str::to_string).collect())
+    }
+
+    /// Whether the container `id` still exists (`podman container exists`).
+    pub async fn exists(&self, id: &str) -> Result<bool, String> {
+        let status = self
+            .command()
+            .args(["container", "exists", id])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .map_err(|e| format!("cannot run podman: {e}"))?;
+        match status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            other => Err(format!("podman container exists answered {other:?}")),
+        }
+    }
+
+    /// Removes the container `id` and waits until podman no longer lists it: `rm -f` is
+    /// retried (a container still stopping refuses removal for a moment), with podman's own
+    /// state, not a fixed pause, deciding when it is gone. `Err`: why it is still there.
+    pub async fn remove(&self, id: &str) -> Result<(), String> {
+        let mut last = String::new();
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                // Let a container that is stopping reach "exited" first.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    self.output(&["wait", "--condition", "exited", id]),
+                )
+                .await;
+            }
+            match tokio::time::timeout(Duration::from_secs(30), self.output(&["rm", "-f", "-t", "0", id])).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => last = e,
+                Err(_) => last = "podman rm timed out after 30 s".into(),
+            }
+            match self.exists(id).await {
+                Ok(false) => return Ok(()),
+                Ok(true) if last.is_empty() => last = "podman rm answered, yet the container is still there".into(),
+                Ok(true) => {}
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Finds flags under which podman runs a container here, with storage in `dir`.
+    pub async fn detect(dir: &Path) -> Result<Podman, String> {
+        let version = Self::installed().await?;
         let init = find_init().ok_or("catatonit (podman's init) is not installed")?;
         let probe = dir.join("probe-rootfs");
         std::fs::create_dir_all(&probe).map_err(|e| e.to_string())?;

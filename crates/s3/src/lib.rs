@@ -31,17 +31,17 @@ pub mod blobs;
 mod body;
 pub mod chunked;
 pub mod engine;
+mod hub_objects;
 pub mod meta;
+
+pub use hub_objects::HubObjects;
 
 use async_trait::async_trait;
 use axum::body::Body;
-use codeyard_core::hub::{ObjectInfo, ObjectStoreApi, PutObjectOptions};
-use codeyard_core::{AwsError, AwsResult, RequestContext};
-use codeyard_store::Batch;
+use codeyard_core::RequestContext;
 use codeyard_wire::{AuthMode, Authenticator, HttpService, Platform, Registry};
 use engine::Engine;
 use futures::TryStreamExt;
-use std::path::Path;
 use std::sync::Arc;
 
 /// The S3 operations [`api::Api`] implements, by AWS's names (`ListObjectsV2`), in order:
@@ -333,205 +333,6 @@ async fn not_implemented_as_4xx(resp: http::Response<s3s::Body>) -> http::Respon
         http::HeaderValue::from_static("application/xml"),
     );
     http::Response::from_parts(parts, Body::from(xml))
-}
-
-/// S3 for other services: the same engine, files in and out.
-pub struct HubObjects {
-    engine: Arc<Engine>,
-    hub: Arc<codeyard_core::Hub>,
-}
-
-impl HubObjects {
-    /// IAM for a call another service makes as `ctx` (see [`authz`]).
-    async fn authorize(
-        &self,
-        ctx: &RequestContext,
-        bucket: &str,
-        requests: Vec<codeyard_core::AccessRequest>,
-    ) -> AwsResult<()> {
-        authz::authorize(&self.engine, &self.hub, ctx, Some(bucket), requests)
-            .await
-            .map_err(|d| d.to_error("AccessDenied"))
-    }
-
-    /// s3:GetObject (s3:GetObjectVersion for a version) on an object.
-    async fn authorize_read(
-        &self,
-        ctx: &RequestContext,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> AwsResult<()> {
-        let action = if version_id.is_some() {
-            "s3:GetObjectVersion"
-        } else {
-            "s3:GetObject"
-        };
-        let request = codeyard_core::AccessRequest::new(action, authz::object_arn(bucket, key));
-        self.authorize(ctx, bucket, vec![request]).await
-    }
-}
-
-fn aws_error(e: s3s::S3Error) -> AwsError {
-    let status = e.status_code().map(|s| s.as_u16()).unwrap_or(500);
-    AwsError::new(
-        status,
-        e.code().as_str(),
-        e.message().unwrap_or("S3 error").to_string(),
-    )
-}
-
-fn info(bucket: &str, o: &meta::ObjectDoc) -> ObjectInfo {
-    ObjectInfo {
-        bucket: bucket.into(),
-        key: o.key.clone(),
-        etag: format!("\"{}\"", o.etag),
-        size: o.size,
-        version_id: (o.version_id != "null").then(|| o.version_id.clone()),
-        last_modified: Some(codeyard_core::time::from_epoch_millis(o.last_modified_ms)),
-    }
-}
-
-#[async_trait]
-impl ObjectStoreApi for HubObjects {
-    async fn put_object_file(
-        &self,
-        ctx: &RequestContext,
-        bucket: &str,
-        key: &str,
-        source: &Path,
-        options: PutObjectOptions,
-    ) -> AwsResult<ObjectInfo> {
-        let mut request =
-            codeyard_core::AccessRequest::new("s3:PutObject", authz::object_arn(bucket, key));
-        if let Some(acl) = &options.canned_acl {
-            request = request.with("s3:x-amz-acl", acl.clone());
-        }
-        self.authorize(ctx, bucket, vec![request]).await?;
-        engine::validate_key(key).map_err(aws_error)?;
-        self.engine.bucket(bucket).await.map_err(aws_error)?;
-        let file = tokio::fs::File::open(source)
-            .await
-            .map_err(|e| AwsError::internal(format!("{}: {e}", source.display())))?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-        let written = self
-            .engine
-            .blobs
-            .write(stream, s3s::checksum::ChecksumHasher::default())
-            .await
-            .map_err(AwsError::internal)?;
-        let doc = meta::ObjectDoc {
-            key: key.into(),
-            blobs: vec![written.blob.clone()],
-            size: written.blob.size,
-            etag: hex::encode(written.md5),
-            last_modified_ms: meta::now_ms(),
-            headers: meta::StoredHeaders {
-                content_type: options.content_type,
-                cache_control: options.cache_control,
-                acl: options.canned_acl,
-                ..Default::default()
-            },
-            metadata: options.metadata.into_iter().collect(),
-            ..Default::default()
-        };
-        let notice = engine::Notice::new("PutObject", ctx);
-        match self
-            .engine
-            .commit_version(bucket, doc, Batch::new(), Some(&notice))
-            .await
-        {
-            Ok(o) => Ok(info(bucket, &o)),
-            Err(e) => {
-                self.engine.blobs.delete(&[written.blob]).await;
-                Err(aws_error(e))
-            }
-        }
-    }
-
-    async fn get_object_to_file(
-        &self,
-        ctx: &RequestContext,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-        dest: &Path,
-    ) -> AwsResult<ObjectInfo> {
-        self.authorize_read(ctx, bucket, key, version_id).await?;
-        use tokio::io::AsyncWriteExt;
-        let o = self
-            .engine
-            .get_version(bucket, key, version_id)
-            .await
-            .map_err(aws_error)?;
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(AwsError::internal)?;
-        let tmp = dir.join(format!(
-            ".{}.{}.part",
-            dest.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("object"),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let result = async {
-            let mut f = tokio::fs::File::create(&tmp).await?;
-            let mut stream = self.engine.blobs.read(&o.blobs, 0..o.size);
-            while let Some(chunk) = stream.try_next().await.map_err(std::io::Error::other)? {
-                f.write_all(&chunk).await?;
-            }
-            f.sync_all().await?;
-            drop(f);
-            tokio::fs::rename(&tmp, dest).await
-        }
-        .await;
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(AwsError::internal(format!(
-                "writing {}: {e}",
-                dest.display()
-            )));
-        }
-        Ok(info(bucket, &o))
-    }
-
-    /// HeadObject needs s3:GetObject, as on AWS.
-    async fn head_object(
-        &self,
-        ctx: &RequestContext,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> AwsResult<Option<ObjectInfo>> {
-        self.authorize_read(ctx, bucket, key, version_id).await?;
-        match self.engine.get_version(bucket, key, version_id).await {
-            Ok(o) => Ok(Some(info(bucket, &o))),
-            Err(e)
-                if matches!(
-                    e.code().as_str(),
-                    "NoSuchKey" | "NoSuchVersion" | "MethodNotAllowed"
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(aws_error(e)),
-        }
-    }
-
-    /// HeadBucket needs s3:ListBucket.
-    async fn bucket_exists(&self, ctx: &RequestContext, bucket: &str) -> AwsResult<bool> {
-        let request = codeyard_core::AccessRequest::new("s3:ListBucket", authz::bucket_arn(bucket));
-        self.authorize(ctx, bucket, vec![request]).await?;
-        match self.engine.bucket(bucket).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.code().as_str() == "NoSuchBucket" => Ok(false),
-            Err(e) => Err(aws_error(e)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use crate::domain::{self, NewSecret, PasswordRules, Scope, SecretRecord, SecretValue, Secrets, SecretsError, VersionRecord, CURRENT};
 use codeyard_api::secretsmanager::*;
 use codeyard_api::{Blob, Timestamp, Unit};
+use codeyard_core::tags::{self, MAX_TAGS};
 use codeyard_core::{AccessRequest, AwsError, AwsResult, RequestContext};
 use serde_json::Value;
 
@@ -147,6 +148,13 @@ fn is_public(policy: &Value) -> bool {
 }
 
 impl SecretsManagerService {
+    /// Changes the secret `secret_id` names (by name, ARN or partial ARN), deleted or not.
+    async fn change(&self, ctx: &RequestContext, secret_id: &str, change: impl FnMut(&mut SecretRecord) -> Result<(), SecretsError> + Send) -> AwsResult<SecretRecord> {
+        let s = Scope::of(ctx);
+        let (secret, _) = self.secrets.find(&s, secret_id).await?;
+        Ok(self.secrets.update(&s, &secret.name, change).await?)
+    }
+
     async fn authorize(&self, ctx: &RequestContext, action: &str, secret: &SecretRecord) -> Result<(), SecretsError> {
         self.secrets
             .hub
@@ -374,11 +382,8 @@ impl SecretsManagerApi for SecretsManagerService {
     }
 
     async fn restore_secret(&self, ctx: &RequestContext, input: RestoreSecretInput) -> AwsResult<RestoreSecretOutput> {
-        let s = Scope::of(ctx);
-        let (secret, _) = self.secrets.find(&s, &input.secret_id).await?;
         let rec = self
-            .secrets
-            .update(&s, &secret.name, |rec| {
+            .change(ctx, &input.secret_id, |rec| {
                 rec.deleted = None;
                 rec.deletion_date = None;
                 Ok(())
@@ -454,11 +459,8 @@ impl SecretsManagerApi for SecretsManagerService {
     }
 
     async fn delete_resource_policy(&self, ctx: &RequestContext, input: DeleteResourcePolicyInput) -> AwsResult<DeleteResourcePolicyOutput> {
-        let s = Scope::of(ctx);
-        let (secret, _) = self.secrets.find(&s, &input.secret_id).await?;
         let rec = self
-            .secrets
-            .update(&s, &secret.name, |rec| {
+            .change(ctx, &input.secret_id, |rec| {
                 rec.policy = None;
                 Ok(())
             })
@@ -480,38 +482,23 @@ impl SecretsManagerApi for SecretsManagerService {
     }
 
     async fn tag_resource(&self, ctx: &RequestContext, input: TagResourceInput) -> AwsResult<TagResourceOutput> {
-        let s = Scope::of(ctx);
-        let (secret, _) = self.secrets.find(&s, &input.secret_id).await?;
         let new = tags_in(Some(input.tags));
-        self.secrets
-            .update(&s, &secret.name, |rec| {
-                for (k, v) in &new {
-                    if k.starts_with("aws:") {
-                        return Err(SecretsError::InvalidParameter("Tag keys beginning with aws: are reserved.".into()));
-                    }
-                    match rec.tags.iter_mut().find(|(tk, _)| tk == k) {
-                        Some(t) => t.1 = v.clone(),
-                        None => rec.tags.push((k.clone(), v.clone())),
-                    }
-                }
-                if rec.tags.len() > 50 {
-                    return Err(SecretsError::InvalidParameter("A secret can have at most 50 tags.".into()));
-                }
-                Ok(())
-            })
-            .await?;
+        self.change(ctx, &input.secret_id, |rec| {
+            if new.iter().any(|(k, _)| k.starts_with("aws:")) {
+                return Err(SecretsError::InvalidParameter("Tag keys beginning with aws: are reserved.".into()));
+            }
+            tags::add(&mut rec.tags, new.clone(), MAX_TAGS).map_err(|_| SecretsError::InvalidParameter("A secret can have at most 50 tags.".into()))
+        })
+        .await?;
         Ok(Unit {})
     }
 
     async fn untag_resource(&self, ctx: &RequestContext, input: UntagResourceInput) -> AwsResult<UntagResourceOutput> {
-        let s = Scope::of(ctx);
-        let (secret, _) = self.secrets.find(&s, &input.secret_id).await?;
-        self.secrets
-            .update(&s, &secret.name, |rec| {
-                rec.tags.retain(|(k, _)| !input.tag_keys.contains(k));
-                Ok(())
-            })
-            .await?;
+        self.change(ctx, &input.secret_id, |rec| {
+            tags::remove(&mut rec.tags, &input.tag_keys);
+            Ok(())
+        })
+        .await?;
         Ok(Unit {})
     }
 

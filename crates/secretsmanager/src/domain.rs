@@ -114,11 +114,7 @@ pub enum SecretsError {
     Store(StoreError),
 }
 
-impl From<StoreError> for SecretsError {
-    fn from(e: StoreError) -> Self {
-        SecretsError::Store(e)
-    }
-}
+codeyard_core::wrap_error!(StoreError => SecretsError::Store);
 
 impl From<SecretsError> for AwsError {
     fn from(e: SecretsError) -> Self {

@@ -50,20 +50,9 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let secrets = Secrets { store: platform.store.clone(), hub: platform.hub.clone() };
     platform.hub.set_secrets(Arc::new(SecretReaderImpl { secrets: secrets.clone() }));
     registry.add_aws(codeyard_api::secretsmanager::service(api::SecretsManagerService { secrets: secrets.clone() }));
-    let shutdown = platform.shutdown.clone();
-    let clock = platform.clock.clone();
-    tokio::spawn(async move {
-        loop {
-            match secrets.purge_due(clock.now()).await {
-                Ok(n) if n > 0 => tracing::info!(secrets = n, "secrets past their recovery window deleted"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = ?e, "secret purge failed"),
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(PURGE_EVERY) => {}
-            }
-        }
-    });
+    let stop = platform.shutdown.clone().cancelled_owned();
+    let purge = |secrets: Secrets, now| async move { secrets.purge_due(now).await };
+    let log = ("secrets past their recovery window deleted", "secret purge failed");
+    codeyard_core::periodic::spawn_sweep(PURGE_EVERY, stop, platform.clock.clone(), secrets, purge, log);
     Ok(())
 }

@@ -176,6 +176,8 @@ pub async fn start(mut opts: Options) -> anyhow::Result<RunningServer> {
         .route("/_codeyard/health", axum::routing::any(health))
         // The web console: `GET /` from a browser and `/_codeyard/console/...`.
         .merge(codeyard_console::router(app.clone()))
+        // `codeyard export terraform`: signed like an API call, answered as the signing identity.
+        .route(codeyard_export::ROUTE, axum::routing::get(export_terraform))
         .fallback(codeyard_wire::dispatch::handle)
         .with_state(app.clone());
     let shutdown = platform.shutdown.clone();
@@ -188,6 +190,30 @@ pub async fn start(mut opts: Options) -> anyhow::Result<RunningServer> {
     });
     tracing::info!(%addr, %endpoint, data_dir = %opts.data_dir.display(), "codeyard listening");
     Ok(RunningServer { addr, endpoint, platform, app, task, data_dir_lock: Some(data_dir_lock), executor })
+}
+
+/// `GET /_codeyard/export/terraform?pipeline=NAME` (or `?all=1`): [`codeyard_export::terraform`]
+/// for the signing identity; the `endpoint` variable defaults to the URL the client used.
+async fn export_terraform(axum::extract::State(app): axum::extract::State<Arc<App>>, req: axum::extract::Request) -> axum::response::Response {
+    use codeyard_wire::dispatch::json_error;
+    let (parts, _) = req.into_parts();
+    let ctx = match app.authenticate_request(&parts, b"").await {
+        Ok(ctx) => ctx,
+        Err(e) => return json_error(&e),
+    };
+    let params: std::collections::BTreeMap<String, String> = serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
+    let selection = match (params.get("pipeline"), params.get("all").map(String::as_str)) {
+        (Some(name), None) if !name.is_empty() => codeyard_export::Selection::Pipeline(name.clone()),
+        (None, Some("1" | "true")) => codeyard_export::Selection::All,
+        _ => return json_error(&codeyard_core::AwsError::validation("name one pipeline (?pipeline=NAME) or ask for every resource (?all=1)")),
+    };
+    match codeyard_export::terraform(&app, &ctx, selection, &ctx.endpoint).await {
+        Ok(hcl) => axum::response::Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(axum::body::Body::from(hcl))
+            .expect("response builds"),
+        Err(e) => json_error(&e),
+    }
 }
 
 /// (model, operation, implemented?) for every operation of every registered API, from a

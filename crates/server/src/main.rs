@@ -112,12 +112,36 @@ enum Command {
         #[arg(long)]
         no_open: bool,
     },
+    /// Print what a server holds as Terraform (hashicorp/aws 5.100.0), ready to apply to
+    /// another server or to AWS (`export terraform --pipeline NAME | --all`).
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Check the topology for traps, e.g. a CodeCommit-sourced pipeline that nothing starts, and
     /// list the requests IAM denied (or, with `--iam audit`, would have denied) with the policy
     /// statement that would allow each.
     Doctor {
         #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
         endpoint: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// HCL that recreates one pipeline with what it depends on and what starts it (roles and
+    /// their policies, projects, repositories, buckets, rules and targets), or every resource.
+    /// Signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (default `test`) for AWS_REGION.
+    Terraform {
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        pipeline: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, env = "CODEYARD_ENDPOINT", default_value = "http://localhost:4566")]
+        endpoint: String,
+        /// Write the HCL to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -231,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Console { endpoint, no_open } => open_console(&endpoint, no_open).await,
+        Command::Export { command: ExportCommand::Terraform { pipeline, all, endpoint, output } } => export_terraform(&endpoint, pipeline.as_deref(), all, output.as_deref()).await,
         Command::Ops { iam } => {
             let table = if iam { codeyard_server::iam_actions_markdown().await? } else { codeyard_server::coverage_markdown().await? };
             print!("{table}");
@@ -299,6 +324,36 @@ async fn open_console(endpoint: &str, no_open: bool) -> anyhow::Result<()> {
         if let Err(e) = spawned {
             eprintln!("could not open a browser ({opener}: {e}); open {url}");
         }
+    }
+    Ok(())
+}
+
+/// `codeyard export terraform`: the server's export route, signed as the environment's keys.
+async fn export_terraform(endpoint: &str, pipeline: Option<&str>, all: bool, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let region = env("AWS_REGION").or(env("AWS_DEFAULT_REGION")).unwrap_or_else(|| codeyard_core::DEFAULT_REGION.into());
+    let key = env("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "test".into());
+    let secret = env("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "test".into());
+    let client = codeyard_server::client::AwsClient::new(endpoint, &region, &key, &secret);
+    let query = match pipeline {
+        Some(name) if !all => serde_urlencoded::to_string([("pipeline", name)])?,
+        _ => "all=1".to_string(),
+    };
+    let headers = client.sign("GET", codeyard_export::ROUTE, &query, "codeyard", b"", &[]);
+    let mut req = reqwest::Client::new().get(format!("{}{}?{query}", client.endpoint, codeyard_export::ROUTE));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.map_err(|e| anyhow::anyhow!("cannot reach {endpoint}: {e}"))?;
+    let status = resp.status();
+    let body = resp.text().await?;
+    if !status.is_success() {
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        anyhow::bail!("{} ({}): {}", v["__type"].as_str().unwrap_or("error"), status.as_u16(), v["message"].as_str().unwrap_or(&body));
+    }
+    match output {
+        Some(path) => std::fs::write(path, body)?,
+        None => print!("{body}"),
     }
     Ok(())
 }

@@ -47,11 +47,7 @@ pub(crate) fn invalid(message: impl Into<String>) -> SsmError {
     SsmError::Invalid(message.into())
 }
 
-impl From<StoreError> for SsmError {
-    fn from(e: StoreError) -> Self {
-        SsmError::Store(e)
-    }
-}
+codeyard_core::wrap_error!(StoreError => SsmError::Store);
 
 impl From<SsmError> for AwsError {
     fn from(e: SsmError) -> Self {

@@ -11,6 +11,7 @@ use crate::error::{SsmError, SsmResult, invalid};
 use crate::names::{self, Reference, Selector};
 pub use codeyard_api::ssm::{ParameterTier, ParameterType};
 use codeyard_core::RequestContext;
+use codeyard_core::tags;
 use codeyard_store::{SharedStore, StateStoreExt, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,7 +30,7 @@ pub trait ParameterFilter: Send + Sync {
 pub const MAX_VERSIONS: usize = 100;
 pub const STANDARD_MAX_VALUE: usize = 4096;
 pub const ADVANCED_MAX_VALUE: usize = 8192;
-pub const MAX_TAGS: usize = 50;
+pub use codeyard_core::tags::MAX_TAGS;
 /// The KMS key of SecureString parameters that name none.
 pub const DEFAULT_KEY: &str = "alias/aws/ssm";
 /// How often PutParameter retries when the parameter changed between its read and its write.
@@ -808,12 +809,8 @@ impl Parameters {
             .update(&s.ns(), &key, |current: Option<ParameterRecord>| {
                 let mut record =
                     current.ok_or_else(|| SsmError::InvalidResourceId(resource_id.to_string()))?;
-                for (k, v) in add {
-                    record.tags.insert(k.clone(), v.clone());
-                }
-                for k in remove {
-                    record.tags.remove(k);
-                }
+                record.tags.extend(add.iter().cloned());
+                tags::remove(&mut record.tags, remove);
                 check_tags(&record.tags)?;
                 Ok::<_, SsmError>(Update::put(record))
             })
@@ -857,39 +854,54 @@ mod tests {
 
     #[test]
     fn data_types_and_patterns() {
-        assert!(check_data_type("text", &ParameterType::String, "v", None).is_ok());
-        assert!(
-            check_data_type(
+        // (data type, parameter type, value, the previous version's data type, accepted)
+        let cases: &[(&str, ParameterType, &str, Option<&str>, bool)] = &[
+            ("text", ParameterType::String, "v", None, true),
+            (
                 "aws:ec2:image",
-                &ParameterType::String,
+                ParameterType::String,
                 "ami-0123456789abcdef0",
-                None
-            )
-            .is_ok()
-        );
-        assert!(
-            check_data_type(
+                None,
+                true,
+            ),
+            (
                 "aws:ec2:image",
-                &ParameterType::String,
+                ParameterType::String,
                 "ami-12345678",
-                None
-            )
-            .is_ok()
-        );
-        assert!(check_data_type("aws:ec2:image", &ParameterType::String, "ami-xyz", None).is_err());
-        assert!(
-            check_data_type(
+                None,
+                true,
+            ),
+            (
                 "aws:ec2:image",
-                &ParameterType::StringList,
+                ParameterType::String,
+                "ami-xyz",
+                None,
+                false,
+            ),
+            (
+                "aws:ec2:image",
+                ParameterType::StringList,
                 "ami-12345678",
-                None
-            )
-            .is_err()
-        );
-        assert!(check_data_type("Text", &ParameterType::String, "v", None).is_err());
-        assert!(
-            check_data_type("text", &ParameterType::String, "v", Some("aws:ec2:image")).is_err()
-        );
+                None,
+                false,
+            ),
+            ("Text", ParameterType::String, "v", None, false),
+            (
+                "text",
+                ParameterType::String,
+                "v",
+                Some("aws:ec2:image"),
+                false,
+            ),
+        ];
+        for (data_type, kind, value, previous, accepted) in cases {
+            let r = check_data_type(data_type, kind, value, *previous);
+            assert_eq!(
+                r.is_ok(),
+                *accepted,
+                "{data_type} {kind:?} {value} {previous:?}"
+            );
+        }
         assert!(check_pattern("^\\d+$", "123").is_ok());
         assert!(matches!(
             check_pattern("^\\d+$", "12a"),

@@ -13,6 +13,39 @@ pub async fn run_all(s: &dyn StateStore) {
     scan_pages_through_everything(s).await;
     update_is_compare_and_swap(s).await;
     bytes_commit_with_the_batch(s).await;
+    submitted_batches_apply_in_submission_order(s).await;
+    an_ack_in_a_batch_commits_with_the_batch(s).await;
+}
+
+async fn submitted_batches_apply_in_submission_order(s: &dyn StateStore) {
+    let ns = "conf/submit";
+    // Each batch expects the version the one before leaves: it holds only if applied after it.
+    let first = s.submit(Batch::new().put(ns, "k", 1, Expect::Absent));
+    let second = s.submit(Batch::new().put(ns, "k", 2, Expect::Version(1)));
+    let stale = s.submit(Batch::new().put(ns, "k", 3, Expect::Version(1)));
+    let third = s.submit(Batch::new().put(ns, "k", 4, Expect::Version(2)));
+    // Awaited out of order: the order is the submission's.
+    third.await.unwrap();
+    assert!(matches!(stale.await, Err(StoreError::Conflict(..))));
+    second.await.unwrap();
+    first.await.unwrap();
+    let d = s.get(ns, "k").await.unwrap().unwrap();
+    assert_eq!((d.value, d.version), (json!(4), 3));
+}
+
+async fn an_ack_in_a_batch_commits_with_the_batch(s: &dyn StateStore) {
+    let (ns, q) = ("conf/ackbatch", "conf.ackbatch");
+    s.commit(Batch::new().enqueue(q, json!(1))).await.unwrap();
+    let item = s.lease(q, 1, Duration::from_secs(60)).await.unwrap().remove(0);
+    // A batch that fails its condition acks nothing.
+    let failed = s.commit(Batch::new().put(ns, "done", 1, Expect::Present).ack(item.id)).await;
+    assert!(matches!(failed, Err(StoreError::Conflict(..))));
+    assert_eq!(s.queue_len(q).await.unwrap(), 1);
+    s.commit(Batch::new().put(ns, "done", 1, Expect::Absent).ack(item.id)).await.unwrap();
+    assert_eq!(s.queue_len(q).await.unwrap(), 0);
+    assert!(s.get(ns, "done").await.unwrap().is_some());
+    // Acking an item that is gone is no error.
+    s.commit(Batch::new().ack(item.id)).await.unwrap();
 }
 
 async fn bytes_commit_with_the_batch(s: &dyn StateStore) {

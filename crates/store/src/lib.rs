@@ -87,6 +87,17 @@ pub enum Expect {
     Version(i64),
 }
 
+/// Checks `expect` against the version of `(ns, key)` (None: absent): every backend's condition.
+pub(crate) fn check(expect: &Expect, current: Option<i64>, ns: &str, key: &str) -> StoreResult<()> {
+    let ok = match expect {
+        Expect::Any => true,
+        Expect::Absent => current.is_none(),
+        Expect::Present => current.is_some(),
+        Expect::Version(v) => current == Some(*v),
+    };
+    if ok { Ok(()) } else { Err(StoreError::Conflict(ns.to_string(), key.to_string())) }
+}
+
 #[derive(Clone, Debug)]
 pub enum Op {
     Put { ns: String, key: String, value: Value, expect: Expect },
@@ -98,6 +109,9 @@ pub enum Op {
     PutBytes { ns: String, key: String, data: bytes::Bytes },
     /// Remove the bytes under `(ns, key)` (nothing if there are none).
     DeleteBytes { ns: String, key: String },
+    /// Remove a (leased) queue item in this commit, as [`StateStore::ack`] does on its own:
+    /// the work an item caused and its removal then commit together, or neither does.
+    Ack { id: i64 },
 }
 
 /// An atomic set of operations.
@@ -138,6 +152,11 @@ impl Batch {
         self.ops.push(Op::DeleteBytes { ns: ns.into(), key: key.into() });
         self
     }
+    /// Acknowledge (remove) queue item `id` in this commit (nothing if it is gone already).
+    pub fn ack(mut self, id: i64) -> Self {
+        self.ops.push(Op::Ack { id });
+        self
+    }
     /// Raise an event on an event bus in this commit (see `codeyard_core::hub::BusEvent`).
     pub fn publish_event(self, event: codeyard_core::hub::BusEvent) -> Self {
         self.enqueue(codeyard_core::hub::EVENTS_INGRESS_QUEUE, event)
@@ -172,6 +191,12 @@ pub trait StateStore: Send + Sync + 'static {
     /// Namespaces starting with `prefix` (e.g. every account/region of one service).
     async fn namespaces(&self, prefix: &str) -> StoreResult<Vec<String>>;
     async fn commit(&self, batch: Batch) -> StoreResult<()>;
+    /// [`commit`](Self::commit), with the batch's place in the commit order taken when this is
+    /// called rather than when the answer is awaited: a batch submitted after another one's
+    /// `submit` returned is applied after it (the writers of one S3 key pipeline their commits
+    /// this way). The answer, as `commit`'s, comes once the batch is durable; dropping it does
+    /// not withdraw the batch.
+    fn submit(&self, batch: Batch) -> Submitted;
     async fn lease(&self, queue: &str, max: usize, lease: Duration) -> StoreResult<Vec<QueueItem>>;
     /// Acknowledge (remove) an item.
     async fn ack(&self, id: i64) -> StoreResult<()>;
@@ -188,6 +213,9 @@ pub trait StateStore: Send + Sync + 'static {
 }
 
 pub type SharedStore = Arc<dyn StateStore>;
+
+/// The answer to a [`StateStore::submit`]ted batch.
+pub type Submitted = std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<()>> + Send + 'static>>;
 
 /// Typed conveniences over any [`StateStore`]: typed reads and writes, paged iteration
 /// ([`scan`](StateStoreExt::scan)) and compare-and-swap updates with one retry policy

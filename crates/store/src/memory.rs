@@ -34,20 +34,74 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Applies a batch, all or nothing (`commit` and `submit`).
+    fn apply(&self, batch: Batch) -> StoreResult<()> {
+        let mut s = self.state.lock().unwrap();
+        // Check every condition against the state as it evolves within the batch, on a copy of
+        // what the batch touches, then apply: all or nothing.
+        let mut staged: BTreeMap<(String, String), Option<(Value, i64)>> = BTreeMap::new();
+        let mut enqueued = Vec::new();
+        let mut bytes_ops: Vec<((String, String), Option<bytes::Bytes>)> = Vec::new();
+        let mut acked = Vec::new();
+        let now = now_ms();
+        for op in batch.ops {
+            match op {
+                Op::Put { ns, key, value, expect } => {
+                    let k = (ns, key);
+                    let current = staged.get(&k).cloned().unwrap_or_else(|| s.docs.get(&k).cloned());
+                    check(&expect, current.as_ref().map(|c| c.1), &k.0, &k.1)?;
+                    let version = current.map(|c| c.1 + 1).unwrap_or(1);
+                    staged.insert(k, Some((value, version)));
+                }
+                Op::Delete { ns, key, expect } => {
+                    let k = (ns, key);
+                    let current = staged.get(&k).cloned().unwrap_or_else(|| s.docs.get(&k).cloned());
+                    check(&expect, current.as_ref().map(|c| c.1), &k.0, &k.1)?;
+                    staged.insert(k, None);
+                }
+                Op::Enqueue { queue, payload, delay } => {
+                    enqueued.push(Item { queue, payload, attempts: 0, visible_at_ms: now + delay.as_millis() as i64 });
+                }
+                Op::PutBytes { ns, key, data } => bytes_ops.push(((ns, key), Some(data))),
+                Op::DeleteBytes { ns, key } => bytes_ops.push(((ns, key), None)),
+                Op::Ack { id } => acked.push(id),
+            }
+        }
+        for id in acked {
+            s.queue.remove(&id);
+        }
+        for (k, data) in bytes_ops {
+            match data {
+                Some(d) => {
+                    s.bytes.insert(k, d);
+                }
+                None => {
+                    s.bytes.remove(&k);
+                }
+            }
+        }
+        for (k, v) in staged {
+            match v {
+                Some(v) => {
+                    s.docs.insert(k, v);
+                }
+                None => {
+                    s.docs.remove(&k);
+                }
+            }
+        }
+        for item in enqueued {
+            s.next_id += 1;
+            let id = s.next_id;
+            s.queue.insert(id, item);
+        }
+        Ok(())
+    }
 }
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn check(expect: &Expect, current: Option<i64>, ns: &str, key: &str) -> StoreResult<()> {
-    let ok = match expect {
-        Expect::Any => true,
-        Expect::Absent => current.is_none(),
-        Expect::Present => current.is_some(),
-        Expect::Version(v) => current == Some(*v),
-    };
-    if ok { Ok(()) } else { Err(StoreError::Conflict(ns.to_string(), key.to_string())) }
 }
 
 #[async_trait]
@@ -86,61 +140,13 @@ impl StateStore for MemoryStore {
     }
 
     async fn commit(&self, batch: Batch) -> StoreResult<()> {
-        let mut s = self.state.lock().unwrap();
-        // Check every condition against the state as it evolves within the batch, on a copy of
-        // what the batch touches, then apply: all or nothing.
-        let mut staged: BTreeMap<(String, String), Option<(Value, i64)>> = BTreeMap::new();
-        let mut enqueued = Vec::new();
-        let mut bytes_ops: Vec<((String, String), Option<bytes::Bytes>)> = Vec::new();
-        let now = now_ms();
-        for op in batch.ops {
-            match op {
-                Op::Put { ns, key, value, expect } => {
-                    let k = (ns, key);
-                    let current = staged.get(&k).cloned().unwrap_or_else(|| s.docs.get(&k).cloned());
-                    check(&expect, current.as_ref().map(|c| c.1), &k.0, &k.1)?;
-                    let version = current.map(|c| c.1 + 1).unwrap_or(1);
-                    staged.insert(k, Some((value, version)));
-                }
-                Op::Delete { ns, key, expect } => {
-                    let k = (ns, key);
-                    let current = staged.get(&k).cloned().unwrap_or_else(|| s.docs.get(&k).cloned());
-                    check(&expect, current.as_ref().map(|c| c.1), &k.0, &k.1)?;
-                    staged.insert(k, None);
-                }
-                Op::Enqueue { queue, payload, delay } => {
-                    enqueued.push(Item { queue, payload, attempts: 0, visible_at_ms: now + delay.as_millis() as i64 });
-                }
-                Op::PutBytes { ns, key, data } => bytes_ops.push(((ns, key), Some(data))),
-                Op::DeleteBytes { ns, key } => bytes_ops.push(((ns, key), None)),
-            }
-        }
-        for (k, data) in bytes_ops {
-            match data {
-                Some(d) => {
-                    s.bytes.insert(k, d);
-                }
-                None => {
-                    s.bytes.remove(&k);
-                }
-            }
-        }
-        for (k, v) in staged {
-            match v {
-                Some(v) => {
-                    s.docs.insert(k, v);
-                }
-                None => {
-                    s.docs.remove(&k);
-                }
-            }
-        }
-        for item in enqueued {
-            s.next_id += 1;
-            let id = s.next_id;
-            s.queue.insert(id, item);
-        }
-        Ok(())
+        self.apply(batch)
+    }
+
+    fn submit(&self, batch: Batch) -> Submitted {
+        // Applied now: the order of submission is the order of application.
+        let applied = self.apply(batch);
+        Box::pin(std::future::ready(applied))
     }
 
     async fn lease(&self, queue: &str, max: usize, lease: Duration) -> StoreResult<Vec<QueueItem>> {
@@ -225,6 +231,9 @@ mod tests {
         async fn commit(&self, batch: Batch) -> StoreResult<()> {
             self.0.commit(Batch::new().put("t/contended", "k", 0, Expect::Any)).await?;
             self.0.commit(batch).await
+        }
+        fn submit(&self, batch: Batch) -> Submitted {
+            self.0.submit(batch)
         }
         async fn lease(&self, q: &str, m: usize, l: Duration) -> StoreResult<Vec<QueueItem>> {
             self.0.lease(q, m, l).await

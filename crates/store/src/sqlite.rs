@@ -2,9 +2,10 @@
 //!
 //! **One writer, group commit.** Every write (a batch, a lease, an ack, a counter) is a job
 //! sent to one writer thread that owns the only write connection. The thread takes the first
-//! job and then every job waiting at that moment, applies them in one SQLite transaction (each
-//! inside its own savepoint, so a batch whose condition fails rolls back alone), commits once
-//! and only then answers each job. Concurrent writers therefore share one commit (and, with
+//! job and then every job waiting at that moment, applies them in one SQLite transaction (a
+//! batch with a condition inside its own savepoint, so that it rolls back alone when the
+//! condition fails), commits once and only then answers each job. Jobs are applied in the
+//! order they were sent ([`StateStore::submit`] relies on it). Concurrent writers therefore share one commit (and, with
 //! [`Durability::Power`], one fsync) instead of queueing on SQLite's lock: throughput grows
 //! with concurrency, and nothing ever spins on `SQLITE_BUSY`.
 //!
@@ -135,6 +136,10 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+fn stopped() -> StoreError {
+    StoreError::Backend("the store's writer stopped".into())
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -203,8 +208,8 @@ impl SqliteStore {
 
     async fn write(&self, op: WriteOp) -> StoreResult<Reply> {
         let (tx, rx) = oneshot::channel();
-        self.jobs.send(Job::Write(op, tx)).map_err(|_| StoreError::Backend("the store's writer stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Backend("the store's writer stopped".into()))?
+        self.jobs.send(Job::Write(op, tx)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Runs a read on a read connection (off the async threads), or on the writer's connection
@@ -220,8 +225,8 @@ impl SqliteStore {
                 let job = Job::Read(Box::new(move |c| {
                     let _ = tx.send(f(c));
                 }));
-                self.jobs.send(job).map_err(|_| StoreError::Backend("the store's writer stopped".into()))?;
-                rx.await.map_err(|_| StoreError::Backend("the store's writer stopped".into()))?
+                self.jobs.send(job).map_err(|_| stopped())?;
+                rx.await.map_err(|_| stopped())?
             }
         }
     }
@@ -297,46 +302,89 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, checkpointer: Option<C
     }
 }
 
-/// One transaction for every job of the group; each job in its own savepoint so its failure
-/// (a condition that does not hold) undoes only its own writes. Answers after COMMIT.
+/// One transaction for every job of the group. A job that can fail on its own (a batch with a
+/// condition) runs in its own savepoint, so its failure undoes only its own writes; the others
+/// (unconditional batches, leases, acks, counters) fail only when SQLite itself does, and then
+/// the whole group runs again with every job in a savepoint. Answers after COMMIT.
 fn commit_group(conn: &Connection, writes: Vec<(WriteOp, oneshot::Sender<StoreResult<Reply>>)>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        for (_, reply) in writes {
-            let _ = reply.send(Err(backend(&e)));
-        }
-        return;
-    }
     let now = now_ms();
-    let mut answers = Vec::with_capacity(writes.len());
-    for (op, reply) in writes {
-        let result = conn.execute_batch("SAVEPOINT job").map_err(backend).and_then(|_| {
-            let r = apply(conn, op, now);
-            let end = if r.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            conn.execute_batch(end).map_err(backend)?;
-            r
-        });
-        answers.push((reply, result));
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) = writes.into_iter().unzip();
+    let mut results = None;
+    for guarded in [false, true] {
+        if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+            for reply in replies {
+                let _ = reply.send(Err(backend(&e)));
+            }
+            return;
+        }
+        results = apply_group(conn, &ops, now, guarded);
+        if results.is_some() {
+            break;
+        }
     }
-    match conn.execute_batch("COMMIT") {
+    let results = results.expect("a guarded run answers every job");
+    match exec(conn, "COMMIT") {
         Ok(()) => {
-            for (reply, result) in answers {
+            for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            tracing::error!(error = %e, jobs = answers.len(), "store commit failed");
-            for (reply, _) in answers {
+            tracing::error!(error = %e, jobs = replies.len(), "store commit failed");
+            for reply in replies {
                 let _ = reply.send(Err(backend(format!("commit: {e}"))));
             }
         }
     }
 }
 
-fn apply(conn: &Connection, op: WriteOp, now: i64) -> StoreResult<Reply> {
+/// Applies the jobs of a group inside the open transaction (see [`commit_group`]); `guarded`
+/// puts every job in a savepoint. None when a job without a savepoint failed: the transaction
+/// is rolled back then.
+fn apply_group(conn: &Connection, ops: &[WriteOp], now: i64, guarded: bool) -> Option<Vec<StoreResult<Reply>>> {
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        if guarded || can_conflict(op) {
+            let r = exec(conn, "SAVEPOINT job").and_then(|_| {
+                let r = apply(conn, op, now);
+                if r.is_err() {
+                    exec(conn, "ROLLBACK TO job")?;
+                }
+                exec(conn, "RELEASE job")?;
+                r
+            });
+            results.push(r);
+        } else if let Ok(r) = apply(conn, op, now) {
+            results.push(Ok(r));
+        } else {
+            let _ = conn.execute_batch("ROLLBACK");
+            return None;
+        }
+    }
+    Some(results)
+}
+
+/// Whether a job can fail while SQLite works: a batch with a condition.
+fn can_conflict(op: &WriteOp) -> bool {
+    match op {
+        WriteOp::Commit(batch) => batch.ops.iter().any(|o| match o {
+            Op::Put { expect, .. } | Op::Delete { expect, .. } => *expect != Expect::Any,
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+/// One statement without parameters or rows, prepared once per connection.
+fn exec(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(backend)
+}
+
+fn apply(conn: &Connection, op: &WriteOp, now: i64) -> StoreResult<Reply> {
     match op {
         WriteOp::Commit(batch) => {
-            for op in batch.ops {
+            for op in &batch.ops {
                 apply_op(conn, op, now)?;
             }
             Ok(Reply::Unit)
@@ -345,10 +393,17 @@ fn apply(conn: &Connection, op: WriteOp, now: i64) -> StoreResult<Reply> {
             let mut items = Vec::new();
             {
                 let mut stmt = conn
-                    .prepare_cached("SELECT id, payload, attempts FROM queue_items WHERE queue = ? AND visible_at_ms <= ? ORDER BY id LIMIT ?")
+                    // In the index's order (ready longest first, then enqueue order), so a lease
+                    // reads the first `max` entries of the index range. ORDER BY id alone sorted
+                    // every ready item of the queue on each lease, on the writer thread: 5 ms
+                    // with 10,000 items waiting, 24 ms with 100,000 (0.1 and 0.5 ms like this),
+                    // and every commit waited behind it.
+                    .prepare_cached(
+                        "SELECT id, payload, attempts FROM queue_items WHERE queue = ? AND visible_at_ms <= ? ORDER BY visible_at_ms, id LIMIT ?",
+                    )
                     .map_err(backend)?;
                 let rows = stmt
-                    .query_map(params![queue, now, max as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+                    .query_map(params![queue, now, *max as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
                     .map_err(backend)?;
                 for row in rows {
                     let (id, text, attempts) = row.map_err(backend)?;
@@ -364,12 +419,12 @@ fn apply(conn: &Connection, op: WriteOp, now: i64) -> StoreResult<Reply> {
             Ok(Reply::Items(items))
         }
         WriteOp::Ack(id) => {
-            conn.prepare_cached("DELETE FROM queue_items WHERE id = ?").and_then(|mut s| s.execute([id])).map_err(backend)?;
+            ack(conn, *id)?;
             Ok(Reply::Unit)
         }
         WriteOp::Release(id, delay) => {
             conn.prepare_cached("UPDATE queue_items SET visible_at_ms = ?, leased = 0 WHERE id = ?")
-                .and_then(|mut s| s.execute(params![now + delay.as_millis() as i64, id]))
+                .and_then(|mut s| s.execute(params![now + delay.as_millis() as i64, *id]))
                 .map_err(backend)?;
             Ok(Reply::Unit)
         }
@@ -391,13 +446,18 @@ fn current_version(conn: &Connection, ns: &str, key: &str) -> StoreResult<Option
         .map_err(backend)
 }
 
-fn apply_op(conn: &Connection, op: Op, now: i64) -> StoreResult<()> {
+fn ack(conn: &Connection, id: i64) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM queue_items WHERE id = ?").and_then(|mut s| s.execute([id])).map_err(backend)?;
+    Ok(())
+}
+
+fn apply_op(conn: &Connection, op: &Op, now: i64) -> StoreResult<()> {
     match op {
         Op::Put { ns, key, value, expect } => {
-            if expect != Expect::Any {
-                check(&expect, current_version(conn, &ns, &key)?, &ns, &key)?;
+            if *expect != Expect::Any {
+                check(expect, current_version(conn, ns, key)?, ns, key)?;
             }
-            let text = serde_json::to_string(&value).map_err(backend)?;
+            let text = serde_json::to_string(value).map_err(backend)?;
             conn.prepare_cached(
                 "INSERT INTO documents (ns, key, value, version, updated_ms) VALUES (?, ?, ?, 1, ?)
                  ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, version = documents.version + 1, updated_ms = excluded.updated_ms",
@@ -406,15 +466,15 @@ fn apply_op(conn: &Connection, op: Op, now: i64) -> StoreResult<()> {
             .map_err(backend)?;
         }
         Op::Delete { ns, key, expect } => {
-            if expect != Expect::Any {
-                check(&expect, current_version(conn, &ns, &key)?, &ns, &key)?;
+            if *expect != Expect::Any {
+                check(expect, current_version(conn, ns, key)?, ns, key)?;
             }
             conn.prepare_cached("DELETE FROM documents WHERE ns = ? AND key = ?")
                 .and_then(|mut s| s.execute(params![ns, key]))
                 .map_err(backend)?;
         }
         Op::Enqueue { queue, payload, delay } => {
-            let text = serde_json::to_string(&payload).map_err(backend)?;
+            let text = serde_json::to_string(payload).map_err(backend)?;
             conn.prepare_cached("INSERT INTO queue_items (queue, payload, attempts, visible_at_ms, created_ms) VALUES (?, ?, 0, ?, ?)")
                 .and_then(|mut s| s.execute(params![queue, text, now + delay.as_millis() as i64, now]))
                 .map_err(backend)?;
@@ -429,6 +489,7 @@ fn apply_op(conn: &Connection, op: Op, now: i64) -> StoreResult<()> {
                 .and_then(|mut s| s.execute(params![ns, key]))
                 .map_err(backend)?;
         }
+        Op::Ack { id } => ack(conn, *id)?,
     }
     Ok(())
 }
@@ -504,6 +565,19 @@ impl StateStore for SqliteStore {
         self.write(WriteOp::Commit(batch)).await.map(|_| ())
     }
 
+    fn submit(&self, batch: Batch) -> Submitted {
+        if batch.is_empty() {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        // Sent now, so the writer applies it after everything sent before this call returned.
+        let (tx, rx) = oneshot::channel();
+        let sent = self.jobs.send(Job::Write(WriteOp::Commit(batch), tx)).map_err(|_| stopped());
+        Box::pin(async move {
+            sent?;
+            rx.await.map_err(|_| stopped())?.map(|_| ())
+        })
+    }
+
     async fn lease(&self, queue: &str, max: usize, lease: Duration) -> StoreResult<Vec<QueueItem>> {
         match self.write(WriteOp::Lease { queue: queue.to_string(), max, lease }).await? {
             Reply::Items(items) => Ok(items),
@@ -558,16 +632,6 @@ impl StateStore for SqliteStore {
         })
         .await
     }
-}
-
-fn check(expect: &Expect, current: Option<i64>, ns: &str, key: &str) -> StoreResult<()> {
-    let ok = match expect {
-        Expect::Any => true,
-        Expect::Absent => current.is_none(),
-        Expect::Present => current.is_some(),
-        Expect::Version(v) => current == Some(*v),
-    };
-    if ok { Ok(()) } else { Err(StoreError::Conflict(ns.to_string(), key.to_string())) }
 }
 
 #[cfg(test)]

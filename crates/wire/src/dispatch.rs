@@ -303,6 +303,29 @@ impl App {
         };
         invoke(self, &service, ctx, op, input).await
     }
+
+    /// Authenticates a request to one of the server's own signed endpoints
+    /// (`/_codeyard/export/terraform`) exactly as an awsJson call is: the Host check, a SigV4
+    /// signature in every mode (verified under `--auth enforce`), and answers the caller's
+    /// context (region from the credential scope, endpoint from the Host header).
+    pub async fn authenticate_request(self: &Arc<Self>, parts: &http::request::Parts, body: &[u8]) -> Result<RequestContext, AwsError> {
+        let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        if !self.hosts.allows(host) {
+            let message = format!("codeyard does not serve the host '{}'", host.unwrap_or(""));
+            return Err(AwsError::new(403, "AccessDeniedException", message));
+        }
+        let sig = sigv4::parse(&parts.headers, parts.uri.query());
+        let identity = authenticate(self, parts, sig.as_ref(), body, Protocol::Json).await?;
+        Ok(RequestContext {
+            account: identity.account,
+            region: sig.map(|s| s.region).unwrap_or_else(|| codeyard_core::DEFAULT_REGION.into()),
+            access_key: identity.access_key,
+            caller_arn: identity.arn,
+            request_id: ids::request_id(),
+            endpoint: endpoint_of(&parts.headers, &self.platform.config.public_endpoint),
+            source_ip: parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
+        })
+    }
 }
 
 /// Validates, calls and (in strict mode) checks one operation.

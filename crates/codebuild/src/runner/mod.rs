@@ -133,8 +133,12 @@ impl Engine {
     }
 
     async fn save(&self, b: &BuildRecord, events: Vec<(&str, Value)>) -> AwsResult<()> {
-        let mut batch =
-            Batch::new().put(ns(&b.account, &b.region, "builds"), &b.id, b, Expect::Any);
+        self.save_with(Batch::new(), b, events).await
+    }
+
+    /// Saves `b` with its events, in one commit with `batch` (a new build's index entries).
+    async fn save_with(&self, batch: Batch, b: &BuildRecord, events: Vec<(&str, Value)>) -> AwsResult<()> {
+        let mut batch = batch.put(ns(&b.account, &b.region, "builds"), &b.id, b, Expect::Any);
         for (detail_type, detail) in events {
             batch = batch.publish_event(BusEvent::aws_service_event(
                 &b.account,
@@ -254,7 +258,8 @@ impl Engine {
             message: None,
             endpoint: ctx.endpoint.clone(),
         };
-        self.save(
+        self.save_with(
+            crate::index::add(Batch::new(), &rec),
             &rec,
             vec![("CodeBuild Build State Change", rec.state_event_detail())],
         )
@@ -306,13 +311,22 @@ impl Engine {
         }
     }
 
-    /// Ends builds that were running when the server went down.
+    /// Ends builds that were running when the server went down; indexes the builds of a data
+    /// dir from before the build index ([`crate::index::rebuild`]).
     pub async fn recover(&self) -> anyhow::Result<()> {
         for namespace in self.platform.store.namespaces("codebuild/").await? {
-            if !namespace.ends_with("/builds") {
+            let Some((account, region)) = namespace
+                .strip_prefix("codebuild/")
+                .and_then(|r| r.strip_suffix("/builds"))
+                .and_then(|r| r.split_once('/'))
+            else {
                 continue;
-            }
+            };
             let builds: Vec<BuildRecord> = self.platform.store.list_all_as(&namespace).await?;
+            if !crate::index::complete(&self.platform.store, account, region).await? {
+                crate::index::rebuild(&self.platform.store, account, region, &builds).await?;
+                tracing::info!(account, region, builds = builds.len(), "indexed the builds of an earlier version");
+            }
             for mut b in builds.into_iter().filter(|b| !b.build_complete) {
                 crate::executor::kill_orphans(&b.id);
                 let now = now_ms();
@@ -421,6 +435,8 @@ impl Engine {
             self.finish(&mut b, status, None, None).await?;
             return self.complete(&mut b, status).await;
         }
+        // The first container build probes podman here: queue time, not build time.
+        self.executor.prepare().await;
         self.finish(&mut b, BuildStatus::Succeeded, None, None).await?;
         self.save(&b, vec![]).await?;
 

@@ -38,10 +38,10 @@ impl Engine {
         for d in [&src_dir, &home, &state_dir, &scratch] {
             std::fs::create_dir_all(d)?;
         }
-        if let Some(n) = &self.executor_note {
-            sandbox.note(&logs::agent_line(n));
+        if let Some(n) = self.executor.notice().or_else(|| self.executor_note.clone()) {
+            sandbox.note(&logs::agent_line(&n));
         }
-        let provisioning = crate::executor::Provisioning {
+        let mut provisioning = crate::executor::Provisioning {
             image: b.environment.image.clone(),
             privileged: b.environment.privileged_mode.unwrap_or(false),
             pull_credentials: b
@@ -50,10 +50,14 @@ impl Engine {
                 .as_ref()
                 .map_or("CODEBUILD", |t| t.as_str())
                 .to_string(),
+            registry_login: None,
         };
-        if let Err(context) = crate::access::provisioning(&self.platform, &ctx, b, &provisioning, log_stream).await {
-            self.finish(b, BuildStatus::Failed, Some(context), sb).await?;
-            return self.finalize(b, sb, BuildStatus::Failed).await;
+        match crate::access::provisioning(&self.platform, &ctx, b, &provisioning, log_stream).await {
+            Ok(login) => provisioning.registry_login = login,
+            Err(context) => {
+                self.finish(b, BuildStatus::Failed, Some(context), sb).await?;
+                return self.finalize(b, sb, BuildStatus::Failed).await;
+            }
         }
         let placement = match sandbox.provision(&provisioning).await {
             Ok(p) => p,
@@ -128,6 +132,9 @@ impl Engine {
         for w in env.warnings.drain(..) {
             sandbox.note(&logs::agent_line(&w));
         }
+        if !in_container && (spec.run_as.is_some() || spec.phases.iter().any(|p| p.run_as.is_some())) {
+            sandbox.note(&logs::agent_line("run-as is not supported on the host: commands run as codeyard's own user"));
+        }
         if !spec.runtime_versions.is_empty()
             && let Err(msg) = self.select_runtimes(sandbox, &env, &src_dir, &state_dir, in_container, &mut spec).await
         {
@@ -157,8 +164,18 @@ impl Engine {
             }
             self.enter(b, api, sb).await?;
             let phase = &spec.phases[i];
+            let run_as = phase.run_as.as_ref().or(spec.run_as.as_ref()).filter(|_| in_container);
             let result = if phase.commands.is_empty() && phase.finally.is_empty() {
                 PhaseResult::Succeeded
+            } else if let Some(Err(reason)) = match run_as {
+                Some(user) => Some(grant_run_as(sandbox, &env, &src_dir, workspace, user).await),
+                None => None,
+            } {
+                let first = phase.commands.first().or(phase.finally.first()).cloned().unwrap_or_default();
+                PhaseResult::Failed(
+                    "COMMAND_EXECUTION_ERROR".into(),
+                    format!("Error while executing command: {first}. Reason: {reason}"),
+                )
             } else {
                 let script = PhaseScript {
                     phase: key,
@@ -179,6 +196,7 @@ impl Engine {
                     args: vec![script.display().to_string()],
                     env: env.vars.clone(),
                     cwd: src_dir.clone(),
+                    user: run_as.cloned(),
                 };
                 match sandbox.run(inv).await {
                     Ok(Exit::Code(0)) => PhaseResult::Succeeded,
@@ -434,14 +452,33 @@ impl Engine {
         env.apply_buildspec(&spec);
         let sources = env.sources(&spec);
         crate::secrets::resolve(&self.platform.hub, ctx, &sources, env).await?;
-        if spec.run_as.is_some() || spec.phases.iter().any(|p| p.run_as.is_some()) {
-            env.warnings.push("run-as is not supported by the local executor: commands run as codeyard's own user".into());
-        }
         if spec.git_credential_helper {
             crate::environment::git_credential_helper(env, &workspace.join("home"))
                 .map_err(|e| client(e.to_string()))?;
         }
         Ok(spec)
+    }
+}
+
+/// Before a phase runs as `user` (`run-as`) in a container: the user must exist in the image
+/// (`Err`: the reason the phase fails, as the agent's user lookup words it), and is granted
+/// read, write and execute on the build's directories (sources, scripts, the output pipe), as
+/// CodeBuild grants the run-as user access to the source.
+async fn grant_run_as(
+    sandbox: &Arc<dyn Sandbox>,
+    env: &crate::environment::BuildEnv,
+    src_dir: &Path,
+    workspace: &Path,
+    user: &str,
+) -> Result<(), String> {
+    let quoted = script::single_quote(user);
+    let root = script::single_quote(&workspace.display().to_string());
+    let check = format!("id -u -- {quoted} >/dev/null 2>&1 || exit 3; chmod -R a+rwX {root}");
+    match run_script(sandbox, env, src_dir, check).await {
+        Ok(Exit::Code(0)) | Ok(Exit::Killed) => Ok(()),
+        Ok(Exit::Code(3)) => Err(format!("user: unknown user {user}")),
+        Ok(Exit::Code(c)) => Err(format!("cannot prepare the build's directories for {user}: exit status {c}")),
+        Err(e) => Err(format!("cannot prepare the build's directories for {user}: {e}")),
     }
 }
 
@@ -452,6 +489,6 @@ async fn run_script(
     src_dir: &Path,
     script: String,
 ) -> std::io::Result<Exit> {
-    let inv = Invocation { program: "bash".into(), args: vec!["-c".into(), script], env: env.vars.clone(), cwd: src_dir.to_path_buf() };
+    let inv = Invocation { program: "bash".into(), args: vec!["-c".into(), script], env: env.vars.clone(), cwd: src_dir.to_path_buf(), user: None };
     sandbox.run(inv).await
 }

@@ -35,19 +35,25 @@ pub(super) fn file_metadata(b: BlobAt) -> FileMetadata {
     FileMetadata { file_mode: Some(file_mode(&b.mode)), absolute_path: Some(b.path), blob_id: Some(b.oid) }
 }
 
+/// A commit or blob id as GetCommit and GetBlob take it: given (else `missing`) and an
+/// object id (else `invalid`).
+fn object_id(id: &str, missing: CodeCommitError, invalid: fn(String) -> CodeCommitError) -> CcResult<&str> {
+    if id.is_empty() {
+        return Err(missing);
+    }
+    if !git::is_oid(id) {
+        return Err(invalid(id.to_string()));
+    }
+    Ok(id)
+}
+
 fn blob_metadata(b: BlobAt) -> BlobMetadata {
     BlobMetadata { blob_id: Some(b.oid), path: Some(b.path), mode: Some(b.mode) }
 }
 
 pub(super) async fn get_commit(s: &CodeCommit, ctx: &RequestContext, input: GetCommitInput) -> CcResult<GetCommitOutput> {
     let r = s.repos.get(ctx, &required_repo(Some(&input.repository_name))?).await?;
-    let id = input.commit_id.as_str();
-    if id.is_empty() {
-        return Err(CodeCommitError::CommitIdRequired);
-    }
-    if !git::is_oid(id) {
-        return Err(CodeCommitError::InvalidCommitId(id.to_string()));
-    }
+    let id = object_id(&input.commit_id, CodeCommitError::CommitIdRequired, CodeCommitError::InvalidCommitId)?;
     let c = content::read_commit(&s.repos.dir(&r), id)
         .await?
         .ok_or_else(|| CodeCommitError::CommitIdNotFound(id.to_string()))?;
@@ -119,13 +125,7 @@ pub(super) async fn get_folder(s: &CodeCommit, ctx: &RequestContext, input: GetF
 
 pub(super) async fn get_blob(s: &CodeCommit, ctx: &RequestContext, input: GetBlobInput) -> CcResult<GetBlobOutput> {
     let r = s.repos.get(ctx, &required_repo(Some(&input.repository_name))?).await?;
-    let id = input.blob_id.as_str();
-    if id.is_empty() {
-        return Err(CodeCommitError::BlobIdRequired);
-    }
-    if !git::is_oid(id) {
-        return Err(CodeCommitError::InvalidBlobId(id.to_string()));
-    }
+    let id = object_id(&input.blob_id, CodeCommitError::BlobIdRequired, CodeCommitError::InvalidBlobId)?;
     let dir = s.repos.dir(&r);
     if git::object_type(&dir, id).await?.as_deref() != Some("blob") {
         return Err(CodeCommitError::BlobNotFound(id.to_string()));

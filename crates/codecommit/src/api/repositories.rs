@@ -6,6 +6,7 @@ use crate::error::{CcResult, CodeCommitError};
 use crate::repos::{self, Repository};
 use codeyard_api::codecommit::*;
 use codeyard_core::arn::Arn;
+use codeyard_core::tags::{self, MAX_TAGS};
 use codeyard_core::{RequestContext, time};
 use std::collections::BTreeMap;
 
@@ -38,7 +39,7 @@ pub(super) async fn create_repository(s: &CodeCommit, ctx: &RequestContext, inpu
     let name = required_repo(Some(&input.repository_name))?;
     let tags: BTreeMap<String, String> = input.tags.unwrap_or_default();
     tags.keys().try_for_each(|k| check_tag_key(k))?;
-    if tags.len() > 50 {
+    if tags.len() > MAX_TAGS {
         return Err(CodeCommitError::TooManyTags);
     }
     let r = s.repos.create(ctx, &name, input.repository_description, tags).await?;
@@ -99,11 +100,7 @@ pub(super) async fn update_repository_name(s: &CodeCommit, ctx: &RequestContext,
     Ok(Default::default())
 }
 
-pub(super) async fn update_repository_description(
-    s: &CodeCommit,
-    ctx: &RequestContext,
-    input: UpdateRepositoryDescriptionInput,
-) -> CcResult<UpdateRepositoryDescriptionOutput> {
+pub(super) async fn update_repository_description(s: &CodeCommit, ctx: &RequestContext, input: UpdateRepositoryDescriptionInput) -> CcResult<UpdateRepositoryDescriptionOutput> {
     let name = required_repo(Some(&input.repository_name))?;
     let description = input.repository_description;
     s.repos
@@ -116,32 +113,31 @@ pub(super) async fn update_repository_description(
     Ok(Default::default())
 }
 
+/// TagResource and UntagResource: the repository an ARN names, the tag keys given checked,
+/// then its tags changed.
+async fn change_tags<'k, K, F>(s: &CodeCommit, ctx: &RequestContext, arn: &str, keys: K, mut change: F) -> CcResult<()>
+where
+    K: IntoIterator<Item = &'k String>,
+    F: FnMut(&mut BTreeMap<String, String>) -> CcResult<()> + Send,
+{
+    let (scoped, name) = repo_by_arn(ctx, arn)?;
+    keys.into_iter().try_for_each(|k| check_tag_key(k))?;
+    s.repos.modify(&scoped, &name, |r| change(&mut r.tags)).await?;
+    Ok(())
+}
+
 pub(super) async fn tag_resource(s: &CodeCommit, ctx: &RequestContext, input: TagResourceInput) -> CcResult<TagResourceOutput> {
-    let (scoped, name) = repo_by_arn(ctx, &input.resource_arn)?;
-    input.tags.keys().try_for_each(|k| check_tag_key(k))?;
-    s.repos
-        .modify(&scoped, &name, |r| {
-            r.tags.extend(input.tags.clone());
-            if r.tags.len() > 50 {
-                return Err(CodeCommitError::TooManyTags);
-            }
-            Ok(())
-        })
-        .await?;
+    let add = |t: &mut BTreeMap<String, String>| tags::add(t, input.tags.clone(), MAX_TAGS).map_err(|_| CodeCommitError::TooManyTags);
+    change_tags(s, ctx, &input.resource_arn, input.tags.keys(), add).await?;
     Ok(Default::default())
 }
 
 pub(super) async fn untag_resource(s: &CodeCommit, ctx: &RequestContext, input: UntagResourceInput) -> CcResult<UntagResourceOutput> {
-    let (scoped, name) = repo_by_arn(ctx, &input.resource_arn)?;
-    input.tag_keys.iter().try_for_each(|k| check_tag_key(k))?;
-    s.repos
-        .modify(&scoped, &name, |r| {
-            input.tag_keys.iter().for_each(|k| {
-                r.tags.remove(k);
-            });
-            Ok(())
-        })
-        .await?;
+    let remove = |t: &mut BTreeMap<String, String>| {
+        tags::remove(t, &input.tag_keys);
+        Ok(())
+    };
+    change_tags(s, ctx, &input.resource_arn, &input.tag_keys, remove).await?;
     Ok(Default::default())
 }
 

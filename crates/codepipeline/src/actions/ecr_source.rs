@@ -3,9 +3,9 @@
 //! an output artifact holding `imageDetail.json` as AWS writes it, and the action's output
 //! variables (RegistryId, RepositoryName, ImageTag, ImageDigest, ImageURI).
 
-use super::{ActionHost, ActionOutcome, Scratch, config, on_denied, s3_denied, zip_options};
-use crate::model::{ActionDeclaration, ActionRun, Execution, SourceRevision};
-use codeyard_core::{AwsError, AwsResult, RequestContext};
+use super::{ActionCall, ActionOutcome, Scratch, config, on_denied, s3_denied, zip_options};
+use crate::model::SourceRevision;
+use codeyard_core::{AwsError, AwsResult};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -41,13 +41,8 @@ fn zip_one(path: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<
     zip.finish().map_err(std::io::Error::other)?.sync_all()
 }
 
-pub async fn run(
-    host: &dyn ActionHost,
-    ctx: &RequestContext,
-    exec: &Execution,
-    run: &ActionRun,
-    decl: &ActionDeclaration,
-) -> AwsResult<ActionOutcome> {
+pub async fn run(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
+    let ActionCall { host, ref ctx, exec, run, decl, .. } = *call;
     let images = host.platform().hub.images()?;
     let objects = host.platform().hub.objects()?;
     let repo = config(run, "RepositoryName")

@@ -7,8 +7,8 @@
 //!
 //! [`ServiceDeployer`]: codeyard_core::hub::ServiceDeployer
 
-use super::{ActionHost, ActionOutcome, Scratch, config, s3_denied, unzip};
-use crate::model::{ActionRun, Execution};
+use super::{ActionCall, ActionHost, ActionOutcome, Scratch, config, s3_denied, unzip};
+use crate::model::ActionRun;
 use codeyard_core::hub::{ServiceDeployRequest, ServiceDeploymentState};
 use codeyard_core::{AwsError, AwsResult, RequestContext};
 use serde::Deserialize;
@@ -68,20 +68,17 @@ async fn image_definitions(
         Ok(_) => Ok(Err(format!(
             "Image definitions file {file} does not contain any image definitions"
         ))),
-        Err(e) => Ok(Err(format!(
-            "Exception while trying to parse the image URI file from the artifact: {}. {e}",
-            input.name
-        ))),
+        Err(e) => {
+            tracing::debug!(file, artifact = %input.name, error = %e, "image definitions do not parse");
+            Ok(Err(format!(
+                "The image definition file {file} contains invalid JSON format"
+            )))
+        }
     }
 }
 
-pub async fn run(
-    host: &dyn ActionHost,
-    ctx: &RequestContext,
-    exec: &Execution,
-    run: &ActionRun,
-    resume: bool,
-) -> AwsResult<ActionOutcome> {
+pub async fn run(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
+    let ActionCall { host, ref ctx, run, resume, .. } = *call;
     let deployer = host.platform().hub.service_deployer()?;
     let cluster = config(run, "ClusterName").unwrap_or_default().to_string();
     let service = config(run, "ServiceName").unwrap_or_default().to_string();
@@ -112,15 +109,7 @@ pub async fn run(
                 .deploy_images(ctx, &request)
                 .await
                 .map_err(ecs_error)?;
-            host.checkpoint(
-                &ctx.account,
-                &ctx.region,
-                exec,
-                &run.action_execution_id,
-                &started.deployment_id,
-                Some(url.clone()),
-            )
-            .await?;
+            host.checkpoint(call, &started.deployment_id, Some(url.clone())).await?;
             started.deployment_id
         }
     };

@@ -26,7 +26,7 @@ mod progress;
 use progress::{Work, action_decl, admit, progress};
 pub use progress::{apply_outcome, artifact_key, request_stop, retry_stage};
 
-use crate::actions::{self, ActionHost, ActionOutcome};
+use crate::actions::{self, ActionCall, ActionHost, ActionOutcome};
 use crate::events;
 use crate::model::{Execution, PipelineDoc, Status};
 use codeyard_core::hub::BusEvent;
@@ -602,17 +602,10 @@ impl ActionHost for Engine {
     }
 
     /// Records an external id for a running action (so a restart can follow the build).
-    async fn checkpoint(
-        &self,
-        account: &str,
-        region: &str,
-        exec: &Execution,
-        run_id: &str,
-        external_id: &str,
-        url: Option<String>,
-    ) -> AwsResult<()> {
-        self.update_execution(account, region, &exec.pipeline, &exec.id, |e, _| {
-            if let Some(r) = e.run_by_id_mut(run_id) {
+    async fn checkpoint(&self, call: &ActionCall<'_>, external_id: &str, url: Option<String>) -> AwsResult<()> {
+        let (ctx, exec) = (&call.ctx, call.exec);
+        self.update_execution(&ctx.account, &ctx.region, &exec.pipeline, &exec.id, |e, _| {
+            if let Some(r) = e.run_by_id_mut(&call.run.action_execution_id) {
                 r.external_execution_id = Some(external_id.to_string());
                 r.external_execution_url = url;
             }

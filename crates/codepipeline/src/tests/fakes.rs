@@ -317,3 +317,122 @@ impl FakeObjects {
             .map(|e| e.1.clone())
     }
 }
+
+/// The content of `name` in a zip.
+pub fn unzip_file(bytes: &[u8], name: &str) -> String {
+    let mut a = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    std::io::read_to_string(a.by_name(name).unwrap()).unwrap()
+}
+
+/// ECR with one repository, `web`, whose `latest` tag names one image; other repositories
+/// are missing, as ECR answers them.
+pub struct FakeImages {
+    pub image: ImageInfo,
+}
+
+impl Default for FakeImages {
+    fn default() -> Self {
+        FakeImages {
+            image: ImageInfo {
+                registry_id: ACCOUNT.into(),
+                repository_name: "web".into(),
+                repository_uri: format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web"),
+                image_digest: format!("sha256:{}", "ab".repeat(32)),
+                image_tags: vec!["latest".into(), "v7".into()],
+                image_pushed_at: "2019-01-21T20:04:00Z".parse().unwrap(),
+                image_size_in_bytes: 44728918,
+                image_manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl ContainerImages for FakeImages {
+    async fn image_by_tag(
+        &self,
+        _: &RequestContext,
+        repository: &str,
+        tag: &str,
+    ) -> AwsResult<Option<ImageInfo>> {
+        if repository != self.image.repository_name {
+            return Err(AwsError::client(
+                "RepositoryNotFoundException",
+                format!("The repository with name '{repository}' does not exist"),
+            ));
+        }
+        Ok(self
+            .image
+            .image_tags
+            .iter()
+            .any(|t| t == tag)
+            .then(|| self.image.clone()))
+    }
+    async fn pull_spec(&self, _: &RequestContext, _: &str) -> AwsResult<Option<PullSpec>> {
+        Ok(None)
+    }
+}
+
+/// ECS behind the deploy action: each deployment is IN_PROGRESS for `polls` looks, then ends
+/// as `outcome`; service "denied" answers 403, service "gone" ServiceNotFoundException.
+pub struct FakeDeployer {
+    pub polls: usize,
+    pub outcome: Mutex<ServiceDeploymentState>,
+    pub requests: Mutex<Vec<ServiceDeployRequest>>,
+    pub looks: Mutex<HashMap<String, usize>>,
+}
+
+impl Default for FakeDeployer {
+    fn default() -> Self {
+        FakeDeployer {
+            polls: 2,
+            outcome: Mutex::new(ServiceDeploymentState::Completed),
+            requests: Mutex::default(),
+            looks: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ServiceDeployer for FakeDeployer {
+    async fn deploy_images(
+        &self,
+        _: &RequestContext,
+        request: &ServiceDeployRequest,
+    ) -> AwsResult<ServiceDeployment> {
+        match request.service.as_str() {
+            "denied" => {
+                return Err(AwsError::new(
+                    403,
+                    "AccessDeniedException",
+                    "User: pipeline is not authorized to perform: ecs:UpdateService",
+                ));
+            }
+            "gone" => return Err(AwsError::client("ServiceNotFoundException", "Service not found.")),
+            _ => {}
+        }
+        let mut requests = self.requests.lock().unwrap();
+        requests.push(request.clone());
+        let n = requests.len() + 1;
+        Ok(ServiceDeployment {
+            deployment_id: format!("ecs-svc/{n:019}"),
+            service_arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{}/{}", request.cluster, request.service),
+            task_definition_arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{}:{n}", request.service),
+        })
+    }
+    async fn deployment_state(
+        &self,
+        _: &RequestContext,
+        _cluster: &str,
+        _service: &str,
+        deployment_id: &str,
+    ) -> AwsResult<ServiceDeploymentState> {
+        let mut looks = self.looks.lock().unwrap();
+        let seen = looks.entry(deployment_id.to_string()).or_default();
+        *seen += 1;
+        if *seen <= self.polls {
+            return Ok(ServiceDeploymentState::InProgress);
+        }
+        Ok(self.outcome.lock().unwrap().clone())
+    }
+}

@@ -5,6 +5,7 @@
 //! declarations; [`runs`] covers executions (modes, approvals, stop, retry, restart) and
 //! [`triggers`] what starts them and what they publish (events, polling, validation).
 
+mod deploy;
 mod fakes;
 mod runs;
 mod triggers;
@@ -143,6 +144,36 @@ impl Rig {
         self.svc.call(&self.ctx(), op, input).await
     }
 
+    /// `op`, which must succeed; answers its output.
+    pub async fn ok(&self, op: &str, input: Value) -> Value {
+        self.call(op, input).await.unwrap_or_else(|e| panic!("{op}: {e:?}"))
+    }
+
+    /// `op`, which must fail; answers its error.
+    pub async fn refused(&self, op: &str, input: Value) -> codeyard_core::AwsError {
+        match self.call(op, input).await {
+            Ok(out) => panic!("{op} succeeded: {out}"),
+            Err(e) => e,
+        }
+    }
+
+    /// CreatePipeline (which starts it); answers that first execution's id.
+    pub async fn create(&self, decl: Value) -> String {
+        let name = decl["pipeline"]["name"].as_str().unwrap().to_string();
+        self.ok("CreatePipeline", decl).await;
+        only_execution(self, &name).await
+    }
+
+    /// StartPipelineExecution of `name`; answers the execution's id.
+    pub async fn start(&self, name: &str) -> String {
+        let out = self.ok("StartPipelineExecution", json!({"name": name})).await;
+        out["pipelineExecutionId"].as_str().unwrap().to_string()
+    }
+
+    pub async fn state(&self, name: &str) -> Value {
+        self.ok("GetPipelineState", json!({"name": name})).await
+    }
+
     pub async fn exec(&self, pipeline: &str, id: &str) -> Execution {
         self.engine
             .execution(ACCOUNT, REGION, pipeline, id)
@@ -258,8 +289,7 @@ impl Rig {
         action: &str,
     ) -> String {
         let name = decl["pipeline"]["name"].as_str().unwrap().to_string();
-        self.call("CreatePipeline", decl).await.unwrap();
-        let id = only_execution(self, &name).await;
+        let id = self.create(decl).await;
         self.wait(&name, &id, |e| {
             e.current_run(stage, action)
                 .is_some_and(|r| r.external_execution_id.is_some())
@@ -270,10 +300,7 @@ impl Rig {
 }
 
 pub async fn only_execution(rig: &Rig, name: &str) -> String {
-    let list = rig
-        .call("ListPipelineExecutions", json!({"pipelineName": name}))
-        .await
-        .unwrap();
+    let list = rig.ok("ListPipelineExecutions", json!({"pipelineName": name})).await;
     list["pipelineExecutionSummaries"][0]["pipelineExecutionId"]
         .as_str()
         .unwrap()

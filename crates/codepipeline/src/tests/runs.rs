@@ -8,10 +8,7 @@ use crate::model::Status;
 async fn seed_pipeline_runs_source_build_and_deploy() {
     let rig = Rig::new(Duration::from_millis(50)).await;
     let head = rig.git.heads.lock().unwrap()["main"].clone();
-    rig.call("CreatePipeline", seed_like("seed", "build"))
-        .await
-        .unwrap();
-    let id = only_execution(&rig, "seed").await;
+    let id = rig.create(seed_like("seed", "build")).await;
     let e = rig.wait("seed", &id, |e| e.is_terminal()).await;
     assert_eq!(e.status, Status::Succeeded, "{e:#?}");
     assert_eq!(e.trigger_type, "CreatePipeline");
@@ -59,13 +56,7 @@ async fn seed_pipeline_runs_source_build_and_deploy() {
     assert_eq!(build.source_revision.as_deref(), Some(head.as_str()));
     assert_eq!(build.initiator, "codepipeline/seed");
     // ListActionExecutions: build id as external id, S3 locations, resolved configuration.
-    let acts = rig
-        .call(
-            "ListActionExecutions",
-            json!({"pipelineName": "seed", "filter": {"pipelineExecutionId": id}}),
-        )
-        .await
-        .unwrap();
+    let acts = rig.ok("ListActionExecutions", json!({"pipelineName": "seed", "filter": {"pipelineExecutionId": id}})).await;
     let details = acts["actionExecutionDetails"].as_array().unwrap();
     assert_eq!(details.len(), 4);
     let b = details
@@ -89,10 +80,7 @@ async fn seed_pipeline_runs_source_build_and_deploy() {
         .unwrap();
     assert_eq!(s["output"]["outputVariables"]["CommitId"], json!(head));
     // State shows every stage succeeded by this execution.
-    let state = rig
-        .call("GetPipelineState", json!({"name": "seed"}))
-        .await
-        .unwrap();
+    let state = rig.state("seed").await;
     for st in state["stageStates"].as_array().unwrap() {
         assert_eq!(st["latestExecution"]["status"], "Succeeded");
         assert_eq!(st["latestExecution"]["pipelineExecutionId"], json!(id));
@@ -102,10 +90,7 @@ async fn seed_pipeline_runs_source_build_and_deploy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_action_fails_execution_and_retry_resumes() {
     let rig = Rig::new(Duration::from_millis(30)).await;
-    rig.call("CreatePipeline", seed_like("flaky", "flaky"))
-        .await
-        .unwrap();
-    let id = only_execution(&rig, "flaky").await;
+    let id = rig.create(seed_like("flaky", "flaky")).await;
     let e = rig.wait("flaky", &id, |e| e.is_terminal()).await;
     assert_eq!(e.status, Status::Failed);
     assert!(
@@ -120,14 +105,9 @@ async fn failed_action_fails_execution_and_retry_resumes() {
     );
     assert!(rig.objects.keys("deploy").is_empty());
     // A stage that did not fail cannot be retried.
-    let err = rig
-        .call("RetryStageExecution", json!({"pipelineName": "flaky", "stageName": "Source", "pipelineExecutionId": id, "retryMode": "FAILED_ACTIONS"}))
-        .await
-        .unwrap_err();
+    let err = rig.refused("RetryStageExecution", json!({"pipelineName": "flaky", "stageName": "Source", "pipelineExecutionId": id, "retryMode": "FAILED_ACTIONS"})).await;
     assert_eq!(err.code, "StageNotRetryableException");
-    rig.call("RetryStageExecution", json!({"pipelineName": "flaky", "stageName": "BuildAndTest", "pipelineExecutionId": id, "retryMode": "FAILED_ACTIONS"}))
-        .await
-        .unwrap();
+    rig.ok("RetryStageExecution", json!({"pipelineName": "flaky", "stageName": "BuildAndTest", "pipelineExecutionId": id, "retryMode": "FAILED_ACTIONS"})).await;
     let e = rig.wait("flaky", &id, |e| e.is_terminal()).await;
     assert_eq!(e.status, Status::Succeeded, "{e:#?}");
     assert_eq!(
@@ -135,10 +115,7 @@ async fn failed_action_fails_execution_and_retry_resumes() {
         vec!["app-jar/target/app.jar".to_string()]
     );
     // Both runs of the build are listed.
-    let acts = rig
-        .call("ListActionExecutions", json!({"pipelineName": "flaky"}))
-        .await
-        .unwrap();
+    let acts = rig.ok("ListActionExecutions", json!({"pipelineName": "flaky"})).await;
     let builds: Vec<&Value> = acts["actionExecutionDetails"]
         .as_array()
         .unwrap()
@@ -153,30 +130,15 @@ async fn failed_action_fails_execution_and_retry_resumes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn superseded_mode_drops_older_waiting_executions() {
     let rig = Rig::new(Duration::from_millis(600)).await;
-    rig.call("CreatePipeline", two_stage("sup", "SUPERSEDED"))
-        .await
-        .unwrap();
-    let first = only_execution(&rig, "sup").await;
+    let first = rig.create(two_stage("sup", "SUPERSEDED")).await;
     rig.wait("sup", &first, |e| e.stage("Build").status.is_some())
         .await;
-    let second = rig
-        .call("StartPipelineExecution", json!({"name": "sup"}))
-        .await
-        .unwrap()["pipelineExecutionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let second = rig.start("sup").await;
     rig.wait("sup", &second, |e| {
         e.stage("Source").status == Some(Status::Succeeded)
     })
     .await;
-    let third = rig
-        .call("StartPipelineExecution", json!({"name": "sup"}))
-        .await
-        .unwrap()["pipelineExecutionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let third = rig.start("sup").await;
     let all = rig.wait_all_terminal("sup").await;
     let st = |id: &str| all.iter().find(|e| e.id == id).unwrap().status.clone();
     assert_eq!(st(&first), Status::Succeeded);
@@ -187,13 +149,9 @@ async fn superseded_mode_drops_older_waiting_executions() {
 #[tokio::test(flavor = "multi_thread")]
 async fn queued_mode_runs_all_in_order_and_parallel_overlaps() {
     let rig = Rig::new(Duration::from_millis(200)).await;
-    rig.call("CreatePipeline", two_stage("q", "QUEUED"))
-        .await
-        .unwrap();
+    rig.ok("CreatePipeline", two_stage("q", "QUEUED")).await;
     for _ in 0..2 {
-        rig.call("StartPipelineExecution", json!({"name": "q"}))
-            .await
-            .unwrap();
+        rig.ok("StartPipelineExecution", json!({"name": "q"})).await;
     }
     let all = rig.wait_all_terminal("q").await;
     assert!(
@@ -213,13 +171,9 @@ async fn queued_mode_runs_all_in_order_and_parallel_overlaps() {
             .all(|w| w[1].1 >= w[0].1 + chrono::Duration::milliseconds(200))
     );
 
-    rig.call("CreatePipeline", two_stage("par", "PARALLEL"))
-        .await
-        .unwrap();
+    rig.ok("CreatePipeline", two_stage("par", "PARALLEL")).await;
     for _ in 0..4 {
-        rig.call("StartPipelineExecution", json!({"name": "par"}))
-            .await
-            .unwrap();
+        rig.ok("StartPipelineExecution", json!({"name": "par"})).await;
     }
     let mut max_running = 0;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -253,11 +207,8 @@ async fn approval_and_disabled_transition_hold_the_execution() {
             json!({"name": "Build", "actions": [build_action("Build", "build", 1, None)]}),
         ],
     );
-    rig.call("CreatePipeline", p).await.unwrap();
-    let id = only_execution(&rig, "appr").await;
-    rig.call("DisableStageTransition", json!({"pipelineName": "appr", "stageName": "Build", "transitionType": "Inbound", "reason": "freeze"}))
-        .await
-        .unwrap();
+    let id = rig.create(p).await;
+    rig.ok("DisableStageTransition", json!({"pipelineName": "appr", "stageName": "Build", "transitionType": "Inbound", "reason": "freeze"})).await;
     let e = rig
         .wait("appr", &id, |e| {
             e.current_run("Approve", "Manual").is_some()
@@ -271,10 +222,7 @@ async fn approval_and_disabled_transition_hold_the_execution() {
         .unwrap();
     rig.settled().await;
     assert_eq!(rig.exec("appr", &id).await.status, Status::InProgress);
-    let state = rig
-        .call("GetPipelineState", json!({"name": "appr"}))
-        .await
-        .unwrap();
+    let state = rig.state("appr").await;
     assert_eq!(
         state["stageStates"][1]["actionStates"][0]["latestExecution"]["token"],
         json!(token)
@@ -283,20 +231,11 @@ async fn approval_and_disabled_transition_hold_the_execution() {
         state["stageStates"][2]["inboundTransitionState"]["enabled"],
         json!(false)
     );
-    let bad = rig
-        .call("PutApprovalResult", json!({"pipelineName": "appr", "stageName": "Approve", "actionName": "Manual",
-            "result": {"summary": "ok", "status": "Approved"}, "token": "00000000-0000-0000-0000-000000000000"}))
-        .await
-        .unwrap_err();
+    let bad = rig.refused("PutApprovalResult", json!({"pipelineName": "appr", "stageName": "Approve", "actionName": "Manual",
+            "result": {"summary": "ok", "status": "Approved"}, "token": "00000000-0000-0000-0000-000000000000"})).await;
     assert_eq!(bad.code, "InvalidApprovalTokenException");
-    let ok = rig
-        .call(
-            "PutApprovalResult",
-            json!({"pipelineName": "appr", "stageName": "Approve", "actionName": "Manual",
-            "result": {"summary": "ok", "status": "Approved"}, "token": token}),
-        )
-        .await
-        .unwrap();
+    let ok = rig.ok("PutApprovalResult", json!({"pipelineName": "appr", "stageName": "Approve", "actionName": "Manual",
+            "result": {"summary": "ok", "status": "Approved"}, "token": token})).await;
     assert!(ok["approvedAt"].is_number());
     // Approved, but the disabled transition holds it before Build.
     let e = rig
@@ -309,30 +248,16 @@ async fn approval_and_disabled_transition_hold_the_execution() {
         rig.exec("appr", &id).await.stage("Build").status.is_none(),
         "{e:#?}"
     );
-    let state = rig
-        .call("GetPipelineState", json!({"name": "appr"}))
-        .await
-        .unwrap();
+    let state = rig.state("appr").await;
     assert_eq!(
         state["stageStates"][2]["inboundExecution"]["pipelineExecutionId"],
         json!(id)
     );
-    rig.call(
-        "EnableStageTransition",
-        json!({"pipelineName": "appr", "stageName": "Build", "transitionType": "Inbound"}),
-    )
-    .await
-    .unwrap();
+    rig.ok("EnableStageTransition", json!({"pipelineName": "appr", "stageName": "Build", "transitionType": "Inbound"})).await;
     let e = rig.wait("appr", &id, |e| e.is_terminal()).await;
     assert_eq!(e.status, Status::Succeeded);
-    let again = rig
-        .call(
-            "PutApprovalResult",
-            json!({"pipelineName": "appr", "stageName": "Approve", "actionName": "Manual",
-            "result": {"summary": "ok", "status": "Approved"}, "token": token}),
-        )
-        .await
-        .unwrap_err();
+    let again = rig.refused("PutApprovalResult", json!({"pipelineName": "appr", "stageName": "Approve", "actionName": "Manual",
+            "result": {"summary": "ok", "status": "Approved"}, "token": token})).await;
     assert_eq!(again.code, "ApprovalAlreadyCompletedException");
 }
 
@@ -342,9 +267,7 @@ async fn stop_with_abandon_stops_the_build_and_the_execution() {
     let id = rig
         .create_and_wait_for_build(two_stage("stop", "SUPERSEDED"), "Build", "Build")
         .await;
-    rig.call("StopPipelineExecution", json!({"pipelineName": "stop", "pipelineExecutionId": id, "abandon": true, "reason": "enough"}))
-        .await
-        .unwrap();
+    rig.ok("StopPipelineExecution", json!({"pipelineName": "stop", "pipelineExecutionId": id, "abandon": true, "reason": "enough"})).await;
     let e = rig.wait("stop", &id, |e| e.is_terminal()).await;
     assert_eq!(e.status, Status::Stopped);
     assert_eq!(
@@ -356,13 +279,7 @@ async fn stop_with_abandon_stops_the_build_and_the_execution() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(rig.builds.stopped.lock().unwrap().len(), 1);
-    let err = rig
-        .call(
-            "StopPipelineExecution",
-            json!({"pipelineName": "stop", "pipelineExecutionId": id}),
-        )
-        .await
-        .unwrap_err();
+    let err = rig.refused("StopPipelineExecution", json!({"pipelineName": "stop", "pipelineExecutionId": id})).await;
     assert_eq!(err.code, "PipelineExecutionNotStoppableException");
 }
 
@@ -412,26 +329,16 @@ async fn variables_namespaces_and_idempotent_start() {
         ],
     );
     p["pipeline"]["variables"] = json!([{"name": "env", "defaultValue": "dev"}]);
-    rig.call("CreatePipeline", p).await.unwrap();
-    let first = only_execution(&rig, "vars").await;
+    let first = rig.create(p).await;
     rig.wait("vars", &first, |e| e.is_terminal()).await;
     let start = json!({"name": "vars", "clientRequestToken": "tok-1", "variables": [{"name": "env", "value": "prod"}]});
-    let a = rig
-        .call("StartPipelineExecution", start.clone())
-        .await
-        .unwrap();
-    let b = rig.call("StartPipelineExecution", start).await.unwrap();
+    let a = rig.ok("StartPipelineExecution", start.clone()).await;
+    let b = rig.ok("StartPipelineExecution", start).await;
     assert_eq!(a, b, "the same clientRequestToken gives the same execution");
     let id = a["pipelineExecutionId"].as_str().unwrap();
     let e = rig.wait("vars", id, |e| e.is_terminal()).await;
     assert_eq!(e.status, Status::Succeeded, "{e:#?}");
-    let got = rig
-        .call(
-            "GetPipelineExecution",
-            json!({"pipelineName": "vars", "pipelineExecutionId": id}),
-        )
-        .await
-        .unwrap();
+    let got = rig.ok("GetPipelineExecution", json!({"pipelineName": "vars", "pipelineExecutionId": id})).await;
     assert_eq!(
         got["pipelineExecution"]["variables"],
         json!([{"name": "env", "resolvedValue": "prod"}])
@@ -450,41 +357,21 @@ async fn variables_namespaces_and_idempotent_start() {
         reqs.iter().any(|r| r.project_name == "deploy-v1"),
         "namespace variable resolved"
     );
-    let undeclared = rig
-        .call(
-            "StartPipelineExecution",
-            json!({"name": "vars", "variables": [{"name": "nope", "value": "x"}]}),
-        )
-        .await
-        .unwrap_err();
+    let undeclared = rig.refused("StartPipelineExecution", json!({"name": "vars", "variables": [{"name": "nope", "value": "x"}]})).await;
     assert_eq!(undeclared.code, "ValidationException");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_lets_running_actions_finish_then_retry_all_actions_reruns_the_stage() {
     let rig = Rig::new(Duration::from_millis(400)).await;
-    rig.call("CreatePipeline", seed_like("soft", "build"))
-        .await
-        .unwrap();
-    let id = only_execution(&rig, "soft").await;
+    let id = rig.create(seed_like("soft", "build")).await;
     rig.wait("soft", &id, |e| {
         e.current_run("BuildAndTest", "BuildAndTest").is_some()
     })
     .await;
-    rig.call(
-        "StopPipelineExecution",
-        json!({"pipelineName": "soft", "pipelineExecutionId": id, "reason": "later"}),
-    )
-    .await
-    .unwrap();
+    rig.ok("StopPipelineExecution", json!({"pipelineName": "soft", "pipelineExecutionId": id, "reason": "later"})).await;
     assert_eq!(rig.exec("soft", &id).await.status, Status::Stopping);
-    let dup = rig
-        .call(
-            "StopPipelineExecution",
-            json!({"pipelineName": "soft", "pipelineExecutionId": id}),
-        )
-        .await
-        .unwrap_err();
+    let dup = rig.refused("StopPipelineExecution", json!({"pipelineName": "soft", "pipelineExecutionId": id})).await;
     assert_eq!(dup.code, "DuplicatedStopRequestException");
     let e = rig.wait("soft", &id, |e| e.is_terminal()).await;
     assert_eq!(e.status, Status::Stopped);
@@ -496,20 +383,12 @@ async fn stop_lets_running_actions_finish_then_retry_all_actions_reruns_the_stag
         Status::Succeeded
     );
     assert!(e.current_run("BuildAndTest", "UploadJar").is_none());
-    let list = rig
-        .call("ListPipelineExecutions", json!({"pipelineName": "soft"}))
-        .await
-        .unwrap();
+    let list = rig.ok("ListPipelineExecutions", json!({"pipelineName": "soft"})).await;
     assert_eq!(
         list["pipelineExecutionSummaries"][0]["stopTrigger"]["reason"],
         "later"
     );
-    rig.call(
-        "RetryStageExecution",
-        json!({"pipelineName": "soft", "stageName": "BuildAndTest", "pipelineExecutionId": id, "retryMode": "ALL_ACTIONS"}),
-    )
-    .await
-    .unwrap();
+    rig.ok("RetryStageExecution", json!({"pipelineName": "soft", "stageName": "BuildAndTest", "pipelineExecutionId": id, "retryMode": "ALL_ACTIONS"})).await;
     let e = rig.wait("soft", &id, |e| e.is_terminal()).await;
     assert_eq!(e.status, Status::Succeeded, "{e:#?}");
     let builds = e.runs.iter().filter(|r| r.action == "BuildAndTest").count();

@@ -7,10 +7,7 @@ use crate::model::Status;
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_for_the_branch_starts_the_pushed_commit() {
     let rig = Rig::new(Duration::from_millis(10)).await;
-    rig.call("CreatePipeline", two_stage("ev", "SUPERSEDED"))
-        .await
-        .unwrap();
-    let first = only_execution(&rig, "ev").await;
+    let first = rig.create(two_stage("ev", "SUPERSEDED")).await;
     rig.wait("ev", &first, |e| e.is_terminal()).await;
     let pushed = rig.git.push("main", "second");
     rig.git.push("main", "third, pushed right after");
@@ -34,10 +31,7 @@ async fn an_event_for_the_branch_starts_the_pushed_commit() {
         })
         .await
         .unwrap();
-    let list = rig
-        .call("ListPipelineExecutions", json!({"pipelineName": "ev"}))
-        .await
-        .unwrap();
+    let list = rig.ok("ListPipelineExecutions", json!({"pipelineName": "ev"})).await;
     let newest = &list["pipelineExecutionSummaries"][0];
     assert_eq!(
         newest["trigger"],
@@ -49,10 +43,7 @@ async fn an_event_for_the_branch_starts_the_pushed_commit() {
         })
         .await;
     assert_eq!(e.source_revisions[0].revision_id, pushed);
-    let list = rig
-        .call("ListPipelineExecutions", json!({"pipelineName": "ev"}))
-        .await
-        .unwrap();
+    let list = rig.ok("ListPipelineExecutions", json!({"pipelineName": "ev"})).await;
     assert_eq!(
         list["pipelineExecutionSummaries"][0]["sourceRevisions"][0]["revisionSummary"],
         "second"
@@ -67,7 +58,7 @@ async fn polling_starts_an_execution_on_a_new_commit() {
         .as_object_mut()
         .unwrap()
         .remove("PollForSourceChanges");
-    rig.call("CreatePipeline", p).await.unwrap();
+    rig.ok("CreatePipeline", p).await;
     rig.wait_all_terminal("poll").await;
     crate::poller::poll_all(&rig.engine).await.unwrap();
     assert_eq!(
@@ -89,21 +80,14 @@ async fn polling_starts_an_execution_on_a_new_commit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn structure_is_validated_as_aws_does() {
     let rig = Rig::new(Duration::from_millis(10)).await;
-    let code = |r: AwsResult<Value>| r.unwrap_err().code;
     let one_stage = pipeline("bad", "SUPERSEDED", vec![source_stage()]);
-    assert_eq!(
-        code(rig.call("CreatePipeline", one_stage).await),
-        "InvalidStructureException"
-    );
+    assert_eq!(rig.refused("CreatePipeline", one_stage).await.code, "InvalidStructureException");
     let source_late = pipeline(
         "bad",
         "SUPERSEDED",
         vec![source_stage(), source_stage_named("Again")],
     );
-    assert_eq!(
-        code(rig.call("CreatePipeline", source_late).await),
-        "InvalidStructureException"
-    );
+    assert_eq!(rig.refused("CreatePipeline", source_late).await.code, "InvalidStructureException");
     let build_first = pipeline(
         "bad",
         "SUPERSEDED",
@@ -112,52 +96,31 @@ async fn structure_is_validated_as_aws_does() {
             source_stage(),
         ],
     );
-    assert_eq!(
-        code(rig.call("CreatePipeline", build_first).await),
-        "InvalidStructureException"
-    );
+    assert_eq!(rig.refused("CreatePipeline", build_first).await.code, "InvalidStructureException");
     let mut dup = seed_like("bad", "p");
     dup["pipeline"]["stages"][1]["actions"][0]["outputArtifacts"] =
         json!([{"name": "source-artifact"}]);
-    assert_eq!(
-        code(rig.call("CreatePipeline", dup).await),
-        "InvalidStructureException"
-    );
+    assert_eq!(rig.refused("CreatePipeline", dup).await.code, "InvalidStructureException");
     let mut missing_input = seed_like("bad", "p");
     missing_input["pipeline"]["stages"][1]["actions"][1]["runOrder"] = json!(1);
-    assert_eq!(
-        code(rig.call("CreatePipeline", missing_input).await),
-        "InvalidStructureException"
-    );
+    assert_eq!(rig.refused("CreatePipeline", missing_input).await.code, "InvalidStructureException");
     let mut unknown = seed_like("bad", "p");
     unknown["pipeline"]["stages"][1]["actions"][0]["actionTypeId"]["provider"] = json!("Jenkins");
-    assert_eq!(
-        code(rig.call("CreatePipeline", unknown).await),
-        "InvalidStructureException"
-    );
+    assert_eq!(rig.refused("CreatePipeline", unknown).await.code, "InvalidStructureException");
     let mut no_project = seed_like("bad", "p");
     no_project["pipeline"]["stages"][1]["actions"][0]["configuration"] = json!({});
-    let e = rig.call("CreatePipeline", no_project).await.unwrap_err();
+    let e = rig.refused("CreatePipeline", no_project).await;
     assert_eq!(e.code, "InvalidActionDeclarationException");
     assert!(e.message.contains("ProjectName"));
     let mut v1_queued = seed_like("bad", "p");
     v1_queued["pipeline"]["executionMode"] = json!("QUEUED");
-    assert_eq!(
-        code(rig.call("CreatePipeline", v1_queued).await),
-        "InvalidStructureException"
-    );
+    assert_eq!(rig.refused("CreatePipeline", v1_queued).await.code, "InvalidStructureException");
     let mut bad_ref = seed_like("bad", "p");
     bad_ref["pipeline"]["stages"][1]["actions"][0]["configuration"]["ProjectName"] =
         json!("#{Nope.X}");
-    assert_eq!(
-        code(rig.call("CreatePipeline", bad_ref).await),
-        "InvalidActionDeclarationException"
-    );
+    assert_eq!(rig.refused("CreatePipeline", bad_ref).await.code, "InvalidActionDeclarationException");
     assert!(rig.executions("bad").await.is_empty());
-    assert_eq!(
-        code(rig.call("GetPipeline", json!({"name": "bad"})).await),
-        "PipelineNotFoundException"
-    );
+    assert_eq!(rig.refused("GetPipeline", json!({"name": "bad"})).await.code, "PipelineNotFoundException");
 }
 
 /// The engine's own cost (bench/codepipeline runs this with `--ignored --nocapture` in release
@@ -185,20 +148,12 @@ async fn bench_engine_overhead() {
             ],
         )
     };
-    rig.call("CreatePipeline", stages("SUPERSEDED", "bench"))
-        .await
-        .unwrap();
+    rig.ok("CreatePipeline", stages("SUPERSEDED", "bench")).await;
     rig.wait_all_terminal("bench").await;
     let mut walls = Vec::new();
     for _ in 0..10 {
         let t0 = Instant::now();
-        let id = rig
-            .call("StartPipelineExecution", json!({"name": "bench"}))
-            .await
-            .unwrap()["pipelineExecutionId"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = rig.start("bench").await;
         let e = rig.wait("bench", &id, |e| e.is_terminal()).await;
         assert_eq!(e.status, Status::Succeeded);
         walls.push(t0.elapsed());
@@ -209,9 +164,7 @@ async fn bench_engine_overhead() {
         walls[5], walls[0], walls[9]
     );
 
-    rig.call("CreatePipeline", stages("PARALLEL", "bench-par"))
-        .await
-        .unwrap();
+    rig.ok("CreatePipeline", stages("PARALLEL", "bench-par")).await;
     rig.wait_all_terminal("bench-par").await;
     let t0 = Instant::now();
     let mut handles = Vec::new();
@@ -250,9 +203,7 @@ async fn bench_engine_overhead() {
 #[tokio::test(flavor = "multi_thread")]
 async fn state_changes_are_published_on_the_default_bus() {
     let rig = Rig::new(Duration::from_millis(10)).await;
-    rig.call("CreatePipeline", two_stage("evts", "SUPERSEDED"))
-        .await
-        .unwrap();
+    rig.ok("CreatePipeline", two_stage("evts", "SUPERSEDED")).await;
     rig.wait_all_terminal("evts").await;
     let items = rig
         .platform
@@ -326,9 +277,7 @@ async fn state_changes_are_published_on_the_default_bus() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_trap_check_reads_enabled_rules_targeting_the_pipeline() {
     let rig = Rig::new(Duration::from_millis(10)).await;
-    rig.call("CreatePipeline", two_stage("trap", "SUPERSEDED"))
-        .await
-        .unwrap();
+    rig.ok("CreatePipeline", two_stage("trap", "SUPERSEDED")).await;
     let arn = format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:trap");
     let decl = rig
         .engine

@@ -24,19 +24,11 @@ impl Ecr {
     // ---------------------------------------------------------------- images
 
     pub async fn image(&self, r: &RepoRef, digest: &str) -> AwsResult<Option<ImageRecord>> {
-        Ok(self
-            .store
-            .get_as::<ImageRecord>(&r.images_ns(), digest)
-            .await?
-            .map(|(i, _)| i))
+        self.doc(&r.images_ns(), digest).await
     }
 
     pub async fn tag(&self, r: &RepoRef, tag: &str) -> AwsResult<Option<String>> {
-        Ok(self
-            .store
-            .get_as::<TagRecord>(&r.tags_ns(), tag)
-            .await?
-            .map(|(t, _)| t.digest))
+        Ok(self.doc::<TagRecord>(&r.tags_ns(), tag).await?.map(|t| t.digest))
     }
 
     /// Resolves a tag or digest to an image of the repository.

@@ -23,11 +23,12 @@ impl Ecr {
     }
 
     pub async fn try_repository(&self, r: &RepoRef) -> AwsResult<Option<Repository>> {
-        Ok(self
-            .store
-            .get_as::<Repository>(&r.repos_ns(), &r.name)
-            .await?
-            .map(|(r, _)| r))
+        self.doc(&r.repos_ns(), &r.name).await
+    }
+
+    /// A record of the registry, without its version.
+    pub(crate) async fn doc<T: serde::de::DeserializeOwned + Send>(&self, ns: &str, key: &str) -> AwsResult<Option<T>> {
+        Ok(self.store.get_as::<T>(ns, key).await?.map(|(doc, _)| doc))
     }
 
     pub async fn list_repositories(

@@ -11,11 +11,7 @@ impl Ecr {
     // ---------------------------------------------------------------- layers
 
     pub async fn layer(&self, r: &RepoRef, digest: &str) -> AwsResult<Option<LayerRecord>> {
-        Ok(self
-            .store
-            .get_as::<LayerRecord>(&r.layers_ns(), digest)
-            .await?
-            .map(|(l, _)| l))
+        self.doc(&r.layers_ns(), digest).await
     }
 
     /// A blob's size if the repository may use it: uploaded or mounted into it, or referenced
@@ -58,11 +54,7 @@ impl Ecr {
     }
 
     pub async fn upload(&self, r: &RepoRef, id: &str) -> AwsResult<Option<UploadRecord>> {
-        let rec = self
-            .store
-            .get_as::<UploadRecord>(UPLOADS_NS, id)
-            .await?
-            .map(|(u, _)| u);
+        let rec = self.doc::<UploadRecord>(UPLOADS_NS, id).await?;
         Ok(
             rec.filter(|u| {
                 u.account == r.account && u.region == r.region && u.repository == r.name
@@ -124,12 +116,7 @@ impl Ecr {
         if token.is_empty() || token.len() > 512 {
             return Ok(None);
         }
-        Ok(self
-            .store
-            .get_as::<TokenRecord>(TOKENS_NS, token)
-            .await?
-            .map(|(t, _)| t)
-            .filter(|t| t.expires_at > now()))
+        Ok(self.doc::<TokenRecord>(TOKENS_NS, token).await?.filter(|t| t.expires_at > now()))
     }
 
     // ---------------------------------------------------------------- garbage collection

@@ -3,10 +3,7 @@
 
 use super::*;
 
-pub(super) async fn put_bucket_acl(
-    api: &Api,
-    req: S3Request<PutBucketAclInput>,
-) -> R<PutBucketAclOutput> {
+pub(super) async fn put_bucket_acl(api: &Api, req: S3Request<PutBucketAclInput>) -> R<PutBucketAclOutput> {
     let i = req.input;
     if let Some(policy) = &i.access_control_policy {
         api.store_config(&i.bucket, SubResource::AclPolicy, policy)
@@ -24,10 +21,7 @@ pub(super) async fn put_bucket_acl(
     ok(PutBucketAclOutput {})
 }
 
-pub(super) async fn get_bucket_acl(
-    api: &Api,
-    req: S3Request<GetBucketAclInput>,
-) -> R<GetBucketAclOutput> {
+pub(super) async fn get_bucket_acl(api: &Api, req: S3Request<GetBucketAclInput>) -> R<GetBucketAclOutput> {
     let b = api.engine.bucket(&req.input.bucket).await?;
     if let Some(p) = api
         .config::<AccessControlPolicy>(&req.input.bucket, SubResource::AclPolicy)
@@ -45,10 +39,7 @@ pub(super) async fn get_bucket_acl(
     })
 }
 
-pub(super) async fn get_object_acl(
-    api: &Api,
-    req: S3Request<GetObjectAclInput>,
-) -> R<GetObjectAclOutput> {
+pub(super) async fn get_object_acl(api: &Api, req: S3Request<GetObjectAclInput>) -> R<GetObjectAclOutput> {
     let i = req.input;
     let b = api.engine.bucket(&i.bucket).await?;
     let o = api
@@ -62,10 +53,7 @@ pub(super) async fn get_object_acl(
     })
 }
 
-pub(super) async fn put_object_acl(
-    api: &Api,
-    req: S3Request<PutObjectAclInput>,
-) -> R<PutObjectAclOutput> {
+pub(super) async fn put_object_acl(api: &Api, req: S3Request<PutObjectAclInput>) -> R<PutObjectAclOutput> {
     let i = req.input;
     // The grant itself is not enforced (codeyard has no anonymous access); the object
     // must exist, as in AWS.

@@ -2,10 +2,7 @@
 
 use super::*;
 
-pub(super) async fn create_bucket(
-    api: &Api,
-    req: S3Request<CreateBucketInput>,
-) -> R<CreateBucketOutput> {
+pub(super) async fn create_bucket(api: &Api, req: S3Request<CreateBucketInput>) -> R<CreateBucketOutput> {
     let ctx = ctx_of(&req);
     let i = req.input;
     let region = i
@@ -60,18 +57,12 @@ pub(super) async fn head_bucket(api: &Api, req: S3Request<HeadBucketInput>) -> R
     })
 }
 
-pub(super) async fn delete_bucket(
-    api: &Api,
-    req: S3Request<DeleteBucketInput>,
-) -> R<DeleteBucketOutput> {
+pub(super) async fn delete_bucket(api: &Api, req: S3Request<DeleteBucketInput>) -> R<DeleteBucketOutput> {
     api.engine.delete_bucket(&req.input.bucket).await?;
     ok(DeleteBucketOutput {})
 }
 
-pub(super) async fn list_buckets(
-    api: &Api,
-    req: S3Request<ListBucketsInput>,
-) -> R<ListBucketsOutput> {
+pub(super) async fn list_buckets(api: &Api, req: S3Request<ListBucketsInput>) -> R<ListBucketsOutput> {
     let ctx = ctx_of(&req);
     let prefix = req.input.prefix.clone().unwrap_or_default();
     let buckets: Vec<Bucket> = api
@@ -100,10 +91,7 @@ pub(super) async fn list_buckets(
     })
 }
 
-pub(super) async fn get_bucket_location(
-    api: &Api,
-    req: S3Request<GetBucketLocationInput>,
-) -> R<GetBucketLocationOutput> {
+pub(super) async fn get_bucket_location(api: &Api, req: S3Request<GetBucketLocationInput>) -> R<GetBucketLocationOutput> {
     let b = api.engine.bucket(&req.input.bucket).await?;
     // us-east-1 is the empty LocationConstraint, as in AWS.
     let lc = (b.region != "us-east-1").then(|| BucketLocationConstraint::from(b.region));
@@ -112,10 +100,7 @@ pub(super) async fn get_bucket_location(
     })
 }
 
-pub(super) async fn put_bucket_versioning(
-    api: &Api,
-    req: S3Request<PutBucketVersioningInput>,
-) -> R<PutBucketVersioningOutput> {
+pub(super) async fn put_bucket_versioning(api: &Api, req: S3Request<PutBucketVersioningInput>) -> R<PutBucketVersioningOutput> {
     let status = req
         .input
         .versioning_configuration
@@ -129,10 +114,7 @@ pub(super) async fn put_bucket_versioning(
     ok(PutBucketVersioningOutput {})
 }
 
-pub(super) async fn get_bucket_versioning(
-    api: &Api,
-    req: S3Request<GetBucketVersioningInput>,
-) -> R<GetBucketVersioningOutput> {
+pub(super) async fn get_bucket_versioning(api: &Api, req: S3Request<GetBucketVersioningInput>) -> R<GetBucketVersioningOutput> {
     let b = api.engine.bucket(&req.input.bucket).await?;
     ok(GetBucketVersioningOutput {
         status: b.versioning.map(BucketVersioningStatus::from),

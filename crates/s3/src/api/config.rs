@@ -192,30 +192,24 @@ macro_rules! deletes {
     )*};
 }
 
+#[rustfmt::skip]
 plain_puts! {
-    put_bucket_accelerate_configuration(PutBucketAccelerateConfigurationInput)
-        -> PutBucketAccelerateConfigurationOutput: Accelerate from accelerate_configuration;
+    put_bucket_accelerate_configuration(PutBucketAccelerateConfigurationInput) -> PutBucketAccelerateConfigurationOutput: Accelerate from accelerate_configuration;
     put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput: Cors from cors_configuration;
-    put_bucket_encryption(PutBucketEncryptionInput)
-        -> PutBucketEncryptionOutput: Encryption from server_side_encryption_configuration;
-    put_bucket_logging(PutBucketLoggingInput)
-        -> PutBucketLoggingOutput: Logging from bucket_logging_status;
-    put_bucket_ownership_controls(PutBucketOwnershipControlsInput)
-        -> PutBucketOwnershipControlsOutput: OwnershipControls from ownership_controls;
-    put_bucket_request_payment(PutBucketRequestPaymentInput)
-        -> PutBucketRequestPaymentOutput: RequestPayment from request_payment_configuration;
-    put_bucket_website(PutBucketWebsiteInput)
-        -> PutBucketWebsiteOutput: Website from website_configuration;
-    put_public_access_block(PutPublicAccessBlockInput)
-        -> PutPublicAccessBlockOutput: PublicAccessBlock from public_access_block_configuration;
+    put_bucket_encryption(PutBucketEncryptionInput) -> PutBucketEncryptionOutput: Encryption from server_side_encryption_configuration;
+    put_bucket_logging(PutBucketLoggingInput) -> PutBucketLoggingOutput: Logging from bucket_logging_status;
+    put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput: OwnershipControls from ownership_controls;
+    put_bucket_request_payment(PutBucketRequestPaymentInput) -> PutBucketRequestPaymentOutput: RequestPayment from request_payment_configuration;
+    put_bucket_website(PutBucketWebsiteInput) -> PutBucketWebsiteOutput: Website from website_configuration;
+    put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput: PublicAccessBlock from public_access_block_configuration;
 }
 
+#[rustfmt::skip]
 deletes! {
     delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput: Cors;
     delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput: Encryption;
     delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput: Lifecycle;
-    delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput)
-        -> DeleteBucketOwnershipControlsOutput: OwnershipControls;
+    delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput: OwnershipControls;
     delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput: Policy;
     delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput: Replication;
     delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput: Tagging;
@@ -225,10 +219,7 @@ deletes! {
 
 // ---- PUTs that validate first ------------------------------------------------------------
 
-pub(super) async fn put_bucket_tagging(
-    api: &Api,
-    req: S3Request<PutBucketTaggingInput>,
-) -> R<PutBucketTaggingOutput> {
+pub(super) async fn put_bucket_tagging(api: &Api, req: S3Request<PutBucketTaggingInput>) -> R<PutBucketTaggingOutput> {
     let tags = from_tag_set(&req.input.tagging.tag_set);
     if tags.len() > 50 {
         return Err(s3err(
@@ -242,10 +233,7 @@ pub(super) async fn put_bucket_tagging(
         .await
 }
 
-pub(super) async fn put_bucket_policy(
-    api: &Api,
-    req: S3Request<PutBucketPolicyInput>,
-) -> R<PutBucketPolicyOutput> {
+pub(super) async fn put_bucket_policy(api: &Api, req: S3Request<PutBucketPolicyInput>) -> R<PutBucketPolicyOutput> {
     let parsed: Result<serde_json::Value, _> = serde_json::from_str(&req.input.policy);
     if !parsed
         .as_ref()
@@ -271,10 +259,7 @@ fn all_storage_classes_128k() -> Option<TransitionDefaultMinimumObjectSize> {
     ))
 }
 
-pub(super) async fn put_bucket_lifecycle_configuration(
-    api: &Api,
-    req: S3Request<PutBucketLifecycleConfigurationInput>,
-) -> R<PutBucketLifecycleConfigurationOutput> {
+pub(super) async fn put_bucket_lifecycle_configuration(api: &Api, req: S3Request<PutBucketLifecycleConfigurationInput>) -> R<PutBucketLifecycleConfigurationOutput> {
     let cfg = req
         .input
         .lifecycle_configuration
@@ -305,20 +290,14 @@ async fn require_versioning(
     Ok(())
 }
 
-pub(super) async fn put_bucket_replication(
-    api: &Api,
-    req: S3Request<PutBucketReplicationInput>,
-) -> R<PutBucketReplicationOutput> {
+pub(super) async fn put_bucket_replication(api: &Api, req: S3Request<PutBucketReplicationInput>) -> R<PutBucketReplicationOutput> {
     require_versioning(api, &req.input.bucket, "InvalidRequest", 400, "replication").await?;
     let i = &req.input;
     api.put(&i.bucket, Sub::Replication, &i.replication_configuration)
         .await
 }
 
-pub(super) async fn put_object_lock_configuration(
-    api: &Api,
-    req: S3Request<PutObjectLockConfigurationInput>,
-) -> R<PutObjectLockConfigurationOutput> {
+pub(super) async fn put_object_lock_configuration(api: &Api, req: S3Request<PutObjectLockConfigurationInput>) -> R<PutObjectLockConfigurationOutput> {
     let cfg = req
         .input
         .object_lock_configuration
@@ -336,10 +315,7 @@ pub(super) async fn put_object_lock_configuration(
 
 // ---- GETs: the stored configuration (or its default) in the operation's output ------------
 
-pub(super) async fn get_bucket_tagging(
-    api: &Api,
-    req: S3Request<GetBucketTaggingInput>,
-) -> R<GetBucketTaggingOutput> {
+pub(super) async fn get_bucket_tagging(api: &Api, req: S3Request<GetBucketTaggingInput>) -> R<GetBucketTaggingOutput> {
     let t: Tagging = api.required_config(&req.input.bucket, Sub::Tagging).await?;
     if t.tag_set.is_empty() {
         return Err(SubResource::Tagging.not_found());
@@ -347,10 +323,7 @@ pub(super) async fn get_bucket_tagging(
     ok(GetBucketTaggingOutput { tag_set: t.tag_set })
 }
 
-pub(super) async fn get_bucket_policy(
-    api: &Api,
-    req: S3Request<GetBucketPolicyInput>,
-) -> R<GetBucketPolicyOutput> {
+pub(super) async fn get_bucket_policy(api: &Api, req: S3Request<GetBucketPolicyInput>) -> R<GetBucketPolicyOutput> {
     let policy = api.config_text(&req.input.bucket, Sub::Policy).await?;
     let policy = policy.ok_or_else(|| Sub::Policy.not_found())?;
     ok(GetBucketPolicyOutput {
@@ -358,118 +331,79 @@ pub(super) async fn get_bucket_policy(
     })
 }
 
-pub(super) async fn get_bucket_cors(
-    api: &Api,
-    req: S3Request<GetBucketCorsInput>,
-) -> R<GetBucketCorsOutput> {
-    let c: CORSConfiguration = api.required_config(&req.input.bucket, Sub::Cors).await?;
-    ok(GetBucketCorsOutput {
-        cors_rules: Some(c.cors_rules),
-    })
+/// The default encryption of a bucket that was never configured: SSE-S3 (AWS since 2023).
+fn default_encryption() -> ServerSideEncryptionConfiguration {
+    ServerSideEncryptionConfiguration {
+        rules: vec![ServerSideEncryptionRule {
+            apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                sse_algorithm: ServerSideEncryption::from_static(ServerSideEncryption::AES256),
+                kms_master_key_id: None,
+            }),
+            bucket_key_enabled: Some(false),
+            ..Default::default()
+        }],
+    }
 }
 
-pub(super) async fn get_bucket_lifecycle_configuration(
-    api: &Api,
-    req: S3Request<GetBucketLifecycleConfigurationInput>,
-) -> R<GetBucketLifecycleConfigurationOutput> {
-    let c: BucketLifecycleConfiguration = api
-        .required_config(&req.input.bucket, Sub::Lifecycle)
-        .await?;
-    ok(GetBucketLifecycleConfigurationOutput {
-        rules: Some(c.rules),
-        transition_default_minimum_object_size: all_storage_classes_128k(),
-    })
-}
-
-pub(super) async fn get_bucket_encryption(
-    api: &Api,
-    req: S3Request<GetBucketEncryptionInput>,
-) -> R<GetBucketEncryptionOutput> {
-    // Every bucket is encrypted with SSE-S3 unless configured otherwise (AWS since 2023).
-    let cfg = api
-        .config::<ServerSideEncryptionConfiguration>(&req.input.bucket, Sub::Encryption)
-        .await?
-        .unwrap_or_else(|| ServerSideEncryptionConfiguration {
-            rules: vec![ServerSideEncryptionRule {
-                apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
-                    sse_algorithm: ServerSideEncryption::from_static(ServerSideEncryption::AES256),
-                    kms_master_key_id: None,
-                }),
-                bucket_key_enabled: Some(false),
-                ..Default::default()
-            }],
-        });
-    ok(GetBucketEncryptionOutput {
-        server_side_encryption_configuration: Some(cfg),
-    })
-}
-
-pub(super) async fn get_bucket_website(
-    api: &Api,
-    req: S3Request<GetBucketWebsiteInput>,
-) -> R<GetBucketWebsiteOutput> {
-    let w: WebsiteConfiguration = api.required_config(&req.input.bucket, Sub::Website).await?;
-    ok(GetBucketWebsiteOutput {
-        error_document: w.error_document,
-        index_document: w.index_document,
-        redirect_all_requests_to: w.redirect_all_requests_to,
-        routing_rules: w.routing_rules,
-    })
-}
-
-pub(super) async fn get_bucket_logging(
-    api: &Api,
-    req: S3Request<GetBucketLoggingInput>,
-) -> R<GetBucketLoggingOutput> {
-    let s: Option<BucketLoggingStatus> = api.config(&req.input.bucket, Sub::Logging).await?;
-    ok(GetBucketLoggingOutput {
-        logging_enabled: s.and_then(|s| s.logging_enabled),
-    })
-}
-
-pub(super) async fn get_bucket_accelerate_configuration(
-    api: &Api,
-    req: S3Request<GetBucketAccelerateConfigurationInput>,
-) -> R<GetBucketAccelerateConfigurationOutput> {
-    let c: Option<AccelerateConfiguration> = api.config(&req.input.bucket, Sub::Accelerate).await?;
-    ok(GetBucketAccelerateConfigurationOutput {
-        status: c.and_then(|c| c.status),
-        request_charged: None,
-    })
-}
-
-pub(super) async fn get_bucket_request_payment(
-    api: &Api,
-    req: S3Request<GetBucketRequestPaymentInput>,
-) -> R<GetBucketRequestPaymentOutput> {
-    let c: Option<RequestPaymentConfiguration> =
-        api.config(&req.input.bucket, Sub::RequestPayment).await?;
-    let payer = c
-        .map(|c| c.payer)
-        .unwrap_or_else(|| Payer::from_static(Payer::BUCKET_OWNER));
-    ok(GetBucketRequestPaymentOutput { payer: Some(payer) })
-}
-
-/// GETs of a sub-resource that answer its whole configuration in one member, or
-/// the sub-resource's "not found" error when it was never set.
-macro_rules! required_gets {
-    ($($op:ident($input:ty) -> $output:ident: $resource:ident into $member:ident;)*) => {$(
+/// GETs that read one sub-resource and answer it in the operation's output: `required`
+/// answers the sub-resource's "not found" error when it was never set, `optional` passes
+/// `None` on (the output then says the default).
+macro_rules! gets {
+    ($($op:ident($input:ty) -> $output:ty: $how:ident $resource:ident, |$c:ident: $t:ty| $body:expr;)*) => {$(
         pub(super) async fn $op(api: &Api, req: S3Request<$input>) -> R<$output> {
-            let c = api.required_config(&req.input.bucket, Sub::$resource).await?;
-            ok($output { $member: Some(c) })
+            let $c: $t = gets!(@read $how, api, &req.input.bucket, $resource);
+            ok($body)
         }
     )*};
+    (@read required, $api:expr, $bucket:expr, $resource:ident) => {
+        $api.required_config($bucket, Sub::$resource).await?
+    };
+    (@read optional, $api:expr, $bucket:expr, $resource:ident) => {
+        $api.config($bucket, Sub::$resource).await?
+    };
 }
 
-required_gets! {
-    get_bucket_replication(GetBucketReplicationInput)
-        -> GetBucketReplicationOutput: Replication into replication_configuration;
+#[rustfmt::skip]
+gets! {
+    get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput: required Cors,
+        |c: CORSConfiguration| GetBucketCorsOutput { cors_rules: Some(c.cors_rules) };
+    get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput)
+        -> GetBucketLifecycleConfigurationOutput: required Lifecycle,
+        |c: BucketLifecycleConfiguration| GetBucketLifecycleConfigurationOutput {
+            rules: Some(c.rules),
+            transition_default_minimum_object_size: all_storage_classes_128k(),
+        };
+    get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput: required Website,
+        |w: WebsiteConfiguration| GetBucketWebsiteOutput {
+            error_document: w.error_document,
+            index_document: w.index_document,
+            redirect_all_requests_to: w.redirect_all_requests_to,
+            routing_rules: w.routing_rules,
+        };
+    get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput: required Replication,
+        |c: ReplicationConfiguration| GetBucketReplicationOutput { replication_configuration: Some(c) };
     get_object_lock_configuration(GetObjectLockConfigurationInput)
-        -> GetObjectLockConfigurationOutput: ObjectLock into object_lock_configuration;
-    get_public_access_block(GetPublicAccessBlockInput)
-        -> GetPublicAccessBlockOutput: PublicAccessBlock into public_access_block_configuration;
+        -> GetObjectLockConfigurationOutput: required ObjectLock,
+        |c: ObjectLockConfiguration| GetObjectLockConfigurationOutput { object_lock_configuration: Some(c) };
+    get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput: required PublicAccessBlock,
+        |c: PublicAccessBlockConfiguration| GetPublicAccessBlockOutput { public_access_block_configuration: Some(c) };
     get_bucket_ownership_controls(GetBucketOwnershipControlsInput)
-        -> GetBucketOwnershipControlsOutput: OwnershipControls into ownership_controls;
+        -> GetBucketOwnershipControlsOutput: required OwnershipControls,
+        |c: OwnershipControls| GetBucketOwnershipControlsOutput { ownership_controls: Some(c) };
+    get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput: optional Encryption,
+        |c: Option<ServerSideEncryptionConfiguration>| GetBucketEncryptionOutput { server_side_encryption_configuration: Some(c.unwrap_or_else(default_encryption)) };
+    get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput: optional Logging,
+        |s: Option<BucketLoggingStatus>| GetBucketLoggingOutput { logging_enabled: s.and_then(|s| s.logging_enabled) };
+    get_bucket_accelerate_configuration(GetBucketAccelerateConfigurationInput)
+        -> GetBucketAccelerateConfigurationOutput: optional Accelerate,
+        |c: Option<AccelerateConfiguration>| GetBucketAccelerateConfigurationOutput {
+            status: c.and_then(|c| c.status),
+            request_charged: None,
+        };
+    get_bucket_request_payment(GetBucketRequestPaymentInput) -> GetBucketRequestPaymentOutput: optional RequestPayment,
+        |c: Option<RequestPaymentConfiguration>| GetBucketRequestPaymentOutput {
+            payer: Some(c.map(|c| c.payer).unwrap_or_else(|| Payer::from_static(Payer::BUCKET_OWNER))),
+        };
 }
 
 #[cfg(test)]

@@ -16,6 +16,28 @@ macro_rules! listing_params {
     };
 }
 
+/// A listing's output: the members given, then those every listing fills alike from the
+/// input `i`, the engine's page `l` and the common prefixes `cps`.
+macro_rules! listing_output {
+    ($out:ident { $($member:ident: $value:expr,)* } from $i:expr, $l:expr, $cps:expr, $url:expr, $max:expr) => {
+        $out {
+            $($member: $value,)*
+            name: Some($i.bucket),
+            max_keys: Some($max as i32),
+            is_truncated: Some($l.truncated),
+            common_prefixes: nonempty($cps),
+            delimiter: $i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(d, $url)),
+            encoding_type: $i.encoding_type,
+            request_charged: None,
+        }
+    };
+}
+
+/// `None` for an empty list: S3 leaves the element out.
+fn nonempty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
 /// The objects and common prefixes of a ListObjects(V2) page, with `account` as the owner
 /// when the listing shows one.
 fn objects_and_prefixes(
@@ -47,10 +69,7 @@ fn objects_and_prefixes(
     (contents, cps)
 }
 
-pub(super) async fn list_objects_v2(
-    api: &Api,
-    req: S3Request<ListObjectsV2Input>,
-) -> R<ListObjectsV2Output> {
+pub(super) async fn list_objects_v2(api: &Api, req: S3Request<ListObjectsV2Input>) -> R<ListObjectsV2Output> {
     use base64::Engine as _;
     let i = req.input;
     let (url, max, prefix) = listing_params!(i);
@@ -75,16 +94,7 @@ pub(super) async fn list_objects_v2(
         (None, Some(s)) => Some(s.clone()),
         _ => None,
     };
-    let l = api
-        .engine
-        .list_objects(
-            &i.bucket,
-            &prefix,
-            i.delimiter.as_deref(),
-            start.as_deref(),
-            max,
-        )
-        .await?;
+    let l = api.engine.list_objects(&i.bucket, &prefix, i.delimiter.as_deref(), start.as_deref(), max).await?;
     let account = if i.fetch_owner.unwrap_or(false) {
         Some(api.engine.bucket(&i.bucket).await?.account)
     } else {
@@ -92,69 +102,33 @@ pub(super) async fn list_objects_v2(
     };
     let (contents, cps) = objects_and_prefixes(l.entries, url, account.as_deref());
     let key_count = (contents.len() + cps.len()) as i32;
-    ok(ListObjectsV2Output {
-        name: Some(i.bucket),
+    let next = l.last.as_ref().filter(|_| l.truncated);
+    ok(listing_output!(ListObjectsV2Output {
         prefix: Some(enc(prefix, url)),
-        max_keys: Some(max as i32),
         key_count: Some(key_count),
         continuation_token: i.continuation_token,
-        is_truncated: Some(l.truncated),
-        next_continuation_token: if l.truncated {
-            l.last
-                .map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k))
-        } else {
-            None
-        },
-        contents: (!contents.is_empty()).then_some(contents),
-        common_prefixes: (!cps.is_empty()).then_some(cps),
-        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(d, url)),
-        encoding_type: i.encoding_type,
+        next_continuation_token: next.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)),
+        contents: nonempty(contents),
         start_after: i.start_after.map(|s| enc(s, url)),
-        request_charged: None,
-    })
+    } from i, l, cps, url, max))
 }
 
-pub(super) async fn list_objects(
-    api: &Api,
-    req: S3Request<ListObjectsInput>,
-) -> R<ListObjectsOutput> {
+pub(super) async fn list_objects(api: &Api, req: S3Request<ListObjectsInput>) -> R<ListObjectsOutput> {
     let i = req.input;
     let (url, max, prefix) = listing_params!(i);
-    let l = api
-        .engine
-        .list_objects(
-            &i.bucket,
-            &prefix,
-            i.delimiter.as_deref(),
-            i.marker.as_deref(),
-            max,
-        )
-        .await?;
+    let l = api.engine.list_objects(&i.bucket, &prefix, i.delimiter.as_deref(), i.marker.as_deref(), max).await?;
     let account = api.engine.bucket(&i.bucket).await?.account;
     let (contents, cps) = objects_and_prefixes(l.entries, url, Some(&account));
-    ok(ListObjectsOutput {
-        name: Some(i.bucket),
+    let next = l.last.clone().filter(|_| l.truncated && i.delimiter.is_some());
+    ok(listing_output!(ListObjectsOutput {
         prefix: Some(prefix),
         marker: Some(enc(i.marker.unwrap_or_default(), url)),
-        max_keys: Some(max as i32),
-        is_truncated: Some(l.truncated),
-        next_marker: if l.truncated && i.delimiter.is_some() {
-            l.last.map(|k| enc(k, url))
-        } else {
-            None
-        },
-        contents: (!contents.is_empty()).then_some(contents),
-        common_prefixes: (!cps.is_empty()).then_some(cps),
-        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(d, url)),
-        encoding_type: i.encoding_type,
-        request_charged: None,
-    })
+        next_marker: next.map(|k| enc(k, url)),
+        contents: nonempty(contents),
+    } from i, l, cps, url, max))
 }
 
-pub(super) async fn list_object_versions(
-    api: &Api,
-    req: S3Request<ListObjectVersionsInput>,
-) -> R<ListObjectVersionsOutput> {
+pub(super) async fn list_object_versions(api: &Api, req: S3Request<ListObjectVersionsInput>) -> R<ListObjectVersionsOutput> {
     let i = req.input;
     let (url, max, prefix) = listing_params!(i);
     let account = api.engine.bucket(&i.bucket).await?.account;
@@ -218,24 +192,14 @@ pub(super) async fn list_object_versions(
             }
         }
     }
-    ok(ListObjectVersionsOutput {
-        name: Some(i.bucket),
+    let next_key = l.last.clone().filter(|_| l.truncated);
+    ok(listing_output!(ListObjectVersionsOutput {
         prefix: Some(enc(prefix, url)),
         key_marker: Some(enc(i.key_marker.unwrap_or_default(), url)),
         version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
-        max_keys: Some(max as i32),
-        is_truncated: Some(l.truncated),
-        next_key_marker: if l.truncated {
-            l.last.map(|k| enc(k, url))
-        } else {
-            None
-        },
-        next_version_id_marker: if l.truncated { next_version } else { None },
-        versions: (!versions.is_empty()).then_some(versions),
-        delete_markers: (!markers.is_empty()).then_some(markers),
-        common_prefixes: (!cps.is_empty()).then_some(cps),
-        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(d, url)),
-        encoding_type: i.encoding_type,
-        request_charged: None,
-    })
+        next_key_marker: next_key.map(|k| enc(k, url)),
+        next_version_id_marker: next_version.filter(|_| l.truncated),
+        versions: nonempty(versions),
+        delete_markers: nonempty(markers),
+    } from i, l, cps, url, max))
 }

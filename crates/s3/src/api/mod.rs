@@ -80,6 +80,19 @@ pub(super) fn owner(account: &str) -> Owner {
     }
 }
 
+/// Every object is stored encrypted with SSE-S3, and answers say so.
+pub(super) fn sse_s3() -> Option<ServerSideEncryption> {
+    Some(ServerSideEncryption::from_static(ServerSideEncryption::AES256))
+}
+
+/// Who started a multipart upload: the account, as its owner.
+pub(super) fn initiator(account: &str) -> Initiator {
+    Initiator {
+        id: owner(account).id,
+        display_name: Some("codeyard".into()),
+    }
+}
+
 pub(super) fn malformed_xml() -> s3s::S3Error {
     s3err(
         "MalformedXML",

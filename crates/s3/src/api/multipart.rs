@@ -2,10 +2,7 @@
 
 use super::*;
 
-pub(super) async fn create_multipart_upload(
-    api: &Api,
-    req: S3Request<CreateMultipartUploadInput>,
-) -> R<CreateMultipartUploadOutput> {
+pub(super) async fn create_multipart_upload(api: &Api, req: S3Request<CreateMultipartUploadInput>) -> R<CreateMultipartUploadOutput> {
     let i = req.input;
     validate_key(&i.key)?;
     let tags = parse_tagging_header(i.tagging.as_deref())?;
@@ -31,9 +28,7 @@ pub(super) async fn create_multipart_upload(
             .checksum_algorithm
             .as_ref()
             .map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
-        server_side_encryption: Some(ServerSideEncryption::from_static(
-            ServerSideEncryption::AES256,
-        )),
+        server_side_encryption: sse_s3(),
         ..Default::default()
     })
 }
@@ -60,9 +55,7 @@ pub(super) async fn upload_part(
     let part = store_part(api, (&bucket, &key, &upload_id), number, written, checksum).await?;
     let mut out = UploadPartOutput {
         e_tag: Some(etag(&part.etag)),
-        server_side_encryption: Some(ServerSideEncryption::from_static(
-            ServerSideEncryption::AES256,
-        )),
+        server_side_encryption: sse_s3(),
         ..Default::default()
     };
     set_checksums!(out, checksum_dto(part.checksum));
@@ -96,10 +89,7 @@ async fn store_part(
     Ok(part)
 }
 
-pub(super) async fn upload_part_copy(
-    api: &Api,
-    req: S3Request<UploadPartCopyInput>,
-) -> R<UploadPartCopyOutput> {
+pub(super) async fn upload_part_copy(api: &Api, req: S3Request<UploadPartCopyInput>) -> R<UploadPartCopyOutput> {
     let i = req.input;
     if !(1..=10_000).contains(&i.part_number) {
         return Err(s3err(
@@ -160,10 +150,7 @@ pub(super) async fn upload_part_copy(
     })
 }
 
-pub(super) async fn complete_multipart_upload(
-    api: &Api,
-    req: S3Request<CompleteMultipartUploadInput>,
-) -> R<CompleteMultipartUploadOutput> {
+pub(super) async fn complete_multipart_upload(api: &Api, req: S3Request<CompleteMultipartUploadInput>) -> R<CompleteMultipartUploadOutput> {
     let ctx = ctx_of(&req);
     let i = req.input;
     let listed: Vec<(i32, String)> = i
@@ -200,17 +187,12 @@ pub(super) async fn complete_multipart_upload(
         e_tag: Some(etag(&o.etag)),
         location: Some(format!("{}/{}/{}", ctx.endpoint, i.bucket, i.key)),
         version_id: version_out(&o.version_id),
-        server_side_encryption: Some(ServerSideEncryption::from_static(
-            ServerSideEncryption::AES256,
-        )),
+        server_side_encryption: sse_s3(),
         ..Default::default()
     })
 }
 
-pub(super) async fn abort_multipart_upload(
-    api: &Api,
-    req: S3Request<AbortMultipartUploadInput>,
-) -> R<AbortMultipartUploadOutput> {
+pub(super) async fn abort_multipart_upload(api: &Api, req: S3Request<AbortMultipartUploadInput>) -> R<AbortMultipartUploadOutput> {
     let i = req.input;
     api.engine
         .abort_upload(&i.bucket, &i.key, &i.upload_id)
@@ -267,20 +249,14 @@ pub(super) async fn list_parts(api: &Api, req: S3Request<ListPartsInput>) -> R<L
         next_part_number_marker: next,
         parts: (!parts.is_empty()).then_some(parts),
         owner: Some(owner(&account)),
-        initiator: Some(Initiator {
-            id: owner(&account).id,
-            display_name: Some("codeyard".into()),
-        }),
+        initiator: Some(initiator(&account)),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
         ..Default::default()
     })
 }
 
-pub(super) async fn list_multipart_uploads(
-    api: &Api,
-    req: S3Request<ListMultipartUploadsInput>,
-) -> R<ListMultipartUploadsOutput> {
+pub(super) async fn list_multipart_uploads(api: &Api, req: S3Request<ListMultipartUploadsInput>) -> R<ListMultipartUploadsOutput> {
     let i = req.input;
     let url = i
         .encoding_type
@@ -316,10 +292,7 @@ pub(super) async fn list_multipart_uploads(
             upload_id: Some(u.upload_id),
             initiated: Some(ts(u.initiated_ms)),
             owner: Some(owner(&account)),
-            initiator: Some(Initiator {
-                id: owner(&account).id,
-                display_name: Some("codeyard".into()),
-            }),
+            initiator: Some(initiator(&account)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
             ..Default::default()

@@ -4,10 +4,7 @@
 
 use super::*;
 
-pub(super) async fn put_bucket_notification_configuration(
-    api: &Api,
-    req: S3Request<PutBucketNotificationConfigurationInput>,
-) -> R<PutBucketNotificationConfigurationOutput> {
+pub(super) async fn put_bucket_notification_configuration(api: &Api, req: S3Request<PutBucketNotificationConfigurationInput>) -> R<PutBucketNotificationConfigurationOutput> {
     let i = req.input;
     let c = i.notification_configuration;
     let others = c
@@ -37,10 +34,7 @@ pub(super) async fn put_bucket_notification_configuration(
     ok(PutBucketNotificationConfigurationOutput {})
 }
 
-pub(super) async fn get_bucket_notification_configuration(
-    api: &Api,
-    req: S3Request<GetBucketNotificationConfigurationInput>,
-) -> R<GetBucketNotificationConfigurationOutput> {
+pub(super) async fn get_bucket_notification_configuration(api: &Api, req: S3Request<GetBucketNotificationConfigurationInput>) -> R<GetBucketNotificationConfigurationOutput> {
     let b = api.engine.bucket(&req.input.bucket).await?;
     ok(GetBucketNotificationConfigurationOutput {
         event_bridge_configuration: b.eventbridge.then(EventBridgeConfiguration::default),

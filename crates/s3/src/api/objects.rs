@@ -116,14 +116,8 @@ macro_rules! addressed {
             .engine
             .get_version(&$i.bucket, &$i.key, $i.version_id.as_deref())
             .await?;
-        check_conditions(
-            &o,
-            $i.if_match.as_ref(),
-            $i.if_unmodified_since.as_ref(),
-            $i.if_none_match.as_ref(),
-            $i.if_modified_since.as_ref(),
-            false,
-        )?;
+        let (m, um) = ($i.if_match.as_ref(), $i.if_unmodified_since.as_ref());
+        check_conditions(&o, m, um, $i.if_none_match.as_ref(), $i.if_modified_since.as_ref(), false)?;
         let range = range_of(&o, $i.range.as_ref(), $i.part_number)?;
         (o, range)
     }};
@@ -153,14 +147,9 @@ pub(super) use headers_of;
 macro_rules! copy_source_checked {
     ($api:expr, $i:expr) => {{
         let src = $api.copy_source(&$i.copy_source).await?;
-        check_conditions(
-            &src,
-            $i.copy_source_if_match.as_ref(),
-            $i.copy_source_if_unmodified_since.as_ref(),
-            $i.copy_source_if_none_match.as_ref(),
-            $i.copy_source_if_modified_since.as_ref(),
-            true,
-        )?;
+        let (m, um) = ($i.copy_source_if_match.as_ref(), $i.copy_source_if_unmodified_since.as_ref());
+        let (nm, ms) = ($i.copy_source_if_none_match.as_ref(), $i.copy_source_if_modified_since.as_ref());
+        check_conditions(&src, m, um, nm, ms, true)?;
         src
     }};
 }
@@ -194,9 +183,28 @@ macro_rules! headers_out {
         $out.version_id = version_out(&$o.version_id);
         $out.parts_count = $o.parts_count;
         $out.accept_ranges = Some("bytes".into());
-        $out.server_side_encryption = Some(ServerSideEncryption::from_static(
-            ServerSideEncryption::AES256,
-        ));
+        $out.server_side_encryption = sse_s3();
+    };
+}
+
+/// What GET and HEAD answer alike about the version read: its headers, its checksums (when
+/// the request asks for them), the length and, for a range, the `Content-Range`.
+macro_rules! representation_out {
+    ($out:ident, $o:expr, $range:expr, $checksum_mode:expr) => {
+        headers_out!($out, $o);
+        let c = match $checksum_mode {
+            Some(_) => checksum_out(&$o, $range.is_none()),
+            None => Checksum::default(),
+        };
+        $out.checksum_type = c.checksum_type.clone();
+        set_checksums!($out, c);
+        match &$range {
+            Some(r) => {
+                $out.content_length = Some((r.end - r.start) as i64);
+                $out.content_range = Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), $o.size));
+            }
+            None => $out.content_length = Some($o.size as i64),
+        }
     };
 }
 
@@ -333,9 +341,7 @@ pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<P
             .checksum
             .as_ref()
             .map(|_| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
-        server_side_encryption: Some(ServerSideEncryption::from_static(
-            ServerSideEncryption::AES256,
-        )),
+        server_side_encryption: sse_s3(),
         ..Default::default()
     };
     set_checksums!(out, checksum_dto(checksum));
@@ -345,28 +351,10 @@ pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<P
 pub(super) async fn get_object(api: &Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
     let i = req.input;
     let (o, range) = addressed!(api, i);
-    let whole = range.is_none();
     let r = range.clone().unwrap_or(0..o.size);
-    let len = r.end - r.start;
-    let body = ObjectBody::new(api.engine.blobs.read(&o.blobs, r.clone()), len);
+    let body = ObjectBody::new(api.engine.blobs.read(&o.blobs, r.clone()), r.end - r.start);
     let mut out = GetObjectOutput::default();
-    headers_out!(out, o);
-    let c = if i.checksum_mode.is_some() {
-        checksum_out(&o, whole)
-    } else {
-        Checksum::default()
-    };
-    out.checksum_type = c.checksum_type.clone();
-    set_checksums!(out, c);
-    out.content_length = Some(len as i64);
-    if !whole {
-        out.content_range = Some(format!(
-            "bytes {}-{}/{}",
-            r.start,
-            r.end.saturating_sub(1),
-            o.size
-        ));
-    }
+    representation_out!(out, o, range, i.checksum_mode);
     out.tag_count = (!o.tags.is_empty()).then_some(o.tags.len() as i32);
     out.body = Some(StreamingBlob::new(body));
     // response-* query parameters override the stored headers.
@@ -383,27 +371,7 @@ pub(super) async fn head_object(api: &Api, req: S3Request<HeadObjectInput>) -> R
     let i = req.input;
     let (o, range) = addressed!(api, i);
     let mut out = HeadObjectOutput::default();
-    headers_out!(out, o);
-    let whole = range.is_none();
-    let c = if i.checksum_mode.is_some() {
-        checksum_out(&o, whole)
-    } else {
-        Checksum::default()
-    };
-    out.checksum_type = c.checksum_type.clone();
-    set_checksums!(out, c);
-    match range {
-        Some(r) => {
-            out.content_length = Some((r.end - r.start) as i64);
-            out.content_range = Some(format!(
-                "bytes {}-{}/{}",
-                r.start,
-                r.end.saturating_sub(1),
-                o.size
-            ));
-        }
-        None => out.content_length = Some(o.size as i64),
-    }
+    representation_out!(out, o, range, i.checksum_mode);
     let mut headers = http::HeaderMap::new();
     if !o.tags.is_empty() {
         headers.insert("x-amz-tagging-count", http::HeaderValue::from(o.tags.len()));
@@ -411,10 +379,7 @@ pub(super) async fn head_object(api: &Api, req: S3Request<HeadObjectInput>) -> R
     Ok(S3Response::with_headers(out, headers))
 }
 
-pub(super) async fn delete_object(
-    api: &Api,
-    req: S3Request<DeleteObjectInput>,
-) -> R<DeleteObjectOutput> {
+pub(super) async fn delete_object(api: &Api, req: S3Request<DeleteObjectInput>) -> R<DeleteObjectOutput> {
     let notice = Notice::new("DeleteObject", &ctx_of(&req));
     let i = req.input;
     if let Some(m) = &i.if_match {
@@ -436,10 +401,7 @@ pub(super) async fn delete_object(
     ))
 }
 
-pub(super) async fn delete_objects(
-    api: &Api,
-    req: S3Request<DeleteObjectsInput>,
-) -> R<DeleteObjectsOutput> {
+pub(super) async fn delete_objects(api: &Api, req: S3Request<DeleteObjectsInput>) -> R<DeleteObjectsOutput> {
     let denied = req.extensions.get::<crate::authz::DeniedKeys>().cloned().unwrap_or_default();
     let notice = Notice::new("DeleteObjects", &ctx_of(&req));
     let i = req.input;
@@ -576,9 +538,7 @@ pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R
         copy_object_result: Some(result),
         copy_source_version_id: version_out(&src.version_id),
         version_id: version_out(&stored.version_id),
-        server_side_encryption: Some(ServerSideEncryption::from_static(
-            ServerSideEncryption::AES256,
-        )),
+        server_side_encryption: sse_s3(),
         ..Default::default()
     })
 }

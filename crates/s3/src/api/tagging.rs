@@ -60,10 +60,7 @@ pub(super) fn from_tag_set(t: &TagSet) -> Vec<(String, String)> {
         .collect()
 }
 
-pub(super) async fn get_object_tagging(
-    api: &Api,
-    req: S3Request<GetObjectTaggingInput>,
-) -> R<GetObjectTaggingOutput> {
+pub(super) async fn get_object_tagging(api: &Api, req: S3Request<GetObjectTaggingInput>) -> R<GetObjectTaggingOutput> {
     let i = req.input;
     let o = api
         .engine
@@ -75,10 +72,7 @@ pub(super) async fn get_object_tagging(
     })
 }
 
-pub(super) async fn put_object_tagging(
-    api: &Api,
-    req: S3Request<PutObjectTaggingInput>,
-) -> R<PutObjectTaggingOutput> {
+pub(super) async fn put_object_tagging(api: &Api, req: S3Request<PutObjectTaggingInput>) -> R<PutObjectTaggingOutput> {
     let i = req.input;
     let tags = from_tag_set(&i.tagging.tag_set);
     validate_tags(&tags)?;
@@ -91,10 +85,7 @@ pub(super) async fn put_object_tagging(
     })
 }
 
-pub(super) async fn delete_object_tagging(
-    api: &Api,
-    req: S3Request<DeleteObjectTaggingInput>,
-) -> R<DeleteObjectTaggingOutput> {
+pub(super) async fn delete_object_tagging(api: &Api, req: S3Request<DeleteObjectTaggingInput>) -> R<DeleteObjectTaggingOutput> {
     let i = req.input;
     let o = api
         .engine

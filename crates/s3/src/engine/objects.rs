@@ -6,95 +6,118 @@ impl Engine {
     /// Makes `new` the newest version of its key (a new version in versioned buckets, the
     /// replacement otherwise), together with `extra` in one commit. Returns the stored version.
     ///
-    /// Under the key's lock, so the conditional commit holds unless a writer that does not
-    /// take the lock (versioning being turned on) got in between; then it reads again. The
-    /// replaced blobs are removed after the lock is given back.
+    /// In the key's turn ([`keylocks`](super::keylocks)), so the conditional commit holds
+    /// unless a writer that does not take the turn (versioning being turned on) got in between;
+    /// then it reads again. In an unversioned bucket the turn ends once the commit is submitted
+    /// (pipelined: the next writer builds on what this commit leaves); in a versioned one it
+    /// lasts until the commit is answered (the next writer reads the version history). The
+    /// replaced blobs are removed after the commit.
     pub async fn commit_version(
         &self,
         bucket: &str,
-        new: ObjectDoc,
+        mut new: ObjectDoc,
         extra: Batch,
         notice: Option<&Notice>,
     ) -> S3Result<ObjectDoc> {
         // Read before the turn, to keep the turn short: whether the bucket is versioned was
         // never under the key's condition anyway (turning versioning on makes the commit retry).
-        let b = self.bucket(bucket).await?;
-        let turn = self.key_locks.lock(bucket, &new.key).await;
-        let (stored, garbage) = self.commit_version_locked(b, new, extra, notice).await?;
-        drop(turn);
-        self.blobs.delete(&garbage).await;
-        Ok(stored)
-    }
-
-    /// [`commit_version`](Self::commit_version) with the key's lock held: the stored version
-    /// and the blobs it replaced.
-    async fn commit_version_locked(
-        &self,
-        mut b: BucketDoc,
-        mut new: ObjectDoc,
-        extra: Batch,
-        notice: Option<&Notice>,
-    ) -> S3Result<(ObjectDoc, Vec<BlobRef>)> {
-        let bucket = b.name.clone();
-        let bucket = bucket.as_str();
+        let mut b = self.bucket(bucket).await?;
         let ns = objects_ns(bucket);
-        let vns = versions_ns(bucket);
+        let mut turn = self.key_locks.lock_pipelined(bucket, &new.key).await;
         let mut first = true;
         loop {
+            let pipelined = b.versioning.is_none();
             if !std::mem::take(&mut first) {
+                turn.relock().await;
                 b = self.bucket(bucket).await?;
+            } else if !pipelined {
+                // The key's pipelined commits in flight first: the version history is read.
+                turn.relock().await;
             }
-            let cur = self.store.get(&ns, &new.key).await.map_err(store_err)?;
-            let mut batch = Batch {
-                ops: extra.ops.clone(),
+            let left = if pipelined { turn.take_last() } else { None };
+            let cur = match left {
+                Some(last) => Some((last.version, last.doc)),
+                None => match self.store.get(&ns, &new.key).await.map_err(store_err)? {
+                    Some(d) => Some((d.version, d.parse::<ObjectDoc>().map_err(store_err)?)),
+                    None => None,
+                },
             };
-            let mut garbage: Vec<BlobRef> = Vec::new();
-            new.seq = next_seq();
-            let expect = match &cur {
-                Some(d) => Expect::Version(d.version),
-                None => Expect::Absent,
-            };
-            match b.versioning.as_deref() {
-                None => {
-                    new.version_id = "null".into();
-                    new.archived = false;
-                    if let Some(d) = &cur {
-                        let old: ObjectDoc = d.parse().map_err(store_err)?;
-                        garbage = old.blobs;
-                    }
-                }
-                Some(status) => {
-                    if status == "Enabled" {
-                        new.version_id = new_version_id(new.seq);
-                    } else {
-                        new.version_id = "null".into();
-                        if let Some((doc_key, old)) =
-                            self.find_null_version(bucket, &new.key).await?
-                        {
-                            batch = batch.delete(&vns, doc_key, Expect::Any);
-                            garbage = old.blobs;
-                        }
-                    }
-                    new.archived = true;
-                    batch = batch.put(&vns, version_doc_key(&new.key, new.seq), &new, Expect::Any);
-                }
+            let version = cur.as_ref().map_or(1, |(v, _)| v + 1);
+            let (batch, garbage) = self.version_batch(&b, &mut new, cur, &extra, notice).await?;
+            let answer = self.store.submit(batch);
+            if pipelined {
+                let mut left = new.clone();
+                left.blobs.iter_mut().for_each(|blob| blob.pending = None);
+                turn.submitted(version, left);
             }
-            batch = batch.put(&ns, &new.key, &new, expect);
-            let happened = if new.delete_marker {
-                Happened::Deleted("Delete Marker Created")
-            } else {
-                Happened::Created
-            };
-            batch = notify(batch, &b, notice, &new, happened);
-            // The new body (when inline) and the replaced one's removal share this commit.
-            let batch = BlobStore::stage(batch, &new.blobs);
-            let (batch, garbage) = BlobStore::drop_in(batch, garbage);
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok((new, garbage)),
+            let answer = answer.await;
+            turn.answered();
+            match answer {
+                Ok(()) => {
+                    drop(turn);
+                    self.blobs.delete(&garbage).await;
+                    return Ok(new);
+                }
                 Err(StoreError::Conflict(..)) => continue,
                 Err(e) => return Err(store_err(e)),
             }
         }
+    }
+
+    /// The commit that makes `new` the newest version of its key over `cur` (the key's current
+    /// version and its store version, if any), and the blobs it replaces that are files
+    /// (inline ones are removed in the commit).
+    async fn version_batch(
+        &self,
+        b: &BucketDoc,
+        new: &mut ObjectDoc,
+        cur: Option<(i64, ObjectDoc)>,
+        extra: &Batch,
+        notice: Option<&Notice>,
+    ) -> S3Result<(Batch, Vec<BlobRef>)> {
+        let bucket = b.name.as_str();
+        let vns = versions_ns(bucket);
+        let mut batch = Batch {
+            ops: extra.ops.clone(),
+        };
+        let mut garbage: Vec<BlobRef> = Vec::new();
+        new.seq = next_seq();
+        let expect = match &cur {
+            Some((version, _)) => Expect::Version(*version),
+            None => Expect::Absent,
+        };
+        match b.versioning.as_deref() {
+            None => {
+                new.version_id = "null".into();
+                new.archived = false;
+                if let Some((_, old)) = cur {
+                    garbage = old.blobs;
+                }
+            }
+            Some(status) => {
+                if status == "Enabled" {
+                    new.version_id = new_version_id(new.seq);
+                } else {
+                    new.version_id = "null".into();
+                    if let Some((doc_key, old)) = self.find_null_version(bucket, &new.key).await? {
+                        batch = batch.delete(&vns, doc_key, Expect::Any);
+                        garbage = old.blobs;
+                    }
+                }
+                new.archived = true;
+                batch = batch.put(&vns, version_doc_key(&new.key, new.seq), &*new, Expect::Any);
+            }
+        }
+        batch = batch.put(objects_ns(bucket), &new.key, &*new, expect);
+        let happened = if new.delete_marker {
+            Happened::Deleted("Delete Marker Created")
+        } else {
+            Happened::Created
+        };
+        batch = notify(batch, b, notice, new, happened);
+        // The new body (when inline) and the replaced one's removal share this commit.
+        let batch = BlobStore::stage(batch, &new.blobs);
+        Ok(BlobStore::drop_in(batch, garbage))
     }
 
     pub(super) async fn find_null_version(

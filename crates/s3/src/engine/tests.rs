@@ -250,3 +250,42 @@ async fn a_cancelled_waiter_gives_its_key_lock_back() {
     let _again = locks.lock("b", "k").await;
     assert_eq!(locks.len(), 1);
 }
+
+/// Writers of one key in an unversioned bucket pipeline their commits (each builds on what the
+/// one before submitted): every PUT succeeds, the last one is the object, every replaced body
+/// is gone, and deletes and tag writes in between wait for the commits in flight.
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_writers_of_one_key_keep_one_body_and_let_deletes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = std::sync::Arc::new(engine(dir.path()).await);
+    e.create_bucket("pipe", "000000000000", "eu-west-1", None)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move {
+                match i % 16 {
+                    5 => {
+                        e.delete_object("pipe", "hot", None, None).await.unwrap();
+                    }
+                    9 => {
+                        // NoSuchKey when a delete got in first.
+                        let _ = e.set_tags("pipe", "hot", None, vec![("t".into(), "v".into())]).await;
+                    }
+                    _ => {
+                        put(&e, "pipe", "hot", b"body").await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let last = put(&e, "pipe", "hot", b"last").await;
+    assert_eq!(read_all(&e, &last, 0..4).await, b"last");
+    assert_eq!(e.get_version("pipe", "hot", None).await.unwrap().seq, last.seq);
+    assert_eq!(inline_bodies(&e).await, 1, "every replaced body is removed with its replacement");
+    assert_eq!(e.key_locks.len(), 0);
+}

@@ -67,11 +67,8 @@ async fn clone_ref_source_builds_from_a_full_clone() {
     let work = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| git(work.path(), args);
     git(&["init", "-q", "-b", "master"]);
-    std::fs::write(work.path().join("buildspec.yml"), buildspec).unwrap();
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "first"]);
+    let commit = commit_file(work.path(), "buildspec.yml", buildspec, "first");
     git(&["push", "-q", &clone_url.replacen("://", "://u:p@", 1), "master"]);
-    let commit = git(&["rev-parse", "HEAD"]);
     c.json(
         "codebuild",
         "CodeBuild_20161006.CreateProject",
@@ -81,49 +78,26 @@ async fn clone_ref_source_builds_from_a_full_clone() {
     )
     .await
     .unwrap();
-    let action = |name: &str, category: &str, provider: &str, inputs: &[&str], outputs: &[&str], config: serde_json::Value| {
-        json!({"name": name, "actionTypeId": {"category": category, "owner": "AWS", "provider": provider, "version": "1"},
-               "configuration": config,
-               "inputArtifacts": inputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>(),
-               "outputArtifacts": outputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>()})
-    };
-    c.json(
-        "codepipeline",
-        "CodePipeline_20150709.CreatePipeline",
-        json!({"pipeline": {"name": "cr", "roleArn": pipeline_role,
-            "artifactStore": {"type": "S3", "location": "cr-artifacts"},
-            "stages": [
-                {"name": "Source", "actions": [action("Source", "Source", "CodeCommit", &[], &["src"],
-                    json!({"RepositoryName": "cr", "BranchName": "master", "PollForSourceChanges": "false", "OutputArtifactFormat": "CODEBUILD_CLONE_REF"}))]},
-                {"name": "Build", "actions": [action("Build", "Build", "CodeBuild", &["src"], &["out"], json!({"ProjectName": "cr-build"}))]},
-            ]}}),
-    )
-    .await
-    .unwrap();
+    let source_config = json!({"RepositoryName": "cr", "BranchName": "master", "PollForSourceChanges": "false", "OutputArtifactFormat": "CODEBUILD_CLONE_REF"});
+    let stages = json!([
+        {"name": "Source", "actions": [action_json("Source", "Source", "CodeCommit", &[], &["src"], source_config)]},
+        {"name": "Build", "actions": [action_json("Build", "Build", "CodeBuild", &["src"], &["out"], json!({"ProjectName": "cr-build"}))]},
+    ]);
+    c.json("codepipeline", "CodePipeline_20150709.CreatePipeline", pipeline_json("cr", &pipeline_role, "cr-artifacts", stages)).await.unwrap();
     // CreatePipeline starts an execution on the pushed commit.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let execution = loop {
+    let execution = wait_for("the pipeline's first execution to end", Duration::from_secs(120), Duration::from_millis(300), || async {
         let list = c.json("codepipeline", "CodePipeline_20150709.ListPipelineExecutions", json!({"pipelineName": "cr"})).await.unwrap();
         let first = list["pipelineExecutionSummaries"][0].clone();
-        if first["status"].as_str().is_some_and(|s| s != "InProgress") {
-            break first;
-        }
-        assert!(std::time::Instant::now() < deadline, "execution did not end: {list}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+        first["status"].as_str().is_some_and(|s| s != "InProgress").then_some(first)
+    })
+    .await;
     assert_eq!(execution["status"], "Succeeded", "{execution}");
-    let actions = c
-        .json("codepipeline", "CodePipeline_20150709.ListActionExecutions", json!({"pipelineName": "cr"}))
-        .await
-        .unwrap();
+    let actions = c.json("codepipeline", "CodePipeline_20150709.ListActionExecutions", json!({"pipelineName": "cr"})).await.unwrap();
     let build = actions["actionExecutionDetails"].as_array().unwrap().iter().find(|a| a["actionName"] == "Build").unwrap().clone();
     let out = &build["output"]["outputArtifacts"][0]["s3location"];
     let (_, zip) = c.s3("GET", &format!("/{}/{}", out["bucket"].as_str().unwrap(), out["key"].as_str().unwrap()), Vec::new()).await.unwrap();
     assert!(!zip.is_empty());
-    let builds = c
-        .json("codebuild", "CodeBuild_20161006.BatchGetBuilds", json!({"ids": [build["output"]["executionResult"]["externalExecutionId"]]}))
-        .await
-        .unwrap();
+    let builds = c.json("codebuild", "CodeBuild_20161006.BatchGetBuilds", json!({"ids": [build["output"]["executionResult"]["externalExecutionId"]]})).await.unwrap();
     assert_eq!(builds["builds"][0]["resolvedSourceVersion"], commit.as_str(), "{builds}");
     t.assert_no_model_violations();
 }

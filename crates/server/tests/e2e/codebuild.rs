@@ -6,8 +6,7 @@
 use crate::common::*;
 
 use aws_sdk_codebuild::types::{
-    ArtifactPackaging, ArtifactsType, Build, ComputeType, EnvironmentType, ProjectArtifacts,
-    ProjectEnvironment, ProjectSource, SourceType, StatusType,
+    ArtifactPackaging, ArtifactsType, Build, ProjectArtifacts, ProjectSource, SourceType, StatusType,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -15,25 +14,15 @@ use std::time::{Duration, Instant};
 
 pub(crate) type Cb = aws_sdk_codebuild::Client;
 
-pub(crate) fn environment() -> ProjectEnvironment {
-    ProjectEnvironment::builder()
-        .r#type(EnvironmentType::LinuxContainer)
-        .image("aws/codebuild/standard:7.0")
-        .compute_type(ComputeType::BuildGeneral1Small)
-        .build()
-        .unwrap()
-}
+/// The suites' project environment (the name other suites import from here).
+pub(crate) use crate::common::codebuild_environment as environment;
 
 pub(crate) fn no_source(buildspec: &str) -> ProjectSource {
     ProjectSource::builder().r#type(SourceType::NoSource).buildspec(buildspec).build().unwrap()
 }
 
 fn s3_zip_artifacts(bucket: &str, name: &str, id: Option<&str>) -> ProjectArtifacts {
-    let mut b = ProjectArtifacts::builder()
-        .r#type(ArtifactsType::S3)
-        .location(bucket)
-        .name(name)
-        .packaging(ArtifactPackaging::Zip);
+    let mut b = ProjectArtifacts::builder().r#type(ArtifactsType::S3).location(bucket).name(name).packaging(ArtifactPackaging::Zip);
     if let Some(id) = id {
         b = b.artifact_identifier(id);
     }
@@ -126,8 +115,7 @@ fn fixtures_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn projects_round_trip_and_answer_aws_errors() {
-    let t = TestServer::start().await;
-    let cb = Cb::new(&t.sdk_config().await);
+    let (t, cb) = TestServer::with(Cb::new).await;
     build_role(&t.sdk_config().await, "cb").await;
     let created = cb
         .create_project()
@@ -163,26 +151,12 @@ async fn projects_round_trip_and_answer_aws_errors() {
     assert_eq!(refused("p2", no_location).await, "InvalidInputException");
 
     // A CODEPIPELINE source needs no location.
-    cb.create_project()
-        .name("pipeline-project")
-        .source(ProjectSource::builder().r#type(SourceType::Codepipeline).build().unwrap())
-        .artifacts(ProjectArtifacts::builder().r#type(ArtifactsType::Codepipeline).build().unwrap())
-        .environment(environment())
-        .service_role("r")
-        .send()
-        .await
-        .unwrap();
+    let source = ProjectSource::builder().r#type(SourceType::Codepipeline).build().unwrap();
+    create_project(&cb, "pipeline-project", source, ProjectArtifacts::builder().r#type(ArtifactsType::Codepipeline).build().unwrap(), "r").await;
     let start = cb.start_build().project_name("pipeline-project").send().await.unwrap_err();
     assert_eq!(start.into_service_error().meta().code(), Some("InvalidInputException"));
 
-    let got = cb
-        .batch_get_projects()
-        .names("p1")
-        .names("arn:aws:codebuild:eu-west-1:000000000000:project/pipeline-project")
-        .names("nope")
-        .send()
-        .await
-        .unwrap();
+    let got = cb.batch_get_projects().names("p1").names("arn:aws:codebuild:eu-west-1:000000000000:project/pipeline-project").names("nope").send().await.unwrap();
     assert_eq!(got.projects().len(), 2);
     assert_eq!(got.projects_not_found(), &["nope".to_string()]);
     assert_eq!(got.projects()[0].tags()[0].key(), Some("team"));
@@ -207,7 +181,6 @@ async fn projects_round_trip_and_answer_aws_errors() {
     let (ok, out, err) = aws_cli(&t.endpoint, &["codebuild", "list-projects"]);
     assert!(ok, "{err}");
     assert!(out.contains("pipeline-project"));
-    t.assert_no_model_violations();
 }
 
 /// Each directory in `codebuild_fixtures/` is a buildspec and what its build must report
@@ -302,13 +275,7 @@ async fn buildspec_fixture_suite() {
             }
         }
         for (id, files) in expect["secondary_artifacts"].as_object().into_iter().flatten() {
-            let loc = b
-                .secondary_artifacts()
-                .iter()
-                .find(|a| a.artifact_identifier() == Some(id.as_str()))
-                .and_then(|a| a.location())
-                .unwrap_or("")
-                .to_string();
+            let loc = b.secondary_artifacts().iter().find(|a| a.artifact_identifier() == Some(id.as_str())).and_then(|a| a.location()).unwrap_or("").to_string();
             let got = zip_listing(&endpoint, &loc).await;
             let want: Vec<String> = files.as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
             if got != want {
@@ -338,8 +305,7 @@ async fn buildspec_fixture_suite() {
 /// The acceptance app's Java build, from an S3 zip of the app tree, with the CLI starting it.
 #[tokio::test(flavor = "multi_thread")]
 async fn acceptance_java_build_from_s3_source() {
-    let t = TestServer::start().await;
-    let cb = Cb::new(&t.sdk_config().await);
+    let (t, cb) = TestServer::with(Cb::new).await;
     make_bucket(&s3_client(&t.endpoint).await, "src-bucket").await;
     make_bucket(&s3_client(&t.endpoint).await, "out-bucket").await;
     build_role(&t.sdk_config().await, "java").await;
@@ -349,32 +315,10 @@ async fn acceptance_java_build_from_s3_source() {
     let st = std::process::Command::new("zip").current_dir(&app).arg("-qr").arg(&zip).arg(".").status().unwrap();
     assert!(st.success());
     let s3 = s3_client(&t.endpoint).await;
-    s3.put_object()
-        .bucket("src-bucket")
-        .key("app.zip")
-        .body(aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&zip).unwrap()))
-        .send()
-        .await
-        .unwrap();
-    cb.create_project()
-        .name("java-app")
-        .source(
-            ProjectSource::builder()
-                .r#type(SourceType::S3)
-                .location("src-bucket/app.zip")
-                .buildspec("codebuild/buildspec_build_and_test.yml")
-                .build()
-                .unwrap(),
-        )
-        .artifacts(s3_zip_artifacts("out-bucket", "app-artifact.zip", None))
-        .environment(environment())
-        .service_role("arn:aws:iam::000000000000:role/java")
-        .send()
-        .await
-        .unwrap();
-    let (ok, out, err) = aws_cli(&t.endpoint, &["codebuild", "start-build", "--project-name", "java-app"]);
-    assert!(ok, "{err}");
-    let started: Value = serde_json::from_str(&out).unwrap();
+    s3.put_object().bucket("src-bucket").key("app.zip").body(aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&zip).unwrap())).send().await.unwrap();
+    let source = ProjectSource::builder().r#type(SourceType::S3).location("src-bucket/app.zip").buildspec("codebuild/buildspec_build_and_test.yml").build().unwrap();
+    create_project(&cb, "java-app", source, s3_zip_artifacts("out-bucket", "app-artifact.zip", None), "arn:aws:iam::000000000000:role/java").await;
+    let started = aws_cli_json(&t.endpoint, &["codebuild", "start-build", "--project-name", "java-app"]);
     let id = started["build"]["id"].as_str().unwrap().to_string();
     assert_eq!(started["build"]["buildNumber"], 1);
     let b = wait_build(&cb, &id, Duration::from_secs(120)).await;
@@ -417,7 +361,6 @@ async fn acceptance_java_build_from_s3_source() {
         .to_string();
     let b = wait_build(&cb, &id, Duration::from_secs(60)).await;
     assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{:#?}", b.phases());
-    t.assert_no_model_violations();
 }
 
 fn acceptance_app() -> PathBuf {
@@ -430,8 +373,7 @@ fn acceptance_app() -> PathBuf {
 /// in S3, the log readable with `aws logs get-log-events`.
 #[tokio::test(flavor = "multi_thread")]
 async fn acceptance_app_builds_from_its_codecommit_source() {
-    let t = TestServer::start().await;
-    let cb = Cb::new(&t.sdk_config().await);
+    let (t, cb) = TestServer::with(Cb::new).await;
     let cc = aws_sdk_codecommit::Client::new(&t.sdk_config().await);
     make_bucket(&s3_client(&t.endpoint).await, "jars").await;
     build_role(&t.sdk_config().await, "git").await;
@@ -448,23 +390,8 @@ async fn acceptance_app_builds_from_its_codecommit_source() {
     git(&["commit", "-qm", "two"]);
     let head = git(&["rev-parse", "HEAD"]);
     git(&["push", "-q", &clone_url, "master"]);
-    cb.create_project()
-        .name("from-git")
-        .source(
-            ProjectSource::builder()
-                .r#type(SourceType::Codecommit)
-                .location(&clone_url)
-                .git_clone_depth(1)
-                .buildspec("codebuild/buildspec_build_and_test.yml")
-                .build()
-                .unwrap(),
-        )
-        .artifacts(s3_zip_artifacts("jars", "app.zip", None))
-        .environment(environment())
-        .service_role("arn:aws:iam::000000000000:role/git")
-        .send()
-        .await
-        .unwrap();
+    let source = ProjectSource::builder().r#type(SourceType::Codecommit).location(&clone_url).git_clone_depth(1).buildspec("codebuild/buildspec_build_and_test.yml").build().unwrap();
+    create_project(&cb, "from-git", source, s3_zip_artifacts("jars", "app.zip", None), "arn:aws:iam::000000000000:role/git").await;
     let (ok, out, err) = aws_cli(&t.endpoint, &["codebuild", "start-build", "--project-name", "from-git"]);
     assert!(ok, "{err}");
     let id = serde_json::from_str::<Value>(&out).unwrap()["build"]["id"].as_str().unwrap().to_string();
@@ -488,7 +415,6 @@ async fn acceptance_app_builds_from_its_codecommit_source() {
     assert!(log.lines().any(|l| l.trim() == "1"), "depth 1 clone has one commit:\n{log}");
     assert!(log.contains("second"));
     assert!(log.contains(&clone_url), "origin is the project's clone URL:\n{log}");
-    t.assert_no_model_violations();
 }
 
 /// StopBuild ends the build within a second and leaves no process; queueing beyond the limit.
@@ -498,21 +424,10 @@ async fn stop_kills_the_build_and_builds_queue_beyond_the_limit() {
     let t = TestServer::start_in(dir.path().to_path_buf(), |o| o.build_concurrency = 1).await;
     let cb = Cb::new(&t.sdk_config().await);
     let pidfile = dir.path().join("bg.pid");
-    let spec = format!(
-        "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300 & echo $! > {}\n      - echo started\n      - sleep 300\n",
-        pidfile.display()
-    );
+    let spec = format!("version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300 & echo $! > {}\n      - echo started\n      - sleep 300\n", pidfile.display());
     for name in ["long", "quick"] {
         let spec = if name == "long" { spec.clone() } else { "version: 0.2\nphases:\n  build:\n    commands: [echo quick]\n".into() };
-        cb.create_project()
-            .name(name)
-            .source(no_source(&spec))
-            .artifacts(no_artifacts())
-            .environment(environment())
-            .service_role("r")
-            .send()
-            .await
-            .unwrap();
+        create_project(&cb, name, no_source(&spec), no_artifacts(), "r").await;
     }
     cb.update_project().name("long").concurrent_build_limit(1).send().await.unwrap();
     let long = cb.start_build().project_name("long").send().await.unwrap().build_value().unwrap().id().unwrap().to_string();
@@ -523,10 +438,7 @@ async fn stop_kills_the_build_and_builds_queue_beyond_the_limit() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let q = cb.batch_get_builds().ids(&quick).send().await.unwrap().builds()[0].clone();
     assert_eq!(q.current_phase(), Some("QUEUED"), "the second build waits for the only slot");
-    while !pidfile.exists() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let bg: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let bg: i32 = file_written(&pidfile).await.trim().parse().unwrap();
     let t0 = Instant::now();
     let stopped = cb.stop_build().id(&long).send().await.unwrap();
     let b = stopped.build_value().unwrap();
@@ -552,8 +464,7 @@ async fn stop_kills_the_build_and_builds_queue_beyond_the_limit() {
 /// Reports: a JUnit file in `reports:` lands in report group `<project>-<name>`.
 #[tokio::test(flavor = "multi_thread")]
 async fn junit_reports_are_parsed() {
-    let t = TestServer::start().await;
-    let cb = Cb::new(&t.sdk_config().await);
+    let (_t, cb) = TestServer::with(Cb::new).await;
     let spec = r#"version: 0.2
 phases:
   build:
@@ -570,7 +481,7 @@ reports:
     files: ['**/*.xml']
     base-directory: reports
 "#;
-    cb.create_project().name("rep").source(no_source(spec)).artifacts(no_artifacts()).environment(environment()).service_role("r").send().await.unwrap();
+    create_project(&cb, "rep", no_source(spec), no_artifacts(), "r").await;
     let id = cb.start_build().project_name("rep").send().await.unwrap().build_value().unwrap().id().unwrap().to_string();
     let b = wait_build(&cb, &id, Duration::from_secs(60)).await;
     assert_eq!(b.report_arns().len(), 1, "{b:#?}");
@@ -593,15 +504,13 @@ reports:
     let err = cb.delete_report_group().arn(&groups.report_groups()[0]).send().await.unwrap_err();
     assert_eq!(err.into_service_error().meta().code(), Some("InvalidInputException"));
     cb.delete_report_group().arn(&groups.report_groups()[0]).delete_reports(true).send().await.unwrap();
-    t.assert_no_model_violations();
 }
 
 /// The pipeline's BuildRunner: inputs from S3 zips, outputs zipped back, exported variables.
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_builds_take_and_give_artifacts() {
     use codeyard_core::hub::{ArtifactLocation, PipelineBuildRequest};
-    let t = TestServer::start().await;
-    let cb = Cb::new(&t.sdk_config().await);
+    let (t, cb) = TestServer::with(Cb::new).await;
     make_bucket(&s3_client(&t.endpoint).await, "pipe-art").await;
     let tmp = tempfile::tempdir().unwrap();
     for (name, file, content) in [("src", "main.txt", "primary"), ("extra", "lib.txt", "secondary")] {
@@ -651,15 +560,10 @@ async fn pipeline_builds_take_and_give_artifacts() {
         )
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let outcome = loop {
-        let o = runner.build_outcome(&ctx, &started.build_id).await.unwrap();
-        if o.status.as_str() != "IN_PROGRESS" {
-            break o;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let outcome = wait_for("the pipeline build to end", Duration::from_secs(60), Duration::from_millis(100), || async {
+        Some(runner.build_outcome(&ctx, &started.build_id).await.unwrap()).filter(|o| o.status.as_str() != "IN_PROGRESS")
+    })
+    .await;
     assert_eq!(outcome.status.as_str(), "SUCCEEDED", "{outcome:?}");
     assert_eq!(outcome.exported_variables, vec![("RESULT".to_string(), "primarysecondary".to_string())]);
     assert_eq!(zip_listing(&t.endpoint, "arn:aws:s3:::pipe-art/p/out/result.zip").await, vec!["out.txt"]);
@@ -668,52 +572,20 @@ async fn pipeline_builds_take_and_give_artifacts() {
     assert_eq!(b.resolved_source_version(), Some("abc123"));
     let log = log_text(&t.endpoint, &b).await;
     assert!(log.contains("rev=abc123 src=arn:aws:s3:::pipe-art/p/src/in.zip by=codepipeline/demo"), "{log}");
-    t.assert_no_model_violations();
 }
 
 /// An EventBridge rule whose target is a project starts a build with the event's overrides.
 #[tokio::test(flavor = "multi_thread")]
 async fn event_rule_targeting_a_project_starts_a_build() {
-    let t = TestServer::start().await;
-    let cb = Cb::new(&t.sdk_config().await);
+    let (t, cb) = TestServer::with(Cb::new).await;
     let ev = aws_sdk_eventbridge::Client::new(&t.sdk_config().await);
-    cb.create_project()
-        .name("on-event")
-        .source(no_source("version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"greeting=$GREETING\"\n"))
-        .artifacts(no_artifacts())
-        .environment(environment())
-        .service_role("r")
-        .send()
-        .await
-        .unwrap();
+    create_project(&cb, "on-event", no_source("version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"greeting=$GREETING\"\n"), no_artifacts(), "r").await;
     ev.put_rule().name("go").event_pattern(r#"{"source":["my.app"]}"#).send().await.unwrap();
-    ev.put_targets()
-        .rule("go")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("cb")
-                .arn("arn:aws:codebuild:eu-west-1:000000000000:project/on-event")
-                .input(r#"{"environmentVariablesOverride":[{"name":"GREETING","value":"hello","type":"PLAINTEXT"}]}"#)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ev.put_events()
-        .entries(aws_sdk_eventbridge::types::PutEventsRequestEntry::builder().source("my.app").detail_type("x").detail("{}").build())
-        .send()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let id = loop {
-        let ids = cb.list_builds_for_project().project_name("on-event").send().await.unwrap().ids().to_vec();
-        if let Some(id) = ids.first() {
-            break id.clone();
-        }
-        assert!(Instant::now() < deadline, "no build started by the rule");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut target = event_target("cb", "arn:aws:codebuild:eu-west-1:000000000000:project/on-event", None);
+    target.input = Some(r#"{"environmentVariablesOverride":[{"name":"GREETING","value":"hello","type":"PLAINTEXT"}]}"#.into());
+    add_targets(&ev, "go", vec![target]).await;
+    ev.put_events().entries(aws_sdk_eventbridge::types::PutEventsRequestEntry::builder().source("my.app").detail_type("x").detail("{}").build()).send().await.unwrap();
+    let id = first_build_of(&cb, "on-event").await;
     let b = wait_build(&cb, &id, Duration::from_secs(30)).await;
     assert_eq!(b.build_status(), Some(&StatusType::Succeeded));
     assert!(log_text(&t.endpoint, &b).await.contains("greeting=hello"));
@@ -721,41 +593,13 @@ async fn event_rule_targeting_a_project_starts_a_build() {
 
     // The build's own "CodeBuild Build State Change" event (AWS's detail shape) chains a second
     // project through a rule on the default bus.
-    cb.create_project()
-        .name("chained")
-        .source(no_source("version: 0.2\nphases:\n  build:\n    commands: [echo chained]\n"))
-        .artifacts(no_artifacts())
-        .environment(environment())
-        .service_role("r")
-        .send()
-        .await
-        .unwrap();
-    ev.put_rule()
-        .name("after-on-event")
-        .event_pattern(
-            r#"{"source":["aws.codebuild"],"detail-type":["CodeBuild Build State Change"],"detail":{"build-status":["SUCCEEDED"],"project-name":["on-event"]}}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    ev.put_targets()
-        .rule("after-on-event")
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("next").arn("arn:aws:codebuild:eu-west-1:000000000000:project/chained").build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    create_project(&cb, "chained", no_source("version: 0.2\nphases:\n  build:\n    commands: [echo chained]\n"), no_artifacts(), "r").await;
+    let succeeded = r#"{"source":["aws.codebuild"],"detail-type":["CodeBuild Build State Change"],"detail":{"build-status":["SUCCEEDED"],"project-name":["on-event"]}}"#;
+    let next = event_target("next", "arn:aws:codebuild:eu-west-1:000000000000:project/chained", None);
+    rule_with_targets(&ev, "after-on-event", succeeded, vec![next]).await;
     cb.start_build().project_name("on-event").send().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let chained = loop {
-        let ids = cb.list_builds_for_project().project_name("chained").send().await.unwrap().ids().to_vec();
-        if let Some(id) = ids.first() {
-            break id.clone();
-        }
-        assert!(Instant::now() < deadline, "the state change event did not start the chained build");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let chained = first_build_of(&cb, "chained").await;
     assert_eq!(wait_build(&cb, &chained, Duration::from_secs(30)).await.build_status(), Some(&StatusType::Succeeded));
-    t.assert_no_model_violations();
 }
 
 async fn client_for(endpoint: &str) -> Cb {
@@ -782,10 +626,7 @@ async fn timeout_and_crash_recovery() {
     let cb = client_for(&server.endpoint).await;
     let _ = std::fs::remove_file(&pidfile);
     let id = cb.start_build().project_name("slow").send().await.unwrap().build_value().unwrap().id().unwrap().to_string();
-    while !pidfile.exists() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = file_written(&pidfile).await.trim().parse().unwrap();
     server.kill9();
     let server = ServerProcess::spawn(dir.path(), &[]);
     let cb = client_for(&server.endpoint).await;
@@ -802,19 +643,11 @@ async fn timeout_and_crash_recovery() {
 /// source, cache and logs_config: apply, an empty plan, destroy.
 #[tokio::test(flavor = "multi_thread")]
 async fn terraform_projects_apply_plan_destroy() {
-    let t = TestServer::start().await;
-    let ws = terraform_workspace("codebuild");
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code, 0, "apply:\n{out}");
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
-    let cb = Cb::new(&t.sdk_config().await);
+    let (t, ws, cb) = terraform_applied("codebuild", Cb::new).await;
     let got = cb.batch_get_projects().names("tf-build-and-test").names("tf-docker-image").names("tf-pipeline").send().await.unwrap();
     assert_eq!(got.projects().len(), 3);
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["destroy", "-auto-approve"]);
-    assert_eq!(code, 0, "destroy:\n{out}");
+    terraform_destroy(ws.path(), &t.endpoint, &[]);
     assert!(cb.list_projects().send().await.unwrap().projects().is_empty());
-    t.assert_no_model_violations();
 }
 
 /// Commands get the service role's temporary credentials (masked in the log) and codeyard's
@@ -822,8 +655,7 @@ async fn terraform_projects_apply_plan_destroy() {
 /// `codeyard logs` reads the finished build back.
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_use_the_role_and_the_cache_persists() {
-    let t = TestServer::start().await;
-    let cb = Cb::new(&t.sdk_config().await);
+    let (t, cb) = TestServer::with(Cb::new).await;
     let role_arn = build_role(&t.sdk_config().await, "builder").await;
     make_bucket(&s3_client(&t.endpoint).await, "from-build").await;
     let spec = r#"version: 0.2
@@ -870,11 +702,7 @@ phases:
     assert!(first.contains("cached-before=none m2=none"), "{first}");
     assert!(logs[1].1.contains("cached-before=1 m2=1"), "{}", logs[1].1);
     // The same with an S3 cache (cacheOverride): the second build restores what the first saved.
-    let s3_cache = aws_sdk_codebuild::types::ProjectCache::builder()
-        .r#type(aws_sdk_codebuild::types::CacheType::S3)
-        .location("from-build/cache")
-        .build()
-        .unwrap();
+    let s3_cache = aws_sdk_codebuild::types::ProjectCache::builder().r#type(aws_sdk_codebuild::types::CacheType::S3).location("from-build/cache").build().unwrap();
     let mut s3_logs = Vec::new();
     for _ in 0..2 {
         let id = cb.start_build().project_name("with-role").cache_override(s3_cache.clone()).send().await.unwrap().build_value().unwrap().id().unwrap().to_string();
@@ -891,19 +719,13 @@ phases:
     unsafe { std::env::set_var("AWS_REGION", REGION) };
     codeyard_codebuild::cli_logs(&t.endpoint, id, true).await.unwrap();
     assert!(codeyard_codebuild::cli_logs(&t.endpoint, "with-role:nope", false).await.is_err());
-    t.assert_no_model_violations();
 }
 
 /// Under `--auth enforce` a build's commands authenticate with the role credentials STS issued
 /// for it, and `codeyard logs` signs its requests.
 #[tokio::test(flavor = "multi_thread")]
 async fn builds_work_under_auth_enforce() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = TestServer::start_in(dir.path().to_path_buf(), |o| {
-        o.auth = codeyard_server::AuthMode::Enforce;
-        o.access_keys = vec![codeyard_server::AccessKey { id: "test".into(), secret: "test".into(), account: ACCOUNT.into() }];
-    })
-    .await;
+    let t = TestServer::enforcing("test", "test").await;
     let bad = Cb::new(&t.sdk_config_with("test", "wrong").await).list_projects().send().await;
     assert!(bad.is_err(), "enforce mode refuses a wrong secret");
     let cb = Cb::new(&t.sdk_config().await);
@@ -912,15 +734,7 @@ async fn builds_work_under_auth_enforce() {
     let list = allow_policy(&[(&["codebuild:ListProjects"], &["*"])]);
     iam.put_role_policy().role_name("enforced").policy_name("list").policy_document(list).send().await.unwrap();
     let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - aws sts get-caller-identity --query Arn --output text\n      - aws codebuild list-projects --output text\n";
-    cb.create_project()
-        .name("enforced")
-        .source(no_source(spec))
-        .artifacts(no_artifacts())
-        .environment(environment())
-        .service_role(&role)
-        .send()
-        .await
-        .unwrap();
+    create_project(&cb, "enforced", no_source(spec), no_artifacts(), &role).await;
     let id = cb.start_build().project_name("enforced").send().await.unwrap().build_value().unwrap().id().unwrap().to_string();
     let b = wait_build(&cb, &id, Duration::from_secs(60)).await;
     let log = log_text(&t.endpoint, &b).await;
@@ -933,5 +747,4 @@ async fn builds_work_under_auth_enforce() {
         std::env::set_var("AWS_REGION", REGION);
     }
     codeyard_codebuild::cli_logs(&t.endpoint, &id, false).await.unwrap();
-    t.assert_no_model_violations();
 }

@@ -15,20 +15,6 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn commit_file(dir: &Path, file: &str, content: &str, msg: &str) -> String {
-    if let Some(parent) = Path::new(file).parent() {
-        std::fs::create_dir_all(dir.join(parent)).unwrap();
-    }
-    std::fs::write(dir.join(file), content).unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", msg]);
-    git(dir, &["rev-parse", "HEAD"])
-}
-
-async fn client(t: &TestServer) -> Client {
-    Client::new(&t.sdk_config().await)
-}
-
 /// Collects the events EventBridge delivers to a rule on `aws.codecommit` (a test target type
 /// registered on the hub), so the count is what a pipeline would see.
 struct Collector(Mutex<Vec<Value>>);
@@ -50,24 +36,9 @@ async fn collect_events(t: &TestServer) -> Arc<Collector> {
     let server = t.server.as_ref().unwrap();
     server.platform.hub.register_target("lambda", collector.clone());
     let eb = aws_sdk_eventbridge::Client::new(&t.sdk_config().await);
-    eb.put_rule()
-        .name("codecommit-events")
-        .event_pattern(r#"{"source":["aws.codecommit"],"detail-type":["CodeCommit Repository State Change"]}"#)
-        .send()
-        .await
-        .expect("PutRule");
-    eb.put_targets()
-        .rule("codecommit-events")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("collector")
-                .arn(format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:collector"))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("PutTargets");
+    let pattern = r#"{"source":["aws.codecommit"],"detail-type":["CodeCommit Repository State Change"]}"#;
+    let target = event_target("collector", &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:collector"), None);
+    rule_with_targets(&eb, "codecommit-events", pattern, vec![target]).await;
     collector
 }
 
@@ -94,16 +65,8 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repositories_tags_and_errors() {
-    let t = TestServer::start().await;
-    let cc = client(&t).await;
-    let created = cc
-        .create_repository()
-        .repository_name("alpha")
-        .repository_description("first")
-        .tags("team", "a")
-        .send()
-        .await
-        .unwrap();
+    let (t, cc) = TestServer::with(Client::new).await;
+    let created = cc.create_repository().repository_name("alpha").repository_description("first").tags("team", "a").send().await.unwrap();
     let md = created.repository_metadata().unwrap();
     assert_eq!(md.clone_url_http(), Some(format!("{}/v1/repos/alpha", t.endpoint).as_str()));
     assert_eq!(md.arn(), Some(format!("arn:aws:codecommit:{REGION}:{ACCOUNT}:alpha").as_str()));
@@ -157,10 +120,7 @@ async fn repositories_tags_and_errors() {
     let tags = cc.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
     assert_eq!(tags.tags().unwrap().len(), 1);
     assert_eq!(tags.tags().unwrap()["env"], "dev");
-    assert_eq!(
-        code(cc.list_tags_for_resource().resource_arn(format!("arn:aws:codecommit:{REGION}:{ACCOUNT}:nope")).send().await),
-        "RepositoryDoesNotExistException"
-    );
+    assert_eq!(code(cc.list_tags_for_resource().resource_arn(format!("arn:aws:codecommit:{REGION}:{ACCOUNT}:nope")).send().await), "RepositoryDoesNotExistException");
     assert_eq!(code(cc.list_tags_for_resource().resource_arn("arn:aws:s3:::bucket").send().await), "InvalidResourceArnException");
 
     // Renaming keeps the id; the old name is free.
@@ -183,17 +143,13 @@ async fn repositories_tags_and_errors() {
     assert_ne!(again.repository_metadata().unwrap().repository_id(), Some(id.as_str()));
 
     // The aws CLI sees the same.
-    let (ok, out, err) = aws_cli(&t.endpoint, &["codecommit", "get-repository", "--repository-name", "delta"]);
-    assert!(ok, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    let v = aws_cli_json(&t.endpoint, &["codecommit", "get-repository", "--repository-name", "delta"]);
     assert_eq!(v["repositoryMetadata"]["repositoryName"], "delta");
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn files_commits_branches_and_differences_match_git() {
-    let t = TestServer::start().await;
-    let cc = client(&t).await;
+    let (t, cc) = TestServer::with(Client::new).await;
     let events = collect_events(&t).await;
     cc.create_repository().repository_name("files").send().await.unwrap();
 
@@ -232,10 +188,7 @@ async fn files_commits_branches_and_differences_match_git() {
     let c2 = put("src/lib/b.txt", "b\n", Some(c1.clone())).await.unwrap().commit_id().to_string();
     assert_eq!(code(put("c.txt", "c", Some(c1.clone())).await), "ParentCommitIdOutdatedException");
     assert_eq!(code(put("README.md/x", "c", Some(c2.clone())).await), "DirectoryNameConflictsWithFileNameException");
-    assert_eq!(
-        code(cc.put_file().repository_name("files").branch_name("main").file_path("x").send().await),
-        "FileContentRequiredException"
-    );
+    assert_eq!(code(cc.put_file().repository_name("files").branch_name("main").file_path("x").send().await), "FileContentRequiredException");
 
     let commit = cc
         .create_commit()
@@ -287,21 +240,13 @@ async fn files_commits_branches_and_differences_match_git() {
     assert_eq!(code(cc.delete_branch().repository_name("files").branch_name("main").send().await), "DefaultBranchCannotBeDeletedException");
     let deleted = cc.delete_branch().repository_name("files").branch_name("feature").send().await.unwrap();
     assert_eq!(deleted.deleted_branch().unwrap().commit_id(), Some(c2.as_str()));
-    cc.delete_file()
-        .repository_name("files")
-        .branch_name("main")
-        .file_path("run.sh")
-        .parent_commit_id(&c3)
-        .send()
-        .await
-        .unwrap();
+    cc.delete_file().repository_name("files").branch_name("main").file_path("run.sh").parent_commit_id(&c3).send().await.unwrap();
     let tip = cc.get_branch().repository_name("files").branch_name("main").send().await.unwrap();
     let c4 = tip.branch().unwrap().commit_id().unwrap().to_string();
 
     // Compare with what git itself says, in a clone over HTTP.
     let work = tempfile::tempdir().unwrap();
-    git(work.path(), &["clone", "-q", &format!("{}/v1/repos/files", t.endpoint), "clone"]);
-    let clone = work.path().join("clone");
+    let clone = clone_repo(work.path(), &format!("{}/v1/repos/files", t.endpoint), "clone");
     assert_eq!(git(&clone, &["rev-parse", "HEAD"]), c4);
     assert_eq!(git(&clone, &["log", "--format=%H", "-n", "4"]).lines().collect::<Vec<_>>(), [c4.as_str(), &c3, &c2, &c1]);
 
@@ -354,10 +299,7 @@ async fn files_commits_branches_and_differences_match_git() {
         })
         .collect();
     from_api.sort();
-    let mut from_git: Vec<String> = git(&clone, &["diff", "--name-status", "--no-renames", &c1, &c4])
-        .lines()
-        .map(|l| l.replace('\t', " "))
-        .collect();
+    let mut from_git: Vec<String> = git(&clone, &["diff", "--name-status", "--no-renames", &c1, &c4]).lines().map(|l| l.replace('\t', " ")).collect();
     from_git.sort();
     assert_eq!(from_api, from_git);
     let all = cc.get_differences().repository_name("files").after_commit_specifier(&c2).send().await.unwrap();
@@ -372,27 +314,21 @@ async fn files_commits_branches_and_differences_match_git() {
     assert_eq!(kinds.iter().filter(|k| *k == "referenceUpdated main").count(), 3);
     assert!(kinds.contains(&"referenceCreated feature".to_string()));
     assert!(kinds.contains(&"referenceDeleted feature".to_string()));
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_with_credential_helper_raises_one_event_per_ref() {
-    let t = TestServer::start().await;
-    let cc = client(&t).await;
+    let (t, cc) = TestServer::with(Client::new).await;
     let events = collect_events(&t).await;
     let created = cc.create_repository().repository_name("app").send().await.unwrap();
     let repo_id = created.repository_metadata().unwrap().repository_id().unwrap().to_string();
     let url = format!("{}/v1/repos/app", t.endpoint);
 
     let work = tempfile::tempdir().unwrap();
-    git(work.path(), &["clone", "-q", &url, "app"]);
-    let dir = work.path().join("app");
-    let c1 = commit_file(&dir, "src/main.rs", "fn main() {}\n", "first");
-    git(&dir, &["push", "-q", "origin", "main"]);
+    let dir = clone_repo(work.path(), &url, "app");
+    let c1 = push_file(&dir, "main", "src/main.rs", "fn main() {}\n", "first");
 
-    let (ok, out, err) = aws_cli(&t.endpoint, &["codecommit", "get-branch", "--repository-name", "app", "--branch-name", "main"]);
-    assert!(ok, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    let v = aws_cli_json(&t.endpoint, &["codecommit", "get-branch", "--repository-name", "app", "--branch-name", "main"]);
     assert_eq!(v["branch"]["commitId"], c1);
 
     // A multi-ref push: a branch update, a new branch and a tag in one request.
@@ -404,8 +340,7 @@ async fn push_with_credential_helper_raises_one_event_per_ref() {
     git(&dir, &["push", "-q", "origin", ":release"]);
     let other = work.path().join("other");
     git(work.path(), &["clone", "-q", &url, "other"]);
-    commit_file(&dir, "a.txt", "a\n", "third");
-    git(&dir, &["push", "-q", "origin", "main"]);
+    push_file(&dir, "main", "a.txt", "a\n", "third");
     commit_file(&other, "b.txt", "b\n", "diverged");
     let mut stale = git_command(&other);
     stale.args(["push", "-q", "origin", "main"]);
@@ -485,21 +420,17 @@ async fn push_with_credential_helper_raises_one_event_per_ref() {
     });
     assert!(listing.contains("src/main.rs") && listing.contains("a.txt") && !listing.contains(".git/"), "{listing}");
     assert_eq!(hub.commit(&ctx, "app", &c2).await.unwrap().message.trim(), "second");
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_concurrent_pushes_one_winner_per_old_value() {
-    let t = TestServer::start().await;
-    let cc = client(&t).await;
+    let (t, cc) = TestServer::with(Client::new).await;
     let events = collect_events(&t).await;
     cc.create_repository().repository_name("race").send().await.unwrap();
     let url = format!("{}/v1/repos/race", t.endpoint);
     let work = tempfile::tempdir().unwrap();
-    git(work.path(), &["clone", "-q", &url, "seed"]);
-    let seed = work.path().join("seed");
-    let base = commit_file(&seed, "base.txt", "base\n", "base");
-    git(&seed, &["push", "-q", "origin", "main"]);
+    let seed = clone_repo(work.path(), &url, "seed");
+    let base = push_file(&seed, "main", "base.txt", "base\n", "base");
 
     // Credentials from the real helper once, then sent directly: 60 Python start-ups of the
     // helper would only measure the 2-core machine.
@@ -579,7 +510,6 @@ async fn twenty_concurrent_pushes_one_winner_per_old_value() {
         at = next.1.clone();
     }
     assert_eq!(at, tip);
-    t.assert_no_model_violations();
 }
 
 fn base64_encode(data: &[u8]) -> String {
@@ -601,12 +531,7 @@ fn base64_encode(data: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn enforce_mode_checks_the_signed_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = TestServer::start_in(dir.path().to_path_buf(), |o| {
-        o.auth = codeyard_wire::AuthMode::Enforce;
-        o.access_keys = vec![codeyard_wire::AccessKey { id: "AKIDGOOD".into(), secret: "s3cret".into(), account: ACCOUNT.into() }];
-    })
-    .await;
+    let t = TestServer::enforcing("AKIDGOOD", "s3cret").await;
     let cc = Client::new(&t.sdk_config_with("AKIDGOOD", "s3cret").await);
     cc.create_repository().repository_name("locked").send().await.unwrap();
     let url = format!("{}/v1/repos/locked", t.endpoint);
@@ -634,7 +559,6 @@ async fn enforce_mode_checks_the_signed_password() {
     assert!(push.output().unwrap().status.success());
     let b = cc.get_branch().repository_name("locked").branch_name("main").send().await.unwrap();
     assert_eq!(b.branch().unwrap().commit_id(), Some(c.as_str()));
-    t.assert_no_model_violations();
 }
 
 fn vm_hwm_kb(pid: u32) -> u64 {
@@ -643,12 +567,7 @@ fn vm_hwm_kb(pid: u32) -> u64 {
 }
 
 fn make_big_commit(dir: &Path, mb: usize, name: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("head -c {}M /dev/urandom > '{name}'", mb))
-        .current_dir(dir)
-        .status()
-        .unwrap();
+    let out = Command::new("sh").arg("-c").arg(format!("head -c {}M /dev/urandom > '{name}'", mb)).current_dir(dir).status().unwrap();
     assert!(out.success());
     git(dir, &["add", name]);
     git(dir, &["commit", "-q", "-m", &format!("big {name}")]);
@@ -665,8 +584,7 @@ fn large_push_memory_and_kill9_during_push() {
     assert!(ok, "{err}");
     let url = format!("{}/v1/repos/big", server.endpoint);
     let work = tempfile::tempdir().unwrap();
-    git(work.path(), &["clone", "-q", &url, "big"]);
-    let dir = work.path().join("big");
+    let dir = clone_repo(work.path(), &url, "big");
     git(&dir, &["config", "core.compression", "0"]);
     git(&dir, &["config", "pack.compression", "0"]);
     let first = make_big_commit(&dir, 200, "blob1.bin");
@@ -706,9 +624,7 @@ fn large_push_memory_and_kill9_during_push() {
     let server = ServerProcess::spawn(data.path(), &[]);
     let fsck = Command::new("git").arg("--git-dir").arg(&repo_dir).args(["fsck", "--full", "--no-progress"]).output().unwrap();
     assert!(fsck.status.success(), "fsck: {}", String::from_utf8_lossy(&fsck.stderr));
-    let (ok, out, err) = aws_cli(&server.endpoint, &["codecommit", "get-branch", "--repository-name", "big", "--branch-name", "main"]);
-    assert!(ok, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    let v = aws_cli_json(&server.endpoint, &["codecommit", "get-branch", "--repository-name", "big", "--branch-name", "main"]);
     let at = v["branch"]["commitId"].as_str().unwrap().to_string();
     assert!(at == first || at == second, "main at {at}, neither {first} nor {second}");
     // And the push can simply be made again (the restarted server has a new port).
@@ -720,11 +636,8 @@ fn large_push_memory_and_kill9_during_push() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn terraform_repository_lifecycle() {
-    let t = TestServer::start().await;
-    let ws = terraform_workspace("codecommit");
+    let (t, ws, cc) = terraform_applied("codecommit", Client::new).await;
     let dir = ws.path();
-    terraform_apply_clean(dir, &t.endpoint, &[]);
-    let cc = client(&t).await;
     let r = cc.get_repository().repository_name("tf-repo").send().await.unwrap();
     let md = r.repository_metadata().unwrap();
     assert_eq!(md.repository_description(), Some("managed by terraform"));
@@ -746,15 +659,13 @@ async fn terraform_repository_lifecycle() {
     terraform_destroy(dir, &t.endpoint, &[]);
     let left = cc.list_repositories().send().await.unwrap();
     assert!(left.repositories().is_empty());
-    t.assert_no_model_violations();
 }
 
 /// Metadata changes racing on one repository all land: each is a compare-and-swap that is
 /// retried on contention (`StateStoreExt::update`), not a ConcurrentModificationException.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_tagging_loses_no_tag() {
-    let t = TestServer::start().await;
-    let cc = client(&t).await;
+    let (_t, cc) = TestServer::with(Client::new).await;
     cc.create_repository().repository_name("busy").send().await.unwrap();
     let arn = format!("arn:aws:codecommit:{REGION}:{ACCOUNT}:busy");
     let mut calls = tokio::task::JoinSet::new();
@@ -771,5 +682,4 @@ async fn concurrent_tagging_loses_no_tag() {
     assert_eq!(tags.tags().map(|t| t.len()), Some(16));
     let md = cc.get_repository().repository_name("busy").send().await.unwrap();
     assert_eq!(md.repository_metadata().unwrap().repository_description(), Some("d"));
-    t.assert_no_model_violations();
 }

@@ -524,8 +524,349 @@ async fn enforce_mode_signs_in_with_an_access_key_and_acts_as_it() {
     assert_eq!(http.get(format!("{base}/")).header("cookie", &cookie).send().await.unwrap().status(), 303, "a wrong secret signed in");
     let right = sign_in("s3cret").await.unwrap();
     assert_eq!(right.headers()["location"], format!("{CONSOLE}/"));
-    let page = http.get(format!("{base}/")).header("cookie", &cookie).send().await.unwrap();
+    // Signed in under a new session id; the pre-login one is gone.
+    let signed_in = right.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_ne!(signed_in, cookie);
+    assert_eq!(http.get(format!("{base}/")).header("cookie", &cookie).send().await.unwrap().status(), 303);
+    let page = http.get(format!("{base}/")).header("cookie", &signed_in).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("arn:aws:iam::000000000000:root"));
     t.assert_no_model_violations();
+}
+
+// ---------------------------------------------------------------- S3 browser
+
+/// The href of the first element `css` (absolute, as the browser resolved it).
+async fn href(b: &Browser, css: &str) -> String {
+    let el = b.web.find(Locator::Css(css)).await.unwrap_or_else(|_| panic!("no {css}"));
+    el.prop("href").await.unwrap().unwrap_or_else(|| panic!("{css} has no href"))
+}
+
+/// What a same-origin `fetch` of `url` from the page answers (with the session cookie, as a
+/// click on a download link would): status, Content-Disposition and body text.
+async fn fetch_in_page(b: &Browser, url: &str) -> (u16, String, String) {
+    let v = b
+        .web
+        .execute(
+            "return fetch(arguments[0]).then(r => r.text().then(t => [r.status, r.headers.get('content-disposition') || '', t]));",
+            vec![json!(url)],
+        )
+        .await
+        .unwrap();
+    (v[0].as_u64().unwrap() as u16, v[1].as_str().unwrap().to_string(), v[2].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_browser_shows_folders_objects_settings_and_downloads() {
+    let t = TestServer::start().await;
+    let s3 = s3_client(&t.endpoint).await;
+    make_bucket(&s3, "browse-me").await;
+    for (key, body) in [("a/b.txt", "bytes of b\n"), ("c.txt", "bytes of c\n")] {
+        s3.put_object().bucket("browse-me").key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap();
+    }
+    s3.put_bucket_versioning()
+        .bucket("browse-me")
+        .versioning_configuration(aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build())
+        .send()
+        .await
+        .unwrap();
+    let tag = aws_sdk_s3::types::Tag::builder().key("team").value("console").build().unwrap();
+    s3.put_bucket_tagging().bucket("browse-me").tagging(aws_sdk_s3::types::Tagging::builder().tag_set(tag).build().unwrap()).send().await.unwrap();
+    let b = Browser::open(&t).await;
+    b.goto("/s3").await;
+    b.wait_text("#buckets", "browse-me", Duration::from_secs(10)).await;
+    b.web.find(Locator::LinkText("browse-me")).await.unwrap().click().await.unwrap();
+    // The root: the folder a/ and the object c.txt, not a/b.txt.
+    let root = b.wait_text("#objects", "c.txt", Duration::from_secs(10)).await;
+    assert!(root.contains("a/") && !root.contains("b.txt"), "root listing: {root}");
+    b.screenshot("s3-bucket").await;
+    // c.txt downloads with its bytes, as an attachment named c.txt.
+    let (status, disposition, body) = fetch_in_page(&b, &href(&b, "tr.object a.download").await).await;
+    assert_eq!((status, body.as_str()), (200, "bytes of c\n"));
+    assert!(disposition.starts_with("attachment;") && disposition.contains("filename=\"c.txt\""), "{disposition}");
+    // Into the folder: b.txt, and its download.
+    b.web.find(Locator::LinkText("a/")).await.unwrap().click().await.unwrap();
+    let folder = b.wait_text("#objects", "b.txt", Duration::from_secs(10)).await;
+    assert!(!folder.contains("c.txt"), "a/ listing: {folder}");
+    assert!(b.text("#crumbs").await.unwrap().contains("a/"));
+    let (status, _, body) = fetch_in_page(&b, &href(&b, "tr.object a.download").await).await;
+    assert_eq!((status, body.as_str()), (200, "bytes of b\n"));
+    b.screenshot("s3-folder").await;
+    // Paging: one entry a page, the folder first, then c.txt behind "Next page".
+    b.goto("/s3/browse-me?max=1").await;
+    let first = b.wait_text("#objects", "a/", Duration::from_secs(10)).await;
+    assert!(!first.contains("c.txt"), "page 1: {first}");
+    b.web.find(Locator::Id("next-page")).await.unwrap().click().await.unwrap();
+    let second = b.wait_text("#objects", "c.txt", Duration::from_secs(10)).await;
+    assert!(!second.contains("a/\n") && b.web.find(Locator::Id("next-page")).await.is_err(), "page 2: {second}");
+    // Settings: versioning and tags as S3 answers them.
+    b.goto("/s3/browse-me/settings").await;
+    b.wait_text("#versioning", "Enabled", Duration::from_secs(10)).await;
+    assert!(b.text("#tags").await.unwrap().contains("team=console"));
+    assert!(b.text("#eventbridge").await.unwrap().contains("Off"));
+    // A bucket that is not there: S3's error, on the page.
+    b.goto("/s3/no-such-bucket-here").await;
+    b.wait_text("#error", "NoSuchBucket", Duration::from_secs(10)).await;
+    b.goto("/s3/browse-me/settings").await;
+    b.finish(&t, "s3-settings").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_pages_act_under_the_callers_iam_permissions() {
+    let t = TestServer::start_with(|o| {
+        o.auth = codeyard_server::AuthMode::Enforce;
+        o.access_keys = vec![codeyard_server::AccessKey { id: "AKIDCONSOLE".into(), secret: "s3cret".into(), account: ACCOUNT.into() }];
+    })
+    .await;
+    let root = sdk_config_for(&t.endpoint, "AKIDCONSOLE", "s3cret").await;
+    let s3 = s3_client_for(&root);
+    make_bucket(&s3, "private-stuff").await;
+    s3.put_object().bucket("private-stuff").key("secret.txt").body(b"no".to_vec().into()).send().await.unwrap();
+    // A user who may list buckets and this bucket's keys, but read no object.
+    let iam = aws_sdk_iam::Client::new(&root);
+    iam.create_user().user_name("lister").send().await.unwrap();
+    let policy = allow_policy(&[(&["s3:ListAllMyBuckets", "s3:ListBucket"], &["*"])]);
+    iam.put_user_policy().user_name("lister").policy_name("list").policy_document(policy).send().await.unwrap();
+    let key = iam.create_access_key().user_name("lister").send().await.unwrap();
+    let key = key.access_key().unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = format!("{}{CONSOLE}", t.endpoint);
+    let cookie = sign_in(&http, &t, key.access_key_id(), key.secret_access_key()).await;
+    let get = |path: &str| http.get(format!("{base}{path}")).header("cookie", &cookie).send();
+    let buckets = get("/s3").await.unwrap();
+    assert_eq!(buckets.status(), 200);
+    assert!(buckets.text().await.unwrap().contains("private-stuff"));
+    let listing = get("/s3/private-stuff").await.unwrap().text().await.unwrap();
+    assert!(listing.contains("secret.txt"), "{listing}");
+    let download = get("/download/private-stuff/secret.txt").await.unwrap();
+    assert_eq!(download.status(), 403);
+    let text = download.text().await.unwrap();
+    assert!(text.contains("AccessDenied") && text.contains("s3:GetObject"), "{text}");
+    let settings = get("/s3/private-stuff/settings").await.unwrap();
+    assert_eq!(settings.status(), 403);
+    assert!(settings.text().await.unwrap().contains("s3:GetBucketVersioning"));
+    // The key is deleted: the console session ends with it.
+    iam.delete_access_key().user_name("lister").access_key_id(key.access_key_id()).send().await.unwrap();
+    let after = get("/s3").await.unwrap();
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()["location"], format!("{CONSOLE}/login"));
+    t.assert_no_model_violations();
+}
+
+// ---------------------------------------------------------------- sessions
+
+/// Signs in on the console's login form over plain HTTP; the session cookie (`name=value`).
+async fn sign_in(http: &reqwest::Client, t: &TestServer, key: &str, secret: &str) -> String {
+    let base = format!("{}{CONSOLE}", t.endpoint);
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let html = form.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let resp = http
+        .post(format!("{base}/login"))
+        .header("cookie", &cookie)
+        .header("origin", &t.endpoint)
+        .form(&[("csrf", csrf.as_str()), ("access_key", key), ("secret", secret)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["location"], format!("{CONSOLE}/"), "sign-in of {key} failed");
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Max-Age=43200"), "{set}");
+    let signed_in = set.split(';').next().unwrap().to_string();
+    assert_ne!(signed_in, cookie, "signing in issues a new session id");
+    signed_in
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_survive_a_restart_and_end_at_sign_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let enforce = |o: &mut codeyard_server::Options| {
+        o.auth = codeyard_server::AuthMode::Enforce;
+        o.access_keys = vec![codeyard_server::AccessKey { id: "AKIDCONSOLE".into(), secret: "s3cret".into(), account: ACCOUNT.into() }];
+    };
+    let t = TestServer::start_in(dir.path().to_path_buf(), enforce).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let cookie = sign_in(&http, &t, "AKIDCONSOLE", "s3cret").await;
+    let id = cookie.split('=').nth(1).unwrap().to_string();
+    assert_eq!(id.len(), 64, "256 bits in hex: {id}");
+    // Neither the session id nor the secret is in the data dir in plain sight.
+    t.stop().await;
+    for needle in [id.as_bytes(), b"s3cret".as_slice()] {
+        let found = files_containing(dir.path(), needle);
+        assert!(found.is_empty(), "{} found in {found:?}", String::from_utf8_lossy(needle));
+    }
+    // Restarted: the same cookie is still signed in.
+    let t = TestServer::start_in(dir.path().to_path_buf(), enforce).await;
+    let base = format!("{}{CONSOLE}", t.endpoint);
+    let page = http.get(format!("{base}/")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the restart signed the session out");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("arn:aws:iam::000000000000:root") && html.contains("Sign out"), "{html}");
+    // Sign out: the cookie is cleared and the session is gone for good.
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let out = http.post(format!("{base}/logout")).header("cookie", &cookie).header("origin", &t.endpoint).form(&[("csrf", csrf)]).send().await.unwrap();
+    assert_eq!(out.headers()["location"], format!("{CONSOLE}/login"));
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let again = http.get(format!("{base}/")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(again.status(), 303, "the signed-out session still works");
+    t.assert_no_model_violations();
+    t.stop().await;
+}
+
+// ---------------------------------------------------------------- As Terraform
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pipeline_page_has_an_as_terraform_view() {
+    let t = TestServer::start().await;
+    small_pipeline(&t, "exported", "version: 0.2\nphases:\n  build:\n    commands:\n      - echo ok\n", "console: export me", false).await;
+    let b = Browser::open(&t).await;
+    b.goto("/pipelines/exported").await;
+    b.web.find(Locator::Id("as-terraform")).await.unwrap().click().await.unwrap();
+    let hcl = b.wait_text("#terraform", "resource \"aws_codepipeline\"", Duration::from_secs(30)).await;
+    assert!(hcl.contains("variable \"endpoint\"") && hcl.contains(&t.endpoint), "{hcl}");
+    assert!(hcl.contains("resource \"aws_iam_role\"") && hcl.contains("resource \"aws_codebuild_project\""), "what the pipeline depends on: {hcl}");
+    // The download link answers the same HCL as a .tf attachment.
+    let (status, disposition, body) = fetch_in_page(&b, &href(&b, "#download-terraform").await).await;
+    assert_eq!(status, 200);
+    assert!(disposition.contains("exported.tf"), "{disposition}");
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(words(&body), words(&hcl));
+    b.web.find(Locator::Id("copy-terraform")).await.unwrap().click().await.unwrap();
+    b.wait_text("#copy-terraform", "Copied", Duration::from_secs(5)).await;
+    b.screenshot("pipeline-terraform").await;
+    b.goto("/terraform").await;
+    let all = b.wait_text("#terraform", "resource \"aws_codepipeline\"", Duration::from_secs(30)).await;
+    assert!(all.contains("resource \"aws_s3_bucket\""), "the account's buckets: {all}");
+    b.screenshot("account-terraform").await;
+    // A pipeline that is not there: CodePipeline's error, on the page.
+    b.goto("/pipelines/nope/terraform").await;
+    b.wait_text("#terraform-error", "PipelineNotFoundException", Duration::from_secs(10)).await;
+    b.finish(&t, "terraform-error").await;
+}
+
+// ---------------------------------------------------------------- the other buttons
+
+/// A [`small_pipeline`] `name` running `buildspec`, its server, an SDK client and a browser on
+/// its page.
+async fn pipeline_in_browser(name: &str, buildspec: &str, approval: bool) -> (TestServer, aws_sdk_codepipeline::Client, Browser) {
+    let t = TestServer::start().await;
+    small_pipeline(&t, name, buildspec, &format!("console: {name}"), approval).await;
+    let cp = aws_sdk_codepipeline::Client::new(&t.sdk_config().await);
+    let b = Browser::open(&t).await;
+    b.goto(&format!("/pipelines/{name}")).await;
+    (t, cp, b)
+}
+
+/// The `data-status` of the element `css` once it is `want`.
+async fn wait_status(b: &Browser, css: &str, want: &str, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Ok(el) = b.web.find(Locator::Css(css)).await
+            && el.attr("data-status").await.ok().flatten().as_deref() == Some(want)
+        {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            b.fail(&format!("{css} did not turn {want} within {limit:?}")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Clicks what is on the screen now (a live update may redraw it between find and click).
+async fn click(b: &Browser, css: &str) {
+    wait_for(&format!("a click on {css}"), Duration::from_secs(60), Duration::from_millis(150), || async {
+        b.web.find(Locator::Css(css)).await.ok()?.click().await.ok()
+    })
+    .await;
+}
+
+/// Whether the inbound transition of `stage` is enabled, and its reason, as GetPipelineState says.
+async fn inbound_transition(cp: &aws_sdk_codepipeline::Client, pipeline: &str, stage: &str) -> (bool, Option<String>) {
+    let state = cp.get_pipeline_state().name(pipeline).send().await.unwrap();
+    let st = state.stage_states().iter().find(|s| s.stage_name() == Some(stage)).unwrap().clone();
+    let t = st.inbound_transition_state().unwrap();
+    (t.enabled(), t.disabled_reason().map(str::to_string))
+}
+
+async fn execution_status(cp: &aws_sdk_codepipeline::Client, pipeline: &str, id: &str) -> String {
+    let got = cp.get_pipeline_execution().pipeline_name(pipeline).pipeline_execution_id(id).send().await.unwrap();
+    got.pipeline_execution().unwrap().status().unwrap().as_str().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transition_and_stop_buttons_call_the_apis() {
+    let buildspec = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 15\n      - echo slow\n";
+    let (t, cp, b) = pipeline_in_browser("halt", buildspec, false).await;
+    // Disable the transition into Build, then enable it again.
+    click(&b, "button.transition-button[data-stage=Build]").await;
+    b.wait_text("#flash", "DisableStageTransition succeeded", Duration::from_secs(10)).await;
+    let (enabled, reason) = inbound_transition(&cp, "halt", "Build").await;
+    assert!(!enabled, "the transition is still enabled");
+    assert_eq!(reason.as_deref(), Some("Disabled in the codeyard console"));
+    b.wait_text("button.transition-button[data-stage=Build]", "Enable transition", Duration::from_secs(10)).await;
+    b.screenshot("transition-disabled").await;
+    click(&b, "button.transition-button[data-stage=Build]").await;
+    b.wait_text("#flash", "EnableStageTransition succeeded", Duration::from_secs(10)).await;
+    assert!(inbound_transition(&cp, "halt", "Build").await.0, "the transition is still disabled");
+    // Stop the execution while its build runs.
+    wait_status(&b, "#stage-Build", "InProgress", Duration::from_secs(120)).await;
+    let execution = latest_execution(&client(&t), "halt").await["pipelineExecutionId"].as_str().unwrap().to_string();
+    click(&b, "#stop").await;
+    b.wait_text("#flash", "StopPipelineExecution succeeded", Duration::from_secs(10)).await;
+    let status = execution_status(&cp, "halt", &execution).await;
+    assert!(status == "Stopping" || status == "Stopped", "after Stop: {status}");
+    // Stop (not abandon) lets the running build finish, then the execution is Stopped.
+    b.wait_text("#latest-status", "Stopped", Duration::from_secs(120)).await;
+    assert_eq!(execution_status(&cp, "halt", &execution).await, "Stopped");
+    b.finish(&t, "execution-stopped").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_stage_is_retried_by_clicking() {
+    // The first build fails, the second (the retry) succeeds.
+    let buildspec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo build number $CODEBUILD_BUILD_NUMBER\n      - test \"$CODEBUILD_BUILD_NUMBER\" -ge 2\n";
+    let (t, cp, b) = pipeline_in_browser("flaky", buildspec, false).await;
+    b.wait_text("#latest-status", "Failed", Duration::from_secs(180)).await;
+    let execution = latest_execution(&client(&t), "flaky").await["pipelineExecutionId"].as_str().unwrap().to_string();
+    assert_eq!(execution_status(&cp, "flaky", &execution).await, "Failed");
+    b.screenshot("stage-failed").await;
+    click(&b, "#retry-Build").await;
+    b.wait_text("#flash", "RetryStageExecution succeeded", Duration::from_secs(10)).await;
+    b.wait_text("#latest-status", "Succeeded", Duration::from_secs(180)).await;
+    // The same execution, retried: Succeeded, with a second build.
+    assert_eq!(execution_status(&cp, "flaky", &execution).await, "Succeeded");
+    let state = cp.get_pipeline_state().name("flaky").send().await.unwrap();
+    let build = state.stage_states().iter().find(|s| s.stage_name() == Some("Build")).unwrap();
+    let action = &build.action_states()[0];
+    let external = action.latest_execution().unwrap().external_execution_id().unwrap_or_default().to_string();
+    let builds = c_builds(&t, "flaky").await;
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    assert!(builds.contains(&external), "{external} not in {builds:?}");
+    b.finish(&t, "stage-retried").await;
+}
+
+async fn c_builds(t: &TestServer, project: &str) -> Vec<String> {
+    let cb = aws_sdk_codebuild::Client::new(&t.sdk_config().await);
+    cb.list_builds_for_project().project_name(project).send().await.unwrap().ids().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_approval_is_rejected_by_clicking_and_the_execution_fails() {
+    let buildspec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo never\n";
+    let (t, cp, b) = pipeline_in_browser("vetoed", buildspec, true).await;
+    click(&b, "#reject-Approve-Gate").await;
+    b.wait_text("#flash", "PutApprovalResult succeeded", Duration::from_secs(10)).await;
+    b.wait_text("#latest-status", "Failed", Duration::from_secs(60)).await;
+    let execution = latest_execution(&client(&t), "vetoed").await["pipelineExecutionId"].as_str().unwrap().to_string();
+    assert_eq!(execution_status(&cp, "vetoed", &execution).await, "Failed");
+    let state = cp.get_pipeline_state().name("vetoed").send().await.unwrap();
+    let gate = state.stage_states().iter().find(|s| s.stage_name() == Some("Approve")).unwrap();
+    let latest = gate.action_states()[0].latest_execution().unwrap();
+    assert_eq!(latest.status().unwrap().as_str(), "Failed");
+    assert!(latest.summary().unwrap_or_default().contains("Rejected in the codeyard console"), "{latest:?}");
+    // Build never ran.
+    assert!(c_builds(&t, "vetoed").await.is_empty());
+    b.finish(&t, "approval-rejected").await;
 }

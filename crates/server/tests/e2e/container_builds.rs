@@ -74,7 +74,10 @@ async fn push_image(endpoint: &str, work: &Path, repo: &str, extra: &str) {
         r#"set -e; r='{root}'; mkdir -p $r/bin $r/tmp $r/opt/codeyard $r/usr/local/bin
 cp /bin/busybox /bin/bash $r/bin/
 for lib in $(ldd /bin/bash | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $lib); cp -L $lib $r$lib; done
-for a in sh sleep head tr cat echo ls wget env mkdir rm mv cp sort grep test printf; do ln -sf busybox $r/bin/$a; done
+for a in sh sleep head tr cat echo ls wget env mkdir rm mv cp sort grep test printf id chmod whoami touch; do ln -sf busybox $r/bin/$a; done
+mkdir -p $r/etc $r/home/builder
+printf 'root:x:0:0:root:/root:/bin/sh\nbuilder:x:1000:1000:builder:/home/builder:/bin/sh\n' > $r/etc/passwd
+printf 'root:x:0:\nbuilder:x:1000:\n' > $r/etc/group
 {extra}
 echo marker-from-the-image > $r/opt/codeyard/marker.txt
 printf '#!/bin/sh\necho tool-from-the-image\n' > $r/usr/local/bin/codeyard-image-tool; chmod +x $r/usr/local/bin/codeyard-image-tool
@@ -87,6 +90,17 @@ B push --tls-verify=false {repo}:1 docker://{host}/{repo}:1 2>&1"#,
         root = rootfs.display(),
         w = work.display(),
     ));
+    allow_codebuild_pulls(&ecr, repo).await;
+}
+
+/// The repository policy AWS requires for images CodeBuild pulls with its own credentials
+/// (`imagePullCredentialsType: CODEBUILD`, the default): the service principal may pull.
+async fn allow_codebuild_pulls(ecr: &aws_sdk_ecr::Client, repo: &str) {
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "CodeBuildAccess", "Effect": "Allow",
+        "Principal": {"Service": "codebuild.amazonaws.com"},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]}]});
+    ecr.set_repository_policy().repository_name(repo).policy_text(policy.to_string()).send().await.unwrap();
 }
 
 fn ecr_uri(tag: &str) -> String {
@@ -526,4 +540,234 @@ printf 'version: 0.1\nruntimes:\n  codeyard:\n    versions:\n      1:\n        c
     let (b, log) = run("runtime-none", ecr_uri("1"), spec("2")).await;
     assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}");
     assert!(log.contains(codeyard_codebuild::runtimes::NOT_SUPPORTED), "{log}");
+}
+
+async fn create_project_with(cb: &Cb, name: &str, env: ProjectEnvironment, buildspec: &str, role: &str) {
+    cb.create_project()
+        .name(name)
+        .source(ProjectSource::builder().r#type(SourceType::NoSource).buildspec(buildspec).build().unwrap())
+        .artifacts(no_artifacts())
+        .environment(env)
+        .service_role(format!("arn:aws:iam::{ACCOUNT}:role/{role}"))
+        .timeout_in_minutes(5)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Image pulls from codeyard's ECR carry a registry token issued as AWS issues it, under
+/// `--iam enforce`: SERVICE_ROLE pulls as the service role (a role without ECR's pull actions
+/// fails PROVISIONING with CodeBuild's message; with them the build runs without any
+/// repository policy), CODEBUILD pulls as `codebuild.amazonaws.com`, which the repository
+/// policy must allow (without the policy: PROVISIONING fails, naming the service).
+#[tokio::test(flavor = "multi_thread")]
+async fn image_pulls_carry_the_token_of_the_pull_credentials_type() {
+    let Some((_dir, t, _work)) = image_server().await else {
+        return;
+    };
+    let iam = aws_sdk_iam::Client::new(&sdk(&t.endpoint).await);
+    let ecr = aws_sdk_ecr::Client::new(&sdk(&t.endpoint).await);
+    let logs_only = allow_policy(&[(&["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], &["*"])]);
+    create_service_role(&iam, "no-ecr", "codebuild.amazonaws.com", &logs_only).await;
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - codeyard-image-tool\n";
+    let env = |pull: aws_sdk_codebuild::types::ImagePullCredentialsType| {
+        ProjectEnvironment::builder()
+            .r#type(EnvironmentType::LinuxContainer)
+            .image(ecr_uri("1"))
+            .compute_type(ComputeType::BuildGeneral1Small)
+            .image_pull_credentials_type(pull)
+            .build()
+            .unwrap()
+    };
+    use aws_sdk_codebuild::types::ImagePullCredentialsType as Pull;
+
+    // SERVICE_ROLE, a role without ECR's actions: refused before any pull.
+    create_project_with(&cb, "role-no-ecr", env(Pull::ServiceRole), spec, "no-ecr").await;
+    let b = wait_build(&cb, &start(&cb, "role-no-ecr").await, Duration::from_secs(60)).await;
+    let (status, context) = phase(&b, "PROVISIONING");
+    assert_eq!((b.build_status(), status.as_str()), (Some(&StatusType::Failed), "FAILED"), "{b:#?}");
+    assert!(context.starts_with("BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE: Unable to pull customer's container image. CannotPullContainerError: Error response from daemon: pull access denied for"), "{context}");
+    assert!(context.contains(":assumed-role/no-ecr/AWSCodeBuild-") && context.contains("ecr:GetAuthorizationToken"), "{context}");
+
+    // SERVICE_ROLE, the role may pull, and the repository has no policy: the role's token pulls.
+    ecr.delete_repository_policy().repository_name(IMAGE_REPO).send().await.unwrap();
+    create_project_with(&cb, "role-pulls", env(Pull::ServiceRole), spec, "container-builds").await;
+    let b = wait_build(&cb, &start(&cb, "role-pulls").await, Duration::from_secs(120)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}\n{b:#?}");
+    assert!(log.contains("\ntool-from-the-image\n"), "{log}");
+
+    // CODEBUILD without a repository policy for the service: the registry refuses CodeBuild.
+    create_project_with(&cb, "codebuild-pulls", env(Pull::Codebuild), spec, "container-builds").await;
+    let b = wait_build(&cb, &start(&cb, "codebuild-pulls").await, Duration::from_secs(60)).await;
+    let (status, context) = phase(&b, "PROVISIONING");
+    assert_eq!(status, "FAILED", "{b:#?}");
+    assert!(context.contains("pull access denied for") && context.contains("codebuild.amazonaws.com is not authorized to perform: ecr:BatchGetImage"), "{context}");
+
+    // ... and with the policy AWS requires, it pulls.
+    allow_codebuild_pulls(&ecr, IMAGE_REPO).await;
+    let b = wait_build(&cb, &start(&cb, "codebuild-pulls").await, Duration::from_secs(120)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}\n{b:#?}");
+    t.assert_no_model_violations();
+}
+
+/// `run-as`, top-level and per phase, runs the commands as that user of the image (who may
+/// read and write the sources); a user the image lacks fails the phase.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_as_runs_commands_as_the_images_user() {
+    let Some((_dir, t, _work)) = image_server().await else {
+        return;
+    };
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    let spec = r#"version: 0.2
+run-as: builder
+phases:
+  install:
+    run-as: root
+    commands:
+      - echo "install-as-$(id -un)"
+      - echo from-root > made-by-root.txt
+  build:
+    commands:
+      - echo "build-as-$(id -un) uid=$(id -u)"
+      - cat made-by-root.txt
+      - echo from-builder > made-by-builder.txt
+"#;
+    create_project(&cb, "run-as", &ecr_uri("1"), spec, no_artifacts()).await;
+    let b = wait_build(&cb, &start(&cb, "run-as").await, Duration::from_secs(120)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    assert_eq!(b.build_status(), Some(&StatusType::Succeeded), "{log}\n{b:#?}");
+    assert!(log.contains("\ninstall-as-root\n"), "{log}");
+    assert!(log.contains("\nbuild-as-builder uid=1000\n"), "{log}");
+    assert!(log.contains("\nfrom-root\n"), "{log}");
+
+    let spec = "version: 0.2\nphases:\n  build:\n    run-as: nobody-here\n    commands:\n      - echo never\n";
+    create_project(&cb, "run-as-missing", &ecr_uri("1"), spec, no_artifacts()).await;
+    let b = wait_build(&cb, &start(&cb, "run-as-missing").await, Duration::from_secs(120)).await;
+    let log = log_text(&t.endpoint, &b).await;
+    let (status, context) = phase(&b, "BUILD");
+    assert_eq!((b.build_status(), status.as_str()), (Some(&StatusType::Failed), "FAILED"), "{log}");
+    assert_eq!(context, "COMMAND_EXECUTION_ERROR: Error while executing command: echo never. Reason: user: unknown user nobody-here");
+    assert!(!log.contains("\nnever\n"), "{log}");
+    t.assert_no_model_violations();
+}
+
+/// The podman probe waits for the first container build: a server started and stopped at
+/// once runs no container (no `runc init` or `conmon` left), and its health says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn podman_is_probed_at_the_first_container_build() {
+    if !podman_works().await {
+        return;
+    }
+    let (dir, t) = container_server().await;
+    let health: serde_json::Value = reqwest::get(format!("{}/_codeyard/health", t.endpoint)).await.unwrap().json().await.unwrap();
+    assert_eq!(health["builds"]["executor"], "container", "{health}");
+    assert!(health["builds"]["detail"].as_str().unwrap().contains("not probed yet"), "{health}");
+    assert!(!dir.path().join("codebuild/containers/probe-rootfs").exists(), "no probe ran at start-up");
+    t.stop().await;
+    assert!(!dir.path().join("codebuild/containers/probe-rootfs").exists());
+    let data = dir.path().display().to_string();
+    let left = sh(&format!("ps -eo args | grep -F -- '{data}' | grep -E 'conmon|runc' | grep -v grep || true"));
+    assert!(left.is_empty(), "processes left: {left}");
+}
+
+/// Every id ListBuildsForProject (or, without a project, ListBuilds) lists, page by page, and
+/// how many pages it took.
+async fn list_all(cb: &Cb, project: Option<&str>, order: aws_sdk_codebuild::types::SortOrderType) -> (Vec<String>, usize) {
+    let (mut out, mut token, mut pages) = (Vec::<String>::new(), None::<String>, 0);
+    loop {
+        let (page, next) = match project {
+            Some(p) => {
+                let r = cb.list_builds_for_project().project_name(p).sort_order(order.clone()).set_next_token(token.clone()).send().await.unwrap();
+                (r.ids().to_vec(), r.next_token().map(str::to_string))
+            }
+            None => {
+                let r = cb.list_builds().sort_order(order.clone()).set_next_token(token.clone()).send().await.unwrap();
+                (r.ids().to_vec(), r.next_token().map(str::to_string))
+            }
+        };
+        assert!(page.len() <= 100);
+        pages += 1;
+        out.extend(page);
+        match next {
+            Some(n) => token = Some(n),
+            None => return (out, pages),
+        }
+    }
+}
+
+/// ListBuilds and ListBuildsForProject read the build index: newest first or ASCENDING,
+/// 100 a page with nextToken; BatchDeleteBuilds takes builds out of it; DeleteProject keeps
+/// the project's builds listed (as AWS keeps them) while ListBuildsForProject answers
+/// ResourceNotFoundException; a data dir whose index is missing is indexed again at start-up.
+/// Host builds (the index does not depend on the executor).
+#[tokio::test(flavor = "multi_thread")]
+async fn build_listings_page_through_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestServer::start_in(dir.path().to_path_buf(), |_| {}).await;
+    let iam = aws_sdk_iam::Client::new(&sdk(&t.endpoint).await);
+    create_service_role(&iam, "container-builds", "codebuild.amazonaws.com", &codebuild_role_policy()).await;
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi\n";
+    create_project(&cb, "listed", "aws/codebuild/standard:7.0", spec, no_artifacts()).await;
+    create_project(&cb, "other", "aws/codebuild/standard:7.0", spec, no_artifacts()).await;
+    let mut ids = Vec::new();
+    for i in 0..105 {
+        let id = start(&cb, if i % 15 == 0 { "other" } else { "listed" }).await;
+        ids.push(id);
+    }
+    for id in &ids {
+        wait_build(&cb, id, Duration::from_secs(120)).await;
+    }
+    let listed: Vec<String> = ids.iter().filter(|i| i.starts_with("listed:")).cloned().collect();
+    let all_pages = |project: Option<&'static str>, order| list_all(&cb, project, order);
+    use aws_sdk_codebuild::types::SortOrderType::{Ascending, Descending};
+    let (newest_first, pages) = all_pages(None, Descending).await;
+    assert_eq!(pages, 2, "105 builds are two pages of at most 100");
+    assert_eq!(newest_first, ids.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(all_pages(None, Ascending).await.0, ids);
+    assert_eq!(all_pages(Some("listed"), Descending).await.0, listed.iter().rev().cloned().collect::<Vec<_>>());
+    let bad = cb.list_builds().next_token("not-a-token").send().await.unwrap_err();
+    assert_eq!(bad.as_service_error().and_then(|e| e.meta().code()), Some("InvalidInputException"), "{bad:?}");
+
+    // BatchDeleteBuilds takes a build out of both listings.
+    let gone = cb.batch_delete_builds().ids(&listed[0]).send().await.unwrap();
+    assert_eq!(gone.builds_deleted(), [listed[0].clone()]);
+    assert!(!all_pages(None, Ascending).await.0.contains(&listed[0]));
+    assert_eq!(all_pages(Some("listed"), Ascending).await.0, listed[1..].to_vec());
+
+    // DeleteProject: its builds stay listed; the project's own listing is gone.
+    cb.delete_project().name("other").send().await.unwrap();
+    assert_eq!(all_pages(None, Ascending).await.0.len(), 104);
+    let err = cb.list_builds_for_project().project_name("other").send().await.unwrap_err();
+    assert_eq!(err.as_service_error().and_then(|e| e.meta().code()), Some("ResourceNotFoundException"), "{err:?}");
+    t.assert_no_model_violations();
+
+    // A data dir without the index (as before it existed) is indexed at start-up.
+    let data = t.stop().await;
+    {
+        let store = codeyard_store::SqliteStore::open(&data.join("state.db")).await.unwrap();
+        use codeyard_store::StateStore;
+        let ns = format!("codebuild/{ACCOUNT}/{REGION}/build-index");
+        loop {
+            let docs = store.list(&ns, "", None, 500).await.unwrap();
+            if docs.is_empty() {
+                break;
+            }
+            let mut batch = codeyard_store::Batch::new();
+            for d in docs {
+                batch = batch.delete(&ns, d.key, codeyard_store::Expect::Any);
+            }
+            store.commit(batch).await.unwrap();
+        }
+    }
+    let t = TestServer::start_in(data, |_| {}).await;
+    let cb = Cb::new(&sdk(&t.endpoint).await);
+    let r = cb.list_builds_for_project().project_name("listed").send().await.unwrap();
+    assert_eq!(r.ids().first(), listed.last(), "newest first after the rebuild");
+    let (after, _) = list_all(&cb, None, Descending).await;
+    assert_eq!(after.len(), 104);
+    drop(dir);
 }

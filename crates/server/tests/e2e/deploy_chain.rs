@@ -30,19 +30,27 @@ fn action(name: &str, category: &str, provider: &str, inputs: &[&str], outputs: 
            "outputArtifacts": outputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>()})
 }
 
-async fn executions(c: &codeyard_server::client::AwsClient) -> Vec<Value> {
-    let list = c.json("codepipeline", "CodePipeline_20150709.ListPipelineExecutions", json!({"pipelineName": "deploy"})).await.unwrap();
+async fn executions_of(c: &codeyard_server::client::AwsClient, pipeline: &str) -> Vec<Value> {
+    let list = c.json("codepipeline", "CodePipeline_20150709.ListPipelineExecutions", json!({"pipelineName": pipeline})).await.unwrap();
     list["pipelineExecutionSummaries"].as_array().cloned().unwrap_or_default()
 }
 
-/// Waits until `n` executions exist and the newest has ended; answers it.
-async fn nth_execution_done(c: &codeyard_server::client::AwsClient, n: usize) -> Value {
+async fn executions(c: &codeyard_server::client::AwsClient) -> Vec<Value> {
+    executions_of(c, "deploy").await
+}
+
+/// Waits until `n` executions of `pipeline` exist and the newest has ended; answers it.
+async fn nth_execution_of_done(c: &codeyard_server::client::AwsClient, pipeline: &str, n: usize) -> Value {
     wait_for("the pipeline execution to end", Duration::from_secs(240), Duration::from_millis(500), || async {
-        let all = executions(c).await;
+        let all = executions_of(c, pipeline).await;
         let newest = all.first()?.clone();
         (all.len() == n && newest["status"] != "InProgress").then_some(newest)
     })
     .await
+}
+
+async fn nth_execution_done(c: &codeyard_server::client::AwsClient, n: usize) -> Value {
+    nth_execution_of_done(c, "deploy", n).await
 }
 
 async fn action_details(c: &codeyard_server::client::AwsClient, execution: &str) -> Vec<Value> {
@@ -174,11 +182,67 @@ async fn an_image_push_deploys_the_new_image_to_the_ecs_service() {
     .await;
     let svc = ecs.describe_services().cluster("apps").services("web").send().await.unwrap().services()[0].clone();
     assert_eq!(svc.deployments()[0].rollout_state(), Some(&aws_sdk_ecs::types::DeploymentRolloutState::Failed));
+    events_idle(&t.endpoint).await;
+    assert_eq!(executions(&c).await.len(), 3, "one execution per push: two pushes, two executions");
 
     ecs.delete_service().cluster("apps").service("web").force(true).send().await.unwrap();
     wait_for("every container to be removed", Duration::from_secs(60), Duration::from_millis(300), || async {
         containers.ids().is_empty().then_some(())
     })
     .await;
+    t.assert_no_model_violations();
+}
+
+/// Puts `body` at `key` of `bucket` with the aws CLI; answers the new object's VersionId.
+fn upload(endpoint: &str, dir: &std::path::Path, bucket: &str, key: &str, body: &str) -> String {
+    let file = dir.join("bundle.zip");
+    std::fs::write(&file, zip_of(&[("index.html", body)])).unwrap();
+    let (ok, out, err) = aws_cli(endpoint, &["s3api", "put-object", "--bucket", bucket, "--key", key, "--body", &file.display().to_string()]);
+    assert!(ok, "put-object: {err}");
+    let put: Value = serde_json::from_str(&out).unwrap();
+    put["VersionId"].as_str().expect("a versioned bucket answers a VersionId").to_string()
+}
+
+/// Terraform wires an S3-source pipeline to S3's "Object Created" events (bucket notification
+/// with `eventbridge = true`, a rule for the bucket and key, the pipeline as its target with a
+/// role): each upload starts exactly one execution, whose source revision is the uploaded
+/// object's version id, and the deploy stage publishes that version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_s3_upload_starts_the_s3_source_pipeline_once_per_upload() {
+    let t = TestServer::start().await;
+    let c = codeyard_server::client::AwsClient::new(&t.endpoint, REGION, "test", "test");
+    let work = tempfile::tempdir().unwrap();
+    let ws = terraform_workspace("s3_source_pipeline");
+    let (code, out) = terraform(ws.path(), &t.endpoint, &["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "apply failed:\n{out}");
+    let (code, out) = terraform(ws.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
+    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
+    // CreatePipeline ran it once, before anything was uploaded: that one fails.
+    let first = nth_execution_of_done(&c, "tf-s3-source", 1).await;
+    assert_eq!(first["status"], "Failed", "{first}");
+
+    let s3 = s3_client(&t.endpoint).await;
+    let mut versions = Vec::new();
+    for (n, body) in [(2, "release one"), (3, "release two")] {
+        let version = upload(&t.endpoint, work.path(), "tf-uploads", "app/bundle.zip", body);
+        let done = nth_execution_of_done(&c, "tf-s3-source", n).await;
+        assert_eq!(done["status"], "Succeeded", "{done}");
+        assert_eq!(done["trigger"]["triggerType"], "CloudWatchEvent", "{done}");
+        assert!(done["trigger"]["triggerDetail"].as_str().unwrap_or_default().ends_with(":rule/tf-bundle-uploaded"), "{done}");
+        let revision = &done["sourceRevisions"][0];
+        assert_eq!(revision["actionName"], "Upload", "{done}");
+        assert_eq!(revision["revisionId"], version.as_str(), "the execution takes the uploaded version: {done}");
+        let published = s3.get_object().bucket("tf-s3src-site").key("index.html").send().await.unwrap();
+        assert_eq!(published.body.collect().await.unwrap().into_bytes().as_ref(), body.as_bytes());
+        versions.push(version);
+    }
+    assert_ne!(versions[0], versions[1]);
+    // Another key of the bucket matches no rule; nothing more starts.
+    upload(&t.endpoint, work.path(), "tf-uploads", "other.zip", "not for the pipeline");
+    events_idle(&t.endpoint).await;
+    assert_eq!(executions_of(&c, "tf-s3-source").await.len(), 3, "exactly one execution per upload");
+
+    let (code, out) = terraform(ws.path(), &t.endpoint, &["destroy", "-auto-approve"]);
+    assert_eq!(code, 0, "destroy failed:\n{out}");
     t.assert_no_model_violations();
 }

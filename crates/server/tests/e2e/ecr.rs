@@ -131,19 +131,12 @@ pub(crate) fn image_manifest(config: &str, config_size: usize, layer: &str, laye
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_repositories_images_policies_and_errors() {
-    let t = TestServer::start().await;
-    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
+    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
 
     // Repositories.
-    let created = ecr
-        .create_repository()
-        .repository_name("team/app")
-        .image_tag_mutability(ImageTagMutability::Immutable)
-        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(true).build())
-        .tags(Tag::builder().key("team").value("platform").build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let scan = ImageScanningConfiguration::builder().scan_on_push(true).build();
+    let immutable = ecr.create_repository().repository_name("team/app").image_tag_mutability(ImageTagMutability::Immutable);
+    let created = immutable.image_scanning_configuration(scan).tags(Tag::builder().key("team").value("platform").build().unwrap()).send().await.unwrap();
     let repo = created.repository().unwrap();
     assert_eq!(repo.repository_uri(), Some(format!("{}/team/app", registry(&t)).as_str()));
     assert_eq!(repo.repository_arn(), Some("arn:aws:ecr:eu-west-1:000000000000:repository/team/app"));
@@ -203,24 +196,12 @@ async fn api_repositories_images_policies_and_errors() {
     assert_eq!(v1.image_manifest_media_type(), Some("application/vnd.docker.distribution.manifest.v2+json"));
     assert_eq!(v1.artifact_media_type(), Some("application/vnd.docker.container.image.v1+json"));
     assert!(v1.image_pushed_at().is_some());
-    let nf = ecr
-        .describe_images()
-        .repository_name("team/app")
-        .image_ids(ImageIdentifier::builder().image_tag("nope").build())
-        .send()
-        .await
-        .unwrap_err();
+    let nf = ecr.describe_images().repository_name("team/app").image_ids(ImageIdentifier::builder().image_tag("nope").build()).send().await.unwrap_err();
     assert_eq!(err_code(&nf), "ImageNotFoundException");
     let listed = ecr.list_images().repository_name("team/app").send().await.unwrap();
     assert_eq!(listed.image_ids().len(), 2);
-    let got = ecr
-        .batch_get_image()
-        .repository_name("team/app")
-        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
-        .image_ids(ImageIdentifier::builder().image_tag("missing").build())
-        .send()
-        .await
-        .unwrap();
+    let image_ids = |tags: &[&str]| Some(tags.iter().map(|t| ImageIdentifier::builder().image_tag(*t).build()).collect::<Vec<_>>());
+    let got = ecr.batch_get_image().repository_name("team/app").set_image_ids(image_ids(&["v1", "missing"])).send().await.unwrap();
     assert_eq!(got.images()[0].image_manifest(), Some(manifest.as_str()));
     assert_eq!(got.failures()[0].failure_code().map(|c| c.as_str()), Some("ImageNotFound"));
     let url = ecr.get_download_url_for_layer().repository_name("team/app").layer_digest(&layer_digest).send().await.unwrap();
@@ -287,14 +268,7 @@ async fn api_repositories_images_policies_and_errors() {
 
     // BatchDeleteImage, then repository deletion (not empty without force).
     ecr.put_image().repository_name("team/app").image_manifest(&manifest).image_tag("v1").send().await.unwrap();
-    let del = ecr
-        .batch_delete_image()
-        .repository_name("team/app")
-        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
-        .image_ids(ImageIdentifier::builder().image_tag("ghost").build())
-        .send()
-        .await
-        .unwrap();
+    let del = ecr.batch_delete_image().repository_name("team/app").set_image_ids(image_ids(&["v1", "ghost"])).send().await.unwrap();
     assert_eq!(del.image_ids().len(), 1);
     assert_eq!(del.failures()[0].failure_code().map(|c| c.as_str()), Some("ImageNotFound"));
     let not_empty = ecr.delete_repository().repository_name("team/app").send().await.unwrap_err();
@@ -304,13 +278,11 @@ async fn api_repositories_images_policies_and_errors() {
     assert_eq!(err_code(&gone), "RepositoryNotFoundException");
 
     // Unreferenced blobs are collected.
-    let gc: serde_json::Value =
-        reqwest::Client::new().post(format!("{}/_codeyard/ecr/gc?graceSeconds=0", t.endpoint)).send().await.unwrap().json().await.unwrap();
+    let gc: serde_json::Value = reqwest::Client::new().post(format!("{}/_codeyard/ecr/gc?graceSeconds=0", t.endpoint)).send().await.unwrap().json().await.unwrap();
     assert!(gc["deletedBlobs"].as_u64().unwrap() >= 4, "{gc}");
     let left = std::fs::read_dir(t.data_dir.join("registry/blobs/sha256")).unwrap().count();
     assert_eq!(left, 0);
 
-    t.assert_no_model_violations();
 }
 
 /// An OCI layout with a two-layer image, written by hand; prints the manifest digest.
@@ -333,8 +305,7 @@ echo "sha256:$dm"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn skopeo_round_trips_oci_and_docker_images_with_identical_digests() {
-    let t = TestServer::start().await;
-    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
+    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
     ecr.create_repository().repository_name("apps/multi").send().await.unwrap();
     ecr.create_repository().repository_name("apps/mirror").send().await.unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -364,9 +335,7 @@ async fn skopeo_round_trips_oci_and_docker_images_with_identical_digests() {
     sh(&t, w, "skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://$REG/apps/multi:oci docker://$REG/apps/mirror:oci");
 
     // What ECR says about them (the aws CLI).
-    let (ok, out, err) = aws_cli(&t.endpoint, &["ecr", "describe-images", "--repository-name", "apps/multi"]);
-    assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = aws_cli_json(&t.endpoint, &["ecr", "describe-images", "--repository-name", "apps/multi"]);
     let details = v["imageDetails"].as_array().unwrap();
     assert_eq!(details.len(), 2);
     let oci = details.iter().find(|d| d["imageDigest"] == oci_digest.as_str()).unwrap();
@@ -386,12 +355,7 @@ async fn skopeo_round_trips_oci_and_docker_images_with_identical_digests() {
     let cat: serde_json::Value = http.get(format!("{}/v2/_catalog", t.endpoint)).send().await.unwrap().json().await.unwrap();
     assert_eq!(cat["repositories"], serde_json::json!(["apps/mirror", "apps/multi"]));
     let layer = sh(&t, w, "python3 -c \"import json;print(json.load(open('manifest.json'))['layers'][1]['digest'])\"");
-    let part = http
-        .get(format!("{}/v2/apps/mirror/blobs/{}", t.endpoint, layer.trim()))
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .unwrap();
+    let part = http.get(format!("{}/v2/apps/mirror/blobs/{}", t.endpoint, layer.trim())).header("range", "bytes=10-19").send().await.unwrap();
     assert_eq!(part.status(), 206);
     assert_eq!(part.bytes().await.unwrap().len(), 10);
     let unknown = http.get(format!("{}/v2/no/such/manifests/latest", t.endpoint)).send().await.unwrap();
@@ -411,13 +375,11 @@ async fn skopeo_round_trips_oci_and_docker_images_with_identical_digests() {
     let listed = ecr.list_images().repository_name("apps/mirror").send().await.unwrap();
     assert!(listed.image_ids().is_empty());
 
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn buildah_and_podman_push_and_pull_and_immutable_tags_hold() {
-    let t = TestServer::start().await;
-    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
+    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
     ecr.create_repository().repository_name("base/busybox").send().await.unwrap();
     ecr.create_repository().repository_name("frozen").image_tag_mutability(ImageTagMutability::Immutable).send().await.unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -456,13 +418,11 @@ async fn buildah_and_podman_push_and_pull_and_immutable_tags_hold() {
     // Pull what was pushed and find the RUN step's file in it.
     sh(&t, w, "podman rmi -a -f >/dev/null; podman pull -q --tls-verify=false $REG/frozen:v1 >/dev/null && c=$(buildah from $REG/frozen:v1) && grep -q built \"$(buildah mount $c)/built.txt\"");
 
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn build_docker_runs_the_acceptance_image_buildspec_commands() {
-    let t = TestServer::start().await;
-    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
+    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
     ecr.create_repository().repository_name("base/busybox").send().await.unwrap();
     ecr.create_repository().repository_name("crm-demo").send().await.unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -526,12 +486,7 @@ cp app.jar ../../app.jar
         .env("BASE_IMAGE", format!("{}/base/busybox:1", registry(&t)))
         .env("CODEBUILD_RESOLVED_SOURCE_VERSION", "0123456789abcdef0123456789abcdef01234567");
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "buildspec commands failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "buildspec commands failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 
     let images = ecr.describe_images().repository_name("crm-demo").send().await.unwrap();
     let mut tags: Vec<String> = images.image_details().iter().flat_map(|d| d.image_tags().to_vec()).collect();
@@ -551,17 +506,11 @@ done
 test -n \"$found\" && cmp x/opt/mylib/app.jar app.jar"
         ),
     );
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registry_requires_the_token_under_enforced_auth() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = TestServer::start_in(dir.path().to_path_buf(), |o| {
-        o.auth = codeyard_server::AuthMode::Enforce;
-        o.access_keys = vec![codeyard_server::AccessKey { id: "AKIDECRTEST".into(), secret: "s3cret".into(), account: ACCOUNT.into() }];
-    })
-    .await;
+    let t = TestServer::enforcing("AKIDECRTEST", "s3cret").await;
     let ecr = aws_sdk_ecr::Client::new(&t.sdk_config_with("AKIDECRTEST", "s3cret").await);
     ecr.create_repository().repository_name("locked").send().await.unwrap();
     let http = reqwest::Client::new();
@@ -584,15 +533,11 @@ async fn registry_requires_the_token_under_enforced_auth() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn terraform_ecr_repository_lifecycle_and_policy() {
-    let t = TestServer::start().await;
-    let ws = terraform_workspace("ecr");
-    terraform_apply_clean(ws.path(), &t.endpoint, &[]);
-    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
+    let (t, ws, ecr) = terraform_applied("ecr", aws_sdk_ecr::Client::new).await;
     let repo = ecr.describe_repositories().repository_names("tf/app").send().await.unwrap();
     let repo = &repo.repositories()[0];
     assert_eq!(repo.image_tag_mutability(), Some(&ImageTagMutability::Immutable));
@@ -622,7 +567,6 @@ async fn terraform_ecr_repository_lifecycle_and_policy() {
     terraform_destroy(ws.path(), &t.endpoint, &["-var=app_tag_env=prod"]);
     let left = ecr.describe_repositories().send().await.unwrap();
     assert!(left.repositories().is_empty(), "destroy left {:?}", left.repositories());
-    t.assert_no_model_violations();
 }
 
 /// The acceptance app's image buildspec, run verbatim by a codeyard build (S3 source zip of
@@ -633,8 +577,7 @@ async fn terraform_ecr_repository_lifecycle_and_policy() {
 /// everywhere). Returns the server, the work dir, the finished build and its log.
 async fn run_acceptance_image_build(push_repository: &str) -> (TestServer, tempfile::TempDir, aws_sdk_codebuild::types::Build, String) {
     use aws_sdk_codebuild::types::{ComputeType, EnvironmentType, EnvironmentVariable, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType};
-    let t = TestServer::start().await;
-    let ecr = aws_sdk_ecr::Client::new(&t.sdk_config().await);
+    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
     let cb = aws_sdk_codebuild::Client::new(&t.sdk_config().await);
     let s3 = s3_client(&t.endpoint).await;
     make_bucket(&s3, "app-bucket").await;
@@ -646,13 +589,7 @@ async fn run_acceptance_image_build(push_repository: &str) -> (TestServer, tempf
     sh(&t, w, "buildah bud -q --isolation chroot -t $REG/base/busybox:1 base >/dev/null && buildah push -q --tls-verify=false $REG/base/busybox:1 docker://$REG/base/busybox:1");
     sh(&t, w, "cd /work/shared/acceptance/devops-demo/app && zip -qr $OLDPWD/app.zip . && cd $OLDPWD && echo \"jar $RANDOM\" > app.jar");
     for (key, file) in [("src/app.zip", "app.zip"), ("app-jar/target/app.jar", "app.jar")] {
-        s3.put_object()
-            .bucket("app-bucket")
-            .key(key)
-            .body(aws_sdk_s3::primitives::ByteStream::from(std::fs::read(w.join(file)).unwrap()))
-            .send()
-            .await
-            .unwrap();
+        s3.put_object().bucket("app-bucket").key(key).body(aws_sdk_s3::primitives::ByteStream::from(std::fs::read(w.join(file)).unwrap())).send().await.unwrap();
     }
     // What the buildspec does: logs, the app bucket, ECR login, pull of the base image, push.
     let policy = allow_policy(&[
@@ -783,13 +720,7 @@ async fn chunked_upload_survives_restart_and_mounts_across_repositories() {
     let status = http.get(format!("{}{location}", t.endpoint)).send().await.unwrap();
     assert_eq!(status.status(), 204);
     assert_eq!(status.headers()["range"], "0-99999");
-    let out_of_order = http
-        .patch(format!("{}{location}", t.endpoint))
-        .header("content-range", "150000-150009")
-        .body(vec![0u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let out_of_order = http.patch(format!("{}{location}", t.endpoint)).header("content-range", "150000-150009").body(vec![0u8; 10]).send().await.unwrap();
     assert_eq!(out_of_order.status(), 416);
     let second = http
         .patch(format!("{}{location}", t.endpoint))

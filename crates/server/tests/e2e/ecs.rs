@@ -70,9 +70,9 @@ impl TaskContainers {
         c
     }
 
-    /// Ids of the containers (running or not).
+    /// Ids of the task containers (running or not), by ECS's task label.
     pub fn ids(&self) -> Vec<String> {
-        let out = self.podman().args(["ps", "-a", "-q"]).output().expect("podman runs");
+        let out = self.podman().args(["ps", "-a", "-q", "--filter", "label=codeyard.ecs-task"]).output().expect("podman runs");
         String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
     }
 }

@@ -31,8 +31,7 @@ async fn user_with_key(iam: &aws_sdk_iam::Client, name: &str, policy_arns: &[&st
 
 #[tokio::test(flavor = "multi_thread")]
 async fn user_group_and_key_lifecycle() {
-    let t = TestServer::start().await;
-    let iam = iam_of(&t.sdk_config().await);
+    let (_t, iam) = TestServer::with(iam_of).await;
 
     let created = iam.create_user().user_name("alice").path("/dev/").tags(Tag::builder().key("team").value("blue").build().unwrap()).send().await.unwrap();
     let user = created.user().unwrap();
@@ -87,13 +86,11 @@ async fn user_group_and_key_lifecycle() {
     iam.delete_group().group_name("devs").send().await.unwrap();
     iam.delete_user().user_name("alice").send().await.unwrap();
     assert!(iam.list_users().send().await.unwrap().users().is_empty());
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_managed_policies_are_served_by_arn() {
-    let t = TestServer::start().await;
-    let iam = iam_of(&t.sdk_config().await);
+    let (_t, iam) = TestServer::with(iam_of).await;
     let p = iam.get_policy().policy_arn("arn:aws:iam::aws:policy/AdministratorAccess").send().await.unwrap();
     let p = p.policy().unwrap();
     assert_eq!((p.policy_name(), p.default_version_id(), p.path()), (Some("AdministratorAccess"), Some("v1"), Some("/")));
@@ -118,7 +115,6 @@ async fn aws_managed_policies_are_served_by_arn() {
     assert_eq!(attached.policies().iter().filter_map(|p| p.arn()).collect::<Vec<_>>(), [READ_ONLY_S3]);
     let missing = iam.get_policy().policy_arn("arn:aws:iam::aws:policy/NoSuchPolicy").send().await.unwrap_err().into_service_error();
     assert_eq!(code(&missing), "NoSuchEntity");
-    t.assert_no_model_violations();
 }
 
 /// A user limited to reads is refused a write with AWS's message, in both `--auth` modes; its
@@ -219,8 +215,7 @@ fn trust(principal: serde_json::Value) -> String {
 /// that does; the session acts as the role (its policies, narrowed by session policies).
 #[tokio::test(flavor = "multi_thread")]
 async fn assume_role_follows_trust_policies() {
-    let t = TestServer::start().await;
-    let root = iam_of(&t.sdk_config().await);
+    let (t, root) = TestServer::with(iam_of).await;
     let (key, secret) = user_with_key(&root, "dev", &[], Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#)).await;
     root.create_role().role_name("builds-only").assume_role_policy_document(trust(serde_json::json!({"Service": "codebuild.amazonaws.com"}))).send().await.unwrap();
     root.create_role().role_name("for-dev").assume_role_policy_document(trust(serde_json::json!({"AWS": "arn:aws:iam::000000000000:user/dev"}))).send().await.unwrap();
@@ -281,13 +276,11 @@ async fn assume_role_follows_trust_policies() {
     let c = token.credentials().unwrap();
     let (ok, out, _) = aws_cli_as(&t.endpoint, c.access_key_id(), c.secret_access_key(), Some(c.session_token()), &["sts", "get-caller-identity"]);
     assert!(ok && out.contains("arn:aws:iam::000000000000:user/dev"), "{out}");
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn simulate_calls_answer_from_the_evaluator() {
-    let t = TestServer::start().await;
-    let iam = iam_of(&t.sdk_config().await);
+    let (t, iam) = TestServer::with(iam_of).await;
     iam.create_user().user_name("sim").send().await.unwrap();
     iam.attach_user_policy().user_name("sim").policy_arn(READ_ONLY_S3).send().await.unwrap();
     iam.put_user_policy()
@@ -327,24 +320,17 @@ async fn simulate_calls_answer_from_the_evaluator() {
 
     // The aws CLI, custom policy with a condition key from the context entries.
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}}]}"#;
-    let (ok, out, err) = aws_cli(&t.endpoint, &["iam", "simulate-custom-policy", "--policy-input-list", policy, "--action-names", "logs:CreateLogGroup", "iam:CreateRole"]);
-    assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["EvaluationResults"][0]["EvalDecision"], "allowed", "{out}");
-    assert_eq!(v["EvaluationResults"][1]["EvalDecision"], "implicitDeny", "{out}");
-    t.assert_no_model_violations();
+    let v = aws_cli_json(&t.endpoint, &["iam", "simulate-custom-policy", "--policy-input-list", policy, "--action-names", "logs:CreateLogGroup", "iam:CreateRole"]);
+    assert_eq!(v["EvaluationResults"][0]["EvalDecision"], "allowed", "{v}");
+    assert_eq!(v["EvaluationResults"][1]["EvalDecision"], "implicitDeny", "{v}");
 }
 
 /// Terraform: a user, a group, the membership, an access key, an inline user policy and a
 /// managed policy attachment: apply, a plan without changes, destroy.
 #[tokio::test(flavor = "multi_thread")]
 async fn terraform_user_group_and_key_lifecycle() {
-    let t = TestServer::start().await;
-    let ws = terraform_workspace("identities");
+    let (t, ws, iam) = terraform_applied("identities", iam_of).await;
     let dir = ws.path();
-    terraform_apply_clean(dir, &t.endpoint, &[]);
-
-    let iam = iam_of(&t.sdk_config().await);
     let g = iam.get_group().group_name("tf-developers").send().await.unwrap();
     assert_eq!(g.users().iter().map(|u| u.user_name()).collect::<Vec<_>>(), ["tf-alice"]);
     let groups = iam.list_groups_for_user().user_name("tf-alice").send().await.unwrap();
@@ -359,15 +345,13 @@ async fn terraform_user_group_and_key_lifecycle() {
     terraform_destroy(dir, &t.endpoint, &[]);
     assert!(iam.list_users().send().await.unwrap().users().is_empty());
     assert!(iam.list_groups().send().await.unwrap().groups().is_empty());
-    t.assert_no_model_violations();
 }
 
 /// Permissions boundaries on users and roles: set, shown, enforced, removed; a boundary must be
 /// a managed policy that exists.
 #[tokio::test(flavor = "multi_thread")]
 async fn permissions_boundaries_cap_users_and_roles() {
-    let t = TestServer::start().await;
-    let root = iam_of(&t.sdk_config().await);
+    let (t, root) = TestServer::with(iam_of).await;
     let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
     let (key, secret) = user_with_key(&root, "capped", &[admin], None).await;
     root.put_user_permissions_boundary().user_name("capped").permissions_boundary(READ_ONLY_S3).send().await.unwrap();
@@ -399,5 +383,4 @@ async fn permissions_boundaries_cap_users_and_roles() {
     root.delete_role_permissions_boundary().role_name("r").send().await.unwrap();
     assert!(root.get_role().role_name("r").send().await.unwrap().role().unwrap().permissions_boundary().is_none());
     root.put_role_permissions_boundary().role_name("r").permissions_boundary(admin).send().await.unwrap();
-    t.assert_no_model_violations();
 }

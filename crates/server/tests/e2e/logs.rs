@@ -16,8 +16,7 @@ fn event(ts: i64, m: &str) -> aws_sdk_cloudwatchlogs::types::InputLogEvent {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn groups_retention_and_tags() {
-    let t = TestServer::start().await;
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&t.sdk_config().await);
+    let (_t, logs) = TestServer::with(aws_sdk_cloudwatchlogs::Client::new).await;
     logs.create_log_group().log_group_name("/codebuild/app").tags("env", "dev").send().await.unwrap();
     logs.create_log_group().log_group_name("/codebuild/other").send().await.unwrap();
     logs.create_log_group().log_group_name("unrelated").send().await.unwrap();
@@ -86,13 +85,11 @@ async fn groups_retention_and_tags() {
     let e = logs.create_log_group().log_group_name("bad:name").send().await.unwrap_err().into_service_error();
     assert_eq!(code(&e), "InvalidParameterException");
     assert_eq!(logs.describe_log_groups().send().await.unwrap().log_groups().len(), 2);
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_page_both_ways_and_filter() {
-    let t = TestServer::start().await;
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&t.sdk_config().await);
+    let (_t, logs) = TestServer::with(aws_sdk_cloudwatchlogs::Client::new).await;
     logs.create_log_group().log_group_name("g").send().await.unwrap();
     logs.create_log_stream().log_group_name("g").log_stream_name("a").send().await.unwrap();
     logs.create_log_stream().log_group_name("g").log_stream_name("b").send().await.unwrap();
@@ -111,15 +108,7 @@ async fn events_page_both_ways_and_filter() {
     assert!(out.rejected_log_events_info().is_none());
     logs.put_log_events().log_group_name("g").log_stream_name("b").log_events(event(base + 3, "WARN from b")).send().await.unwrap();
     // Out of order is refused; too new is reported.
-    let e = logs
-        .put_log_events()
-        .log_group_name("g")
-        .log_stream_name("b")
-        .log_events(event(base + 10, "x"))
-        .log_events(event(base + 9, "y"))
-        .send()
-        .await
-        .unwrap_err();
+    let e = logs.put_log_events().log_group_name("g").log_stream_name("b").log_events(event(base + 10, "x")).log_events(event(base + 9, "y")).send().await.unwrap_err();
     assert_eq!(code(&e.into_service_error()), "InvalidParameterException");
     let out = logs
         .put_log_events()
@@ -136,16 +125,7 @@ async fn events_page_both_ways_and_filter() {
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = logs
-            .get_log_events()
-            .log_group_name("g")
-            .log_stream_name("a")
-            .start_from_head(true)
-            .limit(10)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .unwrap();
+        let page = logs.get_log_events().log_group_name("g").log_stream_name("a").start_from_head(true).limit(10).set_next_token(token.clone()).send().await.unwrap();
         seen.extend(page.events().iter().map(|e| e.timestamp().unwrap() - base));
         let next = page.next_forward_token().unwrap().to_string();
         if token.as_deref() == Some(next.as_str()) {
@@ -159,28 +139,11 @@ async fn events_page_both_ways_and_filter() {
     let ts: Vec<i64> = tail.events().iter().map(|e| e.timestamp().unwrap() - base).collect();
     assert_eq!(ts, (15..25).collect::<Vec<_>>());
     assert!(tail.events()[0].ingestion_time().unwrap() >= base);
-    let back = logs
-        .get_log_events()
-        .log_group_name("g")
-        .log_stream_name("a")
-        .limit(10)
-        .next_token(tail.next_backward_token().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let back = logs.get_log_events().log_group_name("g").log_stream_name("a").limit(10).next_token(tail.next_backward_token().unwrap()).send().await.unwrap();
     let ts: Vec<i64> = back.events().iter().map(|e| e.timestamp().unwrap() - base).collect();
     assert_eq!(ts, (5..15).collect::<Vec<_>>());
     // A time window.
-    let window = logs
-        .get_log_events()
-        .log_group_name("g")
-        .log_stream_name("a")
-        .start_time(base + 3)
-        .end_time(base + 6)
-        .start_from_head(true)
-        .send()
-        .await
-        .unwrap();
+    let window = logs.get_log_events().log_group_name("g").log_stream_name("a").start_time(base + 3).end_time(base + 6).start_from_head(true).send().await.unwrap();
     assert_eq!(window.events().len(), 3);
 
     // Filters: a term, a phrase, any-of, across streams, paged.
@@ -201,14 +164,7 @@ async fn events_page_both_ways_and_filter() {
     assert!(p2.next_token().is_none());
 
     // Streams ordered by last event, descending.
-    let s = logs
-        .describe_log_streams()
-        .log_group_name("g")
-        .order_by(aws_sdk_cloudwatchlogs::types::OrderBy::LastEventTime)
-        .descending(true)
-        .send()
-        .await
-        .unwrap();
+    let s = logs.describe_log_streams().log_group_name("g").order_by(aws_sdk_cloudwatchlogs::types::OrderBy::LastEventTime).descending(true).send().await.unwrap();
     let names: Vec<&str> = s.log_streams().iter().filter_map(|s| s.log_stream_name()).collect();
     assert_eq!(names, ["b", "a"]);
     let a = &s.log_streams()[1];
@@ -219,7 +175,6 @@ async fn events_page_both_ways_and_filter() {
     assert_eq!(s.log_streams().len(), 1);
     let stored = logs.describe_log_groups().log_group_name_prefix("g").send().await.unwrap().log_groups()[0].stored_bytes();
     assert!(stored.unwrap() > 0);
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,8 +9,10 @@ use crate::common::error_code as code;
 use crate::common::*;
 use std::time::Duration;
 
-async fn s3(t: &TestServer) -> aws_sdk_s3::Client {
-    s3_client(&t.endpoint).await
+/// PutBucketVersioning of `bucket` to `status`.
+async fn set_versioning(c: &aws_sdk_s3::Client, bucket: &str, status: BucketVersioningStatus) {
+    let config = VersioningConfiguration::builder().status(status).build();
+    c.put_bucket_versioning().bucket(bucket).versioning_configuration(config).send().await.unwrap();
 }
 
 fn status<E, R: std::fmt::Debug>(e: &aws_sdk_s3::error::SdkError<E, R>) -> u16
@@ -35,8 +37,7 @@ async fn body_bytes(o: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Ve
 
 #[tokio::test(flavor = "multi_thread")]
 async fn buckets_and_their_sub_resources() {
-    let t = TestServer::start().await;
-    let c = s3(&t).await;
+    let (_t, c) = TestServer::with(s3_client_for).await;
     make_bucket(&c, "alpha-bucket").await;
 
     let e = c.create_bucket().bucket("alpha-bucket").send().await.unwrap_err();
@@ -154,13 +155,11 @@ async fn buckets_and_their_sub_resources() {
     c.delete_bucket().bucket(b).send().await.unwrap();
     assert_eq!(status(&c.head_bucket().bucket(b).send().await.unwrap_err()), 404);
     assert_eq!(code(&c.get_bucket_tagging().bucket(b).send().await.unwrap_err()), "NoSuchBucket");
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_read_write_copy_list_and_conditions() {
-    let t = TestServer::start().await;
-    let c = s3(&t).await;
+    let (_t, c) = TestServer::with(s3_client_for).await;
     make_bucket(&c, "objects").await;
     let b = "objects";
 
@@ -223,15 +222,7 @@ async fn objects_read_write_copy_list_and_conditions() {
     assert_eq!(status(&head), 404);
 
     // Checksums: computed, checked and returned.
-    let put = c
-        .put_object()
-        .bucket(b)
-        .key("sum")
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .body(ByteStream::from_static(b"checksummed"))
-        .send()
-        .await
-        .unwrap();
+    let put = c.put_object().bucket(b).key("sum").checksum_algorithm(ChecksumAlgorithm::Sha256).body(ByteStream::from_static(b"checksummed")).send().await.unwrap();
     let sha = put.checksum_sha256().unwrap().to_string();
     let head = c.head_object().bucket(b).key("sum").checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
     assert_eq!(head.checksum_sha256(), Some(sha.as_str()));
@@ -316,13 +307,11 @@ async fn objects_read_write_copy_list_and_conditions() {
     assert_eq!(out.deleted().len(), 3);
     let l = c.list_objects_v2().bucket(b).prefix("a/").send().await.unwrap();
     assert_eq!(l.key_count(), Some(1));
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn multipart_uploads() {
-    let t = TestServer::start().await;
-    let c = s3(&t).await;
+    let (_t, c) = TestServer::with(s3_client_for).await;
     make_bucket(&c, "multi").await;
     let b = "multi";
     let part1: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
@@ -378,7 +367,6 @@ async fn multipart_uploads() {
     let e = c.upload_part().bucket(b).key("copied").upload_id(&id2).part_number(2).body(ByteStream::from_static(b"x")).send().await.unwrap_err();
     assert_eq!(code(&e), "NoSuchUpload");
     assert!(c.list_multipart_uploads().bucket(b).send().await.unwrap().uploads().is_empty());
-    t.assert_no_model_violations();
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {
@@ -445,17 +433,11 @@ mod md5_impl {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn versioned_buckets_keep_every_version() {
-    let t = TestServer::start().await;
-    let c = s3(&t).await;
+    let (_t, c) = TestServer::with(s3_client_for).await;
     make_bucket(&c, "versioned").await;
     let b = "versioned";
     c.put_object().bucket(b).key("k").body(ByteStream::from_static(b"before versioning")).send().await.unwrap();
-    c.put_bucket_versioning()
-        .bucket(b)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
-        .send()
-        .await
-        .unwrap();
+    set_versioning(&c, b, BucketVersioningStatus::Enabled).await;
     assert_eq!(c.get_bucket_versioning().bucket(b).send().await.unwrap().status(), Some(&BucketVersioningStatus::Enabled));
     let v1 = c.put_object().bucket(b).key("k").body(ByteStream::from_static(b"one")).send().await.unwrap().version_id().unwrap().to_string();
     let v2 = c.put_object().bucket(b).key("k").body(ByteStream::from_static(b"two")).send().await.unwrap().version_id().unwrap().to_string();
@@ -489,26 +471,19 @@ async fn versioned_buckets_keep_every_version() {
     assert_eq!(code(&e), "NoSuchVersion");
 
     // Suspended: new writes are the "null" version, replacing the old null version.
-    c.put_bucket_versioning()
-        .bucket(b)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
-        .send()
-        .await
-        .unwrap();
+    set_versioning(&c, b, BucketVersioningStatus::Suspended).await;
     let put = c.put_object().bucket(b).key("k").body(ByteStream::from_static(b"suspended")).send().await.unwrap();
     assert!(put.version_id().is_none());
     let vs = c.list_object_versions().bucket(b).send().await.unwrap();
     let ids: Vec<_> = vs.versions().iter().filter_map(|v| v.version_id()).collect();
     assert_eq!(ids, vec!["null", v1.as_str()]);
     assert_eq!(code(&c.delete_bucket().bucket(b).send().await.unwrap_err()), "BucketNotEmpty");
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn presigned_get_and_put() {
     use aws_sdk_s3::presigning::PresigningConfig;
-    let t = TestServer::start().await;
-    let c = s3(&t).await;
+    let (_t, c) = TestServer::with(s3_client_for).await;
     make_bucket(&c, "presigned").await;
     let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
     let put = c.put_object().bucket("presigned").key("up.txt").presigned(cfg.clone()).await.unwrap();
@@ -519,7 +494,6 @@ async fn presigned_get_and_put() {
     let r = http.get(get.uri()).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "via presigned PUT");
-    t.assert_no_model_violations();
 }
 
 /// A server in `--auth enforce` with one access key, AKIDCODEYARD / s3cr3t.
@@ -595,9 +569,7 @@ async fn aws_cli_cp_sync_ls_rm_round_trip() {
     }
     let (ok, _, err) = aws_cli(&ep, &["s3", "cp", big.to_str().unwrap(), "s3://cli-bucket/big/big.bin"]);
     assert!(ok, "{err}");
-    let (ok, out, err) = aws_cli(&ep, &["s3api", "head-object", "--bucket", "cli-bucket", "--key", "big/big.bin"]);
-    assert!(ok, "{err}");
-    let head: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let head = aws_cli_json(&ep, &["s3api", "head-object", "--bucket", "cli-bucket", "--key", "big/big.bin"]);
     assert_eq!(head["ContentLength"], 100 * 1024 * 1024);
     assert!(head["ETag"].as_str().unwrap().contains('-'), "multipart ETag: {head}");
     let back = work.path().join("big.back");
@@ -647,25 +619,14 @@ async fn aws_cli_cp_sync_ls_rm_round_trip() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn terraform_bucket_with_sub_resources_and_object() {
-    let t = TestServer::start().await;
-    let ws = terraform_workspace("s3");
-    let (code_, out) = terraform(ws.path(), &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code_, 0, "apply failed:\n{out}");
-    if std::env::var("CODEYARD_SHOW_TF").is_ok() {
-        eprintln!("{out}");
-    }
-    let (code_, out) = terraform(ws.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code_, 0, "plan not empty after apply:\n{out}");
-    let c = s3(&t).await;
+    let (t, ws, c) = terraform_applied("s3", s3_client_for).await;
     let got = c.get_object().bucket("codeyard-tf-artifacts").key("docs/readme.txt").send().await.unwrap();
     assert!(got.version_id().is_some());
     assert_eq!(body_bytes(got).await, b"hello from terraform");
     let tags = c.get_bucket_tagging().bucket("codeyard-tf-artifacts").send().await.unwrap();
     assert_eq!(tags.tag_set().len(), 2);
-    let (code_, out) = terraform(ws.path(), &t.endpoint, &["destroy", "-auto-approve"]);
-    assert_eq!(code_, 0, "destroy failed:\n{out}");
+    terraform_destroy(ws.path(), &t.endpoint, &[]);
     assert!(c.list_buckets().send().await.unwrap().buckets().is_empty());
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -707,9 +668,7 @@ async fn kill_9_mid_upload_leaves_no_partial_object_and_no_orphans() {
     let ep = proc2.endpoint.clone();
     let (ok, _, _) = aws_cli(&ep, &["s3api", "head-object", "--bucket", "crash", "--key", "partial"]);
     assert!(!ok, "a partial upload became visible");
-    let (ok, out, err) = aws_cli(&ep, &["s3api", "list-objects-v2", "--bucket", "crash"]);
-    assert!(ok, "{err}");
-    let l: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let l = aws_cli_json(&ep, &["s3api", "list-objects-v2", "--bucket", "crash"]);
     assert_eq!(l["Contents"].as_array().unwrap().len(), 1);
     assert_eq!(l["Contents"][0]["Key"], "kept");
     // No blob file on disk (the kept object's body is in the store): the interrupted write's
@@ -726,8 +685,7 @@ async fn kill_9_mid_upload_leaves_no_partial_object_and_no_orphans() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hub_object_store_for_other_services() {
-    let t = TestServer::start().await;
-    let c = s3(&t).await;
+    let (t, c) = TestServer::with(s3_client_for).await;
     make_bucket(&c, "artifacts").await;
     c.put_bucket_versioning()
         .bucket("artifacts")
@@ -760,20 +718,17 @@ async fn hub_object_store_for_other_services() {
     let h = c.head_object().bucket("artifacts").key("p/in.zip").send().await.unwrap();
     assert_eq!(h.content_type(), Some("application/zip"));
     assert_eq!(h.version_id(), v2.version_id.as_deref());
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unimplemented_operations_answer_a_4xx_naming_them() {
-    let t = TestServer::start().await;
-    let c = s3(&t).await;
+    let (_t, c) = TestServer::with(s3_client_for).await;
     make_bucket(&c, "unimpl").await;
     c.put_object().bucket("unimpl").key("k").body(ByteStream::from_static(b"v")).send().await.unwrap();
     let e = c.get_object_attributes().bucket("unimpl").key("k").object_attributes(ObjectAttributes::Etag).send().await.unwrap_err();
     assert_eq!(status(&e), 400);
     assert_eq!(code(&e), "UnknownOperationException");
     assert!(e.message().unwrap_or("").contains("GetObjectAttributes"), "{e:?}");
-    t.assert_no_model_violations();
 }
 
 /// Sends a request to 127.0.0.1 with the Host the SDK addressed (`<bucket>.localhost:<port>`,
@@ -815,11 +770,7 @@ async fn virtual_hosted_style_requests_reach_their_bucket_with_signatures_verifi
         let loopback = loopback.clone();
         async move {
             let conf = t.sdk_config_with("AKIDCODEYARD", secret).await;
-            let conf = aws_sdk_s3::config::Builder::from(&conf)
-                .endpoint_url(endpoint)
-                .force_path_style(false)
-                .interceptor(ToLoopback(loopback))
-                .build();
+            let conf = aws_sdk_s3::config::Builder::from(&conf).endpoint_url(endpoint).force_path_style(false).interceptor(ToLoopback(loopback)).build();
             aws_sdk_s3::Client::from_conf(conf)
         }
     };
@@ -845,9 +796,7 @@ async fn virtual_hosted_style_requests_reach_their_bucket_with_signatures_verifi
         assert_eq!(code(&e), "SignatureDoesNotMatch", "{endpoint}");
     }
     // The same objects, path style.
-    let path_style = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&t.sdk_config_with("AKIDCODEYARD", "s3cr3t").await).force_path_style(true).build(),
-    );
+    let path_style = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&t.sdk_config_with("AKIDCODEYARD", "s3cr3t").await).force_path_style(true).build());
     let got = path_style.get_object().bucket("vh.regional").key("v2/index.txt").send().await.unwrap();
     assert_eq!(body_bytes(got).await, b"hosted");
 
@@ -873,8 +822,7 @@ async fn virtual_hosted_style_requests_reach_their_bucket_with_signatures_verifi
 #[tokio::test(flavor = "multi_thread")]
 async fn eventbridge_notifications_deliver_object_created_and_deleted() {
     use aws_sdk_eventbridge::types::Target;
-    let t = TestServer::start().await;
-    let c = s3(&t).await;
+    let (t, c) = TestServer::with(s3_client_for).await;
     let eb = aws_sdk_eventbridge::Client::new(&t.sdk_config().await);
     make_bucket(&c, "noisy-bucket").await;
     let pattern = r#"{"source":["aws.s3"],"detail-type":["Object Created","Object Deleted"],"detail":{"bucket":{"name":["noisy-bucket"]}}}"#;
@@ -946,13 +894,9 @@ async fn eventbridge_notifications_deliver_object_created_and_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn terraform_bucket_notification_to_eventbridge() {
-    let t = TestServer::start().await;
-    let ws = terraform_workspace("s3_notifications");
-    terraform_apply_clean(ws.path(), &t.endpoint, &[]);
-    let c = s3(&t).await;
+    let (t, ws, c) = terraform_applied("s3_notifications", s3_client_for).await;
     let got = c.get_bucket_notification_configuration().bucket("tf-notify-bucket").send().await.unwrap();
     assert!(got.event_bridge_configuration().is_some());
     terraform_destroy(ws.path(), &t.endpoint, &[]);
     assert!(c.list_buckets().send().await.unwrap().buckets().is_empty());
-    t.assert_no_model_violations();
 }

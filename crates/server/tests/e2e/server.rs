@@ -5,8 +5,7 @@ use crate::common::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn health_names_version_and_services() {
     let t = TestServer::start().await;
-    let body: serde_json::Value =
-        reqwest::get(format!("{}/_codeyard/health", t.endpoint)).await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = reqwest::get(format!("{}/_codeyard/health", t.endpoint)).await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["version"], codeyard_server::VERSION);
     assert!(body["services"].is_object());

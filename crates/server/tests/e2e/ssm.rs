@@ -43,8 +43,7 @@ async fn value_of(c: &Client, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn string_parameters_versions_selectors_and_history() {
-    let t = TestServer::start().await;
-    let c = ssm(&t).await;
+    let (_t, c) = TestServer::with(Client::new).await;
     let out = c.put_parameter().name("/app/db/host").value("db1").r#type(ParameterType::String).description("the host").send().await.unwrap();
     assert_eq!(out.version(), 1);
     assert_eq!(out.tier(), Some(&ParameterTier::Standard));
@@ -116,7 +115,6 @@ async fn string_parameters_versions_selectors_and_history() {
     let err = c.put_parameter().name("/typeless").value("v").send().await.unwrap_err();
     assert_eq!(error_code(&err), "ValidationException");
     assert!(message(&err).contains("A parameter type is required"));
-    t.assert_no_model_violations();
 }
 
 fn chrono_now() -> i64 {
@@ -125,8 +123,7 @@ fn chrono_now() -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn names_tiers_data_types_and_patterns_follow_aws() {
-    let t = TestServer::start().await;
-    let c = ssm(&t).await;
+    let (_t, c) = TestServer::with(Client::new).await;
     let try_put = |name: &str, value: &str| c.put_parameter().name(name).value(value).r#type(ParameterType::String).send();
     for (name, code, expected) in [
         ("awsThing", "ValidationException", "can't be prefixed with \"aws\" or \"ssm\""),
@@ -190,7 +187,6 @@ async fn names_tiers_data_types_and_patterns_follow_aws() {
     // Nothing the refusals named was created.
     let d = c.describe_parameters().parameter_filters(filter("Name", Some("BeginsWith"), &["/img/bad", "/bad-pattern", "/tier/huge"])).send().await.unwrap();
     assert!(d.parameters().is_empty());
-    t.assert_no_model_violations();
 }
 
 async fn overwrite_err(c: &Client, name: &str, value: &str) -> aws_sdk_ssm::error::SdkError<aws_sdk_ssm::operation::put_parameter::PutParameterError> {
@@ -199,8 +195,7 @@ async fn overwrite_err(c: &Client, name: &str, value: &str) -> aws_sdk_ssm::erro
 
 #[tokio::test(flavor = "multi_thread")]
 async fn labels_move_between_versions_within_their_limits() {
-    let t = TestServer::start().await;
-    let c = ssm(&t).await;
+    let (_t, c) = TestServer::with(Client::new).await;
     put(&c, "/lab/p", "one", ParameterType::String).await;
     overwrite(&c, "/lab/p", "two").await;
     overwrite(&c, "/lab/p", "three").await;
@@ -237,13 +232,11 @@ async fn labels_move_between_versions_within_their_limits() {
     assert_eq!(out.invalid_labels(), ["l0"]);
     let err = c.get_parameter().name("/lab/p:prod").send().await.unwrap_err();
     assert_eq!(error_code(&err), "ParameterVersionNotFound");
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hundred_versions_at_most_and_a_labelled_oldest_stays() {
-    let t = TestServer::start().await;
-    let c = ssm(&t).await;
+    let (_t, c) = TestServer::with(Client::new).await;
     put(&c, "/many", "v1", ParameterType::String).await;
     c.label_parameter_version().name("/many").parameter_version(1).labels("first").send().await.unwrap();
     for i in 2..=100 {
@@ -264,13 +257,11 @@ async fn a_hundred_versions_at_most_and_a_labelled_oldest_stays() {
         versions += page.unwrap().parameters().len();
     }
     assert_eq!(versions, 100);
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn by_path_and_describe_filter_and_page() {
-    let t = TestServer::start().await;
-    let c = ssm(&t).await;
+    let (_t, c) = TestServer::with(Client::new).await;
     for (name, ty) in [
         ("/svc/a", ParameterType::String),
         ("/svc/b", ParameterType::StringList),
@@ -364,13 +355,11 @@ async fn by_path_and_describe_filter_and_page() {
         total += page.parameters().len();
     }
     assert_eq!(total, 7);
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn delete_and_tags() {
-    let t = TestServer::start().await;
-    let c = ssm(&t).await;
+    let (_t, c) = TestServer::with(Client::new).await;
     c.put_parameter().name("/d/a").value("v").r#type(ParameterType::String).tags(tag("team", "a")).tags(tag("cost", "1")).send().await.unwrap();
     put(&c, "/d/b", "v", ParameterType::String).await;
     let list = |id: &str| c.list_tags_for_resource().resource_type(ResourceTypeForTagging::Parameter).resource_id(id).send();
@@ -404,13 +393,11 @@ async fn delete_and_tags() {
     // A deleted name starts again at version 1, without the old tags.
     assert_eq!(put(&c, "/d/a", "again", ParameterType::String).await, 1);
     assert!(list("/d/a").await.unwrap().tag_list().is_empty());
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn secure_strings_are_encrypted_through_kms_and_never_stored_in_plain_text() {
-    let t = TestServer::start().await;
-    let c = ssm(&t).await;
+    let (t, c) = TestServer::with(Client::new).await;
     let secret = "Pa55w0rd-plaintext-marker-7f3a";
     put(&c, "/sec/db-password", secret, ParameterType::SecureString).await;
     let raw = c.get_parameter().name("/sec/db-password").send().await.unwrap();
@@ -453,7 +440,6 @@ async fn secure_strings_are_encrypted_through_kms_and_never_stored_in_plain_text
     for needle in [secret, second, "rotated-marker-55ab"] {
         assert_eq!(files_containing(&t.data_dir, needle.as_bytes()), Vec::<std::path::PathBuf>::new(), "{needle}");
     }
-    t.assert_no_model_violations();
     let dir = tempfile::tempdir().unwrap();
     let t = TestServer::start_in(dir.path().to_path_buf(), |_| {}).await;
     let c = ssm(&t).await;
@@ -467,8 +453,7 @@ async fn secure_strings_are_encrypted_through_kms_and_never_stored_in_plain_text
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_parameter_reader_reads_as_the_role_it_is_given() {
-    let t = TestServer::start().await;
-    let c = ssm(&t).await;
+    let (t, c) = TestServer::with(Client::new).await;
     put(&c, "/build/config", "from-parameter-store", ParameterType::String).await;
     put(&c, "/build/other", "not-yours", ParameterType::String).await;
     put(&c, "/build/secret", "secure-from-store", ParameterType::SecureString).await;
@@ -507,43 +492,33 @@ async fn the_parameter_reader_reads_as_the_role_it_is_given() {
     let err = as_session.put_parameter().name("/build/config").value("x").overwrite(true).send().await.unwrap_err();
     assert_eq!(error_code(&err), "AccessDeniedException");
     assert_eq!(value_of(&c, "/build/config").await, "second");
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_cli_puts_and_reads_by_path() {
     let t = TestServer::start().await;
-    let (ok, out, err) = aws_cli(&t.endpoint, &["ssm", "put-parameter", "--name", "/cli/one", "--value", "1", "--type", "String"]);
-    assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = aws_cli_json(&t.endpoint, &["ssm", "put-parameter", "--name", "/cli/one", "--value", "1", "--type", "String"]);
     assert_eq!(v["Version"], 1);
     assert_eq!(v["Tier"], "Standard");
     let (ok, _, err) = aws_cli(&t.endpoint, &["ssm", "put-parameter", "--name", "/cli/sub/two", "--value", "a,b", "--type", "StringList", "--tags", "Key=team,Value=x"]);
     assert!(ok, "{err}");
-    let (ok, _, err) = aws_cli(&t.endpoint, &["ssm", "put-parameter", "--name", "/cli/one", "--value", "2", "--type", "String"]);
-    assert!(!ok);
+    let err = aws_cli_error(&t.endpoint, &["ssm", "put-parameter", "--name", "/cli/one", "--value", "2", "--type", "String"]);
     assert!(err.contains("ParameterAlreadyExists"), "{err}");
-    let (ok, out, err) = aws_cli(&t.endpoint, &["ssm", "get-parameters-by-path", "--path", "/cli", "--recursive"]);
-    assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = aws_cli_json(&t.endpoint, &["ssm", "get-parameters-by-path", "--path", "/cli", "--recursive"]);
     let names: Vec<&str> = v["Parameters"].as_array().unwrap().iter().map(|p| p["Name"].as_str().unwrap()).collect();
     assert_eq!(names, ["/cli/one", "/cli/sub/two"]);
     assert!(v["Parameters"][0]["LastModifiedDate"].is_string() || v["Parameters"][0]["LastModifiedDate"].is_number());
     let (ok, out, err) = aws_cli(&t.endpoint, &["ssm", "get-parameter", "--name", "/cli/sub/two", "--query", "Parameter.Value"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "\"a,b\"");
-    let (ok, _, err) = aws_cli(&t.endpoint, &["ssm", "get-parameter", "--name", "/cli/nope"]);
-    assert!(!ok);
+    let err = aws_cli_error(&t.endpoint, &["ssm", "get-parameter", "--name", "/cli/nope"]);
     assert!(err.contains("ParameterNotFound"), "{err}");
     t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn terraform_parameters_apply_plan_update_destroy() {
-    let t = TestServer::start().await;
-    let ws = terraform_workspace("ssm");
-    terraform_apply_clean(ws.path(), &t.endpoint, &[]);
-    let c = ssm(&t).await;
+    let (t, ws, c) = terraform_applied("ssm", Client::new).await;
     assert_eq!(value_of(&c, "/app/config/db-host").await, "db.internal");
     assert_eq!(value_of(&c, "/app/config/zones").await, "eu-west-1a,eu-west-1b");
     assert_eq!(value_of(&c, "/app/secret/db-password").await, "tf-Sup3r-Secret-Value");
@@ -557,7 +532,6 @@ async fn terraform_parameters_apply_plan_update_destroy() {
     assert!(files_containing(&t.data_dir, b"tf-Sup3r-Secret-Value").is_empty(), "the SecureString is not in the data dir in plain text");
     terraform_destroy(ws.path(), &t.endpoint, &update);
     assert!(c.describe_parameters().send().await.unwrap().parameters().is_empty());
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,8 +12,7 @@ async fn config_with_session(t: &TestServer, c: &aws_sdk_sts::types::Credentials
 
 #[tokio::test(flavor = "multi_thread")]
 async fn caller_identity_is_the_default_account_root() {
-    let t = TestServer::start().await;
-    let sts = aws_sdk_sts::Client::new(&t.sdk_config().await);
+    let (t, sts) = TestServer::with(aws_sdk_sts::Client::new).await;
     let me = sts.get_caller_identity().send().await.unwrap();
     assert_eq!(me.account(), Some(ACCOUNT));
     assert_eq!(me.arn(), Some("arn:aws:iam::000000000000:root"));
@@ -21,15 +20,11 @@ async fn caller_identity_is_the_default_account_root() {
     // A 12-digit access key selects that account.
     let other = aws_sdk_sts::Client::new(&t.sdk_config_with("123456789012", "x").await);
     assert_eq!(other.get_caller_identity().send().await.unwrap().account(), Some("123456789012"));
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn assumed_role_credentials_act_as_the_role() {
-    let t = TestServer::start().await;
-    let conf = t.sdk_config().await;
-    let iam = aws_sdk_iam::Client::new(&conf);
-    let sts = aws_sdk_sts::Client::new(&conf);
+    let (t, (iam, sts)) = TestServer::with(|c| (aws_sdk_iam::Client::new(c), aws_sdk_sts::Client::new(c))).await;
     let role = iam.create_role().role_name("builder").assume_role_policy_document(TRUST).send().await.unwrap();
     let role = role.role().unwrap();
 
@@ -59,56 +54,33 @@ async fn assumed_role_credentials_act_as_the_role() {
     let last = got.role().unwrap().role_last_used().unwrap();
     assert!(last.last_used_date().is_some());
     assert_eq!(last.region(), Some(REGION));
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn assume_role_refuses_missing_roles_and_long_sessions() {
-    let t = TestServer::start().await;
-    let conf = t.sdk_config().await;
-    let sts = aws_sdk_sts::Client::new(&conf);
-    let err = sts
-        .assume_role()
-        .role_arn("arn:aws:iam::000000000000:role/nope")
-        .role_session_name("s1")
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let (_t, (iam, sts)) = TestServer::with(|c| (aws_sdk_iam::Client::new(c), aws_sdk_sts::Client::new(c))).await;
+    let err = sts.assume_role().role_arn("arn:aws:iam::000000000000:role/nope").role_session_name("s1").send().await.unwrap_err().into_service_error();
     assert_eq!(err.meta().code(), Some("AccessDenied"), "{:?}", err.meta().message());
     assert!(err.meta().message().unwrap().contains("sts:AssumeRole on resource: arn:aws:iam::000000000000:role/nope"));
 
-    let iam = aws_sdk_iam::Client::new(&conf);
     let role = iam.create_role().role_name("short").assume_role_policy_document(TRUST).send().await.unwrap();
-    let err = sts
-        .assume_role()
-        .role_arn(role.role().unwrap().arn())
-        .role_session_name("s1")
-        .duration_seconds(7200)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let err = sts.assume_role().role_arn(role.role().unwrap().arn()).role_session_name("s1").duration_seconds(7200).send().await.unwrap_err().into_service_error();
     assert_eq!(err.meta().code(), Some("ValidationError"));
     assert!(err.meta().message().unwrap().contains("MaxSessionDuration"));
     // A session name outside the model's pattern.
     let err = sts.assume_role().role_arn(role.role().unwrap().arn()).role_session_name("bad name!").send().await.unwrap_err();
     assert_eq!(err.into_service_error().meta().code(), Some("ValidationError"));
-    t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn session_token_and_the_hub_issuer() {
-    let t = TestServer::start().await;
-    let conf = t.sdk_config().await;
-    let sts = aws_sdk_sts::Client::new(&conf);
+    let (t, (iam, sts)) = TestServer::with(|c| (aws_sdk_iam::Client::new(c), aws_sdk_sts::Client::new(c))).await;
     let out = sts.get_session_token().duration_seconds(900).send().await.unwrap();
     let creds = out.credentials().unwrap();
     let as_session = aws_sdk_sts::Client::new(&config_with_session(&t, creds).await);
     assert_eq!(as_session.get_caller_identity().send().await.unwrap().arn(), Some("arn:aws:iam::000000000000:root"));
 
     // Builds ask the hub for their project role's credentials.
-    let iam = aws_sdk_iam::Client::new(&conf);
     let role = iam.create_role().role_name("project-role").assume_role_policy_document(TRUST).send().await.unwrap();
     let issuer = t.server.as_ref().unwrap().platform.hub.credentials().unwrap();
     let c = issuer.assume_role(ACCOUNT, role.role().unwrap().arn(), "codebuild", 100_000).await.unwrap();
@@ -117,7 +89,6 @@ async fn session_token_and_the_hub_issuer() {
     assert_eq!(found.secret_access_key, c.secret_access_key);
     assert!(issuer.lookup("ASIANOTISSUEDHERE000").await.unwrap().is_none());
     assert!(issuer.assume_role(ACCOUNT, "arn:aws:iam::000000000000:role/missing", "x", 900).await.is_err());
-    t.assert_no_model_violations();
 }
 
 /// Services assume roles as AWS services do: only a role whose trust policy names the service

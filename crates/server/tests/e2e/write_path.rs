@@ -51,3 +51,40 @@ async fn small_bodies_make_no_files_and_every_body_survives_kill_9() {
     // Start-up garbage collection kept every referenced body.
     assert_eq!(blob_files(dir.path()), 1);
 }
+
+/// Concurrent PUTs of one key pipeline their commits (each builds on the one submitted before
+/// it): every one is acknowledged with its own ETag, the last acknowledged one is the object,
+/// also after a `kill -9` right after it, and none made a file.
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_puts_of_one_key_all_land_and_the_last_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn(dir.path(), &[]);
+    let c = s3_client(&server.endpoint).await;
+    make_bucket(&c, "pipelined").await;
+    for round in 0..4 {
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let c = c.clone();
+            let body = format!("round {round} writer {i} ").repeat(200).into_bytes();
+            tasks.push(tokio::spawn(async move {
+                let etag = c.put_object().bucket("pipelined").key("hot").body(ByteStream::from(body.clone())).send().await.unwrap().e_tag;
+                (etag, body.len())
+            }));
+        }
+        let mut etags = std::collections::HashSet::new();
+        for t in tasks {
+            let (etag, _) = t.await.unwrap();
+            etags.insert(etag.unwrap());
+        }
+        assert_eq!(etags.len(), 32, "each body its own ETag");
+    }
+    let last = b"the last acknowledged body".repeat(100);
+    let acked = c.put_object().bucket("pipelined").key("hot").body(ByteStream::from(last.clone())).send().await.unwrap().e_tag;
+    server.kill9();
+    let server = ServerProcess::spawn(dir.path(), &[]);
+    let c = s3_client(&server.endpoint).await;
+    let got = c.get_object().bucket("pipelined").key("hot").send().await.unwrap();
+    assert_eq!(got.e_tag, acked);
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().to_vec(), last);
+    assert_eq!(blob_files(dir.path()), 0);
+}

@@ -6,6 +6,9 @@
 use codeyard_server::{Options, RunningServer};
 use std::path::PathBuf;
 
+mod chain;
+pub use chain::*;
+
 pub const REGION: &str = "eu-west-1";
 pub const ACCOUNT: &str = "000000000000";
 
@@ -14,6 +17,9 @@ pub struct TestServer {
     pub endpoint: String,
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
+    /// Set by [`TestServer::with`] and [`terraform_applied`]: when the test ends (the server is
+    /// dropped or stopped) every answer must have fit AWS's models.
+    check_models_at_end: bool,
 }
 
 impl TestServer {
@@ -44,7 +50,30 @@ impl TestServer {
         tweak(&mut opts);
         let server = codeyard_server::start(opts).await.expect("server starts");
         let endpoint = format!("http://localhost:{}", server.addr.port());
-        TestServer { server: Some(server), endpoint, data_dir, _dir: None }
+        TestServer { server: Some(server), endpoint, data_dir, _dir: None, check_models_at_end: false }
+    }
+
+    /// A fresh server and one client of it: `TestServer::with(aws_sdk_ssm::Client::new)`,
+    /// `TestServer::with(s3_client_for)`. When the test ends the server asserts that every
+    /// answer fit AWS's models (what [`TestServer::assert_no_model_violations`] checks).
+    pub async fn with<C>(new: impl FnOnce(&aws_config::SdkConfig) -> C) -> (TestServer, C) {
+        let mut t = Self::start().await;
+        t.check_models_at_end = true;
+        let client = new(&t.sdk_config().await);
+        (t, client)
+    }
+
+    /// A fresh server under `--auth enforce` that knows one access key (`id`, `secret`, in the
+    /// test account); checks the models when the test ends, as [`TestServer::with`].
+    pub async fn enforcing(id: &str, secret: &str) -> TestServer {
+        let (id, secret) = (id.to_string(), secret.to_string());
+        let mut t = Self::start_with(move |o| {
+            o.auth = codeyard_server::AuthMode::Enforce;
+            o.access_keys = vec![codeyard_server::AccessKey { id, secret, account: ACCOUNT.into() }];
+        })
+        .await;
+        t.check_models_at_end = true;
+        t
     }
 
     /// SDK configuration with test credentials and region eu-west-1.
@@ -64,10 +93,22 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) -> PathBuf {
+        if self.check_models_at_end {
+            self.assert_no_model_violations();
+        }
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
         self.data_dir.clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Not while a failing test unwinds: its own message is the one to read.
+        if self.check_models_at_end && self.server.is_some() && !std::thread::panicking() {
+            self.assert_no_model_violations();
+        }
     }
 }
 
@@ -93,28 +134,57 @@ pub struct ServerProcess {
     pub port: u16,
 }
 
+/// How long a spawned server may take to print its listening line.
+const SPAWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl ServerProcess {
     pub fn spawn(data_dir: &std::path::Path, extra_args: &[&str]) -> ServerProcess {
         Self::spawn_with_env(data_dir, &[], extra_args)
     }
 
-    /// As [`ServerProcess::spawn`], with extra environment variables for the server.
+    /// As [`ServerProcess::spawn`], with extra environment variables for the server. Panics
+    /// with the server's stderr when it does not print its listening line within 30 s.
     pub fn spawn_with_env(data_dir: &std::path::Path, env: &[(&str, &str)], extra_args: &[&str]) -> ServerProcess {
-        use std::io::BufRead;
+        use std::io::{BufRead, Read};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_codeyard"))
             .args(["serve", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("codeyard starts");
+        // stderr is drained for the server's whole life (a full pipe would block it); its
+        // start is kept for the panic message.
+        let stderr = child.stderr.take().unwrap();
+        let head = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = head.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            let mut stderr = stderr;
+            while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                let mut kept = kept.lock().unwrap();
+                let room = (64 * 1024usize).saturating_sub(kept.len()).min(n);
+                kept.extend_from_slice(&buf[..room]);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).expect("listening line");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
         // "codeyard listening on http://localhost:PORT (127.0.0.1:PORT)"
-        let endpoint = line.split_whitespace().nth(3).unwrap_or_else(|| panic!("server did not start: {line}")).to_string();
+        let line = rx.recv_timeout(SPAWN_LIMIT).unwrap_or_default();
+        let Some(endpoint) = line.split_whitespace().nth(3).map(str::to_string) else {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            std::thread::sleep(std::time::Duration::from_millis(100)); // the last of stderr
+            let stderr = String::from_utf8_lossy(&head.lock().unwrap()).into_owned();
+            panic!("codeyard serve did not say it was listening within {SPAWN_LIMIT:?} (stdout: {line:?}, {status}); its stderr:\n{stderr}");
+        };
         let port = endpoint.rsplit(':').next().unwrap().parse().unwrap();
         ServerProcess { child, endpoint, port }
     }
@@ -187,16 +257,15 @@ fn declares_endpoint_variable(dir: &std::path::Path) -> bool {
 pub const TERRAFORM_PROVIDER: &str = "provider \"aws\" {\n  s3_use_path_style = true\n}\n";
 
 /// Copies a Terraform configuration from `crates/server/tests/terraform/<name>` into a fresh
-/// temporary directory, adds [`TERRAFORM_PROVIDER`] unless the configuration has its own
-/// provider block, and runs `terraform init` there.
+/// temporary directory, with the shared modules of `tests/terraform/modules` beside it
+/// (`source = "./modules/service_role"`), adds [`TERRAFORM_PROVIDER`] unless the
+/// configuration has its own provider block, and runs `terraform init` there.
 pub fn terraform_workspace(name: &str) -> tempfile::TempDir {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/terraform").join(name);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/terraform");
     let dir = tempfile::tempdir().expect("temp dir");
-    for entry in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-        }
+    copy_files(&root.join(name), dir.path());
+    for module in std::fs::read_dir(root.join("modules")).into_iter().flatten().flatten().filter(|m| m.path().is_dir()) {
+        copy_files(&module.path(), &dir.path().join("modules").join(module.file_name()));
     }
     if !tf_files(dir.path()).iter().any(|text| text.contains("provider \"aws\"")) {
         std::fs::write(dir.path().join("provider.tf"), TERRAFORM_PROVIDER).unwrap();
@@ -204,6 +273,17 @@ pub fn terraform_workspace(name: &str) -> tempfile::TempDir {
     let (code, out) = terraform(dir.path(), "", &["init"]);
     assert_eq!(code, 0, "terraform init failed:\n{out}");
     dir
+}
+
+/// Copies the files of `src` (not its folders) into `dest`, which it creates.
+fn copy_files(src: &std::path::Path, dest: &std::path::Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+        }
+    }
 }
 
 // ---- helpers the suites share ------------------------------------------------------------
@@ -362,8 +442,7 @@ pub fn events_role_policy() -> String {
 /// `policy` (a document's JSON; "" for none) as its inline policy; returns its ARN. Suites give
 /// every role the trust and statements AWS would need, so a green run predicts one on AWS.
 pub async fn create_service_role(iam: &aws_sdk_iam::Client, name: &str, service: &str, policy: &str) -> String {
-    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
     let role = iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.expect("CreateRole");
     if !policy.is_empty() {
         iam.put_role_policy().role_name(name).policy_name("permissions").policy_document(policy).send().await.expect("PutRolePolicy");
@@ -382,13 +461,7 @@ pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     }
     let zip = dir.path().join("out.zip");
     let script = "import sys, zipfile, os\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for root, _, names in os.walk(sys.argv[2]):\n        for n in names:\n            p = os.path.join(root, n)\n            z.write(p, os.path.relpath(p, sys.argv[2]))\n";
-    let ok = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(&zip)
-        .arg(&src)
-        .status()
-        .unwrap()
-        .success();
+    let ok = std::process::Command::new("python3").args(["-c", script]).arg(&zip).arg(&src).status().unwrap().success();
     assert!(ok, "python3 zipfile");
     std::fs::read(zip).unwrap()
 }
@@ -456,12 +529,7 @@ impl RoleSession {
 /// a KMS ciphertext blob as an API or the CLI answered it.
 pub fn base64_bytes(text: &str) -> Vec<u8> {
     use std::io::Write;
-    let mut child = std::process::Command::new("base64")
-        .arg("-d")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("base64 runs");
+    let mut child = std::process::Command::new("base64").arg("-d").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("base64 runs");
     child.stdin.take().unwrap().write_all(text.trim().trim_matches('"').as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "base64 -d");
@@ -488,6 +556,17 @@ pub fn terraform_apply_clean(dir: &std::path::Path, endpoint: &str, vars: &[&str
     let (code, out) = terraform(dir, endpoint, &plan);
     assert_eq!(code, 0, "the plan after apply {vars:?} is not empty:\n{out}");
     applied
+}
+
+/// The start of every Terraform suite: a fresh server (checking the models when the test
+/// ends, as [`TestServer::with`]), the configuration `name` applied to it with a clean plan
+/// after ([`terraform_workspace`], [`terraform_apply_clean`]), and a client made by `new`
+/// (`aws_sdk_kms::Client::new`; `|_| ()` for none).
+pub async fn terraform_applied<C>(name: &str, new: impl FnOnce(&aws_config::SdkConfig) -> C) -> (TestServer, tempfile::TempDir, C) {
+    let (t, client) = TestServer::with(new).await;
+    let ws = terraform_workspace(name);
+    terraform_apply_clean(ws.path(), &t.endpoint, &[]);
+    (t, ws, client)
 }
 
 /// `terraform destroy` in `dir` with `vars`, asserting that it succeeds.

@@ -9,18 +9,15 @@ terraform {
   }
 }
 
-# CodeBuild refuses a service role it may not assume (CreateProject: "CodeBuild is not
-# authorized to perform: sts:AssumeRole"), so the role is declared with its trust.
-resource "aws_iam_role" "codebuild" {
-  name = "tf-codebuild"
-  assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Principal = { Service = "codebuild.amazonaws.com" }, Action = "sts:AssumeRole" }]
-  })
+# CodeBuild refuses a service role it may not assume, so the role is declared with its trust.
+module "codebuild_role" {
+  source  = "./modules/service_role"
+  name    = "tf-codebuild"
+  service = "codebuild.amazonaws.com"
 }
 
 locals {
-  role = aws_iam_role.codebuild.arn
+  role = module.codebuild_role.arn
   tags = {
     Deployment = "tf-codebuild"
     Terraform  = "true"

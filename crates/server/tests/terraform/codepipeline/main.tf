@@ -5,19 +5,16 @@ variable "build_project" {
   default = "demo-build"
 }
 
-# CodePipeline refuses a role it may not assume ("CodePipeline is not authorized to perform
-# AssumeRole on role ..."), so the role is declared with its trust.
-resource "aws_iam_role" "codepipeline" {
-  name = "codepipeline-role"
-  assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Principal = { Service = "codepipeline.amazonaws.com" }, Action = "sts:AssumeRole" }]
-  })
+# CodePipeline refuses a role it may not assume, so the role is declared with its trust.
+module "codepipeline_role" {
+  source  = "./modules/service_role"
+  name    = "codepipeline-role"
+  service = "codepipeline.amazonaws.com"
 }
 
 resource "aws_codepipeline" "seed" {
   name     = "tf-seed-pipeline"
-  role_arn = aws_iam_role.codepipeline.arn
+  role_arn = module.codepipeline_role.arn
 
   artifact_store {
     type     = "S3"
@@ -95,7 +92,7 @@ resource "aws_codepipeline" "seed" {
 
 resource "aws_codepipeline" "v2" {
   name           = "tf-v2-pipeline"
-  role_arn       = aws_iam_role.codepipeline.arn
+  role_arn       = module.codepipeline_role.arn
   pipeline_type  = "V2"
   execution_mode = "QUEUED"
 

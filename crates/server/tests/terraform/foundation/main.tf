@@ -12,28 +12,24 @@ locals {
   tags = { Deployment = "foundation", Changing = var.tag_value }
 }
 
-resource "aws_iam_role" "build" {
+module "build_role" {
+  source      = "./modules/service_role"
   name        = "foundation-build-role"
   description = "role for builds"
-  assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Principal = { Service = "codebuild.amazonaws.com" }, Action = "sts:AssumeRole" }]
-  })
-  tags = local.tags
+  service     = "codebuild.amazonaws.com"
+  tags        = local.tags
 }
 
-resource "aws_iam_role" "pipeline" {
-  name = "foundation-pipeline-role"
-  path = "/service/"
-  assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Principal = { Service = "codepipeline.amazonaws.com" }, Action = "sts:AssumeRole" }]
-  })
+module "pipeline_role" {
+  source  = "./modules/service_role"
+  name    = "foundation-pipeline-role"
+  path    = "/service/"
+  service = "codepipeline.amazonaws.com"
 }
 
 resource "aws_iam_role_policy" "build_logs" {
   name = "foundation-build-logs"
-  role = aws_iam_role.build.id
+  role = module.build_role.name
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -52,7 +48,7 @@ resource "aws_iam_policy" "artifacts" {
 }
 
 resource "aws_iam_role_policy_attachment" "pipeline_artifacts" {
-  role       = aws_iam_role.pipeline.name
+  role       = module.pipeline_role.name
   policy_arn = aws_iam_policy.artifacts.arn
 }
 
@@ -64,5 +60,5 @@ resource "aws_cloudwatch_log_group" "builds" {
 
 output "account_id" { value = data.aws_caller_identity.current.account_id }
 output "caller_arn" { value = data.aws_caller_identity.current.arn }
-output "build_role_arn" { value = aws_iam_role.build.arn }
+output "build_role_arn" { value = module.build_role.arn }
 output "log_group_arn" { value = aws_cloudwatch_log_group.builds.arn }
