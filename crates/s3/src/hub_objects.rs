@@ -8,7 +8,6 @@
 use crate::engine::{self, Engine, Listed};
 use crate::{authz, meta};
 use async_trait::async_trait;
-use base64::Engine as _;
 use codeyard_core::hub::{
     BucketSettings, BucketSummary, ListedObject, ObjectInfo, ObjectListQuery, ObjectListing,
     ObjectReader, ObjectStoreApi, PutObjectOptions,
@@ -309,7 +308,7 @@ impl ObjectStoreApi for HubObjects {
             }
         }
         if l.truncated {
-            out.next_continuation_token = l.last.map(continuation_token);
+            out.next_continuation_token = l.last.as_deref().map(engine::continuation_token);
         }
         Ok(out)
     }
@@ -378,24 +377,10 @@ fn stored_tags(xml: &str) -> AwsResult<Vec<(String, String)>> {
         .collect())
 }
 
-/// ListObjectsV2's continuation token: the last key (or common prefix) of the page, base64url,
-/// the same token the wire's ListObjectsV2 hands out.
-fn continuation_token(last: String) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
-}
-
 fn continuation_key(token: &str) -> AwsResult<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| {
-            AwsError::new(
-                400,
-                "InvalidArgument",
-                "The continuation token provided is incorrect",
-            )
-        })
+    engine::continuation_start(token).ok_or_else(|| {
+        AwsError::new(400, "InvalidArgument", "The continuation token provided is incorrect")
+    })
 }
 
 #[cfg(test)]

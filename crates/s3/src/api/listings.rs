@@ -70,23 +70,12 @@ fn objects_and_prefixes(
 }
 
 pub(super) async fn list_objects_v2(api: &Api, req: S3Request<ListObjectsV2Input>) -> R<ListObjectsV2Output> {
-    use base64::Engine as _;
     let i = req.input;
     let (url, max, prefix) = listing_params!(i);
     let token_key = match &i.continuation_token {
-        Some(t) => Some(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    s3err(
-                        "InvalidArgument",
-                        400,
-                        "The continuation token provided is incorrect",
-                    )
-                })?,
-        ),
+        Some(t) => Some(crate::engine::continuation_start(t).ok_or_else(|| {
+            s3err("InvalidArgument", 400, "The continuation token provided is incorrect")
+        })?),
         None => None,
     };
     let start = match (&token_key, &i.start_after) {
@@ -107,7 +96,7 @@ pub(super) async fn list_objects_v2(api: &Api, req: S3Request<ListObjectsV2Input
         prefix: Some(enc(prefix, url)),
         key_count: Some(key_count),
         continuation_token: i.continuation_token,
-        next_continuation_token: next.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)),
+        next_continuation_token: next.map(|k| crate::engine::continuation_token(k)),
         contents: nonempty(contents),
         start_after: i.start_after.map(|s| enc(s, url)),
     } from i, l, cps, url, max))

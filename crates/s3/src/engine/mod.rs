@@ -90,6 +90,21 @@ pub fn validate_bucket_name(name: &str) -> S3Result<()> {
     Ok(())
 }
 
+/// ListObjectsV2's continuation token: the page's last key (or common prefix), base64url. The
+/// wire's ListObjectsV2 and the hub's listing (the console) share it, so a token from either
+/// resumes in both.
+pub fn continuation_token(last: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+}
+
+/// The key a [`continuation_token`] resumes after; `None` for a token codeyard did not issue
+/// (S3 answers InvalidArgument "The continuation token provided is incorrect").
+pub fn continuation_start(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok().and_then(|b| String::from_utf8(b).ok())
+}
+
 pub fn validate_key(key: &str) -> S3Result<()> {
     if key.len() > 1024 {
         return Err(s3err("KeyTooLongError", 400, "Your key is too long"));
