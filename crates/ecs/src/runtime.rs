@@ -526,21 +526,8 @@ impl Runtime {
         let Ok(podman) = self.podman().await else {
             return;
         };
-        let ids = podman
-            .output(&[
-                "ps",
-                "-a",
-                "-q",
-                "--filter",
-                &format!("label={TASK_LABEL}={}", label_of(s, key)),
-            ])
-            .await
-            .unwrap_or_default();
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-t", "0"];
-            args.extend(&ids);
-            let _ = podman.output(&args).await;
+        if let Err(why) = podman.remove_labelled(&format!("{TASK_LABEL}={}", label_of(s, key))).await {
+            tracing::warn!(task = %key, error = %why, "ecs: removing the task's containers failed");
         }
     }
 

@@ -242,7 +242,8 @@ impl Podman {
         ))
     }
 
-    /// Removes every container carrying `label` (those of earlier runs: called at start-up).
+    /// Removes every container carrying `label` (`key` or `key=value`): those of earlier runs at
+    /// start-up, or one ECS task's.
     pub async fn remove_labelled(&self, label: &str) -> Result<usize, String> {
         let ids = self
             .output(&[
