@@ -160,12 +160,21 @@ def one_run(c, work, registry, port, n):
     tasks = ecs.describe_tasks(cluster="bench", tasks=arns)["tasks"]
     task = max(tasks, key=lambda t: t["createdAt"])  # the deployment's task (the old one is gone)
     ts = lambda v: v.timestamp()
+    # The task it replaced: the service's last one stopped before the new one was created (a
+    # fixed host port: the old task stops first).
+    stopped = ecs.list_tasks(cluster="bench", serviceName="web", desiredStatus="STOPPED")["taskArns"]
+    before_new = [t for t in (ecs.describe_tasks(cluster="bench", tasks=stopped)["tasks"] if stopped else [])
+                  if "stoppedAt" in t and ts(t["stoppedAt"]) <= ts(task["createdAt"]) + 0.001]
+    old = max(before_new, key=lambda t: t["stoppedAt"]) if before_new else None
     pushed = ts(image["imagePushedAt"])
     p = {
         "push -> execution started": ts(e["startTime"]) - pushed,
         "execution -> deploy action started": ts(acts["Ecs"]["startTime"]) - ts(e["startTime"]),
         "  of which the CodeBuild step": ts(acts["Defs"]["lastUpdateTime"]) - ts(acts["Defs"]["startTime"]),
         "deploy action -> task created": ts(task["createdAt"]) - ts(acts["Ecs"]["startTime"]),
+        "  deploy action -> old task stopping": ts(old["stoppingAt"]) - ts(acts["Ecs"]["startTime"]) if old else 0.0,
+        "  old task stopping -> stopped": ts(old["stoppedAt"]) - ts(old["stoppingAt"]) if old else 0.0,
+        "  old task stopped -> new task created": ts(task["createdAt"]) - ts(old["stoppedAt"]) if old else 0.0,
         "task created -> pull started": ts(task["pullStartedAt"]) - ts(task["createdAt"]),
         "image pull": ts(task["pullStoppedAt"]) - ts(task["pullStartedAt"]),
         "podman run": ts(task["startedAt"]) - ts(task["pullStoppedAt"]),

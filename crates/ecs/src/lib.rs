@@ -48,6 +48,9 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
         shutdown: platform.shutdown.clone(),
         launching: Default::default(),
         stopping: Default::default(),
+        tmpdir: Default::default(),
+        shipping: Default::default(),
+        prefetched: Default::default(),
     });
     tokio::spawn(scheduler::run(rt));
     Ok(())

@@ -5,7 +5,9 @@
 //!
 //! Containers carry the label [`TASK_LABEL`] (`<namespace>|<task key>`) so that a restarted
 //! server finds them again ([`Runtime::adopt`]) and removes those no task owns. Storage is
-//! private to the data dir (`<data_dir>/ecs/containers`).
+//! private to the data dir (`<data_dir>/ecs/containers`); podman's tmpdir is kept short
+//! ([`PrivateTmpdir`]) so that bridge and awsvpc tasks get a network of their own
+//! ([`Podman::private_network`]).
 //!
 //! [`ContainerImages`]: codeyard_core::hub::ContainerImages
 
@@ -15,9 +17,9 @@ use crate::records::*;
 use codeyard_api::ecs::*;
 use codeyard_core::RequestContext;
 use codeyard_core::hub::Hub;
-use codeyard_podman::Podman;
+use codeyard_podman::{Podman, PrivateTmpdir};
 use codeyard_store::StateStoreExt;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
@@ -26,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 pub const TASK_LABEL: &str = "codeyard.ecs-task";
 pub const CONTAINER_LABEL: &str = "codeyard.ecs-container";
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a stopping task waits for its containers' output to reach CloudWatch Logs.
+const LOG_DRAIN: Duration = Duration::from_secs(5);
 
 pub struct Runtime {
     /// podman, detected when first needed (a server that never runs a task never probes).
@@ -39,6 +43,13 @@ pub struct Runtime {
     /// Task ids (namespace|key) being launched or stopped by this process.
     pub launching: Mutex<HashSet<String>>,
     pub stopping: Mutex<HashSet<String>>,
+    /// podman's tmpdir, once podman is detected (removed when dropped with no container left).
+    pub tmpdir: std::sync::OnceLock<PrivateTmpdir>,
+    /// Per container id followed by [`Runtime::watch`]: cancelled when its output has all been
+    /// shipped to CloudWatch Logs (at once without awslogs).
+    pub shipping: Mutex<HashMap<String, CancellationToken>>,
+    /// Task definitions whose images [`Runtime::prefetch`] pulled ahead of their tasks.
+    pub prefetched: Mutex<HashSet<String>>,
 }
 
 fn label_of(s: &Scope, key: &str) -> String {
@@ -83,7 +94,19 @@ impl Runtime {
     async fn podman(&self) -> Result<Arc<Podman>, String> {
         self.podman
             .get_or_init(|| async {
-                let podman = Podman::detect(&self.containers_dir).await.map(Arc::new);
+                let podman = match PrivateTmpdir::open(&self.containers_dir) {
+                    Ok(tmp) => {
+                        let storage = codeyard_podman::storage_options_in(&self.containers_dir, &tmp.path);
+                        let _ = self.tmpdir.set(tmp);
+                        Podman::detect_with(&self.containers_dir, storage).await.map(Arc::new)
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Ok(p) = &podman {
+                    if p.private_network().is_none() {
+                        tracing::info!(tmpdir = ?p.tmpdir(), "ecs: tasks use podman's default network (slirp4netns is missing or podman's tmpdir is too long for its socket)");
+                    }
+                }
                 match &podman {
                     Ok(p) => tracing::info!("ecs: tasks run in podman ({})", p.description),
                     Err(e) => tracing::warn!("ecs: tasks cannot run: {e}"),
@@ -231,7 +254,7 @@ impl Runtime {
         }
         for (name, cid, ..) in started {
             let def = container_def(&td, &name);
-            tokio::spawn(self.clone().watch(
+            self.follow(
                 s.clone(),
                 key.to_string(),
                 name,
@@ -239,9 +262,55 @@ impl Runtime {
                 def.unwrap_or_default(),
                 ctx.clone(),
                 task_id.clone(),
-            ));
+            );
         }
         Ok(())
+    }
+
+    /// Starts following a running container ([`Runtime::watch`]); its log shipping is
+    /// registered before this returns, so a stop that comes next waits for it.
+    #[allow(clippy::too_many_arguments)]
+    fn follow(
+        self: &Arc<Self>,
+        s: Scope,
+        key: String,
+        name: String,
+        cid: String,
+        def: ContainerDefinition,
+        ctx: RequestContext,
+        task_id: String,
+    ) {
+        let shipped = CancellationToken::new();
+        self.shipping
+            .lock()
+            .unwrap()
+            .insert(cid.clone(), shipped.clone());
+        tokio::spawn(self.clone().watch(s, key, name, cid, def, ctx, task_id, shipped));
+    }
+
+    /// Pulls the images of the task definition `td_arn` ahead of its tasks, once per revision:
+    /// a deployment whose tasks wait for the older tasks to free their host ports pulls while
+    /// those stop, and the new tasks' own pulls (which still authorize and check the image)
+    /// find its layers here. A failure is left to the tasks' pulls to report.
+    pub fn prefetch(self: &Arc<Self>, s: Scope, td_arn: String) {
+        if !self.prefetched.lock().unwrap().insert(td_arn.clone()) {
+            return;
+        }
+        let rt = self.clone();
+        tokio::spawn(async move {
+            let Ok(podman) = rt.podman().await else { return };
+            let Ok((td, _)) = rt.ecs.task_definition(&s, &td_arn).await else {
+                return;
+            };
+            let td = td.definition;
+            let ctx = execution_context(&s, &rt.endpoint, &td, "ecs-prefetch");
+            for def in td.container_definitions.iter().flatten() {
+                let image = def.image.clone().unwrap_or_default();
+                if let Err(why) = rt.pull(&podman, &ctx, &image).await {
+                    tracing::debug!(%image, error = %why, "ecs: pulling ahead of the tasks failed");
+                }
+            }
+        });
     }
 
     /// Pulls `image` (from codeyard's registry with a token, else as named when absent) and
@@ -305,10 +374,11 @@ impl Runtime {
             .collect()
     }
 
-    /// Follows a running container: ships its output to CloudWatch Logs and, when it exits,
-    /// records the exit code; an essential container's exit stops the task.
+    /// Follows a running container: ships its output to CloudWatch Logs (`shipped` is
+    /// cancelled when that ends) and, when it exits, records the exit code; an essential
+    /// container's exit stops the task.
     #[allow(clippy::too_many_arguments)]
-    pub async fn watch(
+    async fn watch(
         self: Arc<Self>,
         s: Scope,
         key: String,
@@ -317,18 +387,28 @@ impl Runtime {
         def: ContainerDefinition,
         ctx: RequestContext,
         task_id: String,
+        shipped: CancellationToken,
     ) {
+        let done = shipped.drop_guard();
         let Ok(podman) = self.podman().await else {
+            self.shipping.lock().unwrap().remove(&cid);
             return;
         };
-        let logs = tokio::spawn(self.clone().ship_logs(
+        let shipper = self.clone().ship_logs(
             podman.clone(),
             cid.clone(),
             def.clone(),
             ctx,
             task_id,
             name.clone(),
-        ));
+        );
+        let rt = self.clone();
+        let shipping_cid = cid.clone();
+        let logs = tokio::spawn(async move {
+            let _done = done;
+            shipper.await;
+            rt.shipping.lock().unwrap().remove(&shipping_cid);
+        });
         let wait_args = ["wait", cid.as_str()];
         let code = tokio::select! {
             r = podman.output(&wait_args) => r,
@@ -468,8 +548,11 @@ impl Runtime {
                 .await;
             let timeout = self.stop_timeout(&s, &task).await;
             let mut codes: BTreeMap<String, Option<i32>> = BTreeMap::new();
+            let mut shippers = Vec::new();
             for c in task.containers.iter().flatten() {
                 let Some(cid) = &c.runtime_id else { continue };
+                // `podman stop` returns once the container is down and its network torn down
+                // (the published ports are free for the service's next task).
                 let _ = podman
                     .output(&["stop", "-t", &timeout.to_string(), cid])
                     .await;
@@ -479,9 +562,18 @@ impl Runtime {
                     .ok()
                     .and_then(|c| c.trim().parse().ok());
                 codes.insert(c.name.clone().unwrap_or_default(), code);
+                shippers.extend(self.shipping.lock().unwrap().get(cid).cloned());
             }
-            // Let the log shippers drain, then remove the containers.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The containers' last output reaches CloudWatch Logs before they are removed
+            // (their `podman logs -f` ends with them).
+            let drained = async {
+                for shipped in &shippers {
+                    shipped.cancelled().await;
+                }
+            };
+            if tokio::time::timeout(LOG_DRAIN, drained).await.is_err() {
+                tracing::debug!(task = %key, "ecs: the task's log shipping did not end in time");
+            }
             self.remove_containers(&s, &key).await;
             let _ = self
                 .ecs
@@ -588,7 +680,7 @@ impl Runtime {
                     let task_id = task_id(t.task_arn.as_deref().unwrap_or_default());
                     let ctx = execution_context(&s, &self.endpoint, &td, &task_id);
                     found.insert(label.to_string());
-                    tokio::spawn(self.clone().watch(
+                    self.follow(
                         s,
                         key.to_string(),
                         name.to_string(),
@@ -596,11 +688,13 @@ impl Runtime {
                         def.unwrap_or_default(),
                         ctx,
                         task_id,
-                    ));
+                    );
                 }
                 _ => {
                     tracing::info!(container = %cid, task = %key, "ecs: removing a container no running task owns");
-                    let _ = podman.output(&["rm", "-f", "-t", "0", cid]).await;
+                    if let Err(why) = podman.remove(cid).await {
+                        tracing::warn!(container = %cid, task = %key, error = %why, "ecs: removing an orphaned container failed");
+                    }
                 }
             }
         }
@@ -666,23 +760,10 @@ pub fn finish_stopped(t: &mut Task) {
     let _ = is_stopped(t);
 }
 
-/// `podman run` for one container of a task.
-/// The network of bridge and awsvpc tasks: slirp4netns, forwarding the published ports from a
-/// process of the container's own, when it is installed and its API socket
-/// (`<podman tmpdir>/<container id>.net`) fits a Unix socket path (107 bytes). Podman's default
-/// bridge (netavark, as root) publishes ports with host firewall rules instead, and those
-/// outlive a container whose storage went away without podman's cleanup (a data dir removed
-/// under a running task): a later listener on the same port of 127.0.0.1 is then unreachable.
-fn private_network(podman: &Podman) -> Option<&'static str> {
-    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let found = *FOUND.get_or_init(|| {
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("slirp4netns").is_file()))
-    });
-    let tmpdir = podman.global.iter().skip_while(|a| *a != "--tmpdir").nth(1)?;
-    let socket_len = tmpdir.len() + "/".len() + 64 + ".net".len();
-    (found && socket_len < 108).then_some("slirp4netns:port_handler=slirp4netns")
-}
-
+/// `podman run` for one container of a task. Bridge and awsvpc tasks get
+/// [`Podman::private_network`] when this machine has it: their published ports are forwarded
+/// by a process of the task's own, which goes with it, instead of host firewall rules that
+/// outlive a container whose cleanup never ran.
 fn run_args(
     podman: &Podman,
     td: &TaskDefinition,
@@ -719,7 +800,7 @@ fn run_args(
         NetworkMode::Host => a.extend(["--network".into(), "host".into()]),
         NetworkMode::None => a.extend(["--network".into(), "none".into()]),
         _ => {
-            if let Some(network) = private_network(podman) {
+            if let Some(network) = podman.private_network() {
                 a.extend(["--network".into(), network.into()]);
             }
             for p in def.port_mappings.iter().flatten() {

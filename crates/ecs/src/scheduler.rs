@@ -51,8 +51,10 @@ async fn tick(rt: &Arc<Runtime>) -> codeyard_core::AwsResult<()> {
                 if svc.status.as_deref() == Some("INACTIVE") {
                     continue;
                 }
-                if let Err(e) = reconcile_service(&rt.ecs, &s, &d.key, svc, d.version).await {
-                    tracing::debug!(service = %d.key, error = %e, "ecs: service reconcile");
+                match reconcile_service(&rt.ecs, &s, &d.key, svc, d.version).await {
+                    Ok(Some(waiting)) => rt.prefetch(s.clone(), waiting),
+                    Ok(None) => {}
+                    Err(e) => tracing::debug!(service = %d.key, error = %e, "ecs: service reconcile"),
                 }
             }
         }
@@ -99,14 +101,15 @@ fn threshold(desired: i32) -> usize {
 }
 
 /// One pass over one service; writes the service (conditional on the version read) and the
-/// tasks it starts or stops in one commit.
+/// tasks it starts or stops in one commit. Answers the task definition whose tasks wait for
+/// older tasks to free their host ports (its images can be pulled meanwhile).
 async fn reconcile_service(
     ecs: &Ecs,
     s: &Scope,
     key: &str,
     mut svc: Service,
     version: i64,
-) -> codeyard_core::AwsResult<()> {
+) -> codeyard_core::AwsResult<Option<String>> {
     let (cluster, name) = key.split_once('/').unwrap_or(("default", key));
     let group = format!("service:{name}");
     let docs = ecs
@@ -151,6 +154,7 @@ async fn reconcile_service(
         .or(svc.task_definition.clone())
         .unwrap_or_default();
     let mut started = Vec::new();
+    let mut waiting = None;
     if draining {
         for (k, t) in tasks.iter().filter(|(_, t)| live(t)) {
             batch = stop(
@@ -230,6 +234,7 @@ async fn reconcile_service(
                         );
                     }
                     wanted = false;
+                    waiting = Some(td_arn.clone());
                 }
             }
         }
@@ -398,7 +403,7 @@ async fn reconcile_service(
     svc.deployments = Some(deployments);
     let after = serde_json::to_string(&svc).unwrap_or_default();
     if after == before && batch.is_empty() {
-        return Ok(());
+        return Ok(waiting);
     }
     batch = batch.put(
         s.services(),
@@ -411,10 +416,10 @@ async fn reconcile_service(
             if !started.is_empty() {
                 ecs.wake.notify_one();
             }
-            Ok(())
+            Ok(waiting)
         }
         // The service changed meanwhile (UpdateService): the next tick looks again.
-        Err(codeyard_store::StoreError::Conflict(..)) => Ok(()),
+        Err(codeyard_store::StoreError::Conflict(..)) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
