@@ -80,6 +80,10 @@ enum Command {
         /// Where the embedded server runs builds (see `serve --executor`).
         #[arg(long, env = "CODEYARD_EXECUTOR", default_value = "auto", value_parser = ["auto", "container", "local"])]
         executor: String,
+        /// Then what happens next: the image push starts a deploy pipeline that runs the
+        /// service on ECS and tests it over HTTP; a pushed change reaches the running service.
+        #[arg(long)]
+        next: bool,
     },
     /// Print a build's log from CloudWatch Logs (`--follow` tails it while it runs).
     Logs {
@@ -229,13 +233,14 @@ async fn main() -> anyhow::Result<()> {
             server.wait().await;
             Ok(())
         }
-        Command::Demo { exit, endpoint, data_dir, timeout, executor } => {
+        Command::Demo { exit, endpoint, data_dir, timeout, executor, next } => {
             let code = codeyard_server::demo::run(codeyard_server::demo::DemoOptions {
                 endpoint,
                 data_dir,
                 exit,
                 timeout: std::time::Duration::from_secs(timeout),
                 executor: executor.parse().map_err(anyhow::Error::msg)?,
+                next,
             })
             .await?;
             std::process::exit(code);

@@ -1,9 +1,11 @@
 //! The whole chain, as a user meets it: `codeyard demo` against a fresh server creates the seed
 //! topology through the APIs, pushes the sample service, and the pipeline (started by the
 //! EventBridge rule) builds, tests, deploys the jar to S3 and pushes the image to ECR.
+//! `--next` goes on: the image push deploys it to ECS and a test stage calls it over HTTP.
 //! And the worked example's Terraform applies, plans clean and destroys clean.
 
 use crate::common::*;
+use aws_sdk_ecr::types::ImageIdentifier;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -16,6 +18,7 @@ async fn demo_runs_the_seed_pipeline_green() {
         timeout: Duration::from_secs(600),
         // The test's own server decides where builds run; this only applies to an embedded one.
         executor: codeyard_codebuild::ExecutorChoice::Local,
+        next: false,
     })
     .await
     .expect("demo runs");
@@ -29,6 +32,70 @@ async fn demo_runs_the_seed_pipeline_green() {
     let images = ecr.describe_images().repository_name("codeyard-demo-app").send().await.expect("images");
     let tags: Vec<String> = images.image_details().iter().flat_map(|d| d.image_tags().to_vec()).collect();
     assert!(tags.contains(&"latest".to_string()), "tags: {tags:?}");
+    t.assert_no_model_violations();
+}
+
+/// `codeyard demo --next`: after the seed run, its image runs as an ECS service and a deploy
+/// pipeline (ECR source -> CodeBuild imagedefinitions.json -> ECS deploy -> CodeBuild test over
+/// HTTP) is created; a pushed change of the service goes through the seed pipeline, the image
+/// push starts the deploy pipeline (by the EventBridge rule), and the service answers with the
+/// new version. The server enforces IAM, so the demo's least-privilege roles suffice. The demo
+/// deletes the service at the end: no task container is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_next_deploys_the_pushed_image_to_ecs_and_tests_it_over_http() {
+    if std::process::Command::new("jlink").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: codeyard demo --next needs a JDK with jlink");
+        return;
+    }
+    let t = TestServer::start().await;
+    let containers = crate::ecs::TaskContainers(t.data_dir.clone());
+    let code = codeyard_server::demo::run(codeyard_server::demo::DemoOptions {
+        endpoint: Some(t.endpoint.clone()),
+        data_dir: None,
+        exit: true,
+        timeout: Duration::from_secs(600),
+        executor: codeyard_codebuild::ExecutorChoice::Local,
+        next: true,
+    })
+    .await
+    .expect("demo runs");
+    assert_eq!(code, 0, "the demo's deploy chain did not pass");
+
+    // Two deploy executions, both green: CreatePipeline's, then the image push's (the rule).
+    let conf = t.sdk_config().await;
+    let cp = aws_sdk_codepipeline::Client::new(&conf);
+    let runs = cp.list_pipeline_executions().pipeline_name("codeyard-demo-deploy").send().await.unwrap();
+    let runs = runs.pipeline_execution_summaries();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r.status() == Some(&aws_sdk_codepipeline::types::PipelineExecutionStatus::Succeeded)), "{runs:?}");
+    let pushed = &runs[0];
+    let trigger = pushed.trigger().expect("trigger");
+    assert_eq!(trigger.trigger_type(), Some(&aws_sdk_codepipeline::types::TriggerType::CloudWatchEvent), "{pushed:?}");
+    assert!(trigger.trigger_detail().unwrap_or_default().ends_with(":rule/codeyard-demo-on-image-push"), "{pushed:?}");
+
+    // It deployed the image the second seed run pushed, and its Test stage ran a build.
+    let ecr = aws_sdk_ecr::Client::new(&conf);
+    let latest = ImageIdentifier::builder().image_tag("latest").build();
+    let images = ecr.describe_images().repository_name("codeyard-demo-app").image_ids(latest).send().await.unwrap();
+    let digest = images.image_details()[0].image_digest().unwrap().to_string();
+    assert_eq!(pushed.source_revisions()[0].revision_id(), Some(digest.as_str()), "{pushed:?}");
+    let ecs = aws_sdk_ecs::Client::new(&conf);
+    let td = ecs.describe_task_definition().task_definition("codeyard-demo-crm").send().await.unwrap();
+    let td = td.task_definition().unwrap();
+    assert!(td.container_definitions()[0].image().unwrap().ends_with(&format!("@{digest}")), "{td:?}");
+    let cb = aws_sdk_codebuild::Client::new(&conf);
+    let tests = cb.list_builds_for_project().project_name("codeyard-demo-test-service").send().await.unwrap();
+    assert_eq!(tests.ids().len(), 2, "one test build per deploy");
+    let builds = cb.batch_get_builds().set_ids(Some(tests.ids().to_vec())).send().await.unwrap();
+    assert!(builds.builds().iter().all(|b| b.build_status() == Some(&aws_sdk_codebuild::types::StatusType::Succeeded)));
+
+    // The demo deleted the service; its containers are gone.
+    let svc = ecs.describe_services().cluster("codeyard-demo-cluster").services("codeyard-demo-crm").send().await.unwrap();
+    assert_ne!(svc.services()[0].status(), Some("ACTIVE"), "{svc:?}");
+    wait_for("the service's containers to be removed", Duration::from_secs(60), Duration::from_millis(300), || async {
+        containers.ids().is_empty().then_some(())
+    })
+    .await;
     t.assert_no_model_violations();
 }
 

@@ -5,6 +5,12 @@
 //! (CodeBuild compiles and tests the Java service, then an S3 deploy extracts the jar to
 //! `app-jar/target/app.jar`) -> BuildDockerImage (CodeBuild bakes the jar into an image with
 //! `docker build` and pushes it to ECR).
+//!
+//! `--next` goes on to what comes next ([`next`]): the image push starts a deploy pipeline
+//! that runs the service on ECS and tests it over HTTP.
+
+mod base_image;
+mod next;
 
 use crate::client::AwsClient;
 use codeyard_core::AwsError;
@@ -18,17 +24,23 @@ use std::time::{Duration, Instant};
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = codeyard_core::DEFAULT_ACCOUNT;
 
+/// `(path under app/, its content)` for each file named, bundled at build time.
+macro_rules! sample_app {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../../../../examples/aws-devops-demo/app/", $path)))),*]
+    };
+}
+
 /// The sample service, bundled into the binary so the demo needs nothing but the binary.
-const SAMPLE_APP: &[(&str, &str)] = &[
-    ("codebuild/buildspec_build_and_test.yml", include_str!("../../../examples/aws-devops-demo/app/codebuild/buildspec_build_and_test.yml")),
-    ("codebuild/buildspec_build_docker_image.yml", include_str!("../../../examples/aws-devops-demo/app/codebuild/buildspec_build_docker_image.yml")),
-    ("docker/image/Dockerfile", include_str!("../../../examples/aws-devops-demo/app/docker/image/Dockerfile")),
-    ("docker/resources/run-dev-mode.sh", include_str!("../../../examples/aws-devops-demo/app/docker/resources/run-dev-mode.sh")),
-    ("src/main/java/demo/CrmDb.java", include_str!("../../../examples/aws-devops-demo/app/src/main/java/demo/CrmDb.java")),
-    ("src/main/java/demo/CrmServer.java", include_str!("../../../examples/aws-devops-demo/app/src/main/java/demo/CrmServer.java")),
-    ("src/test/java/demo/CrmTest.java", include_str!("../../../examples/aws-devops-demo/app/src/test/java/demo/CrmTest.java")),
+const SAMPLE_APP: &[(&str, &str)] = sample_app![
+    "codebuild/buildspec_build_and_test.yml",
+    "codebuild/buildspec_build_docker_image.yml",
+    "docker/image/Dockerfile",
+    "docker/resources/run-dev-mode.sh",
+    "src/main/java/demo/CrmDb.java",
+    "src/main/java/demo/CrmServer.java",
+    "src/test/java/demo/CrmTest.java",
 ];
-const BASE_IMAGE_DOCKERFILE: &str = include_str!("../../../examples/aws-devops-demo/base-image.Dockerfile");
 
 pub struct DemoOptions {
     /// Use this server instead of looking for one on 127.0.0.1:4566 or starting one.
@@ -39,10 +51,15 @@ pub struct DemoOptions {
     pub timeout: Duration,
     /// Where the embedded server runs builds (`./dev demo` uses containers of the stand-in image).
     pub executor: codeyard_codebuild::ExecutorChoice,
+    /// After the seed pipeline: deploy its image to ECS through a deploy pipeline started by
+    /// the image push, test it over HTTP, push a change and follow it to the running service.
+    pub next: bool,
 }
 
 /// Names of the demo's resources (suffixed when the server already holds an earlier run).
 struct Names {
+    /// `codeyard-demo[-suffix]`, which every name starts with.
+    prefix: String,
     repo: String,
     artifacts: String,
     cache: String,
@@ -59,21 +76,28 @@ struct Names {
 
 impl Names {
     fn new(suffix: &str) -> Names {
-        let p = format!("codeyard-demo{suffix}");
+        let prefix = format!("codeyard-demo{suffix}");
+        let n = |name: &str| format!("{prefix}-{name}");
         Names {
-            repo: format!("{p}-repo"),
-            artifacts: format!("{p}-artifacts"),
-            cache: format!("{p}-cache"),
-            logs: format!("{p}-builds"),
-            ecr: format!("{p}-app"),
-            build_project: format!("{p}-build-and-test"),
-            image_project: format!("{p}-docker-image"),
-            pipeline: format!("{p}-pipeline"),
-            rule: format!("{p}-on-push"),
-            codebuild_role: format!("{p}-codebuild-role"),
-            pipeline_role: format!("{p}-codepipeline-role"),
-            events_role: format!("{p}-events-role"),
+            repo: n("repo"),
+            artifacts: n("artifacts"),
+            cache: n("cache"),
+            logs: n("builds"),
+            ecr: n("app"),
+            build_project: n("build-and-test"),
+            image_project: n("docker-image"),
+            pipeline: n("pipeline"),
+            rule: n("on-push"),
+            codebuild_role: n("codebuild-role"),
+            pipeline_role: n("codepipeline-role"),
+            events_role: n("events-role"),
+            prefix,
         }
+    }
+
+    /// The ARN of the role `name`.
+    fn role_arn(name: &str) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
     }
 }
 
@@ -83,6 +107,11 @@ fn step(msg: &str) {
 
 pub async fn run(opts: DemoOptions) -> anyhow::Result<i32> {
     println!("codeyard demo: the AWS DevOps demonstration pipeline, running on this machine\n");
+    if opts.next && which("jlink").is_none() {
+        println!("codeyard demo --next needs a JDK with jlink on this machine: the service's base image gets its");
+        println!("Java runtime from it (install one, e.g. `apt-get install openjdk-17-jdk-headless`).");
+        return Ok(2);
+    }
     // 1. A server: the one given, one already on 4566, or an embedded one in a fresh data dir.
     let (endpoint, embedded) = match opts.endpoint.clone() {
         Some(e) => (e, None),
@@ -114,20 +143,27 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<i32> {
 
     // 2. A base image in the local registry (nothing can be pulled offline).
     println!("\nSetting up:");
-    let base_image = push_base_image(&client, &registry_host, work.path()).await?;
-    step(&format!("base image {base_image} (busybox) pushed to the registry"));
+    let base = base_image::push(&client, &registry_host, work.path()).await?;
+    step(&format!("base image {} ({}) pushed to the registry", base.reference, base.describe()));
+    if let (true, Some(why)) = (opts.next, &base.no_java) {
+        println!("\ncodeyard demo --next needs a JDK with jlink on this machine to give the service's image a Java");
+        println!("runtime ({why}); install one with its jmods (e.g. `apt-get install openjdk-17-jdk-headless openjdk-17-jmods`).");
+        stop(embedded).await;
+        return Ok(2);
+    }
 
     // 3. The topology, through the AWS APIs.
-    let clone_url = create_topology(&client, &names, &base_image).await?;
+    let clone_url = create_topology(&client, &names, &base.reference).await?;
 
     // 4. A developer pushes the service to master.
-    let commit = push_sample(&clone_url, work.path())?;
+    let repo = work.path().join("repo");
+    let commit = push_sample(&clone_url, &repo)?;
     step(&format!("pushed the sample service to master: commit {}", &commit[..12]));
 
     // 5. Follow the execution the event rule starts.
     println!("\nPipeline {} (started by the push through the EventBridge rule):", names.pipeline);
     let status = follow(&client, &names.pipeline, &commit, opts.timeout).await?;
-    let ok = status == "Succeeded";
+    let mut ok = status == "Succeeded";
     println!();
     if ok {
         println!("Pipeline succeeded.");
@@ -140,20 +176,54 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<i32> {
     } else {
         println!("Pipeline ended {status}.");
     }
+
+    // 6. What happens next: the image push deploys to ECS and the deployment is tested.
+    let mut deployed: Option<next::Deployed> = None;
+    if ok && opts.next {
+        let story = next::Story { client: &client, names: &names, repo: &repo, clone_url: &clone_url, timeout: opts.timeout };
+        let outcome = tokio::select! {
+            r = next::run(&story, &mut deployed) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        };
+        ok = match outcome {
+            Ok(passed) => passed,
+            Err(e) => {
+                println!("\ncodeyard demo --next failed: {e:#}");
+                false
+            }
+        };
+    }
     match embedded {
         Some(server) if !opts.exit => {
             println!("\ncodeyard keeps serving at {endpoint}; press Ctrl-C to stop.");
             let token = server.platform.shutdown.clone();
+            let client = client.clone();
             tokio::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
+                if let Some(d) = deployed {
+                    next::remove(&client, &d).await;
+                }
                 token.cancel();
             });
             server.wait().await;
         }
-        Some(server) => server.shutdown().await,
-        None => {}
+        server => {
+            // The service's containers must not outlive the run (a server keeps them across
+            // its own restarts).
+            if let Some(d) = deployed.filter(|_| opts.exit || server.is_some()) {
+                next::remove(&client, &d).await;
+            }
+            stop(server).await;
+        }
     }
     Ok(if ok { 0 } else { 1 })
+}
+
+/// Shuts the embedded server down, if there is one.
+async fn stop(server: Option<crate::RunningServer>) {
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
 }
 
 async fn healthy(endpoint: &str) -> bool {
@@ -171,24 +241,6 @@ fn ignore_exists<T>(r: Result<T, AwsError>) -> Result<(), AwsError> {
 
 fn aws_err(what: &str) -> impl Fn(AwsError) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("{what}: {e}")
-}
-
-async fn push_base_image(client: &AwsClient, registry_host: &str, work: &Path) -> anyhow::Result<String> {
-    ignore_exists(client.json("ecr", "AmazonEC2ContainerRegistry_V20150921.CreateRepository", json!({"repositoryName": "base/busybox"})).await)
-        .map_err(aws_err("creating the base image repository"))?;
-    let image = format!("{registry_host}/base/busybox:1");
-    let rootfs = work.join("base/rootfs/bin");
-    std::fs::create_dir_all(&rootfs)?;
-    let busybox = which("busybox").ok_or_else(|| anyhow::anyhow!("busybox is not installed (./dev demo installs it)"))?;
-    std::fs::copy(&busybox, rootfs.join("busybox"))?;
-    for c in ["sh", "mkdir", "ls", "cat", "cp", "echo"] {
-        let _ = std::os::unix::fs::symlink("busybox", rootfs.join(c));
-    }
-    std::fs::write(work.join("base/Dockerfile"), BASE_IMAGE_DOCKERFILE)?;
-    let ctx = work.join("base");
-    run_cmd("buildah", &["--storage-driver", "vfs", "bud", "--isolation", "chroot", "-q", "-t", &image, ctx.to_str().unwrap()])?;
-    run_cmd("buildah", &["--storage-driver", "vfs", "push", "--tls-verify=false", &image, &format!("docker://{image}")])?;
-    Ok(image)
 }
 
 fn which(cmd: &str) -> Option<PathBuf> {
@@ -209,6 +261,86 @@ fn trust_policy(service: &str) -> String {
 
 const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
+/// The role `name` that `principal` (`codebuild.amazonaws.com`) may assume, with `policy` inline.
+async fn create_role(client: &AwsClient, name: &str, principal: &str, policy: &str) -> anyhow::Result<()> {
+    let trust = trust_policy(principal);
+    ignore_exists(client.query("iam", "CreateRole", "2010-05-08", &[("RoleName", name), ("AssumeRolePolicyDocument", &trust)]).await)
+        .map_err(aws_err("creating a role"))?;
+    client
+        .query("iam", "PutRolePolicy", "2010-05-08", &[("RoleName", name), ("PolicyName", "demo"), ("PolicyDocument", policy)])
+        .await
+        .map_err(aws_err("putting a role policy"))?;
+    Ok(())
+}
+
+/// A CodeBuild project's environment: the curated standard image with `vars`.
+fn build_environment(privileged: bool, vars: &[(&str, &str)]) -> Value {
+    json!({
+        "type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL",
+        "privilegedMode": privileged,
+        "environmentVariables": vars.iter().map(|(k, v)| json!({"name": k, "value": v, "type": "PLAINTEXT"})).collect::<Vec<_>>(),
+    })
+}
+
+/// A CodeBuild project of the demo (it logs to the demo's log group).
+struct Project<'a> {
+    name: &'a str,
+    source: Value,
+    artifacts: Value,
+    environment: Value,
+    role: &'a str,
+    minutes: i64,
+}
+
+impl Project<'_> {
+    async fn create(self, client: &AwsClient, n: &Names) -> anyhow::Result<()> {
+        let project = json!({
+            "name": self.name,
+            "source": self.source,
+            "artifacts": self.artifacts,
+            "environment": self.environment,
+            "serviceRole": Names::role_arn(self.role),
+            "timeoutInMinutes": self.minutes,
+            "logsConfig": {"cloudWatchLogs": {"status": "ENABLED", "groupName": n.logs}},
+        });
+        ignore_exists(client.json("codebuild", "CodeBuild_20161006.CreateProject", project).await).map_err(aws_err("creating a CodeBuild project"))
+    }
+}
+
+/// A pipeline action declaration.
+fn action(name: &str, category: &str, provider: &str, run_order: i64, inputs: &[&str], outputs: &[&str], config: Value) -> Value {
+    json!({
+        "name": name,
+        "actionTypeId": {"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+        "runOrder": run_order,
+        "configuration": config,
+        "inputArtifacts": inputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>(),
+        "outputArtifacts": outputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>(),
+    })
+}
+
+/// The ARN of the pipeline `name`.
+fn pipeline_arn(name: &str) -> String {
+    format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:{name}")
+}
+
+/// The EventBridge rule `rule` on `pattern`, starting the pipeline `pipeline` through `role`.
+async fn rule_starting_pipeline(client: &AwsClient, rule: &str, pattern: Value, pipeline: &str, role: &str) -> anyhow::Result<()> {
+    client
+        .json("events", "AWSEvents.PutRule", json!({"Name": rule, "EventPattern": pattern.to_string(), "State": "ENABLED"}))
+        .await
+        .map_err(aws_err("creating the event rule"))?;
+    client
+        .json(
+            "events",
+            "AWSEvents.PutTargets",
+            json!({"Rule": rule, "Targets": [{"Id": "CodePipeline", "Arn": pipeline_arn(pipeline), "RoleArn": Names::role_arn(role)}]}),
+        )
+        .await
+        .map_err(aws_err("adding the rule's target"))?;
+    Ok(())
+}
+
 async fn create_topology(client: &AwsClient, n: &Names, base_image: &str) -> anyhow::Result<String> {
     // IAM roles: the build's, the pipeline's and the rule's (builds really get the role's
     // temporary credentials).
@@ -217,13 +349,7 @@ async fn create_topology(client: &AwsClient, n: &Names, base_image: &str) -> any
         (&n.pipeline_role, "codepipeline.amazonaws.com"),
         (&n.events_role, "events.amazonaws.com"),
     ] {
-        let trust = trust_policy(principal);
-        ignore_exists(client.query("iam", "CreateRole", "2010-05-08", &[("RoleName", role), ("AssumeRolePolicyDocument", &trust)]).await)
-            .map_err(aws_err("creating a role"))?;
-        client
-            .query("iam", "PutRolePolicy", "2010-05-08", &[("RoleName", role), ("PolicyName", "demo"), ("PolicyDocument", ALLOW_ALL)])
-            .await
-            .map_err(aws_err("putting a role policy"))?;
+        create_role(client, role, principal, ALLOW_ALL).await?;
     }
     step("IAM roles for CodeBuild, CodePipeline and EventBridge");
 
@@ -253,66 +379,29 @@ async fn create_topology(client: &AwsClient, n: &Names, base_image: &str) -> any
     let repo_arn = repo["repositoryMetadata"]["Arn"].as_str().unwrap_or_default().to_string();
     step(&format!("CodeCommit repository {} ({clone_url})", n.repo));
 
-    let role_arn = |r: &str| format!("arn:aws:iam::{ACCOUNT}:role/{r}");
-    let env = |vars: Vec<(&str, &str)>| -> Value {
-        json!({
-            "type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL",
-            "privilegedMode": !vars.is_empty(),
-            "environmentVariables": vars.into_iter().map(|(k, v)| json!({"name": k, "value": v, "type": "PLAINTEXT"})).collect::<Vec<_>>(),
-        })
-    };
-    let projects = [
-        (&n.build_project, "codebuild/buildspec_build_and_test.yml", env(vec![]), 5),
-        (
-            &n.image_project,
-            "codebuild/buildspec_build_docker_image.yml",
-            env(vec![
-                ("MY_IMAGE_NAME", "demo/java-devops-crm-demo"),
-                ("MY_AWS_REGION", REGION),
-                ("MY_ECR_REPO", &n.ecr),
-                ("MY_AWS_ACCOUNT_ID", ACCOUNT),
-                ("MY_S3_APP_BUCKET", &n.artifacts),
-                ("BASE_IMAGE", base_image),
-            ]),
-            10,
-        ),
+    let image_vars = [
+        ("MY_IMAGE_NAME", "demo/java-devops-crm-demo"),
+        ("MY_AWS_REGION", REGION),
+        ("MY_ECR_REPO", &n.ecr),
+        ("MY_AWS_ACCOUNT_ID", ACCOUNT),
+        ("MY_S3_APP_BUCKET", &n.artifacts),
+        ("BASE_IMAGE", base_image),
     ];
-    for (name, buildspec, environment, timeout) in projects {
-        ignore_exists(
-            client
-                .json(
-                    "codebuild",
-                    "CodeBuild_20161006.CreateProject",
-                    json!({
-                        "name": name,
-                        "source": {"type": "CODECOMMIT", "location": clone_url, "gitCloneDepth": 1, "buildspec": buildspec},
-                        "artifacts": {"type": "NO_ARTIFACTS"},
-                        "environment": environment,
-                        "serviceRole": role_arn(&n.codebuild_role),
-                        "timeoutInMinutes": timeout,
-                        "logsConfig": {"cloudWatchLogs": {"status": "ENABLED", "groupName": n.logs}},
-                    }),
-                )
-                .await,
-        )
-        .map_err(aws_err("creating a CodeBuild project"))?;
+    let projects = [
+        (&n.build_project, "codebuild/buildspec_build_and_test.yml", build_environment(false, &[]), 5),
+        (&n.image_project, "codebuild/buildspec_build_docker_image.yml", build_environment(true, &image_vars), 10),
+    ];
+    for (name, buildspec, environment, minutes) in projects {
+        let source = json!({"type": "CODECOMMIT", "location": clone_url, "gitCloneDepth": 1, "buildspec": buildspec});
+        let artifacts = json!({"type": "NO_ARTIFACTS"});
+        Project { name, source, artifacts, environment, role: &n.codebuild_role, minutes }.create(client, n).await?;
     }
     step(&format!("CodeBuild projects {} and {}", n.build_project, n.image_project));
 
-    let action = |name: &str, category: &str, provider: &str, run_order: i64, inputs: &[&str], outputs: &[&str], config: Value| {
-        json!({
-            "name": name,
-            "actionTypeId": {"category": category, "owner": "AWS", "provider": provider, "version": "1"},
-            "runOrder": run_order,
-            "configuration": config,
-            "inputArtifacts": inputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>(),
-            "outputArtifacts": outputs.iter().map(|a| json!({"name": a})).collect::<Vec<_>>(),
-        })
-    };
     let pipeline = json!({
         "pipeline": {
             "name": n.pipeline,
-            "roleArn": role_arn(&n.pipeline_role),
+            "roleArn": Names::role_arn(&n.pipeline_role),
             "artifactStore": {"type": "S3", "location": n.artifacts},
             "stages": [
                 {"name": "Source", "actions": [action("Source", "Source", "CodeCommit", 1, &[], &["source-artifact"],
@@ -336,24 +425,13 @@ async fn create_topology(client: &AwsClient, n: &Names, base_image: &str) -> any
         "resources": [repo_arn],
         "detail": {"event": ["referenceCreated", "referenceUpdated"], "referenceType": ["branch"], "referenceName": ["master"]},
     });
-    client
-        .json("events", "AWSEvents.PutRule", json!({"Name": n.rule, "EventPattern": pattern.to_string(), "State": "ENABLED"}))
-        .await
-        .map_err(aws_err("creating the event rule"))?;
-    client
-        .json(
-            "events",
-            "AWSEvents.PutTargets",
-            json!({"Rule": n.rule, "Targets": [{"Id": "CodePipeline", "Arn": format!("arn:aws:codepipeline:{REGION}:{ACCOUNT}:{}", n.pipeline), "RoleArn": role_arn(&n.events_role)}]}),
-        )
-        .await
-        .map_err(aws_err("adding the rule's target"))?;
+    rule_starting_pipeline(client, &n.rule, pattern, &n.pipeline, &n.events_role).await?;
     step(&format!("EventBridge rule {}: a push to master starts the pipeline", n.rule));
     Ok(clone_url)
 }
 
-fn push_sample(clone_url: &str, work: &Path) -> anyhow::Result<String> {
-    let repo = work.join("repo");
+/// Writes the sample service into `repo`, commits it and pushes it to master; answers the commit.
+fn push_sample(clone_url: &str, repo: &Path) -> anyhow::Result<String> {
     for (path, content) in SAMPLE_APP {
         let file = repo.join(path);
         std::fs::create_dir_all(file.parent().unwrap())?;
@@ -363,22 +441,30 @@ fn push_sample(clone_url: &str, work: &Path) -> anyhow::Result<String> {
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))?;
         }
     }
-    // Open mode accepts any credentials; git sends these after the server's 401 challenge.
-    let url = clone_url.replacen("://", "://demo:demo@", 1);
-    let git = |args: &[&str]| -> anyhow::Result<String> {
-        let mut all = vec!["-C", repo.to_str().unwrap(), "-c", "user.name=codeyard demo", "-c", "user.email=demo@codeyard.local", "-c", "credential.helper="];
-        all.extend_from_slice(args);
-        run_cmd("git", &all)
-    };
-    git(&["init", "-q", "-b", "master"])?;
-    git(&["add", "-A"])?;
-    git(&["commit", "-qm", "CRM demo service"])?;
-    git(&["push", "-q", &url, "master"])?;
-    git(&["rev-parse", "HEAD"])
+    git(repo, &["init", "-q", "-b", "master"])?;
+    commit_and_push(clone_url, repo, "CRM demo service")
 }
 
-/// Follows the execution whose source revision is `commit` until it ends; returns its status.
-async fn follow(client: &AwsClient, pipeline: &str, commit: &str, timeout: Duration) -> anyhow::Result<String> {
+/// Commits everything in the working copy `repo` as `message` and pushes master; answers the commit.
+fn commit_and_push(clone_url: &str, repo: &Path, message: &str) -> anyhow::Result<String> {
+    // Open mode accepts any credentials; git sends these after the server's 401 challenge.
+    let url = clone_url.replacen("://", "://demo:demo@", 1);
+    git(repo, &["add", "-A"])?;
+    git(repo, &["commit", "-qm", message])?;
+    git(repo, &["push", "-q", &url, "master"])?;
+    git(repo, &["rev-parse", "HEAD"])
+}
+
+fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let repo = repo.to_str().unwrap_or_default();
+    let mut all = vec!["-C", repo, "-c", "user.name=codeyard demo", "-c", "user.email=demo@codeyard.local", "-c", "credential.helper="];
+    all.extend_from_slice(args);
+    run_cmd("git", &all)
+}
+
+/// Follows the execution whose source revision is `revision` (a commit, an image digest) until
+/// it ends; returns its status.
+async fn follow(client: &AwsClient, pipeline: &str, revision: &str, timeout: Duration) -> anyhow::Result<String> {
     let started = Instant::now();
     let tty = std::io::stdout().is_terminal();
     let multi = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stdout() } else { ProgressDrawTarget::hidden() });
@@ -398,7 +484,7 @@ async fn follow(client: &AwsClient, pipeline: &str, commit: &str, timeout: Durat
                 .await
                 .map_err(aws_err("listing executions"))?;
             execution_id = list["pipelineExecutionSummaries"].as_array().into_iter().flatten().find_map(|e| {
-                let hit = e["sourceRevisions"].as_array().into_iter().flatten().any(|r| r["revisionId"] == commit);
+                let hit = e["sourceRevisions"].as_array().into_iter().flatten().any(|r| r["revisionId"] == revision);
                 hit.then(|| e["pipelineExecutionId"].as_str().unwrap_or_default().to_string())
             });
             if let Some(id) = &execution_id {
@@ -468,7 +554,7 @@ async fn follow(client: &AwsClient, pipeline: &str, commit: &str, timeout: Durat
 /// Prints why an action failed and, for a build, the tail of its log.
 async fn print_failure(client: &AwsClient, multi: &MultiProgress, detail: &Value) {
     let summary = detail["output"]["executionResult"]["externalExecutionSummary"].as_str().unwrap_or("");
-    let _ = multi.println(format!("    failed: {summary}"));
+    say(multi, format!("    failed: {summary}"));
     let Some(build_id) = detail["output"]["executionResult"]["externalExecutionId"].as_str() else { return };
     let Ok(builds) = client.json("codebuild", "CodeBuild_20161006.BatchGetBuilds", json!({"ids": [build_id]})).await else { return };
     let logs = &builds["builds"][0]["logs"];
@@ -477,9 +563,18 @@ async fn print_failure(client: &AwsClient, multi: &MultiProgress, detail: &Value
         .json("logs", "Logs_20140328.GetLogEvents", json!({"logGroupName": group, "logStreamName": stream, "startFromHead": false, "limit": 25}))
         .await
     {
-        let _ = multi.println(format!("    last lines of build {build_id}:"));
+        say(multi, format!("    last lines of build {build_id}:"));
         for e in events["events"].as_array().into_iter().flatten() {
-            let _ = multi.println(format!("    | {}", e["message"].as_str().unwrap_or("").trim_end()));
+            say(multi, format!("    | {}", e["message"].as_str().unwrap_or("").trim_end()));
         }
+    }
+}
+
+/// Prints a line above the progress bars (a hidden draw target, off a terminal, prints nothing).
+fn say(multi: &MultiProgress, line: String) {
+    if multi.is_hidden() {
+        println!("{line}");
+    } else {
+        let _ = multi.println(line);
     }
 }
