@@ -14,7 +14,7 @@ use codeyard_wire::Platform;
 /// without a role keeps the server's own context).
 pub fn role_context(b: &BuildRecord) -> RequestContext {
     RequestContext::internal(&b.account, &b.region, &b.endpoint)
-        .acting_as_role(&b.service_role, &format!("AWSCodeBuild-{}", b.uuid))
+        .acting_as_role(&b.config.service_role, &format!("AWSCodeBuild-{}", b.uuid))
 }
 
 /// CodeBuild's service principal, the one a service role's trust policy must name.
@@ -53,7 +53,7 @@ pub async fn provisioning(
     log_stream: Option<&mut tokio::sync::oneshot::Receiver<Result<(), String>>>,
 ) -> Result<Option<(String, String)>, (String, String)> {
     let session = format!("AWSCodeBuild-{}", b.uuid);
-    trusted(platform, &b.account, &b.service_role, &session)
+    trusted(platform, &b.account, &b.config.service_role, &session)
         .await
         .map_err(|m| ("CLIENT_ERROR".to_string(), m))?;
     if let Some(rx) = log_stream
@@ -140,7 +140,7 @@ pub(crate) async fn role_credentials(
     let issuer = platform.hub.credentials().map_err(|_| {
         fallback("no STS in this server: commands get static test credentials".into())
     })?;
-    if b.service_role.is_empty() {
+    if b.config.service_role.is_empty() {
         return Err(fallback(
             "the project has no service role: commands get static test credentials".into(),
         ));
@@ -148,7 +148,7 @@ pub(crate) async fn role_credentials(
     issuer
         .assume_role_as_service(
             &b.account,
-            &b.service_role,
+            &b.config.service_role,
             crate::access::SERVICE_PRINCIPAL,
             &format!("AWSCodeBuild-{}", b.uuid),
             3600,
@@ -157,7 +157,7 @@ pub(crate) async fn role_credentials(
         .map_err(|e| {
             fallback(format!(
                 "cannot assume the service role {}: {} (commands get static test credentials)",
-                b.service_role, e.message
+                b.config.service_role, e.message
             ))
         })
 }

@@ -134,6 +134,17 @@ pub fn extract_zip(zip_path: &Path, dest: &Path) -> std::io::Result<()> {
     archive.extract(dest).map_err(std::io::Error::other)
 }
 
+/// Extracts a downloaded zip into `dest` off the async threads, then removes the zip.
+pub async fn extract_downloaded_zip(zip_path: PathBuf, dest: PathBuf) -> std::io::Result<()> {
+    let extracted = tokio::task::spawn_blocking(move || {
+        let done = extract_zip(&zip_path, &dest);
+        let _ = std::fs::remove_file(&zip_path);
+        done
+    })
+    .await;
+    extracted.map_err(std::io::Error::other)?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,10 +2,10 @@
 
 use codeyard_api::Timestamp;
 use codeyard_api::codebuild::{
-    Build, BuildArtifacts, BuildPhase, BuildPhaseType, CloudWatchLogsConfig, ExportedEnvironmentVariable, LogsConfig,
-    LogsConfigStatusType, LogsLocation, PhaseContext, ProjectArtifacts, ProjectCache, ProjectEnvironment, ProjectSource,
-    ProjectSourceVersion, S3LogsConfig, StartBuildInput, StatusType,
+    Build, BuildArtifacts, BuildPhase, BuildPhaseType, CloudWatchLogsConfig, ExportedEnvironmentVariable,
+    LogsConfigStatusType, LogsLocation, PhaseContext, S3LogsConfig, StartBuildInput, StatusType,
 };
+use crate::overrides::Effective;
 use codeyard_core::hub::BuildStatus;
 use codeyard_core::{arn::arn, time};
 use serde::{Deserialize, Serialize};
@@ -45,25 +45,15 @@ pub struct BuildRecord {
     pub current_phase: BuildPhaseType,
     pub build_status: BuildStatus,
     pub build_complete: bool,
-    pub source_version: Option<String>,
     pub resolved_source_version: Option<String>,
     pub phases: Vec<PhaseRecord>,
     /// The effective configuration (project merged with StartBuild overrides, see
-    /// [`crate::overrides`]).
-    pub source: ProjectSource,
-    pub secondary_sources: Vec<ProjectSource>,
-    pub secondary_source_versions: Vec<ProjectSourceVersion>,
-    pub artifacts_config: ProjectArtifacts,
-    pub secondary_artifacts_config: Vec<ProjectArtifacts>,
-    pub cache: ProjectCache,
-    pub environment: ProjectEnvironment,
-    pub service_role: String,
-    pub logs_config: LogsConfig,
+    /// [`crate::overrides`]); flattened, so its members sit beside the others in the stored
+    /// JSON as they did before it was one struct.
+    #[serde(flatten)]
+    pub config: Effective,
     pub log_group: String,
     pub log_stream: String,
-    pub timeout_minutes: i64,
-    pub queued_timeout_minutes: i64,
-    pub encryption_key: Option<String>,
     pub initiator: String,
     /// Where artifacts went.
     pub artifacts: BuildArtifacts,
@@ -89,6 +79,18 @@ fn shape(v: &impl Serialize) -> Value {
     codeyard_api::encode(v).unwrap_or(Value::Null)
 }
 
+/// A time as build events show it (`Dec 1, 2026 7:46:22 PM`).
+fn event_time(ms: i64) -> String {
+    time::from_epoch_millis(ms)
+        .format("%b %-d, %Y %-I:%M:%S %p")
+        .to_string()
+}
+
+/// Whole seconds between two instants, rounded as AWS rounds a phase's duration.
+fn duration_seconds(start_ms: i64, end_ms: i64) -> i64 {
+    ((end_ms - start_ms).max(0) + 500) / 1000
+}
+
 pub fn deep_link(region: &str, group: &str, stream: &str) -> String {
     let enc = |s: &str| s.replace('/', "%2F");
     format!(
@@ -100,7 +102,8 @@ pub fn deep_link(region: &str, group: &str, stream: &str) -> String {
 
 impl BuildRecord {
     pub fn logs_enabled(&self) -> bool {
-        self.logs_config
+        self.config
+            .logs_config
             .cloud_watch_logs
             .as_ref()
             .is_none_or(|c| c.status != LogsConfigStatusType::Disabled)
@@ -124,7 +127,7 @@ impl BuildRecord {
                 phase_status: p.status.as_ref().map(status),
                 start_time: Some(Timestamp::from_millis(p.start_ms)),
                 end_time: p.end_ms.map(Timestamp::from_millis),
-                duration_in_seconds: p.end_ms.map(|e| ((e - p.start_ms).max(0) + 500) / 1000),
+                duration_in_seconds: p.end_ms.map(|e| duration_seconds(p.start_ms, e)),
                 contexts: p.end_ms.map(|_| {
                     if p.contexts.is_empty() {
                         vec![PhaseContext { status_code: Some(String::new()), message: Some(String::new()) }]
@@ -137,12 +140,12 @@ impl BuildRecord {
                 }),
             })
             .collect();
-        let cloud_watch_logs = self.logs_config.cloud_watch_logs.clone().unwrap_or(CloudWatchLogsConfig {
+        let cloud_watch_logs = self.config.logs_config.cloud_watch_logs.clone().unwrap_or(CloudWatchLogsConfig {
             status: LogsConfigStatusType::Enabled,
             group_name: None,
             stream_name: None,
         });
-        let s3_logs = self.logs_config.s3_logs.clone().unwrap_or(S3LogsConfig {
+        let s3_logs = self.config.logs_config.s3_logs.clone().unwrap_or(S3LogsConfig {
             status: LogsConfigStatusType::Disabled,
             location: None,
             encryption_disabled: None,
@@ -168,24 +171,24 @@ impl BuildRecord {
             end_time: self.end_ms.map(Timestamp::from_millis),
             current_phase: Some(self.current_phase.to_string()),
             build_status: Some(status(&self.build_status)),
-            source_version: self.source_version.clone(),
+            source_version: self.config.source_version.clone(),
             resolved_source_version: self.resolved_source_version.clone(),
             project_name: Some(self.project_name.clone()),
             phases: Some(phases),
-            source: Some(self.source.clone()),
-            secondary_sources: Some(self.secondary_sources.clone()),
-            secondary_source_versions: Some(self.secondary_source_versions.clone()),
+            source: Some(self.config.source.clone()),
+            secondary_sources: Some(self.config.secondary_sources.clone()),
+            secondary_source_versions: Some(self.config.secondary_source_versions.clone()),
             artifacts: Some(self.artifacts.clone()),
             secondary_artifacts: Some(self.secondary_artifacts.clone()),
-            cache: Some(self.cache.clone()),
-            environment: Some(self.environment.clone()),
-            service_role: Some(self.service_role.clone()),
+            cache: Some(self.config.cache.clone()),
+            environment: Some(self.config.environment.clone()),
+            service_role: Some(self.config.service_role.clone()),
             logs: Some(logs),
-            timeout_in_minutes: Some(self.timeout_minutes as i32),
-            queued_timeout_in_minutes: Some(self.queued_timeout_minutes as i32),
+            timeout_in_minutes: Some(self.config.timeout_minutes as i32),
+            queued_timeout_in_minutes: Some(self.config.queued_timeout_minutes as i32),
             build_complete: Some(self.build_complete),
             initiator: Some(self.initiator.clone()),
-            encryption_key: self.encryption_key.clone(),
+            encryption_key: self.config.encryption_key.clone(),
             exported_environment_variables: Some(
                 self.exported
                     .iter()
@@ -212,11 +215,6 @@ impl BuildRecord {
 
     /// `detail` of a "CodeBuild Build Phase Change" event for a phase that just ended.
     pub fn phase_event_detail(&self, p: &PhaseRecord) -> Value {
-        let fmt = |ms: i64| {
-            time::from_epoch_millis(ms)
-                .format("%b %-d, %Y %-I:%M:%S %p")
-                .to_string()
-        };
         let end = p.end_ms.unwrap_or(p.start_ms);
         let ctx: Vec<Value> = p
             .contexts
@@ -230,27 +228,22 @@ impl BuildRecord {
             "completed-phase-context": serde_json::to_string(&ctx).unwrap_or_default(),
             "additional-information": self.additional_information(),
             "completed-phase-status": p.status.map(BuildStatus::as_str).unwrap_or_default(),
-            "completed-phase-duration-seconds": ((end - p.start_ms).max(0) + 500) / 1000,
+            "completed-phase-duration-seconds": duration_seconds(p.start_ms, end),
             "version": "1",
-            "completed-phase-start": fmt(p.start_ms),
-            "completed-phase-end": fmt(end),
+            "completed-phase-start": event_time(p.start_ms),
+            "completed-phase-end": event_time(end),
         })
     }
 
     fn additional_information(&self) -> Value {
-        let fmt = |ms: i64| {
-            time::from_epoch_millis(ms)
-                .format("%b %-d, %Y %-I:%M:%S %p")
-                .to_string()
-        };
         let phases: Vec<Value> = self
             .phases
             .iter()
             .map(|p| {
-                let mut v = json!({"start-time": fmt(p.start_ms), "phase-type": p.phase_type});
+                let mut v = json!({"start-time": event_time(p.start_ms), "phase-type": p.phase_type});
                 if let Some(e) = p.end_ms {
-                    v["end-time"] = json!(fmt(e));
-                    v["duration-in-seconds"] = json!(((e - p.start_ms).max(0) + 500) / 1000);
+                    v["end-time"] = json!(event_time(e));
+                    v["duration-in-seconds"] = json!(duration_seconds(p.start_ms, e));
                 }
                 if let Some(s) = &p.status {
                     v["phase-status"] = json!(s);
@@ -261,21 +254,21 @@ impl BuildRecord {
         let mut info = json!({
             "artifact": {"location": self.artifacts.location.as_deref().unwrap_or("")},
             "environment": {
-                "image": self.environment.image, "privileged-mode": self.environment.privileged_mode,
-                "compute-type": self.environment.compute_type, "type": self.environment.r#type,
-                "environment-variables": shape(&self.environment.environment_variables),
+                "image": self.config.environment.image, "privileged-mode": self.config.environment.privileged_mode,
+                "compute-type": self.config.environment.compute_type, "type": self.config.environment.r#type,
+                "environment-variables": shape(&self.config.environment.environment_variables),
             },
-            "timeout-in-minutes": self.timeout_minutes,
+            "timeout-in-minutes": self.config.timeout_minutes,
             "build-complete": self.build_complete,
             "initiator": self.initiator,
-            "build-start-time": fmt(self.start_ms),
-            "source": shape(&self.source),
+            "build-start-time": event_time(self.start_ms),
+            "source": shape(&self.config.source),
             "logs": {"group-name": self.log_group, "stream-name": self.log_stream,
                      "deep-link": deep_link(&self.region, &self.log_group, &self.log_stream)},
             "phases": phases,
-            "queued-timeout-in-minutes": self.queued_timeout_minutes,
+            "queued-timeout-in-minutes": self.config.queued_timeout_minutes,
         });
-        if let Some(v) = &self.source_version {
+        if let Some(v) = &self.config.source_version {
             info["source-version"] = json!(v);
         }
         info
@@ -290,5 +283,58 @@ impl BuildRecord {
             message: self.message.clone(),
             log_url: Some(deep_link(&self.region, &self.log_group, &self.log_stream)),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use codeyard_api::codebuild::ArtifactsType;
+
+    /// A stored build with only the required members filled in, in the shape stored records
+    /// have (the configuration members beside the build's own).
+    pub(crate) fn stored(project: &str, n: i64, start_ms: i64) -> Value {
+        json!({
+            "id": format!("{project}:{n:08}"), "arn": "", "uuid": format!("{n:08}"),
+            "account": "000000000000", "region": "eu-west-1", "project_name": project,
+            "build_number": n, "start_ms": start_ms, "end_ms": null,
+            "current_phase": "COMPLETED", "build_status": "SUCCEEDED", "build_complete": true,
+            "source_version": null, "resolved_source_version": null, "phases": [],
+            "source": {"type": "NO_SOURCE"}, "secondary_sources": [], "secondary_source_versions": [],
+            "artifacts_config": {"type": "NO_ARTIFACTS"}, "secondary_artifacts_config": [],
+            "cache": {"type": "NO_CACHE"},
+            "environment": {"type": "LINUX_CONTAINER", "image": "i", "computeType": "BUILD_GENERAL1_SMALL"},
+            "service_role": "", "logs_config": {}, "log_group": "", "log_stream": "",
+            "timeout_minutes": 60, "queued_timeout_minutes": 480, "encryption_key": null,
+            "initiator": "", "artifacts": {}, "secondary_artifacts": [], "exported": [],
+            "report_arns": [], "buildspec_override": null, "pipeline": null,
+            "request": {"projectName": project}, "message": null, "endpoint": "",
+        })
+    }
+
+    #[test]
+    fn a_stored_build_loads_into_the_embedded_configuration_and_stores_the_same_json() {
+        let mut v = stored("p", 7, 1_700_000_000_000);
+        v["source_version"] = json!("main");
+        v["artifacts_config"] = json!({"type": "S3", "location": "out-bucket", "name": "app.zip"});
+        v["artifacts"] = json!({"location": "arn:aws:s3:::out-bucket/app.zip"});
+        v["service_role"] = json!("arn:aws:iam::000000000000:role/build");
+        v["timeout_minutes"] = json!(15);
+        v["encryption_key"] = json!("arn:aws:kms:eu-west-1:000000000000:alias/aws/s3");
+        let rec: BuildRecord = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(rec.config.artifacts.r#type, ArtifactsType::S3);
+        assert_eq!(rec.config.artifacts.location.as_deref(), Some("out-bucket"));
+        assert_eq!(rec.artifacts.location.as_deref(), Some("arn:aws:s3:::out-bucket/app.zip"));
+        assert_eq!(rec.config.source_version.as_deref(), Some("main"));
+        assert_eq!(rec.config.service_role, "arn:aws:iam::000000000000:role/build");
+        assert_eq!((rec.config.timeout_minutes, rec.config.queued_timeout_minutes), (15, 480));
+        assert!(rec.config.encryption_key.is_some());
+        // Stored again, it has the same members at the top (model shapes spell out their nulls),
+        // and that loads back to the same record.
+        let again = serde_json::to_value(&rec).unwrap();
+        let members = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(members(&again), members(&v), "the stored shape is unchanged");
+        let reloaded: BuildRecord = serde_json::from_value(again.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&reloaded).unwrap(), again);
     }
 }

@@ -82,7 +82,7 @@ impl Cache {
         if paths.is_empty() {
             return None;
         }
-        let store = match b.cache.r#type {
+        let store = match b.config.cache.r#type {
             CacheType::Local => Store::Local(
                 platform
                     .config
@@ -94,7 +94,7 @@ impl Cache {
                     .join(&b.project_name),
             ),
             CacheType::S3 => {
-                let loc = b.cache.location.as_deref().unwrap_or("").trim_matches('/');
+                let loc = b.config.cache.location.as_deref().unwrap_or("").trim_matches('/');
                 let (bucket, prefix) = loc.split_once('/').unwrap_or((loc, ""));
                 let key = if prefix.is_empty() {
                     "codeyard-cache.zip".to_string()

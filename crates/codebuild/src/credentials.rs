@@ -135,7 +135,7 @@ impl CredentialsEndpoint {
             "SecretAccessKey": creds.secret_access_key,
             "Token": creds.session_token.unwrap_or_default(),
             "Expiration": time::iso8601(&expiration),
-            "RoleArn": build.service_role,
+            "RoleArn": build.config.service_role,
         }))
     }
 }

@@ -124,7 +124,7 @@ pub async fn assemble(
     runs: Runs<'_>,
 ) -> Result<BuildEnv, String> {
     let mut env = BuildEnv::default();
-    let privileged = b.environment.privileged_mode.unwrap_or(false);
+    let privileged = b.config.environment.privileged_mode.unwrap_or(false);
     if let Runs::Container {
         credentials,
         image_path,
@@ -227,25 +227,25 @@ fn codebuild_variables(platform: &Platform, b: &BuildRecord, src_dir: &Path, env
     env.set("CODEBUILD_BUILD_ID", &b.id);
     env.set(
         "CODEBUILD_BUILD_IMAGE",
-        &b.environment.image,
+        &b.config.environment.image,
     );
     env.set("CODEBUILD_BUILD_NUMBER", &b.build_number.to_string());
     env.set("CODEBUILD_BUILD_SUCCEEDING", "1");
     env.set("CODEBUILD_INITIATOR", &b.initiator);
     env.set(
         "CODEBUILD_KMS_KEY_ID",
-        b.encryption_key.as_deref().unwrap_or(""),
+        b.config.encryption_key.as_deref().unwrap_or(""),
     );
     env.set("CODEBUILD_LOG_PATH", &b.log_stream);
     env.set("CODEBUILD_SRC_DIR", &src_dir.display().to_string());
     env.set("CODEBUILD_START_TIME", &b.start_ms.to_string());
     env.set(
         "CODEBUILD_SOURCE_VERSION",
-        b.source_version.as_deref().unwrap_or(""),
+        b.config.source_version.as_deref().unwrap_or(""),
     );
     env.set(
         "CODEBUILD_SOURCE_REPO_URL",
-        b.source.location.as_deref().unwrap_or(""),
+        b.config.source.location.as_deref().unwrap_or(""),
     );
     env.set("AWS_REGION", &b.region);
     env.set("AWS_DEFAULT_REGION", &b.region);
@@ -261,7 +261,7 @@ fn codebuild_variables(platform: &Platform, b: &BuildRecord, src_dir: &Path, env
 /// type PARAMETER_STORE and SECRETS_MANAGER are resolved later (DOWNLOAD_SOURCE).
 fn finish_assembly(b: &BuildRecord, mut env: BuildEnv) -> Result<BuildEnv, String> {
     use codeyard_api::codebuild::EnvironmentVariableType as T;
-    for v in b.environment.environment_variables.iter().flatten() {
+    for v in b.config.environment.environment_variables.iter().flatten() {
         let (name, value) = (v.name.as_str(), v.value.as_str());
         match v.r#type.as_ref().unwrap_or(&T::Plaintext) {
             T::Plaintext => env.set(name, value),

@@ -140,23 +140,7 @@ mod tests {
 
     /// A stored build with only what the index reads filled in.
     fn record(project: &str, n: i64, start_ms: i64) -> BuildRecord {
-        let v: serde_json::Value = serde_json::json!({
-            "id": format!("{project}:{n:08}"), "arn": "", "uuid": format!("{n:08}"),
-            "account": "000000000000", "region": "eu-west-1", "project_name": project,
-            "build_number": n, "start_ms": start_ms, "end_ms": null,
-            "current_phase": "COMPLETED", "build_status": "SUCCEEDED", "build_complete": true,
-            "source_version": null, "resolved_source_version": null, "phases": [],
-            "source": {"type": "NO_SOURCE"}, "secondary_sources": [], "secondary_source_versions": [],
-            "artifacts_config": {"type": "NO_ARTIFACTS"}, "secondary_artifacts_config": [],
-            "cache": {"type": "NO_CACHE"},
-            "environment": {"type": "LINUX_CONTAINER", "image": "i", "computeType": "BUILD_GENERAL1_SMALL"},
-            "service_role": "", "logs_config": {}, "log_group": "", "log_stream": "",
-            "timeout_minutes": 60, "queued_timeout_minutes": 480, "encryption_key": null,
-            "initiator": "", "artifacts": {}, "secondary_artifacts": [], "exported": [],
-            "report_arns": [], "buildspec_override": null, "pipeline": null,
-            "request": {"projectName": project}, "message": null, "endpoint": "",
-        });
-        serde_json::from_value(v).unwrap()
+        serde_json::from_value(crate::build::tests::stored(project, n, start_ms)).unwrap()
     }
 
     async fn all_pages(store: &SharedStore, project: Option<&str>, ascending: bool) -> Vec<String> {

@@ -1,4 +1,4 @@
-//! Leaf helpers the build's I/O modules share: store namespaces, scratch files, uploads.
+//! Leaf helpers the build's I/O modules share: store namespaces, scratch files, S3 transfers.
 //! Nothing here depends on the runner, so cache/upload/source/reports do not either.
 
 use codeyard_core::hub::PutObjectOptions;
@@ -38,6 +38,23 @@ pub async fn put_file(
             403 => format!("Error uploading artifacts: {}", s3_error(&e)),
             _ => format!("cannot upload s3://{bucket}/{key}: {}", e.message),
         })
+}
+
+/// Downloads an S3 object through the hub into a new scratch file in `dir`; the file and the
+/// object's version id.
+pub async fn get_file(
+    platform: &Platform,
+    ctx: &RequestContext,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    dir: &Path,
+    name: &str,
+) -> Result<(PathBuf, Option<String>), AwsError> {
+    let objects = platform.hub.objects()?;
+    let path = scratch_file(dir, name);
+    let info = objects.get_object_to_file(ctx, bucket, key, version, &path).await?;
+    Ok((path, info.version_id))
 }
 
 pub fn scratch_file(dir: &Path, name: &str) -> PathBuf {

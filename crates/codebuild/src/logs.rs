@@ -65,7 +65,7 @@ pub fn spawn_pump(
         None
     };
     let (group, stream) = (b.log_group.clone(), b.log_stream.clone());
-    let (build_id, build_arn, role) = (b.id.clone(), b.arn.clone(), b.service_role.clone());
+    let (build_id, build_arn, role) = (b.id.clone(), b.arn.clone(), b.config.service_role.clone());
     let ctx = ctx.clone();
     let (ready, stream_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {

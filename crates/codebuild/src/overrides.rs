@@ -7,14 +7,20 @@ use codeyard_api::codebuild::*;
 use crate::error::{CodeBuildError, CodeBuildResult};
 use crate::project::ProjectRecord;
 use codeyard_core::{AwsError, AwsResult};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// What a build runs with (every member model-shaped).
+/// What a build runs with (every member model-shaped). A build record embeds it flattened
+/// ([`crate::build::BuildRecord::config`]); the serde names are the stored record's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Effective {
     pub source: ProjectSource,
     pub secondary_sources: Vec<ProjectSource>,
     pub secondary_source_versions: Vec<ProjectSourceVersion>,
+    /// What the project asks for; where they went is the record's `artifacts`.
+    #[serde(rename = "artifacts_config")]
     pub artifacts: ProjectArtifacts,
+    #[serde(rename = "secondary_artifacts_config")]
     pub secondary_artifacts: Vec<ProjectArtifacts>,
     pub cache: ProjectCache,
     pub environment: ProjectEnvironment,

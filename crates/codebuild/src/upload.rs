@@ -68,7 +68,7 @@ pub async fn upload(
         }
         return Ok(());
     }
-    let primary = b.artifacts_config.clone();
+    let primary = b.config.artifacts.clone();
     if primary.r#type == ArtifactsType::S3 {
         let aspec = spec
             .artifacts
@@ -78,7 +78,7 @@ pub async fn upload(
     } else {
         b.artifacts = BuildArtifacts { location: Some(String::new()), ..Default::default() };
     }
-    for cfg in b.secondary_artifacts_config.clone() {
+    for cfg in b.config.secondary_artifacts.clone() {
         if cfg.r#type != ArtifactsType::S3 {
             continue;
         }

@@ -215,7 +215,6 @@ impl Engine {
             current_phase: BuildPhaseType::Queued,
             build_status: BuildStatus::InProgress,
             build_complete: false,
-            source_version: config.source_version,
             resolved_source_version: None,
             phases: vec![
                 PhaseRecord {
@@ -233,22 +232,11 @@ impl Engine {
                     contexts: vec![],
                 },
             ],
-            source: config.source,
-            secondary_sources: config.secondary_sources,
-            secondary_source_versions: config.secondary_source_versions,
             artifacts: Default::default(),
             secondary_artifacts: vec![],
-            secondary_artifacts_config: config.secondary_artifacts,
-            artifacts_config: config.artifacts,
-            cache: config.cache,
-            environment: config.environment,
-            service_role: config.service_role,
-            logs_config: config.logs_config,
+            config,
             log_group,
             log_stream,
-            timeout_minutes: config.timeout_minutes,
-            queued_timeout_minutes: config.queued_timeout_minutes,
-            encryption_key: config.encryption_key,
             initiator: initiator.to_string(),
             exported: vec![],
             report_arns: vec![],
@@ -421,7 +409,7 @@ impl Engine {
     /// The build's task.
     async fn run(self: Arc<Self>, mut b: BuildRecord, control: Arc<Control>) -> AwsResult<()> {
         // QUEUED: wait for a slot, a stop, or the queued timeout.
-        let queued_for = minute() * b.queued_timeout_minutes.max(5) as u32;
+        let queued_for = minute() * b.config.queued_timeout_minutes.max(5) as u32;
         let permit = tokio::select! {
             p = self.slots.clone().acquire_owned() => p.ok(),
             _ = control.cancel.cancelled() => None,
@@ -443,7 +431,7 @@ impl Engine {
         // The build timeout covers everything after the queue.
         let timer = {
             let control = control.clone();
-            let limit = minute() * b.timeout_minutes.max(1) as u32;
+            let limit = minute() * b.config.timeout_minutes.max(1) as u32;
             tokio::spawn(async move {
                 tokio::time::sleep(limit).await;
                 control

@@ -42,10 +42,10 @@ impl Engine {
             sandbox.note(&logs::agent_line(&n));
         }
         let mut provisioning = crate::executor::Provisioning {
-            image: b.environment.image.clone(),
-            privileged: b.environment.privileged_mode.unwrap_or(false),
+            image: b.config.environment.image.clone(),
+            privileged: b.config.environment.privileged_mode.unwrap_or(false),
             pull_credentials: b
-                .environment
+                .config.environment
                 .image_pull_credentials_type
                 .as_ref()
                 .map_or("CODEBUILD", |t| t.as_str())
@@ -357,6 +357,7 @@ impl Engine {
         env: &mut crate::environment::BuildEnv,
     ) -> Result<Buildspec, (String, String)> {
         let client = |m: String| ("CLIENT_ERROR".to_string(), m);
+        let fetcher = crate::source::Sources { platform: &self.platform, ctx, workspace };
         if let Some(p) = b.pipeline.clone() {
             for (i, input) in p.inputs.iter().enumerate() {
                 let dest = if i == 0 {
@@ -364,16 +365,10 @@ impl Engine {
                 } else {
                     workspace.join(format!("src_{}", input.name))
                 };
-                crate::source::fetch_pipeline_input(
-                    &self.platform,
-                    ctx,
-                    &input.bucket,
-                    &input.key,
-                    &dest,
-                    workspace,
-                )
-                .await
-                .map_err(client)?;
+                fetcher
+                    .fetch_pipeline_input(&input.bucket, &input.key, &dest)
+                    .await
+                    .map_err(client)?;
                 if i == 0 {
                     env.set(
                         "CODEBUILD_SOURCE_VERSION",
@@ -391,63 +386,45 @@ impl Engine {
                 env.set("CODEBUILD_RESOLVED_SOURCE_VERSION", rev);
             }
         } else {
-            let fetched = crate::source::fetch(
-                &self.platform,
-                ctx,
-                &b.source,
-                b.source_version.as_deref(),
-                src_dir,
-                workspace,
-            )
-            .await
-            .map_err(client)?;
+            let fetched = fetcher
+                .fetch(&b.config.source, b.config.source_version.as_deref(), src_dir)
+                .await
+                .map_err(client)?;
             if let Some(r) = &fetched.resolved {
                 b.resolved_source_version = Some(r.clone());
                 env.set("CODEBUILD_RESOLVED_SOURCE_VERSION", r);
             }
             env.set(
                 "CODEBUILD_SOURCE_VERSION",
-                b.source_version
+                b.config
+                    .source_version
                     .as_deref()
                     .unwrap_or(fetched.resolved.as_deref().unwrap_or("")),
             );
             env.set(
                 "CODEBUILD_SOURCE_REPO_URL",
-                b.source.location.as_deref().unwrap_or(""),
+                b.config.source.location.as_deref().unwrap_or(""),
             );
-            for s in b.secondary_sources.clone() {
+            for s in b.config.secondary_sources.clone() {
                 let ident = s.source_identifier.clone().unwrap_or_default();
                 let version = b
+                    .config
                     .secondary_source_versions
                     .iter()
                     .find(|v| v.source_identifier == ident)
                     .map(|v| v.source_version.clone());
                 let dest = workspace.join(format!("src_{ident}"));
-                crate::source::fetch(
-                    &self.platform,
-                    ctx,
-                    &s,
-                    version.as_deref(),
-                    &dest,
-                    workspace,
-                )
-                .await
-                .map_err(client)?;
+                fetcher.fetch(&s, version.as_deref(), &dest).await.map_err(client)?;
                 env.set(
                     &format!("CODEBUILD_SRC_DIR_{ident}"),
                     &dest.display().to_string(),
                 );
             }
         }
-        let text = crate::source::buildspec_text(
-            &self.platform,
-            ctx,
-            b.source.buildspec.as_deref(),
-            src_dir,
-            workspace,
-        )
-        .await
-        .map_err(|m| ("YAML_FILE_ERROR".to_string(), m))?;
+        let text = fetcher
+            .buildspec_text(b.config.source.buildspec.as_deref(), src_dir)
+            .await
+            .map_err(|m| ("YAML_FILE_ERROR".to_string(), m))?;
         let spec = Buildspec::parse(&text).map_err(|e| ("YAML_FILE_ERROR".to_string(), e.0))?;
         env.apply_buildspec(&spec);
         let sources = env.sources(&spec);
