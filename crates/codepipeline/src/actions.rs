@@ -182,6 +182,16 @@ pub(crate) fn config<'a>(run: &'a ActionRun, key: &str) -> Option<&'a str> {
     run.resolved_configuration.get(key).map(String::as_str)
 }
 
+/// A source action's one output artifact (validation gives every source action one).
+pub(crate) fn source_output(run: &ActionRun) -> AwsResult<&ArtifactLocation> {
+    run.output_artifacts.first().ok_or_else(|| AwsError::internal("source action without output artifact"))
+}
+
+/// A deploy action's one input artifact (validation gives every deploy action one).
+pub(crate) fn deploy_input(run: &ActionRun) -> AwsResult<&ArtifactLocation> {
+    run.input_artifacts.first().ok_or_else(|| AwsError::internal("deploy action without input artifact"))
+}
+
 pub(crate) fn zip_options() -> PutObjectOptions {
     PutObjectOptions {
         content_type: Some("application/zip".into()),
@@ -213,10 +223,7 @@ async fn codecommit_source(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
         .commit(ctx, repo, &commit_id)
         .await
         .map_err(codecommit_denied(repo))?;
-    let out = run
-        .output_artifacts
-        .first()
-        .ok_or_else(|| AwsError::internal("source action without output artifact"))?;
+    let out = source_output(run)?;
     let scratch = Scratch::new(host, ".zip")?;
     if config(run, "OutputArtifactFormat") == Some("CODEBUILD_CLONE_REF") {
         // The clone URL is codeyard's own lookup; the build's role pulls the commit.
@@ -303,10 +310,7 @@ async fn s3_source(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
             "The object s3://{bucket}/{key} does not exist"
         )));
     };
-    let out = run
-        .output_artifacts
-        .first()
-        .ok_or_else(|| AwsError::internal("source action without output artifact"))?;
+    let out = source_output(run)?;
     let scratch = Scratch::new(host, ".zip")?;
     let got = objects
         .get_object_to_file(ctx, bucket, key, info.version_id.as_deref(), &scratch.0)
@@ -480,10 +484,7 @@ async fn s3_deploy(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
     let bucket = config(run, "BucketName").unwrap_or_default().to_string();
     let extract = config(run, "Extract").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let object_key = config(run, "ObjectKey").map(|k| k.trim_matches('/').to_string());
-    let input = run
-        .input_artifacts
-        .first()
-        .ok_or_else(|| AwsError::internal("deploy action without input artifact"))?;
+    let input = deploy_input(run)?;
     if !objects
         .bucket_exists(ctx, &bucket)
         .await

@@ -24,6 +24,17 @@ pub fn pipeline_name_in_use(account: &str, name: &str) -> AwsError {
     )
 }
 
+pub fn execution_not_found(pipeline: &str, id: &str) -> AwsError {
+    AwsError::client(
+        "PipelineExecutionNotFoundException",
+        format!("Pipeline execution ID {id} does not exist in pipeline {pipeline}"),
+    )
+}
+
+pub fn stage_not_found(pipeline: &str, stage: &str) -> AwsError {
+    AwsError::client("StageNotFoundException", format!("Stage {stage} does not exist in pipeline {pipeline}"))
+}
+
 /// A store commit's result: a conflict becomes `conflict()`, anything else the 500.
 pub fn on_conflict<T>(
     result: Result<T, StoreError>,

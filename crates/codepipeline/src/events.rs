@@ -2,16 +2,23 @@
 
 use crate::model::{ActionDeclaration, Execution};
 use codeyard_core::hub::BusEvent;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 const SOURCE: &str = "aws.codepipeline";
 
-fn base(exec: &Execution) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("pipeline".into(), json!(exec.pipeline));
-    m.insert("execution-id".into(), json!(exec.id));
-    m.insert("version".into(), json!(exec.pipeline_version as f64));
-    m
+/// The event of `detail_type` about `exec`: its `detail` is what every CodePipeline event
+/// carries (pipeline, execution id, version, attempt) and then `fields`.
+fn event(exec: &Execution, detail_type: &str, fields: Value) -> BusEvent {
+    let (region, account) = region_account(exec);
+    let mut d = Map::new();
+    d.insert("pipeline".into(), json!(exec.pipeline));
+    d.insert("execution-id".into(), json!(exec.id));
+    d.insert("version".into(), json!(exec.pipeline_version as f64));
+    if let Value::Object(fields) = fields {
+        d.extend(fields);
+    }
+    d.insert("pipeline-execution-attempt".into(), json!(1.0));
+    BusEvent::aws_service_event(&account, &region, SOURCE, detail_type, vec![exec.pipeline_arn.clone()], Value::Object(d))
 }
 
 fn region_account(exec: &Execution) -> (String, String) {
@@ -24,38 +31,13 @@ fn region_account(exec: &Execution) -> (String, String) {
 
 /// `state`: STARTED, SUCCEEDED, RESUMED, FAILED, CANCELED, SUPERSEDED, STOPPING, STOPPED.
 pub fn pipeline(exec: &Execution, state: &str) -> BusEvent {
-    let (region, account) = region_account(exec);
-    let mut d = base(exec);
-    d.insert("state".into(), json!(state));
-    d.insert(
-        "execution-trigger".into(),
-        json!({"trigger-type": exec.trigger_type, "trigger-detail": exec.trigger_detail}),
-    );
-    d.insert("pipeline-execution-attempt".into(), json!(1.0));
-    BusEvent::aws_service_event(
-        &account,
-        &region,
-        SOURCE,
-        "CodePipeline Pipeline Execution State Change",
-        vec![exec.pipeline_arn.clone()],
-        Value::Object(d),
-    )
+    let trigger = json!({"trigger-type": exec.trigger_type, "trigger-detail": exec.trigger_detail});
+    let fields = json!({"state": state, "execution-trigger": trigger});
+    event(exec, "CodePipeline Pipeline Execution State Change", fields)
 }
 
 pub fn stage(exec: &Execution, stage: &str, state: &str) -> BusEvent {
-    let (region, account) = region_account(exec);
-    let mut d = base(exec);
-    d.insert("stage".into(), json!(stage));
-    d.insert("state".into(), json!(state));
-    d.insert("pipeline-execution-attempt".into(), json!(1.0));
-    BusEvent::aws_service_event(
-        &account,
-        &region,
-        SOURCE,
-        "CodePipeline Stage Execution State Change",
-        vec![exec.pipeline_arn.clone()],
-        Value::Object(d),
-    )
+    event(exec, "CodePipeline Stage Execution State Change", json!({"stage": stage, "state": state}))
 }
 
 /// `state`: STARTED, SUCCEEDED, FAILED, CANCELED, ABANDONED.
@@ -66,27 +48,17 @@ pub fn action(
     state: &str,
     result: Option<Value>,
 ) -> BusEvent {
-    let (region, account) = region_account(exec);
-    let mut d = base(exec);
-    d.insert("stage".into(), json!(stage));
-    d.insert("action".into(), json!(a.name));
-    d.insert("state".into(), json!(state));
-    d.insert("region".into(), json!(region));
-    d.insert(
-        "type".into(),
-        json!({"owner": a.action_type_id.owner, "provider": a.action_type_id.provider,
-               "category": a.action_type_id.category, "version": a.action_type_id.version}),
-    );
-    d.insert("pipeline-execution-attempt".into(), json!(1.0));
+    let (region, _) = region_account(exec);
+    let t = &a.action_type_id;
+    let mut fields = json!({
+        "stage": stage,
+        "action": a.name,
+        "state": state,
+        "region": region,
+        "type": {"owner": t.owner, "provider": t.provider, "category": t.category, "version": t.version},
+    });
     if let Some(r) = result {
-        d.insert("execution-result".into(), r);
+        fields["execution-result"] = r;
     }
-    BusEvent::aws_service_event(
-        &account,
-        &region,
-        SOURCE,
-        "CodePipeline Action Execution State Change",
-        vec![exec.pipeline_arn.clone()],
-        Value::Object(d),
-    )
+    event(exec, "CodePipeline Action Execution State Change", fields)
 }

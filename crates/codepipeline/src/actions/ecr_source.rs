@@ -3,7 +3,7 @@
 //! an output artifact holding `imageDetail.json` as AWS writes it, and the action's output
 //! variables (RegistryId, RepositoryName, ImageTag, ImageDigest, ImageURI).
 
-use super::{ActionCall, ActionOutcome, Scratch, config, on_denied, s3_denied, zip_options};
+use super::{ActionCall, ActionOutcome, Scratch, config, on_denied, s3_denied, source_output, zip_options};
 use crate::model::SourceRevision;
 use codeyard_core::{AwsError, AwsResult};
 use std::collections::BTreeMap;
@@ -74,10 +74,7 @@ pub async fn run(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
         .cloned()
         .unwrap_or_else(|| info.image_digest.clone());
     let detail = image_detail(&info, &digest);
-    let out = run
-        .output_artifacts
-        .first()
-        .ok_or_else(|| AwsError::internal("source action without output artifact"))?;
+    let out = source_output(run)?;
     let scratch = Scratch::new(host, ".zip")?;
     zip_one(
         &scratch.0,

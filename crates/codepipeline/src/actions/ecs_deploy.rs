@@ -14,6 +14,10 @@ use codeyard_core::{AwsError, AwsResult, RequestContext};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
+/// The longest pause between two looks at the deployment: a rollout completes when its tasks
+/// have run for a few seconds, and a look is one read of the service.
+const MAX_POLL: Duration = Duration::from_millis(500);
+
 #[derive(Deserialize)]
 struct ImageDefinition {
     name: String,
@@ -152,6 +156,6 @@ pub async fn run(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep(wait).await;
-        wait = (wait * 3 / 2).min(Duration::from_secs(2));
+        wait = (wait * 3 / 2).min(MAX_POLL);
     }
 }

@@ -2,60 +2,43 @@
 
 use super::*;
 use crate::action_types::{self, CATALOG};
+use crate::errors::stage_not_found;
 
 impl CodePipelineService {
-    pub(super) async fn retry(
-        &self,
-        ctx: &RequestContext,
-        input: cp::RetryStageExecutionInput,
-    ) -> AwsResult<cp::RetryStageExecutionOutput> {
+    pub(super) async fn retry(&self, ctx: &RequestContext, input: cp::RetryStageExecutionInput) -> AwsResult<cp::RetryStageExecutionOutput> {
         let name = input.pipeline_name.as_str();
         let stage = input.stage_name.as_str();
         let id = input.pipeline_execution_id.as_str();
         let (doc, _) = self.load(ctx, name).await?;
         if !doc.declaration.stages.iter().any(|s| s.name == stage) {
-            return Err(AwsError::client(
-                "StageNotFoundException",
-                format!("Stage {stage} does not exist in pipeline {name}"),
-            ));
+            return Err(stage_not_found(name, stage));
         }
         let all = input.retry_mode.as_str() == "ALL_ACTIONS";
         let target = self.execution(ctx, name, id).await?;
         let newer_in_stage = self
-            .engine
-            .executions(&ctx.account, &ctx.region, name)
+            .executions(ctx, name)
             .await?
             .iter()
-            .any(|(e, _)| e.seq > target.seq && e.stage(stage).status.is_some());
+            .any(|e| e.seq > target.seq && e.stage(stage).status.is_some());
         if newer_in_stage && target.execution_mode != "PARALLEL" {
             return Err(AwsError::client(
                 "NotLatestPipelineExecutionException",
                 format!("Execution {id} is not the latest execution of stage {stage}"),
             ));
         }
-        self.engine
-            .update_execution(&ctx.account, &ctx.region, name, id, |e, evs| {
-                engine::retry_stage(e, stage, all, evs)
-            })
-            .await?;
+        let retry = |e: &mut Execution, evs: &mut Vec<_>| engine::retry_stage(e, stage, all, evs);
+        self.engine.update_execution(&ctx.account, &ctx.region, name, id, retry).await?;
         Ok(cp::RetryStageExecutionOutput { pipeline_execution_id: Some(id.to_string()) })
     }
 
-    pub(super) async fn approval(
-        &self,
-        ctx: &RequestContext,
-        input: cp::PutApprovalResultInput,
-    ) -> AwsResult<cp::PutApprovalResultOutput> {
+    pub(super) async fn approval(&self, ctx: &RequestContext, input: cp::PutApprovalResultInput) -> AwsResult<cp::PutApprovalResultOutput> {
         let name = input.pipeline_name.as_str();
         let stage = input.stage_name.as_str();
         let action = input.action_name.as_str();
         let token = input.token.as_str();
         let (doc, _) = self.load(ctx, name).await?;
         let Some(sdecl) = doc.declaration.stages.iter().find(|s| s.name == stage) else {
-            return Err(AwsError::client(
-                "StageNotFoundException",
-                format!("Stage {stage} does not exist in pipeline {name}"),
-            ));
+            return Err(stage_not_found(name, stage));
         };
         if !sdecl.actions.iter().any(|a| a.name == action) {
             return Err(AwsError::client(
@@ -63,17 +46,11 @@ impl CodePipelineService {
                 format!("Action {action} does not exist in stage {stage}"),
             ));
         }
-        let holder = self
-            .engine
-            .executions(&ctx.account, &ctx.region, name)
-            .await?
-            .into_iter()
-            .map(|(e, _)| e)
-            .find(|e| {
-                e.runs.iter().any(|r| {
-                    r.stage == stage && r.action == action && r.token.as_deref() == Some(token)
-                })
-            });
+        let holder = self.executions(ctx, name).await?.into_iter().find(|e| {
+            e.runs.iter().any(|r| {
+                r.stage == stage && r.action == action && r.token.as_deref() == Some(token)
+            })
+        });
         let Some(holder) = holder else {
             return Err(AwsError::client(
                 "InvalidApprovalTokenException",
@@ -115,23 +92,30 @@ impl CodePipelineService {
         Ok(cp::PutApprovalResultOutput { approved_at: Some(ts(&at)) })
     }
 
+    pub(super) async fn enable_transition(&self, ctx: &RequestContext, input: cp::EnableStageTransitionInput) -> AwsResult<Unit> {
+        self.transition(ctx, &input.pipeline_name, &input.stage_name, &input.transition_type, None).await
+    }
+
+    pub(super) async fn disable_transition(&self, ctx: &RequestContext, input: cp::DisableStageTransitionInput) -> AwsResult<Unit> {
+        let reason = Some(input.reason);
+        self.transition(ctx, &input.pipeline_name, &input.stage_name, &input.transition_type, reason).await
+    }
+
     /// Enables (`disabled_reason` None) or disables a stage's inbound or outbound transition.
-    pub(super) async fn transition(
+    async fn transition(
         &self,
         ctx: &RequestContext,
         name: &str,
         stage: &str,
-        outbound: bool,
+        kind: &cp::StageTransitionType,
         disabled_reason: Option<String>,
-    ) -> AwsResult<()> {
+    ) -> AwsResult<Unit> {
         let enable = disabled_reason.is_none();
+        let outbound = kind.as_str() == "Outbound";
         let _guard = self.engine.lock(&ctx.account, &ctx.region, name).await;
         let (mut doc, version) = self.load(ctx, name).await?;
         let Some(idx) = doc.declaration.stages.iter().position(|s| s.name == stage) else {
-            return Err(AwsError::client(
-                "StageNotFoundException",
-                format!("Stage {stage} does not exist in pipeline {name}"),
-            ));
+            return Err(stage_not_found(name, stage));
         };
         // The outbound transition of a stage is the inbound transition of the next one.
         let target = if outbound {
@@ -164,10 +148,10 @@ impl CodePipelineService {
         self.engine
             .commit(Engine::tick_batch(batch, &ctx.account, &ctx.region, name))
             .await?;
-        Ok(())
+        Ok(Unit {})
     }
 
-    pub(super) fn action_types(&self, input: cp::ListActionTypesInput) -> AwsResult<cp::ListActionTypesOutput> {
+    pub(super) async fn action_types(&self, _: &RequestContext, input: cp::ListActionTypesInput) -> AwsResult<cp::ListActionTypesOutput> {
         let owner = input.action_owner_filter.as_ref().map(|o| o.as_str());
         let items: Vec<cp::ActionType> = CATALOG
             .iter()
@@ -201,7 +185,7 @@ impl CodePipelineService {
         Ok(cp::ListActionTypesOutput { action_types, next_token })
     }
 
-    pub(super) fn action_type(&self, input: cp::GetActionTypeInput) -> AwsResult<cp::GetActionTypeOutput> {
+    pub(super) async fn action_type(&self, _: &RequestContext, input: cp::GetActionTypeInput) -> AwsResult<cp::GetActionTypeOutput> {
         let id = crate::model::ActionTypeId {
             category: input.category.as_str().into(),
             owner: input.owner,
@@ -233,11 +217,7 @@ impl CodePipelineService {
     }
 
     /// The pipeline a resource ARN names (only pipelines are taggable here).
-    pub(super) async fn by_arn(
-        &self,
-        ctx: &RequestContext,
-        arn: &str,
-    ) -> AwsResult<(PipelineDoc, i64)> {
+    async fn by_arn(&self, ctx: &RequestContext, arn: &str) -> AwsResult<(PipelineDoc, i64)> {
         let parsed = Arn::parse(arn)
             .filter(|a| a.service == "codepipeline")
             .ok_or_else(|| {
@@ -252,25 +232,27 @@ impl CodePipelineService {
         })
     }
 
+    pub(super) async fn tags(&self, ctx: &RequestContext, input: cp::ListTagsForResourceInput) -> AwsResult<cp::ListTagsForResourceOutput> {
+        let (doc, _) = self.by_arn(ctx, &input.resource_arn).await?;
+        Ok(cp::ListTagsForResourceOutput { tags: Some(tags_out(&doc.tags)), next_token: None })
+    }
+
+    pub(super) async fn tag(&self, ctx: &RequestContext, input: cp::TagResourceInput) -> AwsResult<cp::TagResourceOutput> {
+        self.retag(ctx, &input.resource_arn, &input.tags, &[]).await
+    }
+
+    pub(super) async fn untag(&self, ctx: &RequestContext, input: cp::UntagResourceInput) -> AwsResult<cp::UntagResourceOutput> {
+        self.retag(ctx, &input.resource_arn, &[], &input.tag_keys).await
+    }
+
     /// TagResource (`add`) and UntagResource (`remove`) on the pipeline `arn` names.
-    pub(super) async fn retag(
-        &self,
-        ctx: &RequestContext,
-        arn: &str,
-        add: &[cp::Tag],
-        remove: &[String],
-    ) -> AwsResult<()> {
+    async fn retag<Output: Default>(&self, ctx: &RequestContext, arn: &str, add: &[cp::Tag], remove: &[String]) -> AwsResult<Output> {
         let (mut doc, version) = self.by_arn(ctx, arn).await?;
         if !add.is_empty() {
             for (k, v) in parse_tags(add)? {
                 doc.tags.insert(k, v);
             }
-            if doc.tags.len() > 50 {
-                return Err(AwsError::client(
-                    "TooManyTagsException",
-                    "A pipeline can have at most 50 tags",
-                ));
-            }
+            at_most_50_tags(doc.tags.len())?;
         }
         for k in remove {
             doc.tags.remove(k);
@@ -292,7 +274,7 @@ impl CodePipelineService {
                 "The pipeline changed while its tags were being updated",
             )
         })?;
-        Ok(())
+        Ok(Output::default())
     }
 }
 

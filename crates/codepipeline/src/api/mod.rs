@@ -9,11 +9,13 @@
 
 mod control;
 mod executions;
+mod shapes;
 
 use crate::engine::{self, Engine, StartRequest, ns};
 use crate::errors::{on_conflict, pipeline_name_in_use, pipeline_not_found};
 use crate::model::{Execution, PipelineDeclaration, PipelineDoc, Status, Transition};
 use crate::{doctor, validate};
+use codeyard_api::Unit;
 use codeyard_api::codepipeline as cp;
 use codeyard_core::time::{Timestamp, now};
 use codeyard_core::{AwsError, AwsResult, RequestContext, arn::Arn};
@@ -75,10 +77,27 @@ pub(super) fn parse_tags(tags: &[cp::Tag]) -> AwsResult<Vec<(String, String)>> {
     Ok(out)
 }
 
+pub(super) fn at_most_50_tags(count: usize) -> AwsResult<()> {
+    if count > 50 {
+        return Err(AwsError::client("TooManyTagsException", "A pipeline can have at most 50 tags"));
+    }
+    Ok(())
+}
+
 pub(super) fn tags_out(tags: &BTreeMap<String, String>) -> Vec<cp::Tag> {
     tags.iter()
         .map(|(k, v)| cp::Tag { key: k.clone(), value: v.clone() })
         .collect()
+}
+
+/// The batch that stores `doc` (on condition `expect`) and keeps its declaration as the
+/// pipeline's version `<name>/<version>`, for GetPipeline of an earlier version.
+fn with_version(ctx: &RequestContext, doc: &PipelineDoc, expect: Expect) -> Batch {
+    let decl = &doc.declaration;
+    let version = decl.version.unwrap_or(1);
+    Batch::new()
+        .put(ns(&ctx.account, &ctx.region, "pipelines"), &decl.name, doc, expect)
+        .put(ns(&ctx.account, &ctx.region, "pipeline-versions"), format!("{}/{version}", decl.name), decl, Expect::Any)
 }
 
 impl CodePipelineService {
@@ -106,6 +125,11 @@ impl CodePipelineService {
         decl.pipeline_type.get_or_insert_with(|| "V1".into());
         validate::pipeline(&decl)?;
         Ok(decl)
+    }
+
+    /// Runs the doctor's checks on the pipeline a moment after it was stored.
+    fn warn_later(&self, ctx: &RequestContext, name: &str) {
+        doctor::warn_later(self.engine.clone(), ctx.account.clone(), ctx.region.clone(), name.to_string());
     }
 
     /// `iam:PassRole` of the pipeline's `roleArn` and every action's, and (under `--iam
@@ -144,12 +168,7 @@ impl CodePipelineService {
         self.pass_roles(ctx, &decl).await?;
         decl.version = Some(1);
         let tags = parse_tags(input.tags.as_deref().unwrap_or_default())?;
-        if tags.len() > 50 {
-            return Err(AwsError::client(
-                "TooManyTagsException",
-                "A pipeline can have at most 50 tags",
-            ));
-        }
+        at_most_50_tags(tags.len())?;
         let t = now();
         let doc = PipelineDoc {
             arn: codeyard_core::arn::arn("codepipeline", &ctx.region, &ctx.account, &decl.name),
@@ -160,19 +179,7 @@ impl CodePipelineService {
             transitions: BTreeMap::new(),
             polled_revisions: BTreeMap::new(),
         };
-        let batch = Batch::new()
-            .put(
-                ns(&ctx.account, &ctx.region, "pipelines"),
-                &decl.name,
-                &doc,
-                Expect::Absent,
-            )
-            .put(
-                ns(&ctx.account, &ctx.region, "pipeline-versions"),
-                format!("{}/1", decl.name),
-                &decl,
-                Expect::Any,
-            );
+        let batch = with_version(ctx, &doc, Expect::Absent);
         // Only the name's absence is a condition here: any other store failure is a 500, and
         // nothing is started for a pipeline that was not stored.
         on_conflict(self.store().commit(batch).await, || {
@@ -191,12 +198,7 @@ impl CodePipelineService {
                 },
             )
             .await?;
-        doctor::warn_later(
-            self.engine.clone(),
-            ctx.account.clone(),
-            ctx.region.clone(),
-            decl.name.clone(),
-        );
+        self.warn_later(ctx, &decl.name);
         Ok(cp::CreatePipelineOutput { pipeline: Some(reshape(&decl)?), tags: Some(tags_out(&doc.tags)) })
     }
 
@@ -215,30 +217,12 @@ impl CodePipelineService {
         // Transitions of stages that no longer exist go with them.
         let names: Vec<String> = decl.stages.iter().map(|s| s.name.clone()).collect();
         doc.transitions.retain(|k, _| names.contains(k));
-        let batch = Batch::new()
-            .put(
-                ns(&ctx.account, &ctx.region, "pipelines"),
-                &decl.name,
-                &doc,
-                Expect::Version(version),
-            )
-            .put(
-                ns(&ctx.account, &ctx.region, "pipeline-versions"),
-                format!("{}/{next}", decl.name),
-                &decl,
-                Expect::Any,
-            );
-        self.store().commit(batch).await?;
-        doctor::warn_later(
-            self.engine.clone(),
-            ctx.account.clone(),
-            ctx.region.clone(),
-            decl.name.clone(),
-        );
+        self.store().commit(with_version(ctx, &doc, Expect::Version(version))).await?;
+        self.warn_later(ctx, &decl.name);
         Ok(cp::UpdatePipelineOutput { pipeline: Some(reshape(&decl)?) })
     }
 
-    pub(super) async fn delete(&self, ctx: &RequestContext, input: cp::DeletePipelineInput) -> AwsResult<()> {
+    pub(super) async fn delete(&self, ctx: &RequestContext, input: cp::DeletePipelineInput) -> AwsResult<Unit> {
         let name = input.name.as_str();
         let _guard = self.engine.lock(&ctx.account, &ctx.region, name).await;
         let (_, version) = self.load(ctx, name).await?;
@@ -247,16 +231,15 @@ impl CodePipelineService {
             name,
             Expect::Version(version),
         );
-        let exec_ns = ns(&ctx.account, &ctx.region, "executions");
-        for d in self.store().scan(&exec_ns, &format!("{name}/")).collect().await? {
-            batch = batch.delete(&exec_ns, d.key, Expect::Any);
-        }
-        let ver_ns = ns(&ctx.account, &ctx.region, "pipeline-versions");
-        for d in self.store().scan(&ver_ns, &format!("{name}/")).collect().await? {
-            batch = batch.delete(&ver_ns, d.key, Expect::Any);
+        // Its executions and earlier versions go with it (both keyed `<name>/...`).
+        for kind in ["executions", "pipeline-versions"] {
+            let kind_ns = ns(&ctx.account, &ctx.region, kind);
+            for d in self.store().scan(&kind_ns, &format!("{name}/")).collect().await? {
+                batch = batch.delete(&kind_ns, d.key, Expect::Any);
+            }
         }
         self.store().commit(batch).await?;
-        Ok(())
+        Ok(Unit {})
     }
 
     pub(super) async fn get(&self, ctx: &RequestContext, input: cp::GetPipelineInput) -> AwsResult<cp::GetPipelineOutput> {
@@ -266,30 +249,13 @@ impl CodePipelineService {
         if let Some(v) = input.version.map(i64::from)
             && Some(v) != decl.version
         {
-            decl = self
-                .store()
-                .get_as::<PipelineDeclaration>(
-                    &ns(&ctx.account, &ctx.region, "pipeline-versions"),
-                    &format!("{name}/{v}"),
-                )
-                .await?
-                .map(|(d, _)| d)
-                .ok_or_else(|| {
-                    AwsError::client(
-                        "PipelineVersionNotFoundException",
-                        format!("Pipeline {name} has no version {v}"),
-                    )
-                })?;
+            let versions = ns(&ctx.account, &ctx.region, "pipeline-versions");
+            let Some((old, _)) = self.store().get_as::<PipelineDeclaration>(&versions, &format!("{name}/{v}")).await? else {
+                return Err(AwsError::client("PipelineVersionNotFoundException", format!("Pipeline {name} has no version {v}")));
+            };
+            decl = old;
         }
-        Ok(cp::GetPipelineOutput {
-            pipeline: Some(reshape(&decl)?),
-            metadata: Some(cp::PipelineMetadata {
-                pipeline_arn: Some(doc.arn.clone()),
-                created: Some(ts(&doc.created)),
-                updated: Some(ts(&doc.updated)),
-                polling_disabled_at: None,
-            }),
-        })
+        Ok(cp::GetPipelineOutput { pipeline: Some(reshape(&decl)?), metadata: Some((&doc).into()) })
     }
 
     pub(super) async fn list(&self, ctx: &RequestContext, input: cp::ListPipelinesInput) -> AwsResult<cp::ListPipelinesOutput> {
@@ -297,17 +263,7 @@ impl CodePipelineService {
             .store()
             .list_all_as(&ns(&ctx.account, &ctx.region, "pipelines"))
             .await?;
-        let items = docs
-            .iter()
-            .map(|d| cp::PipelineSummary {
-                name: Some(d.declaration.name.clone()),
-                version: Some(d.declaration.version.unwrap_or(1) as i32),
-                pipeline_type: Some(cp::PipelineType::from(d.declaration.pipeline_type())),
-                execution_mode: Some(cp::ExecutionMode::from(d.declaration.execution_mode())),
-                created: Some(ts(&d.created)),
-                updated: Some(ts(&d.updated)),
-            })
-            .collect();
+        let items = docs.iter().map(Into::into).collect();
         let (pipelines, next_token) = page(items, input.next_token.as_deref(), input.max_results, 1000)?;
         Ok(cp::ListPipelinesOutput { pipelines: Some(pipelines), next_token })
     }
@@ -321,93 +277,41 @@ impl CodePipelineService {
     }
 }
 
-#[codeyard_api::service]
-impl cp::CodePipelineApi for CodePipelineService {
-    async fn create_pipeline(&self, ctx: &RequestContext, input: cp::CreatePipelineInput) -> AwsResult<cp::CreatePipelineOutput> {
-        self.create(ctx, input).await
-    }
+/// The generated trait's one `#[codeyard_api::service]` impl, written as a table: each
+/// operation is answered by the [`CodePipelineService`] method named after it (here, in
+/// [`executions`] or in [`control`]), which takes the typed input and answers the typed output.
+macro_rules! operations {
+    ($($operation:ident($input:ident) -> $output:ident => $method:ident;)*) => {
+        #[codeyard_api::service]
+        impl cp::CodePipelineApi for CodePipelineService {
+            $(
+                async fn $operation(&self, ctx: &RequestContext, input: cp::$input) -> AwsResult<cp::$output> {
+                    self.$method(ctx, input).await
+                }
+            )*
+        }
+    };
+}
 
-    async fn get_pipeline(&self, ctx: &RequestContext, input: cp::GetPipelineInput) -> AwsResult<cp::GetPipelineOutput> {
-        self.get(ctx, input).await
-    }
-
-    async fn update_pipeline(&self, ctx: &RequestContext, input: cp::UpdatePipelineInput) -> AwsResult<cp::UpdatePipelineOutput> {
-        self.update(ctx, input).await
-    }
-
-    async fn delete_pipeline(&self, ctx: &RequestContext, input: cp::DeletePipelineInput) -> AwsResult<cp::DeletePipelineOutput> {
-        self.delete(ctx, input).await?;
-        Ok(Default::default())
-    }
-
-    async fn list_pipelines(&self, ctx: &RequestContext, input: cp::ListPipelinesInput) -> AwsResult<cp::ListPipelinesOutput> {
-        self.list(ctx, input).await
-    }
-
-    async fn start_pipeline_execution(&self, ctx: &RequestContext, input: cp::StartPipelineExecutionInput) -> AwsResult<cp::StartPipelineExecutionOutput> {
-        self.start(ctx, input).await
-    }
-
-    async fn stop_pipeline_execution(&self, ctx: &RequestContext, input: cp::StopPipelineExecutionInput) -> AwsResult<cp::StopPipelineExecutionOutput> {
-        self.stop(ctx, input).await
-    }
-
-    async fn get_pipeline_state(&self, ctx: &RequestContext, input: cp::GetPipelineStateInput) -> AwsResult<cp::GetPipelineStateOutput> {
-        self.state(ctx, input).await
-    }
-
-    async fn get_pipeline_execution(&self, ctx: &RequestContext, input: cp::GetPipelineExecutionInput) -> AwsResult<cp::GetPipelineExecutionOutput> {
-        self.get_execution(ctx, input).await
-    }
-
-    async fn list_pipeline_executions(&self, ctx: &RequestContext, input: cp::ListPipelineExecutionsInput) -> AwsResult<cp::ListPipelineExecutionsOutput> {
-        self.list_executions(ctx, input).await
-    }
-
-    async fn list_action_executions(&self, ctx: &RequestContext, input: cp::ListActionExecutionsInput) -> AwsResult<cp::ListActionExecutionsOutput> {
-        self.list_action_executions(ctx, input).await
-    }
-
-    async fn retry_stage_execution(&self, ctx: &RequestContext, input: cp::RetryStageExecutionInput) -> AwsResult<cp::RetryStageExecutionOutput> {
-        self.retry(ctx, input).await
-    }
-
-    async fn put_approval_result(&self, ctx: &RequestContext, input: cp::PutApprovalResultInput) -> AwsResult<cp::PutApprovalResultOutput> {
-        self.approval(ctx, input).await
-    }
-
-    async fn enable_stage_transition(&self, ctx: &RequestContext, input: cp::EnableStageTransitionInput) -> AwsResult<cp::EnableStageTransitionOutput> {
-        let outbound = input.transition_type.as_str() == "Outbound";
-        self.transition(ctx, &input.pipeline_name, &input.stage_name, outbound, None).await?;
-        Ok(Default::default())
-    }
-
-    async fn disable_stage_transition(&self, ctx: &RequestContext, input: cp::DisableStageTransitionInput) -> AwsResult<cp::DisableStageTransitionOutput> {
-        let outbound = input.transition_type.as_str() == "Outbound";
-        self.transition(ctx, &input.pipeline_name, &input.stage_name, outbound, Some(input.reason)).await?;
-        Ok(Default::default())
-    }
-
-    async fn list_action_types(&self, _ctx: &RequestContext, input: cp::ListActionTypesInput) -> AwsResult<cp::ListActionTypesOutput> {
-        self.action_types(input)
-    }
-
-    async fn get_action_type(&self, _ctx: &RequestContext, input: cp::GetActionTypeInput) -> AwsResult<cp::GetActionTypeOutput> {
-        self.action_type(input)
-    }
-
-    async fn tag_resource(&self, ctx: &RequestContext, input: cp::TagResourceInput) -> AwsResult<cp::TagResourceOutput> {
-        self.retag(ctx, &input.resource_arn, &input.tags, &[]).await?;
-        Ok(Default::default())
-    }
-
-    async fn untag_resource(&self, ctx: &RequestContext, input: cp::UntagResourceInput) -> AwsResult<cp::UntagResourceOutput> {
-        self.retag(ctx, &input.resource_arn, &[], &input.tag_keys).await?;
-        Ok(Default::default())
-    }
-
-    async fn list_tags_for_resource(&self, ctx: &RequestContext, input: cp::ListTagsForResourceInput) -> AwsResult<cp::ListTagsForResourceOutput> {
-        let (doc, _) = self.by_arn(ctx, &input.resource_arn).await?;
-        Ok(cp::ListTagsForResourceOutput { tags: Some(tags_out(&doc.tags)), next_token: None })
-    }
+operations! {
+    create_pipeline(CreatePipelineInput) -> CreatePipelineOutput => create;
+    get_pipeline(GetPipelineInput) -> GetPipelineOutput => get;
+    update_pipeline(UpdatePipelineInput) -> UpdatePipelineOutput => update;
+    delete_pipeline(DeletePipelineInput) -> DeletePipelineOutput => delete;
+    list_pipelines(ListPipelinesInput) -> ListPipelinesOutput => list;
+    start_pipeline_execution(StartPipelineExecutionInput) -> StartPipelineExecutionOutput => start;
+    stop_pipeline_execution(StopPipelineExecutionInput) -> StopPipelineExecutionOutput => stop;
+    get_pipeline_state(GetPipelineStateInput) -> GetPipelineStateOutput => state;
+    get_pipeline_execution(GetPipelineExecutionInput) -> GetPipelineExecutionOutput => get_execution;
+    list_pipeline_executions(ListPipelineExecutionsInput) -> ListPipelineExecutionsOutput => list_executions;
+    list_action_executions(ListActionExecutionsInput) -> ListActionExecutionsOutput => list_action_executions;
+    retry_stage_execution(RetryStageExecutionInput) -> RetryStageExecutionOutput => retry;
+    put_approval_result(PutApprovalResultInput) -> PutApprovalResultOutput => approval;
+    enable_stage_transition(EnableStageTransitionInput) -> EnableStageTransitionOutput => enable_transition;
+    disable_stage_transition(DisableStageTransitionInput) -> DisableStageTransitionOutput => disable_transition;
+    list_action_types(ListActionTypesInput) -> ListActionTypesOutput => action_types;
+    get_action_type(GetActionTypeInput) -> GetActionTypeOutput => action_type;
+    tag_resource(TagResourceInput) -> TagResourceOutput => tag;
+    untag_resource(UntagResourceInput) -> UntagResourceOutput => untag;
+    list_tags_for_resource(ListTagsForResourceInput) -> ListTagsForResourceOutput => tags;
 }

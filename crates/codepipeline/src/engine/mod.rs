@@ -541,10 +541,7 @@ impl Engine {
     ) -> AwsResult<T> {
         let _guard = self.lock(account, region, pipeline).await;
         let Some((mut exec, version)) = self.execution(account, region, pipeline, id).await? else {
-            return Err(AwsError::client(
-                "PipelineExecutionNotFoundException",
-                format!("Pipeline execution ID {id} does not exist in pipeline {pipeline}"),
-            ));
+            return Err(crate::errors::execution_not_found(pipeline, id));
         };
         let before = exec.clone();
         let mut evs = Vec::new();
