@@ -8,6 +8,7 @@
 //! * [`clock`]: where background work reads "now" (the system clock, or a test's);
 //!   [`periodic`]: sweeps a service runs every so often.
 //! * [`tags`]: resource tags with AWS's quota.
+//! * [`scope`]: an account and region, and the store namespaces and ARNs named from them.
 //! * [`hub`]: the late-bound interfaces through which services call each other
 //!   (events, pipelines, builds, objects, logs, credentials, git) without depending on each
 //!   other's crates.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod hub;
 pub mod ids;
 pub mod periodic;
+pub mod scope;
 pub mod tags;
 pub mod time;
 

@@ -304,6 +304,20 @@ impl App {
         invoke(self, &service, ctx, op, input).await
     }
 
+    /// [`App::call`] with the output decoded into `O` (the operation's generated output
+    /// shape); an answer that does not decode becomes the caller's own error, `unreadable(e)`.
+    pub async fn call_typed<O: serde::de::DeserializeOwned, E: From<AwsError>>(
+        self: &Arc<Self>,
+        model: &str,
+        ctx: &RequestContext,
+        op: &str,
+        input: Value,
+        unreadable: impl FnOnce(serde_json::Error) -> E,
+    ) -> Result<O, E> {
+        let out = self.call(model, ctx, op, input).await?;
+        serde_json::from_value(out).map_err(unreadable)
+    }
+
     /// Authenticates a request to one of the server's own signed endpoints
     /// (`/_codeyard/export/terraform`) exactly as an awsJson call is: the Host check, a SigV4
     /// signature in every mode (verified under `--auth enforce`), and answers the caller's
@@ -407,7 +421,7 @@ async fn authenticate(app: &Arc<App>, parts: &http::request::Parts, sig: Option<
         .map(str::to_string)
         .unwrap_or_else(|| sigv4::sha256_hex(body));
     let query = parts.uri.query().unwrap_or("");
-    match sigv4::verify(sig, &secret, parts.method.as_str(), parts.uri.path(), query, &parts.headers, &payload_hash) {
+    match sigv4::verify(sig, &secret, parts, &payload_hash) {
         Ok(()) => {
             // Temporary keys are only valid together with the session token they were issued with.
             if let Some(expected) = auth.session_token_of(&sig.access_key).await {

@@ -128,6 +128,18 @@ impl Platform {
     pub fn internal_context(&self, account: &str, region: &str) -> RequestContext {
         RequestContext::internal(account, region, &self.config.public_endpoint)
     }
+
+    /// [`codeyard_core::periodic::spawn_sweep`] on this platform's clock, until it shuts down.
+    pub fn spawn_sweep<T, J, F, E>(&self, period: std::time::Duration, state: T, job: J, log: (&'static str, &'static str))
+    where
+        T: Clone + Send + 'static,
+        J: Fn(T, codeyard_core::time::Timestamp) -> F + Send + 'static,
+        F: std::future::Future<Output = Result<usize, E>> + Send,
+        E: std::fmt::Debug,
+    {
+        let stop = self.shutdown.clone().cancelled_owned();
+        codeyard_core::periodic::spawn_sweep(period, stop, self.clock.clone(), state, job, log);
+    }
 }
 
 /// An AWS API spoken as awsJson1.1 or awsQuery. The wire layer decodes the request into the

@@ -71,6 +71,18 @@ pub fn validate_input(model: &ServiceModel, op: &str, input: &Value) -> Vec<Prob
     problems
 }
 
+/// The shape's `min`/`max` constraint that `measure` (a length, or a number's value) breaks, as
+/// AWS words it: `Member must have length greater than or equal to 1`.
+fn bound_broken(shape: &Value, measure: f64, what: &str) -> Option<String> {
+    if let Some(min) = shape["min"].as_f64()
+        && measure < min
+    {
+        return Some(format!("Member must have {what} greater than or equal to {min}"));
+    }
+    let max = shape["max"].as_f64()?;
+    (measure > max).then(|| format!("Member must have {what} less than or equal to {max}"))
+}
+
 fn walk_input(model: &ServiceModel, shape_name: &str, v: &Value, path: &str, member: &str, out: &mut Vec<Problem>) {
     let Some(shape) = model.shape(shape_name) else { return };
     let ty = shape["type"].as_str().unwrap_or("");
@@ -119,21 +131,8 @@ fn walk_input(model: &ServiceModel, shape_name: &str, v: &Value, path: &str, mem
                 return;
             };
             let shown = format!("'[{}]'", items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
-            if let Some(min) = shape["min"].as_u64() {
-                if (items.len() as u64) < min {
-                    push(
-                        ProblemKind::Length,
-                        format!("Value {shown}{} failed to satisfy constraint: Member must have length greater than or equal to {min}", at(path)),
-                    );
-                }
-            }
-            if let Some(max) = shape["max"].as_u64() {
-                if items.len() as u64 > max {
-                    push(
-                        ProblemKind::Length,
-                        format!("Value {shown}{} failed to satisfy constraint: Member must have length less than or equal to {max}", at(path)),
-                    );
-                }
+            if let Some(broken) = bound_broken(shape, items.len() as f64, "length") {
+                push(ProblemKind::Length, format!("Value {shown}{} failed to satisfy constraint: {broken}", at(path)));
             }
             if let Some(member_shape) = shape["member"]["shape"].as_str() {
                 for (i, item) in items.iter().enumerate() {
@@ -170,22 +169,8 @@ fn walk_input(model: &ServiceModel, shape_name: &str, v: &Value, path: &str, mem
                 push(ProblemKind::Type, format!("Value {}{} is not a string", show(v), at(path)));
                 return;
             };
-            let len = s.chars().count() as u64;
-            if let Some(min) = shape["min"].as_u64() {
-                if len < min {
-                    push(
-                        ProblemKind::Length,
-                        format!("Value {}{} failed to satisfy constraint: Member must have length greater than or equal to {min}", show(v), at(path)),
-                    );
-                }
-            }
-            if let Some(max) = shape["max"].as_u64() {
-                if len > max {
-                    push(
-                        ProblemKind::Length,
-                        format!("Value {}{} failed to satisfy constraint: Member must have length less than or equal to {max}", show(v), at(path)),
-                    );
-                }
+            if let Some(broken) = bound_broken(shape, s.chars().count() as f64, "length") {
+                push(ProblemKind::Length, format!("Value {}{} failed to satisfy constraint: {broken}", show(v), at(path)));
             }
             if let Some(values) = shape["enum"].as_array() {
                 if !values.iter().any(|e| e.as_str() == Some(s)) {
@@ -210,21 +195,8 @@ fn walk_input(model: &ServiceModel, shape_name: &str, v: &Value, path: &str, mem
                 push(ProblemKind::Type, format!("Value {}{} is not a number", show(v), at(path)));
                 return;
             };
-            if let Some(min) = shape["min"].as_f64() {
-                if n < min {
-                    push(
-                        ProblemKind::Range,
-                        format!("Value {}{} failed to satisfy constraint: Member must have value greater than or equal to {min}", show(v), at(path)),
-                    );
-                }
-            }
-            if let Some(max) = shape["max"].as_f64() {
-                if n > max {
-                    push(
-                        ProblemKind::Range,
-                        format!("Value {}{} failed to satisfy constraint: Member must have value less than or equal to {max}", show(v), at(path)),
-                    );
-                }
+            if let Some(broken) = bound_broken(shape, n, "value") {
+                push(ProblemKind::Range, format!("Value {}{} failed to satisfy constraint: {broken}", show(v), at(path)));
             }
         }
         "boolean" => {

@@ -166,24 +166,18 @@ pub fn compute_signature(
     sign(secret, &sig.date, &sig.region, &sig.service, &string_to_sign)
 }
 
-/// Verifies `sig` against the request. `payload_hash` is the hex SHA-256 of the body, or the
-/// `x-amz-content-sha256` value for streaming/unsigned payloads.
-pub fn verify(
-    sig: &SigV4,
-    secret: &str,
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &http::HeaderMap,
-    payload_hash: &str,
-) -> Result<(), VerifyError> {
+/// Verifies `sig` against the request's method, path, query and headers. `payload_hash` is the
+/// hex SHA-256 of the body, or the `x-amz-content-sha256` value for streaming/unsigned payloads.
+pub fn verify(sig: &SigV4, secret: &str, request: &http::request::Parts, payload_hash: &str) -> Result<(), VerifyError> {
+    let headers = &request.headers;
     if sig.amz_date.len() < 8 {
         return Err(VerifyError::Malformed("missing X-Amz-Date".into()));
     }
     if let Some(name) = sig.signed_headers.iter().find(|n| headers.get(n.as_str()).is_none()) {
         return Err(VerifyError::Malformed(format!("signed header {name} is missing")));
     }
-    let expected = compute_signature(sig, secret, method, path, query, headers, payload_hash);
+    let (path, query) = (request.uri.path(), request.uri.query().unwrap_or(""));
+    let expected = compute_signature(sig, secret, request.method.as_str(), path, query, headers, payload_hash);
     if constant_time_eq(expected.as_bytes(), sig.signature.as_bytes()) { Ok(()) } else { Err(VerifyError::Mismatch) }
 }
 
@@ -237,9 +231,10 @@ mod tests {
         let sig = parse(req.headers(), None).unwrap();
         assert_eq!((sig.region.as_str(), sig.service.as_str(), sig.access_key.as_str()), ("eu-west-1", "iam", "AKIDTEST"));
         let hash = sha256_hex(body.as_bytes());
-        assert_eq!(verify(&sig, "s3cret", "POST", "/", "", req.headers(), &hash), Ok(()));
-        assert_eq!(verify(&sig, "wrong", "POST", "/", "", req.headers(), &hash), Err(VerifyError::Mismatch));
+        let (parts, _) = req.into_parts();
+        assert_eq!(verify(&sig, "s3cret", &parts, &hash), Ok(()));
+        assert_eq!(verify(&sig, "wrong", &parts, &hash), Err(VerifyError::Mismatch));
         let tampered = sha256_hex(b"Action=DeleteRole&RoleName=r&Version=2010-05-08");
-        assert_eq!(verify(&sig, "s3cret", "POST", "/", "", req.headers(), &tampered), Err(VerifyError::Mismatch));
+        assert_eq!(verify(&sig, "s3cret", &parts, &tampered), Err(VerifyError::Mismatch));
     }
 }
