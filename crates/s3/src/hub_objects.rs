@@ -387,7 +387,6 @@ fn continuation_key(token: &str) -> AwsResult<String> {
 mod tests {
     use super::*;
     use codeyard_core::{Authorizer, Denied, Hub, IamMode};
-    use codeyard_store::SharedStore;
     use std::sync::Mutex;
 
     /// Records every request and refuses one action.
@@ -417,16 +416,7 @@ mod tests {
 
     /// The object store over a fresh store, with the bucket `bkt` of 000000000000.
     async fn objects(dir: &Path) -> (HubObjects, Arc<Recorder>) {
-        let store: SharedStore = Arc::new(
-            codeyard_store::SqliteStore::open(&dir.join("state.db"))
-                .await
-                .unwrap(),
-        );
-        let engine = Arc::new(Engine {
-            store: store.clone(),
-            blobs: crate::blobs::BlobStore::open(dir, store).unwrap(),
-            key_locks: Default::default(),
-        });
+        let engine = Arc::new(Engine::in_dir(dir).await);
         let hub = Arc::new(Hub::default());
         let recorder = Arc::new(Recorder::default());
         hub.set_authorizer(recorder.clone());
@@ -439,6 +429,11 @@ mod tests {
 
     fn ctx(account: &str) -> RequestContext {
         RequestContext::internal(account, "eu-west-1", "http://localhost:4566")
+    }
+
+    /// One page of the bucket's listing, asked as 000000000000.
+    async fn list(o: &HubObjects, bucket: &str, query: ObjectListQuery) -> AwsResult<ObjectListing> {
+        o.list_objects(&ctx("000000000000"), bucket, query).await
     }
 
     async fn put(o: &HubObjects, dir: &Path, bucket: &str, key: &str, body: &str) {
@@ -479,10 +474,7 @@ mod tests {
             continuation_token: token,
             max_keys: 2,
         };
-        let p1 = o
-            .list_objects(&ctx("000000000000"), "bkt", q(None))
-            .await
-            .unwrap();
+        let p1 = list(&o, "bkt", q(None)).await.unwrap();
         assert_eq!(p1.common_prefixes, ["a/"]);
         assert_eq!(
             p1.objects
@@ -492,14 +484,7 @@ mod tests {
             ["c.txt"]
         );
         assert_eq!(p1.objects[0].etag.len(), 34, "quoted MD5");
-        let p2 = o
-            .list_objects(
-                &ctx("000000000000"),
-                "bkt",
-                q(p1.next_continuation_token.clone()),
-            )
-            .await
-            .unwrap();
+        let p2 = list(&o, "bkt", q(p1.next_continuation_token.clone())).await.unwrap();
         assert_eq!(
             p2.objects
                 .iter()
@@ -520,31 +505,19 @@ mod tests {
             delimiter: Some("/".into()),
             ..Default::default()
         };
-        let a = o
-            .list_objects(&ctx("000000000000"), "bkt", inside)
-            .await
-            .unwrap();
+        let a = list(&o, "bkt", inside).await.unwrap();
         assert_eq!(a.objects.len(), 2);
         let bad = ObjectListQuery {
             continuation_token: Some("!!".into()),
             ..Default::default()
         };
-        let e = o
-            .list_objects(&ctx("000000000000"), "bkt", bad)
-            .await
-            .unwrap_err();
+        let e = list(&o, "bkt", bad).await.unwrap_err();
         assert_eq!(e.code, "InvalidArgument");
-        let e = o
-            .list_objects(&ctx("000000000000"), "nope", Default::default())
-            .await
-            .unwrap_err();
+        let e = list(&o, "nope", Default::default()).await.unwrap_err();
         assert_eq!(e.code, "NoSuchBucket");
         // Refused: AccessDenied, nothing listed.
         *rec.deny.lock().unwrap() = Some("s3:ListBucket".into());
-        let e = o
-            .list_objects(&ctx("000000000000"), "bkt", Default::default())
-            .await
-            .unwrap_err();
+        let e = list(&o, "bkt", Default::default()).await.unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (403, "AccessDenied"));
     }
 

@@ -75,12 +75,7 @@ fn pascal_case(snake: &str) -> String {
 
 /// Registers S3 (last among the HTTP services) and the object store on the hub.
 pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::Result<()> {
-    let blobs = blobs::BlobStore::open(&platform.config.data_dir, platform.store.clone())?;
-    let engine = Arc::new(Engine {
-        store: platform.store.clone(),
-        blobs,
-        key_locks: Default::default(),
-    });
+    let engine = Arc::new(Engine::open(&platform.config.data_dir, platform.store.clone())?);
     let removed = engine.collect_garbage().await?;
     if removed > 0 {
         tracing::info!(

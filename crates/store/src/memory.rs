@@ -72,24 +72,10 @@ impl MemoryStore {
             s.queue.remove(&id);
         }
         for (k, data) in bytes_ops {
-            match data {
-                Some(d) => {
-                    s.bytes.insert(k, d);
-                }
-                None => {
-                    s.bytes.remove(&k);
-                }
-            }
+            set_or_remove(&mut s.bytes, k, data);
         }
         for (k, v) in staged {
-            match v {
-                Some(v) => {
-                    s.docs.insert(k, v);
-                }
-                None => {
-                    s.docs.remove(&k);
-                }
-            }
+            set_or_remove(&mut s.docs, k, v);
         }
         for item in enqueued {
             s.next_id += 1;
@@ -97,6 +83,18 @@ impl MemoryStore {
             s.queue.insert(id, item);
         }
         Ok(())
+    }
+}
+
+/// Stores `value` under `key`, or removes the key when there is none.
+fn set_or_remove<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
+    match value {
+        Some(v) => {
+            map.insert(key, v);
+        }
+        None => {
+            map.remove(&key);
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use crate::blobs::{BlobRef, BlobStore};
 pub use notify::Notice;
 use notify::{Happened, notify};
 use crate::meta::*;
-use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError};
+use codeyard_store::{Batch, Expect, SharedStore, StateStoreExt, StoreError, Update};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use std::collections::HashSet;
 
@@ -49,6 +49,23 @@ pub fn internal(e: impl std::fmt::Display) -> S3Error {
 /// Every unexpected store error (a conflict is handled where its condition was set).
 fn store_err(e: StoreError) -> S3Error {
     internal(e)
+}
+
+/// An S3 error where the store's compare-and-swap helpers ([`StateStoreExt::update`],
+/// `update_many`) want one they can build from a [`StoreError`]: a race lost every time they
+/// retry ends as S3's 500 like any other store failure.
+struct Failed(S3Error);
+
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Failed(store_err(e))
+    }
+}
+
+impl From<S3Error> for Failed {
+    fn from(e: S3Error) -> Self {
+        Failed(e)
+    }
 }
 
 pub fn no_such_bucket(name: &str) -> S3Error {
@@ -151,6 +168,16 @@ fn after_all_with_prefix(p: &str) -> String {
 }
 
 impl Engine {
+    /// The engine over the server's state store, its bodies under `data_dir` (or the
+    /// `CODEYARD_S3_BACKEND` bucket, see [`BlobStore::open`]).
+    pub fn open(data_dir: &std::path::Path, store: SharedStore) -> anyhow::Result<Engine> {
+        Ok(Engine {
+            blobs: BlobStore::open(data_dir, store.clone())?,
+            store,
+            key_locks: Default::default(),
+        })
+    }
+
     // ---- buckets -------------------------------------------------------------------------
 
     pub async fn bucket(&self, name: &str) -> S3Result<BucketDoc> {
@@ -213,17 +240,23 @@ impl Engine {
         // Leftovers of an earlier bucket of this name (a delete that crashed half-way) must not
         // reappear in the new one.
         self.purge_bucket_contents(name).await?;
-        match self
-            .store
-            .commit(Batch::new().put(BUCKETS_NS, name, &doc, Expect::Absent))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(StoreError::Conflict(..)) => Err(s3err(
+        let batch = Batch::new().put(BUCKETS_NS, name, &doc, Expect::Absent);
+        self.commit_or(batch, || {
+            s3err(
                 "BucketAlreadyOwnedByYou",
                 409,
                 "Your previous request to create the named bucket succeeded and you already own it.",
-            )),
+            )
+        })
+        .await
+    }
+
+    /// Commits `batch`; when one of its conditions fails (another writer got there first) the
+    /// answer is `lost_race`.
+    async fn commit_or(&self, batch: Batch, lost_race: impl FnOnce() -> S3Error) -> S3Result<()> {
+        match self.store.commit(batch).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict(..)) => Err(lost_race()),
             Err(e) => Err(store_err(e)),
         }
     }
@@ -284,19 +317,15 @@ impl Engine {
                 let _ = self.abort_upload(name, &u.key, &u.upload_id).await;
             }
         }
-        match self
-            .store
-            .commit(Batch::new().delete(BUCKETS_NS, name, Expect::Version(version)))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(StoreError::Conflict(..)) => Err(s3err(
+        let batch = Batch::new().delete(BUCKETS_NS, name, Expect::Version(version));
+        self.commit_or(batch, || {
+            s3err(
                 "OperationAborted",
                 409,
                 "A conflicting conditional operation is currently in progress against this resource. Please try again.",
-            )),
-            Err(e) => Err(store_err(e)),
-        }
+            )
+        })
+        .await
     }
 
     pub async fn list_buckets(&self, account: &str) -> S3Result<Vec<BucketDoc>> {
@@ -308,25 +337,34 @@ impl Engine {
         Ok(all.into_iter().filter(|b| b.account == account).collect())
     }
 
-    /// Changes a bucket document with compare-and-swap (retried on a concurrent change).
+    /// Changes a bucket document with compare-and-swap (the store's [`StateStoreExt::update`],
+    /// retried on a concurrent change).
     pub async fn update_bucket(
         &self,
         name: &str,
-        mut change: impl FnMut(&mut BucketDoc) -> S3Result<()>,
+        mut change: impl FnMut(&mut BucketDoc) -> S3Result<()> + Send,
     ) -> S3Result<BucketDoc> {
-        loop {
-            let (mut doc, version) = self.bucket_versioned(name).await?;
+        let updated = self.store.update(BUCKETS_NS, name, |doc: Option<BucketDoc>| {
+            let mut doc = doc.ok_or_else(|| no_such_bucket(name))?;
             change(&mut doc)?;
-            match self
-                .store
-                .commit(Batch::new().put(BUCKETS_NS, name, &doc, Expect::Version(version)))
-                .await
-            {
-                Ok(()) => return Ok(doc),
-                Err(StoreError::Conflict(..)) => continue,
-                Err(e) => return Err(store_err(e)),
-            }
-        }
+            Ok::<_, Failed>(Update::put(doc))
+        });
+        updated.await.map_err(|Failed(e)| e)?.ok_or_else(|| no_such_bucket(name))
+    }
+
+    /// Compare-and-swap over several documents (the store's `update_many`) with S3's errors:
+    /// `attempt` reads what it needs and answers the batch to commit, its writes conditioned on
+    /// what it read, and the answer; a lost race runs it again on fresh reads.
+    async fn update_many<R, F, Fut>(&self, mut attempt: F) -> S3Result<R>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = S3Result<(Batch, R)>>,
+    {
+        let attempts = self.store.update_many(|| {
+            let attempt = attempt();
+            async move { attempt.await.map_err(Failed) }
+        });
+        attempts.await.map_err(|Failed(e)| e)
     }
 
     pub async fn set_config(

@@ -2,6 +2,27 @@
 
 use super::*;
 
+fn no_such_upload() -> S3Error {
+    s3err(
+        "NoSuchUpload",
+        404,
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+    )
+}
+
+/// A part's document key: its number, zero-padded so that keys sort as numbers.
+fn part_key(number: i32) -> String {
+    format!("{number:05}")
+}
+
+/// Removes an upload's document (its existence checked by `expect`) and its parts' documents.
+fn upload_removal(bucket: &str, key: &str, upload_id: &str, parts: &[PartDoc], expect: Expect) -> Batch {
+    let batch = Batch::new().delete(uploads_ns(bucket), upload_doc_key(key, upload_id), expect);
+    parts.iter().fold(batch, |batch, p| {
+        batch.delete(parts_ns(upload_id), part_key(p.number), Expect::Any)
+    })
+}
+
 impl Engine {
     pub async fn create_upload(&self, bucket: &str, upload: &UploadDoc) -> S3Result<()> {
         self.bucket(bucket).await?;
@@ -23,13 +44,7 @@ impl Engine {
             .await
             .map_err(store_err)?
             .map(|x| x.0)
-            .ok_or_else(|| {
-                s3err(
-                    "NoSuchUpload",
-                    404,
-                    "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
-                )
-            })
+            .ok_or_else(no_such_upload)
     }
 
     pub async fn put_part(
@@ -41,44 +56,35 @@ impl Engine {
     ) -> S3Result<()> {
         self.upload(bucket, key, upload_id).await?;
         let ns = parts_ns(upload_id);
-        let doc_key = format!("{:05}", part.number);
-        loop {
-            let cur = self.store.get(&ns, &doc_key).await.map_err(store_err)?;
-            let expect = cur
-                .as_ref()
-                .map_or(Expect::Absent, |d| Expect::Version(d.version));
-            match self
-                .store
-                .commit(BlobStore::stage(
-                    Batch::new().put(&ns, &doc_key, &part, expect),
-                    std::slice::from_ref(&part.blob),
-                ))
-                .await
-            {
-                Ok(()) => {
-                    if let Some(d) = cur {
-                        let old: PartDoc = d.parse().map_err(store_err)?;
-                        self.blobs.delete(&[old.blob]).await;
-                    }
-                    // An abort that raced with this part leaves the part orphaned: clean it up.
-                    if self.upload(bucket, key, upload_id).await.is_err() {
-                        let _ = self
-                            .store
-                            .commit(Batch::new().delete(&ns, &doc_key, Expect::Any))
-                            .await;
-                        self.blobs.delete(&[part.blob]).await;
-                        return Err(s3err(
-                            "NoSuchUpload",
-                            404,
-                            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
-                        ));
-                    }
-                    return Ok(());
-                }
-                Err(StoreError::Conflict(..)) => continue,
-                Err(e) => return Err(store_err(e)),
-            }
+        let doc_key = part_key(part.number);
+        let (ns_ref, key_ref, part_ref) = (&ns, &doc_key, &part);
+        let replaced = self
+            .update_many(|| async move {
+                let cur = self.store.get(ns_ref, key_ref).await.map_err(store_err)?;
+                let expect = cur
+                    .as_ref()
+                    .map_or(Expect::Absent, |d| Expect::Version(d.version));
+                let batch = BlobStore::stage(
+                    Batch::new().put(ns_ref, key_ref, part_ref, expect),
+                    std::slice::from_ref(&part_ref.blob),
+                );
+                Ok((batch, cur))
+            })
+            .await?;
+        if let Some(d) = replaced {
+            let old: PartDoc = d.parse().map_err(store_err)?;
+            self.blobs.delete(&[old.blob]).await;
         }
+        // An abort that raced with this part leaves the part orphaned: clean it up.
+        if self.upload(bucket, key, upload_id).await.is_err() {
+            let _ = self
+                .store
+                .commit(Batch::new().delete(&ns, &doc_key, Expect::Any))
+                .await;
+            self.blobs.delete(&[part.blob]).await;
+            return Err(no_such_upload());
+        }
+        Ok(())
     }
 
     pub async fn parts(&self, upload_id: &str) -> S3Result<Vec<PartDoc>> {
@@ -168,14 +174,7 @@ impl Engine {
             upload_id: Some(upload_id.to_string()),
             ..Default::default()
         };
-        let mut extra = Batch::new().delete(
-            uploads_ns(bucket),
-            upload_doc_key(key, upload_id),
-            Expect::Present,
-        );
-        for p in &parts {
-            extra = extra.delete(parts_ns(upload_id), format!("{:05}", p.number), Expect::Any);
-        }
+        let extra = upload_removal(bucket, key, upload_id, &parts, Expect::Present);
         let stored = match self.commit_version(bucket, doc, extra, notice).await {
             Err(e)
                 if e.code().as_str() == "InternalError"
@@ -198,14 +197,7 @@ impl Engine {
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<()> {
         self.upload(bucket, key, upload_id).await?;
         let parts = self.parts(upload_id).await?;
-        let mut batch = Batch::new().delete(
-            uploads_ns(bucket),
-            upload_doc_key(key, upload_id),
-            Expect::Any,
-        );
-        for p in &parts {
-            batch = batch.delete(parts_ns(upload_id), format!("{:05}", p.number), Expect::Any);
-        }
+        let batch = upload_removal(bucket, key, upload_id, &parts, Expect::Any);
         self.store.commit(batch).await.map_err(store_err)?;
         let blobs: Vec<BlobRef> = parts.into_iter().map(|p| p.blob).collect();
         self.blobs.delete(&blobs).await;

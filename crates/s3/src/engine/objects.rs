@@ -373,7 +373,8 @@ impl Engine {
         tags: Vec<(String, String)>,
     ) -> S3Result<ObjectDoc> {
         let _turn = self.key_locks.lock(bucket, key).await;
-        loop {
+        let tags = &tags;
+        self.update_many(|| async move {
             let target = self.get_version(bucket, key, version_id).await?;
             let mut batch = Batch::new();
             let cur = self
@@ -402,12 +403,9 @@ impl Engine {
                     Expect::Present,
                 );
             }
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok(updated),
-                Err(StoreError::Conflict(..)) => continue,
-                Err(e) => return Err(store_err(e)),
-            }
-        }
+            Ok((batch, updated))
+        })
+        .await
     }
 
     /// Current objects (no delete markers) under `prefix`, after `start_after`, rolled up at
@@ -421,16 +419,25 @@ impl Engine {
         max: usize,
     ) -> S3Result<Listing> {
         self.bucket(bucket).await?;
-        self.list_ns(
-            &objects_ns(bucket),
-            prefix,
-            delimiter,
-            start_after.map(str::to_string),
-            max,
-            |k| k.to_string(),
-            true,
-        )
-        .await
+        self.list_current(bucket, prefix, delimiter, start_after, max, true)
+            .await
+    }
+
+    /// The current version of each key (with delete markers unless `skip_markers`), as
+    /// [`list_objects`](Self::list_objects) and an unversioned bucket's version listing see them.
+    async fn list_current(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        max: usize,
+        skip_markers: bool,
+    ) -> S3Result<Listing> {
+        let ns = objects_ns(bucket);
+        let after = after.map(str::to_string);
+        self.list_ns(&ns, prefix, delimiter, after, max, |k| k.to_string(), skip_markers)
+            .await
     }
 
     /// Every version and delete marker, newest first per key.
@@ -446,15 +453,7 @@ impl Engine {
         let b = self.bucket(bucket).await?;
         if b.versioning.is_none() {
             let l = self
-                .list_ns(
-                    &objects_ns(bucket),
-                    prefix,
-                    delimiter,
-                    key_marker.map(str::to_string),
-                    max,
-                    |k| k.to_string(),
-                    false,
-                )
+                .list_current(bucket, prefix, delimiter, key_marker, max, false)
                 .await?;
             return Ok((l, false));
         }

@@ -3,17 +3,29 @@
 use super::*;
 use bytes::Bytes;
 
-async fn engine(dir: &std::path::Path) -> Engine {
-    let store: SharedStore = std::sync::Arc::new(
-        codeyard_store::SqliteStore::open(&dir.join("state.db"))
-            .await
-            .unwrap(),
-    );
-    Engine {
-        store: store.clone(),
-        blobs: BlobStore::open(dir, store).unwrap(),
-        key_locks: Default::default(),
+impl Engine {
+    /// An engine over a fresh SQLite store and blob directory in `dir`.
+    pub(crate) async fn in_dir(dir: &std::path::Path) -> Engine {
+        let store: SharedStore = std::sync::Arc::new(
+            codeyard_store::SqliteStore::open(&dir.join("state.db"))
+                .await
+                .unwrap(),
+        );
+        Engine::open(dir, store).unwrap()
     }
+}
+
+async fn engine(dir: &std::path::Path) -> Engine {
+    Engine::in_dir(dir).await
+}
+
+/// An engine with one (empty, unversioned) bucket.
+async fn engine_with_bucket(dir: &std::path::Path, bucket: &str) -> Engine {
+    let e = engine(dir).await;
+    e.create_bucket(bucket, "000000000000", "eu-west-1", None)
+        .await
+        .unwrap();
+    e
 }
 
 async fn put(e: &Engine, bucket: &str, key: &str, body: &'static [u8]) -> ObjectDoc {
@@ -54,10 +66,7 @@ async fn read_all(e: &Engine, o: &ObjectDoc, range: std::ops::Range<u64>) -> Vec
 #[tokio::test(flavor = "multi_thread")]
 async fn small_bodies_live_in_the_store_and_large_ones_in_files() {
     let dir = tempfile::tempdir().unwrap();
-    let e = engine(dir.path()).await;
-    e.create_bucket("sizes", "000000000000", "eu-west-1", None)
-        .await
-        .unwrap();
+    let e = engine_with_bucket(dir.path(), "sizes").await;
     let small: &'static [u8] = Box::leak(vec![b's'; crate::blobs::INLINE_LIMIT].into_boxed_slice());
     let large: &'static [u8] =
         Box::leak(vec![b'L'; crate::blobs::INLINE_LIMIT + 1].into_boxed_slice());
@@ -86,10 +95,7 @@ async fn small_bodies_live_in_the_store_and_large_ones_in_files() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_puts_of_one_key_leave_one_whole_object_and_one_blob() {
     let dir = tempfile::tempdir().unwrap();
-    let e = std::sync::Arc::new(engine(dir.path()).await);
-    e.create_bucket("race", "000000000000", "eu-west-1", None)
-        .await
-        .unwrap();
+    let e = std::sync::Arc::new(engine_with_bucket(dir.path(), "race").await);
     const BODIES: [&[u8]; 8] = [
         b"aaaa",
         b"bbbbbbbb",
@@ -126,10 +132,7 @@ async fn concurrent_puts_of_one_key_leave_one_whole_object_and_one_blob() {
 #[tokio::test(flavor = "multi_thread")]
 async fn listing_rolls_up_prefixes_and_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let e = engine(dir.path()).await;
-    e.create_bucket("list", "000000000000", "eu-west-1", None)
-        .await
-        .unwrap();
+    let e = engine_with_bucket(dir.path(), "list").await;
     for k in ["a/1", "a/2", "a/b/1", "b", "c/1", "c/2", "d"] {
         put(&e, "list", k, b"x").await;
     }
@@ -169,10 +172,7 @@ async fn listing_rolls_up_prefixes_and_pages() {
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_collection_removes_only_unreferenced_blobs() {
     let dir = tempfile::tempdir().unwrap();
-    let e = engine(dir.path()).await;
-    e.create_bucket("gc-bucket", "000000000000", "eu-west-1", None)
-        .await
-        .unwrap();
+    let e = engine_with_bucket(dir.path(), "gc-bucket").await;
     put(&e, "gc-bucket", "kept", b"kept").await;
     std::fs::write(
         dir.path().join("s3/blobs/deadbeef#1"),
@@ -205,10 +205,7 @@ async fn garbage_collection_removes_only_unreferenced_blobs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn writers_of_one_key_take_turns_and_leave_no_lock_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let e = std::sync::Arc::new(engine(dir.path()).await);
-    e.create_bucket("turns", "000000000000", "eu-west-1", None)
-        .await
-        .unwrap();
+    let e = std::sync::Arc::new(engine_with_bucket(dir.path(), "turns").await);
     e.set_versioning("turns", "Enabled").await.unwrap();
     let tasks: Vec<_> = (0..32)
         .map(|i| {
@@ -257,10 +254,7 @@ async fn a_cancelled_waiter_gives_its_key_lock_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pipelined_writers_of_one_key_keep_one_body_and_let_deletes_in() {
     let dir = tempfile::tempdir().unwrap();
-    let e = std::sync::Arc::new(engine(dir.path()).await);
-    e.create_bucket("pipe", "000000000000", "eu-west-1", None)
-        .await
-        .unwrap();
+    let e = std::sync::Arc::new(engine_with_bucket(dir.path(), "pipe").await);
     let tasks: Vec<_> = (0..64)
         .map(|i| {
             let e = e.clone();
