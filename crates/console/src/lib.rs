@@ -100,9 +100,8 @@ async fn root(State(c): State<Shared>, req: Request) -> Response {
 impl Console {
     /// Calls an API operation in-process as the session's identity, with typed output.
     pub(crate) async fn call<O: DeserializeOwned>(&self, s: &Session, model: &str, op: &str, input: serde_json::Value) -> Result<O, AwsError> {
-        let ctx = self.context(s);
-        let out = self.app.call(model, &ctx, op, input).await?;
-        serde_json::from_value(out).map_err(|e| AwsError::new(500, "InternalFailure", format!("{model} {op} answered a shape the console cannot read: {e}")))
+        let unreadable = |e| AwsError::new(500, "InternalFailure", format!("{model} {op} answered a shape the console cannot read: {e}"));
+        self.app.call_typed(model, &self.context(s), op, input, unreadable).await
     }
 
     pub(crate) fn context(&self, s: &Session) -> RequestContext {

@@ -71,8 +71,8 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     async fn call<O: DeserializeOwned>(&self, model: &'static str, op: &'static str, input: Value) -> Result<O, ExportError> {
-        let out = self.app.call(model, self.ctx, op, input).await.map_err(ExportError::Api)?;
-        serde_json::from_value(out).map_err(|e| ExportError::Unreadable { model, op, detail: e.to_string() })
+        let unreadable = |e: serde_json::Error| ExportError::Unreadable { model, op, detail: e.to_string() };
+        self.app.call_typed(model, self.ctx, op, input, unreadable).await
     }
 
     /// Every page of a listing: `token_in` names the request's token member, `next` reads the
@@ -282,13 +282,13 @@ async fn log_groups(r: &Reader<'_>, s: &mut Snapshot) -> Result<(), ExportError>
 }
 
 async fn buckets(app: &Arc<App>, ctx: &RequestContext, s: &mut Snapshot) -> Result<(), ExportError> {
-    let objects = app.platform.hub.objects().map_err(ExportError::Api)?;
-    let mut listed = objects.list_buckets(ctx).await.map_err(ExportError::Api)?;
+    let objects = app.platform.hub.objects()?;
+    let mut listed = objects.list_buckets(ctx).await?;
     // The provider block is regional: buckets of other regions belong to other exports.
     listed.retain(|b| b.region == ctx.region);
     listed.sort_by(|a, b| a.name.cmp(&b.name));
     for bucket in listed {
-        let settings = objects.bucket_settings(ctx, &bucket.name).await.map_err(ExportError::Api)?;
+        let settings = objects.bucket_settings(ctx, &bucket.name).await?;
         s.buckets.push((bucket, settings));
     }
     Ok(())

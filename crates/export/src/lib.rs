@@ -45,7 +45,7 @@ pub enum Selection {
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("{0}")]
-    Api(AwsError),
+    Api(#[from] AwsError),
     #[error("{model} {op} answered a shape the export cannot read: {detail}")]
     Unreadable { model: &'static str, op: &'static str, detail: String },
 }

@@ -5,20 +5,30 @@
 
 use crate::common::*;
 use aws_sdk_s3::primitives::ByteStream;
-use codeyard_server::{AccessKey, AuthMode};
+use codeyard_server::AuthMode;
 
 const KEY: &str = "AKIDAUTHTEST";
 const SECRET: &str = "auth-secret";
 
 async fn server(mode: AuthMode) -> (TestServer, aws_config::SdkConfig) {
-    let dir = tempfile::tempdir().unwrap();
-    let t = TestServer::start_in(dir.keep(), |o| {
-        o.auth = mode;
-        o.access_keys = vec![AccessKey { id: KEY.into(), secret: SECRET.into(), account: ACCOUNT.into() }];
-    })
-    .await;
+    let t = TestServer::start_with(auth_with_key(mode, KEY, SECRET)).await;
     let conf = t.sdk_config_with(KEY, SECRET).await;
     (t, conf)
+}
+
+/// Two tests, `$open` and `$enforce`: `$check` in `open` and in `enforce` mode.
+macro_rules! in_both_modes {
+    ($check:ident: $open:ident, $enforce:ident) => {
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $open() {
+            $check(AuthMode::Open).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $enforce() {
+            $check(AuthMode::Enforce).await;
+        }
+    };
 }
 
 async fn status_and_text(r: reqwest::Response) -> (u16, String) {
@@ -93,15 +103,7 @@ async fn unsigned_requests_change_nothing(mode: AuthMode) {
     t.assert_no_model_violations();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn unsigned_requests_are_refused_in_open_mode() {
-    unsigned_requests_change_nothing(AuthMode::Open).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn unsigned_requests_are_refused_in_enforce_mode() {
-    unsigned_requests_change_nothing(AuthMode::Enforce).await;
-}
+in_both_modes!(unsigned_requests_change_nothing: unsigned_requests_are_refused_in_open_mode, unsigned_requests_are_refused_in_enforce_mode);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn foreign_host_is_refused() {
@@ -200,15 +202,7 @@ async fn public_reads(mode: AuthMode) {
     t.assert_no_model_violations();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn public_reads_are_served_anonymously_in_open_mode() {
-    public_reads(AuthMode::Open).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn public_reads_are_served_anonymously_in_enforce_mode() {
-    public_reads(AuthMode::Enforce).await;
-}
+in_both_modes!(public_reads: public_reads_are_served_anonymously_in_open_mode, public_reads_are_served_anonymously_in_enforce_mode);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cors_preflights_follow_the_bucket_configuration() {

@@ -93,6 +93,18 @@ async fn run(cb: &Cb, name: &str, buildspec: &str, role: &str, project_vars: Vec
     wait_build(cb, started.build_value().unwrap().id().unwrap(), Duration::from_secs(90)).await
 }
 
+/// A buildspec with `env` (its `env:` section, or "") whose one command must never run.
+fn never_runs(env: &str) -> String {
+    format!("version: 0.2\n{env}phases:\n  build:\n    commands:\n      - echo never\n")
+}
+
+/// The context of the DOWNLOAD_SOURCE phase of `b`, a build that failed there.
+fn download_source_failure(b: &aws_sdk_codebuild::types::Build) -> String {
+    assert_eq!(b.build_status(), Some(&StatusType::Failed));
+    assert_eq!(phase_status(b, "DOWNLOAD_SOURCE").as_deref(), Some("FAILED"));
+    phase_context(b, "DOWNLOAD_SOURCE")
+}
+
 fn variable(name: &str, value: &str, kind: EnvironmentVariableType) -> EnvironmentVariable {
     EnvironmentVariable::builder().name(name).value(value).r#type(kind).build().unwrap()
 }
@@ -125,32 +137,23 @@ async fn builds_read_parameters_and_secrets_and_mask_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_secret_or_parameter_fails_download_source() {
     let (t, cb, role) = setup("bs-reader", &reads_role_policy()).await;
-    let spec = "version: 0.2\nenv:\n  secrets-manager:\n    GONE: bs/absent:key\nphases:\n  build:\n    commands:\n      - echo never\n";
-    let b = run(&cb, "bs-no-secret", spec, &role, vec![], vec![]).await;
-    assert_eq!(b.build_status(), Some(&StatusType::Failed));
-    assert_eq!(phase_status(&b, "DOWNLOAD_SOURCE").as_deref(), Some("FAILED"));
-    assert_eq!(
-        phase_context(&b, "DOWNLOAD_SOURCE"),
-        "Secrets Manager Error: ResourceNotFoundException: Secrets Manager can't find the specified secret."
-    );
+    let spec = never_runs("env:\n  secrets-manager:\n    GONE: bs/absent:key\n");
+    let b = run(&cb, "bs-no-secret", &spec, &role, vec![], vec![]).await;
+    assert_eq!(download_source_failure(&b), "Secrets Manager Error: ResourceNotFoundException: Secrets Manager can't find the specified secret.");
     assert_eq!(phase_status(&b, "BUILD"), None, "no command phase runs");
 
     let vars = vec![variable("GONE", "/bs/absent", EnvironmentVariableType::ParameterStore)];
-    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo never\n";
-    let b = run(&cb, "bs-no-parameter", spec, &role, vars, vec![]).await;
-    assert_eq!(b.build_status(), Some(&StatusType::Failed));
-    assert_eq!(phase_context(&b, "DOWNLOAD_SOURCE"), "Decrypted Variables Error: parameter does not exist: /bs/absent");
+    let b = run(&cb, "bs-no-parameter", &never_runs(""), &role, vars, vec![]).await;
+    assert_eq!(download_source_failure(&b), "Decrypted Variables Error: parameter does not exist: /bs/absent");
     t.assert_no_model_violations();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_without_get_parameters_fails_download_source() {
     let (t, cb, role) = setup("bs-no-ssm", &codebuild_role_policy()).await;
-    let spec = "version: 0.2\nenv:\n  parameter-store:\n    GREETING: /bs/greeting\nphases:\n  build:\n    commands:\n      - echo never\n";
-    let b = run(&cb, "bs-denied", spec, &role, vec![], vec![]).await;
-    assert_eq!(b.build_status(), Some(&StatusType::Failed));
-    assert_eq!(phase_status(&b, "DOWNLOAD_SOURCE").as_deref(), Some("FAILED"));
-    let context = phase_context(&b, "DOWNLOAD_SOURCE");
+    let spec = never_runs("env:\n  parameter-store:\n    GREETING: /bs/greeting\n");
+    let b = run(&cb, "bs-denied", &spec, &role, vec![], vec![]).await;
+    let context = download_source_failure(&b);
     assert!(
         context.starts_with("Decrypted Variables Error: AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role/bs-no-ssm/AWSCodeBuild-"),
         "{context}"

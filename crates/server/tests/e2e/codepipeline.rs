@@ -209,8 +209,7 @@ async fn terraform_codepipeline_apply_plan_destroy() {
     assert_eq!(p.stages()[1].actions()[0].namespace(), Some("BuildVariables"));
 
     // An update (tags and a configuration value): TagResource + UpdatePipeline.
-    let (code, out) = terraform(dir.path(), &t.endpoint, &["apply", "-auto-approve", "-var=build_project=other-build"]);
-    assert_eq!(code, 0, "update failed:\n{out}");
+    terraform_apply(dir.path(), &t.endpoint, &["-var=build_project=other-build"]);
     let got = cp.get_pipeline().name("tf-seed-pipeline").send().await.unwrap();
     assert_eq!(got.pipeline().unwrap().version(), Some(2));
     // (No second plan: each terraform run costs ~20 s on a loaded machine; the update's own

@@ -496,13 +496,14 @@ async fn root_serves_the_console_to_browsers_and_s3_to_everyone_else() {
     t.assert_no_model_violations();
 }
 
+/// `--auth enforce` with the console suites' access key, AKIDCONSOLE / s3cret.
+fn enforce_console_key() -> impl Fn(&mut codeyard_server::Options) + Clone {
+    auth_with_key(codeyard_server::AuthMode::Enforce, "AKIDCONSOLE", "s3cret")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn enforce_mode_signs_in_with_an_access_key_and_acts_as_it() {
-    let t = TestServer::start_with(|o| {
-        o.auth = codeyard_server::AuthMode::Enforce;
-        o.access_keys = vec![codeyard_server::AccessKey { id: "AKIDCONSOLE".into(), secret: "s3cret".into(), account: ACCOUNT.into() }];
-    })
-    .await;
+    let t = TestServer::start_with(enforce_console_key()).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let base = format!("{}{CONSOLE}", t.endpoint);
     let first = http.get(format!("{base}/")).send().await.unwrap();
@@ -613,11 +614,7 @@ async fn s3_browser_shows_folders_objects_settings_and_downloads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_pages_act_under_the_callers_iam_permissions() {
-    let t = TestServer::start_with(|o| {
-        o.auth = codeyard_server::AuthMode::Enforce;
-        o.access_keys = vec![codeyard_server::AccessKey { id: "AKIDCONSOLE".into(), secret: "s3cret".into(), account: ACCOUNT.into() }];
-    })
-    .await;
+    let t = TestServer::start_with(enforce_console_key()).await;
     let root = sdk_config_for(&t.endpoint, "AKIDCONSOLE", "s3cret").await;
     let s3 = s3_client_for(&root);
     make_bucket(&s3, "private-stuff").await;
@@ -681,11 +678,8 @@ async fn sign_in(http: &reqwest::Client, t: &TestServer, key: &str, secret: &str
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_survive_a_restart_and_end_at_sign_out() {
     let dir = tempfile::tempdir().unwrap();
-    let enforce = |o: &mut codeyard_server::Options| {
-        o.auth = codeyard_server::AuthMode::Enforce;
-        o.access_keys = vec![codeyard_server::AccessKey { id: "AKIDCONSOLE".into(), secret: "s3cret".into(), account: ACCOUNT.into() }];
-    };
-    let t = TestServer::start_in(dir.path().to_path_buf(), enforce).await;
+    let enforce = enforce_console_key();
+    let t = TestServer::start_in(dir.path().to_path_buf(), enforce.clone()).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let cookie = sign_in(&http, &t, "AKIDCONSOLE", "s3cret").await;
     let id = cookie.split('=').nth(1).unwrap().to_string();

@@ -206,19 +206,21 @@ fn containers(data_dir: &Path, build_id: Option<&str>) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
 }
 
-async fn container_server() -> (tempfile::TempDir, TestServer) {
+/// Where podman works: a server with the container executor (and its data dir); `None` (the
+/// test is skipped) elsewhere.
+async fn container_server() -> Option<(tempfile::TempDir, TestServer)> {
+    if !podman_works().await {
+        return None;
+    }
     let dir = tempfile::tempdir().unwrap();
     let t = TestServer::start_in(dir.path().to_path_buf(), |o| o.executor = codeyard_codebuild::ExecutorChoice::Container).await;
-    (dir, t)
+    Some((dir, t))
 }
 
 /// Where podman works: a container-executor server with the test image pushed and the builds'
 /// role made (and the image's work dir); `None` (the test is skipped) elsewhere.
 async fn image_server() -> Option<(tempfile::TempDir, TestServer, tempfile::TempDir)> {
-    if !podman_works().await {
-        return None;
-    }
-    let (dir, t) = container_server().await;
+    let (dir, t) = container_server().await?;
     let work = tempfile::tempdir().unwrap();
     push_test_image(&t.endpoint, work.path()).await;
     create_role(&t.endpoint).await;
@@ -233,16 +235,7 @@ async fn build_runs_in_an_image_from_codeyards_ecr() {
         return;
     };
     let s3 = s3_client(&t.endpoint).await;
-    s3.create_bucket()
-        .bucket("out")
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    make_bucket(&s3, "out").await;
     assert!(
         !std::process::Command::new("bash").arg("-c").arg("command -v codeyard-image-tool").status().unwrap().success(),
         "the host must lack the image's tool"
@@ -304,10 +297,9 @@ artifacts:
 /// An image that cannot be had fails PROVISIONING naming the image; no container is made.
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_image_fails_in_provisioning() {
-    if !podman_works().await {
+    let Some((_dir, t)) = container_server().await else {
         return;
-    }
-    let (_dir, t) = container_server().await;
+    };
     create_role(&t.endpoint).await;
     let cb = Cb::new(&sdk(&t.endpoint).await);
     let ecr = aws_sdk_ecr::Client::new(&sdk(&t.endpoint).await);
@@ -407,10 +399,9 @@ async fn auto_falls_back_to_the_host_for_a_curated_image_only() {
 /// same project without it has no `docker` at all.
 #[tokio::test(flavor = "multi_thread")]
 async fn privileged_builds_have_docker_others_do_not() {
-    if !podman_works().await {
+    let Some((_dir, t)) = container_server().await else {
         return;
-    }
-    let (_dir, t) = container_server().await;
+    };
     let work = tempfile::tempdir().unwrap();
     push_test_image(&t.endpoint, work.path()).await;
     push_podman_image(&t.endpoint, work.path()).await;
@@ -658,10 +649,9 @@ phases:
 /// once runs no container (no `runc init` or `conmon` left), and its health says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn podman_is_probed_at_the_first_container_build() {
-    if !podman_works().await {
+    let Some((dir, t)) = container_server().await else {
         return;
-    }
-    let (dir, t) = container_server().await;
+    };
     let health: serde_json::Value = reqwest::get(format!("{}/_codeyard/health", t.endpoint)).await.unwrap().json().await.unwrap();
     assert_eq!(health["builds"]["executor"], "container", "{health}");
     assert!(health["builds"]["detail"].as_str().unwrap().contains("not probed yet"), "{health}");

@@ -334,14 +334,7 @@ async fn kill_9_at_random_moments_loses_nothing_acknowledged() {
     wait_healthy(port).await;
     let (s3, eb, cc) = clients(&endpoint).await;
     cc.create_repository().repository_name("crash").send().await.unwrap();
-    s3.create_bucket()
-        .bucket("crash")
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1).build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::common::make_bucket(&s3, "crash").await;
     eb.create_event_bus().name("sink").send().await.unwrap();
     let sink = format!("arn:aws:events:{REGION}:{ACCOUNT}:event-bus/sink");
     for (rule, pattern) in [("crash-puts", json!({"source": ["crash.test"]})), ("crash-refs", json!({"source": ["aws.codecommit"]}))] {

@@ -213,10 +213,7 @@ async fn an_s3_upload_starts_the_s3_source_pipeline_once_per_upload() {
     let c = codeyard_server::client::AwsClient::new(&t.endpoint, REGION, "test", "test");
     let work = tempfile::tempdir().unwrap();
     let ws = terraform_workspace("s3_source_pipeline");
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["apply", "-auto-approve"]);
-    assert_eq!(code, 0, "apply failed:\n{out}");
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["plan", "-detailed-exitcode"]);
-    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
+    terraform_apply_clean(ws.path(), &t.endpoint, &[]);
     // CreatePipeline ran it once, before anything was uploaded: that one fails.
     let first = nth_execution_of_done(&c, "tf-s3-source", 1).await;
     assert_eq!(first["status"], "Failed", "{first}");
@@ -242,7 +239,6 @@ async fn an_s3_upload_starts_the_s3_source_pipeline_once_per_upload() {
     events_idle(&t.endpoint).await;
     assert_eq!(executions_of(&c, "tf-s3-source").await.len(), 3, "exactly one execution per upload");
 
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["destroy", "-auto-approve"]);
-    assert_eq!(code, 0, "destroy failed:\n{out}");
+    terraform_destroy(ws.path(), &t.endpoint, &[]);
     t.assert_no_model_violations();
 }

@@ -303,12 +303,18 @@ echo '{"imageLayoutVersion":"1.0.0"}' > layout/oci-layout
 echo "sha256:$dm"
 "#;
 
+/// A server with the ECR repositories `repos`, and a work dir for the image tools.
+async fn registry_with(repos: &[&str]) -> (TestServer, aws_sdk_ecr::Client, tempfile::TempDir) {
+    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
+    for repo in repos {
+        ecr.create_repository().repository_name(*repo).send().await.unwrap();
+    }
+    (t, ecr, tempfile::tempdir().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn skopeo_round_trips_oci_and_docker_images_with_identical_digests() {
-    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
-    ecr.create_repository().repository_name("apps/multi").send().await.unwrap();
-    ecr.create_repository().repository_name("apps/mirror").send().await.unwrap();
-    let work = tempfile::tempdir().unwrap();
+    let (t, ecr, work) = registry_with(&["apps/multi", "apps/mirror"]).await;
     let w = work.path();
     let oci_digest = sh(&t, w, OCI_LAYOUT).trim().to_string();
 
@@ -379,10 +385,8 @@ async fn skopeo_round_trips_oci_and_docker_images_with_identical_digests() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn buildah_and_podman_push_and_pull_and_immutable_tags_hold() {
-    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
-    ecr.create_repository().repository_name("base/busybox").send().await.unwrap();
+    let (t, ecr, work) = registry_with(&["base/busybox"]).await;
     ecr.create_repository().repository_name("frozen").image_tag_mutability(ImageTagMutability::Immutable).send().await.unwrap();
-    let work = tempfile::tempdir().unwrap();
     let w = work.path();
     sh(&t, w, BASE_IMAGE_SETUP);
     // run.sh's base image push, then a pull with podman and a build FROM it with RUN.
@@ -422,10 +426,7 @@ async fn buildah_and_podman_push_and_pull_and_immutable_tags_hold() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn build_docker_runs_the_acceptance_image_buildspec_commands() {
-    let (t, ecr) = TestServer::with(aws_sdk_ecr::Client::new).await;
-    ecr.create_repository().repository_name("base/busybox").send().await.unwrap();
-    ecr.create_repository().repository_name("crm-demo").send().await.unwrap();
-    let work = tempfile::tempdir().unwrap();
+    let (t, ecr, work) = registry_with(&["base/busybox", "crm-demo"]).await;
     let w = work.path();
     sh(&t, w, BASE_IMAGE_SETUP);
     sh(&t, w, "buildah bud -q --isolation chroot -t $REG/base/busybox:1 base >/dev/null && buildah push -q --tls-verify=false $REG/base/busybox:1 docker://$REG/base/busybox:1");
@@ -559,8 +560,7 @@ async fn terraform_ecr_repository_lifecycle_and_policy() {
     sh(&t, work.path(), "skopeo copy -q --dest-tls-verify=false oci:layout:v1 docker://$REG/tf/app:v1");
 
     // An update (tags).
-    let (code, out) = terraform(ws.path(), &t.endpoint, &["apply", "-auto-approve", "-var=app_tag_env=prod"]);
-    assert_eq!(code, 0, "update:\n{out}");
+    terraform_apply(ws.path(), &t.endpoint, &["-var=app_tag_env=prod"]);
     let tags = ecr.list_tags_for_resource().resource_arn(repo.repository_arn().unwrap()).send().await.unwrap();
     assert!(tags.tags().iter().any(|t| t.key() == "env" && t.value() == "prod"));
 

@@ -412,27 +412,15 @@ async fn terraform_cluster_task_definition_and_service() {
     let image = push_web_image(&t, work.path(), "web", "v1", "from terraform").await;
     let port = free_port();
     let ws = terraform_workspace("ecs");
-    let vars = [format!("-var=image={image}"), format!("-var=port={port}")];
-    let args = |cmd: &'static str, extra: &[&'static str]| -> Vec<String> {
-        let mut a = vec![cmd.to_string()];
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a.extend(vars.iter().cloned());
-        a
-    };
-    let run = |a: Vec<String>| {
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        terraform(ws.path(), &t.endpoint, &a)
-    };
-    let (code, out) = run(args("apply", &["-auto-approve"]));
-    assert_eq!(code, 0, "apply failed:\n{out}");
+    let (image, port_var) = (format!("-var=image={image}"), format!("-var=port={port}"));
+    let vars = [image.as_str(), port_var.as_str()];
+    terraform_apply(ws.path(), &t.endpoint, &vars);
     let ecs = ecs_client(&t.sdk_config().await);
     wait_stable(&ecs, "tf-apps", "tf-web").await;
     let body = wait_for("the Terraform service to answer", Duration::from_secs(30), Duration::from_millis(200), || http_body(port)).await;
     assert_eq!(body, "from terraform");
-    let (code, out) = run(args("plan", &["-detailed-exitcode"]));
-    assert_eq!(code, 0, "plan after apply is not empty:\n{out}");
-    let (code, out) = run(args("destroy", &["-auto-approve"]));
-    assert_eq!(code, 0, "destroy failed:\n{out}");
+    terraform_plan_clean(ws.path(), &t.endpoint, &vars);
+    terraform_destroy(ws.path(), &t.endpoint, &vars);
     wait_for("every container to be removed", Duration::from_secs(60), Duration::from_millis(300), || async {
         containers.ids().is_empty().then_some(())
     })

@@ -19,12 +19,17 @@ fn workspace_with(main_tf: &str) -> tempfile::TempDir {
     dir
 }
 
-/// A server with the seed topology applied (and planned clean).
-async fn seeded() -> (TestServer, tempfile::TempDir) {
+/// A fresh server with `main_tf` applied to it and planned clean (and its workspace).
+async fn applied(main_tf: &str) -> (TestServer, tempfile::TempDir) {
     let t = TestServer::start().await;
-    let ws = workspace_with(&std::fs::read_to_string(seed_config()).unwrap());
+    let ws = workspace_with(main_tf);
     terraform_apply_clean(ws.path(), &t.endpoint, &[]);
     (t, ws)
+}
+
+/// A server with the seed topology applied (and planned clean).
+async fn seeded() -> (TestServer, tempfile::TempDir) {
+    applied(&std::fs::read_to_string(seed_config()).unwrap()).await
 }
 
 /// Runs the built `codeyard export terraform <args> --endpoint <endpoint>` as a user would,
@@ -89,9 +94,7 @@ async fn seed_topology_round_trips_through_an_export() {
     assert!(!exported.contains("/v1/repos/"), "a literal clone URL in the export:\n{exported}");
 
     // Applied to a fresh server B, planned clean, and exported again: the same text.
-    let b = TestServer::start().await;
-    let ws = workspace_with(&exported);
-    terraform_apply_clean(ws.path(), &b.endpoint, &[]);
+    let (b, _ws) = applied(&exported).await;
     let again = export_ok(&b.endpoint, &["--all"]);
     assert_eq!(again, exported.replace(&a.endpoint, &b.endpoint), "the export of B differs from the export of A");
     a.assert_no_model_violations();
@@ -125,9 +128,7 @@ async fn pipeline_export_holds_what_it_depends_on_and_what_starts_it() {
         "resource \"aws_ecr_repository\" \"devopsintro_dev_ecr_java_crm_demo\"",
     ]);
     // It stands alone: a fresh server takes it and plans clean.
-    let fresh = TestServer::start().await;
-    let ws = workspace_with(&one);
-    terraform_apply_clean(ws.path(), &fresh.endpoint, &[]);
+    let (fresh, _ws) = applied(&one).await;
 
     // A pipeline that does not exist: CodePipeline's own error, and a failing exit code.
     let (ok, _, stderr) = export_cli(&t.endpoint, "test", "test", &["--pipeline", "no-such-pipeline"]);
@@ -211,9 +212,7 @@ async fn other_resource_kinds_round_trip() {
         "input_template = \"{\\\"bucket\\\": <b>, \\\"x\\\": \\\"$${literal}\\\"}\"",
         "\"${aws_s3_bucket.extra_bucket.arn}/*\"",
     ]);
-    let b = TestServer::start().await;
-    let ws = workspace_with(&exported);
-    terraform_apply_clean(ws.path(), &b.endpoint, &[]);
+    let (b, _ws) = applied(&exported).await;
     assert_eq!(export_ok(&b.endpoint, &["--all"]), exported.replace(&a.endpoint, &b.endpoint), "the export of B differs from the export of A");
     a.assert_no_model_violations();
     b.assert_no_model_violations();

@@ -6,7 +6,7 @@
 use crate::common::error_code as code;
 use crate::common::*;
 use aws_sdk_iam::types::Tag;
-use codeyard_server::{AccessKey, AuthMode};
+use codeyard_server::AuthMode;
 
 const READ_ONLY_S3: &str = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
 const IAM_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:Get*","iam:List*","logs:Describe*"],"Resource":"*"}]}"#;
@@ -122,11 +122,7 @@ async fn aws_managed_policies_are_served_by_arn() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_only_user_is_denied_a_write() {
     for mode in [AuthMode::Open, AuthMode::Enforce] {
-        let t = TestServer::start_with(|o| {
-            o.auth = mode;
-            o.access_keys = vec![AccessKey { id: "test".into(), secret: "test".into(), account: ACCOUNT.into() }];
-        })
-        .await;
+        let t = TestServer::start_with(auth_with_key(mode, "test", "test")).await;
         let root = iam_of(&t.sdk_config().await);
         let (key, secret) = user_with_key(&root, "reader", &[READ_ONLY_S3], Some(IAM_READ)).await;
         let conf = t.sdk_config_with(&key, &secret).await;

@@ -253,3 +253,45 @@ async fn terraform_kms_key_and_alias() {
     assert_eq!(d.key_metadata().unwrap().key_state(), Some(&KeyState::PendingDeletion));
     assert!(kms.list_aliases().send().await.unwrap().aliases().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn re_encrypt_moves_a_ciphertext_to_another_key_and_context() {
+    let (t, kms) = TestServer::with(aws_sdk_kms::Client::new).await;
+    let arn_of = |m: Option<&aws_sdk_kms::types::KeyMetadata>| m.unwrap().arn().unwrap().to_string();
+    let from = arn_of(kms.create_key().send().await.unwrap().key_metadata());
+    let to = arn_of(kms.create_key().send().await.unwrap().key_metadata());
+    let blob = kms.encrypt().key_id(&from).plaintext(Blob::new("moved")).encryption_context("app", "a").send().await.unwrap().ciphertext_blob().unwrap().clone();
+
+    let re = kms.re_encrypt().ciphertext_blob(blob.clone()).source_encryption_context("app", "a").destination_key_id(&to).destination_encryption_context("app", "b").send().await.unwrap();
+    assert_eq!(re.source_key_id(), Some(from.as_str()));
+    assert_eq!(re.key_id(), Some(to.as_str()));
+    assert_eq!(re.source_encryption_algorithm(), Some(&aws_sdk_kms::types::EncryptionAlgorithmSpec::SymmetricDefault));
+    let moved = re.ciphertext_blob().unwrap().clone();
+    let dec = kms.decrypt().ciphertext_blob(moved.clone()).encryption_context("app", "b").send().await.unwrap();
+    assert_eq!(dec.plaintext().unwrap().as_ref(), b"moved");
+    assert_eq!(dec.key_id(), Some(to.as_str()));
+    let err = kms.decrypt().ciphertext_blob(moved).encryption_context("app", "a").send().await.unwrap_err();
+    assert_eq!(error_code(&err), "InvalidCiphertextException");
+
+    // The source context must match, SourceKeyId must name the ciphertext's key, the
+    // destination must be usable.
+    let err = kms.re_encrypt().ciphertext_blob(blob.clone()).destination_key_id(&to).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "InvalidCiphertextException");
+    let err = kms.re_encrypt().ciphertext_blob(blob.clone()).source_encryption_context("app", "a").source_key_id(&to).destination_key_id(&to).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "IncorrectKeyException");
+    kms.disable_key().key_id(&to).send().await.unwrap();
+    let err = kms.re_encrypt().ciphertext_blob(blob.clone()).source_encryption_context("app", "a").destination_key_id(&to).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "DisabledException");
+    kms.enable_key().key_id(&to).send().await.unwrap();
+
+    // IAM asks kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the destination.
+    let from_only = RoleSession::start(&t, "kms-reencrypt-from", &allow_policy(&[(&["kms:ReEncryptFrom"], &["*"])])).await;
+    let err = aws_sdk_kms::Client::new(&from_only.conf).re_encrypt().ciphertext_blob(blob.clone()).source_encryption_context("app", "a").destination_key_id(&to).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDeniedException");
+    let msg = err.into_service_error().meta().message().unwrap_or_default().to_string();
+    assert!(msg.contains("kms:ReEncryptTo") && msg.contains(&to), "{msg}");
+    let both = RoleSession::start(&t, "kms-reencrypt", &allow_policy(&[(&["kms:ReEncryptFrom"], &[&from]), (&["kms:ReEncryptTo"], &[&to])])).await;
+    let re = aws_sdk_kms::Client::new(&both.conf).re_encrypt().ciphertext_blob(blob).source_encryption_context("app", "a").destination_key_id(&to).send().await.unwrap();
+    assert_eq!(re.key_id(), Some(to.as_str()));
+    t.assert_no_model_violations();
+}

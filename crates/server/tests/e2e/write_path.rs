@@ -9,12 +9,18 @@ fn blob_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("s3/blobs")).map(|d| d.count()).unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn small_bodies_make_no_files_and_every_body_survives_kill_9() {
+/// A server process (`kill -9` needs one) on a fresh data dir, with the bucket `bucket`.
+async fn server_with_bucket(bucket: &str) -> (tempfile::TempDir, ServerProcess, aws_sdk_s3::Client) {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::spawn(dir.path(), &[]);
     let c = s3_client(&server.endpoint).await;
-    make_bucket(&c, "write-path").await;
+    make_bucket(&c, bucket).await;
+    (dir, server, c)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn small_bodies_make_no_files_and_every_body_survives_kill_9() {
+    let (dir, server, c) = server_with_bucket("write-path").await;
     let small: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
     let large: Vec<u8> = (0..64 * 1024 + 1).map(|i| (i % 241) as u8).collect();
     let mut tasks = Vec::new();
@@ -57,10 +63,7 @@ async fn small_bodies_make_no_files_and_every_body_survives_kill_9() {
 /// also after a `kill -9` right after it, and none made a file.
 #[tokio::test(flavor = "multi_thread")]
 async fn pipelined_puts_of_one_key_all_land_and_the_last_survives_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::spawn(dir.path(), &[]);
-    let c = s3_client(&server.endpoint).await;
-    make_bucket(&c, "pipelined").await;
+    let (dir, server, c) = server_with_bucket("pipelined").await;
     for round in 0..4 {
         let mut tasks = Vec::new();
         for i in 0..32 {

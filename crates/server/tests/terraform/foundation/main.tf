@@ -18,6 +18,10 @@ module "build_role" {
   description = "role for builds"
   service     = "codebuild.amazonaws.com"
   tags        = local.tags
+  policy_name = "foundation-build-logs"
+  statements = [
+    { Effect = "Allow", Action = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], Resource = ["*"] },
+  ]
 }
 
 module "pipeline_role" {
@@ -25,17 +29,6 @@ module "pipeline_role" {
   name    = "foundation-pipeline-role"
   path    = "/service/"
   service = "codepipeline.amazonaws.com"
-}
-
-resource "aws_iam_role_policy" "build_logs" {
-  name = "foundation-build-logs"
-  role = module.build_role.name
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      { Effect = "Allow", Action = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], Resource = ["*"] },
-    ]
-  })
 }
 
 resource "aws_iam_policy" "artifacts" {

@@ -1,21 +1,17 @@
-resource "aws_s3_bucket" "artifacts" {
-  bucket        = "codeyard-tf-artifacts"
-  force_destroy = true
+# A versioned, tagged bucket with a policy, a lifecycle, default encryption and a public
+# access block, and an object in it.
+module "artifacts" {
+  source     = "./modules/bucket"
+  name       = "codeyard-tf-artifacts"
+  versioning = true
   tags = {
     team = "platform"
     env  = "test"
   }
 }
 
-resource "aws_s3_bucket_versioning" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
 resource "aws_s3_bucket_policy" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
+  bucket = module.artifacts.id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -30,7 +26,7 @@ resource "aws_s3_bucket_policy" "artifacts" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
+  bucket = module.artifacts.id
   rule {
     id     = "expire-old"
     status = "Enabled"
@@ -47,7 +43,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
+  bucket = module.artifacts.id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm = "AES256"
@@ -56,7 +52,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
 }
 
 resource "aws_s3_bucket_public_access_block" "artifacts" {
-  bucket                  = aws_s3_bucket.artifacts.id
+  bucket                  = module.artifacts.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -64,14 +60,14 @@ resource "aws_s3_bucket_public_access_block" "artifacts" {
 }
 
 resource "aws_s3_object" "readme" {
-  bucket       = aws_s3_bucket.artifacts.id
+  bucket       = module.artifacts.id
   key          = "docs/readme.txt"
   content      = "hello from terraform"
   content_type = "text/plain"
   tags = {
     kind = "doc"
   }
-  depends_on = [aws_s3_bucket_versioning.artifacts]
+  depends_on = [module.artifacts]
 }
 
 output "etag" {

@@ -4,61 +4,45 @@
 # target through a role EventBridge may assume. PollForSourceChanges is off, so the events
 # alone start executions.
 
-resource "aws_s3_bucket" "uploads" {
-  bucket        = "tf-uploads"
-  force_destroy = true
-}
-
-resource "aws_s3_bucket_versioning" "uploads" {
-  bucket = aws_s3_bucket.uploads.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_notification" "uploads" {
-  bucket      = aws_s3_bucket.uploads.id
+module "uploads" {
+  source      = "./modules/bucket"
+  name        = "tf-uploads"
+  versioning  = true
   eventbridge = true
 }
 
-resource "aws_s3_bucket" "artifacts" {
-  bucket        = "tf-s3src-artifacts"
-  force_destroy = true
+module "artifacts" {
+  source = "./modules/bucket"
+  name   = "tf-s3src-artifacts"
 }
 
-resource "aws_s3_bucket" "site" {
-  bucket        = "tf-s3src-site"
-  force_destroy = true
+module "site" {
+  source = "./modules/bucket"
+  name   = "tf-s3src-site"
 }
 
 module "pipeline_role" {
-  source  = "./modules/service_role"
-  name    = "s3src-pipeline"
-  service = "codepipeline.amazonaws.com"
-}
-
-resource "aws_iam_role_policy" "pipeline" {
-  name = "s3"
-  role = module.pipeline_role.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetBucketVersioning", "s3:PutObject", "s3:ListBucket"]
-      Resource = ["*"]
-    }]
-  })
+  source      = "./modules/service_role"
+  name        = "s3src-pipeline"
+  service     = "codepipeline.amazonaws.com"
+  policy_name = "s3"
+  statements = [{
+    Effect   = "Allow"
+    Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetBucketVersioning", "s3:PutObject", "s3:ListBucket"]
+    Resource = ["*"]
+  }]
 }
 
 resource "aws_codepipeline" "uploads" {
   name          = "tf-s3-source"
   role_arn      = module.pipeline_role.arn
   pipeline_type = "V2"
-  depends_on    = [aws_iam_role_policy.pipeline, aws_s3_bucket_versioning.uploads]
+  # The role's policy and the bucket's versioning are in place before the first execution.
+  depends_on = [module.pipeline_role, module.uploads]
 
   artifact_store {
     type     = "S3"
-    location = aws_s3_bucket.artifacts.bucket
+    location = module.artifacts.bucket
   }
 
   stage {
@@ -72,7 +56,7 @@ resource "aws_codepipeline" "uploads" {
       namespace        = "SourceVariables"
       output_artifacts = ["bundle"]
       configuration = {
-        S3Bucket             = aws_s3_bucket.uploads.bucket
+        S3Bucket             = module.uploads.bucket
         S3ObjectKey          = "app/bundle.zip"
         PollForSourceChanges = "false"
       }
@@ -89,7 +73,7 @@ resource "aws_codepipeline" "uploads" {
       version         = "1"
       input_artifacts = ["bundle"]
       configuration = {
-        BucketName = aws_s3_bucket.site.bucket
+        BucketName = module.site.bucket
         Extract    = "true"
       }
     }
@@ -97,18 +81,11 @@ resource "aws_codepipeline" "uploads" {
 }
 
 module "events_role" {
-  source  = "./modules/service_role"
-  name    = "s3src-events"
-  service = "events.amazonaws.com"
-}
-
-resource "aws_iam_role_policy" "events" {
-  name = "start"
-  role = module.events_role.id
-  policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Action = ["codepipeline:StartPipelineExecution"], Resource = [aws_codepipeline.uploads.arn] }]
-  })
+  source      = "./modules/service_role"
+  name        = "s3src-events"
+  service     = "events.amazonaws.com"
+  policy_name = "start"
+  statements  = [{ Effect = "Allow", Action = ["codepipeline:StartPipelineExecution"], Resource = [aws_codepipeline.uploads.arn] }]
 }
 
 resource "aws_cloudwatch_event_rule" "uploaded" {
@@ -117,7 +94,7 @@ resource "aws_cloudwatch_event_rule" "uploaded" {
     source      = ["aws.s3"]
     detail-type = ["Object Created"]
     detail = {
-      bucket = { name = [aws_s3_bucket.uploads.bucket] }
+      bucket = { name = [module.uploads.bucket] }
       object = { key = ["app/bundle.zip"] }
     }
   })
@@ -128,5 +105,5 @@ resource "aws_cloudwatch_event_target" "pipeline" {
   target_id  = "pipeline"
   arn        = aws_codepipeline.uploads.arn
   role_arn   = module.events_role.arn
-  depends_on = [aws_iam_role_policy.events]
+  depends_on = [module.events_role]
 }
