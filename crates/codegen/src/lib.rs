@@ -35,6 +35,7 @@ const REFERENCE_PREFIXES: &[&str] =
 /// S3 API Reference. Every other operation of the nine models is authorized by the action of
 /// the same name, which the reference must contain.
 const ACTION_OVERRIDES: &[(&str, &str, &[&str])] = &[
+    ("kms", "ReEncrypt", &["kms:ReEncryptFrom", "kms:ReEncryptTo"]),
     ("s3", "CompleteMultipartUpload", &["s3:PutObject"]),
     ("s3", "CopyObject", &["s3:GetObject", "s3:PutObject"]),
     ("s3", "CreateBucketMetadataConfiguration", &["s3:CreateBucketMetadataTableConfiguration"]),

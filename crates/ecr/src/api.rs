@@ -128,8 +128,7 @@ impl EcrApi for EcrService {
     }
 
     async fn list_images(&self, ctx: &RequestContext, input: ListImagesInput) -> AwsResult<ListImagesOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let status = tag_status(&input.filter);
         let mut ids = Vec::new();
         for v in self.ecr.images(&r).await? {
@@ -146,8 +145,7 @@ impl EcrApi for EcrService {
     }
 
     async fn describe_images(&self, ctx: &RequestContext, input: DescribeImagesInput) -> AwsResult<DescribeImagesOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let views = self.ecr.images(&r).await?;
         let details: Vec<ImageDetail> = match &input.image_ids {
             Some(ids) => {
@@ -181,8 +179,7 @@ impl EcrApi for EcrService {
     }
 
     async fn batch_get_image(&self, ctx: &RequestContext, input: BatchGetImageInput) -> AwsResult<BatchGetImageOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let views = self.ecr.images(&r).await?;
         let accepted = input.accepted_media_types.as_ref();
         let (mut images, mut failures) = (Vec::new(), Vec::new());
@@ -209,8 +206,7 @@ impl EcrApi for EcrService {
     }
 
     async fn batch_delete_image(&self, ctx: &RequestContext, input: BatchDeleteImageInput) -> AwsResult<BatchDeleteImageOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let (mut deleted, mut failures) = (Vec::new(), Vec::new());
         for id in &input.image_ids {
             let views = self.ecr.images(&r).await?;
@@ -239,8 +235,7 @@ impl EcrApi for EcrService {
     }
 
     async fn put_image(&self, ctx: &RequestContext, input: PutImageInput) -> AwsResult<PutImageOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let text = input.image_manifest;
         let tag = input.image_tag.as_deref();
         let bytes = Bytes::copy_from_slice(text.as_bytes());
@@ -284,8 +279,7 @@ impl EcrApi for EcrService {
         ctx: &RequestContext,
         input: GetDownloadUrlForLayerInput,
     ) -> AwsResult<GetDownloadUrlForLayerOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let digest = input.layer_digest;
         if self.ecr.blob_in_repo(&r, &digest).await?.is_none() {
             return Err(EcrError::LayerNotFound { repo: r, digest }.into());
@@ -301,8 +295,7 @@ impl EcrApi for EcrService {
         ctx: &RequestContext,
         input: BatchCheckLayerAvailabilityInput,
     ) -> AwsResult<BatchCheckLayerAvailabilityOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let (mut layers, mut failures) = (Vec::new(), Vec::new());
         for d in input.layer_digests {
             let failure = |code, reason: &str| LayerFailure {
@@ -328,15 +321,13 @@ impl EcrApi for EcrService {
     }
 
     async fn initiate_layer_upload(&self, ctx: &RequestContext, input: InitiateLayerUploadInput) -> AwsResult<InitiateLayerUploadOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let id = self.ecr.start_upload(&r).await?;
         Ok(InitiateLayerUploadOutput { upload_id: Some(id), part_size: Some(PART_SIZE) })
     }
 
     async fn upload_layer_part(&self, ctx: &RequestContext, input: UploadLayerPartInput) -> AwsResult<UploadLayerPartOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let id = self.upload_for(&r, input.upload_id).await?;
         let blob = input.layer_part_blob.0;
         let first = u64::try_from(input.part_first_byte).unwrap_or(0);
@@ -356,8 +347,7 @@ impl EcrApi for EcrService {
     }
 
     async fn complete_layer_upload(&self, ctx: &RequestContext, input: CompleteLayerUploadInput) -> AwsResult<CompleteLayerUploadOutput> {
-        let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
-        self.ecr.repository(&r).await?;
+        let r = self.existing(ctx, &input.registry_id, &input.repository_name).await?;
         let id = self.upload_for(&r, input.upload_id).await?;
         let digest = input.layer_digests.into_iter().next().unwrap_or_default();
         if self.ecr.blobs.upload_size(&id).await?.unwrap_or(0) == 0 {
@@ -547,6 +537,14 @@ impl EcrApi for EcrService {
 }
 
 impl EcrService {
+    /// The repository an input names, once it is known to exist (RepositoryNotFoundException
+    /// otherwise).
+    async fn existing(&self, ctx: &RequestContext, registry_id: &Option<String>, name: &str) -> AwsResult<RepoRef> {
+        let r = repo_ref(ctx, registry_id, name);
+        self.ecr.repository(&r).await?;
+        Ok(r)
+    }
+
     /// The upload an input names, which must be in progress.
     async fn upload_for(&self, r: &RepoRef, id: String) -> AwsResult<String> {
         if self.ecr.upload(r, &id).await?.is_none() {

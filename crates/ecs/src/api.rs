@@ -39,11 +39,35 @@ fn missing(arn: String) -> Failure {
     }
 }
 
-fn with_tags(include_tags: bool, mut v: Service) -> Service {
+/// A resource's `tags` as a Describe answers them: only when its `include` asked for TAGS.
+fn keep_tags(include_tags: bool, tags: &mut Option<Vec<Tag>>) {
     if !include_tags {
-        v.tags = None;
+        *tags = None;
     }
-    v
+}
+
+/// Whether a Describe input's `include` asks for `TAGS`.
+fn include_tags<F: std::fmt::Display>(include: &Option<Vec<F>>) -> bool {
+    include.iter().flatten().any(|i| i.to_string() == "TAGS")
+}
+
+/// Each reference looked up: what `find` finds, or a MISSING failure for the ARN it answers
+/// when there is nothing (the shape of every DescribeX answer).
+async fn describe_each<R, T, Fut>(
+    refs: impl IntoIterator<Item = R>,
+    find: impl Fn(R) -> Fut,
+) -> AwsResult<(Option<Vec<T>>, Option<Vec<Failure>>)>
+where
+    Fut: std::future::Future<Output = Result<Result<T, String>, EcsError>>,
+{
+    let (mut found, mut failures) = (Vec::new(), Vec::new());
+    for r in refs {
+        match find(r).await? {
+            Ok(t) => found.push(t),
+            Err(arn) => failures.push(missing(arn)),
+        }
+    }
+    Ok((Some(found), Some(failures)))
 }
 
 #[codeyard_api::service]
@@ -60,9 +84,7 @@ impl EcsApi for EcsService {
     ) -> AwsResult<CreateClusterOutput> {
         let s = Scope::of(ctx);
         let c = self.ecs.create_cluster(&s, input).await?;
-        Ok(CreateClusterResponse {
-            cluster: Some(self.ecs.describe_cluster(&s, c).await?),
-        })
+        self.cluster_response(&s, c).await
     }
 
     async fn describe_clusters(
@@ -75,25 +97,21 @@ impl EcsApi for EcsService {
             .clusters
             .clone()
             .unwrap_or_else(|| vec!["default".into()]);
-        let include_tags = input.include.iter().flatten().any(|i| i.as_str() == "TAGS");
-        let (mut clusters, mut failures) = (Vec::new(), Vec::new());
-        for n in names {
+        let include_tags = include_tags(&input.include);
+        let (s, ecs) = (&s, &self.ecs);
+        let (clusters, failures) = describe_each(names, |n| async move {
             let name = cluster_name(Some(&n));
-            match self.ecs.cluster(&s, &name).await? {
+            Ok(match ecs.cluster(s, &name).await? {
                 Some(c) => {
-                    let mut c = self.ecs.describe_cluster(&s, c).await?;
-                    if !include_tags {
-                        c.tags = None;
-                    }
-                    clusters.push(c)
+                    let mut c = ecs.describe_cluster(s, c).await?;
+                    keep_tags(include_tags, &mut c.tags);
+                    Ok(c)
                 }
-                None => failures.push(missing(s.cluster_arn(&name))),
-            }
-        }
-        Ok(DescribeClustersResponse {
-            clusters: Some(clusters),
-            failures: Some(failures),
+                None => Err(s.cluster_arn(&name)),
+            })
         })
+        .await?;
+        Ok(DescribeClustersResponse { clusters, failures })
     }
 
     async fn list_clusters(
@@ -127,9 +145,7 @@ impl EcsApi for EcsService {
             .ecs
             .delete_cluster(&s, &cluster_name(Some(&input.cluster)))
             .await?;
-        Ok(CreateClusterResponse {
-            cluster: Some(self.ecs.describe_cluster(&s, c).await?),
-        })
+        self.cluster_response(&s, c).await
     }
 
     async fn update_cluster(
@@ -137,21 +153,15 @@ impl EcsApi for EcsService {
         ctx: &RequestContext,
         input: UpdateClusterInput,
     ) -> AwsResult<UpdateClusterOutput> {
-        let s = Scope::of(ctx);
-        let c = self
-            .ecs
-            .update_cluster(&s, &cluster_name(Some(&input.cluster)), |c| {
-                if let Some(v) = &input.settings {
-                    c.settings = Some(v.clone());
-                }
-                if let Some(v) = &input.configuration {
-                    c.configuration = Some(v.clone());
-                }
-            })
-            .await?;
-        Ok(CreateClusterResponse {
-            cluster: Some(self.ecs.describe_cluster(&s, c).await?),
+        self.change_cluster(ctx, &input.cluster, |c| {
+            if let Some(v) = &input.settings {
+                c.settings = Some(v.clone());
+            }
+            if let Some(v) = &input.configuration {
+                c.configuration = Some(v.clone());
+            }
         })
+        .await
     }
 
     async fn update_cluster_settings(
@@ -159,16 +169,10 @@ impl EcsApi for EcsService {
         ctx: &RequestContext,
         input: UpdateClusterSettingsInput,
     ) -> AwsResult<UpdateClusterSettingsOutput> {
-        let s = Scope::of(ctx);
-        let c = self
-            .ecs
-            .update_cluster(&s, &cluster_name(Some(&input.cluster)), |c| {
-                c.settings = Some(input.settings.clone())
-            })
-            .await?;
-        Ok(CreateClusterResponse {
-            cluster: Some(self.ecs.describe_cluster(&s, c).await?),
+        self.change_cluster(ctx, &input.cluster, |c| {
+            c.settings = Some(input.settings.clone())
         })
+        .await
     }
 
     async fn put_cluster_capacity_providers(
@@ -176,23 +180,17 @@ impl EcsApi for EcsService {
         ctx: &RequestContext,
         input: PutClusterCapacityProvidersInput,
     ) -> AwsResult<PutClusterCapacityProvidersOutput> {
-        let s = Scope::of(ctx);
         for p in &input.capacity_providers {
             if p != "FARGATE" && p != "FARGATE_SPOT" {
                 return Err(EcsError::Invalid(format!("The specified capacity provider '{p}' is not in an ACTIVE state. Specify a valid capacity provider and try again.")).into());
             }
         }
-        let c = self
-            .ecs
-            .update_cluster(&s, &cluster_name(Some(&input.cluster)), |c| {
-                c.capacity_providers = Some(input.capacity_providers.clone());
-                c.default_capacity_provider_strategy =
-                    Some(input.default_capacity_provider_strategy.clone());
-            })
-            .await?;
-        Ok(CreateClusterResponse {
-            cluster: Some(self.ecs.describe_cluster(&s, c).await?),
+        self.change_cluster(ctx, &input.cluster, |c| {
+            c.capacity_providers = Some(input.capacity_providers.clone());
+            c.default_capacity_provider_strategy =
+                Some(input.default_capacity_provider_strategy.clone());
         })
+        .await
     }
 
     async fn register_task_definition(
@@ -219,10 +217,9 @@ impl EcsApi for EcsService {
             .ecs
             .task_definition(&Scope::of(ctx), &input.task_definition)
             .await?;
-        let include_tags = input.include.iter().flatten().any(|i| i.as_str() == "TAGS");
         Ok(DescribeTaskDefinitionResponse {
             task_definition: Some(rec.definition),
-            tags: include_tags.then_some(rec.tags),
+            tags: include_tags(&input.include).then_some(rec.tags),
         })
     }
 
@@ -381,10 +378,9 @@ impl EcsApi for EcsService {
         ctx: &RequestContext,
         input: UpdateServiceInput,
     ) -> AwsResult<UpdateServiceOutput> {
-        let v = self.ecs.update_service(&Scope::of(ctx), input).await?;
-        Ok(CreateServiceResponse {
-            service: Some(with_tags(false, v)),
-        })
+        let mut v = self.ecs.update_service(&Scope::of(ctx), input).await?;
+        v.tags = None;
+        Ok(CreateServiceResponse { service: Some(v) })
     }
 
     async fn describe_services(
@@ -392,22 +388,21 @@ impl EcsApi for EcsService {
         ctx: &RequestContext,
         input: DescribeServicesInput,
     ) -> AwsResult<DescribeServicesOutput> {
-        let s = Scope::of(ctx);
-        let cluster = cluster_name(input.cluster.as_deref());
-        self.ecs.active_cluster(&s, &cluster).await?;
-        let include_tags = input.include.iter().flatten().any(|i| i.as_str() == "TAGS");
-        let (mut services, mut failures) = (Vec::new(), Vec::new());
-        for r in &input.services {
+        let (s, cluster) = self.active_cluster(ctx, input.cluster.as_deref()).await?;
+        let include_tags = include_tags(&input.include);
+        let (s, ecs, cluster) = (&s, &self.ecs, &cluster);
+        let (services, failures) = describe_each(&input.services, |r| async move {
             let name = service_name(r);
-            match self.ecs.service(&s, &cluster, &name).await? {
-                Some((v, _)) => services.push(with_tags(include_tags, v)),
-                None => failures.push(missing(s.service_arn(&cluster, &name))),
-            }
-        }
-        Ok(DescribeServicesResponse {
-            services: Some(services),
-            failures: Some(failures),
+            Ok(match ecs.service(s, cluster, &name).await? {
+                Some((mut v, _)) => {
+                    keep_tags(include_tags, &mut v.tags);
+                    Ok(v)
+                }
+                None => Err(s.service_arn(cluster, &name)),
+            })
         })
+        .await?;
+        Ok(DescribeServicesResponse { services, failures })
     }
 
     async fn list_services(
@@ -415,9 +410,7 @@ impl EcsApi for EcsService {
         ctx: &RequestContext,
         input: ListServicesInput,
     ) -> AwsResult<ListServicesOutput> {
-        let s = Scope::of(ctx);
-        let cluster = cluster_name(input.cluster.as_deref());
-        self.ecs.active_cluster(&s, &cluster).await?;
+        let (s, cluster) = self.active_cluster(ctx, input.cluster.as_deref()).await?;
         let arns: Vec<String> = self
             .ecs
             .services(&s, &cluster)
@@ -444,7 +437,7 @@ impl EcsApi for EcsService {
         input: DeleteServiceInput,
     ) -> AwsResult<DeleteServiceOutput> {
         let s = Scope::of(ctx);
-        let v = self
+        let mut v = self
             .ecs
             .delete_service(
                 &s,
@@ -453,9 +446,8 @@ impl EcsApi for EcsService {
                 input.force.unwrap_or(false),
             )
             .await?;
-        Ok(CreateServiceResponse {
-            service: Some(with_tags(false, v)),
-        })
+        v.tags = None;
+        Ok(CreateServiceResponse { service: Some(v) })
     }
 
     async fn run_task(
@@ -493,27 +485,21 @@ impl EcsApi for EcsService {
         ctx: &RequestContext,
         input: DescribeTasksInput,
     ) -> AwsResult<DescribeTasksOutput> {
-        let s = Scope::of(ctx);
-        let cluster = cluster_name(input.cluster.as_deref());
-        self.ecs.active_cluster(&s, &cluster).await?;
-        let include_tags = input.include.iter().flatten().any(|i| i.as_str() == "TAGS");
-        let (mut tasks, mut failures) = (Vec::new(), Vec::new());
-        for r in &input.tasks {
+        let (s, cluster) = self.active_cluster(ctx, input.cluster.as_deref()).await?;
+        let include_tags = include_tags(&input.include);
+        let (s, ecs, cluster) = (&s, &self.ecs, &cluster);
+        let (tasks, failures) = describe_each(&input.tasks, |r| async move {
             let id = task_id(r);
-            match self.ecs.task(&s, &cluster, &id).await? {
+            Ok(match ecs.task(s, cluster, &id).await? {
                 Some(mut t) => {
-                    if !include_tags {
-                        t.tags = None;
-                    }
-                    tasks.push(t)
+                    keep_tags(include_tags, &mut t.tags);
+                    Ok(t)
                 }
-                None => failures.push(missing(s.task_arn(&cluster, &id))),
-            }
-        }
-        Ok(DescribeTasksResponse {
-            tasks: Some(tasks),
-            failures: Some(failures),
+                None => Err(s.task_arn(cluster, &id)),
+            })
         })
+        .await?;
+        Ok(DescribeTasksResponse { tasks, failures })
     }
 
     async fn list_tasks(
@@ -521,9 +507,7 @@ impl EcsApi for EcsService {
         ctx: &RequestContext,
         input: ListTasksInput,
     ) -> AwsResult<ListTasksOutput> {
-        let s = Scope::of(ctx);
-        let cluster = cluster_name(input.cluster.as_deref());
-        self.ecs.active_cluster(&s, &cluster).await?;
+        let (s, cluster) = self.active_cluster(ctx, input.cluster.as_deref()).await?;
         let desired = input
             .desired_status
             .as_ref()
@@ -599,6 +583,40 @@ impl EcsApi for EcsService {
 }
 
 impl EcsService {
+    /// The scope of a request and the ACTIVE cluster it names (`default` when it names none).
+    async fn active_cluster(
+        &self,
+        ctx: &RequestContext,
+        cluster: Option<&str>,
+    ) -> AwsResult<(Scope, String)> {
+        let s = Scope::of(ctx);
+        let cluster = cluster_name(cluster);
+        self.ecs.active_cluster(&s, &cluster).await?;
+        Ok((s, cluster))
+    }
+
+    /// A cluster as CreateCluster, UpdateCluster and DeleteCluster answer it: counts filled in.
+    async fn cluster_response(&self, s: &Scope, c: Cluster) -> AwsResult<CreateClusterResponse> {
+        Ok(CreateClusterResponse {
+            cluster: Some(self.ecs.describe_cluster(s, c).await?),
+        })
+    }
+
+    /// Applies `change` to an ACTIVE cluster the request names; answers it described.
+    async fn change_cluster(
+        &self,
+        ctx: &RequestContext,
+        cluster: &str,
+        change: impl Fn(&mut Cluster) + Send + Sync,
+    ) -> AwsResult<CreateClusterResponse> {
+        let s = Scope::of(ctx);
+        let c = self
+            .ecs
+            .update_cluster(&s, &cluster_name(Some(cluster)), change)
+            .await?;
+        self.cluster_response(&s, c).await
+    }
+
     /// Applies `change` to the tags of the resource an ARN names; answers the tags after.
     async fn retag(
         &self,

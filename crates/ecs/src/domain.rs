@@ -404,9 +404,18 @@ impl Ecs {
     }
 
     pub async fn services(&self, s: &Scope, cluster: &str) -> EcsResult<Vec<Service>> {
+        self.in_cluster(&s.services(), cluster).await
+    }
+
+    /// The records of one cluster in a namespace keyed `<cluster>/...` (services, tasks).
+    async fn in_cluster<T: serde::de::DeserializeOwned>(
+        &self,
+        ns: &str,
+        cluster: &str,
+    ) -> EcsResult<Vec<T>> {
         Ok(self
             .store
-            .scan(&s.services(), &format!("{cluster}/"))
+            .scan(ns, &format!("{cluster}/"))
             .collect_as()
             .await?)
     }
@@ -708,11 +717,7 @@ impl Ecs {
     }
 
     pub async fn tasks(&self, s: &Scope, cluster: &str) -> EcsResult<Vec<Task>> {
-        Ok(self
-            .store
-            .scan(&s.tasks(), &format!("{cluster}/"))
-            .collect_as()
-            .await?)
+        self.in_cluster(&s.tasks(), cluster).await
     }
 
     /// A new PROVISIONING task of a task definition (the scheduler starts its containers).

@@ -285,30 +285,18 @@ mod tests {
 
     #[test]
     fn next_fire_times() {
-        let rate = Schedule::parse("rate(5 minutes)").unwrap();
-        assert_eq!(
-            rate.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T00:07:00Z")),
-            Some(t("2024-01-01T00:10:00Z"))
-        );
-        let c = Schedule::parse("cron(0 12 * * ? *)").unwrap();
-        assert_eq!(
-            c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T12:00:00Z")),
-            Some(t("2024-01-02T12:00:00Z"))
-        );
-        let c = Schedule::parse("cron(15 10 ? * 6L 2024)").unwrap(); // last Friday
-        assert_eq!(
-            c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-01T00:00:00Z")),
-            Some(t("2024-01-26T10:15:00Z"))
-        );
-        let c = Schedule::parse("cron(0/10 * ? * MON-FRI *)").unwrap();
-        assert_eq!(
-            c.next_after(t("2024-01-01T00:00:00Z"), t("2024-01-06T09:03:00Z")),
-            Some(t("2024-01-08T00:00:00Z"))
-        );
-        let c = Schedule::parse("cron(0 0 L * ? *)").unwrap();
-        assert_eq!(
-            c.next_after(t("2024-01-01T00:00:00Z"), t("2024-02-01T00:00:00Z")),
-            Some(t("2024-02-29T00:00:00Z"))
-        );
+        // (expression, anchor (rates count from it), after, next fire time)
+        let cases = [
+            ("rate(5 minutes)", "2024-01-01T00:00:00Z", "2024-01-01T00:07:00Z", "2024-01-01T00:10:00Z"),
+            ("cron(0 12 * * ? *)", "2024-01-01T00:00:00Z", "2024-01-01T12:00:00Z", "2024-01-02T12:00:00Z"),
+            // the last Friday
+            ("cron(15 10 ? * 6L 2024)", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z", "2024-01-26T10:15:00Z"),
+            ("cron(0/10 * ? * MON-FRI *)", "2024-01-01T00:00:00Z", "2024-01-06T09:03:00Z", "2024-01-08T00:00:00Z"),
+            ("cron(0 0 L * ? *)", "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-02-29T00:00:00Z"),
+        ];
+        for (expression, anchor, after, next) in cases {
+            let schedule = Schedule::parse(expression).unwrap();
+            assert_eq!(schedule.next_after(t(anchor), t(after)), Some(t(next)), "{expression}");
+        }
     }
 }

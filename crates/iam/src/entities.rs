@@ -78,6 +78,13 @@ impl Iam {
         Ok(self.store.list_all_as(&H::KIND.ns(account)).await?)
     }
 
+    /// ListRoles / ListUsers / ListGroups: the account's entities whose path starts with
+    /// `path_prefix`, ordered by (lower-cased) name.
+    pub async fn list_under<H: Holder>(&self, account: &str, path_prefix: Option<&str>) -> AwsResult<Vec<H>> {
+        let all = self.list_entities::<H>(account).await?;
+        Ok(all.into_iter().filter(|h| path_prefix.is_none_or(|p| h.path().starts_with(p))).collect())
+    }
+
     // ------------------------------------------------------------------ inline policies
 
     pub async fn put_inline<H: Holder>(&self, account: &str, holder: &str, policy: &str, document: String) -> AwsResult<()> {

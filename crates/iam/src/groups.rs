@@ -6,7 +6,7 @@ use crate::records::{Kind, impl_holder, key};
 use crate::iam::Iam;
 use crate::users::User;
 use codeyard_core::time::Timestamp;
-use codeyard_core::{AwsError, AwsResult, ids};
+use codeyard_core::{AwsError, AwsResult};
 use codeyard_store::{Batch, Expect};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,8 +30,8 @@ impl Iam {
     pub async fn create_group(&self, account: &str, name: String, path: Option<String>) -> AwsResult<Group> {
         let path = path.unwrap_or_else(|| "/".into());
         let group = Group {
-            arn: format!("arn:aws:iam::{account}:group{path}{name}"),
-            id: format!("AGPA{}", ids::upper_alnum(17)),
+            arn: Kind::Group.arn(account, &path, &name),
+            id: Kind::Group.new_id(),
             path,
             created: codeyard_core::time::now(),
             inline_policies: BTreeMap::new(),
@@ -52,11 +52,6 @@ impl Iam {
         Ok(users.into_iter().filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(group))).collect())
     }
 
-    pub async fn list_groups(&self, account: &str, path_prefix: Option<&str>) -> AwsResult<Vec<Group>> {
-        let groups = self.list_entities::<Group>(account).await?;
-        Ok(groups.into_iter().filter(|g| path_prefix.is_none_or(|p| g.path.starts_with(p))).collect())
-    }
-
     /// UpdateGroup: a new name and/or path; members follow the rename.
     pub async fn update_group(&self, account: &str, name: &str, new_name: Option<&str>, new_path: Option<&str>) -> AwsResult<()> {
         self.update_many(move || async move {
@@ -70,7 +65,7 @@ impl Iam {
                 g.path = p.to_string();
             }
             g.name = target.clone();
-            g.arn = format!("arn:aws:iam::{account}:group{}{}", g.path, g.name);
+            g.arn = Kind::Group.arn(account, &g.path, &g.name);
             let mut batch = Batch::new();
             if renamed {
                 batch = batch.delete(Kind::Group.ns(account), key(name), Expect::Version(version)).put(

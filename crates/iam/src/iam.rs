@@ -202,8 +202,8 @@ impl Iam {
         }
         let path = new.path.unwrap_or_else(|| "/".into());
         let role = Role {
-            arn: format!("arn:aws:iam::{account}:role{path}{}", new.name),
-            id: format!("AROA{}", ids::upper_alnum(17)),
+            arn: Kind::Role.arn(account, &path, &new.name),
+            id: Kind::Role.new_id(),
             path,
             created: codeyard_core::time::now(),
             assume_role_policy: new.assume_role_policy,
@@ -289,19 +289,6 @@ impl Iam {
 
     pub async fn delete_role(&self, account: &str, name: &str) -> AwsResult<()> {
         self.delete_entity::<Role>(account, name, |_| Ok(())).await
-    }
-
-    /// Every role of the account whose path starts with `path_prefix`, ordered by name.
-    pub async fn list_roles(
-        &self,
-        account: &str,
-        path_prefix: Option<&str>,
-    ) -> AwsResult<Vec<Role>> {
-        let roles: Vec<Role> = self.store.list_all_as(&roles_ns(account)).await?;
-        Ok(roles
-            .into_iter()
-            .filter(|r| path_prefix.is_none_or(|p| r.path.starts_with(p)))
-            .collect())
     }
 
     pub async fn tag_role(&self, account: &str, name: &str, tags: Vec<Tag>) -> AwsResult<()> {

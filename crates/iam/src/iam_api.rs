@@ -68,7 +68,7 @@ impl IamApi for IamService {
     }
 
     async fn list_roles(&self, ctx: &RequestContext, input: ListRolesInput) -> AwsResult<ListRolesOutput> {
-        let roles = self.iam.list_roles(&ctx.account, input.path_prefix.as_deref()).await?;
+        let roles = self.iam.list_under::<domain::Role>(&ctx.account, input.path_prefix.as_deref()).await?;
         let page = Page::of(input.marker, input.max_items);
         let (items, marker) = page.by_key(roles, |r| r.name.to_ascii_lowercase());
         Ok(ListRolesOutput {

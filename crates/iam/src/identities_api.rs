@@ -72,7 +72,7 @@ pub async fn delete_user(iam: &Iam, ctx: &RequestContext, input: DeleteUserInput
 }
 
 pub async fn list_users(iam: &Iam, ctx: &RequestContext, input: ListUsersInput) -> AwsResult<ListUsersOutput> {
-    let users = iam.list_users(&ctx.account, input.path_prefix.as_deref()).await?;
+    let users = iam.list_under::<DomainUser>(&ctx.account, input.path_prefix.as_deref()).await?;
     let (items, marker) = Page::of(input.marker, input.max_items).by_key(users, |u| u.name.to_ascii_lowercase());
     Ok(ListUsersOutput { users: items.iter().map(|u| user_shape(u, false)).collect(), is_truncated: Some(marker.is_some()), marker })
 }
@@ -113,7 +113,7 @@ pub async fn delete_group(iam: &Iam, ctx: &RequestContext, input: DeleteGroupInp
 }
 
 pub async fn list_groups(iam: &Iam, ctx: &RequestContext, input: ListGroupsInput) -> AwsResult<ListGroupsOutput> {
-    let groups = iam.list_groups(&ctx.account, input.path_prefix.as_deref()).await?;
+    let groups = iam.list_under::<DomainGroup>(&ctx.account, input.path_prefix.as_deref()).await?;
     let (items, marker) = Page::of(input.marker, input.max_items).by_key(groups, |g| g.name.to_ascii_lowercase());
     Ok(ListGroupsOutput { groups: items.iter().map(group_shape).collect(), is_truncated: Some(marker.is_some()), marker })
 }

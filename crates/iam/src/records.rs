@@ -89,6 +89,19 @@ impl Kind {
             Kind::Group => "PoliciesPerGroup",
         }
     }
+    /// `arn:aws:iam::<account>:<noun><path><name>`: the ARN IAM gives an entity of this kind.
+    pub fn arn(self, account: &str, path: &str, name: &str) -> String {
+        format!("arn:aws:iam::{account}:{}{path}{name}", self.noun())
+    }
+    /// A new unique id with the prefix IAM gives this kind (`AROA`, `AIDA`, `AGPA`).
+    pub fn new_id(self) -> String {
+        let prefix = match self {
+            Kind::Role => "AROA",
+            Kind::User => "AIDA",
+            Kind::Group => "AGPA",
+        };
+        format!("{prefix}{}", codeyard_core::ids::upper_alnum(17))
+    }
     /// `User with name alice already exists.`
     pub fn exists(self, name: &str) -> AwsError {
         let noun = self.noun();
@@ -108,19 +121,24 @@ impl Kind {
 pub trait Holder: Serialize + DeserializeOwned + Send + Sync + Clone + 'static {
     const KIND: Kind;
     fn name(&self) -> &str;
+    fn path(&self) -> &str;
     fn inline_policies(&self) -> &BTreeMap<String, String>;
     fn inline_policies_mut(&mut self) -> &mut BTreeMap<String, String>;
     fn attached(&self) -> &[String];
     fn attached_mut(&mut self) -> &mut Vec<String>;
 }
 
-/// `impl Holder` for an entity struct with `name`, `inline_policies` and `attached` fields.
+/// `impl Holder` for an entity struct with `name`, `path`, `inline_policies` and `attached`
+/// fields.
 macro_rules! impl_holder {
     ($ty:ty, $kind:expr) => {
         impl $crate::records::Holder for $ty {
             const KIND: $crate::records::Kind = $kind;
             fn name(&self) -> &str {
                 &self.name
+            }
+            fn path(&self) -> &str {
+                &self.path
             }
             fn inline_policies(&self) -> &std::collections::BTreeMap<String, String> {
                 &self.inline_policies

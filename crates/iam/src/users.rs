@@ -7,7 +7,7 @@ use crate::records::{Kind, impl_holder, key};
 use crate::iam::{Iam, MAX_TAGS, add_tags, too_many_tags};
 use crate::records::Tag;
 use codeyard_core::time::Timestamp;
-use codeyard_core::{AwsError, AwsResult, ids};
+use codeyard_core::{AwsError, AwsResult};
 use codeyard_store::{Batch, Expect};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -53,8 +53,8 @@ impl Iam {
         }
         let path = new.path.unwrap_or_else(|| "/".into());
         let user = User {
-            arn: format!("arn:aws:iam::{account}:user{path}{}", new.name),
-            id: format!("AIDA{}", ids::upper_alnum(17)),
+            arn: Kind::User.arn(account, &path, &new.name),
+            id: Kind::User.new_id(),
             path,
             created: codeyard_core::time::now(),
             permissions_boundary: new.permissions_boundary,
@@ -81,7 +81,7 @@ impl Iam {
                 .update_entity::<User, _>(account, name, |u| {
                     if let Some(p) = new_path {
                         u.path = p.to_string();
-                        u.arn = format!("arn:aws:iam::{account}:user{p}{}", u.name);
+                        u.arn = Kind::User.arn(account, p, &u.name);
                     }
                     Ok(())
                 })
@@ -97,7 +97,7 @@ impl Iam {
             if let Some(p) = new_path {
                 u.path = p.to_string();
             }
-            u.arn = format!("arn:aws:iam::{account}:user{}{}", u.path, u.name);
+            u.arn = Kind::User.arn(account, &u.path, &u.name);
             let mut batch = Batch::new().delete(Kind::User.ns(account), key(name), Expect::Version(version));
             batch = batch.put(Kind::User.ns(account), key(new_name), &u, if key(name) == key(new_name) { Expect::Any } else { Expect::Absent });
             self.rename_key_owner(batch, &u.access_keys, new_name).await
@@ -117,11 +117,6 @@ impl Iam {
             Ok(())
         })
         .await
-    }
-
-    pub async fn list_users(&self, account: &str, path_prefix: Option<&str>) -> AwsResult<Vec<User>> {
-        let users = self.list_entities::<User>(account).await?;
-        Ok(users.into_iter().filter(|u| path_prefix.is_none_or(|p| u.path.starts_with(p))).collect())
     }
 
     pub async fn tag_user(&self, account: &str, name: &str, tags: Vec<Tag>) -> AwsResult<()> {

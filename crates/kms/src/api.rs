@@ -32,8 +32,20 @@ fn str_member<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
     input.get(name).and_then(Value::as_str)
 }
 
-fn context_member(input: &Value) -> Option<BTreeMap<String, String>> {
-    serde_json::from_value(input.get("EncryptionContext")?.clone()).ok()
+/// The encryption context an action is asked with: ReEncrypt's source context for
+/// kms:ReEncryptFrom, its destination context for kms:ReEncryptTo, else `EncryptionContext`.
+fn context_member(input: &Value, action: &str) -> Option<BTreeMap<String, String>> {
+    let member = match action {
+        "kms:ReEncryptFrom" => "SourceEncryptionContext",
+        "kms:ReEncryptTo" => "DestinationEncryptionContext",
+        _ => "EncryptionContext",
+    };
+    serde_json::from_value(input.get(member)?.clone()).ok()
+}
+
+/// The required `CiphertextBlob` of Decrypt and ReEncrypt.
+fn ciphertext(blob: Option<Blob>) -> Result<Vec<u8>, AwsError> {
+    blob.map(|b| b.0).ok_or_else(|| AwsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"))
 }
 
 fn limit(l: Option<i32>) -> usize {
@@ -180,9 +192,9 @@ impl KmsApi for KmsService {
     async fn access_requests(&self, ctx: &RequestContext, operation: &str, input: &Value) -> AwsResult<Vec<AccessRequest>> {
         let Some(actions) = codeyard_api::iam_actions("kms", operation) else { return Ok(Vec::new()) };
         let s = Scope::of(ctx);
-        let ec = context_member(input);
         let mut out = Vec::new();
         for action in actions {
+            let ec = context_member(input, action.action);
             if action.resources.is_empty() {
                 out.push(AccessRequest::new(action.action, "*").with("kms:CallerAccount", ctx.account.clone()));
                 continue;
@@ -339,10 +351,32 @@ impl KmsApi for KmsService {
 
     async fn decrypt(&self, ctx: &RequestContext, input: DecryptInput) -> AwsResult<DecryptOutput> {
         check_algorithm(&input.encryption_algorithm)?;
-        let blob = input.ciphertext_blob.map(|b| b.0).ok_or_else(|| AwsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"))?;
+        let blob = ciphertext(input.ciphertext_blob)?;
         let ec = input.encryption_context.unwrap_or_default();
         let (plain, key) = self.kms.decrypt(&Scope::of(ctx), &blob, &ec, input.key_id.as_deref()).await?;
         Ok(DecryptResponse { key_id: Some(key.arn), plaintext: Some(Blob(plain)), encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault), ..Default::default() })
+    }
+
+    /// Decrypts under the key the ciphertext names (SourceKeyId, when given, must be it) and
+    /// encrypts under DestinationKeyId; the plaintext never leaves KMS. IAM asked
+    /// kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the destination key.
+    async fn re_encrypt(&self, ctx: &RequestContext, input: ReEncryptInput) -> AwsResult<ReEncryptOutput> {
+        check_algorithm(&input.source_encryption_algorithm)?;
+        check_algorithm(&input.destination_encryption_algorithm)?;
+        let blob = ciphertext(input.ciphertext_blob)?;
+        let s = Scope::of(ctx);
+        let source_ec = input.source_encryption_context.unwrap_or_default();
+        let (plain, source) = self.kms.decrypt(&s, &blob, &source_ec, input.source_key_id.as_deref()).await?;
+        let destination_ec = input.destination_encryption_context.unwrap_or_default();
+        let (blob, key) = self.kms.encrypt(&s, &input.destination_key_id, &plain, &destination_ec, true).await?;
+        Ok(ReEncryptResponse {
+            ciphertext_blob: Some(Blob(blob)),
+            source_key_id: Some(source.arn),
+            key_id: Some(key.arn),
+            source_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
+            destination_encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault),
+            ..Default::default()
+        })
     }
 
     async fn generate_data_key(&self, ctx: &RequestContext, input: GenerateDataKeyInput) -> AwsResult<GenerateDataKeyOutput> {

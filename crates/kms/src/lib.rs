@@ -67,9 +67,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let kms = Kms { store: platform.store.clone(), master };
     platform.hub.set_keys(Arc::new(KeyVaultImpl { kms: kms.clone(), hub: platform.hub.clone() }));
     registry.add_aws(codeyard_api::kms::service(api::KmsService { kms: kms.clone() }));
-    let stop = platform.shutdown.clone().cancelled_owned();
     let purge = |kms: Kms, now| async move { kms.purge_due(now).await };
-    let log = ("KMS keys past their deletion date deleted", "KMS key purge failed");
-    codeyard_core::periodic::spawn_sweep(PURGE_EVERY, stop, platform.clock.clone(), kms, purge, log);
+    platform.spawn_sweep(PURGE_EVERY, kms, purge, ("KMS keys past their deletion date deleted", "KMS key purge failed"));
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! them first); every operation not defined here answers UnknownOperationException.
 
 use crate::filter::FilterPattern;
-use crate::store::{Event, LogGroup, Logs, LogsError, Scope, StreamMeta};
+use crate::store::{Event, LogGroup, Logs, LogsError, LogsScope, Scope, StreamMeta};
 use codeyard_api::Unit;
 use codeyard_api::logs::*;
 use codeyard_core::{AwsError, AwsResult, RequestContext};
@@ -348,7 +348,7 @@ fn stream_shape(s: Scope<'_>, group: &str, st: &StreamMeta) -> LogStream {
         last_event_timestamp: st.last_event_ms,
         last_ingestion_time: st.last_ingestion_ms,
         upload_sequence_token: Some(format!("{:056}", st.event_count)),
-        arn: Some(format!("{}:log-stream:{}", s.group_arn(group), st.name)),
+        arn: Some(s.stream_arn(group, &st.name)),
         stored_bytes: Some(st.stored_bytes),
     }
 }

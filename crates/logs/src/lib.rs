@@ -18,7 +18,7 @@ use codeyard_core::hub::{Hub, LogSink};
 use codeyard_core::{AccessRequest, AwsResult, RequestContext};
 use codeyard_wire::{Platform, Registry};
 use std::sync::Arc;
-use store::{Logs, Scope};
+use store::{Logs, LogsScope, Scope};
 
 /// The hub's view of CloudWatch Logs. Each call is authorized for the context's caller (a
 /// build passes its service role's session), on the ARNs AWS's Service Authorization
@@ -29,7 +29,7 @@ pub struct LogSinkImpl {
 }
 
 fn stream_arn(ctx: &RequestContext, group: &str, stream: &str) -> String {
-    format!("{}:log-stream:{stream}", Scope::of(ctx).group_arn(group))
+    Scope::of(ctx).stream_arn(group, stream)
 }
 
 impl LogSinkImpl {

@@ -94,40 +94,36 @@ impl Rejected {
 }
 
 /// Where a group lives: account and region.
-#[derive(Clone, Copy, Debug)]
-pub struct Scope<'a> {
-    pub account: &'a str,
-    pub region: &'a str,
+pub use codeyard_core::scope::Scope;
+
+/// CloudWatch Logs' store namespaces and ARNs within a [`Scope`].
+pub(crate) trait LogsScope {
+    fn groups_ns(&self) -> String;
+    fn streams_ns(&self, group: &str) -> String;
+    fn events_prefix(&self, group: &str) -> String;
+    fn events_ns(&self, group: &str, stream: &str) -> String;
+    fn group_arn(&self, group: &str) -> String;
+    fn stream_arn(&self, group: &str, stream: &str) -> String;
 }
 
-impl<'a> Scope<'a> {
-    /// The context's account and region.
-    pub fn of(ctx: &'a codeyard_core::RequestContext) -> Scope<'a> {
-        Scope { account: &ctx.account, region: &ctx.region }
-    }
-}
-
-impl Scope<'_> {
-    fn base(&self) -> String {
-        format!("logs/{}/{}", self.account, self.region)
-    }
+impl LogsScope for Scope<'_> {
     fn groups_ns(&self) -> String {
-        format!("{}/groups", self.base())
+        self.namespace("logs", "groups")
     }
     fn streams_ns(&self, group: &str) -> String {
-        format!("{}/streams:{group}", self.base())
+        self.namespace("logs", &format!("streams:{group}"))
     }
     fn events_prefix(&self, group: &str) -> String {
-        format!("{}/events:{group}:", self.base())
+        self.namespace("logs", &format!("events:{group}:"))
     }
     fn events_ns(&self, group: &str, stream: &str) -> String {
         format!("{}{stream}", self.events_prefix(group))
     }
-    pub fn group_arn(&self, group: &str) -> String {
-        format!(
-            "arn:aws:logs:{}:{}:log-group:{group}",
-            self.region, self.account
-        )
+    fn group_arn(&self, group: &str) -> String {
+        self.arn("logs", &format!("log-group:{group}"))
+    }
+    fn stream_arn(&self, group: &str, stream: &str) -> String {
+        format!("{}:log-stream:{stream}", self.group_arn(group))
     }
 }
 

@@ -50,9 +50,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let secrets = Secrets { store: platform.store.clone(), hub: platform.hub.clone() };
     platform.hub.set_secrets(Arc::new(SecretReaderImpl { secrets: secrets.clone() }));
     registry.add_aws(codeyard_api::secretsmanager::service(api::SecretsManagerService { secrets: secrets.clone() }));
-    let stop = platform.shutdown.clone().cancelled_owned();
     let purge = |secrets: Secrets, now| async move { secrets.purge_due(now).await };
-    let log = ("secrets past their recovery window deleted", "secret purge failed");
-    codeyard_core::periodic::spawn_sweep(PURGE_EVERY, stop, platform.clock.clone(), secrets, purge, log);
+    platform.spawn_sweep(PURGE_EVERY, secrets, purge, ("secrets past their recovery window deleted", "secret purge failed"));
     Ok(())
 }

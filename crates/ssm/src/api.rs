@@ -5,7 +5,9 @@
 use crate::error::SsmError;
 use crate::filters::{FilterSet, Use};
 use crate::names;
-use crate::store::{Paging, ParameterRecord, ParameterVersion, Parameters, PutRequest, Resolved};
+use crate::store::{
+    Page, Paging, ParameterRecord, ParameterVersion, Parameters, PutRequest, Resolved,
+};
 use codeyard_api::Timestamp;
 use codeyard_api::ssm::*;
 use codeyard_core::{AccessRequest, AwsError, AwsResult, RequestContext};
@@ -40,41 +42,48 @@ fn parameter(p: Resolved) -> Parameter {
     }
 }
 
+/// A `$shape` (ParameterMetadata, ParameterHistory) of version `$v`: the members both take from
+/// a version, with the `$field`s only that shape has.
+macro_rules! version_shape {
+    ($shape:ident, $v:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let v: &ParameterVersion = $v;
+        $shape {
+            r#type: Some(v.r#type.clone()),
+            key_id: v.key_id.clone(),
+            last_modified_date: Some(Timestamp::from_millis(v.modified_ms)),
+            last_modified_user: Some(v.modified_by.clone()),
+            description: v.description.clone(),
+            allowed_pattern: v.allowed_pattern.clone(),
+            version: Some(v.version),
+            tier: Some(v.tier.clone()),
+            policies: Some(vec![]),
+            data_type: Some(v.data_type.clone()),
+            $($field: $value,)*
+        }
+    }};
+}
+
 fn metadata(ctx: &RequestContext, r: &ParameterRecord) -> ParameterMetadata {
-    let v: &ParameterVersion = r.current();
-    ParameterMetadata {
+    version_shape!(ParameterMetadata, r.current(), {
         name: Some(r.name.clone()),
         arn: Some(names::arn(&ctx.account, &ctx.region, &r.name)),
-        r#type: Some(v.r#type.clone()),
-        key_id: v.key_id.clone(),
-        last_modified_date: Some(Timestamp::from_millis(v.modified_ms)),
-        last_modified_user: Some(v.modified_by.clone()),
-        description: v.description.clone(),
-        allowed_pattern: v.allowed_pattern.clone(),
-        version: Some(v.version),
-        tier: Some(v.tier.clone()),
-        policies: Some(vec![]),
-        data_type: Some(v.data_type.clone()),
-    }
+    })
 }
 
 fn history(p: Resolved) -> ParameterHistory {
-    let v = p.version;
-    ParameterHistory {
+    version_shape!(ParameterHistory, &p.version, {
         name: Some(p.name),
-        r#type: Some(v.r#type),
-        key_id: v.key_id,
-        last_modified_date: Some(Timestamp::from_millis(v.modified_ms)),
-        last_modified_user: Some(v.modified_by),
-        description: v.description,
         value: Some(p.value),
-        allowed_pattern: v.allowed_pattern,
-        version: Some(v.version),
-        labels: Some(v.labels),
-        tier: Some(v.tier),
-        policies: Some(vec![]),
-        data_type: Some(v.data_type),
-    }
+        labels: Some(p.version.labels.clone()),
+    })
+}
+
+/// A page's items in their API shape, and where the next page starts.
+fn page_of<T, U>(page: Page<T>, shape: impl FnMut(T) -> U) -> (Option<Vec<U>>, Option<String>) {
+    (
+        Some(page.items.into_iter().map(shape).collect()),
+        page.next_token,
+    )
 }
 
 fn string_filters(
@@ -266,9 +275,10 @@ impl SsmApi for SsmService {
                 ),
             )
             .await?;
+        let (parameters, next_token) = page_of(page, parameter);
         Ok(GetParametersByPathResult {
-            parameters: Some(page.items.into_iter().map(parameter).collect()),
-            next_token: page.next_token,
+            parameters,
+            next_token,
         })
     }
 
@@ -311,9 +321,10 @@ impl SsmApi for SsmService {
                 ),
             )
             .await?;
+        let (parameters, next_token) = page_of(page, |r| metadata(ctx, &r));
         Ok(DescribeParametersResult {
-            parameters: Some(page.items.iter().map(|r| metadata(ctx, r)).collect()),
-            next_token: page.next_token,
+            parameters,
+            next_token,
         })
     }
 
@@ -335,9 +346,10 @@ impl SsmApi for SsmService {
                 ),
             )
             .await?;
+        let (parameters, next_token) = page_of(page, history);
         Ok(GetParameterHistoryResult {
-            parameters: Some(page.items.into_iter().map(history).collect()),
-            next_token: page.next_token,
+            parameters,
+            next_token,
         })
     }
 

@@ -54,87 +54,74 @@ pub enum EcrError {
     Invalid(String),
 }
 
+/// `the repository with name 'app' in the registry with id '123456789012'`, as most of ECR's
+/// messages name a repository.
+fn the_repository(r: &RepoRef) -> String {
+    format!("the repository with name '{}' in the registry with id '{}'", r.name, r.account)
+}
+
 impl From<EcrError> for AwsError {
     fn from(e: EcrError) -> Self {
-        let client = |code: &str, message: String| AwsError::client(code, message);
-        match e {
-            EcrError::RepositoryNotFound(r) => client(
+        let (code, message) = match e {
+            EcrError::RepositoryNotFound(r) => (
                 "RepositoryNotFoundException",
                 format!("The repository with name '{}' does not exist in the registry with id '{}'", r.name, r.account),
             ),
-            EcrError::RepositoryExists(r) => client(
+            EcrError::RepositoryExists(r) => (
                 "RepositoryAlreadyExistsException",
                 format!("The repository with name '{}' already exists in the registry with id '{}'", r.name, r.account),
             ),
-            EcrError::RepositoryNotEmpty(r) => client(
+            EcrError::RepositoryNotEmpty(r) => (
                 "RepositoryNotEmptyException",
                 format!(
                     "The repository with name '{}' in registry with id '{}' cannot be deleted because it still contains images",
                     r.name, r.account
                 ),
             ),
-            EcrError::Contended(message) => client("ConcurrentModification", message.into()),
-            EcrError::ImageNotFound { repo, id } => client(
+            EcrError::Contended(message) => ("ConcurrentModification", message.into()),
+            EcrError::ImageNotFound { repo, id } => (
                 "ImageNotFoundException",
-                format!(
-                    "The image with imageId {id} does not exist within the repository with name '{}' in the registry with id '{}'",
-                    repo.name, repo.account
-                ),
+                format!("The image with imageId {id} does not exist within {}", the_repository(&repo)),
             ),
-            EcrError::ImageExists { repo, digest, tag: None } => client(
+            EcrError::ImageExists { repo, digest, tag } => (
                 "ImageAlreadyExistsException",
                 format!(
-                    "Image with digest '{digest}' already exists in the repository with name '{}' in registry with id '{}'",
-                    repo.name, repo.account
+                    "Image with digest '{digest}'{} already exists in the repository with name '{}' in registry with id '{}'",
+                    tag.map(|t| format!(" and tag '{t}'")).unwrap_or_default(),
+                    repo.name,
+                    repo.account
                 ),
             ),
-            EcrError::ImageExists { repo, digest, tag: Some(tag) } => client(
-                "ImageAlreadyExistsException",
-                format!(
-                    "Image with digest '{digest}' and tag '{tag}' already exists in the repository with name '{}' in registry with id '{}'",
-                    repo.name, repo.account
-                ),
-            ),
-            EcrError::LayerNotFound { repo, digest } => client(
+            EcrError::LayerNotFound { repo, digest } => (
                 "LayersNotFoundException",
-                format!(
-                    "The image layer '{digest}' does not exist in the repository with name '{}' in the registry with id '{}'",
-                    repo.name, repo.account
-                ),
+                format!("The image layer '{digest}' does not exist in {}", the_repository(&repo)),
             ),
-            EcrError::LayerExists { repo, digest } => client(
+            EcrError::LayerExists { repo, digest } => (
                 "LayerAlreadyExistsException",
-                format!(
-                    "The image layer '{digest}' already exists in the repository with name '{}' in the registry with id '{}'",
-                    repo.name, repo.account
-                ),
+                format!("The image layer '{digest}' already exists in {}", the_repository(&repo)),
             ),
             EcrError::LayerDigestMismatch { actual, given } => {
-                client("InvalidLayerException", format!("Calculated digest {actual} does not match the digest {given} given"))
+                ("InvalidLayerException", format!("Calculated digest {actual} does not match the digest {given} given"))
             }
-            EcrError::UploadNotFound { repo, id } => client(
+            EcrError::UploadNotFound { repo, id } => (
                 "UploadNotFoundException",
-                format!(
-                    "Upload with id '{id}' does not exist in the repository with name '{}' in the registry with id '{}'",
-                    repo.name, repo.account
-                ),
+                format!("Upload with id '{id}' does not exist in {}", the_repository(&repo)),
             ),
-            EcrError::EmptyUpload(id) => client("EmptyUploadException", format!("The upload with id '{id}' contains no layer parts")),
-            EcrError::PartOutOfOrder { first, last, have } => client(
+            EcrError::EmptyUpload(id) => ("EmptyUploadException", format!("The upload with id '{id}' contains no layer parts")),
+            EcrError::PartOutOfOrder { first, last, have } => (
                 "InvalidLayerPartException",
                 format!("The part's first byte {first} and last byte {last} do not follow the {have} bytes received so far"),
             ),
-            EcrError::LifecyclePolicyNotFound(r) => client(
-                "LifecyclePolicyNotFoundException",
-                format!("Lifecycle policy does not exist for the repository with name '{}' in the registry with id '{}'", r.name, r.account),
-            ),
-            EcrError::RepositoryPolicyNotFound(r) => client(
-                "RepositoryPolicyNotFoundException",
-                format!("Repository policy does not exist for the repository with name '{}' in the registry with id '{}'", r.name, r.account),
-            ),
-            EcrError::TooManyTags => client("TooManyTagsException", "A repository can have at most 50 tags".into()),
-            EcrError::Invalid(m) => client("InvalidParameterException", m),
-        }
+            EcrError::LifecyclePolicyNotFound(r) => {
+                ("LifecyclePolicyNotFoundException", format!("Lifecycle policy does not exist for {}", the_repository(&r)))
+            }
+            EcrError::RepositoryPolicyNotFound(r) => {
+                ("RepositoryPolicyNotFoundException", format!("Repository policy does not exist for {}", the_repository(&r)))
+            }
+            EcrError::TooManyTags => ("TooManyTagsException", "A repository can have at most 50 tags".into()),
+            EcrError::Invalid(m) => ("InvalidParameterException", m),
+        };
+        AwsError::client(code, message)
     }
 }
 

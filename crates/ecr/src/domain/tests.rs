@@ -61,16 +61,18 @@ fn manifest_for(config: &str, layer: &str, extra: &str) -> Bytes {
     ))
 }
 
+/// A registry push (PutImage's checks off) of `manifest` under `tag`.
+async fn push(ecr: &Ecr, r: &RepoRef, manifest: Bytes, tag: &str) -> Result<(ImageRecord, Vec<codeyard_core::hub::BusEvent>), PutError> {
+    ecr.put_manifest(r, manifest, None, Some(tag), None, false).await
+}
+
 #[tokio::test]
 async fn pushes_raise_events_and_immutable_tags_stay() {
     let dir = tempfile::tempdir().unwrap();
     let (ecr, r) = setup(dir.path(), "IMMUTABLE").await;
     let c = blob(&ecr, &r, b"{}").await;
     let l = blob(&ecr, &r, b"layer").await;
-    let (img, events) = ecr
-        .put_manifest(&r, manifest_for(&c, &l, ""), None, Some("v1"), None, false)
-        .await
-        .unwrap();
+    let (img, events) = push(&ecr, &r, manifest_for(&c, &l, ""), "v1").await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event["detail"]["action-type"], "PUSH");
     assert_eq!(events[0].event["detail"]["image-tag"], "v1");
@@ -78,32 +80,12 @@ async fn pushes_raise_events_and_immutable_tags_stay() {
     let queued = queued_events(&ecr).await;
     assert_eq!(queued.len(), 1, "the event is committed with the image");
     // The same push again is fine; another manifest under the tag is not.
-    ecr.put_manifest(&r, manifest_for(&c, &l, ""), None, Some("v1"), None, false)
-        .await
-        .unwrap();
-    let moved = ecr
-        .put_manifest(
-            &r,
-            manifest_for(&c, &l, r#","annotations":{"x":"y"}"#),
-            None,
-            Some("v1"),
-            None,
-            false,
-        )
-        .await;
+    push(&ecr, &r, manifest_for(&c, &l, ""), "v1").await.unwrap();
+    let moved = push(&ecr, &r, manifest_for(&c, &l, r#","annotations":{"x":"y"}"#), "v1").await;
     assert!(matches!(moved, Err(PutError::TagImmutable(_))));
     assert_eq!(ecr.tag(&r, "v1").await.unwrap(), Some(img.digest.clone()));
     // Missing blobs are refused.
-    let missing = ecr
-        .put_manifest(
-            &r,
-            manifest_for(&c, &manifest::sha256_digest(b"nope"), ""),
-            None,
-            Some("v2"),
-            None,
-            false,
-        )
-        .await;
+    let missing = push(&ecr, &r, manifest_for(&c, &manifest::sha256_digest(b"nope"), ""), "v2").await;
     assert!(matches!(missing, Err(PutError::BlobsMissing(_))));
     // Delete raises DELETE; the blobs then go with garbage collection.
     ecr.delete_image(&r, &img.digest).await.unwrap().unwrap();
