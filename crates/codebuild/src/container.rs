@@ -111,6 +111,8 @@ pub struct LazyContainerExecutor {
     pub privileged_mounts: Vec<PathBuf>,
     pub status: crate::ExecutorStatus,
     probed: tokio::sync::OnceCell<Result<Arc<ContainerExecutor>, String>>,
+    /// podman's tmpdir (and runroot) outside the data dir when its paths are too long there.
+    tmpdir: std::sync::OnceLock<codeyard_podman::PrivateTmpdir>,
 }
 
 impl LazyContainerExecutor {
@@ -128,6 +130,7 @@ impl LazyContainerExecutor {
             privileged_mounts,
             status,
             probed: tokio::sync::OnceCell::new(),
+            tmpdir: std::sync::OnceLock::new(),
         }
     }
 
@@ -135,7 +138,14 @@ impl LazyContainerExecutor {
     pub async fn probe(&self) -> Result<Arc<ContainerExecutor>, String> {
         self.probed
             .get_or_init(|| async {
-                match Podman::detect(&self.dir).await {
+                let detected = match codeyard_podman::PrivateTmpdir::open(&self.dir) {
+                    Ok(tmp) => {
+                        let _ = self.tmpdir.set(tmp);
+                        Podman::detect(&self.dir).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match detected {
                     Ok(podman) => {
                         tracing::info!("codebuild executor: containers ({})", podman.description);
                         self.status.set("container", &podman.description, Some(podman.global.clone()));

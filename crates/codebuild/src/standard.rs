@@ -181,6 +181,8 @@ async fn build_rootfs(work: &Path, tarball: &Path, suite: &str, mirror: &str) ->
 
 async fn import_and_map(data_dir: &Path, containers: &Path, tarball: &Path, work: &Path) -> anyhow::Result<String> {
     eprintln!("importing it as {STANDARD_IMAGE}");
+    // The storage's tmpdir and runroot, outside the data dir when its paths are too long there.
+    let _tmpdir = codeyard_podman::PrivateTmpdir::open(containers).map_err(anyhow::Error::msg)?;
     let out = tokio::process::Command::new("podman")
         .args(crate::container::storage_options(containers))
         .arg("import")

@@ -27,21 +27,38 @@ pub struct Podman {
     pub description: String,
 }
 
-/// podman's global options for the build containers' storage in `dir` (podman refuses a
-/// storage opened with other paths, so anything inspecting it by hand passes these).
+/// podman refuses a `--runroot` longer than this ("the specified runroot is longer than 50
+/// characters"): the attach sockets under it must fit a Unix socket path. A default data dir
+/// (`~/.local/share/codeyard/codebuild/containers/run`) is longer for every user.
+pub const RUNROOT_MAX: usize = 50;
+
+/// podman's global options for the containers' storage in `dir` (podman refuses a storage
+/// opened with other paths, so anything inspecting it by hand passes these). The tmpdir is
+/// where `<dir>/tmp` links to when it is a link ([`PrivateTmpdir`]), else `<dir>/tmp`.
 pub fn storage_options(dir: &Path) -> Vec<String> {
-    storage_options_in(dir, &dir.join("tmp"))
+    let link = dir.join("tmp");
+    match std::fs::read_link(&link) {
+        Ok(target) => storage_options_in(dir, &target),
+        Err(_) => storage_options_in(dir, &link),
+    }
 }
 
 /// [`storage_options`] with podman's tmpdir at `tmpdir` ([`PrivateTmpdir`]). podman keeps the
 /// tmpdir a storage was first opened with in its database and uses that one afterwards,
-/// whatever a later command passes.
+/// whatever a later command passes. The runroot is `<dir>/run`, or `<tmpdir>/runroot` when
+/// that is too long for podman ([`RUNROOT_MAX`]) and the tmpdir is a short one elsewhere.
 pub fn storage_options_in(dir: &Path, tmpdir: &Path) -> Vec<String> {
+    let inside = dir.join("run");
+    let runroot = if inside.as_os_str().len() > RUNROOT_MAX && !tmpdir.starts_with(dir) {
+        tmpdir.join("runroot")
+    } else {
+        inside
+    };
     vec![
         "--root".to_string(),
         dir.join("storage").display().to_string(),
         "--runroot".into(),
-        dir.join("run").display().to_string(),
+        runroot.display().to_string(),
         "--tmpdir".into(),
         tmpdir.display().to_string(),
         "--storage-driver".into(),
@@ -542,6 +559,24 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let _short = PrivateTmpdir::open_under(&long_dir(other.path()), base.path()).unwrap();
         assert!(!path.exists(), "the orphaned tmpdir is removed");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_data_dir_too_long_for_podmans_runroot_runs_containers() {
+        if let Err(e) = Podman::installed().await {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(".local/share/codeyard/codebuild/containers");
+        assert!(dir.join("run").as_os_str().len() > RUNROOT_MAX);
+        let tmp = PrivateTmpdir::open(&dir).unwrap();
+        assert!(tmp.is_linked());
+        let storage = storage_options(&dir);
+        assert_eq!(storage, storage_options_in(&dir, &tmp.path), "the link is followed");
+        let runroot = &storage[storage.iter().position(|a| a == "--runroot").unwrap() + 1];
+        assert!(runroot.len() <= RUNROOT_MAX, "{runroot}");
+        Podman::detect(&dir).await.expect("podman runs a container with this storage");
     }
 
     #[test]
