@@ -52,6 +52,22 @@ pub struct Runtime {
     pub prefetched: Mutex<HashSet<String>>,
 }
 
+/// A running container of a task, as [`Runtime::watch`] follows it.
+#[derive(Clone)]
+struct TaskContainer {
+    s: Scope,
+    /// The task's key in its namespace.
+    key: String,
+    /// The container's name in the task definition.
+    name: String,
+    /// podman's container id.
+    cid: String,
+    def: ContainerDefinition,
+    /// What its log shipping writes CloudWatch Logs as (the task execution role).
+    ctx: RequestContext,
+    task_id: String,
+}
+
 fn label_of(s: &Scope, key: &str) -> String {
     format!("{}|{key}", s.tasks())
 }
@@ -254,38 +270,28 @@ impl Runtime {
         }
         for (name, cid, ..) in started {
             let def = container_def(&td, &name);
-            self.follow(
-                s.clone(),
-                key.to_string(),
+            self.follow(TaskContainer {
+                s: s.clone(),
+                key: key.to_string(),
                 name,
                 cid,
-                def.unwrap_or_default(),
-                ctx.clone(),
-                task_id.clone(),
-            );
+                def: def.unwrap_or_default(),
+                ctx: ctx.clone(),
+                task_id: task_id.clone(),
+            });
         }
         Ok(())
     }
 
     /// Starts following a running container ([`Runtime::watch`]); its log shipping is
     /// registered before this returns, so a stop that comes next waits for it.
-    #[allow(clippy::too_many_arguments)]
-    fn follow(
-        self: &Arc<Self>,
-        s: Scope,
-        key: String,
-        name: String,
-        cid: String,
-        def: ContainerDefinition,
-        ctx: RequestContext,
-        task_id: String,
-    ) {
+    fn follow(self: &Arc<Self>, container: TaskContainer) {
         let shipped = CancellationToken::new();
         self.shipping
             .lock()
             .unwrap()
-            .insert(cid.clone(), shipped.clone());
-        tokio::spawn(self.clone().watch(s, key, name, cid, def, ctx, task_id, shipped));
+            .insert(container.cid.clone(), shipped.clone());
+        tokio::spawn(self.clone().watch(container, shipped));
     }
 
     /// Pulls the images of the task definition `td_arn` ahead of its tasks, once per revision:
@@ -377,31 +383,14 @@ impl Runtime {
     /// Follows a running container: ships its output to CloudWatch Logs (`shipped` is
     /// cancelled when that ends) and, when it exits, records the exit code; an essential
     /// container's exit stops the task.
-    #[allow(clippy::too_many_arguments)]
-    async fn watch(
-        self: Arc<Self>,
-        s: Scope,
-        key: String,
-        name: String,
-        cid: String,
-        def: ContainerDefinition,
-        ctx: RequestContext,
-        task_id: String,
-        shipped: CancellationToken,
-    ) {
+    async fn watch(self: Arc<Self>, container: TaskContainer, shipped: CancellationToken) {
         let done = shipped.drop_guard();
         let Ok(podman) = self.podman().await else {
-            self.shipping.lock().unwrap().remove(&cid);
+            self.shipping.lock().unwrap().remove(&container.cid);
             return;
         };
-        let shipper = self.clone().ship_logs(
-            podman.clone(),
-            cid.clone(),
-            def.clone(),
-            ctx,
-            task_id,
-            name.clone(),
-        );
+        let shipper = self.clone().ship_logs(podman.clone(), container.clone());
+        let TaskContainer { s, key, name, cid, def, .. } = container;
         let rt = self.clone();
         let shipping_cid = cid.clone();
         let logs = tokio::spawn(async move {
@@ -444,15 +433,8 @@ impl Runtime {
         self.ecs.wake.notify_one();
     }
 
-    async fn ship_logs(
-        self: Arc<Self>,
-        podman: Arc<Podman>,
-        cid: String,
-        def: ContainerDefinition,
-        ctx: RequestContext,
-        task_id: String,
-        name: String,
-    ) {
+    async fn ship_logs(self: Arc<Self>, podman: Arc<Podman>, container: TaskContainer) {
+        let TaskContainer { cid, def, ctx, task_id, name, .. } = container;
         let Some(conf) = def
             .log_configuration
             .as_ref()
@@ -680,15 +662,15 @@ impl Runtime {
                     let task_id = task_id(t.task_arn.as_deref().unwrap_or_default());
                     let ctx = execution_context(&s, &self.endpoint, &td, &task_id);
                     found.insert(label.to_string());
-                    self.follow(
+                    self.follow(TaskContainer {
                         s,
-                        key.to_string(),
-                        name.to_string(),
-                        cid.to_string(),
-                        def.unwrap_or_default(),
+                        key: key.to_string(),
+                        name: name.to_string(),
+                        cid: cid.to_string(),
+                        def: def.unwrap_or_default(),
                         ctx,
                         task_id,
-                    );
+                    });
                 }
                 _ => {
                     tracing::info!(container = %cid, task = %key, "ecs: removing a container no running task owns");

@@ -8,20 +8,25 @@ use crate::common::*;
 use aws_sdk_ecr::types::ImageIdentifier;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn demo_runs_the_seed_pipeline_green() {
-    let t = TestServer::start().await;
-    let code = codeyard_server::demo::run(codeyard_server::demo::DemoOptions {
+/// `codeyard demo --exit` (with `--next` when `next`) against the test's server; its exit code.
+async fn run_demo(t: &TestServer, next: bool) -> i32 {
+    codeyard_server::demo::run(codeyard_server::demo::DemoOptions {
         endpoint: Some(t.endpoint.clone()),
         data_dir: None,
         exit: true,
         timeout: Duration::from_secs(600),
         // The test's own server decides where builds run; this only applies to an embedded one.
         executor: codeyard_codebuild::ExecutorChoice::Local,
-        next: false,
+        next,
     })
     .await
-    .expect("demo runs");
+    .expect("demo runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_runs_the_seed_pipeline_green() {
+    let t = TestServer::start().await;
+    let code = run_demo(&t, false).await;
     assert_eq!(code, 0, "the demo's pipeline did not succeed");
 
     // The jar the S3 deploy action extracted, and the image stage's tags.
@@ -49,16 +54,7 @@ async fn demo_next_deploys_the_pushed_image_to_ecs_and_tests_it_over_http() {
     }
     let t = TestServer::start().await;
     let containers = crate::ecs::TaskContainers(t.data_dir.clone());
-    let code = codeyard_server::demo::run(codeyard_server::demo::DemoOptions {
-        endpoint: Some(t.endpoint.clone()),
-        data_dir: None,
-        exit: true,
-        timeout: Duration::from_secs(600),
-        executor: codeyard_codebuild::ExecutorChoice::Local,
-        next: true,
-    })
-    .await
-    .expect("demo runs");
+    let code = run_demo(&t, true).await;
     assert_eq!(code, 0, "the demo's deploy chain did not pass");
 
     // Two deploy executions, both green: CreatePipeline's, then the image push's (the rule).
