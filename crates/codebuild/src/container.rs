@@ -138,13 +138,10 @@ impl LazyContainerExecutor {
     pub async fn probe(&self) -> Result<Arc<ContainerExecutor>, String> {
         self.probed
             .get_or_init(|| async {
-                let detected = match codeyard_podman::PrivateTmpdir::open(&self.dir) {
-                    Ok(tmp) => {
-                        let _ = self.tmpdir.set(tmp);
-                        Podman::detect(&self.dir).await
-                    }
-                    Err(e) => Err(e),
-                };
+                let detected = Podman::detect_private(&self.dir).await.map(|(podman, tmp)| {
+                    let _ = self.tmpdir.set(tmp);
+                    podman
+                });
                 match detected {
                     Ok(podman) => {
                         tracing::info!("codebuild executor: containers ({})", podman.description);

@@ -110,14 +110,10 @@ impl Runtime {
     async fn podman(&self) -> Result<Arc<Podman>, String> {
         self.podman
             .get_or_init(|| async {
-                let podman = match PrivateTmpdir::open(&self.containers_dir) {
-                    Ok(tmp) => {
-                        let storage = codeyard_podman::storage_options_in(&self.containers_dir, &tmp.path);
-                        let _ = self.tmpdir.set(tmp);
-                        Podman::detect_with(&self.containers_dir, storage).await.map(Arc::new)
-                    }
-                    Err(e) => Err(e),
-                };
+                let podman = Podman::detect_private(&self.containers_dir).await.map(|(podman, tmp)| {
+                    let _ = self.tmpdir.set(tmp);
+                    Arc::new(podman)
+                });
                 if let Ok(p) = &podman {
                     if p.private_network().is_none() {
                         tracing::info!(tmpdir = ?p.tmpdir(), "ecs: tasks use podman's default network (slirp4netns is missing or podman's tmpdir is too long for its socket)");

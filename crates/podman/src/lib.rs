@@ -47,7 +47,7 @@ pub fn storage_options(dir: &Path) -> Vec<String> {
 /// tmpdir a storage was first opened with in its database and uses that one afterwards,
 /// whatever a later command passes. The runroot is `<dir>/run`, or `<tmpdir>/runroot` when
 /// that is too long for podman ([`RUNROOT_MAX`]) and the tmpdir is a short one elsewhere.
-pub fn storage_options_in(dir: &Path, tmpdir: &Path) -> Vec<String> {
+fn storage_options_in(dir: &Path, tmpdir: &Path) -> Vec<String> {
     let inside = dir.join("run");
     let runroot = if inside.as_os_str().len() > RUNROOT_MAX && !tmpdir.starts_with(dir) {
         tmpdir.join("runroot")
@@ -191,16 +191,18 @@ impl Podman {
         Err(last)
     }
 
-    /// Finds flags under which podman runs a container here, with storage in `dir`.
-    pub async fn detect(dir: &Path) -> Result<Podman, String> {
-        Self::detect_with(dir, storage_options(dir)).await
+    /// [`Podman::detect`] after opening the storage's [`PrivateTmpdir`], which the caller keeps
+    /// for as long as it runs containers there.
+    pub async fn detect_private(dir: &Path) -> Result<(Podman, PrivateTmpdir), String> {
+        let tmpdir = PrivateTmpdir::open(dir)?;
+        Ok((Self::detect(dir).await?, tmpdir))
     }
 
-    /// [`Podman::detect`] with the storage options `storage` ([`storage_options_in`]). The
-    /// `--tmpdir` kept is the one podman really uses (its database's, for a storage opened
-    /// before with another).
-    pub async fn detect_with(dir: &Path, storage: Vec<String>) -> Result<Podman, String> {
-        let mut podman = Self::probe(dir, storage).await?;
+    /// Finds flags under which podman runs a container here, with storage in `dir`
+    /// ([`storage_options`]). The `--tmpdir` kept is the one podman really uses (its
+    /// database's, for a storage opened before with another).
+    pub async fn detect(dir: &Path) -> Result<Podman, String> {
+        let mut podman = Self::probe(dir, storage_options(dir)).await?;
         if let Some(used) = podman.tmpdir_in_use().await {
             if let Some(i) = podman.global.iter().position(|a| a == "--tmpdir") {
                 if podman.global.get(i + 1) != Some(&used) {
@@ -620,7 +622,7 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let dir = long_dir(root.path());
         let tmp = PrivateTmpdir::open_under(&dir, base.path()).unwrap();
-        let podman = Podman::detect_with(&dir, storage_options_in(&dir, &tmp.path)).await.unwrap();
+        let podman = Podman::detect(&dir).await.unwrap();
         assert_eq!(podman.tmpdir(), Some(tmp.path.display().to_string().as_str()));
         let network = podman.private_network().expect("slirp4netns is installed");
         let rootfs = root.path().join("rootfs");
