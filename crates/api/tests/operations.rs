@@ -1,5 +1,46 @@
-use super::*;
-use serde_json::json;
+//! The generated operations and the IAM requests derived from them. An integration test, so
+//! that the crate's megabytes of generated code are not compiled a second time for a test
+//! harness (they were 105 s of a cold CI build).
+
+use codeyard_api::access::{access_requests, denied_code, sample_input};
+use codeyard_api::*;
+use codeyard_core::RequestContext;
+use serde_json::{Value, json};
+
+#[test]
+fn operations_carry_iam_actions() {
+    let create = logs::LogsOperation::CreateLogGroup.info();
+    assert_eq!(create.name, "CreateLogGroup");
+    assert_eq!(create.iam[0].action, "logs:CreateLogGroup");
+    assert_eq!(create.iam[0].resources[0].arn, "arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}");
+    assert_eq!(logs::LogsOperation::from_name("PutLogEvents"), Some(logs::LogsOperation::PutLogEvents));
+    let copy: Vec<&str> = iam_actions("s3", "CopyObject").unwrap().iter().map(|a| a.action).collect();
+    assert_eq!(copy, ["s3:GetObject", "s3:PutObject"]);
+    assert_eq!(iam_actions("iam", "CreateRole").unwrap()[0].access, [Access::Write]);
+}
+
+#[test]
+fn types_follow_the_model() {
+    let input: logs::CreateLogGroupInput =
+        decode(serde_json::json!({"logGroupName": "g", "logGroupClass": "INFREQUENT_ACCESS", "tags": {"a": "b"}})).unwrap();
+    assert_eq!(input.log_group_name, "g");
+    assert_eq!(input.log_group_class, Some(logs::LogGroupClass::InfrequentAccess));
+    let out = encode(logs::DescribeLogGroupsOutput { next_token: Some("t".into()), ..Default::default() }).unwrap();
+    assert_eq!(out, serde_json::json!({"nextToken": "t"}));
+    let role: iam::GetRoleInput = decode(serde_json::json!({"RoleName": "r"})).unwrap();
+    assert_eq!(role.role_name, "r");
+    assert_eq!(logs::LogGroupClass::from("NEW"), logs::LogGroupClass::Unknown("NEW".into()));
+}
+
+#[test]
+fn timestamps_are_epoch_seconds() {
+    let t = Timestamp::from_millis(1_700_000_000_123);
+    assert_eq!(serde_json::to_string(&t).unwrap(), "1700000000.123");
+    assert_eq!(serde_json::from_str::<Timestamp>("1700000000.123").unwrap(), t);
+}
+
+// The IAM requests of operations (codeyard_api::access).
+
 
 fn ctx() -> RequestContext {
     let mut c = RequestContext::internal("111122223333", "eu-west-1", "http://localhost:4566");
@@ -117,7 +158,7 @@ fn caller_identity_needs_no_permission_and_codes_follow_the_protocol() {
 #[test]
 fn sample_inputs_resolve_for_every_operation_of_every_model() {
     for model in ["iam", "sts", "logs", "codecommit", "codebuild", "codepipeline", "events", "ecr"] {
-        for op in crate::generated::operations(model).unwrap() {
+        for op in codeyard_api::generated::operations(model).unwrap() {
             let input = sample_input(model, op.name);
             for r in access_requests(model, &ctx(), op.name, &input) {
                 assert!(!r.resource.contains("${"), "{model}:{}: {}", op.name, r.resource);
