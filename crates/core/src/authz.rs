@@ -68,6 +68,9 @@ pub struct AccessRequest {
     /// The account that owns the resource, when it is not the caller's (cross-account access
     /// needs the resource policy to allow it too). `None`: the caller's account.
     pub resource_account: Option<String>,
+    /// The resource's policy must allow even within the account (KMS key policies): IAM
+    /// policies count only where it names the account.
+    pub resource_policy_required: bool,
 }
 
 impl AccessRequest {
@@ -87,6 +90,11 @@ impl AccessRequest {
     }
     pub fn with_resource_policy(mut self, policy: Option<String>) -> Self {
         self.resource_policy = policy;
+        self
+    }
+    /// See [`AccessRequest::resource_policy_required`].
+    pub fn requiring_resource_policy(mut self) -> Self {
+        self.resource_policy_required = true;
         self
     }
     pub fn owned_by(mut self, account: impl Into<String>) -> Self {

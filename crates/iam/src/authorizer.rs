@@ -339,7 +339,7 @@ impl Authorizer for IamAuthorizer {
         {
             return Ok(());
         }
-        self.check(ctx, request, false).await
+        self.check(ctx, request, request.resource_policy_required).await
     }
 
     fn mode(&self) -> IamMode {

@@ -4,18 +4,26 @@ use crate::domain::{AliasRecord, KeyRecord, KeyStatus, Kms, KmsError, Manager, N
 use codeyard_api::kms::*;
 use codeyard_api::{Blob, Timestamp, Unit};
 use codeyard_core::tags::{self, MAX_TAGS};
-use codeyard_core::{AccessRequest, AwsError, AwsResult, RequestContext};
+use codeyard_core::hub::Hub;
+use codeyard_core::{AccessRequest, AwsError, AwsResult, IamMode, RequestContext};
+use std::sync::Arc;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub struct KmsService {
     pub kms: Kms,
+    /// For the policy lockout safety check.
+    pub hub: Arc<Hub>,
 }
 
 /// The access requests of a KMS action on `key` (resolved: the key's ARN and its key policy
-/// as the resource policy), with the condition keys KMS sets.
+/// as the resource policy), with the condition keys KMS sets. The key policy must allow: IAM
+/// policies count only where it names the account (the default policy's first statement).
 pub fn key_request(ctx: &RequestContext, action: &str, key: &KeyRecord, encryption_context: Option<&BTreeMap<String, String>>, via_service: Option<&str>) -> AccessRequest {
-    let mut r = AccessRequest::new(action, key.arn.clone()).with_resource_policy(Some(key.policy.clone())).with("kms:CallerAccount", ctx.account.clone());
+    let mut r = AccessRequest::new(action, key.arn.clone())
+        .with_resource_policy(Some(key.policy.clone()))
+        .requiring_resource_policy()
+        .with("kms:CallerAccount", ctx.account.clone());
     if let Some(v) = via_service {
         r = r.with("kms:ViaService", v);
     }
@@ -135,6 +143,24 @@ fn data_key_len(bytes: Option<i32>, spec: &Option<DataKeySpec>) -> Result<usize,
 }
 
 impl KmsService {
+    /// AWS's policy lockout safety check (CreateKey with a policy, PutKeyPolicy; skipped with
+    /// `BypassPolicyLockoutSafetyCheck`): the new policy must let the caller change it again,
+    /// or the key could never be managed again. Only when IAM enforces: in audit mode the
+    /// question would be recorded as a denial of a call nobody made.
+    async fn lockout_check(&self, ctx: &RequestContext, key_arn: String, policy: &str, bypass: Option<bool>) -> AwsResult<()> {
+        if bypass == Some(true) || self.hub.iam_mode() != IamMode::Enforce {
+            return Ok(());
+        }
+        let next_change = AccessRequest::new("kms:PutKeyPolicy", key_arn)
+            .with_resource_policy(Some(policy.to_string()))
+            .requiring_resource_policy()
+            .with("kms:CallerAccount", ctx.account.clone());
+        self.hub
+            .authorize(ctx, &next_change)
+            .await
+            .map_err(|_| KmsError::MalformedPolicy("The new key policy will not allow you to update the key policy in the future.".into()).into())
+    }
+
     /// EnableKey / DisableKey: customer managed keys not pending deletion.
     async fn set_status(&self, ctx: &RequestContext, key_id: &str, status: KeyStatus) -> AwsResult<Unit> {
         self.change_key(ctx, key_id, |k| {
@@ -237,6 +263,11 @@ impl KmsApi for KmsService {
         }
         if input.custom_key_store_id.is_some() {
             return Err(AwsError::client("CustomKeyStoreNotFoundException", "Custom key stores are not supported by this server."));
+        }
+        if let Some(policy) = &input.policy {
+            crate::domain::check_policy(policy)?;
+            let any_new_key = Scope::of(ctx).key_arn("*");
+            self.lockout_check(ctx, any_new_key, policy, input.bypass_policy_lockout_safety_check).await?;
         }
         let new = NewKey {
             description: input.description.unwrap_or_default(),
@@ -414,6 +445,8 @@ impl KmsApi for KmsService {
             return Err(KmsError::NotFound(format!("No such policy exists: {}", input.policy_name.unwrap_or_default())).into());
         }
         crate::domain::check_policy(&input.policy)?;
+        let key = self.kms.resolve(&Scope::of(ctx), &input.key_id, false).await?;
+        self.lockout_check(ctx, key.arn, &input.policy, input.bypass_policy_lockout_safety_check).await?;
         self.change_key(ctx, &input.key_id, |k| {
             k.policy = input.policy.clone();
             Ok(())

@@ -66,7 +66,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     let master = crypto::MasterKey::load_or_create(&platform.config.data_dir.join("kms"))?;
     let kms = Kms { store: platform.store.clone(), master };
     platform.hub.set_keys(Arc::new(KeyVaultImpl { kms: kms.clone(), hub: platform.hub.clone() }));
-    registry.add_aws(codeyard_api::kms::service(api::KmsService { kms: kms.clone() }));
+    registry.add_aws(codeyard_api::kms::service(api::KmsService { kms: kms.clone(), hub: platform.hub.clone() }));
     let purge = |kms: Kms, now| async move { kms.purge_due(now).await };
     platform.spawn_sweep(PURGE_EVERY, kms, purge, ("KMS keys past their deletion date deleted", "KMS key purge failed"));
     Ok(())

@@ -14,8 +14,9 @@
 //!    the session policies (if any) too.
 //! 5. Cross-account: both sides must allow: the principal's identity side (identity ∩ boundary
 //!    ∩ session) and the resource's policy (naming the account is enough there).
-//! 6. Some resources must allow themselves even within the account (role trust policies for
-//!    `sts:AssumeRole`): [`PolicySet::resource_policy_required`].
+//! 6. Some resources must allow themselves even within the account, root included (role trust
+//!    policies for `sts:AssumeRole`, KMS key policies): [`PolicySet::resource_policy_required`].
+//!    Naming the account there delegates to its identity policies as in 3.
 //!
 //! Anything not allowed is an implicit deny, naming the policy type that did not allow it.
 //! AWS Organizations SCPs and RCPs are not modelled (codeyard has no organizations).
@@ -132,7 +133,8 @@ pub struct PolicySet {
     pub permissions_boundary: Option<Arc<SourcedPolicy>>,
     /// Session policies passed to AssumeRole (inline and managed).
     pub session: Vec<Arc<SourcedPolicy>>,
-    /// The resource policy must allow even within the account (role trust policies).
+    /// The resource policy must allow even within the account (role trust policies, KMS key
+    /// policies): without a statement naming the principal or its account, nothing allows.
     pub resource_policy_required: bool,
 }
 
@@ -270,6 +272,12 @@ fn evaluate_one(req: &Request, resource: &str, ps: &PolicySet) -> Decision {
     if !iam {
         return if resource_grant.is_some() { Decision::Allow } else { implicit(PolicyKind::Resource) };
     }
+    // A resource whose policy must allow (role trust policies, KMS key policies) refuses
+    // everyone it does not name, the account's root user included: a key policy without the
+    // account statement locks IAM policies out (AWS KMS Developer Guide: "Default key policy").
+    if ps.resource_policy_required && resource_grant.is_none() {
+        return implicit(PolicyKind::Resource);
+    }
     let same_account = req.resource_account.as_deref().is_none_or(|a| a == p.account);
     let is_root = p.kind == PrincipalKind::Root;
     if is_root && same_account {
@@ -294,7 +302,6 @@ fn evaluate_one(req: &Request, resource: &str, ps: &PolicySet) -> Decision {
         match resource_grant {
             Some(PrincipalMatch::Direct) => return Decision::Allow,
             Some(PrincipalMatch::Role) if boundary_ok && session_ok => return Decision::Allow,
-            None if ps.resource_policy_required => return implicit(PolicyKind::Resource),
             _ => {}
         }
         match identity_side() {

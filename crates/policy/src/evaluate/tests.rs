@@ -63,6 +63,7 @@ fn run(c: &Case) -> Decision {
 
 const ALLOW_S3_ALL: &str = r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#;
 const OBJ: &str = "arn:aws:s3:::b/k";
+const KEY: &str = "arn:aws:kms:eu-west-1:111111111111:key/k";
 
 #[test]
 fn evaluation_table() {
@@ -149,6 +150,11 @@ fn evaluation_table() {
         // Root.
         Case { name: "root may do everything in its account", principal: Some(Principal::from_arn("arn:aws:iam::111111111111:root")), action: "iam:DeleteRole", ..Default::default() },
         Case { name: "root is still bound by a resource policy deny", principal: Some(Principal::from_arn("arn:aws:iam::111111111111:root")), action: "s3:DeleteBucket", resources: vec!["arn:aws:s3:::b"], resource: Some(r#"{"Effect":"Deny","Principal":"*","Action":"s3:DeleteBucket","Resource":"*"}"#), want: Explicit(Resource), ..Default::default() },
+        Case { name: "a key policy without the account statement locks out IAM policies", action: "kms:Decrypt", resources: vec![KEY], required: true, identity: vec![r#"{"Effect":"Allow","Action":"kms:*","Resource":"*"}"#], resource: Some(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/admin"},"Action":"kms:*","Resource":"*"}"#), want: Implicit(Resource), ..Default::default() },
+        Case { name: "... and root too", principal: Some(Principal::from_arn("arn:aws:iam::111111111111:root")), action: "kms:PutKeyPolicy", resources: vec![KEY], required: true, resource: Some(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/admin"},"Action":"kms:*","Resource":"*"}"#), want: Implicit(Resource), ..Default::default() },
+        Case { name: "a key policy naming the account delegates to IAM policies", action: "kms:Decrypt", resources: vec![KEY], required: true, identity: vec![r#"{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}"#], resource: Some(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}"#), ..Default::default() },
+        Case { name: "... which must allow", action: "kms:Decrypt", resources: vec![KEY], required: true, resource: Some(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}"#), want: Implicit(Identity), ..Default::default() },
+        Case { name: "a key policy naming the role session allows without IAM policies", action: "kms:Decrypt", resources: vec![KEY], required: true, resource: Some(r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:sts::111111111111:assumed-role/R/S"},"Action":"kms:Decrypt","Resource":"*"}"#), ..Default::default() },
         Case { name: "another account's root needs the resource policy", principal: Some(Principal::from_arn("arn:aws:iam::222222222222:root")), action: "s3:GetObject", resources: vec![OBJ], owner: Some(ACCT), want: Implicit(Resource), ..Default::default() },
         // Trust policies (sts:AssumeRole), resource policy required.
         Case { name: "trust policy allows the service", principal: Some(Principal::service("codebuild.amazonaws.com")), action: "sts:AssumeRole", resources: vec!["arn:aws:iam::111111111111:role/build"], required: true, resource: Some(r#"{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"sts:AssumeRole"}"#), ..Default::default() },

@@ -164,12 +164,17 @@ async fn aws_managed_aliases_appear_on_first_use() {
     let p: serde_json::Value = serde_json::from_str(&policy).unwrap();
     assert_eq!(p["Statement"][0]["Condition"]["StringEquals"]["kms:ViaService"], format!("secretsmanager.{REGION}.amazonaws.com"));
     assert_eq!(p["Statement"][0]["Condition"]["StringEquals"]["kms:CallerAccount"], ACCOUNT);
-    // Customers cannot change AWS managed keys or take their alias names.
+    // Customers cannot change AWS managed keys (their policy allows the account only to read
+    // them, and a key policy binds root too) or take their alias names.
     let err = kms.schedule_key_deletion().key_id(meta.key_id()).send().await.unwrap_err();
-    assert_eq!(error_code(&err), "UnsupportedOperationException");
-    let err = kms.create_alias().alias_name("alias/aws/ssm").target_key_id(meta.key_id()).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDeniedException");
+    let own = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_string();
+    let err = kms.create_alias().alias_name("alias/aws/ssm").target_key_id(&own).send().await.unwrap_err();
     assert_eq!(error_code(&err), "InvalidAliasNameException");
-    kms.encrypt().key_id("alias/aws/ssm").plaintext(Blob::new("x")).send().await.unwrap();
+    // Their policy allows cryptography only through the service (kms:ViaService).
+    kms.describe_key().key_id("alias/aws/ssm").send().await.unwrap();
+    let err = kms.encrypt().key_id("alias/aws/ssm").plaintext(Blob::new("x")).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDeniedException");
     let names: Vec<String> = kms.list_aliases().send().await.unwrap().aliases().iter().map(|a| a.alias_name().unwrap().to_string()).collect();
     assert_eq!(names, ["alias/aws/secretsmanager", "alias/aws/ssm"]);
 }
@@ -194,11 +199,28 @@ async fn key_policies_grant_and_deny() {
     assert!(msg.contains("kms:Decrypt"), "{msg}");
     as_user.encrypt().key_id(&key).plaintext(Blob::new("still allowed")).send().await.unwrap();
     // Root still may.
-    kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
+    kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap();
     // A role without kms permissions is refused by IAM.
     let nobody = RoleSession::start(&t, "kms-nobody", "").await;
     let err = aws_sdk_kms::Client::new(&nobody.conf).encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap_err();
     assert_eq!(error_code(&err), "AccessDeniedException");
+
+    // A policy without the account statement: the lockout safety check refuses it ...
+    let encrypt_only = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user.role_arn.clone()}, "Action": "kms:Encrypt", "Resource": "*"}]});
+    let err = kms.put_key_policy().key_id(&key).policy(encrypt_only.to_string()).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "MalformedPolicyDocumentException");
+    assert!(kms.get_key_policy().key_id(&key).send().await.unwrap().policy().unwrap().contains("No decrypt"));
+    // ... unless bypassed; then IAM policies no longer count, the role's or root's.
+    kms.put_key_policy().key_id(&key).policy(encrypt_only.to_string()).bypass_policy_lockout_safety_check(true).send().await.unwrap();
+    as_user.encrypt().key_id(&key).plaintext(Blob::new("named by the key policy")).send().await.unwrap();
+    let err = as_user.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDeniedException");
+    let err = kms.put_key_policy().key_id(&key).policy(policy.to_string()).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDeniedException", "root is locked out too");
+    // CreateKey runs the same check.
+    let err = kms.create_key().policy(encrypt_only.to_string()).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "MalformedPolicyDocumentException");
 }
 
 #[tokio::test(flavor = "multi_thread")]

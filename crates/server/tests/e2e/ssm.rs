@@ -407,13 +407,13 @@ async fn secure_strings_are_encrypted_through_kms_and_never_stored_in_plain_text
     assert_ne!(ciphertext, secret, "without WithDecryption: the ciphertext");
     assert!(ciphertext.len() > secret.len());
     assert_eq!(value_of(&c, "/sec/db-password").await, secret);
-    // The ciphertext is bound to the parameter's ARN: KMS refuses it with another context.
+    // An AWS managed key is used only through its service: its policy lets nobody, root
+    // included, decrypt with it directly.
     let kms = aws_sdk_kms::Client::new(&t.sdk_config().await);
-    let blob = aws_sdk_kms::primitives::Blob::new(base64_bytes(&ciphertext));
     let arn = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/sec/db-password");
-    let dec = kms.decrypt().ciphertext_blob(blob.clone()).encryption_context("PARAMETER_ARN", &arn).send().await.unwrap();
-    assert_eq!(dec.plaintext().unwrap().as_ref(), secret.as_bytes());
-    assert!(kms.decrypt().ciphertext_blob(blob).send().await.is_err());
+    let blob = aws_sdk_kms::primitives::Blob::new(base64_bytes(&ciphertext));
+    let err = kms.decrypt().ciphertext_blob(blob).encryption_context("PARAMETER_ARN", &arn).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDeniedException");
     // The default key is aws/ssm; a customer key by alias is kept as named.
     let d = c.describe_parameters().parameter_filters(filter("Name", None, &["/sec/db-password"])).send().await.unwrap();
     assert_eq!(d.parameters()[0].key_id(), Some("alias/aws/ssm"));
@@ -422,6 +422,13 @@ async fn secure_strings_are_encrypted_through_kms_and_never_stored_in_plain_text
     let second = "second-secret-marker-91c2";
     c.put_parameter().name("/sec/api-key").value(second).r#type(ParameterType::SecureString).key_id("alias/app-params").send().await.unwrap();
     assert_eq!(value_of(&c, "/sec/api-key").await, second);
+    // The ciphertext is bound to the parameter's ARN: KMS refuses it with another context.
+    let raw = c.get_parameter().name("/sec/api-key").send().await.unwrap().parameter.unwrap();
+    let blob = aws_sdk_kms::primitives::Blob::new(base64_bytes(raw.value().unwrap()));
+    let arn = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/sec/api-key");
+    let dec = kms.decrypt().ciphertext_blob(blob.clone()).encryption_context("PARAMETER_ARN", &arn).send().await.unwrap();
+    assert_eq!(dec.plaintext().unwrap().as_ref(), second.as_bytes());
+    assert!(kms.decrypt().ciphertext_blob(blob).send().await.is_err());
     let d = c.describe_parameters().parameter_filters(filter("KeyId", None, &["alias/app-params"])).send().await.unwrap();
     assert_eq!(d.parameters().len(), 1);
     let err = c.put_parameter().name("/sec/nokey").value("x").r#type(ParameterType::SecureString).key_id("alias/none").send().await.unwrap_err();
