@@ -436,6 +436,10 @@ mod tests {
         o.list_objects(&ctx("000000000000"), bucket, query).await
     }
 
+    fn keys(listing: &ObjectListing) -> Vec<&str> {
+        listing.objects.iter().map(|o| o.key.as_str()).collect()
+    }
+
     async fn put(o: &HubObjects, dir: &Path, bucket: &str, key: &str, body: &str) {
         let src = dir.join("src");
         std::fs::write(&src, body).unwrap();
@@ -476,22 +480,10 @@ mod tests {
         };
         let p1 = list(&o, "bkt", q(None)).await.unwrap();
         assert_eq!(p1.common_prefixes, ["a/"]);
-        assert_eq!(
-            p1.objects
-                .iter()
-                .map(|o| o.key.as_str())
-                .collect::<Vec<_>>(),
-            ["c.txt"]
-        );
+        assert_eq!(keys(&p1), ["c.txt"]);
         assert_eq!(p1.objects[0].etag.len(), 34, "quoted MD5");
         let p2 = list(&o, "bkt", q(p1.next_continuation_token.clone())).await.unwrap();
-        assert_eq!(
-            p2.objects
-                .iter()
-                .map(|o| o.key.as_str())
-                .collect::<Vec<_>>(),
-            ["d.txt"]
-        );
+        assert_eq!(keys(&p2), ["d.txt"]);
         assert!(p2.common_prefixes.is_empty() && p2.next_continuation_token.is_none());
         let r = rec.seen.lock().unwrap().last().unwrap().clone();
         assert_eq!(

@@ -88,10 +88,7 @@ async fn demo_next_deploys_the_pushed_image_to_ecs_and_tests_it_over_http() {
     // The demo deleted the service; its containers are gone.
     let svc = ecs.describe_services().cluster("codeyard-demo-cluster").services("codeyard-demo-crm").send().await.unwrap();
     assert_ne!(svc.services()[0].status(), Some("ACTIVE"), "{svc:?}");
-    wait_for("the service's containers to be removed", Duration::from_secs(60), Duration::from_millis(300), || async {
-        containers.ids().is_empty().then_some(())
-    })
-    .await;
+    containers.wait_all_removed("the service's containers to be removed", Duration::from_secs(60)).await;
     t.assert_no_model_violations();
 }
 

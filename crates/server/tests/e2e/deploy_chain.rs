@@ -186,10 +186,7 @@ async fn an_image_push_deploys_the_new_image_to_the_ecs_service() {
     assert_eq!(executions(&c).await.len(), 3, "one execution per push: two pushes, two executions");
 
     ecs.delete_service().cluster("apps").service("web").force(true).send().await.unwrap();
-    wait_for("every container to be removed", Duration::from_secs(60), Duration::from_millis(300), || async {
-        containers.ids().is_empty().then_some(())
-    })
-    .await;
+    containers.wait_all_removed("every container to be removed", Duration::from_secs(60)).await;
     t.assert_no_model_violations();
 }
 

@@ -70,6 +70,11 @@ impl TaskContainers {
         c
     }
 
+    /// Waits (up to `limit`) until no task container is left.
+    pub async fn wait_all_removed(&self, what: &str, limit: Duration) {
+        wait_for(what, limit, Duration::from_millis(300), || async { self.ids().is_empty().then_some(()) }).await
+    }
+
     /// Ids of the task containers (running or not), by ECS's task label.
     pub fn ids(&self) -> Vec<String> {
         let out = self.podman().args(["ps", "-a", "-q", "--filter", "label=codeyard.ecs-task"]).output().expect("podman runs");
@@ -364,10 +369,7 @@ async fn a_service_serves_http_replaces_its_tasks_and_leaves_no_container() {
         })
         .await;
     }
-    wait_for("every container to be removed", Duration::from_secs(30), Duration::from_millis(300), || async {
-        containers.ids().is_empty().then_some(())
-    })
-    .await;
+    containers.wait_all_removed("every container to be removed", Duration::from_secs(30)).await;
     assert!(http_body(port).await.is_none());
     ecs.delete_cluster().cluster("apps").send().await.unwrap();
     t.assert_no_model_violations();
@@ -397,10 +399,7 @@ async fn a_restart_finds_the_running_tasks_without_duplicates() {
     assert_eq!(containers.ids().len(), 1);
     assert_eq!(http_body(port).await.as_deref(), Some("still here"));
     ecs.delete_service().cluster("apps").service("web").force(true).send().await.unwrap();
-    wait_for("every container to be removed", Duration::from_secs(60), Duration::from_millis(300), || async {
-        containers.ids().is_empty().then_some(())
-    })
-    .await;
+    containers.wait_all_removed("every container to be removed", Duration::from_secs(60)).await;
     t.assert_no_model_violations();
 }
 
@@ -421,10 +420,7 @@ async fn terraform_cluster_task_definition_and_service() {
     assert_eq!(body, "from terraform");
     terraform_plan_clean(ws.path(), &t.endpoint, &vars);
     terraform_destroy(ws.path(), &t.endpoint, &vars);
-    wait_for("every container to be removed", Duration::from_secs(60), Duration::from_millis(300), || async {
-        containers.ids().is_empty().then_some(())
-    })
-    .await;
+    containers.wait_all_removed("every container to be removed", Duration::from_secs(60)).await;
     let families = ecs.list_task_definitions().family_prefix("tf-web").send().await.unwrap();
     assert!(families.task_definition_arns().is_empty());
     t.assert_no_model_violations();
