@@ -310,9 +310,11 @@ fn build_request(resolved: &Resolved, ctx: &RequestContext, request: &AccessRequ
     req
 }
 
-/// Whether the caller is the root user of the context's account.
-fn is_own_root(ctx: &RequestContext) -> bool {
-    ctx.caller_arn.strip_prefix("arn:aws:iam::").and_then(|r| r.strip_suffix(":root")) == Some(ctx.account.as_str())
+/// Whether the caller is the root user of the context's account and `request`'s resource is
+/// that account's.
+fn own_root_on_own_resource(ctx: &RequestContext, request: &AccessRequest) -> bool {
+    request.resource_account.as_deref().is_none_or(|a| a == ctx.account)
+        && ctx.caller_arn.strip_prefix("arn:aws:iam::").and_then(|r| r.strip_suffix(":root")) == Some(ctx.account.as_str())
 }
 
 #[async_trait]
@@ -320,7 +322,7 @@ impl crate::sts::TrustCheck for IamAuthorizer {
     async fn caller_may_assume(&self, ctx: &RequestContext, request: &AccessRequest) -> Result<(), Denied> {
         // The account's root assumes its own roles whatever their trust policy says (AWS
         // refuses root AssumeRole altogether): tools on the default `test` key keep working.
-        if is_own_root(ctx) && request.resource_account.as_deref().is_none_or(|a| a == ctx.account) {
+        if own_root_on_own_resource(ctx, request) {
             return Ok(());
         }
         self.check(ctx, request, true).await
@@ -343,10 +345,7 @@ impl Authorizer for IamAuthorizer {
             return self.authorize(ctx, &own).await;
         }
         // Root in its own account without a resource policy: nothing can deny it.
-        if request.resource_policy.is_none()
-            && request.resource_account.as_deref().is_none_or(|a| a == ctx.account)
-            && is_own_root(ctx)
-        {
+        if request.resource_policy.is_none() && own_root_on_own_resource(ctx, request) {
             return Ok(());
         }
         self.check(ctx, request, request.resource_policy_required).await

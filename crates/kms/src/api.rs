@@ -6,9 +6,9 @@ use codeyard_api::{Blob, Timestamp, Unit};
 use codeyard_core::tags::{self, MAX_TAGS};
 use codeyard_core::hub::Hub;
 use codeyard_core::{AccessRequest, AwsError, AwsResult, IamMode, RequestContext};
-use std::sync::Arc;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub struct KmsService {
     pub kms: Kms,
@@ -20,10 +20,7 @@ pub struct KmsService {
 /// as the resource policy), with the condition keys KMS sets. The key policy must allow: IAM
 /// policies count only where it names the account (the default policy's first statement).
 pub fn key_request(ctx: &RequestContext, action: &str, key: &KeyRecord, encryption_context: Option<&BTreeMap<String, String>>, via_service: Option<&str>) -> AccessRequest {
-    let mut r = AccessRequest::new(action, key.arn.clone())
-        .with_resource_policy(Some(key.policy.clone()))
-        .requiring_resource_policy()
-        .with("kms:CallerAccount", ctx.account.clone());
+    let mut r = key_policy_request(ctx, action, key.arn.clone(), &key.policy);
     if let Some(v) = via_service {
         r = r.with("kms:ViaService", v);
     }
@@ -34,6 +31,14 @@ pub fn key_request(ctx: &RequestContext, action: &str, key: &KeyRecord, encrypti
         }
     }
     r
+}
+
+/// `action` on the key `key_arn` under the key policy `policy`, which must allow.
+fn key_policy_request(ctx: &RequestContext, action: &str, key_arn: String, policy: &str) -> AccessRequest {
+    AccessRequest::new(action, key_arn)
+        .with_resource_policy(Some(policy.to_string()))
+        .requiring_resource_policy()
+        .with("kms:CallerAccount", ctx.account.clone())
 }
 
 fn str_member<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
@@ -151,10 +156,7 @@ impl KmsService {
         if bypass == Some(true) || self.hub.iam_mode() != IamMode::Enforce {
             return Ok(());
         }
-        let next_change = AccessRequest::new("kms:PutKeyPolicy", key_arn)
-            .with_resource_policy(Some(policy.to_string()))
-            .requiring_resource_policy()
-            .with("kms:CallerAccount", ctx.account.clone());
+        let next_change = key_policy_request(ctx, "kms:PutKeyPolicy", key_arn, policy);
         self.hub
             .authorize(ctx, &next_change)
             .await

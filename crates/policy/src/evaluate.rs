@@ -275,6 +275,8 @@ fn evaluate_one(req: &Request, resource: &str, ps: &PolicySet) -> Decision {
     // A resource whose policy must allow (role trust policies, KMS key policies) refuses
     // everyone it does not name, the account's root user included: a key policy without the
     // account statement locks IAM policies out (AWS KMS Developer Guide: "Default key policy").
+    // (STS lets the account's root past its own roles' trust policies before evaluation:
+    // codeyard_iam's IamAuthorizer::caller_may_assume.)
     if ps.resource_policy_required && resource_grant.is_none() {
         return implicit(PolicyKind::Resource);
     }
