@@ -214,7 +214,7 @@ impl Cache {
                 }
                 let zip = scratch_file(&self.scratch, "cache-out.zip");
                 artifacts::write_zip(&files, &zip).map_err(|e| e.to_string())?;
-                put_file(&self.platform, ctx, bucket, key, &zip).await
+                put_file(&self.platform, ctx, (bucket, key), &zip, None).await
             }
         }
     }

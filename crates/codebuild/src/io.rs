@@ -21,17 +21,19 @@ pub fn s3_error(e: &AwsError) -> String {
     }
 }
 
-/// Uploads a file to S3 through the hub.
+/// Uploads a file to S3 through the hub, under `kms_key_id` (SSE-KMS) when given, else with
+/// the bucket's default encryption.
 pub async fn put_file(
     platform: &Platform,
     ctx: &RequestContext,
-    bucket: &str,
-    key: &str,
+    (bucket, key): (&str, &str),
     path: &Path,
+    kms_key_id: Option<&str>,
 ) -> Result<(), String> {
     let objects = platform.hub.objects().map_err(|e| e.message)?;
+    let options = PutObjectOptions { kms_key_id: kms_key_id.map(str::to_string), ..Default::default() };
     objects
-        .put_object_file(ctx, bucket, key, path, PutObjectOptions::default())
+        .put_object_file(ctx, bucket, key, path, options)
         .await
         .map(|_| ())
         .map_err(|e| match e.status {

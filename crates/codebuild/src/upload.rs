@@ -54,7 +54,8 @@ pub async fn upload(
                 secondary(spec, &out.name)?
             };
             let zip = zip_to(select(src_dir, aspec, &out.name)?, scratch).await?;
-            put_file(platform, ctx, &out.bucket, &out.key, &zip).await?;
+            // Under the pipeline's artifact store key, as CodePipeline hands it to the build.
+            put_file(platform, ctx, (&out.bucket, &out.key), &zip, out.kms_key_id.as_deref()).await?;
             let location = format!("arn:aws:s3:::{}/{}", out.bucket, out.key);
             if i == 0 {
                 b.artifacts = BuildArtifacts { location: Some(location), ..Default::default() };
@@ -127,12 +128,18 @@ async fn to_s3(
     parts.push(name.trim_matches('/').to_string());
     let key = parts.join("/");
     let files = select(src_dir, aspec, "the primary artifact")?;
+    // Under the build's encryption key (the project's, aws/s3 by default) unless the project
+    // turned artifact encryption off.
+    let kms_key = match cfg.encryption_disabled {
+        Some(true) => None,
+        _ => b.config.encryption_key.as_deref(),
+    };
     if cfg.packaging == Some(ArtifactPackaging::Zip) {
         let zip = zip_to(files, scratch).await?;
-        put_file(platform, ctx, bucket, &key, &zip).await?;
+        put_file(platform, ctx, (bucket, &key), &zip, kms_key).await?;
     } else {
         for f in files {
-            put_file(platform, ctx, bucket, &format!("{key}/{}", f.name), &f.path).await?;
+            put_file(platform, ctx, (bucket, &format!("{key}/{}", f.name)), &f.path, kms_key).await?;
         }
     }
     Ok(BuildArtifacts {

@@ -192,11 +192,17 @@ pub(crate) fn deploy_input(run: &ActionRun) -> AwsResult<&ArtifactLocation> {
     run.input_artifacts.first().ok_or_else(|| AwsError::internal("deploy action without input artifact"))
 }
 
-pub(crate) fn zip_options() -> PutObjectOptions {
+/// How an artifact is written to `out`: a zip, under the artifact store's KMS key if it has one.
+pub(crate) fn artifact_options(out: &ArtifactLocation, content_type: &str) -> PutObjectOptions {
     PutObjectOptions {
-        content_type: Some("application/zip".into()),
+        content_type: Some(content_type.into()),
+        kms_key_id: out.kms_key_id.clone(),
         ..Default::default()
     }
+}
+
+pub(crate) fn zip_options(out: &ArtifactLocation) -> PutObjectOptions {
+    artifact_options(out, "application/zip")
 }
 
 pub fn commit_url(region: &str, repo: &str, commit: &str) -> String {
@@ -237,10 +243,7 @@ async fn codecommit_source(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
             "BranchName": branch,
         });
         write_atomic(&scratch.0, pointer.to_string().as_bytes())?;
-        let opts = PutObjectOptions {
-            content_type: Some("application/json".into()),
-            ..Default::default()
-        };
+        let opts = artifact_options(out, "application/json");
         objects
             .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, opts)
             .await
@@ -250,7 +253,7 @@ async fn codecommit_source(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
             .await
             .map_err(codecommit_denied(repo))?;
         objects
-            .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options())
+            .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options(out))
             .await
             .map_err(s3_denied)?;
     }
@@ -317,7 +320,7 @@ async fn s3_source(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
         .await
         .map_err(s3_denied)?;
     objects
-        .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options())
+        .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options(out))
         .await
         .map_err(s3_denied)?;
     let revision = got
@@ -499,6 +502,7 @@ async fn s3_deploy(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
         cache_control: config(run, "CacheControl").map(str::to_string),
         canned_acl: config(run, "CannedACL").map(str::to_string),
         metadata: Default::default(),
+        kms_key_id: config(run, "KMSEncryptionKeyARN").map(str::to_string),
     };
     let zip = Scratch::new(host, ".zip")?;
     objects

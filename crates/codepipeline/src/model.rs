@@ -37,7 +37,16 @@ pub struct ArtifactStore {
     pub store_type: String,
     pub location: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encryption_key: Option<Value>,
+    pub encryption_key: Option<EncryptionKey>,
+}
+
+/// The KMS key the pipeline's artifacts are written under (`type` is always `KMS`); without
+/// one the bucket's default encryption applies.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EncryptionKey {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub key_type: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -132,13 +141,17 @@ impl PipelineDeclaration {
     }
     /// The artifact bucket for actions in `region` (the pipeline's own region by default).
     pub fn artifact_bucket(&self, region: &str) -> Option<String> {
+        self.artifact_store_in(region).map(|s| s.location.clone())
+    }
+
+    /// The artifact store of `region` (the one store of a single-region pipeline).
+    pub fn artifact_store_in(&self, region: &str) -> Option<&ArtifactStore> {
         if let Some(s) = &self.artifact_store {
-            return Some(s.location.clone());
+            return Some(s);
         }
         self.artifact_stores
             .as_ref()
             .and_then(|m| m.get(region).or_else(|| m.values().next()))
-            .map(|s| s.location.clone())
     }
 }
 

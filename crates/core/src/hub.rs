@@ -108,6 +108,9 @@ pub struct PutObjectOptions {
     pub cache_control: Option<String>,
     pub canned_acl: Option<String>,
     pub metadata: HashMap<String, String>,
+    /// SSE-KMS under this key (id, ARN or alias), as `x-amz-server-side-encryption-aws-kms-key-id`
+    /// with `aws:kms`; `None`: the bucket's default encryption.
+    pub kms_key_id: Option<String>,
 }
 
 /// S3 as other services use it (pipeline artifacts, build sources and artifacts, deploys).
@@ -305,6 +308,10 @@ pub struct ArtifactLocation {
     pub name: String,
     pub bucket: String,
     pub key: String,
+    /// The artifact store's KMS key, which the artifact is written under (SSE-KMS); `None`:
+    /// the bucket's default encryption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
 }
 
 /// A build started by a CodePipeline CodeBuild action.
@@ -414,7 +421,8 @@ pub trait BuildEnvironmentProvider: Send + Sync {
 }
 
 /// KMS as other services use it: SSM SecureString values and Secrets Manager secrets are
-/// stored encrypted under a KMS key, never in plain text. The context's caller is authorized
+/// stored encrypted under a KMS key, never in plain text; S3's SSE-KMS objects carry a data key
+/// sealed under one. The context's caller is authorized
 /// (`kms:Encrypt`, `kms:Decrypt`, `kms:GenerateDataKey`) on the key, with `kms:ViaService` set to
 /// `via_service` (`ssm.<region>.amazonaws.com`) when a service asks on the caller's behalf.
 #[async_trait]
@@ -427,6 +435,16 @@ pub trait KeyVault: Send + Sync {
         ctx: &RequestContext,
         key_id: &str,
         plaintext: &[u8],
+        encryption_context: &BTreeMap<String, String>,
+        via_service: Option<&str>,
+    ) -> AwsResult<KeyVaultOutput>;
+    /// A fresh 256-bit data key encrypted under `key_id` (as `encrypt` names keys), authorized
+    /// as `kms:GenerateDataKey`: S3's SSE-KMS seals each object's data key this way. Only the
+    /// ciphertext is returned.
+    async fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
         encryption_context: &BTreeMap<String, String>,
         via_service: Option<&str>,
     ) -> AwsResult<KeyVaultOutput>;

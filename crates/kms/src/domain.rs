@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The AWS managed aliases services create on first use.
-pub const MANAGED_ALIASES: &[(&str, &str)] = &[("alias/aws/ssm", "ssm"), ("alias/aws/secretsmanager", "secretsmanager")];
+pub const MANAGED_ALIASES: &[(&str, &str)] = &[("alias/aws/ssm", "ssm"), ("alias/aws/secretsmanager", "secretsmanager"), ("alias/aws/s3", "s3")];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyStatus {
@@ -156,7 +156,11 @@ pub fn default_policy(account: &str) -> String {
 /// The policy of an AWS managed key (`aws/<service>`): use through the service by anyone in
 /// the account, metadata to the account, as AWS writes them.
 pub fn managed_policy(account: &str, region: &str, service: &str) -> String {
-    let display = if service == "ssm" { "AWS Systems Manager" } else { "AWS Secrets Manager" };
+    let display = match service {
+        "ssm" => "AWS Systems Manager",
+        "s3" => "S3",
+        _ => "AWS Secrets Manager",
+    };
     format!(
         r#"{{
   "Version" : "2012-10-17",
@@ -294,6 +298,7 @@ impl Kms {
         let now = codeyard_core::time::now();
         let desc = match service {
             "ssm" => "Default key that protects my SSM parameters when no other key is defined",
+            "s3" => "Default key that protects my S3 objects when no other key is defined",
             _ => "Default key that protects my Secrets Manager data when no other key is defined",
         };
         let rec = KeyRecord {

@@ -4,7 +4,7 @@
 //! * [`crypto`]: AES-256-GCM; the master key file that wraps every key's material; the
 //!   ciphertext blob format (it names its key, so Decrypt needs no KeyId).
 //! * [`domain`]: keys and aliases in the state store; [`domain::KmsError`] gets KMS's codes at
-//!   the edge. AWS managed keys (`alias/aws/ssm`, `alias/aws/secretsmanager`) are created on
+//!   the edge. AWS managed keys (`alias/aws/ssm`, `alias/aws/secretsmanager`, `alias/aws/s3`) are created on
 //!   first use with the policy AWS writes for them.
 //! * [`api`]: the generated `codeyard_api::kms::KmsApi` trait. Every call on a key is
 //!   authorized on the key's ARN with its key policy as the resource policy.
@@ -50,6 +50,15 @@ impl KeyVault for KeyVaultImpl {
         self.authorize(ctx, "kms:Encrypt", &key, ec, via_service).await?;
         let material = self.kms.usable(&key)?;
         Ok(KeyVaultOutput { bytes: crypto::encrypt(&key.key_id, &material, plaintext, ec), key_arn: key.arn })
+    }
+
+    async fn generate_data_key(&self, ctx: &RequestContext, key_id: &str, ec: &BTreeMap<String, String>, via_service: Option<&str>) -> AwsResult<KeyVaultOutput> {
+        let s = Scope::of(ctx);
+        let key = self.kms.resolve(&s, key_id, true).await?;
+        self.authorize(ctx, "kms:GenerateDataKey", &key, ec, via_service).await?;
+        let material = self.kms.usable(&key)?;
+        let data_key = crypto::random_bytes(32);
+        Ok(KeyVaultOutput { bytes: crypto::encrypt(&key.key_id, &material, &data_key, ec), key_arn: key.arn })
     }
 
     async fn decrypt(&self, ctx: &RequestContext, ciphertext: &[u8], ec: &BTreeMap<String, String>, via_service: Option<&str>) -> AwsResult<KeyVaultOutput> {

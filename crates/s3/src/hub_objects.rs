@@ -63,10 +63,15 @@ impl HubObjects {
         version_id: Option<&str>,
     ) -> AwsResult<meta::ObjectDoc> {
         self.authorize_read(ctx, bucket, key, version_id).await?;
-        self.engine
+        let o = self
+            .engine
             .get_version(bucket, key, version_id)
             .await
-            .map_err(aws_error)
+            .map_err(aws_error)?;
+        crate::sse::unseal(&self.hub, ctx, o.headers.kms.as_ref())
+            .await
+            .map_err(aws_error)?;
+        Ok(o)
     }
 }
 
@@ -107,7 +112,14 @@ impl ObjectStoreApi for HubObjects {
         }
         self.authorize(ctx, bucket, vec![request]).await?;
         engine::validate_key(key).map_err(aws_error)?;
-        self.engine.bucket(bucket).await.map_err(aws_error)?;
+        let b = self.engine.bucket(bucket).await.map_err(aws_error)?;
+        let requested = match options.kms_key_id {
+            Some(key_id) => crate::sse::Requested::Kms { key_id: Some(key_id), context: Default::default(), bucket_key_enabled: None },
+            None => crate::sse::Requested::BucketDefault,
+        };
+        let kms = crate::sse::seal(&self.hub, ctx, &b, key, requested)
+            .await
+            .map_err(aws_error)?;
         let file = tokio::fs::File::open(source)
             .await
             .map_err(|e| AwsError::internal(format!("{}: {e}", source.display())))?;
@@ -128,6 +140,7 @@ impl ObjectStoreApi for HubObjects {
                 content_type: options.content_type,
                 cache_control: options.cache_control,
                 acl: options.canned_acl,
+                kms,
                 ..Default::default()
             },
             metadata: options.metadata.into_iter().collect(),

@@ -33,6 +33,7 @@ pub mod chunked;
 pub mod engine;
 mod hub_objects;
 pub mod meta;
+pub mod sse;
 
 pub use hub_objects::HubObjects;
 
@@ -85,6 +86,7 @@ pub async fn register(registry: &mut Registry, platform: &Platform) -> anyhow::R
     }
     let mut builder = s3s::service::S3ServiceBuilder::new(api::Api {
         engine: engine.clone(),
+        hub: platform.hub.clone(),
     });
     // s3s runs its access hook only with an auth provider. In open mode no signature reaches
     // s3s (the adapter strips them), so the provider is never asked there; the hook still

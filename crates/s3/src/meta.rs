@@ -100,6 +100,21 @@ pub struct StoredHeaders {
     pub website_redirect_location: Option<String>,
     pub storage_class: Option<String>,
     pub acl: Option<String>,
+    /// SSE-KMS's key and sealed data key; `None` is SSE-S3 ([`crate::sse`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<KmsSealed>,
+}
+
+/// The KMS side of an SSE-KMS object or multipart upload ([`crate::sse`] seals and checks it).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct KmsSealed {
+    /// The KMS key's ARN (what `x-amz-server-side-encryption-aws-kms-key-id` answers).
+    pub key_arn: String,
+    /// The data key as KMS sealed it (base64 of the ciphertext blob).
+    pub data_key: String,
+    /// The encryption context the data key is bound to.
+    pub context: BTreeMap<String, String>,
+    pub bucket_key_enabled: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -82,7 +82,7 @@ pub async fn run(call: &ActionCall<'_>) -> AwsResult<ActionOutcome> {
         detail.to_string().as_bytes(),
     )?;
     objects
-        .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options())
+        .put_object_file(ctx, &out.bucket, &out.key, &scratch.0, zip_options(out))
         .await
         .map_err(s3_denied)?;
     let uri = format!("{}@{digest}", info.repository_uri);

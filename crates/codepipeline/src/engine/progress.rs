@@ -403,17 +403,18 @@ fn new_run(exec: &Execution, stage: &str, a: &ActionDeclaration) -> ActionRun {
         }
     }
     let region = exec.pipeline_arn.split(':').nth(3).unwrap_or("");
-    let Some(bucket) = exec
+    let Some(store) = exec
         .declaration
-        .artifact_bucket(a.region.as_deref().unwrap_or(region))
+        .artifact_store_in(a.region.as_deref().unwrap_or(region))
     else {
         return fail(run, "The pipeline has no artifact store".into());
     };
     for o in &a.output_artifacts {
         run.output_artifacts.push(ArtifactLocation {
             name: o.name.clone(),
-            bucket: bucket.clone(),
+            bucket: store.location.clone(),
             key: artifact_key(&exec.pipeline, &o.name),
+            kms_key_id: store.encryption_key.as_ref().map(|k| k.id.clone()),
         });
     }
     let lookup = |namespace: &str, var: &str| -> Option<String> {

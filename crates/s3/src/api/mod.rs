@@ -23,6 +23,7 @@ use crate::body::ObjectBody;
 use crate::engine::{Engine, Listed, Notice, internal, s3err, validate_key};
 use crate::meta::*;
 use checksums::*;
+use crate::sse::{self, sse_out};
 use codeyard_core::RequestContext;
 use config::SubResource;
 use objects::*;
@@ -39,6 +40,8 @@ pub struct OpenTrailers(pub Arc<Mutex<Option<http::HeaderMap>>>);
 
 pub struct Api {
     pub engine: Arc<Engine>,
+    /// KMS for SSE-KMS objects ([`crate::sse`]).
+    pub hub: Arc<codeyard_core::Hub>,
 }
 
 pub(super) type R<T> = S3Result<S3Response<T>>;
@@ -78,11 +81,6 @@ pub(super) fn owner(account: &str) -> Owner {
         display_name: Some("codeyard".into()),
         id: Some(hex::encode(sha2::Sha256::digest(account.as_bytes()))),
     }
-}
-
-/// Every object is stored encrypted with SSE-S3, and answers say so.
-pub(super) fn sse_s3() -> Option<ServerSideEncryption> {
-    Some(ServerSideEncryption::from_static(ServerSideEncryption::AES256))
 }
 
 /// Who started a multipart upload: the account, as its owner.

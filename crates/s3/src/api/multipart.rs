@@ -3,14 +3,20 @@
 use super::*;
 
 pub(super) async fn create_multipart_upload(api: &Api, req: S3Request<CreateMultipartUploadInput>) -> R<CreateMultipartUploadOutput> {
+    let ctx = ctx_of(&req);
     let i = req.input;
     validate_key(&i.key)?;
     let tags = parse_tagging_header(i.tagging.as_deref())?;
+    let b = api.engine.bucket(&i.bucket).await?;
+    let requested = requested_of!(i)?;
+    let mut headers = headers_of!(i);
+    // One data key for the whole upload: the completed object carries it.
+    headers.kms = sse::seal(&api.hub, &ctx, &b, &i.key, requested).await?;
     let upload = UploadDoc {
         upload_id: uuid::Uuid::new_v4().simple().to_string(),
         key: i.key.clone(),
         initiated_ms: now_ms(),
-        headers: headers_of!(i),
+        headers,
         metadata: i.metadata.clone().unwrap_or_default().into_iter().collect(),
         tags,
         checksum_algorithm: i
@@ -19,18 +25,19 @@ pub(super) async fn create_multipart_upload(api: &Api, req: S3Request<CreateMult
             .map(|a| a.as_str().to_ascii_uppercase()),
     };
     api.engine.create_upload(&i.bucket, &upload).await?;
-    ok(CreateMultipartUploadOutput {
+    let mut out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
-        upload_id: Some(upload.upload_id),
         checksum_algorithm: i.checksum_algorithm,
         checksum_type: upload
             .checksum_algorithm
             .as_ref()
             .map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
-        server_side_encryption: sse_s3(),
         ..Default::default()
-    })
+    };
+    sse_out!(out, &upload.headers);
+    out.upload_id = Some(upload.upload_id);
+    ok(out)
 }
 
 pub(super) async fn upload_part(
@@ -50,14 +57,16 @@ pub(super) async fn upload_part(
             "Part number must be an integer between 1 and 10000, inclusive",
         ));
     }
-    api.engine.upload(&bucket, &key, &upload_id).await?;
+    let upload = api.engine.upload(&bucket, &key, &upload_id).await?;
+    // S3 decrypts the upload's data key to encrypt each part (kms:Decrypt).
+    sse::unseal(&api.hub, &ctx_of(&req), upload.headers.kms.as_ref()).await?;
     let (written, checksum) = receive_body!(api, req);
     let part = store_part(api, (&bucket, &key, &upload_id), number, written, checksum).await?;
     let mut out = UploadPartOutput {
         e_tag: Some(etag(&part.etag)),
-        server_side_encryption: sse_s3(),
         ..Default::default()
     };
+    sse_out!(out, &upload.headers);
     set_checksums!(out, checksum_dto(part.checksum));
     ok(out)
 }
@@ -90,6 +99,7 @@ async fn store_part(
 }
 
 pub(super) async fn upload_part_copy(api: &Api, req: S3Request<UploadPartCopyInput>) -> R<UploadPartCopyOutput> {
+    let ctx = ctx_of(&req);
     let i = req.input;
     if !(1..=10_000).contains(&i.part_number) {
         return Err(s3err(
@@ -100,6 +110,8 @@ pub(super) async fn upload_part_copy(api: &Api, req: S3Request<UploadPartCopyInp
     }
     let upload = api.engine.upload(&i.bucket, &i.key, &i.upload_id).await?;
     let src = copy_source_checked!(api, i);
+    sse::unseal(&api.hub, &ctx, src.headers.kms.as_ref()).await?;
+    sse::unseal(&api.hub, &ctx, upload.headers.kms.as_ref()).await?;
     let range = match &i.copy_source_range {
         Some(r) => {
             let parsed = Range::parse(r).map_err(|_| s3err("InvalidArgument", 400, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"))?;
@@ -143,11 +155,13 @@ pub(super) async fn upload_part_copy(api: &Api, req: S3Request<UploadPartCopyInp
         ..Default::default()
     };
     set_checksums!(result, checksum_dto(part.checksum));
-    ok(UploadPartCopyOutput {
+    let mut out = UploadPartCopyOutput {
         copy_part_result: Some(result),
         copy_source_version_id: version_out(&src.version_id),
         ..Default::default()
-    })
+    };
+    sse_out!(out, &upload.headers);
+    ok(out)
 }
 
 pub(super) async fn complete_multipart_upload(api: &Api, req: S3Request<CompleteMultipartUploadInput>) -> R<CompleteMultipartUploadOutput> {
@@ -171,6 +185,11 @@ pub(super) async fn complete_multipart_upload(api: &Api, req: S3Request<Complete
                 .collect()
         })
         .unwrap_or_default();
+    // Completing reads the parts back under the upload's data key (kms:Decrypt). A repeated
+    // Complete of a finished upload finds no upload here and is answered by the engine.
+    if let Ok(upload) = api.engine.upload(&i.bucket, &i.key, &i.upload_id).await {
+        sse::unseal(&api.hub, &ctx, upload.headers.kms.as_ref()).await?;
+    }
     let o = api
         .engine
         .complete_upload(
@@ -181,15 +200,16 @@ pub(super) async fn complete_multipart_upload(api: &Api, req: S3Request<Complete
             Some(&Notice::new("CompleteMultipartUpload", &ctx)),
         )
         .await?;
-    ok(CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
         bucket: Some(i.bucket.clone()),
         key: Some(i.key.clone()),
         e_tag: Some(etag(&o.etag)),
         location: Some(format!("{}/{}/{}", ctx.endpoint, i.bucket, i.key)),
         version_id: version_out(&o.version_id),
-        server_side_encryption: sse_s3(),
         ..Default::default()
-    })
+    };
+    sse_out!(out, &o.headers);
+    ok(out)
 }
 
 pub(super) async fn abort_multipart_upload(api: &Api, req: S3Request<AbortMultipartUploadInput>) -> R<AbortMultipartUploadOutput> {

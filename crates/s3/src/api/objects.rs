@@ -39,6 +39,7 @@ pub(super) fn stored_headers(
             .map(|s| s.as_str().to_string())
             .filter(|s| s != "STANDARD"),
         acl: acl.map(|a| a.as_str().to_string()),
+        kms: None,
     }
 }
 
@@ -142,6 +143,20 @@ macro_rules! headers_of {
 }
 pub(super) use headers_of;
 
+/// The encryption a PutObject-like input (PutObject, CopyObject, CreateMultipartUpload) asks
+/// for in its headers ([`sse::requested`]).
+macro_rules! requested_of {
+    ($i:expr) => {
+        sse::requested(
+            $i.server_side_encryption.as_ref(),
+            $i.ssekms_key_id.as_deref(),
+            $i.ssekms_encryption_context.as_deref(),
+            $i.bucket_key_enabled,
+        )
+    };
+}
+pub(super) use requested_of;
+
 /// The source version of CopyObject or UploadPartCopy, its `x-amz-copy-source-if-*`
 /// conditions checked.
 macro_rules! copy_source_checked {
@@ -183,7 +198,7 @@ macro_rules! headers_out {
         $out.version_id = version_out(&$o.version_id);
         $out.parts_count = $o.parts_count;
         $out.accept_ranges = Some("bytes".into());
-        $out.server_side_encryption = sse_s3();
+        sse_out!($out, &$o.headers);
     };
 }
 
@@ -297,7 +312,8 @@ impl Api {
 }
 
 pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
-    let notice = Notice::new("PutObject", &ctx_of(&req));
+    let ctx = ctx_of(&req);
+    let notice = Notice::new("PutObject", &ctx);
     validate_key(&req.input.key)?;
     let b = api.engine.bucket(&req.input.bucket).await?;
     let i = &req.input;
@@ -320,9 +336,11 @@ pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<P
         }
     }
     let tags = parse_tagging_header(i.tagging.as_deref())?;
-    let headers = headers_of!(i);
+    let mut headers = headers_of!(i);
     let metadata: BTreeMap<String, String> =
         i.metadata.clone().unwrap_or_default().into_iter().collect();
+    // KMS before the body is read: a write KMS refuses reads nothing.
+    headers.kms = sse::seal(&api.hub, &ctx, &b, &i.key, requested_of!(i)?).await?;
     let mut req = req;
     let (written, checksum) = receive_body!(api, req);
     let doc = fresh_object(
@@ -341,16 +359,18 @@ pub(super) async fn put_object(api: &Api, req: S3Request<PutObjectInput>) -> R<P
             .checksum
             .as_ref()
             .map(|_| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
-        server_side_encryption: sse_s3(),
         ..Default::default()
     };
+    sse_out!(out, &stored.headers);
     set_checksums!(out, checksum_dto(checksum));
     ok(out)
 }
 
 pub(super) async fn get_object(api: &Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
+    let ctx = ctx_of(&req);
     let i = req.input;
     let (o, range) = addressed!(api, i);
+    sse::unseal(&api.hub, &ctx, o.headers.kms.as_ref()).await?;
     let r = range.clone().unwrap_or(0..o.size);
     let body = ObjectBody::new(api.engine.blobs.read(&o.blobs, r.clone()), r.end - r.start);
     let mut out = GetObjectOutput::default();
@@ -465,11 +485,13 @@ pub(super) async fn delete_objects(api: &Api, req: S3Request<DeleteObjectsInput>
 }
 
 pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
-    let notice = Notice::new("CopyObject", &ctx_of(&req));
+    let ctx = ctx_of(&req);
+    let notice = Notice::new("CopyObject", &ctx);
     let i = req.input;
     validate_key(&i.key)?;
-    api.engine.bucket(&i.bucket).await?;
+    let dest_bucket = api.engine.bucket(&i.bucket).await?;
     let src = copy_source_checked!(api, i);
+    let requested = requested_of!(i)?;
     let replace = i
         .metadata_directive
         .as_ref()
@@ -487,7 +509,7 @@ pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R
         && !replace
         && i.storage_class.is_none()
         && i.website_redirect_location.is_none()
-        && i.server_side_encryption.is_none()
+        && requested == sse::Requested::BucketDefault
     {
         return Err(s3err(
             "InvalidRequest",
@@ -495,13 +517,17 @@ pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
+    // The source's bytes need its key; the copy gets the request's encryption or the
+    // destination bucket's default, never the source's.
+    sse::unseal(&api.hub, &ctx, src.headers.kms.as_ref()).await?;
+    let kms = sse::seal(&api.hub, &ctx, &dest_bucket, &i.key, requested).await?;
     let algo = i
         .checksum_algorithm
         .as_ref()
         .map(|a| a.as_str().to_ascii_uppercase())
         .or_else(|| src.checksum.as_ref().map(|c| c.0.clone()));
     let written = api.write_copy(&src, None, algo.as_deref()).await?;
-    let (headers, metadata) = if replace {
+    let (mut headers, metadata) = if replace {
         (
             headers_of!(i),
             i.metadata.clone().unwrap_or_default().into_iter().collect(),
@@ -516,6 +542,7 @@ pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R
         }
         (h, src.metadata.clone())
     };
+    headers.kms = kms;
     let tags = if replace_tags {
         parse_tagging_header(i.tagging.as_deref())?
     } else {
@@ -534,11 +561,12 @@ pub(super) async fn copy_object(api: &Api, req: S3Request<CopyObjectInput>) -> R
         ..Default::default()
     };
     set_checksums!(result, checksum_dto(checksum));
-    ok(CopyObjectOutput {
+    let mut out = CopyObjectOutput {
         copy_object_result: Some(result),
         copy_source_version_id: version_out(&src.version_id),
         version_id: version_out(&stored.version_id),
-        server_side_encryption: sse_s3(),
         ..Default::default()
-    })
+    };
+    sse_out!(out, &stored.headers);
+    ok(out)
 }

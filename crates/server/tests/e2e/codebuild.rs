@@ -544,7 +544,7 @@ async fn pipeline_builds_take_and_give_artifacts() {
         .unwrap();
     let runner = t.server.as_ref().unwrap().platform.hub.builds().unwrap();
     let ctx = codeyard_core::RequestContext::internal(ACCOUNT, REGION, &t.endpoint);
-    let loc = |name: &str, key: &str| ArtifactLocation { name: name.into(), bucket: "pipe-art".into(), key: key.into() };
+    let loc = |name: &str, key: &str| ArtifactLocation { name: name.into(), bucket: "pipe-art".into(), key: key.into(), kms_key_id: None };
     let started = runner
         .start_pipeline_build(
             &ctx,

@@ -23,6 +23,7 @@ mod iam;
 mod logs;
 mod operations;
 mod s3;
+mod s3_kms;
 mod server;
 mod service_roles;
 mod sts;

@@ -147,6 +147,10 @@ async fn buckets_and_their_sub_resources() {
     let got = c.get_bucket_encryption().bucket(b).send().await.unwrap();
     let d = got.server_side_encryption_configuration().unwrap().rules()[0].apply_server_side_encryption_by_default().unwrap().clone();
     assert_eq!(d.kms_master_key_id(), Some("alias/x"));
+    // Writes now go through that key, which does not exist (s3_kms has the rest).
+    let err = c.put_object().bucket(b).key("x").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
+    assert_eq!(code(&err), "KMS.NotFoundException");
+    c.delete_bucket_encryption().bucket(b).send().await.unwrap();
 
     // A bucket with an object cannot go; an empty one can, and is then gone.
     c.put_object().bucket(b).key("x").body(ByteStream::from_static(b"x")).send().await.unwrap();

@@ -400,3 +400,43 @@ async fn a_builds_git_push_needs_the_roles_git_push() {
     assert!(cc.get_branch().repository_name("sr-pushed").branch_name("main").send().await.is_ok(), "the push landed");
     t.assert_no_model_violations();
 }
+
+/// An artifact store with a customer managed KMS key: the pipeline's role writes the source
+/// artifact under it (kms:GenerateDataKey), the build's role must decrypt it to download its
+/// source; with kms:Decrypt (and GenerateDataKey for its output) the same pipeline succeeds and
+/// its output artifact is SSE-KMS under the store's key.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_artifact_store_key_binds_the_pipeline_and_build_roles() {
+    let t = TestServer::start().await;
+    let c = clients(&t.sdk_config().await);
+    pipeline_fixtures(&c).await;
+    let kms = aws_sdk_kms::Client::new(&t.sdk_config().await);
+    let key = kms.create_key().send().await.unwrap().key_metadata().unwrap().arn().unwrap().to_string();
+    let kms_policy = allow_policy(&[(&["kms:GenerateDataKey", "kms:Decrypt"], &[key.as_str()])]);
+    let role = create_service_role(&c.iam, "sr-kms-pipeline", "codepipeline.amazonaws.com", &codepipeline_role_policy()).await;
+    c.iam.put_role_policy().role_name("sr-kms-pipeline").policy_name("kms").policy_document(&kms_policy).send().await.unwrap();
+    let mut declaration = declaration("sr-kms", &role);
+    let store_key = EncryptionKey::builder().id(&key).r#type(EncryptionKeyType::Kms).build().unwrap();
+    declaration.artifact_store = Some(ArtifactStore::builder().r#type(ArtifactStoreType::S3).location(BUCKET).encryption_key(store_key).build().unwrap());
+    c.cp.create_pipeline().pipeline(declaration).send().await.unwrap();
+    let executions = settled_executions(&c.cp, "sr-kms").await;
+    assert_eq!(executions[0].status(), Some(&PipelineExecutionStatus::Failed));
+    let ids = c.cb.list_builds_for_project().project_name(PROJECT).send().await.unwrap().ids().to_vec();
+    let build = c.cb.batch_get_builds().ids(&ids[0]).send().await.unwrap().builds()[0].clone();
+    let (phase, code, message) = failed_phase(&build);
+    assert_eq!((phase.as_str(), code.as_str()), ("DOWNLOAD_SOURCE", "CLIENT_ERROR"), "{message}");
+    assert!(message.contains("assumed-role/sr-builder/AWSCodeBuild-") && message.contains("kms:Decrypt"), "{message}");
+
+    c.iam.put_role_policy().role_name("sr-builder").policy_name("kms").policy_document(&kms_policy).send().await.unwrap();
+    let id = c.cp.start_pipeline_execution().name("sr-kms").send().await.unwrap().pipeline_execution_id().unwrap().to_string();
+    let executions = settled_executions(&c.cp, "sr-kms").await;
+    let run = executions.iter().find(|e| e.pipeline_execution_id() == Some(id.as_str())).unwrap();
+    assert_eq!(run.status(), Some(&PipelineExecutionStatus::Succeeded));
+    let actions = c.cp.list_action_executions().pipeline_name("sr-kms").filter(ActionExecutionFilter::builder().pipeline_execution_id(&id).build()).send().await.unwrap();
+    let build_action = actions.action_execution_details().iter().find(|a| a.action_name() == Some("Build")).unwrap();
+    let output = build_action.output().unwrap().output_artifacts()[0].s3_location().unwrap().clone();
+    let head = c.s3.head_object().bucket(output.bucket().unwrap()).key(output.key().unwrap()).send().await.unwrap();
+    assert_eq!(head.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"));
+    assert_eq!(head.ssekms_key_id(), Some(key.as_str()));
+    t.assert_no_model_violations();
+}
