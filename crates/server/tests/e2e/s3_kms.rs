@@ -125,7 +125,7 @@ async fn sse_kms_objects_need_the_key_to_write_and_read() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bucket_default_kms_applies_to_puts_uploads_and_the_cli() {
-    let (t, s3, kms, key) = server_with_bucket_and_key("defaulted").await;
+    let (t, s3, _, key) = server_with_bucket_and_key("defaulted").await;
     let rule = ServerSideEncryptionRule::builder()
         .apply_server_side_encryption_by_default(ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(&key).build().unwrap())
         .bucket_key_enabled(true)
