@@ -629,6 +629,11 @@ async fn terraform_bucket_with_sub_resources_and_object() {
     assert_eq!(body_bytes(got).await, b"hello from terraform");
     let tags = c.get_bucket_tagging().bucket("codeyard-tf-artifacts").send().await.unwrap();
     assert_eq!(tags.tag_set().len(), 2);
+    // aws_s3_object with kms_key_id reads back the same key (the plan after apply was empty).
+    let sealed = c.get_object().bucket("codeyard-tf-artifacts").key("docs/sealed.txt").send().await.unwrap();
+    assert_eq!(sealed.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"));
+    assert!(sealed.ssekms_key_id().is_some_and(|k| k.starts_with("arn:aws:kms:")), "{:?}", sealed.ssekms_key_id());
+    assert_eq!(body_bytes(sealed).await, b"under a kms key");
     terraform_destroy(ws.path(), &t.endpoint, &[]);
     assert!(c.list_buckets().send().await.unwrap().buckets().is_empty());
 }

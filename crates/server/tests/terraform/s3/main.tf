@@ -1,5 +1,5 @@
 # A versioned, tagged bucket with a policy, a lifecycle, default encryption and a public
-# access block, and an object in it.
+# access block, an object in it, and one under a KMS key (SSE-KMS).
 module "artifacts" {
   source     = "./modules/bucket"
   name       = "codeyard-tf-artifacts"
@@ -25,6 +25,8 @@ resource "aws_s3_bucket_policy" "artifacts" {
   })
 }
 
+# The provider waits at least 55 s after creating this, whatever the server: 10 s, then ten
+# equal GetBucketLifecycleConfiguration answers 5 s apart (waitLifecycleConfigEquals, 5.100.0).
 resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
   bucket = module.artifacts.id
   rule {
@@ -68,6 +70,24 @@ resource "aws_s3_object" "readme" {
     kind = "doc"
   }
   depends_on = [module.artifacts]
+}
+
+resource "aws_kms_key" "objects" {
+  description             = "objects key"
+  deletion_window_in_days = 7
+}
+
+resource "aws_s3_object" "sealed" {
+  bucket                 = module.artifacts.id
+  key                    = "docs/sealed.txt"
+  content                = "under a kms key"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = aws_kms_key.objects.arn
+  depends_on             = [module.artifacts]
+}
+
+output "kms_key_arn" {
+  value = aws_kms_key.objects.arn
 }
 
 output "etag" {
