@@ -5,7 +5,7 @@
 use codeyard_core::hub::ArtifactLocation;
 use codeyard_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use codeyard_api::codepipeline as cp;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -27,7 +27,20 @@ pub struct PipelineDeclaration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variables: Option<Vec<VariableDeclaration>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub triggers: Option<Vec<Value>>,
+    pub triggers: Option<AsDeclared<Vec<cp::PipelineTriggerDeclaration>>>,
+}
+
+/// A part of the declaration codeyard keeps and returns as declared but does not act on
+/// (V2 triggers and stage conditions, a Commands action's environment variables): the
+/// generated API shape, compared by value (the generated shapes have no `PartialEq`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AsDeclared<T>(pub T);
+
+impl<T: Serialize> PartialEq for AsDeclared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        serde_json::to_value(&self.0).ok() == serde_json::to_value(&other.0).ok()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -64,14 +77,14 @@ pub struct VariableDeclaration {
 pub struct StageDeclaration {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blockers: Option<Vec<Value>>,
+    pub blockers: Option<AsDeclared<Vec<cp::BlockerDeclaration>>>,
     pub actions: Vec<ActionDeclaration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_failure: Option<Value>,
+    pub on_failure: Option<AsDeclared<cp::FailureConditions>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_success: Option<Value>,
+    pub on_success: Option<AsDeclared<cp::SuccessConditions>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before_entry: Option<Value>,
+    pub before_entry: Option<AsDeclared<cp::BeforeEntryConditions>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,7 +129,7 @@ pub struct ActionDeclaration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_in_minutes: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub environment_variables: Option<Vec<Value>>,
+    pub environment_variables: Option<AsDeclared<Vec<cp::EnvironmentVariable>>>,
 }
 
 fn one() -> i64 {

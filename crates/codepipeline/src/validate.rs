@@ -102,7 +102,7 @@ pub fn pipeline(p: &PipelineDeclaration) -> AwsResult<()> {
                 "Pipeline variables can only be used with V2 pipelines",
             ));
         }
-        if p.triggers.as_ref().is_some_and(|v| !v.is_empty()) {
+        if p.triggers.as_ref().is_some_and(|v| !v.0.is_empty()) {
             return Err(structure("Triggers can only be used with V2 pipelines"));
         }
     }

@@ -9,12 +9,12 @@ use crate::manifest;
 use base64::Engine;
 use bytes::Bytes;
 use codeyard_api::ecr::*;
-use codeyard_api::{Timestamp, decode, encode};
+use codeyard_api::Timestamp;
 use codeyard_core::arn::Arn;
 use codeyard_core::time::now;
 use codeyard_core::{AwsError, AwsResult, RequestContext};
 use codeyard_wire::shapes::{Problem, ProblemKind, validation_message};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 
 pub struct EcrService {
@@ -73,17 +73,18 @@ impl EcrApi for EcrService {
                 "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '{REPOSITORY_NAME_PATTERN}''"
             )));
         }
+        // KMS without a key is the AWS managed alias/aws/ecr, as ECR answers it.
         let encryption = match input.encryption_configuration {
-            Some(given) => {
-                let kind = given.encryption_type.as_str();
-                let mut e = json!({"encryptionType": kind});
-                if kind.starts_with("KMS") {
-                    let key = given.kms_key.unwrap_or_else(|| codeyard_core::arn::arn("kms", &r.region, &r.account, "alias/aws/ecr"));
-                    e["kmsKey"] = json!(key);
+            Some(mut given) => {
+                if given.encryption_type.as_str().starts_with("KMS") && given.kms_key.is_none() {
+                    given.kms_key = Some(codeyard_core::arn::arn("kms", &r.region, &r.account, "alias/aws/ecr"));
                 }
-                e
+                if !given.encryption_type.as_str().starts_with("KMS") {
+                    given.kms_key = None;
+                }
+                given
             }
-            None => json!({"encryptionType": "AES256"}),
+            None => EncryptionConfiguration { encryption_type: EncryptionType::Aes256, kms_key: None },
         };
         let repo = domain::Repository {
             name: r.name.clone(),
@@ -92,7 +93,7 @@ impl EcrApi for EcrService {
             arn: repository_arn(&r.account, &r.region, &r.name),
             created_at: now(),
             tag_mutability: input.image_tag_mutability.as_ref().map_or("MUTABLE", |m| m.as_str()).to_string(),
-            mutability_exclusions: input.image_tag_mutability_exclusion_filters.map(encode).transpose()?,
+            mutability_exclusions: input.image_tag_mutability_exclusion_filters,
             scan_on_push: input.image_scanning_configuration.and_then(|c| c.scan_on_push).unwrap_or(false),
             encryption,
             tags: tags_in(input.tags.unwrap_or_default())?,
@@ -454,7 +455,7 @@ impl EcrApi for EcrService {
     async fn put_image_tag_mutability(&self, ctx: &RequestContext, input: PutImageTagMutabilityInput) -> AwsResult<PutImageTagMutabilityOutput> {
         let r = repo_ref(ctx, &input.registry_id, &input.repository_name);
         let value = input.image_tag_mutability.as_str().to_string();
-        let filters = input.image_tag_mutability_exclusion_filters.map(encode).transpose()?;
+        let filters = input.image_tag_mutability_exclusion_filters;
         let repo = self
             .ecr
             .update_repository(&r, |repo| {
@@ -467,7 +468,7 @@ impl EcrApi for EcrService {
             registry_id: Some(r.account),
             repository_name: Some(r.name),
             image_tag_mutability: Some(ImageTagMutability::from(repo.tag_mutability.as_str())),
-            image_tag_mutability_exclusion_filters: repo.mutability_exclusions.map(decode).transpose()?,
+            image_tag_mutability_exclusion_filters: repo.mutability_exclusions,
         })
     }
 
@@ -582,9 +583,9 @@ pub fn repository_shape(ctx: &RequestContext, r: &domain::Repository) -> AwsResu
         repository_uri: Some(format!("{}/{}", ctx.host(), r.name)),
         created_at: Some(Timestamp(r.created_at)),
         image_tag_mutability: Some(ImageTagMutability::from(r.tag_mutability.as_str())),
-        image_tag_mutability_exclusion_filters: r.mutability_exclusions.clone().map(decode).transpose()?,
+        image_tag_mutability_exclusion_filters: r.mutability_exclusions.clone(),
         image_scanning_configuration: Some(ImageScanningConfiguration { scan_on_push: Some(r.scan_on_push) }),
-        encryption_configuration: Some(decode(r.encryption.clone())?),
+        encryption_configuration: Some(r.encryption.clone()),
     })
 }
 

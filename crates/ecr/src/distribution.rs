@@ -832,7 +832,7 @@ impl Distribution {
                     d["artifactType"] = json!(a);
                 }
                 if let Some(a) = &i.annotations {
-                    d["annotations"] = a.clone();
+                    d["annotations"] = json!(a);
                 }
                 d
             })

@@ -25,7 +25,7 @@ pub struct ParsedManifest {
     pub size: u64,
     /// The manifest this one is a referrer of.
     pub subject: Option<String>,
-    pub annotations: Option<Value>,
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
 pub fn is_index(media_type: &str) -> bool {
@@ -84,7 +84,10 @@ pub fn parse(bytes: &[u8], declared: Option<&str>) -> Result<ParsedManifest, Str
         }
         None => return Err("cannot tell the manifest's media type".into()),
     };
-    let annotations = obj.get("annotations").cloned();
+    let annotations = match obj.get("annotations") {
+        None | Some(Value::Null) => None,
+        Some(a) => Some(serde_json::from_value(a.clone()).map_err(|_| "annotations must map strings to strings")?),
+    };
     let subject = obj
         .get("subject")
         .and_then(|s| s.get("digest"))

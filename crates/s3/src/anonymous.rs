@@ -95,10 +95,7 @@ pub async fn unsigned(
         return access_denied();
     };
     let text = |name: &str| {
-        b.configs
-            .get(name)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
+        b.configs.get(name).cloned()
     };
     let (policy, canned, grants) = (text("policy"), text("canned-acl"), text("acl-policy"));
     let object_acl = match &key {
@@ -151,7 +148,7 @@ fn cors_forbidden(message: &str, method: &str, object: bool) -> http::Response<B
 }
 
 fn cors_config(b: &BucketDoc) -> Option<CORSConfiguration> {
-    let xml = b.configs.get("cors").and_then(|v| v.as_str())?;
+    let xml = b.configs.get("cors")?;
     let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
     d.named_element("C", |d| d.content()).ok()
 }

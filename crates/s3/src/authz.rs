@@ -48,7 +48,7 @@ pub async fn authorize(engine: &Engine, hub: &Hub, ctx: &RequestContext, bucket:
         Some(b) if !b.is_empty() => engine.bucket(b).await.ok(),
         _ => None,
     };
-    let policy = doc.as_ref().and_then(|d| d.configs.get("policy")).and_then(|v| v.as_str()).map(str::to_string);
+    let policy = doc.as_ref().and_then(|d| d.configs.get("policy")).cloned();
     for mut r in requests {
         r.resource_policy = policy.clone();
         if let Some(d) = doc.as_ref().filter(|d| !d.account.is_empty() && d.account != ctx.account) {

@@ -372,10 +372,7 @@ impl ObjectStoreApi for HubObjects {
 
 /// A configuration sub-resource as stored in the bucket document (XML, or the policy's text).
 fn config_text(b: &meta::BucketDoc, key: &str) -> Option<String> {
-    b.configs
-        .get(key)
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
+    b.configs.get(key).cloned()
 }
 
 /// The tag set of a stored `tagging` configuration (the XML s3s wrote for PutBucketTagging).
@@ -549,14 +546,14 @@ mod tests {
             .unwrap();
         let xml = String::from_utf8(xml).unwrap();
         o.engine
-            .set_config("bkt", "tagging", Some(serde_json::Value::String(xml)))
+            .set_config("bkt", "tagging", Some(xml))
             .await
             .unwrap();
         o.engine
             .set_config(
                 "bkt",
                 "policy",
-                Some(serde_json::json!("{\"Statement\":[]}")),
+                Some("{\"Statement\":[]}".to_string()),
             )
             .await
             .unwrap();

@@ -43,10 +43,10 @@ pub struct BucketDoc {
     /// None (never enabled), "Enabled" or "Suspended".
     #[serde(default)]
     pub versioning: Option<String>,
-    /// Sub-resource configurations as put (`tagging`, `cors`, `lifecycle`, ...), as the JSON
-    /// of the s3s DTO; `policy` as the policy text.
+    /// Sub-resource configurations as put (`tagging`, `cors`, `lifecycle`, ...): the XML s3s
+    /// writes for the DTO; `policy` as the policy text, `canned-acl` as the ACL's name.
     #[serde(default)]
-    pub configs: BTreeMap<String, serde_json::Value>,
+    pub configs: BTreeMap<String, String>,
     /// Whether object changes are sent to EventBridge (the notification configuration's
     /// `EventBridgeConfiguration`).
     #[serde(default)]

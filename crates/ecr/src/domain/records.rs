@@ -3,7 +3,8 @@
 use codeyard_core::time::Timestamp;
 use codeyard_core::arn::arn;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use codeyard_api::ecr::{EncryptionConfiguration, ImageTagMutabilityExclusionFilter};
+use std::collections::BTreeMap;
 
 pub const UPLOADS_NS: &str = "ecr/uploads";
 pub const TOKENS_NS: &str = "ecr/tokens";
@@ -26,9 +27,9 @@ pub struct Repository {
     /// MUTABLE or IMMUTABLE (the `_WITH_EXCLUSION` variants behave like their base here).
     pub tag_mutability: String,
     #[serde(default)]
-    pub mutability_exclusions: Option<Value>,
+    pub mutability_exclusions: Option<Vec<ImageTagMutabilityExclusionFilter>>,
     pub scan_on_push: bool,
-    pub encryption: Value,
+    pub encryption: EncryptionConfiguration,
     #[serde(default)]
     pub tags: Vec<Tag>,
     #[serde(default)]
@@ -59,8 +60,9 @@ pub struct ImageRecord {
     pub children: Vec<String>,
     #[serde(default)]
     pub subject: Option<String>,
+    /// The manifest's OCI annotations (shown in the referrers index).
     #[serde(default)]
-    pub annotations: Option<Value>,
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

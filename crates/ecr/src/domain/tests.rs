@@ -6,7 +6,6 @@ use crate::manifest;
 use bytes::Bytes;
 use codeyard_core::time::now;
 use codeyard_store::{SharedStore, SqliteStore};
-use serde_json::json;
 use std::sync::Arc;
 
 async fn setup(dir: &std::path::Path, mutability: &str) -> (Ecr, RepoRef) {
@@ -23,7 +22,7 @@ async fn setup(dir: &std::path::Path, mutability: &str) -> (Ecr, RepoRef) {
         tag_mutability: mutability.into(),
         mutability_exclusions: None,
         scan_on_push: false,
-        encryption: json!({"encryptionType": "AES256"}),
+        encryption: codeyard_api::ecr::EncryptionConfiguration { encryption_type: codeyard_api::ecr::EncryptionType::Aes256, kms_key: None },
         tags: vec![],
         policy: None,
         lifecycle_policy: None,

@@ -34,7 +34,7 @@ pub(super) async fn get_bucket_acl(api: &Api, req: S3Request<GetBucketAclInput>)
     }
     let acl = b.configs.get(SubResource::CannedAcl.key());
     ok(GetBucketAclOutput {
-        grants: Some(grants(&b.account, acl.and_then(|v| v.as_str()))),
+        grants: Some(grants(&b.account, acl.map(String::as_str))),
         owner: Some(owner(&b.account)),
     })
 }

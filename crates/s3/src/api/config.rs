@@ -133,10 +133,7 @@ impl Api {
         r: SubResource,
     ) -> S3Result<Option<String>> {
         let b = self.engine.bucket(bucket).await?;
-        Ok(b.configs
-            .get(r.key())
-            .and_then(|v| v.as_str())
-            .map(str::to_string))
+        Ok(b.configs.get(r.key()).cloned())
     }
 
     pub(super) async fn store_text(
@@ -145,8 +142,7 @@ impl Api {
         r: SubResource,
         value: &str,
     ) -> S3Result<()> {
-        let value = serde_json::Value::String(value.to_string());
-        self.engine.set_config(bucket, r.key(), Some(value)).await
+        self.engine.set_config(bucket, r.key(), Some(value.to_string())).await
     }
 
     pub(super) async fn remove_config(&self, bucket: &str, r: SubResource) -> S3Result<()> {

@@ -234,8 +234,7 @@ impl Engine {
             ..Default::default()
         };
         if let Some(acl) = acl {
-            doc.configs
-                .insert("canned-acl".into(), serde_json::Value::String(acl));
+            doc.configs.insert("canned-acl".into(), acl);
         }
         // Leftovers of an earlier bucket of this name (a delete that crashed half-way) must not
         // reappear in the new one.
@@ -371,7 +370,7 @@ impl Engine {
         &self,
         bucket: &str,
         name: &str,
-        value: Option<serde_json::Value>,
+        value: Option<String>,
     ) -> S3Result<()> {
         self.update_bucket(bucket, |b| {
             match &value {

@@ -82,3 +82,67 @@ async fn ecr_repository_options_round_trip() {
     let gone = ecr.get_lifecycle_policy().repository_name("typed/repo").send().await.unwrap_err();
     assert_eq!(gone.as_service_error().map(|e| e.is_lifecycle_policy_not_found_exception()), Some(true));
 }
+
+/// A V2 pipeline's stage conditions (stored and returned, not evaluated) come back as declared,
+/// nested rules and retry settings included, and survive an update of another stage.
+#[tokio::test]
+async fn pipeline_stage_conditions_round_trip() {
+    use aws_sdk_codepipeline::types::*;
+    let (t, cp) = TestServer::with(aws_sdk_codepipeline::Client::new).await;
+    make_bucket(&s3_client(&t.endpoint).await, "typed-art").await;
+    let iam = aws_sdk_iam::Client::new(&t.sdk_config().await);
+    let role = create_service_role(&iam, "typed", "codepipeline.amazonaws.com", &codepipeline_role_policy()).await;
+    let id = |category, provider: &str| ActionTypeId::builder().category(category).owner(ActionOwner::Aws).provider(provider).version("1").build().unwrap();
+    let source = ActionDeclaration::builder()
+        .name("Source")
+        .action_type_id(id(ActionCategory::Source, "S3"))
+        .configuration("S3Bucket", "typed-art")
+        .configuration("S3ObjectKey", "src.zip")
+        .configuration("PollForSourceChanges", "false")
+        .output_artifacts(OutputArtifact::builder().name("src").build().unwrap())
+        .build()
+        .unwrap();
+    let approve = ActionDeclaration::builder().name("Approve").action_type_id(id(ActionCategory::Approval, "Manual")).build().unwrap();
+    let rule_type = RuleTypeId::builder().category(RuleCategory::Rule).owner(RuleOwner::Aws).provider("VariableCheck").version("1").build().unwrap();
+    let rule = RuleDeclaration::builder()
+        .name("IsMain")
+        .rule_type_id(rule_type)
+        .configuration("Variable", "#{SourceVariables.BranchName}")
+        .configuration("Value", "main")
+        .configuration("Operator", "EQ")
+        .build()
+        .unwrap();
+    let before_entry = BeforeEntryConditions::builder().conditions(Condition::builder().result(aws_sdk_codepipeline::types::Result::Fail).rules(rule).build()).build().unwrap();
+    let on_failure = FailureConditions::builder().result(aws_sdk_codepipeline::types::Result::Retry).retry_configuration(RetryConfiguration::builder().retry_mode(StageRetryMode::FailedActions).build()).build();
+    let gate = StageDeclaration::builder().name("Gate").actions(approve).before_entry(before_entry).on_failure(on_failure).build().unwrap();
+    let declaration = PipelineDeclaration::builder()
+        .name("typed-v2")
+        .pipeline_type(PipelineType::V2)
+        .role_arn(role)
+        .artifact_store(ArtifactStore::builder().r#type(ArtifactStoreType::S3).location("typed-art").build().unwrap())
+        .stages(StageDeclaration::builder().name("Source").actions(source).build().unwrap())
+        .stages(gate)
+        .build()
+        .unwrap();
+    cp.create_pipeline().pipeline(declaration.clone()).send().await.unwrap();
+    let check = |got: &PipelineDeclaration| {
+        let stage = got.stages().iter().find(|s| s.name() == "Gate").unwrap();
+        let condition = &stage.before_entry().unwrap().conditions()[0];
+        assert_eq!(condition.result(), Some(&aws_sdk_codepipeline::types::Result::Fail));
+        let rule = &condition.rules()[0];
+        assert_eq!((rule.name(), rule.rule_type_id().map(|r| r.provider())), ("IsMain", Some("VariableCheck")));
+        assert_eq!(rule.configuration().and_then(|c| c.get("Operator")).map(String::as_str), Some("EQ"));
+        let on_failure = stage.on_failure().unwrap();
+        assert_eq!(on_failure.result(), Some(&aws_sdk_codepipeline::types::Result::Retry));
+        assert_eq!(on_failure.retry_configuration().and_then(|r| r.retry_mode()), Some(&StageRetryMode::FailedActions));
+        assert!(stage.on_success().is_none());
+    };
+    let got = cp.get_pipeline().name("typed-v2").send().await.unwrap();
+    check(got.pipeline().unwrap());
+    let mut updated = got.pipeline().unwrap().clone();
+    updated.stages[0].actions[0].configuration.as_mut().unwrap().insert("S3ObjectKey".into(), "other.zip".into());
+    let answer = cp.update_pipeline().pipeline(updated).send().await.unwrap();
+    check(answer.pipeline().unwrap());
+    check(cp.get_pipeline().name("typed-v2").send().await.unwrap().pipeline().unwrap());
+    t.assert_no_model_violations();
+}
