@@ -863,7 +863,7 @@ async fn activity(c: &Console, s: &Session) -> Vec<Activity> {
     for d in recent_events(c, s).await.into_iter().take(30) {
         let time = chrono::DateTime::parse_from_rfc3339(&d.time).map(|t| t.timestamp_millis() as f64 / 1000.0).unwrap_or(0.0);
         let what = d.input.get("detail-type").and_then(|v| v.as_str()).unwrap_or("event");
-        out.push(Activity { time, kind: "event", status: d.status, text: format!("{what} matched rule {} -> {}", d.rule, d.target_arn), link: Some(format!("{PREFIX}/events")) });
+        out.push(Activity { time, kind: "event", status: d.status.to_string(), text: format!("{what} matched rule {} -> {}", d.rule, d.target_arn), link: Some(format!("{PREFIX}/events")) });
     }
     if let Ok(list) = c.call::<ListPipelinesOutput>(s, "codepipeline", "ListPipelines", json!({})).await {
         for p in list.pipelines.unwrap_or_default() {

@@ -19,9 +19,6 @@ pub struct EventsService {
     pub hub: Arc<codeyard_core::Hub>,
 }
 
-/// The optional CreateEventBus members kept as given and echoed by Create/DescribeEventBus.
-const BUS_EXTRA_MEMBERS: [&str; 3] = ["KmsKeyIdentifier", "DeadLetterConfig", "LogConfig"];
-
 #[codeyard_api::service]
 impl EventsApi for EventsService {
     async fn put_rule(&self, ctx: &RequestContext, input: PutRuleInput) -> AwsResult<PutRuleOutput> {
@@ -30,7 +27,7 @@ impl EventsApi for EventsService {
             bus: bus_name(input.event_bus_name.as_deref()),
             event_pattern: input.event_pattern,
             schedule_expression: input.schedule_expression,
-            state: input.state.map(|s| s.as_str().to_string()),
+            state: input.state,
             description: input.description,
             role_arn: input.role_arn,
             tags: tags_in(input.tags.unwrap_or_default()),
@@ -47,7 +44,7 @@ impl EventsApi for EventsService {
             arn: Some(r.arn),
             event_pattern: r.event_pattern,
             schedule_expression: r.schedule_expression,
-            state: Some(RuleState::from(r.state.as_str())),
+            state: Some(r.state.clone()),
             description: r.description,
             role_arn: r.role_arn,
             managed_by: None,
@@ -87,10 +84,9 @@ impl EventsApi for EventsService {
 
     async fn put_targets(&self, ctx: &RequestContext, input: PutTargetsInput) -> AwsResult<PutTargetsOutput> {
         let bus = bus_name(input.event_bus_name.as_deref());
-        // Rules keep their targets as the awsJson `Target` shapes they were given.
-        let targets = input.targets.into_iter().map(codeyard_api::encode).collect::<AwsResult<Vec<Value>>>()?;
+        let targets = input.targets;
         // Naming a role for EventBridge to invoke a target with is passing it (iam:PassRole).
-        for role in targets.iter().filter_map(|t| t.get("RoleArn").and_then(Value::as_str)).filter(|r| !r.is_empty()) {
+        for role in targets.iter().filter_map(|t| t.role_arn.as_deref()).filter(|r| !r.is_empty()) {
             self.hub
                 .authorize(ctx, &codeyard_core::AccessRequest::pass_role(role, "events.amazonaws.com"))
                 .await
@@ -117,10 +113,7 @@ impl EventsApi for EventsService {
             .get_rule(&ctx.account, &ctx.region, &bus, name)
             .await
             .map_err(|_| AwsError::client("ResourceNotFoundException", format!("Rule {name} does not exist.")))?;
-        let (page, next_token) = paginate(rule.targets, input.limit, input.next_token.as_deref(), |t| {
-            model::target_str(t, "Id").unwrap_or("").to_string()
-        })?;
-        let targets = page.into_iter().map(codeyard_api::decode::<Target>).collect::<AwsResult<Vec<_>>>()?;
+        let (targets, next_token) = paginate(rule.targets, input.limit, input.next_token.as_deref(), |t| t.id.clone())?;
         Ok(ListTargetsByRuleOutput { targets: Some(targets), next_token })
     }
 
@@ -144,7 +137,7 @@ impl EventsApi for EventsService {
             .rules_on(a, r, &bus)
             .await?
             .into_iter()
-            .filter(|x| x.targets.iter().any(|t| model::target_str(t, "Arn") == Some(target)))
+            .filter(|x| x.targets.iter().any(|t| t.arn == target))
             .map(|x| x.name)
             .collect();
         let (page, next_token) = paginate(names, input.limit, input.next_token.as_deref(), |n| n.clone())?;
@@ -189,38 +182,34 @@ impl EventsApi for EventsService {
     }
 
     async fn create_event_bus(&self, ctx: &RequestContext, input: CreateEventBusInput) -> AwsResult<CreateEventBusOutput> {
-        let given = [
-            input.kms_key_identifier.map(Value::String),
-            input.dead_letter_config.map(codeyard_api::encode).transpose()?,
-            input.log_config.map(codeyard_api::encode).transpose()?,
-        ];
-        let extra: BTreeMap<String, Value> =
-            BUS_EXTRA_MEMBERS.iter().zip(given).filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
+        let options = model::BusOptions {
+            kms_key_identifier: input.kms_key_identifier,
+            dead_letter_config: input.dead_letter_config,
+            log_config: input.log_config,
+        };
         let tags = tags_in(input.tags.unwrap_or_default());
-        let b = self.events.create_bus(&ctx.account, &ctx.region, &input.name, input.description, tags, extra).await?;
-        let extras = BusExtras::of(&b)?;
+        let b = self.events.create_bus(&ctx.account, &ctx.region, &input.name, input.description, tags, options).await?;
         Ok(CreateEventBusOutput {
             event_bus_arn: Some(b.arn),
             description: b.description,
-            kms_key_identifier: extras.kms_key_identifier,
-            dead_letter_config: extras.dead_letter_config,
-            log_config: extras.log_config,
+            kms_key_identifier: b.options.kms_key_identifier,
+            dead_letter_config: b.options.dead_letter_config,
+            log_config: b.options.log_config,
         })
     }
 
     async fn describe_event_bus(&self, ctx: &RequestContext, input: DescribeEventBusInput) -> AwsResult<DescribeEventBusOutput> {
         let name = bus_name(input.name.as_deref());
         let b = self.events.require_bus(&ctx.account, &ctx.region, &name).await?;
-        let extras = BusExtras::of(&b)?;
         let shape = bus_shape(&b);
         Ok(DescribeEventBusOutput {
             name: shape.name,
             arn: shape.arn,
             description: shape.description,
-            kms_key_identifier: extras.kms_key_identifier,
-            dead_letter_config: extras.dead_letter_config,
+            kms_key_identifier: b.options.kms_key_identifier,
+            dead_letter_config: b.options.dead_letter_config,
             policy: None,
-            log_config: extras.log_config,
+            log_config: b.options.log_config,
             creation_time: shape.creation_time,
             last_modified_time: shape.last_modified_time,
         })
@@ -273,7 +262,7 @@ fn rule_shape(r: &model::Rule) -> Rule {
         name: Some(r.name.clone()),
         arn: Some(r.arn.clone()),
         event_pattern: r.event_pattern.clone(),
-        state: Some(RuleState::from(r.state.as_str())),
+        state: Some(r.state.clone()),
         description: r.description.clone(),
         schedule_expression: r.schedule_expression.clone(),
         role_arn: r.role_arn.clone(),
@@ -292,25 +281,6 @@ fn bus_shape(b: &model::EventBus) -> EventBus {
         policy: None,
         creation_time: created.then(|| Timestamp::from_millis(b.created_ms)),
         last_modified_time: created.then(|| Timestamp::from_millis(b.modified_ms)),
-    }
-}
-
-/// The stored optional members of a bus (see [`BUS_EXTRA_MEMBERS`]) in the model's types.
-#[derive(Default)]
-struct BusExtras {
-    kms_key_identifier: Option<String>,
-    dead_letter_config: Option<DeadLetterConfig>,
-    log_config: Option<LogConfig>,
-}
-
-impl BusExtras {
-    fn of(b: &model::EventBus) -> AwsResult<BusExtras> {
-        let member = |k: &str| b.extra.get(k).cloned();
-        Ok(BusExtras {
-            kms_key_identifier: member("KmsKeyIdentifier").and_then(|v| v.as_str().map(str::to_string)),
-            dead_letter_config: member("DeadLetterConfig").map(codeyard_api::decode).transpose()?,
-            log_config: member("LogConfig").map(codeyard_api::decode).transpose()?,
-        })
     }
 }
 

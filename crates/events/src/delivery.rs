@@ -23,7 +23,6 @@ use codeyard_core::{AwsError, arn::Arn, time};
 use codeyard_store::{Batch, Expect, QueueItem, StateStoreExt};
 use codeyard_wire::Platform;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,26 +184,26 @@ async fn deliver(platform: &Platform, item: QueueItem) -> Result<(), AwsError> {
         }
     };
     let attempt = item.attempts + 1;
-    let target_arn = target_str(&d.target, "Arn").unwrap_or("").to_string();
+    let target_arn = d.target.arn.clone();
     let input = shape(&d);
     let outcome = invoke(platform, &d, &target_arn, &input).await;
     let max_attempts = d
         .target
-        .get("RetryPolicy")
-        .and_then(|r| r.get("MaximumRetryAttempts"))
-        .and_then(Value::as_u64)
-        .map(|n| n as u32 + 1)
+        .retry_policy
+        .as_ref()
+        .and_then(|r| r.maximum_retry_attempts)
+        .map(|n| n.max(0) as u32 + 1)
         .unwrap_or(DEFAULT_MAX_ATTEMPTS);
     let (status, detail) = match &outcome {
-        Ok(desc) => ("delivered", desc.clone()),
-        Err(f) if f.retryable && attempt < max_attempts => ("retrying", f.message.clone()),
-        Err(f) => ("failed", f.message.clone()),
+        Ok(desc) => (DeliveryStatus::Delivered, desc.clone()),
+        Err(f) if f.retryable && attempt < max_attempts => (DeliveryStatus::Retrying, f.message.clone()),
+        Err(f) => (DeliveryStatus::Failed, f.message.clone()),
     };
-    if status != "delivered" {
-        tracing::warn!(rule = %d.rule, target = %target_arn, attempt, status, detail = %detail, "events delivery");
+    if status != DeliveryStatus::Delivered {
+        tracing::warn!(rule = %d.rule, target = %target_arn, attempt, status = %status, detail = %detail, "events delivery");
     }
     record(platform, &d, &target_arn, attempt, status, &detail, &input).await?;
-    if status == "retrying" {
+    if status == DeliveryStatus::Retrying {
         let backoff = Duration::from_secs(1u64 << (attempt - 1).min(16)).min(MAX_BACKOFF);
         platform.store.release(item.id, backoff).await?;
     } else {
@@ -215,17 +214,12 @@ async fn deliver(platform: &Platform, item: QueueItem) -> Result<(), AwsError> {
 
 fn shape(d: &DeliveryItem) -> Value {
     let t = &d.target;
-    let transformer = t.get("InputTransformer");
-    let paths: Option<BTreeMap<String, String>> = transformer
-        .and_then(|x| x.get("InputPathsMap"))
-        .and_then(|m| serde_json::from_value(m.clone()).ok());
+    let transformer = t.input_transformer.as_ref();
     let shape = InputShape {
-        input: target_str(t, "Input"),
-        input_path: target_str(t, "InputPath"),
-        paths_map: paths.as_ref(),
-        template: transformer
-            .and_then(|x| x.get("InputTemplate"))
-            .and_then(Value::as_str),
+        input: t.input.as_deref(),
+        input_path: t.input_path.as_deref(),
+        paths_map: transformer.and_then(|x| x.input_paths_map.as_ref()),
+        template: transformer.map(|x| x.input_template.as_str()),
     };
     let facts = DeliveryFacts {
         rule_arn: &d.rule_arn,
@@ -274,7 +268,7 @@ async fn invoke(
             retryable: false,
         });
     };
-    let role_arn = target_str(&d.target, "RoleArn").map(str::to_string);
+    let role_arn = d.target.role_arn.clone().filter(|r| !r.is_empty());
     if let Some(role) = &role_arn {
         assume_target_role(platform, &d.account, role).await?;
     }
@@ -349,7 +343,7 @@ async fn record(
     d: &DeliveryItem,
     target_arn: &str,
     attempt: u32,
-    status: &str,
+    status: DeliveryStatus,
     detail: &str,
     input: &Value,
 ) -> Result<(), AwsError> {
@@ -368,7 +362,7 @@ async fn record(
         region: d.region.clone(),
         bus: d.bus.clone(),
         rule: d.rule.clone(),
-        target_id: target_str(&d.target, "Id").unwrap_or("").to_string(),
+        target_id: d.target.id.clone(),
         target_arn: target_arn.to_string(),
         event_id: d
             .event
@@ -377,7 +371,7 @@ async fn record(
             .unwrap_or("")
             .to_string(),
         attempt,
-        status: status.to_string(),
+        status,
         detail: detail.to_string(),
         input: input.clone(),
     };

@@ -7,6 +7,7 @@
 
 use codeyard_core::arn::arn;
 use serde::{Deserialize, Serialize};
+pub use codeyard_api::events::{DeadLetterConfig, LogConfig, RuleState, Target};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -47,9 +48,21 @@ pub struct EventBus {
     pub tags: BTreeMap<String, String>,
     pub created_ms: i64,
     pub modified_ms: i64,
-    /// Other optional members given at creation, echoed by DescribeEventBus.
-    #[serde(default)]
-    pub extra: BTreeMap<String, Value>,
+    /// The optional members given at creation, echoed by DescribeEventBus.
+    #[serde(default, rename = "extra")]
+    pub options: BusOptions,
+}
+
+/// CreateEventBus's optional members, kept as given (stored under `extra` in AWS's names).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BusOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_identifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_config: Option<DeadLetterConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_config: Option<LogConfig>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -61,7 +74,7 @@ pub struct Rule {
     pub event_pattern: Option<String>,
     #[serde(default)]
     pub schedule_expression: Option<String>,
-    pub state: String,
+    pub state: RuleState,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -69,15 +82,15 @@ pub struct Rule {
     pub created_by: String,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Targets exactly as PutTargets gave them (awsJson `Target` shapes).
+    /// Targets as PutTargets gave them.
     #[serde(default)]
-    pub targets: Vec<Value>,
+    pub targets: Vec<Target>,
     pub created_ms: i64,
 }
 
 impl Rule {
     pub fn enabled(&self) -> bool {
-        self.state != "DISABLED"
+        self.state != RuleState::Disabled
     }
 }
 
@@ -100,7 +113,7 @@ pub struct DeliveryItem {
     pub bus: String,
     pub rule: String,
     pub rule_arn: String,
-    pub target: Value,
+    pub target: Target,
     pub event: Value,
     pub ingestion_time: String,
 }
@@ -120,15 +133,30 @@ pub struct DeliveryRecord {
     pub event_id: String,
     /// 1 for the first attempt.
     pub attempt: u32,
-    /// `delivered`, `retrying` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     /// What the target reported (an execution id) or why it failed.
     pub detail: String,
     /// The exact body delivered to the target.
     pub input: Value,
 }
 
-/// Reads a string member of a target.
-pub fn target_str<'a>(target: &'a Value, key: &str) -> Option<&'a str> {
-    target.get(key).and_then(Value::as_str)
+/// How one delivery attempt ended.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Delivered,
+    /// Failed, and tried again later.
+    Retrying,
+    /// Failed for good.
+    Failed,
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Failed => "failed",
+        })
+    }
 }

@@ -50,7 +50,7 @@ pub struct RuleSpec {
     pub bus: String,
     pub event_pattern: Option<String>,
     pub schedule_expression: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<RuleState>,
     pub description: Option<String>,
     pub role_arn: Option<String>,
     pub tags: BTreeMap<String, String>,
@@ -125,7 +125,7 @@ impl Events {
                 tags: BTreeMap::new(),
                 created_ms: 0,
                 modified_ms: 0,
-                extra: BTreeMap::new(),
+                options: BusOptions::default(),
             }));
         }
         Ok(stored)
@@ -149,7 +149,7 @@ impl Events {
         name: &str,
         description: Option<String>,
         tags: BTreeMap<String, String>,
-        extra: BTreeMap<String, Value>,
+        options: BusOptions,
     ) -> EventsResult<EventBus> {
         let _w = self.writer.lock().await;
         if name == DEFAULT_BUS || self.get_bus(account, region, name).await?.is_some() {
@@ -166,7 +166,7 @@ impl Events {
             tags,
             created_ms: now,
             modified_ms: now,
-            extra,
+            options,
         };
         self.store
             .commit(Batch::new().put(ns(account, region, "buses"), name, &bus, Expect::Absent))
@@ -274,7 +274,7 @@ impl Events {
                 let mut r = old.clone();
                 r.event_pattern = spec.event_pattern.filter(|p| !p.is_empty());
                 r.schedule_expression = spec.schedule_expression.filter(|s| !s.is_empty());
-                r.state = spec.state.unwrap_or_else(|| "ENABLED".into());
+                r.state = spec.state.unwrap_or(RuleState::Enabled);
                 r.description = spec.description;
                 r.role_arn = spec.role_arn;
                 (r, Expect::Version(version))
@@ -286,7 +286,7 @@ impl Events {
                     arn: arn.clone(),
                     event_pattern: spec.event_pattern.filter(|p| !p.is_empty()),
                     schedule_expression: spec.schedule_expression.filter(|s| !s.is_empty()),
-                    state: spec.state.unwrap_or_else(|| "ENABLED".into()),
+                    state: spec.state.unwrap_or(RuleState::Enabled),
                     description: spec.description,
                     role_arn: spec.role_arn,
                     created_by: account.to_string(),
@@ -395,11 +395,7 @@ impl Events {
         enabled: bool,
     ) -> EventsResult<()> {
         self.update_rule(account, region, bus, name, |r| {
-            r.state = if enabled {
-                "ENABLED".into()
-            } else {
-                "DISABLED".into()
-            };
+            r.state = if enabled { RuleState::Enabled } else { RuleState::Disabled };
             Ok(())
         })
         .await
@@ -413,27 +409,21 @@ impl Events {
         region: &str,
         bus: &str,
         name: &str,
-        targets: Vec<Value>,
+        targets: Vec<Target>,
     ) -> EventsResult<Vec<RejectedTarget>> {
         let mut failed = Vec::new();
         let mut accepted = Vec::new();
         for t in targets {
-            let id = target_str(&t, "Id").unwrap_or("").to_string();
             match check_target(&t) {
                 Ok(()) => accepted.push(t),
-                Err(reason) => failed.push(RejectedTarget { id, reason }),
+                Err(reason) => failed.push(RejectedTarget { id: t.id.clone(), reason }),
             }
         }
         self.update_rule(account, region, bus, name, |r| {
-            for t in accepted {
-                let id = target_str(&t, "Id").unwrap_or("").to_string();
-                match r
-                    .targets
-                    .iter_mut()
-                    .find(|x| target_str(x, "Id") == Some(id.as_str()))
-                {
-                    Some(slot) => *slot = t,
-                    None => r.targets.push(t),
+            for t in &accepted {
+                match r.targets.iter_mut().find(|x| x.id == t.id) {
+                    Some(slot) => *slot = t.clone(),
+                    None => r.targets.push(t.clone()),
                 }
             }
             if r.targets.len() > MAX_TARGETS_PER_RULE {
@@ -454,10 +444,7 @@ impl Events {
         ids: &[String],
     ) -> EventsResult<()> {
         self.update_rule(account, region, bus, name, |r| {
-            r.targets.retain(|t| {
-                !ids.iter()
-                    .any(|id| target_str(t, "Id") == Some(id.as_str()))
-            });
+            r.targets.retain(|t| !ids.contains(&t.id));
             Ok(())
         })
         .await
@@ -623,49 +610,44 @@ enum TagTarget {
 }
 
 /// Checks one target of PutTargets: the reason it is refused (a ValidationException entry).
-fn check_target(t: &Value) -> Result<(), String> {
-    let id = target_str(t, "Id").unwrap_or("");
-    let arn_text = target_str(t, "Arn").unwrap_or("");
+fn check_target(t: &Target) -> Result<(), String> {
+    let (id, arn_text) = (&t.id, &t.arn);
     if Arn::parse(arn_text).is_none() {
         return Err(format!(
             "Parameter {arn_text} is not valid. Reason: Provided Arn is not in correct format."
         ));
     }
-    let given = ["Input", "InputPath", "InputTransformer"]
+    let given = [t.input.is_some(), t.input_path.is_some(), t.input_transformer.is_some()]
         .iter()
-        .filter(|k| t.get(**k).is_some())
+        .filter(|given| **given)
         .count();
     if given > 1 {
         return Err(format!(
             "Only one of Input, InputPath, or InputTransformer must be provided for target {id}."
         ));
     }
-    if let Some(input) = target_str(t, "Input")
+    if let Some(input) = &t.input
         && serde_json::from_str::<Value>(input).is_err()
     {
         return Err(format!(
             "Input for target {id} is not valid JSON text."
         ));
     }
-    if let Some(path) = target_str(t, "InputPath")
+    if let Some(path) = &t.input_path
         && !transform::valid_path(path)
     {
         return Err(format!(
             "Invalid InputPath for target {id}: {path}"
         ));
     }
-    if let Some(map) = t
-        .get("InputTransformer")
-        .and_then(|x| x.get("InputPathsMap"))
-        .and_then(Value::as_object)
-    {
+    if let Some(map) = t.input_transformer.as_ref().and_then(|x| x.input_paths_map.as_ref()) {
         for (k, v) in map {
             if k.starts_with("aws.") {
                 return Err(format!(
                     "Input transformer key {k} is reserved: keys cannot start with \"aws.\"."
                 ));
             }
-            if !v.as_str().is_some_and(transform::valid_path) {
+            if !transform::valid_path(v) {
                 return Err(format!(
                     "Invalid InputPathsMap value for key {k} of target {id}."
                 ));
