@@ -55,13 +55,10 @@ pub struct EventBus {
 
 /// CreateEventBus's optional members, kept as given (stored under `extra` in AWS's names).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(default, rename_all = "PascalCase")]
 pub struct BusOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_identifier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_config: Option<DeadLetterConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
 }
 
