@@ -125,7 +125,7 @@ impl EcsApi for EcsService {
             .clusters(&s)
             .await?
             .into_iter()
-            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .filter(|c| is(&c.status, ResourceStatus::Active))
             .filter_map(|c| c.cluster_arn)
             .collect();
         let (arns, next) = page(&arns, input.next_token.as_deref(), input.max_results)?;
@@ -416,7 +416,7 @@ impl EcsApi for EcsService {
             .services(&s, &cluster)
             .await?
             .into_iter()
-            .filter(|v| v.status.as_deref() != Some("INACTIVE"))
+            .filter(|v| !is(&v.status, ResourceStatus::Inactive))
             .filter(|v| input.launch_type.is_none() || v.launch_type == input.launch_type)
             .filter(|v| {
                 input.scheduling_strategy.is_none()
@@ -512,7 +512,7 @@ impl EcsApi for EcsService {
             .desired_status
             .as_ref()
             .map(|d| d.as_str().to_string())
-            .unwrap_or_else(|| "RUNNING".into());
+            .unwrap_or_else(|| TaskStatus::Running.as_str().into());
         let family = input.family.clone();
         let mut tasks = self.ecs.tasks(&s, &cluster).await?;
         tasks.sort_by_key(|t| t.created_at);

@@ -87,7 +87,7 @@ impl ServiceDeployer for Deployer {
         let name = service_name(&request.service);
         let service_arn = s.service_arn(&cluster, &name);
         let svc = self.describe_service(ctx, &s, &cluster, &name).await?;
-        if svc.status.as_deref() != Some("ACTIVE") {
+        if !is(&svc.status, ResourceStatus::Active) {
             return Err(EcsError::ServiceNotActive.into());
         }
         let current = svc.task_definition.clone().unwrap_or_default();
@@ -175,7 +175,7 @@ impl ServiceDeployer for Deployer {
         let cluster = cluster_name(Some(cluster));
         let name = service_name(service);
         let svc = self.describe_service(ctx, &s, &cluster, &name).await?;
-        if svc.status.as_deref() != Some("ACTIVE") {
+        if !is(&svc.status, ResourceStatus::Active) {
             return Ok(ServiceDeploymentState::Failed(format!(
                 "The ECS service {name} is {}",
                 svc.status.unwrap_or_default()

@@ -45,7 +45,7 @@ pub fn new_task_id() -> String {
 }
 
 pub fn is_stopped(t: &Task) -> bool {
-    t.last_status.as_deref() == Some("STOPPED")
+    is(&t.last_status, TaskStatus::Stopped)
 }
 
 pub fn service_event(message: String) -> ServiceEvent {
@@ -88,7 +88,7 @@ impl Ecs {
     /// An ACTIVE cluster, or ClusterNotFoundException.
     pub async fn active_cluster(&self, s: &Scope, name: &str) -> EcsResult<Cluster> {
         match self.cluster(s, name).await? {
-            Some(c) if c.status.as_deref() == Some("ACTIVE") => Ok(c),
+            Some(c) if is(&c.status, ResourceStatus::Active) => Ok(c),
             _ => Err(EcsError::ClusterNotFound),
         }
     }
@@ -107,7 +107,7 @@ impl Ecs {
             cluster_arn: Some(s.cluster_arn(&name)),
             cluster_name: Some(name.clone()),
             configuration: input.configuration.clone(),
-            status: Some("ACTIVE".into()),
+            status: ResourceStatus::Active.field(),
             tags: Some(input.tags.clone().unwrap_or_default()),
             settings: Some(input.settings.clone().unwrap_or_else(|| {
                 vec![ClusterSetting {
@@ -128,7 +128,7 @@ impl Ecs {
             .store
             .update::<Cluster, EcsError, _>(&s.clusters(), &name, |cur| match cur {
                 // CreateCluster of an existing ACTIVE cluster answers it unchanged (idempotent).
-                Some(c) if c.status.as_deref() == Some("ACTIVE") => Ok(Update::keep(Some(c))),
+                Some(c) if is(&c.status, ResourceStatus::Active) => Ok(Update::keep(Some(c))),
                 _ => Ok(Update::put(fresh.clone())),
             })
             .await?;
@@ -144,7 +144,7 @@ impl Ecs {
         let c = self
             .store
             .update::<Cluster, EcsError, _>(&s.clusters(), name, |cur| match cur {
-                Some(mut c) if c.status.as_deref() == Some("ACTIVE") => {
+                Some(mut c) if is(&c.status, ResourceStatus::Active) => {
                     change(&mut c);
                     Ok(Update::put(c))
                 }
@@ -159,14 +159,14 @@ impl Ecs {
         let services = self.services(s, name).await?;
         if services
             .iter()
-            .any(|v| v.status.as_deref() != Some("INACTIVE"))
+            .any(|v| !is(&v.status, ResourceStatus::Inactive))
         {
             return Err(EcsError::ClusterContainsServices);
         }
         if self.tasks(s, name).await?.iter().any(|t| !is_stopped(t)) {
             return Err(EcsError::ClusterContainsTasks);
         }
-        self.update_cluster(s, name, |c| c.status = Some("INACTIVE".into()))
+        self.update_cluster(s, name, |c| c.status = ResourceStatus::Inactive.field())
             .await
     }
 
@@ -182,19 +182,19 @@ impl Ecs {
         c.running_tasks_count = Some(
             tasks
                 .iter()
-                .filter(|t| t.last_status.as_deref() == Some("RUNNING"))
+                .filter(|t| is(&t.last_status, TaskStatus::Running))
                 .count() as i32,
         );
         c.pending_tasks_count = Some(
             tasks
                 .iter()
-                .filter(|t| matches!(t.last_status.as_deref(), Some("PENDING" | "PROVISIONING")))
+                .filter(|t| is(&t.last_status, TaskStatus::Pending) || is(&t.last_status, TaskStatus::Provisioning))
                 .count() as i32,
         );
         c.active_services_count = Some(
             services
                 .iter()
-                .filter(|v| v.status.as_deref() == Some("ACTIVE"))
+                .filter(|v| is(&v.status, ResourceStatus::Active))
                 .count() as i32,
         );
         c.registered_container_instances_count = Some(0);
@@ -476,7 +476,7 @@ impl Ecs {
         });
         let deployment = Deployment {
             id: Some(deployment_id()),
-            status: Some("PRIMARY".into()),
+            status: ResourceStatus::Primary.field(),
             task_definition: Some(td_arn.clone()),
             desired_count: Some(desired),
             pending_count: Some(0),
@@ -503,7 +503,7 @@ impl Ecs {
             cluster_arn: cluster_rec.cluster_arn.clone(),
             load_balancers: Some(input.load_balancers.clone().unwrap_or_default()),
             service_registries: Some(input.service_registries.clone().unwrap_or_default()),
-            status: Some("ACTIVE".into()),
+            status: ResourceStatus::Active.field(),
             desired_count: Some(desired),
             running_count: Some(0),
             pending_count: Some(0),
@@ -553,7 +553,7 @@ impl Ecs {
             .store
             .update::<Service, EcsError, _>(&s.services(), &service_key(&cluster, &name), |cur| {
                 match cur {
-                    Some(c) if c.status.as_deref() != Some("INACTIVE") => {
+                    Some(c) if !is(&c.status, ResourceStatus::Inactive) => {
                         Err(invalid("Creation of service was not idempotent."))
                     }
                     _ => Ok(Update::put(svc.clone())),
@@ -580,7 +580,7 @@ impl Ecs {
             .update::<Service, EcsError, _>(&s.services(), &service_key(cluster, name), |cur| {
                 match cur {
                     None => Err(EcsError::ServiceNotFound),
-                    Some(v) if v.status.as_deref() != Some("ACTIVE") => {
+                    Some(v) if !is(&v.status, ResourceStatus::Active) => {
                         Err(EcsError::ServiceNotActive)
                     }
                     Some(mut v) => {
@@ -678,7 +678,7 @@ impl Ecs {
             .update::<Service, EcsError, _>(&s.services(), &service_key(cluster, name), |cur| {
                 match cur {
                     None => Err(EcsError::ServiceNotFound),
-                    Some(v) if v.status.as_deref() == Some("INACTIVE") => {
+                    Some(v) if is(&v.status, ResourceStatus::Inactive) => {
                         Err(EcsError::ServiceNotFound)
                     }
                     Some(mut v) => {
@@ -690,7 +690,7 @@ impl Ecs {
                                 "The service cannot be stopped while it is scaled above 0.",
                             ));
                         }
-                        v.status = Some("DRAINING".into());
+                        v.status = ResourceStatus::Draining.field();
                         v.desired_count = Some(0);
                         if let Some(d) = v.deployments.as_mut() {
                             for d in d.iter_mut() {
@@ -744,7 +744,7 @@ impl Ecs {
                 task_arn: Some(task_arn.clone()),
                 name: c.name.clone(),
                 image: c.image.clone(),
-                last_status: Some("PENDING".into()),
+                last_status: TaskStatus::Pending.field(),
                 network_bindings: Some(Vec::new()),
                 network_interfaces: Some(Vec::new()),
                 health_status: Some(HealthStatus::from("UNKNOWN")),
@@ -763,11 +763,11 @@ impl Ecs {
             cpu: td.cpu.clone(),
             memory: td.memory.clone(),
             created_at: Some(now()),
-            desired_status: Some("RUNNING".into()),
+            desired_status: TaskStatus::Running.field(),
             enable_execute_command: Some(false),
             group: Some(group),
             health_status: Some(HealthStatus::from("UNKNOWN")),
-            last_status: Some("PROVISIONING".into()),
+            last_status: TaskStatus::Provisioning.field(),
             launch_type: launch_type.clone(),
             overrides: Some(overrides.unwrap_or(TaskOverride {
                 container_overrides: Some(Vec::new()),
@@ -842,7 +842,7 @@ impl Ecs {
             .store
             .update::<Task, EcsError, _>(&s.tasks(), &task_key(cluster, id), |cur| match cur {
                 None => Err(EcsError::TaskNotFound),
-                Some(t) if t.desired_status.as_deref() == Some("STOPPED") => {
+                Some(t) if is(&t.desired_status, TaskStatus::Stopped) => {
                     Ok(Update::keep(Some(t)))
                 }
                 Some(mut t) => {
@@ -889,7 +889,7 @@ impl Ecs {
 
 /// desiredStatus STOPPED, with the stop code and reason (kept if one was set first).
 pub fn mark_stopping(t: &mut Task, code: TaskStopCode, reason: String) {
-    t.desired_status = Some("STOPPED".into());
+    t.desired_status = TaskStatus::Stopped.field();
     if t.stop_code.is_none() {
         t.stop_code = Some(code);
         t.stopped_reason = Some(reason);
@@ -902,12 +902,12 @@ pub fn start_deployment(v: &mut Service) {
     let t = now();
     let deployments = v.deployments.get_or_insert_with(Vec::new);
     for d in deployments.iter_mut() {
-        d.status = Some("ACTIVE".into());
+        d.status = ResourceStatus::Active.field();
     }
     let id = deployment_id();
     let primary = Deployment {
         id: Some(id.clone()),
-        status: Some("PRIMARY".into()),
+        status: ResourceStatus::Primary.field(),
         task_definition: v.task_definition.clone(),
         desired_count: v.desired_count,
         pending_count: Some(0),

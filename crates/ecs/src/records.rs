@@ -15,6 +15,71 @@ use codeyard_api::ecs::{Tag, TaskDefinition};
 use codeyard_core::RequestContext;
 use serde::{Deserialize, Serialize};
 
+/// A task's or container's `lastStatus` / `desiredStatus`. ECS's model types these as plain
+/// strings, so records keep AWS's text; the crate reads and writes it only through [`is`] and
+/// [`TaskStatus::field`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStatus {
+    Provisioning,
+    Pending,
+    Activating,
+    Running,
+    Deactivating,
+    Stopping,
+    Deprovisioning,
+    Stopped,
+}
+
+/// A cluster's, service's or deployment's `status` (strings in ECS's model, as above).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceStatus {
+    Active,
+    Draining,
+    Inactive,
+    /// The deployment a service is moving to.
+    Primary,
+}
+
+/// A status as the text a record stores.
+pub trait StatusText: Copy {
+    fn as_str(self) -> &'static str;
+    /// The value of a record's status field.
+    fn field(self) -> Option<String> {
+        Some(self.as_str().to_string())
+    }
+}
+
+impl StatusText for TaskStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Provisioning => "PROVISIONING",
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Activating => "ACTIVATING",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Deactivating => "DEACTIVATING",
+            TaskStatus::Stopping => "STOPPING",
+            TaskStatus::Deprovisioning => "DEPROVISIONING",
+            TaskStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl StatusText for ResourceStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ResourceStatus::Active => "ACTIVE",
+            ResourceStatus::Draining => "DRAINING",
+            ResourceStatus::Inactive => "INACTIVE",
+            ResourceStatus::Primary => "PRIMARY",
+        }
+    }
+}
+
+/// Whether a record's status field holds `status`.
+pub fn is(field: &Option<String>, status: impl StatusText) -> bool {
+    field.as_deref() == Some(status.as_str())
+}
+
 /// The account and region a request works in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Scope {

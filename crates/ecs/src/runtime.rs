@@ -143,8 +143,8 @@ impl Runtime {
                 .change_task(&s, &key, |t| {
                     mark_stopping(t, TaskStopCode::TaskFailedToStart, reason.clone());
                     for c in t.containers.iter_mut().flatten() {
-                        if c.last_status.as_deref() != Some("STOPPED") {
-                            c.last_status = Some("STOPPED".into());
+                        if !is(&c.last_status, TaskStatus::Stopped) {
+                            c.last_status = TaskStatus::Stopped.field();
                             c.reason.get_or_insert(reason.clone());
                         }
                     }
@@ -171,7 +171,7 @@ impl Runtime {
         else {
             return Ok(());
         };
-        if task.desired_status.as_deref() != Some("RUNNING") {
+        if !is(&task.desired_status, TaskStatus::Running) {
             return Ok(());
         }
         let td_arn = task.task_definition_arn.clone().unwrap_or_default();
@@ -188,7 +188,7 @@ impl Runtime {
         let _ = self
             .ecs
             .change_task(s, key, |t| {
-                t.last_status = Some("PENDING".into());
+                t.last_status = TaskStatus::Pending.field();
                 t.pull_started_at = Some(now());
                 true
             })
@@ -239,15 +239,15 @@ impl Runtime {
                 t.connectivity = Some(Connectivity::Connected);
                 t.connectivity_at = Some(at);
                 t.started_at = Some(at);
-                if t.desired_status.as_deref() == Some("RUNNING") {
-                    t.last_status = Some("RUNNING".into());
+                if is(&t.desired_status, TaskStatus::Running) {
+                    t.last_status = TaskStatus::Running.field();
                 }
                 for c in t.containers.iter_mut().flatten() {
                     if let Some((_, cid, digest, bindings)) =
                         started.iter().find(|(n, ..)| Some(n) == c.name.as_ref())
                     {
                         c.runtime_id = Some(cid.clone());
-                        c.last_status = Some("RUNNING".into());
+                        c.last_status = TaskStatus::Running.field();
                         c.network_bindings = Some(bindings.clone());
                         if !digest.is_empty() {
                             c.image_digest = Some(digest.clone());
@@ -412,14 +412,14 @@ impl Runtime {
                 let mut changed = false;
                 for c in t.containers.iter_mut().flatten() {
                     if c.name.as_deref() == Some(name.as_str())
-                        && c.last_status.as_deref() != Some("STOPPED")
+                        && !is(&c.last_status, TaskStatus::Stopped)
                     {
-                        c.last_status = Some("STOPPED".into());
+                        c.last_status = TaskStatus::Stopped.field();
                         c.exit_code = exit_code;
                         changed = true;
                     }
                 }
-                if essential && t.desired_status.as_deref() == Some("RUNNING") {
+                if essential && is(&t.desired_status, TaskStatus::Running) {
                     mark_stopping(t, TaskStopCode::EssentialContainerExited, reason.clone());
                     changed = true;
                 }
@@ -517,9 +517,9 @@ impl Runtime {
             let _ = self
                 .ecs
                 .change_task(&s, &key, |t| {
-                    let changed = t.last_status.as_deref() == Some("RUNNING");
+                    let changed = is(&t.last_status, TaskStatus::Running);
                     if changed {
-                        t.last_status = Some("DEACTIVATING".into());
+                        t.last_status = TaskStatus::Deactivating.field();
                     }
                     changed
                 })
@@ -557,8 +557,8 @@ impl Runtime {
                 .ecs
                 .change_task(&s, &key, |t| {
                     for c in t.containers.iter_mut().flatten() {
-                        if c.last_status.as_deref() != Some("STOPPED") {
-                            c.last_status = Some("STOPPED".into());
+                        if !is(&c.last_status, TaskStatus::Stopped) {
+                            c.last_status = TaskStatus::Stopped.field();
                             if c.exit_code.is_none() {
                                 c.exit_code = codes
                                     .get(c.name.as_deref().unwrap_or_default())
@@ -645,8 +645,8 @@ impl Runtime {
             };
             match owner {
                 Some((s, t))
-                    if t.last_status.as_deref() == Some("RUNNING")
-                        && t.desired_status.as_deref() == Some("RUNNING") =>
+                    if is(&t.last_status, TaskStatus::Running)
+                        && is(&t.desired_status, TaskStatus::Running) =>
                 {
                     let td = self
                         .ecs
@@ -692,7 +692,7 @@ impl Runtime {
             };
             for d in docs {
                 let Ok(t) = d.parse::<Task>() else { continue };
-                let lost = matches!(t.last_status.as_deref(), Some("RUNNING" | "DEACTIVATING"))
+                let lost = (is(&t.last_status, TaskStatus::Running) || is(&t.last_status, TaskStatus::Deactivating))
                     && !found.contains(&label_of(&s, &d.key));
                 if lost {
                     let _ = self
@@ -705,7 +705,7 @@ impl Runtime {
                                     .into(),
                             );
                             for c in t.containers.iter_mut().flatten() {
-                                c.last_status = Some("STOPPED".into());
+                                c.last_status = TaskStatus::Stopped.field();
                             }
                             finish_stopped(t);
                             true
@@ -729,8 +729,8 @@ fn container_def(td: &TaskDefinition, name: &str) -> Option<ContainerDefinition>
 /// The task is STOPPED now.
 pub fn finish_stopped(t: &mut Task) {
     let at = now();
-    t.desired_status = Some("STOPPED".into());
-    t.last_status = Some("STOPPED".into());
+    t.desired_status = TaskStatus::Stopped.field();
+    t.last_status = TaskStatus::Stopped.field();
     t.stopping_at.get_or_insert(at);
     t.execution_stopped_at.get_or_insert(at);
     t.stopped_at.get_or_insert(at);

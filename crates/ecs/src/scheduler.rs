@@ -48,7 +48,7 @@ async fn tick(rt: &Arc<Runtime>) -> codeyard_core::AwsResult<()> {
                 let Ok(svc) = d.parse::<Service>() else {
                     continue;
                 };
-                if svc.status.as_deref() == Some("INACTIVE") {
+                if is(&svc.status, ResourceStatus::Inactive) {
                     continue;
                 }
                 match reconcile_service(&rt.ecs, &s, &d.key, svc, d.version).await {
@@ -75,11 +75,11 @@ async fn tick(rt: &Arc<Runtime>) -> codeyard_core::AwsResult<()> {
             if rt.launching.lock().unwrap().contains(&id) {
                 continue;
             }
-            if t.desired_status.as_deref() == Some("STOPPED") {
+            if is(&t.desired_status, TaskStatus::Stopped) {
                 if rt.stopping.lock().unwrap().insert(id) {
                     tokio::spawn(rt.clone().stop(s.clone(), d.key.clone()));
                 }
-            } else if t.last_status.as_deref() == Some("PROVISIONING")
+            } else if is(&t.last_status, TaskStatus::Provisioning)
                 && rt.launching.lock().unwrap().insert(id)
             {
                 tokio::spawn(rt.clone().launch(s.clone(), d.key.clone()));
@@ -136,8 +136,8 @@ async fn reconcile_service(
             .unwrap_or(Expect::Any);
         batch.put(s.tasks(), k.to_string(), &t, expect)
     };
-    let live = |t: &Task| !is_stopped(t) && t.desired_status.as_deref() == Some("RUNNING");
-    let draining = svc.status.as_deref() == Some("DRAINING");
+    let live = |t: &Task| !is_stopped(t) && is(&t.desired_status, TaskStatus::Running);
+    let draining = is(&svc.status, ResourceStatus::Draining);
     let desired = if draining {
         0
     } else {
@@ -165,9 +165,9 @@ async fn reconcile_service(
             );
         }
         if tasks.iter().all(|(_, t)| is_stopped(t)) {
-            svc.status = Some("INACTIVE".into());
+            svc.status = ResourceStatus::Inactive.field();
             for d in deployments.iter_mut() {
-                d.status = Some("INACTIVE".into());
+                d.status = ResourceStatus::Inactive.field();
             }
         }
     } else if let Some(primary) = deployments.first_mut() {
@@ -280,7 +280,7 @@ async fn reconcile_service(
         }
         let running = live_mine
             .iter()
-            .filter(|(_, t)| t.last_status.as_deref() == Some("RUNNING"))
+            .filter(|(_, t)| is(&t.last_status, TaskStatus::Running))
             .count() as i32;
         primary.running_count = Some(running.min(desired));
         primary.pending_count =
@@ -288,7 +288,7 @@ async fn reconcile_service(
         // Steady: every task of the deployment has been RUNNING for STABLE_AFTER (a container
         // that exits at once never makes a deployment COMPLETED).
         let settled = live_mine.iter().all(|(_, t)| {
-            t.last_status.as_deref() == Some("RUNNING")
+            is(&t.last_status, TaskStatus::Running)
                 && t.started_at
                     .is_some_and(|at| codeyard_core::time::now() - at.0 >= STABLE_AFTER)
         });
@@ -343,7 +343,7 @@ async fn reconcile_service(
                 let mut d = d.clone();
                 let r = theirs
                     .iter()
-                    .filter(|(_, t)| t.last_status.as_deref() == Some("RUNNING"))
+                    .filter(|(_, t)| is(&t.last_status, TaskStatus::Running))
                     .count() as i32;
                 d.running_count = Some(r);
                 d.pending_count = Some(theirs.len() as i32 - r + restarted);
@@ -390,13 +390,13 @@ async fn reconcile_service(
     svc.running_count = Some(
         all_live
             .iter()
-            .filter(|t| t.last_status.as_deref() == Some("RUNNING"))
+            .filter(|t| is(&t.last_status, TaskStatus::Running))
             .count() as i32,
     );
     svc.pending_count = Some(
         all_live
             .iter()
-            .filter(|t| t.last_status.as_deref() != Some("RUNNING"))
+            .filter(|t| !is(&t.last_status, TaskStatus::Running))
             .count() as i32
             + started.len() as i32,
     );
