@@ -331,7 +331,7 @@ async fn triggers(c: &Console, s: &Session, arn: &str) -> Result<Vec<Trigger>, A
 /// `codeyard doctor`'s warning when no enabled rule targets the pipeline and its CodeCommit
 /// source does not poll (the console's hidden piece: a push will never start it).
 fn nothing_starts(decl: &PipelineDeclaration, triggers: &[Trigger]) -> Option<String> {
-    if triggers.iter().any(|t| t.rule.state.as_ref().is_none_or(|s| s.as_str() != "DISABLED")) {
+    if triggers.iter().any(|t| t.rule.state.as_ref().is_none_or(|s| *s != codeyard_api::events::RuleState::Disabled)) {
         return None;
     }
     let v1 = decl.pipeline_type.as_ref().is_none_or(|t| t.as_str() == "V1");

@@ -3,6 +3,7 @@
 //! and exporting again gives the same text, and a plan after the apply is empty.
 
 use crate::fetch::{Snapshot, Tags};
+use codeyard_api::{codebuild, events};
 use crate::hcl::{Block, Body, Expr, sanitize};
 use crate::refs::{Index, Key, Kind, Resolver};
 use std::collections::{BTreeMap, BTreeSet};
@@ -272,7 +273,7 @@ pub(crate) fn build(s: &Snapshot, account: &str, region: &str) -> (Vec<Resource>
         b.opt("schedule_expression", rule.schedule_expression.as_deref().map(Expr::str));
         b.opt("event_pattern", rule.event_pattern.as_deref().map(|p| r.json(p)));
         b.opt("role_arn", rule.role_arn.as_deref().map(|a| r.string(a)));
-        if let Some(state) = rule.state.as_ref().filter(|s| s.as_str() != "ENABLED") {
+        if let Some(state) = rule.state.as_ref().filter(|s| **s != events::RuleState::Enabled) {
             b.attr("state", Expr::str(state.as_str()));
         }
         tags(&mut b, &rec.tags);
@@ -378,13 +379,13 @@ fn project(p: &codeyard_api::codebuild::Project, r: &mut Resolver) -> Body {
         }));
     }
     if let Some(l) = &p.logs_config {
-        let cw = l.cloud_watch_logs.as_ref().filter(|c| c.status.as_str() != "ENABLED" || c.group_name.is_some() || c.stream_name.is_some());
-        let s3 = l.s3_logs.as_ref().filter(|s| s.status.as_str() != "DISABLED");
+        let cw = l.cloud_watch_logs.as_ref().filter(|c| c.status != codebuild::LogsConfigStatusType::Enabled || c.group_name.is_some() || c.stream_name.is_some());
+        let s3 = l.s3_logs.as_ref().filter(|s| s.status != codebuild::LogsConfigStatusType::Disabled);
         if cw.is_some() || s3.is_some() {
             b.block(block("logs_config", |lb| {
                 if let Some(c) = cw {
                     lb.block(block("cloudwatch_logs", |cb| {
-                        if c.status.as_str() != "ENABLED" {
+                        if c.status != codebuild::LogsConfigStatusType::Enabled {
                             cb.attr("status", Expr::str(c.status.as_str()));
                         }
                         cb.opt("group_name", c.group_name.as_deref().map(|g| r.name(Kind::LogGroup, g)));

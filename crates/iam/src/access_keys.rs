@@ -9,6 +9,7 @@
 use crate::records::{Kind, key};
 use crate::iam::{Iam, limit_exceeded};
 use crate::users::User;
+pub use codeyard_api::iam::StatusType as KeyStatus;
 use codeyard_core::hub::Credentials;
 use codeyard_core::time::Timestamp;
 use codeyard_core::{AwsError, AwsResult, ids};
@@ -27,8 +28,7 @@ pub struct AccessKey {
     pub secret: String,
     pub account: String,
     pub user: String,
-    /// `Active` or `Inactive`.
-    pub status: String,
+    pub status: KeyStatus,
     pub created: Timestamp,
     /// (when, service, region) of the last request signed with the key.
     #[serde(default)]
@@ -52,7 +52,7 @@ impl Iam {
                 secret: ids::alnum(40),
                 account: account.to_string(),
                 user: u.name.clone(),
-                status: "Active".into(),
+                status: KeyStatus::Active,
                 created: codeyard_core::time::now(),
                 last_used: None,
             };
@@ -88,11 +88,11 @@ impl Iam {
         Ok(keys)
     }
 
-    pub async fn update_access_key(&self, account: &str, user: &str, id: &str, status: &str) -> AwsResult<()> {
+    pub async fn update_access_key(&self, account: &str, user: &str, id: &str, status: KeyStatus) -> AwsResult<()> {
         self.user_key(account, user, id).await?;
         self.update(KEYS_NS, id, |current: Option<AccessKey>| {
             let mut k = current.ok_or_else(|| no_such_key(id))?;
-            k.status = status.to_string();
+            k.status = status.clone();
             Ok(Update::put(k))
         })
         .await?;
@@ -146,7 +146,7 @@ impl Iam {
         let Some((k, _)) = self.key_versioned(id).await? else {
             return Ok(None);
         };
-        if k.status != "Active" {
+        if k.status != KeyStatus::Active {
             return Ok(None);
         }
         let Ok(u) = self.get_user(&k.account, &k.user).await else {

@@ -43,10 +43,6 @@ fn group_shape(g: &DomainGroup) -> Group {
     Group { path: g.path.clone(), group_name: g.name.clone(), group_id: g.id.clone(), arn: g.arn.clone(), create_date: Timestamp(g.created) }
 }
 
-fn status_of(s: &str) -> StatusType {
-    StatusType::from(s)
-}
-
 // ------------------------------------------------------------------ users
 
 pub async fn create_user(iam: &Iam, ctx: &RequestContext, input: CreateUserInput) -> AwsResult<CreateUserOutput> {
@@ -133,7 +129,7 @@ pub async fn create_access_key(iam: &Iam, ctx: &RequestContext, input: CreateAcc
         access_key: AccessKey {
             user_name: k.user,
             access_key_id: k.id,
-            status: status_of(&k.status),
+            status: k.status.clone(),
             secret_access_key: k.secret,
             create_date: Some(Timestamp(k.created)),
         },
@@ -150,7 +146,7 @@ pub async fn list_access_keys(iam: &Iam, ctx: &RequestContext, input: ListAccess
             .map(|k| AccessKeyMetadata {
                 user_name: Some(k.user),
                 access_key_id: Some(k.id),
-                status: Some(status_of(&k.status)),
+                status: Some(k.status.clone()),
                 create_date: Some(Timestamp(k.created)),
             })
             .collect(),
@@ -161,7 +157,7 @@ pub async fn list_access_keys(iam: &Iam, ctx: &RequestContext, input: ListAccess
 
 pub async fn update_access_key(iam: &Iam, ctx: &RequestContext, input: UpdateAccessKeyInput) -> AwsResult<UpdateAccessKeyOutput> {
     let user = user_or_caller(ctx, input.user_name)?;
-    iam.update_access_key(&ctx.account, &user, &input.access_key_id, input.status.as_str()).await?;
+    iam.update_access_key(&ctx.account, &user, &input.access_key_id, input.status).await?;
     Ok(Unit {})
 }
 

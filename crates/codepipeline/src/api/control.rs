@@ -59,7 +59,7 @@ impl CodePipelineService {
                 ),
             ));
         };
-        let approved = input.result.status.as_str() == "Approved";
+        let approved = input.result.status == cp::ApprovalStatus::Approved;
         let summary = input.result.summary.clone();
         let caller = ctx.caller_arn.clone();
         let at = now();
