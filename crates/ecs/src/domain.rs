@@ -720,18 +720,16 @@ impl Ecs {
         self.in_cluster(&s.tasks(), cluster).await
     }
 
-    /// A new PROVISIONING task of a task definition (the scheduler starts its containers).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new_task(
-        s: &Scope,
-        cluster: &str,
-        td: &TaskDefinition,
-        group: String,
-        started_by: Option<String>,
-        launch_type: Option<LaunchType>,
-        overrides: Option<TaskOverride>,
-        tags: Vec<Tag>,
-    ) -> Task {
+    /// A new PROVISIONING task of a task definition (the scheduler starts its containers),
+    /// put into `batch` (created when the batch commits): the batch and the task.
+    pub fn put_new_task(batch: Batch, s: &Scope, cluster: &str, td: &TaskDefinition, launch: &TaskLaunch) -> (Batch, Task) {
+        let t = Self::new_task(s, cluster, td, launch.clone());
+        let id = task_id(t.task_arn.as_deref().unwrap_or_default());
+        (batch.put(s.tasks(), task_key(cluster, &id), &t, Expect::Absent), t)
+    }
+
+    fn new_task(s: &Scope, cluster: &str, td: &TaskDefinition, launch: TaskLaunch) -> Task {
+        let TaskLaunch { group, started_by, launch_type, overrides, tags } = launch;
         let id = new_task_id();
         let task_arn = s.task_arn(cluster, &id);
         let containers = td
@@ -807,21 +805,18 @@ impl Ecs {
             .clone()
             .unwrap_or_else(|| format!("family:{family}"));
         let launch = input.launch_type.clone().or(Some(Compatibility::Ec2));
+        let launch = TaskLaunch {
+            group,
+            started_by: input.started_by.clone(),
+            launch_type: launch,
+            overrides: input.overrides.clone(),
+            tags: input.tags.clone().unwrap_or_default(),
+        };
         let mut batch = Batch::new();
         let mut out = Vec::new();
         for _ in 0..count {
-            let t = Self::new_task(
-                s,
-                &cluster,
-                &td.definition,
-                group.clone(),
-                input.started_by.clone(),
-                launch.clone(),
-                input.overrides.clone(),
-                input.tags.clone().unwrap_or_default(),
-            );
-            let id = task_id(t.task_arn.as_deref().unwrap_or_default());
-            batch = batch.put(s.tasks(), task_key(&cluster, &id), &t, Expect::Absent);
+            let (b, t) = Self::put_new_task(batch, s, &cluster, &td.definition, &launch);
+            batch = b;
             out.push(t);
         }
         self.store.commit(batch).await?;

@@ -15,6 +15,18 @@ use codeyard_api::ecs::{Tag, TaskDefinition};
 use codeyard_core::RequestContext;
 use serde::{Deserialize, Serialize};
 
+/// What a new task starts with besides its definition (RunTask's members, or a service's).
+#[derive(Clone, Debug, Default)]
+pub struct TaskLaunch {
+    /// `family:<name>` or `service:<name>`.
+    pub group: String,
+    /// A deployment's id for a service's tasks.
+    pub started_by: Option<String>,
+    pub launch_type: Option<codeyard_api::ecs::LaunchType>,
+    pub overrides: Option<codeyard_api::ecs::TaskOverride>,
+    pub tags: Vec<Tag>,
+}
+
 /// A task's or container's `lastStatus` / `desiredStatus`. ECS's model types these as plain
 /// strings, so records keep AWS's text; the crate reads and writes it only through [`is`] and
 /// [`TaskStatus::field`].

@@ -251,20 +251,17 @@ async fn reconcile_service(
             } else {
                 Vec::new()
             };
+            let launch = TaskLaunch {
+                group: group.clone(),
+                started_by: Some(primary_id.clone()),
+                launch_type: primary.launch_type.clone(),
+                overrides: None,
+                tags,
+            };
             for _ in live_mine.len() as i32..desired {
-                let t = Ecs::new_task(
-                    s,
-                    cluster,
-                    &td.definition,
-                    group.clone(),
-                    Some(primary_id.clone()),
-                    primary.launch_type.clone(),
-                    None,
-                    tags.clone(),
-                );
-                let id = task_id(t.task_arn.as_deref().unwrap_or_default());
-                batch = batch.put(s.tasks(), task_key(cluster, &id), &t, Expect::Absent);
-                started.push(id);
+                let (b, t) = Ecs::put_new_task(batch, s, cluster, &td.definition, &launch);
+                batch = b;
+                started.push(task_id(t.task_arn.as_deref().unwrap_or_default()));
             }
         }
         if (live_mine.len() as i32) > desired {
@@ -322,20 +319,16 @@ async fn reconcile_service(
                     .task_definition(s, &old_td)
                     .await
                     .map_err(codeyard_core::AwsError::from)?;
+                let launch = TaskLaunch {
+                    group: group.clone(),
+                    started_by: Some(id.clone()),
+                    launch_type: d.launch_type.clone(),
+                    ..Default::default()
+                };
                 for _ in live_theirs..desired {
-                    let t = Ecs::new_task(
-                        s,
-                        cluster,
-                        &td.definition,
-                        group.clone(),
-                        Some(id.clone()),
-                        d.launch_type.clone(),
-                        None,
-                        Vec::new(),
-                    );
-                    let tid = task_id(t.task_arn.as_deref().unwrap_or_default());
-                    batch = batch.put(s.tasks(), task_key(cluster, &tid), &t, Expect::Absent);
-                    started.push(tid);
+                    let (b, t) = Ecs::put_new_task(batch, s, cluster, &td.definition, &launch);
+                    batch = b;
+                    started.push(task_id(t.task_arn.as_deref().unwrap_or_default()));
                     restarted += 1;
                 }
             }
