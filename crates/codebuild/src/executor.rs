@@ -435,23 +435,15 @@ pub mod conformance {
         }
     }
 
-    async fn sandbox(
-        exec: &dyn Executor,
-        id: &str,
-        root: &Path,
-        prov: &Provisioning,
-    ) -> Arc<dyn Sandbox> {
-        let sb = exec
-            .create(SandboxSpec {
-                build_id: id.into(),
-                root: root.to_path_buf(),
-            })
-            .await
-            .unwrap();
+    /// A provisioned sandbox `conf:<name>` rooted at `<scratch>/<name>`, and that root.
+    async fn sandbox(exec: &dyn Executor, scratch: &Path, name: &str, prov: &Provisioning) -> (Arc<dyn Sandbox>, PathBuf) {
+        let root = scratch.join(name);
+        let id = format!("conf:{name}");
+        let sb = exec.create(SandboxSpec { build_id: id.clone(), root: root.clone() }).await.unwrap();
         if let Err(e) = sb.provision(prov).await {
             panic!("provisioning {id} failed: {}: {}", e.code, e.message);
         }
-        sb
+        (sb, root)
     }
 
     pub async fn output_is_ordered_and_exit_codes_propagate(
@@ -459,8 +451,7 @@ pub mod conformance {
         scratch: &Path,
         prov: &Provisioning,
     ) {
-        let root = scratch.join("order");
-        let sb = sandbox(exec, "conf:order", &root, prov).await;
+        let (sb, root) = sandbox(exec, scratch, "order", prov).await;
         let mut rx = sb.take_output().unwrap();
         assert!(sb.take_output().is_none(), "output can be taken once");
         sb.note("banner 1");
@@ -514,8 +505,7 @@ pub mod conformance {
         scratch: &Path,
         prov: &Provisioning,
     ) {
-        let root = scratch.join("kill");
-        let sb = sandbox(exec, "conf:kill", &root, prov).await;
+        let (sb, root) = sandbox(exec, scratch, "kill", prov).await;
         let mut rx = sb.take_output().unwrap();
         let beat = scratch.join("kill.beat");
         let script = format!("{} echo started; sleep 300", heartbeat(&beat));
@@ -551,8 +541,7 @@ pub mod conformance {
         scratch: &Path,
         prov: &Provisioning,
     ) {
-        let root = scratch.join("bg");
-        let sb = sandbox(exec, "conf:bg", &root, prov).await;
+        let (sb, root) = sandbox(exec, scratch, "bg", prov).await;
         let mut rx = sb.take_output().unwrap();
         let t = Instant::now();
         let script = "(sleep 1; echo from-background) & echo phase-1";
@@ -589,11 +578,10 @@ pub mod conformance {
         scratch: &Path,
         prov: &Provisioning,
     ) {
-        let a = sandbox(exec, "conf:a", &scratch.join("a"), prov).await;
-        let b = sandbox(exec, "conf:b", &scratch.join("b"), prov).await;
+        let (a, _) = sandbox(exec, scratch, "a", prov).await;
+        let (b, root_b) = sandbox(exec, scratch, "b", prov).await;
         let mut rb = b.take_output().unwrap();
         let b2 = b.clone();
-        let root_b = scratch.join("b");
         let running = tokio::spawn(async move {
             b2.run(inv(&root_b, "sleep 0.3; echo b-done"))
                 .await

@@ -406,6 +406,15 @@ mod outbox_tests {
         git::run_with(cmd, &args, None).await.unwrap().line()
     }
 
+    /// A repository with one commit `c1` not yet on any branch: the registry, the repository,
+    /// the store, its directory and the commit.
+    async fn with_a_commit(tmp: &Path) -> (Repos, Repository, SharedStore, std::path::PathBuf, String) {
+        let (repos, repo, store) = setup(tmp).await;
+        let dir = repos.dir(&repo);
+        let c1 = commit(&dir, None).await;
+        (repos, repo, store, dir, c1)
+    }
+
     async fn drain(store: &SharedStore) -> Vec<Value> {
         let items = store.lease(EVENTS_INGRESS_QUEUE, 1000, std::time::Duration::from_secs(60)).await.unwrap();
         let mut out = Vec::new();
@@ -421,9 +430,7 @@ mod outbox_tests {
     #[tokio::test]
     async fn reconcile_publishes_missed_updates_once() {
         let tmp = tempfile::tempdir().unwrap();
-        let (repos, repo, store) = setup(tmp.path()).await;
-        let dir = repos.dir(&repo);
-        let c1 = commit(&dir, None).await;
+        let (repos, _, store, dir, c1) = with_a_commit(tmp.path()).await;
         assert!(git::update_ref(&dir, "refs/heads/main", &c1, ZERO_OID).await.unwrap());
         let publisher = Publisher::new(repos.clone());
         publisher.reconcile_all().await.unwrap();
@@ -446,9 +453,7 @@ mod outbox_tests {
     #[tokio::test]
     async fn out_of_order_updates_are_chained() {
         let tmp = tempfile::tempdir().unwrap();
-        let (repos, repo, store) = setup(tmp.path()).await;
-        let dir = repos.dir(&repo);
-        let c1 = commit(&dir, None).await;
+        let (repos, repo, store, dir, c1) = with_a_commit(tmp.path()).await;
         let c2 = commit(&dir, Some(&c1)).await;
         let publisher = Publisher::new(repos.clone());
         let first = publisher.begin(&repo);

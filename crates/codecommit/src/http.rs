@@ -727,17 +727,16 @@ mod tests {
         );
     }
 
+    /// The first pkt-line of a push creating `refs/heads/main` at `commit`, with its capabilities.
+    fn first_command(commit: &str) -> Vec<u8> {
+        pkt_line(format!("{} {commit} refs/heads/main\0report-status side-band-64k\n", git::ZERO_OID).as_bytes())
+    }
+
     #[test]
     fn parses_push_commands_split_anywhere() {
         let a = "a".repeat(40);
         let b = "b".repeat(40);
-        let mut req = pkt_line(
-            format!(
-                "{} {a} refs/heads/main\0report-status side-band-64k\n",
-                git::ZERO_OID
-            )
-            .as_bytes(),
-        );
+        let mut req = first_command(&a);
         req.extend(pkt_line(format!("{a} {b} refs/tags/v1\n").as_bytes()));
         req.extend_from_slice(b"0000PACK....");
         for split in 1..req.len() {
@@ -756,13 +755,7 @@ mod tests {
     fn reads_ok_lines_from_side_band() {
         let mut p = CommandParser::default();
         let a = "a".repeat(40);
-        let mut req = pkt_line(
-            format!(
-                "{} {a} refs/heads/main\0report-status side-band-64k\n",
-                git::ZERO_OID
-            )
-            .as_bytes(),
-        );
+        let mut req = first_command(&a);
         req.extend(pkt_line(
             format!("{} {a} refs/heads/other\n", git::ZERO_OID).as_bytes(),
         ));
