@@ -211,13 +211,39 @@ pub struct ListedObject {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BucketSettings {
     pub region: String,
-    /// `Enabled` or `Suspended`; `None` when versioning was never configured.
-    pub versioning: Option<String>,
+    /// `None` when versioning was never configured.
+    pub versioning: Option<Versioning>,
     /// The bucket policy document as stored.
     pub policy: Option<String>,
     pub tags: Vec<(String, String)>,
     /// `PutBucketNotificationConfiguration` with `EventBridgeConfiguration`.
     pub eventbridge_notifications: bool,
+}
+
+/// A bucket's versioning once it was configured (S3's `BucketVersioningStatus`; stored as
+/// `Enabled` / `Suspended`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    Enabled,
+    Suspended,
+}
+
+impl Versioning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
+        }
+    }
+
+    /// The status PutBucketVersioning names; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Versioning> {
+        match s {
+            "Enabled" => Some(Versioning::Enabled),
+            "Suspended" => Some(Versioning::Suspended),
+            _ => None,
+        }
+    }
 }
 
 /// CloudWatch Logs as builds use it. The account and region are the context's; the caller is

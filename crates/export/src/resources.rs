@@ -231,7 +231,7 @@ pub(crate) fn build(s: &Snapshot, account: &str, region: &str) -> (Vec<Resource>
             let mut b = Body::default();
             b.attr("bucket", r.name(Kind::Bucket, name));
             b.block(block("versioning_configuration", |vb| {
-                vb.attr("status", Expr::str(status));
+                vb.attr("status", Expr::str(status.as_str()));
             }));
             emit(k, Some(key.clone()), r, b);
         }

@@ -348,7 +348,7 @@ impl ObjectStoreApi for HubObjects {
         let b = self.engine.bucket(bucket).await.map_err(aws_error)?;
         Ok(BucketSettings {
             region: b.region.clone(),
-            versioning: b.versioning.clone(),
+            versioning: b.versioning,
             policy: config_text(&b, "policy"),
             tags: match config_text(&b, "tagging") {
                 Some(xml) => stored_tags(&xml)?,
@@ -533,7 +533,7 @@ mod tests {
             .unwrap();
         assert_eq!(empty.region, "eu-west-1");
         assert!(empty.versioning.is_none() && empty.policy.is_none() && empty.tags.is_empty());
-        o.engine.set_versioning("bkt", "Enabled").await.unwrap();
+        o.engine.set_versioning("bkt", meta::Versioning::Enabled).await.unwrap();
         let tagging = s3s::dto::Tagging {
             tag_set: vec![s3s::dto::Tag {
                 key: Some("team".into()),
@@ -561,7 +561,7 @@ mod tests {
             .bucket_settings(&ctx("000000000000"), "bkt")
             .await
             .unwrap();
-        assert_eq!(s.versioning.as_deref(), Some("Enabled"));
+        assert_eq!(s.versioning, Some(meta::Versioning::Enabled));
         assert_eq!(s.tags, [("team".to_string(), "console".to_string())]);
         assert_eq!(s.policy.as_deref(), Some("{\"Statement\":[]}"));
         let asked: Vec<String> = rec

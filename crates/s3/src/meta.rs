@@ -12,6 +12,7 @@
 //!   `s3/parts/<upload id>`: their parts by zero-padded number.
 
 use crate::blobs::BlobRef;
+pub use codeyard_core::hub::Versioning;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -40,9 +41,9 @@ pub struct BucketDoc {
     pub region: String,
     /// Epoch milliseconds.
     pub created_ms: i64,
-    /// None (never enabled), "Enabled" or "Suspended".
+    /// `None`: never enabled.
     #[serde(default)]
-    pub versioning: Option<String>,
+    pub versioning: Option<Versioning>,
     /// Sub-resource configurations as put (`tagging`, `cors`, `lifecycle`, ...): the XML s3s
     /// writes for the DTO; `policy` as the policy text, `canned-acl` as the ACL's name.
     #[serde(default)]

@@ -26,7 +26,7 @@ pub(super) async fn create_bucket(api: &Api, req: S3Request<CreateBucketInput>) 
         )
         .await?;
     if i.object_lock_enabled_for_bucket == Some(true) {
-        api.engine.set_versioning(&i.bucket, "Enabled").await?;
+        api.engine.set_versioning(&i.bucket, Versioning::Enabled).await?;
         let cfg = ObjectLockConfiguration {
             object_lock_enabled: Some(ObjectLockEnabled::from_static(ObjectLockEnabled::ENABLED)),
             rule: None,
@@ -106,10 +106,10 @@ pub(super) async fn put_bucket_versioning(api: &Api, req: S3Request<PutBucketVer
         .versioning_configuration
         .status
         .as_ref()
-        .map(|s| s.as_str().to_string())
+        .and_then(|s| Versioning::parse(s.as_str()))
         .ok_or_else(malformed_xml)?;
     api.engine
-        .set_versioning(&req.input.bucket, &status)
+        .set_versioning(&req.input.bucket, status)
         .await?;
     ok(PutBucketVersioningOutput {})
 }
@@ -117,7 +117,7 @@ pub(super) async fn put_bucket_versioning(api: &Api, req: S3Request<PutBucketVer
 pub(super) async fn get_bucket_versioning(api: &Api, req: S3Request<GetBucketVersioningInput>) -> R<GetBucketVersioningOutput> {
     let b = api.engine.bucket(&req.input.bucket).await?;
     ok(GetBucketVersioningOutput {
-        status: b.versioning.map(BucketVersioningStatus::from),
+        status: b.versioning.map(|v| BucketVersioningStatus::from(v.as_str().to_string())),
         mfa_delete: None,
     })
 }

@@ -276,7 +276,7 @@ async fn require_versioning(
     what: &str,
 ) -> S3Result<()> {
     let b = api.engine.bucket(bucket).await?;
-    if b.versioning.as_deref() != Some("Enabled") {
+    if b.versioning != Some(Versioning::Enabled) {
         return Err(s3err(
             code,
             status,

@@ -386,14 +386,7 @@ impl Engine {
     /// Turns versioning on or suspends it. The first time it is turned on, the existing objects
     /// become "null" versions in the version history (so every version of a versioned bucket
     /// is in one place).
-    pub async fn set_versioning(&self, bucket: &str, status: &str) -> S3Result<()> {
-        if status != "Enabled" && status != "Suspended" {
-            return Err(s3err(
-                "MalformedXML",
-                400,
-                "The XML you provided was not well-formed or did not validate against our published schema",
-            ));
-        }
+    pub async fn set_versioning(&self, bucket: &str, status: Versioning) -> S3Result<()> {
         let before = self.bucket(bucket).await?;
         if before.versioning.is_none() {
             let ns = objects_ns(bucket);
@@ -426,7 +419,7 @@ impl Engine {
             }
         }
         self.update_bucket(bucket, |b| {
-            b.versioning = Some(status.to_string());
+            b.versioning = Some(status);
             Ok(())
         })
         .await

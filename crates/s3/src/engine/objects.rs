@@ -86,7 +86,7 @@ impl Engine {
             Some((version, _)) => Expect::Version(*version),
             None => Expect::Absent,
         };
-        match b.versioning.as_deref() {
+        match b.versioning {
             None => {
                 new.version_id = "null".into();
                 new.archived = false;
@@ -95,7 +95,7 @@ impl Engine {
                 }
             }
             Some(status) => {
-                if status == "Enabled" {
+                if status == Versioning::Enabled {
                     new.version_id = new_version_id(new.seq);
                 } else {
                     new.version_id = "null".into();
@@ -246,7 +246,7 @@ impl Engine {
     ) -> S3Result<DeleteOutcome> {
         let b = self.bucket(bucket).await?;
         let ns = objects_ns(bucket);
-        match (version_id, b.versioning.as_deref()) {
+        match (version_id, b.versioning) {
             (None, None) => loop {
                 let turn = self.key_locks.lock(bucket, key).await;
                 let Some(d) = self.store.get(&ns, key).await.map_err(store_err)? else {

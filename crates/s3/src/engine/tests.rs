@@ -206,7 +206,7 @@ async fn garbage_collection_removes_only_unreferenced_blobs() {
 async fn writers_of_one_key_take_turns_and_leave_no_lock_behind() {
     let dir = tempfile::tempdir().unwrap();
     let e = std::sync::Arc::new(engine_with_bucket(dir.path(), "turns").await);
-    e.set_versioning("turns", "Enabled").await.unwrap();
+    e.set_versioning("turns", Versioning::Enabled).await.unwrap();
     let tasks: Vec<_> = (0..32)
         .map(|i| {
             let e = e.clone();
