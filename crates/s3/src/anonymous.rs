@@ -148,9 +148,7 @@ fn cors_forbidden(message: &str, method: &str, object: bool) -> http::Response<B
 }
 
 fn cors_config(b: &BucketDoc) -> Option<CORSConfiguration> {
-    let xml = b.configs.get("cors")?;
-    let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
-    d.named_element("C", |d| d.content()).ok()
+    b.config("cors").ok().flatten()
 }
 
 /// Origins and headers in CORS rules take one `*` wildcard; header names are case-insensitive.

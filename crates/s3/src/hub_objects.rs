@@ -350,10 +350,7 @@ impl ObjectStoreApi for HubObjects {
             region: b.region.clone(),
             versioning: b.versioning,
             policy: config_text(&b, "policy"),
-            tags: match config_text(&b, "tagging") {
-                Some(xml) => stored_tags(&xml)?,
-                None => Vec::new(),
-            },
+            tags: stored_tags(&b)?,
             eventbridge_notifications: b.eventbridge,
         })
     }
@@ -375,13 +372,12 @@ fn config_text(b: &meta::BucketDoc, key: &str) -> Option<String> {
     b.configs.get(key).cloned()
 }
 
-/// The tag set of a stored `tagging` configuration (the XML s3s wrote for PutBucketTagging).
-fn stored_tags(xml: &str) -> AwsResult<Vec<(String, String)>> {
-    let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
-    let t: s3s::dto::Tagging = d
-        .named_element("C", |d| d.content())
-        .map_err(|e| AwsError::internal(format!("stored tagging: {e:?}")))?;
-    Ok(t.tag_set
+/// The bucket's tag set (its stored PutBucketTagging configuration; none when never set).
+fn stored_tags(b: &meta::BucketDoc) -> AwsResult<Vec<(String, String)>> {
+    let tagging: Option<s3s::dto::Tagging> = b.config("tagging").map_err(AwsError::internal)?;
+    Ok(tagging
+        .map(|t| t.tag_set)
+        .unwrap_or_default()
         .into_iter()
         .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
         .collect())

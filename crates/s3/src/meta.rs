@@ -54,6 +54,21 @@ pub struct BucketDoc {
     pub eventbridge: bool,
 }
 
+impl BucketDoc {
+    /// The stored configuration `key` read back into its s3s DTO (the XML PutBucketX stored,
+    /// rooted at `<C>`), if the bucket has one; an error names the configuration that does not
+    /// read.
+    pub fn config<T: for<'x> s3s::xml::DeserializeContent<'x>>(&self, key: &str) -> Result<Option<T>, String> {
+        let Some(xml) = self.configs.get(key) else {
+            return Ok(None);
+        };
+        let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
+        d.named_element("C", |d| d.content())
+            .map(Some)
+            .map_err(|e| format!("stored {key} of bucket {}: {e:?}", self.name))
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ObjectDoc {
     pub key: String,

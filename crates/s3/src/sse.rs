@@ -99,14 +99,8 @@ fn kms_choice(requested: Requested, bucket: &BucketDoc) -> S3Result<Option<(Stri
 /// The bucket's default encryption when it is SSE-KMS: its key (`aws/s3` when the rule names
 /// none) and whether it uses an S3 Bucket Key.
 fn bucket_default(bucket: &BucketDoc) -> S3Result<Option<(String, bool)>> {
-    let Some(xml) = bucket.configs.get("encryption") else {
-        return Ok(None);
-    };
-    let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
-    let c: ServerSideEncryptionConfiguration = d
-        .named_element("C", |d| d.content())
-        .map_err(|e| crate::engine::internal(format!("stored encryption of {}: {e:?}", bucket.name)))?;
-    let Some(rule) = c.rules.first() else { return Ok(None) };
+    let c: Option<ServerSideEncryptionConfiguration> = bucket.config("encryption").map_err(crate::engine::internal)?;
+    let Some(rule) = c.as_ref().and_then(|c| c.rules.first()) else { return Ok(None) };
     let Some(by_default) = &rule.apply_server_side_encryption_by_default else { return Ok(None) };
     if by_default.sse_algorithm.as_str() != ServerSideEncryption::AWS_KMS {
         return Ok(None);

@@ -94,14 +94,7 @@ impl Api {
         bucket: &str,
         r: SubResource,
     ) -> S3Result<Option<T>> {
-        let Some(xml) = self.config_text(bucket, r).await? else {
-            return Ok(None);
-        };
-        let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
-        let v = d
-            .named_element("C", |d| d.content())
-            .map_err(|e| internal(format!("stored {}: {e:?}", r.key())))?;
-        Ok(Some(v))
+        self.engine.bucket(bucket).await?.config(r.key()).map_err(internal)
     }
 
     /// The stored sub-resource, or AWS's 404 for it.
