@@ -84,15 +84,19 @@ fn decode_context(b64: &str) -> S3Result<BTreeMap<String, String>> {
 
 /// What SSE-KMS a write to `bucket` gets: the request's, else the bucket default's; `None`
 /// for SSE-S3. Returns the key to use, the caller's context pairs and the Bucket Key setting.
+/// The bucket's configuration is read only when the request leaves something to it (every
+/// PutObject passes here).
 fn kms_choice(requested: Requested, bucket: &BucketDoc) -> S3Result<Option<(String, BTreeMap<String, String>, bool)>> {
-    let default = bucket_default(bucket)?;
     Ok(match requested {
         Requested::Aes256 => None,
         Requested::Kms { key_id, context, bucket_key_enabled } => {
-            let bucket_key = bucket_key_enabled.unwrap_or_else(|| default.as_ref().is_some_and(|d| d.1));
+            let bucket_key = match bucket_key_enabled {
+                Some(given) => given,
+                None => bucket_default(bucket)?.is_some_and(|(_, bucket_key)| bucket_key),
+            };
             Some((key_id.unwrap_or_else(|| AWS_MANAGED_KEY.into()), context, bucket_key))
         }
-        Requested::BucketDefault => default.map(|(key, bucket_key)| (key, BTreeMap::new(), bucket_key)),
+        Requested::BucketDefault => bucket_default(bucket)?.map(|(key, bucket_key)| (key, BTreeMap::new(), bucket_key)),
     })
 }
 
