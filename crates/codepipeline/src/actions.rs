@@ -192,7 +192,8 @@ pub(crate) fn deploy_input(run: &ActionRun) -> AwsResult<&ArtifactLocation> {
     run.input_artifacts.first().ok_or_else(|| AwsError::internal("deploy action without input artifact"))
 }
 
-/// How an artifact is written to `out`: a zip, under the artifact store's KMS key if it has one.
+/// How an artifact of `content_type` is written to `out`: under the artifact store's KMS key if
+/// it has one.
 pub(crate) fn artifact_options(out: &ArtifactLocation, content_type: &str) -> PutObjectOptions {
     PutObjectOptions {
         content_type: Some(content_type.into()),
@@ -201,6 +202,7 @@ pub(crate) fn artifact_options(out: &ArtifactLocation, content_type: &str) -> Pu
     }
 }
 
+/// [`artifact_options`] for a zip.
 pub(crate) fn zip_options(out: &ArtifactLocation) -> PutObjectOptions {
     artifact_options(out, "application/zip")
 }

@@ -76,10 +76,9 @@ impl EcrApi for EcrService {
         // KMS without a key is the AWS managed alias/aws/ecr, as ECR answers it.
         let encryption = match input.encryption_configuration {
             Some(mut given) => {
-                if given.encryption_type.as_str().starts_with("KMS") && given.kms_key.is_none() {
-                    given.kms_key = Some(codeyard_core::arn::arn("kms", &r.region, &r.account, "alias/aws/ecr"));
-                }
-                if !given.encryption_type.as_str().starts_with("KMS") {
+                if given.encryption_type.as_str().starts_with("KMS") {
+                    given.kms_key.get_or_insert_with(|| codeyard_core::arn::arn("kms", &r.region, &r.account, "alias/aws/ecr"));
+                } else {
                     given.kms_key = None;
                 }
                 given

@@ -723,22 +723,21 @@ impl Ecs {
     /// A new PROVISIONING task of a task definition (the scheduler starts its containers),
     /// put into `batch` (created when the batch commits): the batch and the task.
     pub fn put_new_task(batch: Batch, s: &Scope, cluster: &str, td: &TaskDefinition, launch: &TaskLaunch) -> (Batch, Task) {
-        let t = Self::new_task(s, cluster, td, launch.clone());
-        let id = task_id(t.task_arn.as_deref().unwrap_or_default());
+        let id = new_task_id();
+        let t = Self::new_task(s, cluster, &id, td, launch.clone());
         (batch.put(s.tasks(), task_key(cluster, &id), &t, Expect::Absent), t)
     }
 
-    fn new_task(s: &Scope, cluster: &str, td: &TaskDefinition, launch: TaskLaunch) -> Task {
+    fn new_task(s: &Scope, cluster: &str, id: &str, td: &TaskDefinition, launch: TaskLaunch) -> Task {
         let TaskLaunch { group, started_by, launch_type, overrides, tags } = launch;
-        let id = new_task_id();
-        let task_arn = s.task_arn(cluster, &id);
+        let task_arn = s.task_arn(cluster, id);
         let containers = td
             .container_definitions
             .clone()
             .unwrap_or_default()
             .iter()
             .map(|c| Container {
-                container_arn: Some(s.container_arn(cluster, &id)),
+                container_arn: Some(s.container_arn(cluster, id)),
                 task_arn: Some(task_arn.clone()),
                 name: c.name.clone(),
                 image: c.image.clone(),
